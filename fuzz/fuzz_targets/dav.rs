@@ -1,0 +1,45 @@
+//! Fuzz the SPFileSync and WebDAV decoders (and their summaries and the sniffer).
+//!
+//! Input layout: `method \n url \n headers \n content-type \n req-body 0xFF resp-body`,
+//! where `headers` is `Name:value|Name:value...`. Missing pieces are empty.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use synctap::decode::{findings, spfilesync, webdav};
+
+fuzz_target!(|data: &[u8]| {
+    let mut lines = data.splitn(5, |b| *b == b'\n');
+    let method = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let url = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let header_line = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let content_type = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
+    let rest = lines.next().unwrap_or_default();
+    let (req_body, resp_body) = match rest.iter().position(|b| *b == 0xFF) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let headers: Vec<(&str, &str)> = header_line
+        .split('|')
+        .filter_map(|h| h.split_once(':'))
+        .collect();
+    let status = Some(200 + (data.len() % 300) as u16);
+    let ct = (!content_type.is_empty()).then_some(content_type.as_str());
+
+    let _ = spfilesync::recognise(&method, &url);
+    let s = spfilesync::decode(
+        &method, &url, &headers, ct, req_body, status, &headers, ct, resp_body,
+    );
+    let _ = spfilesync::summarize(&s);
+    let _ = webdav::recognise(&method, &headers, req_body);
+    let w = webdav::decode(&method, &url, &headers, req_body, status, &headers, resp_body);
+    let _ = webdav::summarize(&w);
+    let _ = serde_json::to_string(&w);
+    let _ = spfilesync::decode_xml(resp_body);
+    let _ = webdav::decode_body(req_body);
+    let a = findings::DavOrSync::SpFileSync(Box::new(s));
+    let b = findings::DavOrSync::WebDav(Box::new(w));
+    let _ = findings::cross_exchange_findings([(1, &a), (2, &b), (3, &a), (4, &b)]);
+    let _ = findings::sniff(
+        &method, &url, &headers, ct, req_body, status, &headers, ct, resp_body,
+    );
+});

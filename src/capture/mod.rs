@@ -1,0 +1,12 @@
+//! Capture files: JSON lines holding what the proxy saw, readable with jq.
+//!
+//! [`format`] defines the records, [`writer`] appends them from a dedicated thread without
+//! ever blocking the proxy, [`reader`] streams them back. The format is documented with
+//! examples in `docs/capture-format.md`.
+pub mod format;
+pub mod reader;
+pub mod writer;
+
+pub use format::{Record, FORMAT_VERSION};
+pub use reader::{CaptureReader, ReadError, ReadWarning};
+pub use writer::{CaptureSink, CaptureStats, CaptureWriter};

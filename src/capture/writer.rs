@@ -1,0 +1,218 @@
+//! The capture writer: a dedicated thread that appends records to a capture file.
+//!
+//! Producers (the proxy's connection tasks) never wait for it: they hand records over
+//! with [`CaptureSink::try_send`], which fails fast when the writer is behind (by record
+//! count or by queued bytes). The writer flushes at record boundaries whenever its queue
+//! runs dry, so a reader (or a `kill -9`) sees only whole lines, except possibly a torn
+//! last one. A failing disk is reported once and counted; it never stops the producers.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+
+use super::format::{CaptureHeader, Record};
+
+/// How many records may wait for the writer.
+const QUEUE_RECORDS: usize = 4096;
+/// How many body bytes may wait for the writer before producers drop copies.
+const QUEUE_BYTES: usize = 32 << 20;
+
+/// Counters shared by the sink and the writer thread.
+#[derive(Debug, Default)]
+pub struct CaptureStats {
+    /// Exchange records written.
+    pub exchanges: AtomicU64,
+    /// Bytes written to the file.
+    pub bytes_written: AtomicU64,
+    /// Records the producers dropped because the writer was behind.
+    pub dropped: AtomicU64,
+    /// Records lost to write errors.
+    pub failed: AtomicU64,
+    queued_bytes: AtomicUsize,
+}
+
+/// The producer side: cheap to clone, never blocks.
+#[derive(Clone, Debug)]
+pub struct CaptureSink {
+    tx: Option<SyncSender<(Record, usize)>>,
+    stats: Arc<CaptureStats>,
+}
+
+impl CaptureSink {
+    /// A sink that throws everything away (no capture file).
+    pub fn disabled() -> Self {
+        Self {
+            tx: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Hands a record to the writer; `weight` is the number of body bytes it carries.
+    /// Returns false (and counts a drop) when the writer is behind.
+    pub fn try_send(&self, record: Record, weight: usize) -> bool {
+        let Some(tx) = &self.tx else { return true };
+        let queued = self.stats.queued_bytes.fetch_add(weight, Ordering::Relaxed);
+        if queued + weight > QUEUE_BYTES && weight > 0 {
+            self.stats.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        match tx.try_send((record, weight)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.stats.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Whether records go anywhere.
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Arc<CaptureStats> {
+        &self.stats
+    }
+}
+
+/// The running writer; [`CaptureWriter::finish`] flushes and closes the file.
+#[derive(Debug)]
+pub struct CaptureWriter {
+    path: PathBuf,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<CaptureStats>,
+}
+
+impl CaptureWriter {
+    /// Creates (or appends to) the capture at `path` and starts the writer thread. A new
+    /// or empty file gets a header line; an existing capture is appended to.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or the header cannot be written.
+    pub fn start(path: &Path) -> anyhow::Result<(Self, CaptureSink)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create capture folder {}", dir.display()))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open capture file {}", path.display()))?;
+        let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+        let mut out = BufWriter::with_capacity(256 << 10, file);
+        let stats = Arc::new(CaptureStats::default());
+        if empty {
+            let mut line = serde_json::to_vec(&Record::Header(CaptureHeader::now()))?;
+            line.push(b'\n');
+            out.write_all(&line)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("cannot write to capture file {}", path.display()))?;
+            stats
+                .bytes_written
+                .fetch_add(line.len() as u64, Ordering::Relaxed);
+        }
+        let (tx, rx) = mpsc::sync_channel(QUEUE_RECORDS);
+        let thread_stats = Arc::clone(&stats);
+        let thread_path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("capture-writer".into())
+            .spawn(move || write_loop(&rx, out, &thread_stats, &thread_path))
+            .context("cannot start the capture writer thread")?;
+        let sink = CaptureSink {
+            tx: Some(tx),
+            stats: Arc::clone(&stats),
+        };
+        Ok((
+            Self {
+                path: path.to_path_buf(),
+                thread: Some(thread),
+                stats,
+            },
+            sink,
+        ))
+    }
+
+    /// The capture file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Arc<CaptureStats> {
+        &self.stats
+    }
+
+    /// Waits until every sink is dropped and the queue is written, then closes the file.
+    pub fn finish(mut self) {
+        if let Some(t) = self.thread.take() {
+            // A panic in the writer thread has already been reported by the panic hook.
+            let _ = t.join();
+        }
+    }
+}
+
+fn write_loop(
+    rx: &Receiver<(Record, usize)>,
+    mut out: BufWriter<File>,
+    stats: &CaptureStats,
+    path: &Path,
+) {
+    let mut reported = false;
+    let mut line = Vec::with_capacity(64 << 10);
+    loop {
+        let (record, weight) = match rx.try_recv() {
+            Ok(r) => r,
+            Err(TryRecvError::Empty) => {
+                if let Err(e) = out.flush() {
+                    report(&mut reported, path, &e);
+                }
+                match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        stats.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+        line.clear();
+        if serde_json::to_writer(&mut line, &record).is_err() {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        line.push(b'\n');
+        match out.write_all(&line) {
+            Ok(()) => {
+                stats
+                    .bytes_written
+                    .fetch_add(line.len() as u64, Ordering::Relaxed);
+                if matches!(record, Record::Exchange(_)) {
+                    stats.exchanges.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                report(&mut reported, path, &e);
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        report(&mut reported, path, &e);
+    }
+}
+
+fn report(reported: &mut bool, path: &Path, e: &std::io::Error) {
+    if !*reported {
+        *reported = true;
+        tracing::error!(path = %path.display(), error = %e, "capture write failed; traffic keeps flowing, records are being lost");
+    }
+}

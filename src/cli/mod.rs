@@ -1,0 +1,51 @@
+//! The command line: argument parsing and one module per subcommand, wiring the layers.
+//!
+//! `main` parses [`Opts`], calls [`run`] and turns the result into an exit code; tests call
+//! [`run`] in process. Errors are printed once, by `main`, with their causes.
+
+mod ca;
+mod proxy;
+mod show;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// synctap: an intercepting debug proxy and inspector for Office file-sync traffic
+/// (MS-FSSHTTP cell storage, MS-FSSHTTPB, SharePoint SPFileSync, WebDAV).
+///
+/// Exit codes: 0 success; 1 the command ran and found a problem (diagnostics, findings,
+/// differences); 2 it could not run (bad arguments, unreadable files, network errors).
+#[derive(Debug, Parser)]
+#[command(name = "synctap", version, about, long_about = None, max_term_width = 100)]
+pub struct Opts {
+    /// Folder holding synctap's CA (synctap-ca.pem, synctap-ca.key).
+    #[arg(long, global = true, default_value = "certs", env = "SYNCTAP_CERTS")]
+    pub certs: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage synctap's certificate authority (the CA clients must trust).
+    Ca(ca::CaArgs),
+    /// Run the intercepting proxy (forward by default, reverse with --reverse).
+    Proxy(proxy::ProxyArgs),
+    /// List the exchanges of a capture, one line each (or JSON lines).
+    Show(show::ShowArgs),
+}
+
+/// Runs the command; returns the process exit code.
+///
+/// # Errors
+/// Whatever kept the command from running; `main` prints it and exits with 2.
+pub fn run(opts: Opts) -> anyhow::Result<i32> {
+    match opts.command {
+        Command::Ca(a) => ca::run(&opts.certs, &a),
+        Command::Proxy(a) => proxy::run(&opts.certs, a),
+        Command::Show(a) => show::run(&a),
+    }
+}

@@ -1,0 +1,170 @@
+//! `synctap proxy`: run the intercepting proxy until Ctrl-C or SIGTERM.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::capture::{CaptureSink, CaptureWriter};
+use crate::proxy::{Proxy, ProxyConfig, Target};
+
+/// Arguments of `synctap proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Reverse mode: stand in for this server (`https://host[:port]`).
+    #[arg(long, value_name = "URL")]
+    reverse: Option<String>,
+    /// Reverse mode: accept plain HTTP from clients instead of TLS.
+    #[arg(long, requires = "reverse")]
+    listen_plain: bool,
+    /// Capture file (JSON lines). Default: captures/<timestamp>.jsonl.
+    #[arg(long, value_name = "FILE")]
+    capture: Option<PathBuf>,
+    /// Record nothing.
+    #[arg(long, conflicts_with = "capture")]
+    no_capture: bool,
+    /// Extra CA certificates (PEM) to trust for upstream servers; repeatable.
+    #[arg(long, value_name = "PEM")]
+    upstream_ca: Vec<PathBuf>,
+    /// Do not verify upstream certificates (prints a warning).
+    #[arg(long)]
+    insecure_upstream: bool,
+    /// Write TLS secrets of both legs to this file (NSS key log format, for Wireshark).
+    #[arg(long, value_name = "FILE", env = "SSLKEYLOGFILE")]
+    keylog: Option<PathBuf>,
+    /// Store at most this much of each body in the capture (e.g. 64MiB, 1MiB, 1000).
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_size)]
+    body_limit: u64,
+    /// Tunnel CONNECTs to hosts matching this glob untouched (e.g. *.live.com); repeatable.
+    #[arg(long, value_name = "HOST")]
+    passthrough: Vec<String>,
+    /// How long shutdown waits for exchanges in flight, in seconds.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
+}
+
+/// The default capture path: `captures/<UTC timestamp>.jsonl`.
+pub(crate) fn default_capture(prefix: &str) -> PathBuf {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    PathBuf::from("captures").join(format!("{prefix}{stamp}.jsonl"))
+}
+
+pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
+    let reverse = args.reverse.as_deref().map(Target::parse).transpose()?;
+    let config = ProxyConfig {
+        listen: args.listen,
+        reverse,
+        listen_plain: args.listen_plain,
+        certs_dir: certs.to_path_buf(),
+        upstream_ca: args.upstream_ca,
+        insecure_upstream: args.insecure_upstream,
+        keylog: args.keylog,
+        body_limit: args.body_limit,
+        passthrough: args.passthrough,
+        shutdown_grace: Duration::from_secs(args.grace),
+    };
+    if config.insecure_upstream {
+        eprintln!("warning: --insecure-upstream: upstream certificates are NOT verified");
+    }
+    let (writer, sink) = if args.no_capture {
+        (None, CaptureSink::disabled())
+    } else {
+        let path = args.capture.unwrap_or_else(|| default_capture(""));
+        let (w, s) = CaptureWriter::start(&path)?;
+        (Some(w), s)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = rt.block_on(async {
+        let proxy = Proxy::bind(config.clone(), sink, None).await?;
+        let addr = proxy.local_addr();
+        let mode = match &config.reverse {
+            Some(t) => format!("reverse → {}", t.origin()),
+            None => "forward".to_owned(),
+        };
+        println!("synctap proxy listening on {addr} ({mode})");
+        println!("CA certificate: {} (trust it: `synctap ca show`)", proxy.ca_cert_path().display());
+        match &writer {
+            Some(w) => println!("capture: {}", w.path().display()),
+            None => println!("capture: off"),
+        }
+        let _ = std::io::stdout().flush();
+        Ok::<_, anyhow::Error>(proxy.run(shutdown_signal()).await)
+    })?;
+    // Give detached tasks a moment to drop their recorders, then close the capture.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    let (file, bytes, exchanges, dropped) = match writer {
+        Some(w) => {
+            let stats = std::sync::Arc::clone(w.stats());
+            let path = w.path().display().to_string();
+            w.finish();
+            (
+                path,
+                stats.bytes_written.load(Ordering::Relaxed),
+                stats.exchanges.load(Ordering::Relaxed),
+                stats.dropped.load(Ordering::Relaxed),
+            )
+        }
+        None => ("(no capture)".to_owned(), 0, summary.exchanges, 0),
+    };
+    let mut line = format!(
+        "synctap: {exchanges} exchanges on {} connections, {} written to {file}",
+        summary.connections,
+        bytesize::ByteSize(bytes)
+    );
+    if dropped > 0 {
+        line.push_str(&format!(", {dropped} records dropped (writer behind)"));
+    }
+    if summary.abandoned > 0 {
+        line.push_str(&format!(", {} connections cut at shutdown", summary.abandoned));
+    }
+    eprintln!("{line}");
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

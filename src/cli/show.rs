@@ -1,0 +1,101 @@
+//! `synctap show CAPTURE`: one line per exchange, or one JSON object per exchange.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::capture::CaptureReader;
+use crate::model::{Exchange, ExchangeKind};
+
+/// Arguments of `synctap show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The capture file.
+    capture: PathBuf,
+    /// One JSON object per exchange (JSON lines) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
+    let mut reader = CaptureReader::open(&args.capture)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut n = 0u64;
+    while let Some(x) = reader.next_exchange()? {
+        n += 1;
+        if args.json {
+            serde_json::to_writer(&mut out, &x)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", line(&x))?;
+        }
+    }
+    out.flush()?;
+    for w in reader.warnings() {
+        eprintln!("synctap: warning: {}: {w}", args.capture.display());
+    }
+    if n == 0 && !args.json {
+        eprintln!("synctap: {} holds no exchanges", args.capture.display());
+    }
+    Ok(0)
+}
+
+/// The one-line text form of an exchange.
+pub(crate) fn line(x: &Exchange) -> String {
+    let time = x
+        .timings
+        .start
+        .get(11..23)
+        .unwrap_or(x.timings.start.as_str());
+    let client = format!("c{}", x.connection_id);
+    let dur = x
+        .timings
+        .done_ms
+        .map_or_else(|| "-".to_owned(), |d| format!("{d:.0}ms"));
+    if x.kind == ExchangeKind::Tunnel {
+        let t = x.tunnel.unwrap_or_default();
+        let mut s = format!(
+            "{time} {client:<5} TUNNEL {} {} ↑{} ↓{} {dur}",
+            x.server,
+            x.http_version,
+            size(t.bytes_up),
+            size(t.bytes_down)
+        );
+        if let Some(e) = &x.error {
+            s.push_str(&format!("  ERROR {e}"));
+        }
+        return s;
+    }
+    let (method, url, req_len) = x.request.as_ref().map_or(("-", "-", 0), |r| {
+        (r.method.as_str(), r.url.as_str(), r.body.len)
+    });
+    let (status, resp_len) = x
+        .response
+        .as_ref()
+        .map_or(("---".to_owned(), 0), |r| (r.status.to_string(), r.body.len));
+    let mut s = format!(
+        "{time} {client:<5} {method} {url} {status} {}/{} {dur}",
+        size(req_len),
+        size(resp_len)
+    );
+    let truncated = x.request.as_ref().is_some_and(|r| r.body.truncated)
+        || x.response.as_ref().is_some_and(|r| r.body.truncated);
+    if truncated {
+        s.push_str(" [truncated]");
+    }
+    if let Some(e) = &x.error {
+        s.push_str(&format!("  ERROR {e}"));
+    }
+    s
+}
+
+fn size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n}B")
+    } else {
+        bytesize::ByteSize(n).display().iec_short().to_string()
+    }
+}

@@ -1,0 +1,692 @@
+//! SOAP (plain or MTOM) → model, for requests and responses (MS-FSSHTTP 2.2.2).
+//!
+//! The body is first unpacked (MTOM root part, or the whole body), parsed into a lenient
+//! element tree ([`super::xml`]) and then mapped element by element. Names are matched
+//! by (namespace URI, local name); an FSSHTTP element in the wrong namespace is still
+//! decoded, with a diagnostic. Attributes and elements the specification does not name
+//! go to `unknown`.
+
+use base64::Engine;
+
+use super::model::*;
+use super::values::{ErrorCode, SubRequestType};
+use super::xml::{self, AttrBag, XNode};
+use super::{SOAP11_NS, TNS, XOP_NS};
+use crate::decode::mtom::{self, Multipart};
+use crate::decode::Diagnostic;
+
+/// Largest SOAP root part parsed as XML; anything longer is cut with a diagnostic.
+pub const MAX_XML_LEN: usize = 64 << 20;
+
+/// Decoding state shared by one message.
+struct Ctx<'a> {
+    body: &'a [u8],
+    mp: Option<Multipart>,
+    diags: Vec<Diagnostic>,
+    unknown: Vec<UnknownNode>,
+}
+
+impl Ctx<'_> {
+    fn expect_ns(&mut self, n: &XNode, ns: &str) {
+        if n.ns.as_deref() != Some(ns) {
+            self.diags.push(Diagnostic::new(
+                n.offset,
+                format!(
+                    "element {} is in namespace {}, expected {ns}",
+                    n.local,
+                    n.ns.as_deref().map_or("(none)".to_owned(), |s| format!("{s:?}"))
+                ),
+            ));
+        }
+    }
+
+    fn unknown_element(&mut self, path: &str, n: &XNode) {
+        self.unknown.push(UnknownNode::element(path, n));
+    }
+}
+
+/// Unpacks the body and returns the top-level elements of the SOAP document.
+fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNode>) {
+    let mut ctx = Ctx {
+        body,
+        mp: None,
+        diags: Vec::new(),
+        unknown: Vec::new(),
+    };
+    let mut params = content_type.and_then(mtom::parse_content_type);
+    if params.is_none() && content_type.is_some_and(mtom::is_multipart_related) {
+        ctx.diags.push(Diagnostic::new(
+            0,
+            "multipart/related content type without a usable boundary parameter",
+        ));
+    }
+    if params.is_none() && body.starts_with(b"--") {
+        // No (usable) Content-Type: take the boundary from the first delimiter line.
+        let line_end = memchr::memchr(b'\n', body).unwrap_or(body.len()).min(202);
+        let line = String::from_utf8_lossy(body.get(2..line_end).unwrap_or(&[]));
+        let boundary = line.trim_end().to_owned();
+        if !boundary.is_empty() {
+            params = Some(mtom::MultipartParams {
+                boundary,
+                ..mtom::MultipartParams::default()
+            });
+        }
+    }
+    let mut range = 0..body.len();
+    if let Some(params) = params {
+        let mut mp = mtom::split(body, &params);
+        ctx.diags.append(&mut mp.diagnostics);
+        match mp.root_part() {
+            Some(root) => range = root.range.clone(),
+            None => range = body.len()..body.len(),
+        }
+        ctx.mp = Some(mp);
+    }
+    if range.len() > MAX_XML_LEN {
+        ctx.diags.push(Diagnostic::new(
+            range.start + MAX_XML_LEN,
+            format!("soap document longer than {MAX_XML_LEN} bytes; the rest is ignored"),
+        ));
+        range.end = range.start + MAX_XML_LEN;
+    }
+    let mut bytes = body.get(range.clone()).unwrap_or(&[]);
+    let mut base = range.start;
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        bytes = rest;
+        base += 3;
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = e.valid_up_to();
+            ctx.diags.push(Diagnostic::new(
+                base + good,
+                "invalid utf-8 in soap document; the rest is ignored",
+            ));
+            std::str::from_utf8(bytes.get(..good).unwrap_or(&[])).unwrap_or("")
+        }
+    };
+    if text.trim().is_empty() {
+        ctx.diags
+            .push(Diagnostic::new(base, "empty soap document"));
+        return (ctx, Vec::new());
+    }
+    let roots = xml::parse(text, base, &mut ctx.diags);
+    (ctx, roots)
+}
+
+/// The children of `s:Body` (or the top-level elements when there is no envelope).
+fn body_children(ctx: &mut Ctx<'_>, roots: Vec<XNode>) -> Vec<XNode> {
+    let mut out = Vec::new();
+    for root in roots {
+        if root.local == "Envelope" {
+            ctx.expect_ns(&root, SOAP11_NS);
+            let mut found_body = false;
+            for child in root.children {
+                match child.local.as_str() {
+                    "Body" => {
+                        ctx.expect_ns(&child, SOAP11_NS);
+                        found_body = true;
+                        out.extend(child.children);
+                    }
+                    "Header" => {
+                        if !child.children.is_empty() {
+                            ctx.unknown_element("Envelope", &child);
+                        }
+                    }
+                    _ => ctx.unknown_element("Envelope", &child),
+                }
+            }
+            if !found_body {
+                ctx.diags
+                    .push(Diagnostic::new(root.offset, "soap Envelope without a Body"));
+            }
+        } else if root.local == "Body" {
+            out.extend(root.children);
+        } else {
+            out.push(root);
+        }
+    }
+    out
+}
+
+fn read_fault(ctx: &mut Ctx<'_>, n: &XNode) -> SoapFault {
+    let mut f = SoapFault::default();
+    let text = |c: &XNode| Some(c.text.trim().to_owned());
+    for c in &n.children {
+        match c.local.as_str() {
+            "faultcode" => f.faultcode = text(c),
+            "faultstring" => f.faultstring = text(c),
+            "faultactor" => f.faultactor = text(c),
+            "detail" => {
+                for d in &c.children {
+                    match d.local.as_str() {
+                        "ErrorString" => f.error_string = text(d),
+                        "ErrorCode" => f.error_code = text(d),
+                        _ => ctx.unknown_element("Fault/detail", d),
+                    }
+                }
+            }
+            _ => ctx.unknown_element("Fault", c),
+        }
+    }
+    f
+}
+
+fn read_version(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> VersionInfo {
+    ctx.expect_ns(n, TNS);
+    let mut v = VersionInfo::default();
+    let mut bag = AttrBag::new(n, &mut ctx.diags);
+    v.read_attrs(&mut bag);
+    bag.require(&v.version, "Version");
+    bag.require(&v.minor_version, "MinorVersion");
+    bag.finish(path, &mut ctx.unknown);
+    for c in &n.children {
+        ctx.unknown_element(path, c);
+    }
+    v
+}
+
+/// Decodes the Cell payload or text content of a `SubRequestData` / `SubResponseData`.
+fn read_payload(
+    ctx: &mut Ctx<'_>,
+    n: &XNode,
+    include: Option<&XNode>,
+    cellish: bool,
+) -> (Option<CellPayload>, Option<String>) {
+    if let Some(inc) = include {
+        let href = inc
+            .attrs
+            .iter()
+            .find(|a| a.local == "href" && a.ns.is_none())
+            .map(|a| a.value.clone());
+        let Some(href) = href else {
+            ctx.diags.push(Diagnostic::new(
+                inc.offset,
+                "missing required attribute href on Include",
+            ));
+            return (None, None);
+        };
+        let Some(mp) = ctx.mp.as_ref() else {
+            ctx.diags.push(Diagnostic::new(
+                inc.offset,
+                format!("xop:Include {href:?} in a body that is not multipart"),
+            ));
+            return (None, None);
+        };
+        return match mp.resolve_cid(&href) {
+            Some((_, part)) => {
+                let range = part.range.clone();
+                let bytes = ctx.body.get(range.clone()).unwrap_or(&[]).to_vec();
+                (
+                    Some(CellPayload {
+                        bytes,
+                        origin: PayloadOrigin::Part {
+                            content_id: part.content_id.clone().unwrap_or_default(),
+                            range,
+                        },
+                    }),
+                    None,
+                )
+            }
+            None => {
+                ctx.diags.push(Diagnostic::new(
+                    inc.offset,
+                    format!("xop:Include href {href:?} matches no MIME part"),
+                ));
+                (None, None)
+            }
+        };
+    }
+    let text = n.text.trim();
+    if text.is_empty() {
+        return (None, None);
+    }
+    if !cellish {
+        return (None, Some(text.to_owned()));
+    }
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    match base64::engine::general_purpose::STANDARD.decode(&compact) {
+        Ok(bytes) => (
+            Some(CellPayload {
+                bytes,
+                origin: PayloadOrigin::Inline,
+            }),
+            None,
+        ),
+        Err(e) => {
+            ctx.diags.push(Diagnostic::new(
+                n.text_offset.unwrap_or(n.offset),
+                format!("invalid base64 in {}: {e}", n.local),
+            ));
+            (None, Some(text.to_owned()))
+        }
+    }
+}
+
+fn list_attr(ctx: &mut Ctx<'_>, n: &XNode, child: &str, attr: &str, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in &n.children {
+        if c.local == child {
+            match c.attrs.iter().find(|a| a.local == attr && a.ns.is_none()) {
+                Some(a) => out.push(a.value.clone()),
+                None => ctx.diags.push(Diagnostic::new(
+                    c.offset,
+                    format!("missing required attribute {attr} on {child}"),
+                )),
+            }
+        } else {
+            ctx.unknown_element(path, c);
+        }
+    }
+    out
+}
+
+/// Reads a list of `child` elements that are attribute structs.
+fn read_list<T: Default>(
+    ctx: &mut Ctx<'_>,
+    n: &XNode,
+    child: &str,
+    path: &str,
+    mut read: impl FnMut(&mut Ctx<'_>, &XNode, &mut AttrBag<'_>) -> T,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, c) in n.children.iter().enumerate() {
+        if c.local == child {
+            let p = format!("{path}/{child}[{i}]");
+            let mut diags = std::mem::take(&mut ctx.diags);
+            let mut bag = AttrBag::new(c, &mut diags);
+            let v = read(ctx, c, &mut bag);
+            bag.finish(&p, &mut ctx.unknown);
+            diags.append(&mut ctx.diags);
+            ctx.diags = diags;
+            out.push(v);
+        } else {
+            ctx.unknown_element(path, c);
+        }
+    }
+    out
+}
+
+fn read_sub_request_data(
+    ctx: &mut Ctx<'_>,
+    n: &XNode,
+    kind: Option<&SubRequestType>,
+    path: &str,
+) -> SubRequestData {
+    ctx.expect_ns(n, TNS);
+    let mut d = SubRequestData::default();
+    let mut bag = AttrBag::new(n, &mut ctx.diags);
+    d.read_attrs(&mut bag);
+    if kind == Some(&SubRequestType::Cell) {
+        bag.require(&d.binary_data_size, "BinaryDataSize");
+    }
+    bag.finish(path, &mut ctx.unknown);
+    let mut include = None;
+    for c in &n.children {
+        match c.local.as_str() {
+            "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
+            "PropertyIds" => {
+                d.property_ids = Some(list_attr(ctx, c, "PropertyId", "id", path));
+            }
+            _ => ctx.unknown_element(path, c),
+        }
+    }
+    let cellish = matches!(kind, None | Some(SubRequestType::Cell));
+    (d.payload, d.text) = read_payload(ctx, n, include, cellish);
+    d
+}
+
+fn read_request(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> Request {
+    ctx.expect_ns(n, TNS);
+    let mut r = Request::default();
+    let mut bag = AttrBag::new(n, &mut ctx.diags);
+    r.read_attrs(&mut bag);
+    bag.require(&r.url, "Url");
+    bag.require(&r.request_token, "RequestToken");
+    bag.finish(path, &mut ctx.unknown);
+    for c in &n.children {
+        match c.local.as_str() {
+            "SubRequest" => {
+                let p = format!("{path}/SubRequest[{}]", r.sub_requests.len());
+                ctx.expect_ns(c, TNS);
+                let mut s = SubRequest::default();
+                let mut bag = AttrBag::new(c, &mut ctx.diags);
+                s.read_attrs(&mut bag);
+                bag.require(&s.type_, "Type");
+                bag.require(&s.sub_request_token, "SubRequestToken");
+                bag.finish(&p, &mut ctx.unknown);
+                for d in &c.children {
+                    if d.local == "SubRequestData" && s.sub_request_data.is_none() {
+                        let dp = format!("{p}/SubRequestData");
+                        s.sub_request_data =
+                            Some(read_sub_request_data(ctx, d, s.type_.as_ref(), &dp));
+                    } else {
+                        ctx.unknown_element(&p, d);
+                    }
+                }
+                r.sub_requests.push(s);
+            }
+            "GenericProperties" => {
+                let gp = read_list(ctx, c, "Property", &format!("{path}/GenericProperties"), |_, _, bag| {
+                    let mut p = GenericProperty::default();
+                    p.read_attrs(bag);
+                    bag.require(&p.id, "Id");
+                    p
+                });
+                r.generic_properties = Some(gp);
+            }
+            _ => ctx.unknown_element(path, c),
+        }
+    }
+    r
+}
+
+/// Decodes a request body (plain SOAP or MTOM).
+pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelope {
+    let (mut ctx, roots) = prepare(content_type, body);
+    let children = body_children(&mut ctx, roots);
+    let mut env = RequestEnvelope::default();
+    for c in &children {
+        match c.local.as_str() {
+            "RequestVersion" => env.request_version = Some(read_version(&mut ctx, c, "RequestVersion")),
+            "RequestCollection" => {
+                ctx.expect_ns(c, TNS);
+                let mut rc = RequestCollection::default();
+                let mut bag = AttrBag::new(c, &mut ctx.diags);
+                rc.read_attrs(&mut bag);
+                bag.require(&rc.correlation_id, "CorrelationId");
+                bag.finish("RequestCollection", &mut ctx.unknown);
+                for r in &c.children {
+                    if r.local == "Request" {
+                        let p = format!("RequestCollection/Request[{}]", rc.requests.len());
+                        let req = read_request(&mut ctx, r, &p);
+                        rc.requests.push(req);
+                    } else {
+                        ctx.unknown_element("RequestCollection", r);
+                    }
+                }
+                env.request_collection = Some(rc);
+            }
+            "Fault" => env.fault = Some(read_fault(&mut ctx, c)),
+            _ => ctx.unknown_element("Body", c),
+        }
+    }
+    if env.fault.is_none() && env.request_collection.is_none() && !children.is_empty() {
+        ctx.diags.push(Diagnostic::new(
+            children.first().map_or(0, |c| c.offset),
+            "no RequestCollection in soap Body",
+        ));
+    }
+    env.mtom = ctx.mp;
+    env.diagnostics = ctx.diags;
+    env.unknown = ctx.unknown;
+    env
+}
+
+fn read_sub_response_data(
+    ctx: &mut Ctx<'_>,
+    n: &XNode,
+    kind: Option<&SubRequestType>,
+    path: &str,
+) -> SubResponseData {
+    ctx.expect_ns(n, TNS);
+    let mut d = SubResponseData::default();
+    let mut bag = AttrBag::new(n, &mut ctx.diags);
+    d.read_attrs(&mut bag);
+    bag.finish(path, &mut ctx.unknown);
+    let mut include = None;
+    for c in &n.children {
+        let cp = format!("{path}/{}", c.local);
+        match c.local.as_str() {
+            "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
+            "DocProps" | "FolderProps" => {
+                let props = read_list(ctx, c, "Property", &cp, |_, _, bag| {
+                    let mut p = MetaProperty::default();
+                    p.read_attrs(bag);
+                    bag.require(&p.key, "Key");
+                    p
+                });
+                if c.local == "DocProps" {
+                    d.doc_props = Some(props);
+                } else {
+                    d.folder_props = Some(props);
+                }
+            }
+            "UserTable" => {
+                d.user_table = Some(read_list(ctx, c, "User", &cp, |_, _, bag| {
+                    let mut u = VersionUser::default();
+                    u.read_attrs(bag);
+                    bag.require(&u.user_login, "UserLogin");
+                    u
+                }));
+            }
+            "Versions" => {
+                d.versions = Some(read_list(ctx, c, "Version", &cp, |ctx, vn, bag| {
+                    let mut v = FileVersion::default();
+                    v.read_attrs(bag);
+                    bag.require(&v.number, "Number");
+                    for e in &vn.children {
+                        if e.local == "Events" {
+                            v.events = Some(read_list(ctx, e, "Event", &format!("{cp}/Events"), |_, _, bag| {
+                                let mut ev = VersionEvent::default();
+                                ev.read_attrs(bag);
+                                bag.require(&ev.id, "Id");
+                                bag.require(&ev.type_, "Type");
+                                ev
+                            }));
+                        } else {
+                            ctx.unknown_element(&cp, e);
+                        }
+                    }
+                    v
+                }));
+            }
+            "PropertyIds" => d.property_ids = Some(list_attr(ctx, c, "PropertyId", "id", &cp)),
+            "PropertyValues" => {
+                d.property_values = Some(read_list(ctx, c, "PropertyValue", &cp, |_, _, bag| {
+                    let mut p = PropertyValue::default();
+                    p.read_attrs(bag);
+                    bag.require(&p.id, "id");
+                    p
+                }));
+            }
+            _ => ctx.unknown_element(path, c),
+        }
+    }
+    let cellish = matches!(kind, None | Some(SubRequestType::Cell));
+    (d.payload, d.text) = read_payload(ctx, n, include, cellish);
+    d
+}
+
+fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> GetVersionsResults {
+    let mut out = GetVersionsResults::default();
+    // GetVersionsResponse/GetVersionsResult/results, tolerating missing wrappers.
+    let mut node = n;
+    for name in ["GetVersionsResult", "results"] {
+        if let Some(c) = node.children.iter().find(|c| c.local == name) {
+            node = c;
+        }
+    }
+    let attr = |c: &XNode, name: &str| {
+        c.attrs
+            .iter()
+            .find(|a| a.local == name)
+            .map(|a| a.value.clone())
+    };
+    for c in &node.children {
+        match c.local.as_str() {
+            "list" => out.list = attr(c, "id"),
+            "versioning" => out.versioning = attr(c, "enabled"),
+            "settings" => out.settings = attr(c, "url"),
+            "result" => {
+                let mut r = VersionResult::default();
+                let mut bag = AttrBag::new(c, &mut ctx.diags);
+                r.read_attrs(&mut bag);
+                bag.finish(&format!("{path}/result"), &mut ctx.unknown);
+                out.result.push(r);
+            }
+            _ => ctx.unknown_element(path, c),
+        }
+    }
+    out
+}
+
+/// Finds the Request a Response answers: by RequestToken, else by position.
+fn match_request<'r>(
+    request: Option<&'r RequestEnvelope>,
+    resp: &Response,
+    index: usize,
+) -> Option<&'r Request> {
+    let reqs = &request?.request_collection.as_ref()?.requests;
+    match resp.request_token {
+        Some(t) => reqs.iter().find(|r| r.request_token == Some(t)),
+        None => reqs.get(index),
+    }
+}
+
+fn read_response(
+    ctx: &mut Ctx<'_>,
+    n: &XNode,
+    path: &str,
+    req: Option<&Request>,
+    request: Option<&RequestEnvelope>,
+    index: usize,
+) -> Response {
+    ctx.expect_ns(n, TNS);
+    let mut r = Response::default();
+    let mut bag = AttrBag::new(n, &mut ctx.diags);
+    r.read_attrs(&mut bag);
+    bag.require(&r.health_score, "HealthScore");
+    bag.finish(path, &mut ctx.unknown);
+    let req = req.or_else(|| match_request(request, &r, index));
+    if request.is_some() && req.is_none() {
+        ctx.diags.push(Diagnostic::new(
+            n.offset,
+            format!(
+                "Response RequestToken {} matches no Request",
+                r.request_token.map_or("(none)".to_owned(), |t| t.to_string())
+            ),
+        ));
+    }
+    for c in &n.children {
+        if c.local != "SubResponse" {
+            ctx.unknown_element(path, c);
+            continue;
+        }
+        let p = format!("{path}/SubResponse[{}]", r.sub_responses.len());
+        ctx.expect_ns(c, TNS);
+        let mut s = SubResponse::default();
+        let mut bag = AttrBag::new(c, &mut ctx.diags);
+        s.read_attrs(&mut bag);
+        bag.require(&s.sub_request_token, "SubRequestToken");
+        bag.require(&s.error_code, "ErrorCode");
+        bag.require(&s.h_result, "HResult");
+        bag.finish(&p, &mut ctx.unknown);
+        if let (Some(req), Some(tok)) = (req, s.sub_request_token) {
+            match req
+                .sub_requests
+                .iter()
+                .find(|sr| sr.sub_request_token == Some(tok))
+            {
+                Some(sr) => s.request_type = sr.type_.clone(),
+                None => ctx.diags.push(Diagnostic::new(
+                    c.offset,
+                    format!("SubResponse SubRequestToken {tok} matches no SubRequest"),
+                )),
+            }
+        }
+        for d in &c.children {
+            match d.local.as_str() {
+                "SubResponseData" if s.sub_response_data.is_none() => {
+                    let dp = format!("{p}/SubResponseData");
+                    s.sub_response_data =
+                        Some(read_sub_response_data(ctx, d, s.request_type.as_ref(), &dp));
+                }
+                "SubResponseStreamInvalid" => s.sub_response_stream_invalid = true,
+                "GetVersionsResponse" => {
+                    let gp = format!("{p}/GetVersionsResponse");
+                    s.get_versions_response = Some(read_get_versions(ctx, d, &gp));
+                }
+                _ => ctx.unknown_element(&p, d),
+            }
+        }
+        r.sub_responses.push(s);
+    }
+    if let Some(req) = req {
+        for sr in &req.sub_requests {
+            let Some(tok) = sr.sub_request_token else {
+                continue;
+            };
+            if !r.sub_responses.iter().any(|s| s.sub_request_token == Some(tok)) {
+                ctx.diags.push(Diagnostic::new(
+                    n.offset,
+                    format!("no SubResponse for SubRequestToken {tok}"),
+                ));
+            }
+        }
+    }
+    r
+}
+
+/// Decodes a response body (plain SOAP or MTOM), joining it to `request` when given.
+pub fn decode_response(
+    content_type: Option<&str>,
+    body: &[u8],
+    request: Option<&RequestEnvelope>,
+) -> ResponseEnvelope {
+    let (mut ctx, roots) = prepare(content_type, body);
+    let children = body_children(&mut ctx, roots);
+    let mut env = ResponseEnvelope::default();
+    for c in &children {
+        match c.local.as_str() {
+            "ResponseVersion" => {
+                env.response_version = Some(read_version(&mut ctx, c, "ResponseVersion"));
+            }
+            "ResponseCollection" => {
+                ctx.expect_ns(c, TNS);
+                let mut rc = ResponseCollection::default();
+                let mut bag = AttrBag::new(c, &mut ctx.diags);
+                rc.read_attrs(&mut bag);
+                bag.finish("ResponseCollection", &mut ctx.unknown);
+                for r in &c.children {
+                    if r.local == "Response" {
+                        let i = rc.responses.len();
+                        let p = format!("ResponseCollection/Response[{i}]");
+                        let resp = read_response(&mut ctx, r, &p, None, request, i);
+                        rc.responses.push(resp);
+                    } else {
+                        ctx.unknown_element("ResponseCollection", r);
+                    }
+                }
+                env.response_collection = Some(rc);
+            }
+            "Fault" => env.fault = Some(read_fault(&mut ctx, c)),
+            _ => ctx.unknown_element("Body", c),
+        }
+    }
+    let version_error = env
+        .response_version
+        .as_ref()
+        .and_then(|v| v.error_code.as_ref())
+        .is_some_and(|e: &ErrorCode| !e.is_success());
+    if env.fault.is_none() && env.response_version.is_none() && !children.is_empty() {
+        ctx.diags.push(Diagnostic::new(
+            children.first().map_or(0, |c| c.offset),
+            "no ResponseVersion in soap Body",
+        ));
+    }
+    if env.fault.is_none() && env.response_collection.is_none() && !version_error && !children.is_empty() {
+        ctx.diags.push(Diagnostic::new(
+            children.first().map_or(0, |c| c.offset),
+            "no ResponseCollection in soap Body",
+        ));
+    }
+    env.mtom = ctx.mp;
+    env.diagnostics = ctx.diags;
+    env.unknown = ctx.unknown;
+    env
+}

@@ -1,0 +1,312 @@
+//! Human renderings of decoded MS-FSSHTTP messages: an indented tree with the
+//! specification's names, and one summary phrase per subrequest
+//! (`Coauth JoinCoauthoring ClientID={…} → Success Alone`).
+//!
+//! The tree is built from the model's JSON form so that every attribute shows up under
+//! its specification name without a second list of names to keep in step. Cell
+//! payloads show their length, origin and first 16 bytes in hex until the FSSHTTPB
+//! decoder is plugged in.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::model::*;
+
+/// Number of payload bytes shown in hex.
+const HEAD: usize = 16;
+
+fn payload_line(p: &CellPayload) -> String {
+    let mut s = format!("payload {} bytes", p.bytes.len());
+    match &p.origin {
+        PayloadOrigin::Inline => s.push_str(" inline base64"),
+        PayloadOrigin::Part { content_id, range } => {
+            let _ = write!(s, " from part <{content_id}> [{}..{}]", range.start, range.end);
+        }
+    }
+    if !p.bytes.is_empty() {
+        s.push(':');
+        for b in p.bytes.iter().take(HEAD) {
+            let _ = write!(s, " {b:02x}");
+        }
+        if p.bytes.len() > HEAD {
+            s.push_str(" …");
+        }
+    }
+    s
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(format!("{s:?}")),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => None,
+        Value::Object(o) => {
+            // The typed attribute values render compactly.
+            if let (Some(Value::String(code)), Some(Value::String(cat))) = (o.get("code"), o.get("category")) {
+                return Some(format!("{code} ({cat})"));
+            }
+            if let (Some(Value::String(raw)), Some(Value::String(hex))) = (o.get("raw"), o.get("hex")) {
+                return Some(format!("{raw} ({hex})"));
+            }
+            if let Some(t) = o.get("ticks") {
+                let utc = o.get("utc").and_then(Value::as_str).unwrap_or("?");
+                return Some(format!("{t} ({utc})"));
+            }
+            None
+        }
+        Value::Array(_) => None,
+    }
+}
+
+fn node(out: &mut String, depth: usize, name: &str, v: &Value) {
+    let pad = "  ".repeat(depth);
+    match v {
+        Value::Array(items) => {
+            for it in items {
+                node(out, depth, name, it);
+            }
+            if items.is_empty() {
+                let _ = writeln!(out, "{pad}{name} (empty)");
+            }
+        }
+        Value::Object(o) => {
+            let mut line = format!("{pad}{name}");
+            let mut nested = Vec::new();
+            for (k, val) in o {
+                if k == "payload" || k == "mtom" || k == "diagnostics" || k == "unknown" {
+                    continue;
+                }
+                match scalar(val) {
+                    Some(s) => {
+                        let _ = write!(line, " {k}={s}");
+                    }
+                    None => nested.push((k, val)),
+                }
+            }
+            let _ = writeln!(out, "{line}");
+            if let Some(p) = o.get("payload").and_then(|p| serde_json::from_value::<CellPayload>(p.clone()).ok()) {
+                let _ = writeln!(out, "{pad}  {}", payload_line(&p));
+            }
+            for (k, val) in nested {
+                node(out, depth + 1, k, val);
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{name}={}", scalar(other).unwrap_or_default());
+        }
+    }
+}
+
+fn tail(out: &mut String, diags: &[crate::decode::Diagnostic], unknown: &[UnknownNode]) {
+    if !diags.is_empty() {
+        out.push_str("  diagnostics\n");
+        for d in diags {
+            let _ = writeln!(out, "    {d}");
+        }
+    }
+    if !unknown.is_empty() {
+        out.push_str("  unknown\n");
+        for u in unknown {
+            let v = u.value.as_deref().map(|v| format!("={v:?}")).unwrap_or_default();
+            let _ = writeln!(out, "    {}/{}{v} ({:?} at byte {})", u.path, u.name, u.kind, u.offset);
+        }
+    }
+}
+
+fn mtom_line(out: &mut String, mp: Option<&crate::decode::mtom::Multipart>) {
+    if let Some(mp) = mp {
+        let _ = writeln!(out, "  MTOM boundary={:?} parts={}", mp.params.boundary, mp.parts.len());
+        for (i, p) in mp.parts.iter().enumerate() {
+            let root = if mp.root == Some(i) { " root" } else { "" };
+            let _ = writeln!(
+                out,
+                "    part {i}{root} <{}> {} [{}..{}]",
+                p.content_id.as_deref().unwrap_or("?"),
+                p.content_type.as_deref().unwrap_or("?"),
+                p.range.start,
+                p.range.end
+            );
+        }
+    }
+}
+
+/// Renders the request and/or response as an indented tree with specification names.
+pub fn render_tree(request: Option<&RequestEnvelope>, response: Option<&ResponseEnvelope>) -> String {
+    let mut out = String::new();
+    if let Some(r) = request {
+        out.push_str("Request message\n");
+        mtom_line(&mut out, r.mtom.as_ref());
+        if let Ok(Value::Object(o)) = serde_json::to_value(r) {
+            for (k, v) in &o {
+                if k != "mtom" && k != "diagnostics" && k != "unknown" {
+                    node(&mut out, 1, k, v);
+                }
+            }
+        }
+        tail(&mut out, &r.diagnostics, &r.unknown);
+    }
+    if let Some(r) = response {
+        out.push_str("Response message\n");
+        mtom_line(&mut out, r.mtom.as_ref());
+        if let Ok(Value::Object(o)) = serde_json::to_value(r) {
+            for (k, v) in &o {
+                if k != "mtom" && k != "diagnostics" && k != "unknown" {
+                    node(&mut out, 1, k, v);
+                }
+            }
+        }
+        tail(&mut out, &r.diagnostics, &r.unknown);
+    }
+    out
+}
+
+fn sub_operation(d: &SubRequestData) -> Option<String> {
+    d.coauth_request_type
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| d.schema_lock_request_type.as_ref().map(ToString::to_string))
+        .or_else(|| d.exclusive_lock_request_type.as_ref().map(ToString::to_string))
+        .or_else(|| d.editors_table_request_type.as_ref().map(ToString::to_string))
+        .or_else(|| d.file_operation.as_ref().map(ToString::to_string))
+        .or_else(|| d.versioning_request_type.as_ref().map(ToString::to_string))
+        .or_else(|| d.properties.as_ref().map(ToString::to_string))
+}
+
+fn request_phrase(s: &SubRequest) -> String {
+    let mut p = s
+        .type_
+        .as_ref()
+        .map_or_else(|| "SubRequest".to_owned(), ToString::to_string);
+    if let Some(d) = &s.sub_request_data {
+        if let Some(op) = sub_operation(d) {
+            let _ = write!(p, " {op}");
+        }
+        if let Some(c) = &d.client_id {
+            let _ = write!(p, " ClientID={c}");
+        }
+        if let Some(v) = &d.new_file_name {
+            let _ = write!(p, " NewFileName={v}");
+        }
+        if let Some(v) = &d.version {
+            let _ = write!(p, " Version={v}");
+        }
+        if let Some(pl) = &d.payload {
+            let _ = write!(p, " {} bytes", pl.bytes.len());
+        }
+    }
+    if let (Some(dep), Some(t)) = (s.depends_on, &s.dependency_type) {
+        let _ = write!(p, " (DependsOn {dep} {t})");
+    }
+    p
+}
+
+fn response_phrase(s: &SubResponse) -> String {
+    let mut p = match &s.error_code {
+        Some(e) if e.is_success() => "Success".to_owned(),
+        Some(e) => format!("{} ({})", e.code, e.category),
+        None => "no ErrorCode".to_owned(),
+    };
+    if let Some(h) = &s.h_result {
+        if h.value != 0 {
+            let _ = write!(p, " HResult={}", h.hex);
+        }
+    }
+    if let Some(m) = &s.error_message {
+        let _ = write!(p, " {m:?}");
+    }
+    if let Some(d) = &s.sub_response_data {
+        let mut bits: Vec<String> = Vec::new();
+        if let Some(v) = &d.coauth_status {
+            bits.push(v.to_string());
+        }
+        if let Some(v) = &d.lock_type {
+            bits.push(format!("LockType={v}"));
+        }
+        if let Some(v) = &d.exclusive_lock_return_reason {
+            bits.push(format!("({v})"));
+        }
+        if let Some(v) = &d.user_login {
+            bits.push(format!("UserLogin={v}"));
+        }
+        if let Some(v) = &d.server_time {
+            bits.push(format!("ServerTime={}", v.utc.as_deref().unwrap_or("?")));
+        }
+        if let Some(v) = d.am_i_alone {
+            bits.push(format!("AmIAlone={v}"));
+        }
+        if let Some(v) = &d.locked_by {
+            bits.push(format!("LockedBy={v}"));
+        }
+        if let Some(v) = &d.etag {
+            bits.push(format!("Etag={v}"));
+        }
+        if let Some(v) = &d.versions {
+            bits.push(format!("{} versions", v.len()));
+        }
+        if let Some(pl) = &d.payload {
+            bits.push(format!("{} bytes", pl.bytes.len()));
+        }
+        for b in bits {
+            p.push(' ');
+            p.push_str(&b);
+        }
+    }
+    if let Some(g) = &s.get_versions_response {
+        let _ = write!(p, " {} versions", g.result.len());
+    }
+    if s.sub_response_stream_invalid {
+        p.push_str(" SubResponseStreamInvalid");
+    }
+    p
+}
+
+/// One phrase per subrequest (or per subresponse when there is no request).
+pub fn summarize(request: Option<&RequestEnvelope>, response: Option<&ResponseEnvelope>) -> Vec<String> {
+    let mut out = Vec::new();
+    let subs: Vec<(Option<u64>, &SubResponse)> = response
+        .map(|r| r.sub_responses().map(|(resp, s)| (resp.request_token, s)).collect())
+        .unwrap_or_default();
+    if let Some(v) = response.and_then(|r| r.response_version.as_ref()) {
+        if let Some(e) = v.error_code.as_ref().filter(|e| !e.is_success()) {
+            out.push(format!("ResponseVersion → {} ({})", e.code, e.category));
+        }
+    }
+    if let Some(f) = request.and_then(|r| r.fault.as_ref()).or(response.and_then(|r| r.fault.as_ref())) {
+        out.push(format!(
+            "Fault {} {}",
+            f.faultcode.as_deref().unwrap_or("?"),
+            f.faultstring.as_deref().unwrap_or("")
+        ).trim_end().to_owned());
+    }
+    match request {
+        Some(req) => {
+            for (r, s) in req.sub_requests() {
+                let mut line = request_phrase(s);
+                let answer = subs.iter().find(|(rt, sr)| {
+                    sr.sub_request_token == s.sub_request_token
+                        && (rt.is_none() || *rt == r.request_token)
+                });
+                match answer {
+                    Some((_, sr)) => {
+                        let _ = write!(line, " → {}", response_phrase(sr));
+                    }
+                    None if response.is_some() => line.push_str(" → no SubResponse"),
+                    None => {}
+                }
+                out.push(line);
+            }
+        }
+        None => {
+            for (_, s) in &subs {
+                let kind = s
+                    .request_type
+                    .as_ref()
+                    .map_or_else(|| format!("SubRequestToken {}", s.sub_request_token.unwrap_or(0)), ToString::to_string);
+                out.push(format!("{kind} → {}", response_phrase(s)));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,615 @@
+//! Attribute value types of MS-FSSHTTP: the string enumerations (MS-FSSHTTP 2.2.5, 2.3.2),
+//! the six ErrorCode groups with their categories (2.2.5.4), `HResult`, the two tick
+//! epochs and the lenient boolean / `LockTypes` spellings (Part E, pitfalls 5 and 6).
+//!
+//! Every type implements [`AttrValue`]: parse from the attribute text (an `Err` becomes
+//! a diagnostic and the raw text is kept under `unknown`) and format back for the encoder.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A value that can be read from and written to an XML attribute.
+pub trait AttrValue: Sized {
+    /// Parses attribute text; `Err` holds a short reason.
+    fn parse_attr(s: &str) -> Result<Self, String>;
+    /// The text the encoder writes.
+    fn format_attr(&self) -> String;
+}
+
+impl AttrValue for String {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        Ok(s.to_owned())
+    }
+    fn format_attr(&self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! int_attr {
+    ($($t:ty),*) => {$(
+        impl AttrValue for $t {
+            fn parse_attr(s: &str) -> Result<Self, String> {
+                s.trim().parse::<$t>().map_err(|e| format!("not an integer of type {}: {e}", stringify!($t)))
+            }
+            fn format_attr(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+int_attr!(u16, u32, u64, i32, i64);
+
+/// `xs:boolean` and `TRUEFALSE` (MS-FSSHTTP 2.2.5.12): `true`/`false` in any case, `1`/`0`.
+impl AttrValue for bool {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("true") || t == "1" {
+            Ok(true)
+        } else if t.eq_ignore_ascii_case("false") || t == "0" {
+            Ok(false)
+        } else {
+            Err("not a boolean".to_owned())
+        }
+    }
+    fn format_attr(&self) -> String {
+        if *self { "true" } else { "false" }.to_owned()
+    }
+}
+
+/// Declares a string enumeration with an `Other` variant keeping unknown values verbatim.
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($(#[$vm])* $var,)*
+            /// A value the specification does not define, kept verbatim.
+            Other(String),
+        }
+        impl $name {
+            /// Every value the specification defines, in specification order.
+            pub const ALL: &'static [&'static str] = &[$(stringify!($var)),*];
+            /// The value as written on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$var => stringify!($var),)*
+                    Self::Other(s) => s,
+                }
+            }
+        }
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $(stringify!($var) => Self::$var,)*
+                    _ => Self::Other(s),
+                }
+            }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self::from(s.to_owned())
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_owned()
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl AttrValue for $name {
+            fn parse_attr(s: &str) -> Result<Self, String> {
+                Ok(Self::from(s))
+            }
+            fn format_attr(&self) -> String {
+                self.as_str().to_owned()
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// `SubRequestAttributeType` (MS-FSSHTTP 2.2.5.11): the `SubRequest@Type` values.
+    SubRequestType {
+        /// File content or metadata (FSSHTTPB payload).
+        Cell,
+        /// Shared lock with coauthoring session tracking.
+        Coauth,
+        /// Shared lock without session tracking.
+        SchemaLock,
+        /// Current user's identity.
+        WhoAmI,
+        /// Server clock.
+        ServerTime,
+        /// Exclusive lock operations.
+        ExclusiveLock,
+        /// File and parent-folder metadata.
+        GetDocMetaInfo,
+        /// Version history.
+        GetVersions,
+        /// Server-managed editors table.
+        EditorsTable,
+        /// Rename.
+        FileOperation,
+        /// Version list / restore.
+        Versioning,
+        /// Am I alone in the coauthoring session.
+        AmIAlone,
+        /// Lock type, id and holder.
+        LockStatus,
+        /// Property enumerate / get.
+        Properties,
+    }
+);
+
+string_enum!(
+    /// `CoauthRequestTypes` (MS-FSSHTTP 2.3.3.3).
+    CoauthRequestType {
+        /// Take or share the shared lock, join the session.
+        JoinCoauthoring,
+        /// Leave the session.
+        ExitCoauthoring,
+        /// Extend this client's timeout.
+        RefreshCoauthoring,
+        /// Convert shared to exclusive lock.
+        ConvertToExclusive,
+        /// Check without changing state.
+        CheckLockAvailability,
+        /// Delete the coauthoring transition request.
+        MarkTransitionComplete,
+        /// Poll the coauthoring status.
+        GetCoauthoringStatus,
+    }
+);
+
+string_enum!(
+    /// `SchemaLockRequestTypes` (MS-FSSHTTP 2.3.3.5).
+    SchemaLockRequestType {
+        /// Take or share the shared lock.
+        GetLock,
+        /// Release this client's share.
+        ReleaseLock,
+        /// Extend this client's timeout.
+        RefreshLock,
+        /// Convert shared to exclusive lock.
+        ConvertToExclusive,
+        /// Check without changing state.
+        CheckLockAvailability,
+    }
+);
+
+string_enum!(
+    /// `ExclusiveLockRequestTypes` (MS-FSSHTTP 2.3.3.4).
+    ExclusiveLockRequestType {
+        /// Take the exclusive lock.
+        GetLock,
+        /// Release it.
+        ReleaseLock,
+        /// Refresh it.
+        RefreshLock,
+        /// Convert to a shared lock with coauthoring transition tracking.
+        ConvertToSchemaJoinCoauth,
+        /// Convert to a shared lock.
+        ConvertToSchema,
+        /// Check without changing state.
+        CheckLockAvailability,
+    }
+);
+
+string_enum!(
+    /// `EditorsTableRequestTypes` (MS-FSSHTTP 2.3.3.7).
+    EditorsTableRequestType {
+        /// Add an entry.
+        JoinEditingSession,
+        /// Remove the entry.
+        LeaveEditingSession,
+        /// Refresh the entry's timeout.
+        RefreshEditingSession,
+        /// Add or replace a key/value.
+        UpdateEditorMetadata,
+        /// Remove a key.
+        RemoveEditorMetadata,
+    }
+);
+
+string_enum!(
+    /// `FileOperationRequestTypes` (MS-FSSHTTP 2.3.3.8).
+    FileOperationRequestType {
+        /// Rename the file.
+        Rename,
+    }
+);
+
+string_enum!(
+    /// `VersioningRequestTypes` (MS-FSSHTTP 2.3.3.9).
+    VersioningRequestType {
+        /// List recent versions.
+        GetVersionList,
+        /// Restore a version.
+        RestoreVersion,
+    }
+);
+
+string_enum!(
+    /// `PropertiesRequestTypes` (MS-FSSHTTP 2.3.3.10).
+    PropertiesRequestType {
+        /// List property ids.
+        PropertyEnumerate,
+        /// Get property values.
+        PropertyGet,
+    }
+);
+
+string_enum!(
+    /// `DependencyTypes` (MS-FSSHTTP 2.2.5.3).
+    DependencyType {
+        /// Run if the other one was executed.
+        OnExecute,
+        /// Run if the other one succeeded.
+        OnSuccess,
+        /// Run if the other one failed.
+        OnFail,
+        /// Run if the other one is not supported.
+        OnNotSupported,
+        /// Run if the other one succeeded or is not supported.
+        OnSuccessOrNotSupported,
+    }
+);
+
+string_enum!(
+    /// `CoauthStatusType` (MS-FSSHTTP 2.2.5.1).
+    CoauthStatus {
+        /// No coauthoring (an exclusive lock was returned).
+        None,
+        /// Only client in the session.
+        Alone,
+        /// Other clients are in the session.
+        Coauthoring,
+    }
+);
+
+string_enum!(
+    /// `ExclusiveLockReturnReasonTypes` (MS-FSSHTTP 2.2.5.5).
+    ExclusiveLockReturnReason {
+        /// Coauthoring is disabled.
+        CoauthoringDisabled,
+        /// The file is checked out by the current user.
+        CheckedOutByCurrentUser,
+        /// The current user already holds an exclusive lock.
+        CurrentUserHasExclusiveLock,
+    }
+);
+
+/// `LockTypes` (MS-FSSHTTP 2.2.5.9): a name or the digit `0`, `1`, `2`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum LockType {
+    /// `None` / `0`.
+    None,
+    /// `SchemaLock` / `1` (shared lock).
+    SchemaLock,
+    /// `ExclusiveLock` / `2`.
+    ExclusiveLock,
+    /// An undefined value, kept verbatim.
+    Other(String),
+}
+
+impl LockType {
+    /// The name as written by current servers.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::None => "None",
+            Self::SchemaLock => "SchemaLock",
+            Self::ExclusiveLock => "ExclusiveLock",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for LockType {
+    fn from(s: String) -> Self {
+        match s.trim() {
+            "None" | "0" => Self::None,
+            "SchemaLock" | "1" => Self::SchemaLock,
+            "ExclusiveLock" | "2" => Self::ExclusiveLock,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<LockType> for String {
+    fn from(v: LockType) -> String {
+        v.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for LockType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AttrValue for LockType {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        Ok(Self::from(s.to_owned()))
+    }
+    fn format_attr(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// The group an ErrorCode value belongs to (MS-FSSHTTP 2.2.5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCategory {
+    /// GenericErrorCodeTypes (2.2.5.6).
+    Generic,
+    /// CellRequestErrorCodeTypes (2.3.2.1).
+    CellRequest,
+    /// DependencyCheckRelatedErrorCodeTypes (2.2.5.2).
+    DependencyCheckRelated,
+    /// LockAndCoauthRelatedErrorCodeTypes (2.2.5.8).
+    LockAndCoauthRelated,
+    /// NewEditorsTableCategoryErrorCodeTypes (2.2.5.14).
+    NewEditorsTableCategory,
+    /// VersioningRelatedErrorCodeTypes (2.2.5.16).
+    VersioningRelated,
+    /// Not defined by the specification.
+    Unknown,
+}
+
+impl fmt::Display for ErrorCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Every ErrorCode value of the six groups, with its category and meaning.
+pub const ERROR_CODES: &[(&str, ErrorCategory, &str)] = {
+    use ErrorCategory::*;
+    &[
+        ("Success", Generic, "succeeded"),
+        ("IncompatibleVersion", Generic, "unsupported RequestVersion"),
+        ("InvalidUrl", Generic, "associated site URL is empty"),
+        ("FileNotExistsOrCannotBeCreated", Generic, "target URL does not exist or creation failed"),
+        ("FileUnauthorizedAccess", Generic, "no authorization for the URL"),
+        ("PathNotFound", Generic, "file path not found"),
+        ("ResourceIdDoesNotExist", Generic, "neither ResourceID nor Url identifies a file"),
+        ("ResourceIdDoesNotMatch", Generic, "ResourceID and Url do not match"),
+        ("InvalidSubRequest", Generic, "subrequest could not be parsed or is unsupported"),
+        ("SubRequestFail", Generic, "unknown error processing the subrequest"),
+        ("BlockedFileType", Generic, "file type blocked on server"),
+        ("DocumentCheckoutRequired", Generic, "library requires checkout before locking"),
+        ("InvalidArgument", Generic, "invalid input parameters"),
+        ("RequestNotSupported", Generic, "valid but unsupported subrequest"),
+        ("InvalidWebUrl", Generic, "site URL not found"),
+        ("WebServiceTurnedOff", Generic, "service turned off"),
+        ("ColdStoreConcurrencyViolation", Generic, "file modified by another user before this write finished"),
+        ("HighLevelExceptionThrown", Generic, "undefined, often transient, error"),
+        ("Unknown", Generic, "undefined error"),
+        ("CellRequestFail", CellRequest, "cell request failed"),
+        ("IRMDocLibarysOnlySupportWebDAV", CellRequest, "IRM library only supports WebDAV"),
+        ("DependentRequestNotExecuted", DependencyCheckRelated, "OnExecute dependency was not executed"),
+        ("DependentOnlyOnSuccessRequestFailed", DependencyCheckRelated, "OnSuccess dependency failed"),
+        ("DependentOnlyOnFailRequestSucceeded", DependencyCheckRelated, "OnFail dependency succeeded"),
+        ("DependentOnlyOnNotSupportedRequestGetSupported", DependencyCheckRelated, "OnNotSupported dependency is supported"),
+        ("InvalidRequestDependencyType", DependencyCheckRelated, "invalid DependencyType"),
+        ("LockRequestFail", LockAndCoauthRelated, "undefined lock-processing error"),
+        ("FileAlreadyLockedOnServer", LockAndCoauthRelated, "file locked by someone else"),
+        ("FileNotLockedOnServer", LockAndCoauthRelated, "no lock to release or convert"),
+        ("FileNotLockedOnServerAsCoauthDisabled", LockAndCoauthRelated, "no shared lock: coauthoring disabled"),
+        ("LockNotConvertedAsCoauthDisabled", LockAndCoauthRelated, "lock not converted: coauthoring disabled"),
+        ("FileAlreadyCheckedOutOnServer", LockAndCoauthRelated, "checked out by another client"),
+        ("ConvertToSchemaFailedFileCheckedOutByCurrentUser", LockAndCoauthRelated, "checked out by the current client"),
+        ("CoauthRefblobConcurrencyViolation", LockAndCoauthRelated, "concurrent update of the coauthoring tracker"),
+        ("MultipleClientsInCoauthSession", LockAndCoauthRelated, "more than one client in the session"),
+        ("InvalidCoauthSession", LockAndCoauthRelated, "no session or client not in session"),
+        ("NumberOfCoauthorsReachedMax", LockAndCoauthRelated, "coauthor limit reached"),
+        ("ExitCoauthSessionAsConvertToExclusiveFailed", LockAndCoauthRelated, "conversion failed, client removed from session"),
+        ("EditorMetadataQuotaReached", NewEditorsTableCategory, "more than four metadata pairs"),
+        ("EditorMetadataStringExceedsLengthLimit", NewEditorsTableCategory, "metadata key or value too long"),
+        ("EditorClientIdNotFound", NewEditorsTableCategory, "no editors table entry for ClientID"),
+        ("VersionNotFound", VersioningRelated, "version not found"),
+    ]
+};
+
+/// An `ErrorCode` attribute value with its category; unknown codes are kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ErrorCode {
+    /// The code as written on the wire.
+    pub code: String,
+    /// The group it belongs to, `Unknown` when the specification does not define it.
+    pub category: ErrorCategory,
+}
+
+impl ErrorCode {
+    /// The ErrorCode for `code`, looked up in [`ERROR_CODES`].
+    pub fn new(code: &str) -> Self {
+        let category = ERROR_CODES
+            .iter()
+            .find(|(c, _, _)| *c == code)
+            .map_or(ErrorCategory::Unknown, |(_, cat, _)| *cat);
+        Self {
+            code: code.to_owned(),
+            category,
+        }
+    }
+
+    /// Whether this is `Success`.
+    pub fn is_success(&self) -> bool {
+        self.code == "Success"
+    }
+
+    /// The meaning of a known code.
+    pub fn meaning(&self) -> Option<&'static str> {
+        ERROR_CODES
+            .iter()
+            .find(|(c, _, _)| *c == self.code)
+            .map(|(_, _, m)| *m)
+    }
+}
+
+impl AttrValue for ErrorCode {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        Ok(Self::new(s.trim()))
+    }
+    fn format_attr(&self) -> String {
+        self.code.clone()
+    }
+}
+
+/// An `HResult` (MS-FSSHTTP 2.2.4.8): decimal or hex, signed or unsigned on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HResult {
+    /// The text as written on the wire.
+    pub raw: String,
+    /// The 32-bit value, reinterpreted as unsigned.
+    pub value: u32,
+    /// The value as `0x80004005`.
+    pub hex: String,
+}
+
+impl HResult {
+    /// The HResult for a 32-bit value, written as an unsigned decimal like SharePoint does.
+    pub fn from_u32(value: u32) -> Self {
+        Self {
+            raw: value.to_string(),
+            value,
+            hex: format!("0x{value:08X}"),
+        }
+    }
+}
+
+impl AttrValue for HResult {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let value = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+            u32::from_str_radix(h, 16).map_err(|e| format!("not a hex HRESULT: {e}"))?
+        } else {
+            let v: i64 = t.parse().map_err(|e| format!("not an HRESULT: {e}"))?;
+            if v < i64::from(i32::MIN) || v > i64::from(u32::MAX) {
+                return Err("HRESULT out of 32-bit range".to_owned());
+            }
+            // Keeping the low 32 bits reinterprets a signed value as unsigned.
+            v as u32
+        };
+        Ok(Self {
+            raw: t.to_owned(),
+            value,
+            hex: format!("0x{value:08X}"),
+        })
+    }
+    fn format_attr(&self) -> String {
+        self.raw.clone()
+    }
+}
+
+/// Ticks since 0001-01-01 UTC between 0001-01-01 and 1970-01-01.
+const DOTNET_UNIX_OFFSET: i128 = 621_355_968_000_000_000;
+/// Ticks between 1601-01-01 and 1970-01-01.
+const FILETIME_UNIX_OFFSET: i128 = 116_444_736_000_000_000;
+
+fn ticks_to_utc(ticks: i128, offset: i128) -> Option<String> {
+    let nanos = (ticks - offset).checked_mul(100)?;
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339).ok()
+}
+
+/// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DotNetTicks {
+    /// The tick count as on the wire.
+    pub ticks: u64,
+    /// The same instant in UTC (RFC 3339), when representable.
+    pub utc: Option<String>,
+}
+
+impl DotNetTicks {
+    /// Converts a tick count.
+    pub fn new(ticks: u64) -> Self {
+        Self {
+            ticks,
+            utc: ticks_to_utc(i128::from(ticks), DOTNET_UNIX_OFFSET),
+        }
+    }
+}
+
+impl AttrValue for DotNetTicks {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        u64::parse_attr(s).map(Self::new)
+    }
+    fn format_attr(&self) -> String {
+        self.ticks.to_string()
+    }
+}
+
+/// FILETIME ticks: 100 ns intervals since 1601-01-01 UTC (Cell and Versioning times, A.7.1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileTime {
+    /// The tick count as on the wire.
+    pub ticks: i64,
+    /// The same instant in UTC (RFC 3339), when representable.
+    pub utc: Option<String>,
+}
+
+impl FileTime {
+    /// Converts a tick count.
+    pub fn new(ticks: i64) -> Self {
+        Self {
+            ticks,
+            utc: ticks_to_utc(i128::from(ticks), FILETIME_UNIX_OFFSET),
+        }
+    }
+}
+
+impl AttrValue for FileTime {
+    fn parse_attr(s: &str) -> Result<Self, String> {
+        i64::parse_attr(s).map(Self::new)
+    }
+    fn format_attr(&self) -> String {
+        self.ticks.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hresult_spellings() {
+        for s in ["2147500037", "-2147467259", "0x80004005"] {
+            assert_eq!(
+                HResult::parse_attr(s).map(|h| h.hex),
+                Ok("0x80004005".to_owned())
+            );
+        }
+        assert_eq!(HResult::parse_attr("0").map(|h| h.value), Ok(0));
+        assert!(HResult::parse_attr("99999999999").is_err());
+    }
+
+    #[test]
+    fn ticks_epochs() {
+        assert_eq!(
+            DotNetTicks::new(638_000_000_000_000_000).utc.as_deref(),
+            Some("2022-09-14T10:13:20Z")
+        );
+        assert_eq!(
+            FileTime::new(116_444_736_000_000_000).utc.as_deref(),
+            Some("1970-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn enums_and_codes() {
+        assert_eq!(LockType::from("1".to_owned()), LockType::SchemaLock);
+        assert_eq!(ErrorCode::new("FileAlreadyLockedOnServer").category, ErrorCategory::LockAndCoauthRelated);
+        assert_eq!(ErrorCode::new("Bogus").category, ErrorCategory::Unknown);
+        assert_eq!(ERROR_CODES.len(), 42);
+        assert_eq!(CoauthStatus::from("Weird"), CoauthStatus::Other("Weird".to_owned()));
+        assert_eq!(bool::parse_attr("False"), Ok(false));
+    }
+}

@@ -1,0 +1,1604 @@
+//! WebDAV decoder: replication (manifests, resourcetags, collblobs), locking and the plain
+//! RFC 4918 methods, plus the Microsoft WebDAV extension headers.
+//!
+//! Specifications: [RFC 4918](https://www.rfc-editor.org/rfc/rfc4918) (methods, `If`,
+//! `Timeout`, `Lock-Token`, `lockdiscovery`), the Exchange Server 2003 SDK "WebDAV
+//! replication" topics (namespace `http://schemas.microsoft.com/repl/`: `repl`,
+//! `collblob`, `resourcetaglist`, `resourcetag`, `repl-uid`, `changetype`),
+//! [MS-WDV](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wdv/) and
+//! [MS-WDVSE](https://learn.microsoft.com/en-us/openspecs/sharepoint_protocols/ms-wdvse/)
+//! (`X-MSDAVEXT*`, `MS-Author-Via`, `Translate`). See `REFERENCE.md` part D.
+//!
+//! Decoding is lenient: [`decode`] always returns a [`WebDavExchange`]; what could not be
+//! understood is reported as [`Diagnostic`]s with byte offsets into the body concerned, and
+//! elements the decoder does not know are kept under `unknown`. Header names whose exact
+//! spelling is unconfirmed (`ResourceTag`, `Repl-UID`) are matched case-insensitively.
+//! This module does no IO; cross-exchange facts live in [`crate::decode::findings`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::Diagnostic;
+
+/// The `DAV:` namespace (RFC 4918).
+pub const DAV_NS: &str = "DAV:";
+/// The Exchange WebDAV replication namespace (wire value, `http://`).
+pub const REPL_NS: &str = "http://schemas.microsoft.com/repl/";
+
+/// Methods that only WebDAV uses (RFC 4918 plus SEARCH, RFC 5323 and Exchange).
+const DAV_METHODS: &[&str] = &[
+    "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+];
+
+/// Request headers that only WebDAV clients send.
+const DAV_HEADERS: &[&str] = &[
+    "depth",
+    "destination",
+    "overwrite",
+    "lock-token",
+    "timeout",
+    "translate",
+    "x-msdavext",
+    "x-msdavextlocktimeout",
+    "resourcetag",
+    "repl-uid",
+];
+
+/// One decoded WebDAV exchange: request, optional response, and the replication manifest
+/// when the response carries one.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WebDavExchange {
+    /// HTTP method as sent.
+    pub method: String,
+    /// Request URL as sent.
+    pub url: String,
+    /// What family of WebDAV operation this is.
+    pub kind: DavKind,
+    /// The decoded request.
+    pub request: DavMessage,
+    /// The decoded response; `None` when no response was seen (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<DavMessage>,
+    /// For replication responses: which resources changed and how, in server order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+/// The family a WebDAV exchange belongs to.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DavKind {
+    /// SEARCH/PROPFIND carrying `repl`, or a response carrying a manifest or collblob.
+    Replication,
+    /// LOCK, UNLOCK, or a request piggy-backing a lock (`X-MSDAVEXTLockTimeout`).
+    Locking,
+    /// PROPFIND and PROPPATCH without replication.
+    Properties,
+    /// MKCOL, COPY, MOVE, DELETE.
+    Namespace,
+    /// GET, HEAD, PUT, POST.
+    Content,
+    /// OPTIONS.
+    Options,
+    /// Anything else.
+    Other,
+}
+
+/// One side (request or response) of a WebDAV exchange.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct DavMessage {
+    /// HTTP status (responses only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The WebDAV-relevant headers.
+    pub headers: DavHeaders,
+    /// The decoded body; `None` when the body is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<DavBody>,
+    /// What could not be decoded, with byte offsets into this body.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// WebDAV and Microsoft-extension headers, named as on the wire.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct DavHeaders {
+    /// `Depth` (`0`, `1`, `infinity`).
+    #[serde(rename = "Depth", default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<String>,
+    /// `Timeout`: the client's preferences in order, or the granted value.
+    #[serde(rename = "Timeout", default, skip_serializing_if = "Vec::is_empty")]
+    pub timeout: Vec<DavTimeout>,
+    /// `If`: parsed condition lists.
+    #[serde(rename = "If", default, skip_serializing_if = "Option::is_none")]
+    pub if_header: Option<IfHeader>,
+    /// `Lock-Token`, without the angle brackets.
+    #[serde(rename = "Lock-Token", default, skip_serializing_if = "Option::is_none")]
+    pub lock_token: Option<String>,
+    /// `Destination` (COPY/MOVE).
+    #[serde(rename = "Destination", default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// `Overwrite` (`T`/`F`).
+    #[serde(rename = "Overwrite", default, skip_serializing_if = "Option::is_none")]
+    pub overwrite: Option<String>,
+    /// Replication `resourcetag` response header (header name unconfirmed; matched as
+    /// `ResourceTag` case-insensitively).
+    #[serde(rename = "resourcetag", default, skip_serializing_if = "Option::is_none")]
+    pub resourcetag: Option<String>,
+    /// Replication `repl-uid` response header (matched as `Repl-UID`).
+    #[serde(rename = "repl-uid", default, skip_serializing_if = "Option::is_none")]
+    pub repl_uid: Option<String>,
+    /// `DAV` compliance classes (OPTIONS).
+    #[serde(rename = "DAV", default, skip_serializing_if = "Option::is_none")]
+    pub dav: Option<String>,
+    /// `MS-Author-Via` (MS-WDVSE 2.2.2).
+    #[serde(rename = "MS-Author-Via", default, skip_serializing_if = "Option::is_none")]
+    pub ms_author_via: Option<String>,
+    /// `Public-Extension` (OPTIONS, e.g. `http://schemas.microsoft.com/repl-2`).
+    #[serde(rename = "Public-Extension", default, skip_serializing_if = "Option::is_none")]
+    pub public_extension: Option<String>,
+    /// `X-MSDAVEXT` (MS-WDV 2.2.1).
+    #[serde(rename = "X-MSDAVEXT", default, skip_serializing_if = "Option::is_none")]
+    pub x_msdavext: Option<String>,
+    /// `X-MSDAVEXTLockTimeout` (MS-WDV 2.2.4); `Second(0)` means unlock.
+    #[serde(
+        rename = "X-MSDAVEXTLockTimeout",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub x_msdavext_lock_timeout: Vec<DavTimeout>,
+    /// `X-MSDAVEXT_ERROR` (MS-WDV 2.2.3).
+    #[serde(rename = "X-MSDAVEXT_ERROR", default, skip_serializing_if = "Option::is_none")]
+    pub x_msdavext_error: Option<MsDavExtError>,
+    /// `Translate` (MS-WDV 2.2.2; `f` asks for the raw entity).
+    #[serde(rename = "Translate", default, skip_serializing_if = "Option::is_none")]
+    pub translate: Option<String>,
+    /// `MS-BinDiff` (MS-WDVMODUU; servers answer 415).
+    #[serde(rename = "MS-BinDiff", default, skip_serializing_if = "Option::is_none")]
+    pub ms_bindiff: Option<String>,
+    /// `ETag`.
+    #[serde(rename = "ETag", default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// `Content-Type`.
+    #[serde(rename = "Content-Type", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// A `Timeout` / `X-MSDAVEXTLockTimeout` value (RFC 4918 10.7).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum DavTimeout {
+    /// `Infinite`.
+    Infinite,
+    /// `Second-<n>`.
+    Second(u64),
+    /// Anything that does not follow the grammar, verbatim.
+    Invalid(String),
+}
+
+/// `X-MSDAVEXT_ERROR: <code>; <percent-encoded text>` (MS-WDV 2.2.3).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct MsDavExtError {
+    /// The decimal code (implementation-specific); `None` if it did not parse.
+    pub code: Option<i64>,
+    /// The percent-decoded text.
+    pub text: String,
+}
+
+/// A parsed `If` header (RFC 4918 10.4).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct IfHeader {
+    /// The lists, in order; each applies to `resource` (tagged) or the request URL.
+    pub lists: Vec<IfList>,
+}
+
+/// One parenthesised `If` list.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct IfList {
+    /// The tagged resource (`<url>` before the list), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The conditions, all of which must hold.
+    pub conditions: Vec<IfCondition>,
+}
+
+/// One `If` condition: a state token (lock token, resourcetag, repl-uid) or an entity tag.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct IfCondition {
+    /// Preceded by `Not`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not: bool,
+    /// `<state-token>` without the angle brackets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_token: Option<String>,
+    /// `["etag"]` without the square brackets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl IfHeader {
+    /// Every state token named in the header, in order.
+    pub fn state_tokens(&self) -> impl Iterator<Item = &str> {
+        self.lists
+            .iter()
+            .flat_map(|l| l.conditions.iter())
+            .filter_map(|c| c.state_token.as_deref())
+    }
+
+    /// State tokens that look like lock tokens (`opaquelocktoken:`, `urn:uuid:`).
+    pub fn lock_tokens(&self) -> impl Iterator<Item = &str> {
+        self.state_tokens().filter(|t| is_lock_token(t))
+    }
+}
+
+/// Whether `token` has a lock-token URI scheme (RFC 4918 6.5, App. C).
+pub fn is_lock_token(token: &str) -> bool {
+    let t = token.to_ascii_lowercase();
+    t.starts_with("opaquelocktoken:") || t.starts_with("urn:uuid:")
+}
+
+/// A decoded WebDAV XML body, by root element (names verbatim from the specs).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub enum DavBody {
+    /// `D:searchrequest` (SEARCH), optionally with `R:repl`.
+    #[serde(rename = "searchrequest")]
+    SearchRequest(SearchRequest),
+    /// `D:propfind`.
+    #[serde(rename = "propfind")]
+    PropFind(PropFind),
+    /// `D:propertyupdate` (PROPPATCH).
+    #[serde(rename = "propertyupdate")]
+    PropertyUpdate(PropertyUpdate),
+    /// `D:lockinfo` (LOCK).
+    #[serde(rename = "lockinfo")]
+    LockInfo(LockInfo),
+    /// `D:multistatus` (207).
+    #[serde(rename = "multistatus")]
+    MultiStatus(MultiStatus),
+    /// `D:prop` (LOCK response with `lockdiscovery`).
+    #[serde(rename = "prop")]
+    Prop(Prop),
+    /// `D:error` with its precondition/postcondition elements (e.g. 423 bodies).
+    #[serde(rename = "error")]
+    Error(DavError),
+    /// Some other XML document; only the root name is kept.
+    #[serde(rename = "xml")]
+    OtherXml(QName),
+    /// Non-XML content (GET/PUT entity bodies): length only.
+    #[serde(rename = "content")]
+    Content {
+        /// Body length in bytes.
+        length: usize,
+    },
+}
+
+/// An expanded XML name.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct QName {
+    /// Namespace URI (empty when none).
+    pub namespace: String,
+    /// Local name.
+    pub name: String,
+}
+
+/// An element the decoder does not know, kept by name with its text.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unknown {
+    /// Namespace URI (empty when none).
+    pub namespace: String,
+    /// Local name.
+    pub name: String,
+    /// Concatenated text content, trimmed.
+    pub text: String,
+}
+
+/// `R:repl` (replication state in a SEARCH/PROPFIND request or a multistatus response).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Repl {
+    /// `R:collblob`: empty on a first sync; `None` when the element is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collblob: Option<String>,
+    /// `R:resourcetaglist/R:resourcetag`: tags the client fetched out of band.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resourcetaglist: Vec<String>,
+}
+
+/// `D:searchrequest`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct SearchRequest {
+    /// The replication element, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repl: Option<Repl>,
+    /// The query (`sql`, `basicsearch`...): grammar name and text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<SearchQuery>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// A SEARCH query grammar element and its text.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct SearchQuery {
+    /// Element local name (`sql`, `basicsearch`).
+    pub grammar: String,
+    /// Text content, trimmed.
+    pub text: String,
+}
+
+/// `D:propfind`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct PropFind {
+    /// `prop`, `allprop` or `propname`; `allprop` when the body is empty (RFC 4918 9.1).
+    pub mode: String,
+    /// Requested properties (`prop` mode) or `include` names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prop: Vec<QName>,
+    /// Replication state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repl: Option<Repl>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// `D:propertyupdate`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct PropertyUpdate {
+    /// Properties in `D:set`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<Property>,
+    /// Property names in `D:remove`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<QName>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// A property with its value.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Property {
+    /// Namespace URI.
+    pub namespace: String,
+    /// Local name.
+    pub name: String,
+    /// Text content (trimmed); `None` for an empty element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Raw inner XML when the value has element children (e.g. `resourcetype`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml: Option<String>,
+}
+
+/// `D:lockinfo`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct LockInfo {
+    /// `exclusive` or `shared`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockscope: Option<String>,
+    /// `write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locktype: Option<String>,
+    /// The owner's text (often a `D:href`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// `D:activelock` (RFC 4918 14.1).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActiveLock {
+    /// `exclusive` or `shared`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockscope: Option<String>,
+    /// `write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locktype: Option<String>,
+    /// `0` or `infinity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<String>,
+    /// Owner text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Granted timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DavTimeout>,
+    /// `locktoken/href`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locktoken: Option<String>,
+    /// `lockroot/href`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockroot: Option<String>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// `D:prop`: properties, with `lockdiscovery` decoded into active locks.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Prop {
+    /// `lockdiscovery/activelock` entries (not repeated in `properties`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lockdiscovery: Vec<ActiveLock>,
+    /// Every other property.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
+}
+
+/// `D:error` (RFC 4918 16).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct DavError {
+    /// Condition element names, e.g. `lock-token-submitted`.
+    pub conditions: Vec<String>,
+    /// `href`s inside the conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub href: Vec<String>,
+}
+
+/// `D:multistatus`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct MultiStatus {
+    /// `R:repl` with the new `collblob` (replication manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repl: Option<Repl>,
+    /// The `D:response` elements in server order.
+    pub response: Vec<MultiStatusResponse>,
+    /// `D:responsedescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responsedescription: Option<String>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// One `D:response` in a multistatus.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct MultiStatusResponse {
+    /// `D:href`s.
+    pub href: Vec<String>,
+    /// `D:status` (status-only responses), verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `D:propstat` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub propstat: Vec<PropStat>,
+    /// `D:error` condition names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    /// `D:responsedescription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responsedescription: Option<String>,
+    /// Unknown children.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<Unknown>,
+}
+
+/// `D:propstat`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct PropStat {
+    /// The properties.
+    pub prop: Prop,
+    /// `D:status`, verbatim (e.g. `HTTP/1.1 200 OK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl MultiStatusResponse {
+    /// The first property named `name` (case-insensitive local name) with a 2xx (or no)
+    /// propstat status.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.propstat
+            .iter()
+            .filter(|ps| ps.status.as_deref().and_then(status_code).is_none_or(|c| (200..300).contains(&c)))
+            .flat_map(|ps| ps.prop.properties.iter())
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .map(|p| p.value.as_deref().unwrap_or(""))
+    }
+
+    /// `R:resourcetag`.
+    pub fn resourcetag(&self) -> Option<&str> {
+        self.property("resourcetag")
+    }
+
+    /// `R:repl-uid`.
+    pub fn repl_uid(&self) -> Option<&str> {
+        self.property("repl-uid")
+    }
+
+    /// `R:changetype`, verbatim.
+    pub fn changetype(&self) -> Option<&str> {
+        self.property("changetype")
+    }
+}
+
+/// Which resources a replication response says changed, and how.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// The `collblob` the client sent (`None` when it sent none).
+    #[serde(rename = "request_collblob", default, skip_serializing_if = "Option::is_none")]
+    pub request_collblob: Option<String>,
+    /// The new `collblob` returned by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collblob: Option<String>,
+    /// One entry per `D:response`, in server order.
+    pub changes: Vec<ManifestEntry>,
+}
+
+/// One changed resource in a manifest.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManifestEntry {
+    /// The first `href` (may be invalid for deletes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+    /// `change` when the server sent no `changetype` (Exchange SDK default).
+    #[serde(rename = "ChangeType")]
+    pub change_type: ChangeType,
+    /// Whether `changetype` was present on the wire.
+    pub explicit: bool,
+    /// `resourcetag`, if returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resourcetag: Option<String>,
+    /// `repl-uid`, if returned.
+    #[serde(rename = "repl-uid", default, skip_serializing_if = "Option::is_none")]
+    pub repl_uid: Option<String>,
+}
+
+/// A manifest `changetype`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(from = "String", into = "String")]
+pub enum ChangeType {
+    /// `new` (not defined by the Exchange SDK but seen in other dialects).
+    New,
+    /// `change`: new or updated (the default when absent).
+    #[default]
+    Change,
+    /// `delete`.
+    Delete,
+    /// Anything else, verbatim.
+    Other(String),
+}
+
+impl From<String> for ChangeType {
+    fn from(s: String) -> Self {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "new" => Self::New,
+            "change" => Self::Change,
+            "delete" => Self::Delete,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<ChangeType> for String {
+    fn from(c: ChangeType) -> Self {
+        c.as_str().to_owned()
+    }
+}
+
+impl ChangeType {
+    /// The wire spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::New => "new",
+            Self::Change => "change",
+            Self::Delete => "delete",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl WebDavExchange {
+    /// The manifest entries reporting a resource as new or changed.
+    pub fn changed(&self) -> impl Iterator<Item = &ManifestEntry> {
+        self.manifest
+            .iter()
+            .flat_map(|m| m.changes.iter())
+            .filter(|e| matches!(e.change_type, ChangeType::New | ChangeType::Change))
+    }
+
+    /// The active locks the response reports (LOCK response body or PROPFIND lockdiscovery).
+    pub fn active_locks(&self) -> Vec<&ActiveLock> {
+        match self.response.as_ref().and_then(|r| r.body.as_ref()) {
+            Some(DavBody::Prop(p)) => p.lockdiscovery.iter().collect(),
+            Some(DavBody::MultiStatus(m)) => m
+                .response
+                .iter()
+                .flat_map(|r| r.propstat.iter())
+                .flat_map(|ps| ps.prop.lockdiscovery.iter())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Whether a request looks like WebDAV: a WebDAV-only method, a WebDAV request header, or
+/// a `DAV:` namespace in the start of the body.
+pub fn recognise(method: &str, headers: &[(&str, &str)], body_prefix: &[u8]) -> bool {
+    if DAV_METHODS.iter().any(|m| m.eq_ignore_ascii_case(method.trim())) {
+        return true;
+    }
+    if headers.iter().any(|(name, _)| DAV_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name.trim()))) {
+        return true;
+    }
+    if headers.iter().any(|(name, value)| {
+        name.trim().eq_ignore_ascii_case("if") && value.trim_start().starts_with(['(', '<'])
+    }) {
+        return true;
+    }
+    memchr::memmem::find(body_prefix, b"\"DAV:\"").is_some()
+        || memchr::memmem::find(body_prefix, b"'DAV:'").is_some()
+}
+
+/// Decode one WebDAV exchange. The response side is absent when `status` is `None` and
+/// there are no response headers or body.
+#[allow(clippy::too_many_arguments)]
+pub fn decode(
+    method: &str,
+    url: &str,
+    req_headers: &[(&str, &str)],
+    req_body: &[u8],
+    status: Option<u16>,
+    resp_headers: &[(&str, &str)],
+    resp_body: &[u8],
+) -> WebDavExchange {
+    let upper = method.trim().to_ascii_uppercase();
+    let mut request = DavMessage {
+        headers: parse_headers(req_headers),
+        ..DavMessage::default()
+    };
+    let req_is_content = matches!(upper.as_str(), "PUT" | "POST");
+    (request.body, request.diagnostics) = decode_part(req_body, req_is_content);
+    if upper == "PROPFIND" && request.body.is_none() {
+        // RFC 4918 9.1: an empty PROPFIND body means allprop.
+        request.body = Some(DavBody::PropFind(PropFind {
+            mode: "allprop".into(),
+            ..PropFind::default()
+        }));
+    }
+    let response = (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
+        let mut r = DavMessage {
+            status,
+            headers: parse_headers(resp_headers),
+            ..DavMessage::default()
+        };
+        let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
+        (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
+        r
+    });
+    let manifest = build_manifest(request.body.as_ref(), response.as_ref());
+    let kind = classify(&upper, &request, response.as_ref(), manifest.is_some());
+    WebDavExchange {
+        method: method.to_owned(),
+        url: url.to_owned(),
+        kind,
+        request,
+        response,
+        manifest,
+    }
+}
+
+/// Decode a WebDAV XML body on its own (used by tests and by the reference server).
+/// Returns `None` for an empty body.
+pub fn decode_body(body: &[u8]) -> (Option<DavBody>, Vec<Diagnostic>) {
+    decode_part(body, false)
+}
+
+/// One line describing the exchange, e.g.
+/// `LOCK /doc.docx exclusive write, Timeout Second-3600 → 200 locktoken opaquelocktoken:…`.
+pub fn summarize(x: &WebDavExchange) -> String {
+    let path = short_path(&x.url);
+    let mut s = format!("{} {}", x.method, path);
+    let rq = &x.request;
+    match rq.body.as_ref() {
+        Some(DavBody::SearchRequest(sr)) => match &sr.repl {
+            Some(r) => s.push_str(&format!(" repl ({})", collblob_phrase(r.collblob.as_deref()))),
+            None => s.push_str(" query"),
+        },
+        Some(DavBody::PropFind(pf)) => {
+            if let Some(r) = &pf.repl {
+                s.push_str(&format!(" repl ({})", collblob_phrase(r.collblob.as_deref())));
+            } else if pf.mode == "prop" {
+                s.push_str(&format!(" {} props", pf.prop.len()));
+            } else {
+                s.push_str(&format!(" {}", pf.mode));
+            }
+        }
+        Some(DavBody::PropertyUpdate(pu)) => {
+            s.push_str(&format!(" set {} remove {}", pu.set.len(), pu.remove.len()));
+        }
+        Some(DavBody::LockInfo(li)) => {
+            s.push_str(&format!(
+                " {} {}",
+                li.lockscope.as_deref().unwrap_or("?"),
+                li.locktype.as_deref().unwrap_or("?")
+            ));
+            if let Some(o) = &li.owner {
+                s.push_str(&format!(" owner {}", shorten(o)));
+            }
+        }
+        _ => {
+            if x.method.eq_ignore_ascii_case("LOCK") {
+                s.push_str(" refresh");
+            }
+        }
+    }
+    if let Some(d) = &rq.headers.depth {
+        s.push_str(&format!(", Depth {d}"));
+    }
+    if let Some(t) = rq.headers.timeout.first() {
+        s.push_str(&format!(", Timeout {}", timeout_text(t)));
+    }
+    if let Some(t) = rq.headers.x_msdavext_lock_timeout.first() {
+        s.push_str(&format!(", X-MSDAVEXTLockTimeout {}", timeout_text(t)));
+    }
+    if let Some(t) = &rq.headers.lock_token {
+        s.push_str(&format!(", Lock-Token {}", shorten(t)));
+    }
+    if let Some(i) = &rq.headers.if_header {
+        let toks: Vec<String> = i.state_tokens().map(shorten).collect();
+        if !toks.is_empty() {
+            s.push_str(&format!(", If {}", toks.join(" ")));
+        }
+    }
+    if let Some(d) = &rq.headers.destination {
+        s.push_str(&format!(" → {}", short_path(d)));
+    }
+    let Some(resp) = &x.response else {
+        s.push_str(" (no response)");
+        return s;
+    };
+    match resp.status {
+        Some(c) => s.push_str(&format!(" → {c}")),
+        None => s.push_str(" → ?"),
+    }
+    if resp.status == Some(423) {
+        s.push_str(" Locked");
+    }
+    match resp.body.as_ref() {
+        Some(DavBody::MultiStatus(ms)) => {
+            if let Some(m) = &x.manifest {
+                let count = |k: &ChangeType| m.changes.iter().filter(|e| &e.change_type == k).count();
+                let mut parts = Vec::new();
+                for k in [ChangeType::New, ChangeType::Change, ChangeType::Delete] {
+                    let n = count(&k);
+                    if n > 0 {
+                        parts.push(format!("{n} {}", k.as_str()));
+                    }
+                }
+                s.push_str(&format!(
+                    " manifest: {} change{}",
+                    m.changes.len(),
+                    if m.changes.len() == 1 { "" } else { "s" }
+                ));
+                if !parts.is_empty() {
+                    s.push_str(&format!(" ({})", parts.join(", ")));
+                }
+                if let Some(c) = &m.collblob {
+                    s.push_str(&format!(", new collblob {}", shorten(c)));
+                }
+            } else {
+                s.push_str(&format!(" {} responses", ms.response.len()));
+            }
+        }
+        Some(DavBody::Prop(p)) if !p.lockdiscovery.is_empty() => {
+            let l = &p.lockdiscovery[0];
+            if let Some(t) = &l.locktoken {
+                s.push_str(&format!(" locktoken {}", shorten(t)));
+            }
+            if let Some(t) = &l.timeout {
+                s.push_str(&format!(", timeout {}", timeout_text(t)));
+            }
+        }
+        Some(DavBody::Error(e)) if !e.conditions.is_empty() => {
+            s.push_str(&format!(" ({})", e.conditions.join(", ")));
+        }
+        _ => {}
+    }
+    if resp.body.is_none() || matches!(resp.body, Some(DavBody::Content { .. })) {
+        if let Some(t) = &resp.headers.lock_token {
+            s.push_str(&format!(" Lock-Token {}", shorten(t)));
+        }
+    }
+    if let Some(t) = &resp.headers.resourcetag {
+        s.push_str(&format!(" resourcetag {}", shorten(t)));
+    }
+    if let Some(t) = &resp.headers.repl_uid {
+        s.push_str(&format!(" repl-uid {}", shorten(t)));
+    }
+    if let Some(t) = resp.headers.x_msdavext_lock_timeout.first() {
+        s.push_str(&format!(" X-MSDAVEXTLockTimeout {}", timeout_text(t)));
+    }
+    if let Some(e) = &resp.headers.x_msdavext_error {
+        s.push_str(&format!(" X-MSDAVEXT_ERROR {} {}", e.code.unwrap_or_default(), e.text));
+    }
+    if !rq.diagnostics.is_empty() || !resp.diagnostics.is_empty() {
+        s.push_str(&format!(" [{} diagnostics]", rq.diagnostics.len() + resp.diagnostics.len()));
+    }
+    s
+}
+
+/// Encode a multistatus (replication manifest or PROPFIND answer) as XML.
+/// `unknown` elements are not written.
+pub fn encode_multistatus(ms: &MultiStatus) -> Vec<u8> {
+    let mut w = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
+    w.push_str(r#"<D:multistatus xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/">"#);
+    if let Some(r) = &ms.repl {
+        write_repl(&mut w, r);
+    }
+    for resp in &ms.response {
+        w.push_str("<D:response>");
+        for h in &resp.href {
+            text_el(&mut w, "D:href", h);
+        }
+        if let Some(st) = &resp.status {
+            text_el(&mut w, "D:status", st);
+        }
+        for ps in &resp.propstat {
+            w.push_str("<D:propstat>");
+            write_prop(&mut w, &ps.prop);
+            if let Some(st) = &ps.status {
+                text_el(&mut w, "D:status", st);
+            }
+            w.push_str("</D:propstat>");
+        }
+        if !resp.error.is_empty() {
+            w.push_str("<D:error>");
+            for c in &resp.error {
+                w.push_str(&format!("<D:{}/>", sanitize_name(c)));
+            }
+            w.push_str("</D:error>");
+        }
+        if let Some(d) = &resp.responsedescription {
+            text_el(&mut w, "D:responsedescription", d);
+        }
+        w.push_str("</D:response>");
+    }
+    if let Some(d) = &ms.responsedescription {
+        text_el(&mut w, "D:responsedescription", d);
+    }
+    w.push_str("</D:multistatus>");
+    w.into_bytes()
+}
+
+/// Encode a LOCK response body: `D:prop/D:lockdiscovery` with one `D:activelock` per lock.
+pub fn encode_lockdiscovery(locks: &[ActiveLock]) -> Vec<u8> {
+    let mut w = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
+    w.push_str(r#"<D:prop xmlns:D="DAV:">"#);
+    write_lockdiscovery(&mut w, locks);
+    w.push_str("</D:prop>");
+    w.into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn collblob_phrase(c: Option<&str>) -> String {
+    match c {
+        None => "no collblob".into(),
+        Some("") => "initial, empty collblob".into(),
+        Some(c) => format!("collblob {}", shorten(c)),
+    }
+}
+
+fn timeout_text(t: &DavTimeout) -> String {
+    match t {
+        DavTimeout::Infinite => "Infinite".into(),
+        DavTimeout::Second(n) => format!("Second-{n}"),
+        DavTimeout::Invalid(s) => format!("invalid {s:?}"),
+    }
+}
+
+/// A long opaque token cut to 28 characters with an ellipsis.
+pub(crate) fn shorten(s: &str) -> String {
+    if s.chars().count() <= 28 {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(27).collect();
+        format!("{head}…")
+    }
+}
+
+fn short_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    if url.contains("://") {
+        rest.find('/').map_or("/", |i| &rest[i..])
+    } else {
+        rest
+    }
+}
+
+fn classify(method: &str, req: &DavMessage, resp: Option<&DavMessage>, has_manifest: bool) -> DavKind {
+    let repl_req = match req.body.as_ref() {
+        Some(DavBody::SearchRequest(s)) => s.repl.is_some(),
+        Some(DavBody::PropFind(p)) => p.repl.is_some(),
+        _ => false,
+    };
+    if repl_req || has_manifest {
+        return DavKind::Replication;
+    }
+    let piggy = !req.headers.x_msdavext_lock_timeout.is_empty();
+    match method {
+        "LOCK" | "UNLOCK" => DavKind::Locking,
+        _ if piggy => DavKind::Locking,
+        "PROPFIND" | "PROPPATCH" => DavKind::Properties,
+        "MKCOL" | "COPY" | "MOVE" | "DELETE" => DavKind::Namespace,
+        "GET" | "HEAD" | "PUT" | "POST" => {
+            if resp.is_some_and(|r| r.status == Some(423)) {
+                DavKind::Locking
+            } else {
+                DavKind::Content
+            }
+        }
+        "OPTIONS" => DavKind::Options,
+        "SEARCH" => DavKind::Replication,
+        _ => DavKind::Other,
+    }
+}
+
+fn build_manifest(req: Option<&DavBody>, resp: Option<&DavMessage>) -> Option<Manifest> {
+    let request_repl = match req {
+        Some(DavBody::SearchRequest(s)) => s.repl.as_ref(),
+        Some(DavBody::PropFind(p)) => p.repl.as_ref(),
+        _ => None,
+    };
+    let Some(DavBody::MultiStatus(ms)) = resp.and_then(|r| r.body.as_ref()) else {
+        return None;
+    };
+    let any_repl_prop = ms.response.iter().any(|r| {
+        r.resourcetag().is_some() || r.repl_uid().is_some() || r.changetype().is_some()
+    });
+    if request_repl.is_none() && ms.repl.is_none() && !any_repl_prop {
+        return None;
+    }
+    let changes = ms
+        .response
+        .iter()
+        .map(|r| {
+            let ct = r.changetype();
+            ManifestEntry {
+                href: r.href.first().cloned(),
+                change_type: ct.map_or(ChangeType::Change, |c| ChangeType::from(c.to_owned())),
+                explicit: ct.is_some(),
+                resourcetag: r.resourcetag().map(str::to_owned),
+                repl_uid: r.repl_uid().map(str::to_owned),
+            }
+        })
+        .collect();
+    Some(Manifest {
+        request_collblob: request_repl.and_then(|r| r.collblob.clone()),
+        collblob: ms.repl.as_ref().and_then(|r| r.collblob.clone()),
+        changes,
+    })
+}
+
+fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+fn parse_headers(headers: &[(&str, &str)]) -> DavHeaders {
+    let own = |name: &str| header(headers, name).map(str::to_owned);
+    DavHeaders {
+        depth: own("Depth"),
+        timeout: header(headers, "Timeout").map(parse_timeouts).unwrap_or_default(),
+        if_header: header(headers, "If").map(parse_if),
+        lock_token: header(headers, "Lock-Token").map(|v| strip_angle(v).to_owned()),
+        destination: own("Destination"),
+        overwrite: own("Overwrite"),
+        resourcetag: header(headers, "ResourceTag").map(|v| strip_angle(v).to_owned()),
+        repl_uid: header(headers, "Repl-UID").map(|v| strip_angle(v).to_owned()),
+        dav: own("DAV"),
+        ms_author_via: own("MS-Author-Via"),
+        public_extension: own("Public-Extension"),
+        x_msdavext: own("X-MSDAVEXT"),
+        x_msdavext_lock_timeout: header(headers, "X-MSDAVEXTLockTimeout")
+            .map(parse_timeouts)
+            .unwrap_or_default(),
+        x_msdavext_error: header(headers, "X-MSDAVEXT_ERROR").map(parse_ext_error),
+        translate: own("Translate"),
+        ms_bindiff: own("MS-BinDiff"),
+        etag: own("ETag"),
+        content_type: own("Content-Type"),
+    }
+}
+
+fn strip_angle(v: &str) -> &str {
+    let v = v.trim();
+    v.strip_prefix('<').and_then(|r| r.strip_suffix('>')).unwrap_or(v)
+}
+
+/// Parse `Timeout: 1#("Second-" 1*DIGIT / "Infinite")`.
+pub fn parse_timeouts(v: &str) -> Vec<DavTimeout> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_timeout)
+        .collect()
+}
+
+fn parse_timeout(s: &str) -> DavTimeout {
+    if s.eq_ignore_ascii_case("infinite") {
+        return DavTimeout::Infinite;
+    }
+    let lower = s.to_ascii_lowercase();
+    match lower.strip_prefix("second-").map(str::parse::<u64>) {
+        Some(Ok(n)) if n <= u64::from(u32::MAX) => DavTimeout::Second(n),
+        _ => DavTimeout::Invalid(s.to_owned()),
+    }
+}
+
+fn parse_ext_error(v: &str) -> MsDavExtError {
+    let (code, text) = v.split_once(';').unwrap_or((v, ""));
+    MsDavExtError {
+        code: code.trim().parse().ok(),
+        text: percent_decode(text.trim()),
+    }
+}
+
+/// Percent-decode `s` as UTF-8 (lossy); malformed escapes are kept as they are.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parse an `If` header leniently (RFC 4918 10.4).
+pub fn parse_if(v: &str) -> IfHeader {
+    let mut out = IfHeader::default();
+    let mut resource: Option<String> = None;
+    let mut rest = v.trim();
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix('<') {
+            let end = r.find('>').unwrap_or(r.len());
+            resource = Some(r[..end].to_owned());
+            rest = r.get(end + 1..).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix('(') {
+            let end = r.find(')').unwrap_or(r.len());
+            out.lists.push(IfList {
+                resource: resource.clone(),
+                conditions: parse_conditions(&r[..end]),
+            });
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            // Skip one character of junk.
+            let mut chars = rest.chars();
+            chars.next();
+            rest = chars.as_str();
+        }
+    }
+    out
+}
+
+fn parse_conditions(mut s: &str) -> Vec<IfCondition> {
+    let mut out = Vec::new();
+    let mut not = false;
+    loop {
+        s = s.trim_start();
+        if s.is_empty() {
+            break;
+        }
+        if s.len() >= 3 && s.is_char_boundary(3) && s[..3].eq_ignore_ascii_case("not") {
+            not = true;
+            s = &s[3..];
+        } else if let Some(r) = s.strip_prefix('<') {
+            let end = r.find('>').unwrap_or(r.len());
+            out.push(IfCondition {
+                not,
+                state_token: Some(r[..end].to_owned()),
+                etag: None,
+            });
+            not = false;
+            s = r.get(end + 1..).unwrap_or("");
+        } else if let Some(r) = s.strip_prefix('[') {
+            let end = r.find(']').unwrap_or(r.len());
+            out.push(IfCondition {
+                not,
+                state_token: None,
+                etag: Some(r[..end].to_owned()),
+            });
+            not = false;
+            s = r.get(end + 1..).unwrap_or("");
+        } else {
+            let mut chars = s.chars();
+            chars.next();
+            s = chars.as_str();
+        }
+    }
+    out
+}
+
+fn decode_part(body: &[u8], content: bool) -> (Option<DavBody>, Vec<Diagnostic>) {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return (None, Vec::new());
+    }
+    if content || !xml::looks_like_xml(body) {
+        return (Some(DavBody::Content { length: body.len() }), Vec::new());
+    }
+    let mut diags = Vec::new();
+    let text = match xml::as_text(body) {
+        Ok(t) => t,
+        Err(d) => return (Some(DavBody::Content { length: body.len() }), vec![d]),
+    };
+    let doc = match xml::parse(text) {
+        Ok(d) => d,
+        Err(d) => return (Some(DavBody::Content { length: body.len() }), vec![d]),
+    };
+    let root = doc.root_element();
+    let b = match root.tag_name().name() {
+        "searchrequest" => DavBody::SearchRequest(read_searchrequest(root, &mut diags)),
+        "propfind" => DavBody::PropFind(read_propfind(root, &mut diags)),
+        "propertyupdate" => DavBody::PropertyUpdate(read_propertyupdate(root, text, &mut diags)),
+        "lockinfo" => DavBody::LockInfo(read_lockinfo(root, &mut diags)),
+        "multistatus" => DavBody::MultiStatus(read_multistatus(root, text, &mut diags)),
+        "prop" => DavBody::Prop(read_prop(root, text, &mut diags)),
+        "error" => DavBody::Error(read_error(root)),
+        _ => DavBody::OtherXml(qname(root)),
+    };
+    (Some(b), diags)
+}
+
+type Node<'a, 'i> = roxmltree::Node<'a, 'i>;
+
+fn qname(n: Node<'_, '_>) -> QName {
+    QName {
+        namespace: n.tag_name().namespace().unwrap_or("").to_owned(),
+        name: n.tag_name().name().to_owned(),
+    }
+}
+
+fn unknown(n: Node<'_, '_>) -> Unknown {
+    Unknown {
+        namespace: n.tag_name().namespace().unwrap_or("").to_owned(),
+        name: n.tag_name().name().to_owned(),
+        text: xml::text(n),
+    }
+}
+
+fn is(n: Node<'_, '_>, name: &str) -> bool {
+    n.is_element() && n.tag_name().name().eq_ignore_ascii_case(name)
+}
+
+fn read_repl(n: Node<'_, '_>) -> Repl {
+    let mut r = Repl::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "collblob") {
+            r.collblob = Some(xml::text(c));
+        } else if is(c, "resourcetaglist") {
+            r.resourcetaglist = c
+                .children()
+                .filter(|t| is(*t, "resourcetag"))
+                .map(xml::text)
+                .collect();
+        }
+    }
+    r
+}
+
+fn read_searchrequest(n: Node<'_, '_>, _d: &mut Vec<Diagnostic>) -> SearchRequest {
+    let mut s = SearchRequest::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "repl") {
+            s.repl = Some(read_repl(c));
+        } else if s.query.is_none() && ["sql", "basicsearch"].iter().any(|g| is(c, g)) {
+            s.query = Some(SearchQuery {
+                grammar: c.tag_name().name().to_owned(),
+                text: xml::text(c),
+            });
+        } else {
+            s.unknown.push(unknown(c));
+        }
+    }
+    s
+}
+
+fn read_propfind(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> PropFind {
+    let mut p = PropFind::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "prop") || is(c, "include") {
+            if is(c, "prop") {
+                p.mode = "prop".into();
+            }
+            p.prop.extend(c.children().filter(Node::is_element).map(qname));
+        } else if is(c, "allprop") || is(c, "propname") {
+            p.mode = c.tag_name().name().to_owned();
+        } else if is(c, "repl") {
+            p.repl = Some(read_repl(c));
+        } else {
+            p.unknown.push(unknown(c));
+        }
+    }
+    if p.mode.is_empty() {
+        d.push(Diagnostic::new(n.range().start, "propfind has no prop, allprop or propname"));
+        p.mode = "allprop".into();
+    }
+    p
+}
+
+fn read_properties(n: Node<'_, '_>, text: &str) -> Vec<Property> {
+    n.children()
+        .filter(Node::is_element)
+        .map(|c| read_property(c, text))
+        .collect()
+}
+
+fn read_propertyupdate(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> PropertyUpdate {
+    let mut p = PropertyUpdate::default();
+    for c in n.children().filter(Node::is_element) {
+        let prop = c.children().find(|k| is(*k, "prop"));
+        if is(c, "set") {
+            match prop {
+                Some(pr) => p.set.extend(read_properties(pr, text)),
+                None => d.push(Diagnostic::new(c.range().start, "set has no prop")),
+            }
+        } else if is(c, "remove") {
+            match prop {
+                Some(pr) => p.remove.extend(pr.children().filter(Node::is_element).map(qname)),
+                None => d.push(Diagnostic::new(c.range().start, "remove has no prop")),
+            }
+        } else {
+            p.unknown.push(unknown(c));
+        }
+    }
+    p
+}
+
+fn first_child_name(n: Node<'_, '_>) -> Option<String> {
+    n.children()
+        .find(|c| c.is_element())
+        .map(|c| c.tag_name().name().to_owned())
+}
+
+fn read_lockinfo(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> LockInfo {
+    let mut l = LockInfo::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "lockscope") {
+            l.lockscope = first_child_name(c);
+        } else if is(c, "locktype") {
+            l.locktype = first_child_name(c);
+        } else if is(c, "owner") {
+            l.owner = Some(xml::text(c));
+        } else {
+            l.unknown.push(unknown(c));
+        }
+    }
+    if l.lockscope.is_none() {
+        d.push(Diagnostic::new(n.range().start, "lockinfo has no lockscope"));
+    }
+    if l.locktype.is_none() {
+        d.push(Diagnostic::new(n.range().start, "lockinfo has no locktype"));
+    }
+    l
+}
+
+fn href_of(n: Node<'_, '_>) -> Option<String> {
+    n.children().find(|c| is(*c, "href")).map(xml::text)
+}
+
+fn read_activelock(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> ActiveLock {
+    let mut a = ActiveLock::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "lockscope") {
+            a.lockscope = first_child_name(c);
+        } else if is(c, "locktype") {
+            a.locktype = first_child_name(c);
+        } else if is(c, "depth") {
+            a.depth = Some(xml::text(c));
+        } else if is(c, "owner") {
+            a.owner = Some(xml::text(c));
+        } else if is(c, "timeout") {
+            let t = parse_timeout(&xml::text(c));
+            if let DavTimeout::Invalid(v) = &t {
+                d.push(Diagnostic::new(c.range().start, format!("invalid timeout {v:?}")));
+            }
+            a.timeout = Some(t);
+        } else if is(c, "locktoken") {
+            a.locktoken = href_of(c);
+            if a.locktoken.is_none() {
+                d.push(Diagnostic::new(c.range().start, "locktoken has no href"));
+            }
+        } else if is(c, "lockroot") {
+            a.lockroot = href_of(c);
+        } else {
+            a.unknown.push(unknown(c));
+        }
+    }
+    a
+}
+
+fn read_prop(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> Prop {
+    let mut p = Prop::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "lockdiscovery") {
+            for a in c.children().filter(|k| is(*k, "activelock")) {
+                p.lockdiscovery.push(read_activelock(a, d));
+            }
+        } else {
+            p.properties.push(read_property(c, text));
+        }
+    }
+    p
+}
+
+fn read_property(c: Node<'_, '_>, text: &str) -> Property {
+    let has_children = c.children().any(|k| k.is_element());
+    let t = xml::text(c);
+    Property {
+        namespace: c.tag_name().namespace().unwrap_or("").to_owned(),
+        name: c.tag_name().name().to_owned(),
+        value: (!t.is_empty()).then_some(t),
+        xml: has_children.then(|| xml::inner(c, text).to_owned()),
+    }
+}
+
+fn read_error(n: Node<'_, '_>) -> DavError {
+    let mut e = DavError::default();
+    for c in n.children().filter(Node::is_element) {
+        e.conditions.push(c.tag_name().name().to_owned());
+        e.href.extend(c.children().filter(|k| is(*k, "href")).map(xml::text));
+    }
+    e
+}
+
+fn read_multistatus(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiStatus {
+    let mut m = MultiStatus::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "response") {
+            m.response.push(read_response(c, text, d));
+        } else if is(c, "repl") {
+            m.repl = Some(read_repl(c));
+        } else if is(c, "responsedescription") {
+            m.responsedescription = Some(xml::text(c));
+        } else {
+            m.unknown.push(unknown(c));
+        }
+    }
+    m
+}
+
+fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiStatusResponse {
+    let mut r = MultiStatusResponse::default();
+    for c in n.children().filter(Node::is_element) {
+        if is(c, "href") {
+            r.href.push(xml::text(c));
+        } else if is(c, "status") {
+            let s = xml::text(c);
+            if status_code(&s).is_none() {
+                d.push(Diagnostic::new(c.range().start, format!("unparsable status line {s:?}")));
+            }
+            r.status = Some(s);
+        } else if is(c, "propstat") {
+            let mut ps = PropStat::default();
+            for k in c.children().filter(Node::is_element) {
+                if is(k, "prop") {
+                    let p = read_prop(k, text, d);
+                    ps.prop.lockdiscovery.extend(p.lockdiscovery);
+                    ps.prop.properties.extend(p.properties);
+                } else if is(k, "status") {
+                    let s = xml::text(k);
+                    if status_code(&s).is_none() {
+                        d.push(Diagnostic::new(k.range().start, format!("unparsable status line {s:?}")));
+                    }
+                    ps.status = Some(s);
+                }
+            }
+            r.propstat.push(ps);
+        } else if is(c, "error") {
+            r.error = read_error(c).conditions;
+        } else if is(c, "responsedescription") {
+            r.responsedescription = Some(xml::text(c));
+        } else {
+            r.unknown.push(unknown(c));
+        }
+    }
+    if r.href.is_empty() {
+        d.push(Diagnostic::new(n.range().start, "response has no href"));
+    }
+    r
+}
+
+/// The status code in an HTTP status line (`HTTP/1.1 200 OK` → 200).
+pub fn status_code(line: &str) -> Option<u16> {
+    let mut it = line.split_whitespace();
+    let first = it.next()?;
+    let code = if first.to_ascii_uppercase().starts_with("HTTP/") {
+        it.next()?
+    } else {
+        first
+    };
+    code.parse().ok().filter(|c| (100..1000).contains(c))
+}
+
+fn sanitize_name(n: &str) -> String {
+    let s: String = n
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        format!("x{s}")
+    } else {
+        s
+    }
+}
+
+fn text_el(w: &mut String, name: &str, text: &str) {
+    w.push('<');
+    w.push_str(name);
+    w.push('>');
+    xml::escape_into(w, text);
+    w.push_str("</");
+    w.push_str(name);
+    w.push('>');
+}
+
+fn write_repl(w: &mut String, r: &Repl) {
+    w.push_str("<R:repl>");
+    if let Some(c) = &r.collblob {
+        text_el(w, "R:collblob", c);
+    }
+    if !r.resourcetaglist.is_empty() {
+        w.push_str("<R:resourcetaglist>");
+        for t in &r.resourcetaglist {
+            text_el(w, "R:resourcetag", t);
+        }
+        w.push_str("</R:resourcetaglist>");
+    }
+    w.push_str("</R:repl>");
+}
+
+fn write_prop(w: &mut String, p: &Prop) {
+    w.push_str("<D:prop>");
+    if !p.lockdiscovery.is_empty() {
+        write_lockdiscovery(w, &p.lockdiscovery);
+    }
+    for (i, prop) in p.properties.iter().enumerate() {
+        let name = sanitize_name(&prop.name);
+        w.push_str(&format!("<p{i}:{name} xmlns:p{i}=\""));
+        xml::escape_into(w, &prop.namespace);
+        w.push_str("\">");
+        match (&prop.xml, &prop.value) {
+            (Some(x), _) => w.push_str(x),
+            (None, Some(v)) => xml::escape_into(w, v),
+            (None, None) => {}
+        }
+        w.push_str(&format!("</p{i}:{name}>"));
+    }
+    w.push_str("</D:prop>");
+}
+
+fn write_lockdiscovery(w: &mut String, locks: &[ActiveLock]) {
+    w.push_str("<D:lockdiscovery>");
+    for l in locks {
+        w.push_str("<D:activelock>");
+        if let Some(s) = &l.lockscope {
+            w.push_str(&format!("<D:lockscope><D:{}/></D:lockscope>", sanitize_name(s)));
+        }
+        if let Some(s) = &l.locktype {
+            w.push_str(&format!("<D:locktype><D:{}/></D:locktype>", sanitize_name(s)));
+        }
+        if let Some(s) = &l.depth {
+            text_el(w, "D:depth", s);
+        }
+        if let Some(s) = &l.owner {
+            text_el(w, "D:owner", s);
+        }
+        if let Some(t) = &l.timeout {
+            let v = match t {
+                DavTimeout::Invalid(s) => s.clone(),
+                other => timeout_text(other),
+            };
+            text_el(w, "D:timeout", &v);
+        }
+        if let Some(s) = &l.locktoken {
+            w.push_str("<D:locktoken>");
+            text_el(w, "D:href", s);
+            w.push_str("</D:locktoken>");
+        }
+        if let Some(s) = &l.lockroot {
+            w.push_str("<D:lockroot>");
+            text_el(w, "D:href", s);
+            w.push_str("</D:lockroot>");
+        }
+        w.push_str("</D:activelock>");
+    }
+    w.push_str("</D:lockdiscovery>");
+}
+
+/// Small XML helpers shared with the SPFileSync decoder.
+pub(crate) mod xml {
+    use crate::decode::Diagnostic;
+
+    /// Cap on XML nodes per body, so a hostile body cannot exhaust memory.
+    const NODES_LIMIT: u32 = 1_000_000;
+
+    /// Whether the body starts (after a BOM and whitespace) with `<`.
+    pub(crate) fn looks_like_xml(body: &[u8]) -> bool {
+        let b = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'<')
+    }
+
+    /// The body as UTF-8, or a diagnostic at the first invalid byte.
+    pub(crate) fn as_text(body: &[u8]) -> Result<&str, Diagnostic> {
+        std::str::from_utf8(body).map_err(|e| {
+            Diagnostic::new(e.valid_up_to(), "body is not valid utf-8")
+        })
+    }
+
+    /// Parse `text`; a failure becomes a diagnostic at the byte offset of the error.
+    pub(crate) fn parse(text: &str) -> Result<roxmltree::Document<'_>, Diagnostic> {
+        let opts = roxmltree::ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: NODES_LIMIT,
+            ..roxmltree::ParsingOptions::default()
+        };
+        roxmltree::Document::parse_with_options(text, opts).map_err(|e| {
+            let pos = e.pos();
+            let msg = e.to_string();
+            let msg = msg.rsplit_once(" at ").map_or(msg.as_str(), |(m, _)| m);
+            Diagnostic::new(
+                byte_offset(text, pos.row, pos.col),
+                format!("malformed xml: {}", msg.to_lowercase()),
+            )
+        })
+    }
+
+    /// Byte offset of 1-based (row, column-in-chars) in `text`, clamped to its length.
+    pub(crate) fn byte_offset(text: &str, row: u32, col: u32) -> usize {
+        let mut off = 0usize;
+        for _ in 1..row {
+            match text[off..].find('\n') {
+                Some(i) => off += i + 1,
+                None => return text.len(),
+            }
+        }
+        let line = &text[off..];
+        let skip = col.saturating_sub(1) as usize;
+        off + line.char_indices().nth(skip).map_or(line.len(), |(i, _)| i)
+    }
+
+    /// The concatenated text of an element's descendants, trimmed.
+    pub(crate) fn text(n: roxmltree::Node<'_, '_>) -> String {
+        let mut s = String::new();
+        for d in n.descendants().filter(roxmltree::Node::is_text) {
+            s.push_str(d.text().unwrap_or(""));
+        }
+        s.trim().to_owned()
+    }
+
+    /// The raw source between an element's start and end tags.
+    pub(crate) fn inner<'i>(n: roxmltree::Node<'_, 'i>, text: &'i str) -> &'i str {
+        let (Some(first), Some(last)) = (n.first_child(), n.last_child()) else {
+            return "";
+        };
+        text.get(first.range().start..last.range().end).unwrap_or("")
+    }
+
+    /// Append `s` to `w` with the five XML special characters escaped.
+    pub(crate) fn escape_into(w: &mut String, s: &str) {
+        for c in s.chars() {
+            match c {
+                '<' => w.push_str("&lt;"),
+                '>' => w.push_str("&gt;"),
+                '&' => w.push_str("&amp;"),
+                '"' => w.push_str("&quot;"),
+                '\'' => w.push_str("&apos;"),
+                '\r' => w.push_str("&#13;"),
+                _ => w.push(c),
+            }
+        }
+    }
+}

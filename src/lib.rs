@@ -1,0 +1,12 @@
+//! synctap: an intercepting debug proxy and traffic inspector for Microsoft Office
+//! file-sync traffic (MS-FSSHTTP, MS-FSSHTTPB, SPFileSync REST, WebDAV).
+//!
+//! The crate is layered one way (see ARCHITECTURE.md): [`model`] (what was seen) ←
+//! [`decode`] (pure decoders) ; [`capture`] (JSON-lines files) ; [`proxy`] (the
+//! intercepting proxy) ; [`cli`] (the command line, wiring the rest together).
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod model;
+pub mod proxy;
+pub mod util;

@@ -1,0 +1,33 @@
+//! The `synctap` binary: parse, run, map the result to an exit code.
+
+use clap::Parser as _;
+
+fn main() {
+    let opts = synctap::cli::Opts::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match synctap::cli::run(opts) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                0
+            } else {
+                eprintln!("synctap: error: {e:#}");
+                2
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,202 @@
+//! The domain model: what synctap saw on the wire, independent of how it is stored.
+//!
+//! An [`Exchange`] is one HTTP request with its response (or the error that prevented
+//! one), or one tunnelled connection that synctap did not intercept. Bodies are kept as
+//! the bytes seen, up to a per-body limit; beyond it a [`Body`] says how long the whole
+//! body was and its SHA-256. No IO and no async here: every other layer depends on this
+//! one and it depends on nothing in the crate.
+
+use serde::{Deserialize, Serialize};
+
+/// One observed exchange: an HTTP request/response pair or a tunnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// Stable id, unique within one capture (1, 2, 3... in the order exchanges started).
+    pub id: u64,
+    /// What kind of traffic this is.
+    pub kind: ExchangeKind,
+    /// The client connection this exchange arrived on (unique within one capture).
+    pub connection_id: u64,
+    /// The client's socket address, `ip:port`.
+    pub client_addr: String,
+    /// How the proxy was running when it saw this exchange.
+    pub mode: ProxyMode,
+    /// The TLS session between the client and the proxy, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    /// The upstream server this exchange was forwarded to, `host:port`.
+    pub server: String,
+    /// HTTP version on the client side: `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
+    #[serde(default)]
+    pub http_version: String,
+    /// The request as the client sent it. Absent for tunnels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Request>,
+    /// The response as the server sent it; absent when none arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Response>,
+    /// For tunnels: bytes each way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelInfo>,
+    /// When things happened.
+    pub timings: Timings,
+    /// What went wrong, when something did (transport errors; distinct from HTTP status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What kind of traffic an [`Exchange`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeKind {
+    /// An HTTP request and its response, decrypted when TLS.
+    Http,
+    /// A connection tunnelled untouched (passthrough host, or not TLS after CONNECT).
+    Tunnel,
+}
+
+/// The proxy mode an exchange was recorded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    /// HTTP proxy: CONNECT (intercepted or tunnelled) and absolute-form requests.
+    Forward,
+    /// The proxy stood in for one server.
+    Reverse,
+    /// Not recorded by the proxy (imported, or built by a test).
+    Other,
+}
+
+/// The client-side TLS session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TlsInfo {
+    /// Server Name Indication the client sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// The negotiated ALPN protocol (`h2`, `http/1.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// The negotiated TLS version (`TLSv1_3`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// An HTTP request as seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The method, verbatim.
+    pub method: String,
+    /// The full URL (`https://host/path?query`), reconstructed for origin-form requests.
+    pub url: String,
+    /// Header fields in the order received, with their original case where known.
+    pub headers: Headers,
+    /// The body.
+    pub body: Body,
+}
+
+/// An HTTP response as seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase as sent (HTTP/1), else the canonical one.
+    #[serde(default)]
+    pub reason: String,
+    /// Header fields in the order received.
+    pub headers: Headers,
+    /// The body.
+    pub body: Body,
+}
+
+/// Header fields in order: (name, value) pairs, names with their original case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl Headers {
+    /// The first value of `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name` (case-insensitive), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The pairs as borrowed strings, the shape decoders take.
+    pub fn pairs(&self) -> Vec<(&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+}
+
+/// A message body: the bytes stored, and what is known about the whole body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Body {
+    /// The bytes stored (the whole body, or its first `stored` bytes when truncated).
+    pub bytes: Vec<u8>,
+    /// The length of the whole body as it went over the wire (after transfer decoding).
+    pub len: u64,
+    /// True when `bytes` holds less than the whole body (over the body limit, or the
+    /// capture writer fell behind and copies were dropped).
+    pub truncated: bool,
+    /// SHA-256 of the whole body, lowercase hex, when the body was truncated.
+    pub sha256: Option<String>,
+    /// True when the stream ended early (client or server went away mid-body).
+    pub incomplete: bool,
+    /// How many bytes were stored; equals `bytes.len()` once a reader has reassembled a
+    /// chunked body.
+    pub stored: u64,
+    /// Storage detail: the bytes were written as separate chunk records ahead of the
+    /// exchange record. Readers reassemble them and clear this flag.
+    pub chunked: bool,
+}
+
+impl Body {
+    /// A complete body holding `bytes`.
+    pub fn complete(bytes: Vec<u8>) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            stored: bytes.len() as u64,
+            bytes,
+            ..Self::default()
+        }
+    }
+}
+
+/// Tunnel byte counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TunnelInfo {
+    /// Bytes from client to server.
+    pub bytes_up: u64,
+    /// Bytes from server to client.
+    pub bytes_down: u64,
+}
+
+/// Timings of one exchange. `start` is wall-clock; the rest are milliseconds after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Timings {
+    /// When the request head arrived (RFC 3339, UTC).
+    pub start: String,
+    /// Upstream TCP connect time, when this exchange opened the upstream connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<f64>,
+    /// Upstream TLS handshake time, when this exchange opened the upstream connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ms: Option<f64>,
+    /// When the whole request had been sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_sent_ms: Option<f64>,
+    /// When the response head arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_byte_ms: Option<f64>,
+    /// When the exchange ended (response body done, or error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_ms: Option<f64>,
+}

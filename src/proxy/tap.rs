@@ -1,0 +1,323 @@
+//! Watching bodies as they stream, and turning what was seen into one capture record.
+//!
+//! [`TapBody`] wraps a hyper body and passes every frame on unchanged; on the side it
+//! counts bytes, hashes them when the whole-body hash may be needed, and copies at most
+//! `body_limit` bytes for the capture: inline while small, as chunk records once large.
+//! [`Recorder`] holds the exchange being built; it is shared by the request body, the
+//! response body and the forwarding task, and emits the record when the last of them is
+//! dropped, i.e. when everything about the exchange is over. Nothing here waits: chunk
+//! records that the writer cannot take are dropped and the body is marked truncated.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use crate::capture::format::{Chunk, Record, Side, INLINE_LIMIT};
+use crate::capture::CaptureSink;
+use crate::model::{Body, Exchange};
+
+/// Size of the chunk records written for large bodies.
+const CHUNK_RECORD: usize = 256 << 10;
+
+/// The exchange under construction, emitted when dropped.
+#[derive(Debug)]
+pub struct Recorder {
+    sink: CaptureSink,
+    started: Instant,
+    exchange: Mutex<Exchange>,
+    live: Option<tokio::sync::broadcast::Sender<Arc<Exchange>>>,
+}
+
+impl Recorder {
+    /// Starts recording `exchange`; `started` is the zero of its timings.
+    pub fn new(
+        sink: CaptureSink,
+        exchange: Exchange,
+        started: Instant,
+        live: Option<tokio::sync::broadcast::Sender<Arc<Exchange>>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            sink,
+            started,
+            exchange: Mutex::new(exchange),
+            live,
+        })
+    }
+
+    /// Milliseconds since the exchange started.
+    pub fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Changes the exchange under construction.
+    pub fn update(&self, f: impl FnOnce(&mut Exchange)) {
+        if let Ok(mut x) = self.exchange.lock() {
+            f(&mut x);
+        }
+    }
+
+    /// The exchange id.
+    pub fn id(&self) -> u64 {
+        self.exchange.lock().map(|x| x.id).unwrap_or(0)
+    }
+
+    /// The sink, for chunk records.
+    pub fn sink(&self) -> &CaptureSink {
+        &self.sink
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let done = self.elapsed_ms();
+        let Ok(mut x) = self.exchange.lock() else {
+            return;
+        };
+        if x.timings.done_ms.is_none() {
+            x.timings.done_ms = Some(done);
+        }
+        let x = std::mem::replace(
+            &mut *x,
+            Exchange {
+                id: 0,
+                kind: crate::model::ExchangeKind::Http,
+                connection_id: 0,
+                client_addr: String::new(),
+                mode: crate::model::ProxyMode::Other,
+                tls: None,
+                server: String::new(),
+                http_version: String::new(),
+                request: None,
+                response: None,
+                tunnel: None,
+                timings: crate::model::Timings::default(),
+                error: None,
+            },
+        );
+        if let Some(live) = &self.live {
+            // No subscriber is fine; a slow one loses old entries, never blocks us.
+            let _ = live.send(Arc::new(x.clone()));
+        }
+        self.sink.try_send(Record::Exchange(Box::new(x)), 0);
+    }
+}
+
+/// Per-body capture policy.
+#[derive(Debug, Clone, Copy)]
+pub struct TapPolicy {
+    /// At most this many bytes are stored per body.
+    pub body_limit: u64,
+    /// Whether the whole-body SHA-256 is computed (needed when the body may exceed the
+    /// limit).
+    pub hash: bool,
+}
+
+/// A body passed through unchanged while its bytes are counted, hashed and copied.
+pub struct TapBody<B: HttpBody> {
+    inner: B,
+    state: Option<TapState>,
+}
+
+struct TapState {
+    rec: Arc<Recorder>,
+    side: Side,
+    policy: TapPolicy,
+    len: u64,
+    stored: u64,
+    inline: Vec<u8>,
+    chunked: bool,
+    pending: Vec<u8>,
+    chunk_offset: u64,
+    dropped: bool,
+    hasher: Option<ring::digest::Context>,
+}
+
+impl<B: HttpBody> TapBody<B> {
+    /// Wraps `inner`, recording into `rec` as `side`.
+    pub fn new(inner: B, rec: Arc<Recorder>, side: Side, policy: TapPolicy) -> Self {
+        Self {
+            inner,
+            state: Some(TapState {
+                rec,
+                side,
+                policy,
+                len: 0,
+                stored: 0,
+                inline: Vec::new(),
+                chunked: false,
+                pending: Vec::new(),
+                chunk_offset: 0,
+                dropped: false,
+                hasher: policy
+                    .hash
+                    .then(|| ring::digest::Context::new(&ring::digest::SHA256)),
+            }),
+        }
+    }
+}
+
+impl TapState {
+    fn observe(&mut self, data: &[u8]) {
+        self.len += data.len() as u64;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(data);
+        }
+        let room = self.policy.body_limit.saturating_sub(self.stored);
+        if room == 0 || self.dropped {
+            return;
+        }
+        let take = &data[..data.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
+        self.stored += take.len() as u64;
+        if !self.chunked && self.inline.len() + take.len() <= INLINE_LIMIT {
+            self.inline.extend_from_slice(take);
+            return;
+        }
+        if !self.chunked {
+            self.chunked = true;
+            self.pending = std::mem::take(&mut self.inline);
+        }
+        self.pending.extend_from_slice(take);
+        if self.pending.len() >= CHUNK_RECORD {
+            self.flush_chunk();
+        }
+    }
+
+    fn flush_chunk(&mut self) {
+        if self.pending.is_empty() || self.dropped {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.pending);
+        let n = bytes.len();
+        let chunk = Chunk {
+            exchange: self.rec.id(),
+            side: self.side,
+            offset: self.chunk_offset,
+            base64: bytes,
+        };
+        if self.rec.sink().try_send(Record::Chunk(chunk), n) {
+            self.chunk_offset += n as u64;
+        } else {
+            // The writer is behind: stop copying this body; what was written stays.
+            self.dropped = true;
+            self.stored = self.chunk_offset;
+        }
+    }
+
+    fn finish(&mut self, complete: bool, error: Option<String>) {
+        if self.chunked {
+            self.flush_chunk();
+        }
+        let truncated = self.stored < self.len || self.dropped;
+        let sha256 = if truncated {
+            self.hasher
+                .take()
+                .filter(|_| complete)
+                .map(|h| crate::util::hex(h.finish().as_ref()))
+        } else {
+            None
+        };
+        let body = Body {
+            bytes: std::mem::take(&mut self.inline),
+            len: self.len,
+            truncated,
+            sha256,
+            incomplete: !complete,
+            stored: self.stored,
+            chunked: self.chunked,
+        };
+        let side = self.side;
+        let at = self.rec.elapsed_ms();
+        self.rec.update(|x| {
+            match side {
+                Side::Request => {
+                    if let Some(r) = x.request.as_mut() {
+                        r.body = body;
+                    }
+                    if complete {
+                        x.timings.request_sent_ms = Some(at);
+                    }
+                }
+                Side::Response => {
+                    if let Some(r) = x.response.as_mut() {
+                        r.body = body;
+                    }
+                    x.timings.done_ms = Some(at);
+                }
+            }
+            if let Some(e) = error {
+                if x.error.is_none() {
+                    x.error = Some(e);
+                }
+            }
+        });
+    }
+}
+
+impl<B> HttpBody for TapBody<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_frame(cx);
+        match &res {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(st)) = (frame.data_ref(), this.state.as_mut()) {
+                    st.observe(data);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(mut st) = this.state.take() {
+                    let what = match st.side {
+                        Side::Request => "request body from client",
+                        Side::Response => "response body from server",
+                    };
+                    st.finish(false, Some(format!("{what} failed: {e}")));
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(mut st) = this.state.take() {
+                    st.finish(true, None);
+                }
+            }
+            Poll::Pending => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: HttpBody> Drop for TapBody<B> {
+    fn drop(&mut self) {
+        if let Some(mut st) = self.state.take() {
+            if self.inner.is_end_stream() {
+                st.finish(true, None);
+                return;
+            }
+            let what = match st.side {
+                Side::Request => "request body was not completely read",
+                Side::Response => "response body was not completely delivered to the client",
+            };
+            let err = (st.len > 0 || st.side == Side::Response).then(|| what.to_owned());
+            st.finish(false, err);
+        }
+    }
+}

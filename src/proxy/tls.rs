@@ -1,0 +1,309 @@
+//! TLS plumbing for both legs: the client-facing server config built per connection
+//! from a minted leaf, the upstream client config (OS trust store, extra CAs, or no
+//! verification), the key log for Wireshark, and a rewind wrapper for peeked bytes.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use anyhow::Context as _;
+use bytes::{Buf as _, Bytes};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The one crypto provider synctap uses: ring.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Installs ring as the process-wide default provider (for libraries that ask for it).
+pub fn install_default_provider() {
+    // Fails only when a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A key log writing NSS key log lines (the SSLKEYLOGFILE format) to a file.
+#[derive(Debug)]
+pub struct FileKeyLog {
+    file: Mutex<File>,
+}
+
+impl FileKeyLog {
+    /// Opens `path` for appending.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn open(path: &Path) -> anyhow::Result<Arc<Self>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open key log {}", path.display()))?;
+        Ok(Arc::new(Self {
+            file: Mutex::new(file),
+        }))
+    }
+}
+
+impl rustls::KeyLog for FileKeyLog {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let line = format!(
+            "{label} {} {}\n",
+            crate::util::hex(client_random),
+            crate::util::hex(secret)
+        );
+        if let Ok(mut f) = self.file.lock() {
+            // A key log that cannot be written must not disturb the traffic.
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Upstream verification settings.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTrust {
+    /// Extra roots (from `--upstream-ca`).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Skip verification entirely (`--insecure-upstream`).
+    pub insecure: bool,
+}
+
+/// Upstream client configs, one per ALPN offer, built once.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfigs {
+    /// ALPN `h2, http/1.1`.
+    pub h2_h1: Arc<ClientConfig>,
+    /// ALPN `http/1.1`.
+    pub h1: Arc<ClientConfig>,
+    /// No ALPN (the client offered none).
+    pub none: Arc<ClientConfig>,
+}
+
+impl UpstreamConfigs {
+    /// Builds the configs.
+    ///
+    /// # Errors
+    /// When the platform verifier cannot be built.
+    pub fn new(
+        trust: &UpstreamTrust,
+        keylog: Option<Arc<dyn rustls::KeyLog>>,
+    ) -> anyhow::Result<Self> {
+        let base = client_config(trust, keylog)?;
+        let with = |alpn: &[&[u8]]| {
+            let mut c = base.clone();
+            c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            Arc::new(c)
+        };
+        Ok(Self {
+            h2_h1: with(&[b"h2", b"http/1.1"]),
+            h1: with(&[b"http/1.1"]),
+            none: with(&[]),
+        })
+    }
+
+    /// The config to offer upstream what the client offered us.
+    pub fn for_client_alpn(&self, client_alpn: &[Vec<u8>]) -> Arc<ClientConfig> {
+        let h2 = client_alpn.iter().any(|p| p == b"h2");
+        let h1 = client_alpn.iter().any(|p| p == b"http/1.1");
+        match (h2, h1) {
+            (true, _) => Arc::clone(&self.h2_h1),
+            (false, true) => Arc::clone(&self.h1),
+            (false, false) => Arc::clone(&self.none),
+        }
+    }
+}
+
+fn client_config(
+    trust: &UpstreamTrust,
+    keylog: Option<Arc<dyn rustls::KeyLog>>,
+) -> anyhow::Result<ClientConfig> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    let mut config = if trust.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth()
+    } else {
+        let verifier = match rustls_platform_verifier::Verifier::new_with_extra_roots(
+            trust.extra_roots.iter().cloned(),
+            Arc::clone(&provider),
+        ) {
+            Ok(v) => Arc::new(v) as Arc<dyn ServerCertVerifier>,
+            Err(e) => {
+                tracing::warn!(error = %e, "OS trust store unavailable; using the bundled web PKI roots");
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                for c in &trust.extra_roots {
+                    roots.add(c.clone()).context("invalid --upstream-ca certificate")?;
+                }
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    Arc::clone(&provider),
+                )
+                .build()
+                .context("cannot build the upstream verifier")?
+            }
+        };
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth()
+    };
+    if let Some(k) = keylog {
+        config.key_log = k;
+    }
+    Ok(config)
+}
+
+/// A server config presenting `key`, negotiating `alpn` (empty: none).
+///
+/// # Errors
+/// When rustls rejects the protocol versions (it does not for ring).
+pub fn server_config(
+    key: Arc<CertifiedKey>,
+    alpn: Vec<Vec<u8>>,
+    keylog: Option<Arc<dyn rustls::KeyLog>>,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(FixedCert(key)));
+    config.alpn_protocols = alpn;
+    if let Some(k) = keylog {
+        config.key_log = k;
+    }
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct FixedCert(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for FixedCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+}
+
+/// Accepts any upstream certificate (`--insecure-upstream`), still checking signatures.
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// An IO that first yields bytes already read (peeked), then reads from `inner`.
+#[derive(Debug)]
+pub struct Rewind<T> {
+    pre: Bytes,
+    inner: T,
+}
+
+impl<T> Rewind<T> {
+    /// Wraps `inner`, replaying `pre` first.
+    pub fn new(pre: Bytes, inner: T) -> Self {
+        Self { pre, inner }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.pre.is_empty() {
+            let n = self.pre.len().min(buf.remaining());
+            buf.put_slice(&self.pre[..n]);
+            self.pre.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
