@@ -10,7 +10,8 @@ pub fn now_rfc3339() -> String {
 
 /// A timestamp as RFC 3339 UTC.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Lowercase hex of `bytes`.

@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     );
     let _ = spfilesync::summarize(&s);
     let _ = webdav::recognise(&method, &headers, req_body);
-    let w = webdav::decode(&method, &url, &headers, req_body, status, &headers, resp_body);
+    let w = webdav::decode(
+        &method, &url, &headers, req_body, status, &headers, resp_body,
+    );
     let _ = webdav::summarize(&w);
     let _ = serde_json::to_string(&w);
     let _ = spfilesync::decode_xml(resp_body);

@@ -23,7 +23,12 @@ enum CaAction {
     /// Write the CA certificate (never the key) to a file.
     Export {
         /// Write DER (for Windows/macOS import dialogs) to this file.
-        #[arg(long, value_name = "OUT", conflicts_with = "pem", required_unless_present = "pem")]
+        #[arg(
+            long,
+            value_name = "OUT",
+            conflicts_with = "pem",
+            required_unless_present = "pem"
+        )]
         der: Option<PathBuf>,
         /// Write PEM to this file.
         #[arg(long, value_name = "OUT")]
@@ -65,7 +70,10 @@ fn print_info(certs: &Path) -> anyhow::Result<()> {
     let i = ca::info(certs)?;
     let pem = i.cert_path.display();
     println!("certificate  {pem}");
-    println!("key          {} (mode 0600; never share or commit it)", i.key_path.display());
+    println!(
+        "key          {} (mode 0600; never share or commit it)",
+        i.key_path.display()
+    );
     println!("subject      {}", i.subject);
     println!("valid        {} .. {}", i.not_before, i.not_after);
     println!("SHA-256      {}", i.sha256);

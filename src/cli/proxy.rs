@@ -108,7 +108,10 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
             None => "forward".to_owned(),
         };
         println!("synctap proxy listening on {addr} ({mode})");
-        println!("CA certificate: {} (trust it: `synctap ca show`)", proxy.ca_cert_path().display());
+        println!(
+            "CA certificate: {} (trust it: `synctap ca show`)",
+            proxy.ca_cert_path().display()
+        );
         match &writer {
             Some(w) => println!("capture: {}", w.path().display()),
             None => println!("capture: off"),
@@ -141,7 +144,10 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         line.push_str(&format!(", {dropped} records dropped (writer behind)"));
     }
     if summary.abandoned > 0 {
-        line.push_str(&format!(", {} connections cut at shutdown", summary.abandoned));
+        line.push_str(&format!(
+            ", {} connections cut at shutdown",
+            summary.abandoned
+        ));
     }
     eprintln!("{line}");
     Ok(0)
@@ -151,12 +157,9 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
         };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -72,10 +72,9 @@ pub(crate) fn line(x: &Exchange) -> String {
     let (method, url, req_len) = x.request.as_ref().map_or(("-", "-", 0), |r| {
         (r.method.as_str(), r.url.as_str(), r.body.len)
     });
-    let (status, resp_len) = x
-        .response
-        .as_ref()
-        .map_or(("---".to_owned(), 0), |r| (r.status.to_string(), r.body.len));
+    let (status, resp_len) = x.response.as_ref().map_or(("---".to_owned(), 0), |r| {
+        (r.status.to_string(), r.body.len)
+    });
     let mut s = format!(
         "{time} {client:<5} {method} {url} {status} {}/{} {dur}",
         size(req_len),

@@ -118,9 +118,11 @@ pub fn sniff(
     }
     let prefix = &req_body[..req_body.len().min(SNIFF_PREFIX)];
     let dav = webdav::recognise(method, req_headers, prefix)
-        || resp_headers
-            .iter()
-            .any(|(n, _)| DAV_RESPONSE_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(n.trim())))
+        || resp_headers.iter().any(|(n, _)| {
+            DAV_RESPONSE_HEADERS
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(n.trim()))
+        })
         || req_headers.iter().any(|(n, v)| {
             n.trim().eq_ignore_ascii_case("user-agent")
                 && (v.contains("Microsoft-WebDAV-MiniRedir") || v.contains("DavClnt"))
@@ -295,7 +297,9 @@ fn webdav_step(
             let Some(tag) = tag else {
                 return;
             };
-            let prior = keys.iter().find_map(|k| had.get(k).filter(|s| &s.tag == tag));
+            let prior = keys
+                .iter()
+                .find_map(|k| had.get(k).filter(|s| &s.tag == tag));
             if let Some(p) = prior {
                 out.push(Finding {
                     severity: Severity::Warning,
@@ -403,5 +407,318 @@ fn sync_step(
                 tokens.insert(list, (percent_decode(t), id));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn Error>>;
+
+    fn root() -> PathBuf {
+        // `file!()` is relative to the package root in the main crate and absolute when
+        // another crate includes this file by path.
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(Path::new(file!()));
+        here.ancestors()
+            .nth(3)
+            .unwrap_or(Path::new("."))
+            .join("testdata")
+    }
+
+    fn fixture(rel: &str) -> Result<Vec<u8>, Box<dyn Error>> {
+        Ok(std::fs::read(root().join(rel))?)
+    }
+
+    fn dav(
+        method: &str,
+        url: &str,
+        req: &[(&str, &str)],
+        body: &[u8],
+        status: u16,
+        resp: &[(&str, &str)],
+        resp_body: &[u8],
+    ) -> DavOrSync {
+        DavOrSync::WebDav(Box::new(webdav::decode(
+            method,
+            url,
+            req,
+            body,
+            Some(status),
+            resp,
+            resp_body,
+        )))
+    }
+
+    fn rules(f: &[Finding]) -> Vec<(&str, Vec<u64>)> {
+        f.iter()
+            .map(|f| (f.rule.as_ref(), f.exchanges.clone()))
+            .collect()
+    }
+
+    const BUDGET: &str = "http://mail.contoso.com/exchange/adele/Inbox/Budget.EML";
+    const BUDGET_TAG: &str = "rt:89960b10e0a5c64ebbd6b5b1a1ee3db20000000001a7";
+
+    #[test]
+    fn redownload_with_same_resourcetag() {
+        let a = dav(
+            "GET",
+            BUDGET,
+            &[],
+            b"",
+            200,
+            &[("ResourceTag", "rt:1")],
+            b"mail",
+        );
+        let b = dav(
+            "GET",
+            "/exchange/adele/Inbox/Budget.EML",
+            &[],
+            b"",
+            200,
+            &[("resourcetag", "rt:1")],
+            b"mail",
+        );
+        let c = dav(
+            "GET",
+            BUDGET,
+            &[],
+            b"",
+            200,
+            &[("ResourceTag", "rt:2")],
+            b"mail2",
+        );
+        let f = cross_exchange_findings([(1, &a), (2, &b), (3, &c)]);
+        assert_eq!(rules(&f), [("webdav.repl.redownload", vec![1, 2])]);
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(
+            f[0].sentence,
+            "the client re-downloaded /exchange/adele/Inbox/Budget.EML whose resourcetag rt:1 it already had (downloaded)"
+        );
+        // A 304/412 answer is not a download.
+        let d = dav(
+            "GET",
+            BUDGET,
+            &[("If", "(<rt:2>)")],
+            b"",
+            412,
+            &[("ResourceTag", "rt:2")],
+            b"",
+        );
+        assert!(cross_exchange_findings([(3, &c), (4, &d)]).is_empty());
+    }
+
+    #[test]
+    fn manifest_lists_unchanged_resourcetag() -> TestResult {
+        let get = dav(
+            "GET",
+            BUDGET,
+            &[],
+            b"",
+            200,
+            &[("ResourceTag", BUDGET_TAG)],
+            b"mail",
+        );
+        let search = dav(
+            "SEARCH",
+            "http://mail.contoso.com/exchange/adele/Inbox/",
+            &[],
+            &fixture("webdav/search_repl_initial.xml")?,
+            207,
+            &[],
+            &fixture("webdav/manifest_207.xml")?,
+        );
+        let f = cross_exchange_findings([(7, &get), (9, &search)]);
+        assert_eq!(
+            rules(&f),
+            [("webdav.repl.unchanged-resourcetag", vec![7, 9])]
+        );
+        assert!(f[0]
+            .sentence
+            .contains("listed http://mail.contoso.com/exchange/adele/Inbox/Budget.EML as change"));
+        // The same manifest twice: the second listing repeats every tag.
+        let f = cross_exchange_findings([(1, &search), (2, &search)]);
+        assert_eq!(
+            rules(&f),
+            [
+                ("webdav.repl.collblob-continuity", vec![1, 2]),
+                ("webdav.repl.unchanged-resourcetag", vec![1, 2]),
+                ("webdav.repl.unchanged-resourcetag", vec![1, 2]),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn collblob_continuity() -> TestResult {
+        let first = dav(
+            "SEARCH",
+            "/exchange/adele/Inbox/",
+            &[],
+            &fixture("webdav/search_repl_initial.xml")?,
+            207,
+            &[],
+            &fixture("webdav/manifest_207.xml")?,
+        );
+        // search_repl_next.xml sends state-1, but the manifest returned state-2.
+        let stale = dav(
+            "SEARCH",
+            "/exchange/adele/Inbox",
+            &[],
+            &fixture("webdav/search_repl_next.xml")?,
+            207,
+            &[],
+            br#"<D:multistatus xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/"><R:repl><R:collblob>s3</R:collblob></R:repl></D:multistatus>"#,
+        );
+        let f = cross_exchange_findings([(1, &first), (2, &stale)]);
+        assert_eq!(rules(&f), [("webdav.repl.collblob-continuity", vec![1, 2])]);
+        assert_eq!(
+            f[0].sentence,
+            "SEARCH /exchange/adele/Inbox sent collblob AQAAAHJlcGwtc3RhdGUtMQ== but the previous manifest returned AQAAAHJlcGwtc3RhdGUtMg=="
+        );
+        Ok(())
+    }
+
+    fn changes(token: Option<&str>, status: u16, next: &str) -> DavOrSync {
+        let mut url = "https://contoso.sharepoint.com/_api/SPFileSync/sync/5D2445A6-F48D-4C1E-9B0A-1C2D3E4F5A6B/RootFolder?Filter=changes&MaxItemCount=500&View=SkyDriveSync".to_owned();
+        if let Some(t) = token {
+            url.push_str("&SyncToken=");
+            url.push_str(t);
+        }
+        DavOrSync::SpFileSync(Box::new(spfilesync::decode(
+            "GET",
+            &url,
+            &[],
+            None,
+            b"",
+            Some(status),
+            &[("X-SyncToken", next), ("X-HasMoreData", "True")],
+            None,
+            b"",
+        )))
+    }
+
+    #[test]
+    fn synctoken_continuity() {
+        let x1 = changes(None, 200, "4;%234;%231;100");
+        let x2 = changes(Some("4%3B%234%3B%231%3B100"), 200, "4;%234;%231;200");
+        let x3 = changes(Some("4%3B%234%3B%231%3B200"), 503, "");
+        let x4 = changes(Some("4%3B%234%3B%231%3B200"), 200, "4;%234;%231;300");
+        let x5 = changes(Some("4%3B%234%3B%231%3B200"), 200, "4;%234;%231;400");
+        let x6 = changes(None, 200, "4;%234;%231;500");
+        let f =
+            cross_exchange_findings([(1, &x1), (2, &x2), (3, &x3), (4, &x4), (5, &x5), (6, &x6)]);
+        assert_eq!(
+            rules(&f),
+            [
+                ("spfilesync.synctoken-continuity", vec![4, 5]),
+                ("spfilesync.synctoken-reset", vec![5, 6]),
+            ]
+        );
+        assert_eq!(f[0].severity, Severity::Error);
+        assert_eq!(f[1].severity, Severity::Info);
+        assert_eq!(
+            f[0].sentence,
+            "the change enumeration of list 5d2445a6f48d4c1e9b0a1c2d3e4f5a6b sent SyncToken 4;#4;#1;200 but the previous response gave X-SyncToken 4;#4;#1;300"
+        );
+    }
+
+    #[test]
+    fn sniffs_family() -> TestResult {
+        let s = sniff(
+            "GET",
+            "https://contoso.sharepoint.com/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/policy",
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/xml"),
+            &fixture("spfilesync/policy.xml")?,
+        );
+        assert!(matches!(&s, Some(DavOrSync::SpFileSync(_))));
+        assert_eq!(
+            s.map(|s| s.summarize()).as_deref(),
+            Some("SPFileSync policy → 12 rules")
+        );
+        let body = fixture("webdav/propfind.xml")?;
+        assert!(matches!(
+            sniff("PROPFIND", "/docs/", &[], None, &body, None, &[], None, b""),
+            Some(DavOrSync::WebDav(_))
+        ));
+        assert!(matches!(
+            sniff(
+                "GET",
+                "/docs/a",
+                &[],
+                None,
+                b"",
+                Some(200),
+                &[("ResourceTag", "rt:1")],
+                None,
+                b"x"
+            ),
+            Some(DavOrSync::WebDav(_))
+        ));
+        assert!(matches!(
+            sniff(
+                "GET",
+                "/docs/a",
+                &[("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045")],
+                None,
+                b"",
+                None,
+                &[],
+                None,
+                b""
+            ),
+            Some(DavOrSync::WebDav(_))
+        ));
+        assert!(sniff(
+            "GET",
+            "/index.html",
+            &[("Accept", "*/*")],
+            None,
+            b"",
+            Some(200),
+            &[],
+            None,
+            b"<html/>"
+        )
+        .is_none());
+        assert!(sniff(
+            "POST",
+            "/_vti_bin/cellstorage.svc/CellStorageService",
+            &[("SOAPAction", "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"")],
+            Some("multipart/related"),
+            b"--x",
+            None,
+            &[],
+            None,
+            b""
+        )
+        .is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn finding_serializes_with_rule_text() -> TestResult {
+        let f = Finding {
+            severity: Severity::Warning,
+            rule: Cow::Borrowed("webdav.repl.redownload"),
+            exchanges: vec![1, 2],
+            sentence: "s".into(),
+            spec: "x".into(),
+        };
+        let json = serde_json::to_string(&f)?;
+        assert_eq!(
+            json,
+            r#"{"severity":"Warning","rule":"webdav.repl.redownload","exchanges":[1,2],"sentence":"s","spec":"x"}"#
+        );
+        assert_eq!(serde_json::from_str::<Finding>(&json)?, f);
+        Ok(())
     }
 }

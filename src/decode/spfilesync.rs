@@ -248,7 +248,11 @@ pub struct Item {
     )]
     pub fsshttpstate: Option<BTreeMap<String, String>>,
     /// `DocumentStreams/DocumentStream`.
-    #[serde(rename = "DocumentStreams", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "DocumentStreams",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub document_streams: Vec<DocumentStream>,
     /// Child items (`Items/*`).
     #[serde(rename = "Items", default, skip_serializing_if = "Vec::is_empty")]
@@ -447,7 +451,10 @@ pub fn recognise(method: &str, url: &str) -> Option<Operation> {
     } else if last.starts_with("subscription") || res_lower.starts_with("subscription") {
         OperationKind::Subscription
     } else if res_lower == "rootfolder" || res_lower.starts_with("rootfolder/") {
-        if ["POST", "PUT"].iter().any(|m| m.eq_ignore_ascii_case(method.trim())) {
+        if ["POST", "PUT"]
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(method.trim()))
+        {
             OperationKind::Upload
         } else if changes {
             OperationKind::RootFolderChanges
@@ -482,16 +489,17 @@ pub fn decode(
     };
     let req_ct = req_content_type.or_else(|| find_header(req_headers, "Content-Type"));
     (request.body, request.diagnostics) = decode_body(req_ct, req_body, kind, false);
-    let response = (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
-        let ct = resp_content_type.or_else(|| find_header(resp_headers, "Content-Type"));
-        let (body, diagnostics) = decode_body(ct, resp_body, kind, true);
-        SyncMessage {
-            status,
-            headers: keep_headers(resp_headers),
-            body,
-            diagnostics,
-        }
-    });
+    let response =
+        (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
+            let ct = resp_content_type.or_else(|| find_header(resp_headers, "Content-Type"));
+            let (body, diagnostics) = decode_body(ct, resp_body, kind, true);
+            SyncMessage {
+                status,
+                headers: keep_headers(resp_headers),
+                body,
+                diagnostics,
+            }
+        });
     SpFileSyncExchange {
         method: method.to_owned(),
         url: url.to_owned(),
@@ -532,8 +540,8 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
             s.push_str("upload");
             if let Some(SyncBody::Multipart(m)) = &x.request.body {
                 for p in &m.parts {
-                    if let Some(b) = &p.body {
-                        if let SyncBody::Items(items) = b.as_ref() {
+                    match p.body.as_deref() {
+                        Some(SyncBody::Items(items)) => {
                             for i in items {
                                 s.push_str(&format!(
                                     " {} {}",
@@ -542,14 +550,19 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
                                 ));
                             }
                         }
-                    } else {
-                        s.push_str(&format!(" ({} bytes)", p.length));
+                        Some(SyncBody::Content { length }) => {
+                            s.push_str(&format!(" ({length} bytes)"));
+                        }
+                        _ => {}
                     }
                 }
             }
         }
         OperationKind::Download => {
-            s.push_str(&format!("download UniqueId {}", op.param("UniqueId").unwrap_or("?")));
+            s.push_str(&format!(
+                "download UniqueId {}",
+                op.param("UniqueId").unwrap_or("?")
+            ));
         }
         OperationKind::Items => {
             s.push_str("Items");
@@ -565,7 +578,9 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
         OperationKind::QuotaState => s.push_str("QuotaState"),
         OperationKind::RootFolder => s.push_str("RootFolder"),
         OperationKind::GetMyProperties => s.push_str("sign-in getmyproperties"),
-        OperationKind::DefaultDocumentLibraryId => s.push_str("discovery DefaultDocumentLibrary/ID"),
+        OperationKind::DefaultDocumentLibraryId => {
+            s.push_str("discovery DefaultDocumentLibrary/ID")
+        }
         OperationKind::SiteId => s.push_str("discovery Site/Id"),
         OperationKind::Authenticate => s.push_str("sign-in NativeClient/Authenticate"),
         OperationKind::Other => {
@@ -604,7 +619,7 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
                 .iter()
                 .find_map(|k| d.get(*k));
             match v {
-                Some(v) => s.push_str(&format!(" {}", short(v))),
+                Some(v) => s.push_str(&format!(" {}", crate::decode::webdav::shorten_to(v, 64))),
                 None => s.push_str(&format!(" {} values", d.len())),
             }
         }
@@ -741,7 +756,9 @@ fn keep_headers(headers: &[(&str, &str)]) -> BTreeMap<String, String> {
         let known = KNOWN_HEADERS.iter().find(|k| k.eq_ignore_ascii_case(n));
         let name = match known {
             Some(k) => (*k).to_owned(),
-            None if n.len() > 2 && n.is_char_boundary(2) && n[..2].eq_ignore_ascii_case("x-") => n.to_owned(),
+            None if n.len() > 2 && n.is_char_boundary(2) && n[..2].eq_ignore_ascii_case("x-") => {
+                n.to_owned()
+            }
             None => continue,
         };
         out.entry(name).or_insert_with(|| v.trim().to_owned());
@@ -803,7 +820,9 @@ fn decode_body(
                         | OperationKind::Authenticate
                 )
             );
-            if kind == Some(OperationKind::Policy) && root.descendants().any(|n| n.has_tag_name("Rule")) {
+            if kind == Some(OperationKind::Policy)
+                && root.descendants().any(|n| n.has_tag_name("Rule"))
+            {
                 SyncBody::PolicyDocument(read_policy(root))
             } else if discovery {
                 SyncBody::Discovery(xml_leaves(root))
@@ -835,14 +854,21 @@ fn decode_json(body: &[u8]) -> (Option<SyncBody>, Vec<Diagnostic>) {
         }
         Err(e) => {
             let off = match std::str::from_utf8(body) {
-                Ok(t) => xml::byte_offset(t, e.line().try_into().unwrap_or(u32::MAX), e.column().try_into().unwrap_or(u32::MAX)),
+                Ok(t) => xml::byte_offset(
+                    t,
+                    e.line().try_into().unwrap_or(u32::MAX),
+                    e.column().try_into().unwrap_or(u32::MAX),
+                ),
                 Err(u) => u.valid_up_to(),
             };
             let msg = e.to_string();
             let msg = msg.rsplit_once(" at line").map_or(msg.as_str(), |(m, _)| m);
             (
                 Some(SyncBody::Content { length: body.len() }),
-                vec![Diagnostic::new(off.min(body.len()), format!("malformed json: {msg}"))],
+                vec![Diagnostic::new(
+                    off.min(body.len()),
+                    format!("malformed json: {msg}"),
+                )],
             )
         }
     }
@@ -856,8 +882,12 @@ fn xml_leaves(root: Node<'_, '_>) -> BTreeMap<String, String> {
         out.insert(root.tag_name().name().to_owned(), xml::text(root));
         return out;
     }
-    for n in root.descendants().filter(|n| n.is_element() && !n.children().any(|c| c.is_element())) {
-        out.entry(n.tag_name().name().to_owned()).or_insert_with(|| xml::text(n));
+    for n in root
+        .descendants()
+        .filter(|n| n.is_element() && !n.children().any(|c| c.is_element()))
+    {
+        out.entry(n.tag_name().name().to_owned())
+            .or_insert_with(|| xml::text(n));
     }
     out
 }
@@ -899,10 +929,16 @@ fn read_fields(
     if known.contains(&name) {
         let v = xml::text(c);
         if NUMERIC_FIELDS.contains(&name) && !v.is_empty() && v.parse::<u64>().is_err() {
-            d.push(Diagnostic::new(c.range().start, format!("{name} is not a decimal number: {v:?}")));
+            d.push(Diagnostic::new(
+                c.range().start,
+                format!("{name} is not a decimal number: {v:?}"),
+            ));
         }
         if fields.contains_key(name) {
-            d.push(Diagnostic::new(c.range().start, format!("duplicate {name} ignored")));
+            d.push(Diagnostic::new(
+                c.range().start,
+                format!("duplicate {name} ignored"),
+            ));
         } else {
             fields.insert(name.to_owned(), v);
         }
@@ -948,7 +984,10 @@ fn read_item(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> Item {
                 .children()
                 .find(|c| c.has_tag_name("ResourceID"))
                 .map_or(n.range().start, |c| c.range().start);
-            d.push(Diagnostic::new(at, format!("ResourceID is not a GUID: {id:?}")));
+            d.push(Diagnostic::new(
+                at,
+                format!("ResourceID is not a GUID: {id:?}"),
+            ));
         }
     }
     item
@@ -1010,7 +1049,10 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             break;
         }
         let Some(next) = starts.get(i + 1).copied() else {
-            d.push(Diagnostic::new(after, "multipart part is not terminated by a boundary"));
+            d.push(Diagnostic::new(
+                after,
+                "multipart part is not terminated by a boundary",
+            ));
             break;
         };
         let seg_start = after + line_end_len(&body[after..]);
@@ -1026,7 +1068,10 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             None => match memchr::memmem::find(seg, b"\n\n") {
                 Some(p) => (p, 2),
                 None => {
-                    d.push(Diagnostic::new(seg_start, "multipart part has no header terminator"));
+                    d.push(Diagnostic::new(
+                        seg_start,
+                        "multipart part has no header terminator",
+                    ));
                     continue;
                 }
             },
@@ -1049,7 +1094,9 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             d.extend(pd.into_iter().map(|x| x.rebased(offset)));
             b.map(Box::new)
         } else {
-            Some(Box::new(SyncBody::Content { length: content.len() }))
+            Some(Box::new(SyncBody::Content {
+                length: content.len(),
+            }))
         };
         m.parts.push(Part {
             offset,
@@ -1059,7 +1106,10 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
         });
     }
     if !closed {
-        d.push(Diagnostic::new(body.len(), "multipart body has no closing boundary"));
+        d.push(Diagnostic::new(
+            body.len(),
+            "multipart body has no closing boundary",
+        ));
     }
     (m, d)
 }
@@ -1146,4 +1196,666 @@ fn write_item(w: &mut String, item: &Item, default_element: &str) {
         w.push_str("</Items>");
     }
     w.push_str(&format!("</{el}>"));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::path::{Path, PathBuf};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn Error>>;
+
+    /// `testdata/spfilesync`, found from this file's path so the tests run both in the main
+    /// crate (relative `file!()`) and in a crate that includes this file by absolute path.
+    fn dir() -> PathBuf {
+        // `file!()` is relative to the package root in the main crate and absolute when
+        // another crate includes this file by path.
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(Path::new(file!()));
+        let root = here.ancestors().nth(3).unwrap_or(Path::new("."));
+        root.join("testdata").join("spfilesync")
+    }
+
+    fn fixture(name: &str) -> Result<Vec<u8>, Box<dyn Error>> {
+        Ok(std::fs::read(dir().join(name))?)
+    }
+
+    fn snap<T: Serialize>(name: &str, value: &T) {
+        insta::with_settings!({
+            snapshot_path => dir().join("snapshots"),
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_json_snapshot!(name, value);
+        });
+    }
+
+    const SITE: &str = "https://contoso.sharepoint.com/sites/team";
+    const LIST: &str = "5d2445a6-f48d-4c1e-9b0a-1c2d3e4f5a6b";
+    const TOKEN_URL: &str = "4%3B%234%3B%231%3B3%3B5d2445a6f48d4c1e9b0a1c2d3e4f5a6b%3B638981500204270000%3B1417%3B%23%3B%23%3B%230%3B%23";
+    const TOKEN: &str =
+        "4;#4;#1;3;5d2445a6f48d4c1e9b0a1c2d3e4f5a6b;638981500204270000;1417;#;#;#0;#";
+
+    fn kind(method: &str, url: &str) -> Option<OperationKind> {
+        recognise(method, url).map(|o| o.kind)
+    }
+
+    #[test]
+    fn recognises_urls() {
+        let base = format!("{SITE}/_api/SPFileSync/sync/{LIST}");
+        let nodash = format!("{SITE}/_API/spfilesync/SYNC/5D2445A6F48D4C1E9B0A1C2D3E4F5A6B");
+        assert_eq!(
+            kind("GET", &format!("{base}/policy/")),
+            Some(OperationKind::Policy)
+        );
+        assert_eq!(
+            kind("GET", &format!("{nodash}/RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=500&View=SkyDriveSync")),
+            Some(OperationKind::RootFolderChanges)
+        );
+        assert_eq!(
+            kind("POST", &format!("{nodash}/RootFolder?View=SkyDriveSync")),
+            Some(OperationKind::Upload)
+        );
+        assert_eq!(
+            kind("GET", &format!("{base}/RootFolder")),
+            Some(OperationKind::RootFolder)
+        );
+        assert_eq!(
+            kind("GET", &format!("{base}/RootFolder/Items?View=SkyDriveSync&Depth=1&FoldersOnly=true&web3s.paging=200")),
+            Some(OperationKind::Items)
+        );
+        assert_eq!(
+            kind("POST", &format!("{base}/Subscription")),
+            Some(OperationKind::Subscription)
+        );
+        assert_eq!(
+            kind("GET", &format!("{base}/RootFolder?web3s.expand=QuotaState")),
+            Some(OperationKind::QuotaState)
+        );
+        assert_eq!(
+            kind(
+                "GET",
+                &format!("{SITE}/_api/SPFileSync.svc/sync/{LIST}/policy")
+            ),
+            Some(OperationKind::Policy)
+        );
+        assert_eq!(
+            kind(
+                "GET",
+                &format!("{SITE}/_api/sp.userprofiles.peoplemanager/getmyproperties")
+            ),
+            Some(OperationKind::GetMyProperties)
+        );
+        assert_eq!(
+            kind("GET", &format!("{SITE}/_api/web/DefaultDocumentLibrary/ID")),
+            Some(OperationKind::DefaultDocumentLibraryId)
+        );
+        assert_eq!(
+            kind("GET", &format!("{SITE}/_api/Site/Id")),
+            Some(OperationKind::SiteId)
+        );
+        assert_eq!(
+            kind(
+                "POST",
+                "https://contoso.sharepoint.com/_api/SP.OAuth.NativeClient/Authenticate"
+            ),
+            Some(OperationKind::Authenticate)
+        );
+        assert_eq!(
+            kind("GET", &format!("{SITE}/_layouts/15/download.aspx?UniqueId={{b7e4d2c1-a0f9-4e8d-8c7b-6a5948372615}}&UserAgent=SkySync")),
+            Some(OperationKind::Download)
+        );
+        assert_eq!(
+            kind("GET", &format!("{SITE}/_layouts/15/download.aspx")),
+            None
+        );
+        assert_eq!(
+            kind(
+                "POST",
+                &format!("{SITE}/_vti_bin/cellstorage.svc/CellStorageService")
+            ),
+            None
+        );
+        assert_eq!(
+            kind("GET", &format!("{base}/Whatever")),
+            Some(OperationKind::Other)
+        );
+
+        let a = recognise("GET", &format!("{base}/policy")).map(|o| o.list_guid);
+        let b = recognise("GET", &format!("{nodash}/policy")).map(|o| o.list_guid);
+        assert_eq!(a, b);
+        assert_eq!(
+            a.flatten().as_deref(),
+            Some("5d2445a6f48d4c1e9b0a1c2d3e4f5a6b")
+        );
+        let bad = recognise(
+            "GET",
+            &format!("{SITE}/_api/SPFileSync/sync/not-a-guid/policy"),
+        );
+        assert_eq!(
+            bad.map(|o| (o.kind, o.list_guid)),
+            Some((OperationKind::Policy, None))
+        );
+    }
+
+    fn changes_exchange(
+        token: Option<&str>,
+        more: &str,
+    ) -> Result<SpFileSyncExchange, Box<dyn Error>> {
+        let mut url = format!(
+            "{SITE}/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/RootFolder?Filter=changes&InlineBlobs=false&MaxItemCount=500&View=SkyDriveSync"
+        );
+        if let Some(t) = token {
+            url.push_str(&format!("&SyncToken={t}"));
+        }
+        Ok(decode(
+            "GET",
+            &url,
+            &[
+                ("Accept", "application/web3s+xml"),
+                ("Application", "SkyDriveSync"),
+                ("Scenario", "CheckForChanges_FindChangesOther_ODB_FindChangesScenario"),
+                ("X-TransactionId", "3f6b0c1e-7a2d-4b9e-8c5f-1d2e3f4a5b6cFindChangesOther"),
+                ("X-ResponseStructure", "Flat"),
+                ("Cookie", "SPOIDCRL=secret"),
+            ],
+            None,
+            b"",
+            Some(200),
+            &[
+                ("Content-Type", "Application/Web3s+xml"),
+                ("X-SyncToken", "4;%234;%231;3;5d2445a6f48d4c1e9b0a1c2d3e4f5a6b;638981500204270000;1422;%23;%23;%230;%23"),
+                ("X-HasMoreData", more),
+                ("X-SyncStatus", "IncrementalChanges"),
+                ("X-QuotaState", "Normal"),
+                ("MicrosoftSharePointTeamServices", "16.0.0.26622"),
+            ],
+            None,
+            &fixture("rootfolder_changes.xml")?,
+        ))
+    }
+
+    #[test]
+    fn rootfolder_changes() -> TestResult {
+        let x = changes_exchange(Some(TOKEN_URL), "True")?;
+        let op = x.operation.as_ref().ok_or("not recognised")?;
+        assert_eq!(op.kind, OperationKind::RootFolderChanges);
+        assert_eq!(x.request_sync_token(), Some(TOKEN));
+        assert_eq!(op.param("MaxItemCount"), Some("500"));
+        assert!(!x.request.headers.contains_key("Cookie"));
+        let resp = x.response.as_ref().ok_or("no response")?;
+        assert_eq!(resp.has_more_data(), Some(true));
+        assert_eq!(resp.header("x-syncstatus"), Some("IncrementalChanges"));
+        assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+        let Some(SyncBody::Folder(root)) = &resp.body else {
+            return Err("not a Folder".into());
+        };
+        assert_eq!(root.get("RelationshipName"), Some("RootFolder"));
+        assert_eq!(root.get("SpaceGranted"), Some("1099511627776"));
+        assert_eq!(
+            root.unknown,
+            [UnknownElement {
+                name: "FutureElement".into(),
+                text: "kept".into()
+            }]
+        );
+        let items = x.response_items();
+        assert_eq!(items.len(), 4);
+        let budget = items[1];
+        assert_eq!(
+            budget.get("ETag"),
+            Some("\"{B7E4D2C1-A0F9-4E8D-8C7B-6A5948372615},3\"")
+        );
+        assert_eq!(
+            budget.document_streams[0]
+                .fields
+                .get("DataSize")
+                .map(String::as_str),
+            Some("18342")
+        );
+        assert!(budget.document_streams[0].fields["PreAuthURL"]
+            .ends_with("6a5948372615&UserAgent=SkySync"));
+        assert_eq!(
+            budget
+                .fsshttpstate
+                .as_ref()
+                .and_then(|s| s.get("VersionToken"))
+                .map(String::as_str),
+            Some("AAECAwQFBgcICQ==")
+        );
+        assert_eq!(budget.unknown[0].name, "ModifierIdentity");
+        assert_eq!(items.iter().filter(|i| i.is_deleted()).count(), 1);
+        assert!(items[3].is_deleted());
+        assert_eq!(
+            summarize(&x),
+            "SPFileSync RootFolder changes (SyncToken 4;#4;#1;3;5d2445a6f48d4c1e9…, MaxItemCount 500) → 4 items (1 deleted), more data"
+        );
+        snap("rootfolder_changes", &x);
+
+        let full = changes_exchange(None, "False")?;
+        assert_eq!(
+            summarize(&full),
+            "SPFileSync RootFolder changes (full, no SyncToken, MaxItemCount 500) → 4 items (1 deleted), complete"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn policy_rules() -> TestResult {
+        let x = decode(
+            "GET",
+            &format!("{SITE}/_api/SPFileSync/sync/{LIST}/policy/"),
+            &[("Accept", "Application/xml")],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/xml"),
+            &fixture("policy.xml")?,
+        );
+        let Some(SyncBody::PolicyDocument(p)) = x.response.as_ref().and_then(|r| r.body.clone())
+        else {
+            return Err("not a policy".into());
+        };
+        assert_eq!(p.rules.len(), 12);
+        assert_eq!(p.rules[0].name, "DownloadUrlTemplate");
+        assert_eq!(
+            p.rules[0].value,
+            "{WebUrl}/_layouts/15/download.aspx?UniqueId={UniqueId}&UserAgent=SkySync"
+        );
+        assert_eq!(
+            p.rules[11].unknown.get("scope").map(String::as_str),
+            Some("Tenant")
+        );
+        assert_eq!(p.unknown[0].name, "Comment");
+        assert_eq!(summarize(&x), "SPFileSync policy → 12 rules");
+        snap("policy", &x);
+        let (again, _) = decode_xml(&encode_policy(&p));
+        assert_eq!(again, Some(SyncBody::PolicyDocument(p)));
+        Ok(())
+    }
+
+    const UPLOAD_CT: &str = r#"multipart/related; boundary="uuid:6b5c1e0e-2f4a-4e3b-9d1c-0a1b2c3d4e5f"; type="application/web3s+xml""#;
+
+    #[test]
+    fn upload_multipart() -> TestResult {
+        let body = fixture("upload_request.multipart")?;
+        let url = format!("{SITE}/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/RootFolder?View=SkyDriveSync");
+        let first = decode(
+            "POST",
+            &url,
+            &[
+                ("Application", "OneDriveSync"),
+                ("Scenario", "StorageInlineUploadsScenario"),
+            ],
+            Some(UPLOAD_CT),
+            &body,
+            Some(403),
+            &[("X-RequestDigest", "0x1A2B3C,07 Nov 2025 22:10:00 -0000")],
+            None,
+            b"",
+        );
+        assert_eq!(
+            summarize(&first),
+            "SPFileSync upload Create hello.txt (11 bytes) → 403 (X-RequestDigest issued)"
+        );
+
+        let x = decode(
+            "POST",
+            &url,
+            &[("X-RequestDigest", "0x1A2B3C,07 Nov 2025 22:10:00 -0000")],
+            Some(UPLOAD_CT),
+            &body,
+            Some(200),
+            &[],
+            Some("application/web3s+xml"),
+            &fixture("upload_response.xml")?,
+        );
+        assert_eq!(
+            x.request.header("X-RequestDigest"),
+            Some("0x1A2B3C,07 Nov 2025 22:10:00 -0000")
+        );
+        assert!(
+            x.request.diagnostics.is_empty(),
+            "{:?}",
+            x.request.diagnostics
+        );
+        let Some(SyncBody::Multipart(m)) = &x.request.body else {
+            return Err("not multipart".into());
+        };
+        assert_eq!(m.boundary, "uuid:6b5c1e0e-2f4a-4e3b-9d1c-0a1b2c3d4e5f");
+        assert_eq!(m.parts.len(), 2);
+        assert_eq!(
+            m.parts[0].headers.get("Content-ID").map(String::as_str),
+            Some("<LiveFolders>")
+        );
+        let Some(SyncBody::Items(meta)) = m.parts[0].body.as_deref() else {
+            return Err("metadata part not decoded".into());
+        };
+        assert_eq!(meta[0].get("WriteMode"), Some("Create"));
+        assert_eq!(
+            meta[0].document_streams[0]
+                .fields
+                .get("FragmentSessionId")
+                .map(String::as_str),
+            Some("2e9a7c41-5b3d-4f1e-8a6c-9d0b1c2e3f40")
+        );
+        let bin = &m.parts[1];
+        assert_eq!(
+            bin.headers.get("Content-ID").map(String::as_str),
+            Some("<\"2e9a7c41-5b3d-4f1e-8a6c-9d0b1c2e3f40\":Default>")
+        );
+        assert_eq!(bin.length, 11);
+        assert_eq!(
+            body.get(bin.offset..bin.offset + bin.length),
+            Some(&b"hello world"[..])
+        );
+        assert_eq!(
+            summarize(&x),
+            "SPFileSync upload Create hello.txt (11 bytes) → 1 item, Success"
+        );
+        snap("upload", &x);
+        Ok(())
+    }
+
+    #[test]
+    fn download_items_subscription_quota() -> TestResult {
+        let d = decode(
+            "GET",
+            &format!("{SITE}/_layouts/15/download.aspx?UniqueId=b7e4d2c1-a0f9-4e8d-8c7b-6a5948372615&UserAgent=SkySync"),
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/octet-stream"),
+            b"<not xml, file content>",
+        );
+        assert_eq!(
+            summarize(&d),
+            "SPFileSync download UniqueId b7e4d2c1-a0f9-4e8d-8c7b-6a5948372615 → 23 bytes"
+        );
+        let base = format!("{SITE}/_api/SPFileSync/sync/{LIST}");
+        let items = decode(
+            "GET",
+            &format!("{base}/RootFolder/Items?View=SkyDriveSync&Depth=1&FoldersOnly=true&web3s.paging=200"),
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            None,
+            &fixture("items.xml")?,
+        );
+        assert_eq!(
+            summarize(&items),
+            "SPFileSync Items (View SkyDriveSync, Depth 1, FoldersOnly true, web3s.paging 200) → 1 item"
+        );
+        assert_eq!(items.response_items()[0].get("TotalSubItemSize"), Some("0"));
+        let sub = decode(
+            "POST",
+            &format!("{base}/Subscription"),
+            &[],
+            None,
+            b"",
+            None,
+            &[],
+            None,
+            b"",
+        );
+        assert_eq!(summarize(&sub), "SPFileSync Subscription (no response)");
+        let q = decode(
+            "GET",
+            &format!("{base}/RootFolder?web3s.expand=QuotaState"),
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[("X-QuotaState", "Warning")],
+            None,
+            &fixture("quota.xml")?,
+        );
+        let Some(SyncBody::Folder(f)) = q.response.as_ref().and_then(|r| r.body.clone()) else {
+            return Err("not a Folder".into());
+        };
+        assert_eq!(f.get("QuotaState"), Some("Warning"));
+        assert_eq!(f.get("SpaceUsed"), Some("1040000000000"));
+        assert_eq!(summarize(&q), "SPFileSync QuotaState → 0 items");
+        Ok(())
+    }
+
+    #[test]
+    fn discovery_calls() -> TestResult {
+        let lib = decode(
+            "GET",
+            &format!("{SITE}/_api/web/DefaultDocumentLibrary/ID"),
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/json;odata=verbose"),
+            &fixture("default_library_id.json")?,
+        );
+        assert_eq!(
+            summarize(&lib),
+            "SPFileSync discovery DefaultDocumentLibrary/ID → 5d2445a6-f48d-4c1e-9b0a-1c2d3e4f5a6b"
+        );
+        let site = decode(
+            "GET",
+            &format!("{SITE}/_api/Site/Id"),
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/xml"),
+            &fixture("site_id.xml")?,
+        );
+        assert_eq!(
+            summarize(&site),
+            "SPFileSync discovery Site/Id → 9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"
+        );
+        let me = decode(
+            "GET",
+            &format!("{SITE}/_api/sp.userprofiles.peoplemanager/getmyproperties"),
+            &[("X-UserScenario", "AUO,SignIn")],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/json"),
+            &fixture("getmyproperties.json")?,
+        );
+        let Some(SyncBody::Discovery(v)) = me.response.as_ref().and_then(|r| r.body.clone()) else {
+            return Err("not discovery".into());
+        };
+        assert_eq!(
+            v.get("DisplayName").map(String::as_str),
+            Some("Adele Vance")
+        );
+        assert_eq!(me.request.header("X-UserScenario"), Some("AUO,SignIn"));
+        snap("getmyproperties", &me);
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_bodies_have_offsets() -> TestResult {
+        let body = fixture("malformed_folder.xml")?;
+        let (b, d) = decode_xml(&body);
+        assert_eq!(b, Some(SyncBody::Content { length: body.len() }));
+        assert_eq!(d.len(), 1);
+        let at = body
+            .windows(11)
+            .position(|w| w == b"</Document>")
+            .ok_or("no end tag")?;
+        assert_eq!(d[0].offset, at);
+
+        let (b, d) = decode_xml(&fixture("bad_values.xml")?);
+        assert_eq!(
+            d,
+            [
+                Diagnostic::new(43, "SpaceUsed is not a decimal number: \"lots\""),
+                Diagnostic::new(70, "duplicate SpaceUsed ignored"),
+                Diagnostic::new(8, "ResourceID is not a GUID: \"not-a-guid\""),
+            ]
+        );
+        let Some(SyncBody::Folder(f)) = b else {
+            return Err("not a Folder".into());
+        };
+        assert_eq!(f.get("SpaceUsed"), Some("lots"));
+
+        let json = fixture("malformed.json")?;
+        let x = decode(
+            "GET",
+            &format!("{SITE}/_api/Site/Id"),
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/json"),
+            &json,
+        );
+        let d = &x.response.as_ref().ok_or("no response")?.diagnostics;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].offset, 16);
+        assert!(
+            d[0].message.starts_with("malformed json"),
+            "{}",
+            d[0].message
+        );
+
+        let body = fixture("upload_truncated.multipart")?;
+        let x = decode(
+            "POST",
+            &format!("{SITE}/_api/SPFileSync/sync/{LIST}/RootFolder"),
+            &[],
+            Some(UPLOAD_CT),
+            &body,
+            None,
+            &[],
+            None,
+            b"",
+        );
+        let second = body
+            .windows(9)
+            .rposition(|w| w == b"--uuid:6b")
+            .ok_or("no second boundary")?;
+        assert_eq!(
+            x.request.diagnostics,
+            [
+                Diagnostic::new(
+                    second + 43,
+                    "multipart part is not terminated by a boundary"
+                ),
+                Diagnostic::new(body.len(), "multipart body has no closing boundary"),
+            ]
+        );
+        let (_, d) = decode_body(Some("multipart/related"), b"--x\r\n\r\n", None, false);
+        assert_eq!(
+            d,
+            [Diagnostic::new(0, "multipart content type has no boundary")]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn folder_fixture_round_trips() -> TestResult {
+        let (Some(SyncBody::Folder(f)), _) = decode_xml(&fixture("rootfolder_changes.xml")?) else {
+            return Err("not a Folder".into());
+        };
+        // ModifierIdentity is structured: its text survives, its structure does not.
+        let (again, d) = decode_xml(&encode_folder(&f));
+        assert!(d.is_empty());
+        assert_eq!(again, Some(SyncBody::Folder(f)));
+        Ok(())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9:/._&<>\"'{},=+-]([A-Za-z0-9:/._&<>\"'{},=+ -]{0,16}[A-Za-z0-9:/._&<>\"'{},=+-])?"
+    }
+
+    fn fields(names: &'static [&'static str]) -> impl Strategy<Value = BTreeMap<String, String>> {
+        proptest::collection::btree_map(
+            proptest::sample::select(names).prop_map(str::to_owned),
+            text(),
+            0..6,
+        )
+    }
+
+    fn unknowns() -> impl Strategy<Value = Vec<UnknownElement>> {
+        proptest::collection::vec(
+            ("X[A-Za-z]{1,8}", text()).prop_map(|(name, text)| UnknownElement { name, text }),
+            0..2,
+        )
+    }
+
+    fn leaf_item() -> impl Strategy<Value = Item> {
+        let stream = (fields(STREAM_FIELDS), unknowns())
+            .prop_map(|(fields, unknown)| DocumentStream { fields, unknown });
+        (
+            prop_oneof![Just("Folder"), Just("Document")],
+            fields(ITEM_FIELDS),
+            proptest::option::of(fields(&["Hash", "VersionToken"])),
+            proptest::collection::vec(stream, 0..2),
+            unknowns(),
+        )
+            .prop_map(
+                |(element, fields, fsshttpstate, document_streams, unknown)| Item {
+                    element: element.to_owned(),
+                    fields,
+                    fsshttpstate,
+                    document_streams,
+                    items: Vec::new(),
+                    unknown,
+                },
+            )
+    }
+
+    fn folder() -> impl Strategy<Value = Item> {
+        leaf_item().prop_recursive(2, 12, 4, |inner| {
+            (leaf_item(), proptest::collection::vec(inner, 0..4)).prop_map(|(mut i, items)| {
+                i.items = items;
+                i
+            })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn folder_round_trip(mut f in folder()) {
+            f.element = "Folder".into();
+            let (body, _) = decode_xml(&encode_folder(&f));
+            prop_assert_eq!(body, Some(SyncBody::Folder(f)));
+        }
+
+        #[test]
+        fn items_round_trip(items in proptest::collection::vec(leaf_item(), 0..4)) {
+            let (body, _) = decode_xml(&encode_items(&items));
+            prop_assert_eq!(body, Some(SyncBody::Items(items)));
+        }
+
+        #[test]
+        fn policy_round_trip(
+            rules in proptest::collection::vec(
+                (text(), text(), proptest::collection::btree_map("[a-z]{1,6}".prop_filter("reserved", |k| k != "name" && k != "value"), text(), 0..2))
+                    .prop_map(|(name, value, unknown)| Rule { name, value, unknown }),
+                0..5),
+            unknown in unknowns(),
+        ) {
+            let p = PolicyDocument { rules, unknown };
+            let (body, d) = decode_xml(&encode_policy(&p));
+            prop_assert!(d.is_empty());
+            prop_assert_eq!(body, Some(SyncBody::PolicyDocument(p)));
+        }
+
+        #[test]
+        fn never_panics(url in "[ -~]{0,80}", ct in "[ -~]{0,40}", body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let x = decode("POST", &url, &[], Some(&ct), &body, Some(200), &[], Some(&ct), &body);
+            let _ = summarize(&x);
+        }
+    }
 }

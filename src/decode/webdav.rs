@@ -26,7 +26,14 @@ pub const REPL_NS: &str = "http://schemas.microsoft.com/repl/";
 
 /// Methods that only WebDAV uses (RFC 4918 plus SEARCH, RFC 5323 and Exchange).
 const DAV_METHODS: &[&str] = &[
-    "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "SEARCH",
 ];
 
 /// Request headers that only WebDAV clients send.
@@ -110,17 +117,29 @@ pub struct DavHeaders {
     #[serde(rename = "If", default, skip_serializing_if = "Option::is_none")]
     pub if_header: Option<IfHeader>,
     /// `Lock-Token`, without the angle brackets.
-    #[serde(rename = "Lock-Token", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Lock-Token",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lock_token: Option<String>,
     /// `Destination` (COPY/MOVE).
-    #[serde(rename = "Destination", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Destination",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination: Option<String>,
     /// `Overwrite` (`T`/`F`).
     #[serde(rename = "Overwrite", default, skip_serializing_if = "Option::is_none")]
     pub overwrite: Option<String>,
     /// Replication `resourcetag` response header (header name unconfirmed; matched as
     /// `ResourceTag` case-insensitively).
-    #[serde(rename = "resourcetag", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "resourcetag",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub resourcetag: Option<String>,
     /// Replication `repl-uid` response header (matched as `Repl-UID`).
     #[serde(rename = "repl-uid", default, skip_serializing_if = "Option::is_none")]
@@ -129,13 +148,25 @@ pub struct DavHeaders {
     #[serde(rename = "DAV", default, skip_serializing_if = "Option::is_none")]
     pub dav: Option<String>,
     /// `MS-Author-Via` (MS-WDVSE 2.2.2).
-    #[serde(rename = "MS-Author-Via", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MS-Author-Via",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ms_author_via: Option<String>,
     /// `Public-Extension` (OPTIONS, e.g. `http://schemas.microsoft.com/repl-2`).
-    #[serde(rename = "Public-Extension", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Public-Extension",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub public_extension: Option<String>,
     /// `X-MSDAVEXT` (MS-WDV 2.2.1).
-    #[serde(rename = "X-MSDAVEXT", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "X-MSDAVEXT",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub x_msdavext: Option<String>,
     /// `X-MSDAVEXTLockTimeout` (MS-WDV 2.2.4); `Second(0)` means unlock.
     #[serde(
@@ -145,19 +176,31 @@ pub struct DavHeaders {
     )]
     pub x_msdavext_lock_timeout: Vec<DavTimeout>,
     /// `X-MSDAVEXT_ERROR` (MS-WDV 2.2.3).
-    #[serde(rename = "X-MSDAVEXT_ERROR", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "X-MSDAVEXT_ERROR",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub x_msdavext_error: Option<MsDavExtError>,
     /// `Translate` (MS-WDV 2.2.2; `f` asks for the raw entity).
     #[serde(rename = "Translate", default, skip_serializing_if = "Option::is_none")]
     pub translate: Option<String>,
     /// `MS-BinDiff` (MS-WDVMODUU; servers answer 415).
-    #[serde(rename = "MS-BinDiff", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MS-BinDiff",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ms_bindiff: Option<String>,
     /// `ETag`.
     #[serde(rename = "ETag", default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     /// `Content-Type`.
-    #[serde(rename = "Content-Type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Content-Type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub content_type: Option<String>,
 }
 
@@ -461,6 +504,10 @@ pub struct MultiStatusResponse {
     /// `D:propstat` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub propstat: Vec<PropStat>,
+    /// `R:changetype` as a direct child of `response`, where the Exchange SDK places it
+    /// ("change" or "delete"); a `changetype` property inside `prop` is also accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changetype: Option<String>,
     /// `D:error` condition names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error: Vec<String>,
@@ -488,7 +535,12 @@ impl MultiStatusResponse {
     pub fn property(&self, name: &str) -> Option<&str> {
         self.propstat
             .iter()
-            .filter(|ps| ps.status.as_deref().and_then(status_code).is_none_or(|c| (200..300).contains(&c)))
+            .filter(|ps| {
+                ps.status
+                    .as_deref()
+                    .and_then(status_code)
+                    .is_none_or(|c| (200..300).contains(&c))
+            })
             .flat_map(|ps| ps.prop.properties.iter())
             .find(|p| p.name.eq_ignore_ascii_case(name))
             .map(|p| p.value.as_deref().unwrap_or(""))
@@ -504,9 +556,11 @@ impl MultiStatusResponse {
         self.property("repl-uid")
     }
 
-    /// `R:changetype`, verbatim.
+    /// `R:changetype`, verbatim: the `response` child, else a property of that name.
     pub fn changetype(&self) -> Option<&str> {
-        self.property("changetype")
+        self.changetype
+            .as_deref()
+            .or_else(|| self.property("changetype"))
     }
 }
 
@@ -514,7 +568,11 @@ impl MultiStatusResponse {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct Manifest {
     /// The `collblob` the client sent (`None` when it sent none).
-    #[serde(rename = "request_collblob", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "request_collblob",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_collblob: Option<String>,
     /// The new `collblob` returned by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -613,10 +671,17 @@ impl WebDavExchange {
 /// Whether a request looks like WebDAV: a WebDAV-only method, a WebDAV request header, or
 /// a `DAV:` namespace in the start of the body.
 pub fn recognise(method: &str, headers: &[(&str, &str)], body_prefix: &[u8]) -> bool {
-    if DAV_METHODS.iter().any(|m| m.eq_ignore_ascii_case(method.trim())) {
+    if DAV_METHODS
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method.trim()))
+    {
         return true;
     }
-    if headers.iter().any(|(name, _)| DAV_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name.trim()))) {
+    if headers.iter().any(|(name, _)| {
+        DAV_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name.trim()))
+    }) {
         return true;
     }
     if headers.iter().any(|(name, value)| {
@@ -654,16 +719,17 @@ pub fn decode(
             ..PropFind::default()
         }));
     }
-    let response = (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
-        let mut r = DavMessage {
-            status,
-            headers: parse_headers(resp_headers),
-            ..DavMessage::default()
-        };
-        let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
-        (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
-        r
-    });
+    let response =
+        (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
+            let mut r = DavMessage {
+                status,
+                headers: parse_headers(resp_headers),
+                ..DavMessage::default()
+            };
+            let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
+            (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
+            r
+        });
     let manifest = build_manifest(request.body.as_ref(), response.as_ref());
     let kind = classify(&upper, &request, response.as_ref(), manifest.is_some());
     WebDavExchange {
@@ -690,12 +756,18 @@ pub fn summarize(x: &WebDavExchange) -> String {
     let rq = &x.request;
     match rq.body.as_ref() {
         Some(DavBody::SearchRequest(sr)) => match &sr.repl {
-            Some(r) => s.push_str(&format!(" repl ({})", collblob_phrase(r.collblob.as_deref()))),
+            Some(r) => s.push_str(&format!(
+                " repl ({})",
+                collblob_phrase(r.collblob.as_deref())
+            )),
             None => s.push_str(" query"),
         },
         Some(DavBody::PropFind(pf)) => {
             if let Some(r) = &pf.repl {
-                s.push_str(&format!(" repl ({})", collblob_phrase(r.collblob.as_deref())));
+                s.push_str(&format!(
+                    " repl ({})",
+                    collblob_phrase(r.collblob.as_deref())
+                ));
             } else if pf.mode == "prop" {
                 s.push_str(&format!(" {} props", pf.prop.len()));
             } else {
@@ -756,7 +828,8 @@ pub fn summarize(x: &WebDavExchange) -> String {
     match resp.body.as_ref() {
         Some(DavBody::MultiStatus(ms)) => {
             if let Some(m) = &x.manifest {
-                let count = |k: &ChangeType| m.changes.iter().filter(|e| &e.change_type == k).count();
+                let count =
+                    |k: &ChangeType| m.changes.iter().filter(|e| &e.change_type == k).count();
                 let mut parts = Vec::new();
                 for k in [ChangeType::New, ChangeType::Change, ChangeType::Delete] {
                     let n = count(&k);
@@ -808,10 +881,17 @@ pub fn summarize(x: &WebDavExchange) -> String {
         s.push_str(&format!(" X-MSDAVEXTLockTimeout {}", timeout_text(t)));
     }
     if let Some(e) = &resp.headers.x_msdavext_error {
-        s.push_str(&format!(" X-MSDAVEXT_ERROR {} {}", e.code.unwrap_or_default(), e.text));
+        s.push_str(&format!(
+            " X-MSDAVEXT_ERROR {} {}",
+            e.code.unwrap_or_default(),
+            e.text
+        ));
     }
     if !rq.diagnostics.is_empty() || !resp.diagnostics.is_empty() {
-        s.push_str(&format!(" [{} diagnostics]", rq.diagnostics.len() + resp.diagnostics.len()));
+        s.push_str(&format!(
+            " [{} diagnostics]",
+            rq.diagnostics.len() + resp.diagnostics.len()
+        ));
     }
     s
 }
@@ -839,6 +919,9 @@ pub fn encode_multistatus(ms: &MultiStatus) -> Vec<u8> {
                 text_el(&mut w, "D:status", st);
             }
             w.push_str("</D:propstat>");
+        }
+        if let Some(ct) = &resp.changetype {
+            text_el(&mut w, "R:changetype", ct);
         }
         if !resp.error.is_empty() {
             w.push_str("<D:error>");
@@ -889,10 +972,15 @@ fn timeout_text(t: &DavTimeout) -> String {
 
 /// A long opaque token cut to 28 characters with an ellipsis.
 pub(crate) fn shorten(s: &str) -> String {
-    if s.chars().count() <= 28 {
+    shorten_to(s, 28)
+}
+
+/// `s` cut to `max` characters, the last being an ellipsis when it was cut.
+pub(crate) fn shorten_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_owned()
     } else {
-        let head: String = s.chars().take(27).collect();
+        let head: String = s.chars().take(max.saturating_sub(1)).collect();
         format!("{head}…")
     }
 }
@@ -906,7 +994,12 @@ fn short_path(url: &str) -> &str {
     }
 }
 
-fn classify(method: &str, req: &DavMessage, resp: Option<&DavMessage>, has_manifest: bool) -> DavKind {
+fn classify(
+    method: &str,
+    req: &DavMessage,
+    resp: Option<&DavMessage>,
+    has_manifest: bool,
+) -> DavKind {
     let repl_req = match req.body.as_ref() {
         Some(DavBody::SearchRequest(s)) => s.repl.is_some(),
         Some(DavBody::PropFind(p)) => p.repl.is_some(),
@@ -943,9 +1036,10 @@ fn build_manifest(req: Option<&DavBody>, resp: Option<&DavMessage>) -> Option<Ma
     let Some(DavBody::MultiStatus(ms)) = resp.and_then(|r| r.body.as_ref()) else {
         return None;
     };
-    let any_repl_prop = ms.response.iter().any(|r| {
-        r.resourcetag().is_some() || r.repl_uid().is_some() || r.changetype().is_some()
-    });
+    let any_repl_prop = ms
+        .response
+        .iter()
+        .any(|r| r.resourcetag().is_some() || r.repl_uid().is_some() || r.changetype().is_some());
     if request_repl.is_none() && ms.repl.is_none() && !any_repl_prop {
         return None;
     }
@@ -981,7 +1075,9 @@ fn parse_headers(headers: &[(&str, &str)]) -> DavHeaders {
     let own = |name: &str| header(headers, name).map(str::to_owned);
     DavHeaders {
         depth: own("Depth"),
-        timeout: header(headers, "Timeout").map(parse_timeouts).unwrap_or_default(),
+        timeout: header(headers, "Timeout")
+            .map(parse_timeouts)
+            .unwrap_or_default(),
         if_header: header(headers, "If").map(parse_if),
         lock_token: header(headers, "Lock-Token").map(|v| strip_angle(v).to_owned()),
         destination: own("Destination"),
@@ -1005,7 +1101,9 @@ fn parse_headers(headers: &[(&str, &str)]) -> DavHeaders {
 
 fn strip_angle(v: &str) -> &str {
     let v = v.trim();
-    v.strip_prefix('<').and_then(|r| r.strip_suffix('>')).unwrap_or(v)
+    v.strip_prefix('<')
+        .and_then(|r| r.strip_suffix('>'))
+        .unwrap_or(v)
 }
 
 /// Parse `Timeout: 1#("Second-" 1*DIGIT / "Infinite")`.
@@ -1213,7 +1311,8 @@ fn read_propfind(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> PropFind {
             if is(c, "prop") {
                 p.mode = "prop".into();
             }
-            p.prop.extend(c.children().filter(Node::is_element).map(qname));
+            p.prop
+                .extend(c.children().filter(Node::is_element).map(qname));
         } else if is(c, "allprop") || is(c, "propname") {
             p.mode = c.tag_name().name().to_owned();
         } else if is(c, "repl") {
@@ -1223,7 +1322,10 @@ fn read_propfind(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> PropFind {
         }
     }
     if p.mode.is_empty() {
-        d.push(Diagnostic::new(n.range().start, "propfind has no prop, allprop or propname"));
+        d.push(Diagnostic::new(
+            n.range().start,
+            "propfind has no prop, allprop or propname",
+        ));
         p.mode = "allprop".into();
     }
     p
@@ -1247,7 +1349,9 @@ fn read_propertyupdate(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> 
             }
         } else if is(c, "remove") {
             match prop {
-                Some(pr) => p.remove.extend(pr.children().filter(Node::is_element).map(qname)),
+                Some(pr) => p
+                    .remove
+                    .extend(pr.children().filter(Node::is_element).map(qname)),
                 None => d.push(Diagnostic::new(c.range().start, "remove has no prop")),
             }
         } else {
@@ -1277,7 +1381,10 @@ fn read_lockinfo(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> LockInfo {
         }
     }
     if l.lockscope.is_none() {
-        d.push(Diagnostic::new(n.range().start, "lockinfo has no lockscope"));
+        d.push(Diagnostic::new(
+            n.range().start,
+            "lockinfo has no lockscope",
+        ));
     }
     if l.locktype.is_none() {
         d.push(Diagnostic::new(n.range().start, "lockinfo has no locktype"));
@@ -1303,7 +1410,10 @@ fn read_activelock(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> ActiveLock {
         } else if is(c, "timeout") {
             let t = parse_timeout(&xml::text(c));
             if let DavTimeout::Invalid(v) = &t {
-                d.push(Diagnostic::new(c.range().start, format!("invalid timeout {v:?}")));
+                d.push(Diagnostic::new(
+                    c.range().start,
+                    format!("invalid timeout {v:?}"),
+                ));
             }
             a.timeout = Some(t);
         } else if is(c, "locktoken") {
@@ -1349,7 +1459,8 @@ fn read_error(n: Node<'_, '_>) -> DavError {
     let mut e = DavError::default();
     for c in n.children().filter(Node::is_element) {
         e.conditions.push(c.tag_name().name().to_owned());
-        e.href.extend(c.children().filter(|k| is(*k, "href")).map(xml::text));
+        e.href
+            .extend(c.children().filter(|k| is(*k, "href")).map(xml::text));
     }
     e
 }
@@ -1378,7 +1489,10 @@ fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiS
         } else if is(c, "status") {
             let s = xml::text(c);
             if status_code(&s).is_none() {
-                d.push(Diagnostic::new(c.range().start, format!("unparsable status line {s:?}")));
+                d.push(Diagnostic::new(
+                    c.range().start,
+                    format!("unparsable status line {s:?}"),
+                ));
             }
             r.status = Some(s);
         } else if is(c, "propstat") {
@@ -1391,12 +1505,23 @@ fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiS
                 } else if is(k, "status") {
                     let s = xml::text(k);
                     if status_code(&s).is_none() {
-                        d.push(Diagnostic::new(k.range().start, format!("unparsable status line {s:?}")));
+                        d.push(Diagnostic::new(
+                            k.range().start,
+                            format!("unparsable status line {s:?}"),
+                        ));
                     }
                     ps.status = Some(s);
                 }
             }
             r.propstat.push(ps);
+        } else if is(c, "changetype") {
+            r.changetype = Some(xml::text(c));
+        } else if is(c, "prop") {
+            // Lenient: a bare `prop` (no `propstat`) is taken as a propstat without status.
+            r.propstat.push(PropStat {
+                prop: read_prop(c, text, d),
+                status: None,
+            });
         } else if is(c, "error") {
             r.error = read_error(c).conditions;
         } else if is(c, "responsedescription") {
@@ -1485,10 +1610,16 @@ fn write_lockdiscovery(w: &mut String, locks: &[ActiveLock]) {
     for l in locks {
         w.push_str("<D:activelock>");
         if let Some(s) = &l.lockscope {
-            w.push_str(&format!("<D:lockscope><D:{}/></D:lockscope>", sanitize_name(s)));
+            w.push_str(&format!(
+                "<D:lockscope><D:{}/></D:lockscope>",
+                sanitize_name(s)
+            ));
         }
         if let Some(s) = &l.locktype {
-            w.push_str(&format!("<D:locktype><D:{}/></D:locktype>", sanitize_name(s)));
+            w.push_str(&format!(
+                "<D:locktype><D:{}/></D:locktype>",
+                sanitize_name(s)
+            ));
         }
         if let Some(s) = &l.depth {
             text_el(w, "D:depth", s);
@@ -1533,9 +1664,8 @@ pub(crate) mod xml {
 
     /// The body as UTF-8, or a diagnostic at the first invalid byte.
     pub(crate) fn as_text(body: &[u8]) -> Result<&str, Diagnostic> {
-        std::str::from_utf8(body).map_err(|e| {
-            Diagnostic::new(e.valid_up_to(), "body is not valid utf-8")
-        })
+        std::str::from_utf8(body)
+            .map_err(|e| Diagnostic::new(e.valid_up_to(), "body is not valid utf-8"))
     }
 
     /// Parse `text`; a failure becomes a diagnostic at the byte offset of the error.
@@ -1584,7 +1714,8 @@ pub(crate) mod xml {
         let (Some(first), Some(last)) = (n.first_child(), n.last_child()) else {
             return "";
         };
-        text.get(first.range().start..last.range().end).unwrap_or("")
+        text.get(first.range().start..last.range().end)
+            .unwrap_or("")
     }
 
     /// Append `s` to `w` with the five XML special characters escaped.
@@ -1599,6 +1730,689 @@ pub(crate) mod xml {
                 '\r' => w.push_str("&#13;"),
                 _ => w.push(c),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::path::{Path, PathBuf};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn Error>>;
+
+    /// `testdata/webdav`, found from this file's path so the tests run both in the main
+    /// crate (relative `file!()`) and in a crate that includes this file by absolute path.
+    fn dir() -> PathBuf {
+        // `file!()` is relative to the package root in the main crate and absolute when
+        // another crate includes this file by path.
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(Path::new(file!()));
+        let root = here.ancestors().nth(3).unwrap_or(Path::new("."));
+        root.join("testdata").join("webdav")
+    }
+
+    fn fixture(name: &str) -> Result<Vec<u8>, Box<dyn Error>> {
+        Ok(std::fs::read(dir().join(name))?)
+    }
+
+    fn snap<T: Serialize>(name: &str, value: &T) {
+        insta::with_settings!({
+            snapshot_path => dir().join("snapshots"),
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_json_snapshot!(name, value);
+        });
+    }
+
+    const TOKEN: &str = "opaquelocktoken:e71d4fae-5dec-22d6-fea5-00a0c91e6be4";
+
+    #[test]
+    fn search_initial_manifest() -> TestResult {
+        let x = decode(
+            "SEARCH",
+            "http://mail.contoso.com/exchange/adele/Inbox/",
+            &[("Content-Type", "text/xml"), ("Depth", "1")],
+            &fixture("search_repl_initial.xml")?,
+            Some(207),
+            &[("Content-Type", "text/xml")],
+            &fixture("manifest_207.xml")?,
+        );
+        assert_eq!(x.kind, DavKind::Replication);
+        let m = x.manifest.as_ref().ok_or("no manifest")?;
+        assert_eq!(m.request_collblob.as_deref(), Some(""));
+        assert_eq!(m.collblob.as_deref(), Some("AQAAAHJlcGwtc3RhdGUtMg=="));
+        let types: Vec<_> = m.changes.iter().map(|c| c.change_type.clone()).collect();
+        assert_eq!(
+            types,
+            [ChangeType::Change, ChangeType::Change, ChangeType::Delete]
+        );
+        assert_eq!(
+            m.changes.iter().map(|c| c.explicit).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        assert_eq!(
+            m.changes[0].resourcetag.as_deref(),
+            Some("rt:89960b10e0a5c64ebbd6b5b1a1ee3db20000000001a7")
+        );
+        assert_eq!(
+            m.changes[2].repl_uid.as_deref(),
+            Some("rid:89960b10e0a5c64ebbd6b5b1a1ee3db20000000000a9")
+        );
+        assert_eq!(x.changed().count(), 2);
+        assert!(x.request.diagnostics.is_empty());
+        assert_eq!(
+            summarize(&x),
+            "SEARCH /exchange/adele/Inbox/ repl (initial, empty collblob), Depth 1 → 207 manifest: 3 changes (2 change, 1 delete), new collblob AQAAAHJlcGwtc3RhdGUtMg=="
+        );
+        snap("search_initial_manifest", &x);
+        Ok(())
+    }
+
+    #[test]
+    fn search_no_changes() -> TestResult {
+        let x = decode(
+            "SEARCH",
+            "/exchange/adele/Inbox/",
+            &[],
+            &fixture("search_repl_next.xml")?,
+            Some(207),
+            &[],
+            &fixture("manifest_empty_207.xml")?,
+        );
+        let m = x.manifest.as_ref().ok_or("no manifest")?;
+        assert!(m.changes.is_empty());
+        assert_eq!(m.collblob, None);
+        assert_eq!(
+            summarize(&x),
+            "SEARCH /exchange/adele/Inbox/ repl (collblob AQAAAHJlcGwtc3RhdGUtMQ==) → 207 manifest: 0 changes"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn search_with_resourcetaglist() -> TestResult {
+        let (body, diags) = decode_body(&fixture("search_repl_next.xml")?);
+        assert!(diags.is_empty());
+        let Some(DavBody::SearchRequest(s)) = body else {
+            return Err("not a searchrequest".into());
+        };
+        let repl = s.repl.ok_or("no repl")?;
+        assert_eq!(repl.collblob.as_deref(), Some("AQAAAHJlcGwtc3RhdGUtMQ=="));
+        assert_eq!(
+            repl.resourcetaglist,
+            ["rt:89960b10e0a5c64ebbd6b5b1a1ee3db20000000001a7"]
+        );
+        assert_eq!(s.query.ok_or("no query")?.grammar, "sql");
+        assert_eq!(s.unknown.len(), 1);
+        assert_eq!(s.unknown[0].name, "limit");
+        assert_eq!(s.unknown[0].text, "100");
+        Ok(())
+    }
+
+    #[test]
+    fn propfind_with_repl() -> TestResult {
+        let x = decode(
+            "PROPFIND",
+            "/exchange/adele/Inbox/",
+            &[("Depth", "1")],
+            &fixture("propfind_repl.xml")?,
+            None,
+            &[],
+            &[],
+        );
+        assert_eq!(x.kind, DavKind::Replication);
+        assert!(x.response.is_none());
+        let Some(DavBody::PropFind(p)) = &x.request.body else {
+            return Err("not a propfind".into());
+        };
+        assert_eq!(p.mode, "prop");
+        let names: Vec<_> = p.prop.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["resourcetag", "repl-uid", "changetype"]);
+        assert!(p.prop.iter().all(|q| q.namespace == REPL_NS));
+        assert_eq!(
+            summarize(&x),
+            "PROPFIND /exchange/adele/Inbox/ repl (collblob AQAAAHJlcGwtc3RhdGUtMg==), Depth 1 (no response)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn propfind_with_lockdiscovery() -> TestResult {
+        let x = decode(
+            "PROPFIND",
+            "https://contoso.sharepoint.com/sites/team/Shared%20Documents/",
+            &[
+                ("Depth", "1"),
+                ("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045"),
+            ],
+            &fixture("propfind.xml")?,
+            Some(207),
+            &[],
+            &fixture("propfind_207.xml")?,
+        );
+        assert_eq!(x.kind, DavKind::Properties);
+        assert!(x.manifest.is_none());
+        let locks = x.active_locks();
+        assert_eq!(locks.len(), 1);
+        assert_eq!(locks[0].locktoken.as_deref(), Some(TOKEN));
+        assert_eq!(locks[0].timeout, Some(DavTimeout::Second(3412)));
+        assert_eq!(locks[0].owner.as_deref(), Some("CONTOSO\\adele"));
+        let Some(DavBody::MultiStatus(ms)) = &x.response.as_ref().ok_or("no response")?.body else {
+            return Err("not a multistatus".into());
+        };
+        assert_eq!(ms.response.len(), 2);
+        assert_eq!(
+            ms.response[0].property("getetag"),
+            Some("\"{5A2C0D8E-1B3F-4C6A-9E7D-2F1B0C3D4E5F},4\"")
+        );
+        let coll = &ms.response[1];
+        assert_eq!(coll.propstat.len(), 2);
+        assert_eq!(
+            coll.propstat[1].status.as_deref().and_then(status_code),
+            Some(404)
+        );
+        assert_eq!(
+            coll.propstat[0].prop.properties[0].xml.as_deref(),
+            Some("<D:collection/>")
+        );
+        // The 404 propstat's getcontentlength is not reported as a value.
+        assert_eq!(coll.property("getcontentlength"), None);
+        assert_eq!(
+            summarize(&x),
+            "PROPFIND /sites/team/Shared%20Documents/ 5 props, Depth 1 → 207 2 responses"
+        );
+        snap("propfind_lockdiscovery", &x);
+        Ok(())
+    }
+
+    #[test]
+    fn proppatch() -> TestResult {
+        let x = decode(
+            "PROPPATCH",
+            "/docs/a.txt",
+            &[],
+            &fixture("proppatch.xml")?,
+            Some(207),
+            &[],
+            &[],
+        );
+        let Some(DavBody::PropertyUpdate(p)) = &x.request.body else {
+            return Err("not a propertyupdate".into());
+        };
+        assert_eq!(p.set.len(), 2);
+        assert_eq!(p.set[0].name, "Win32LastModifiedTime");
+        assert_eq!(
+            p.set[0].value.as_deref(),
+            Some("Fri, 07 Nov 2025 22:07:00 GMT")
+        );
+        assert_eq!(p.remove[0].name, "Win32CreationTime");
+        assert_eq!(summarize(&x), "PROPPATCH /docs/a.txt set 2 remove 1 → 207");
+        Ok(())
+    }
+
+    #[test]
+    fn lock_create() -> TestResult {
+        let x = decode(
+            "LOCK",
+            "http://dav.contoso.com/docs/Report.docx",
+            &[
+                ("Depth", "0"),
+                ("Timeout", "Infinite, Second-4100000000"),
+                ("Content-Type", "text/xml"),
+            ],
+            &fixture("lockinfo.xml")?,
+            Some(200),
+            &[("Lock-Token", &format!("<{TOKEN}>"))],
+            &fixture("lock_response.xml")?,
+        );
+        assert_eq!(x.kind, DavKind::Locking);
+        let Some(DavBody::LockInfo(li)) = &x.request.body else {
+            return Err("not a lockinfo".into());
+        };
+        assert_eq!(li.lockscope.as_deref(), Some("exclusive"));
+        assert_eq!(li.locktype.as_deref(), Some("write"));
+        assert_eq!(li.owner.as_deref(), Some("CONTOSO\\adele"));
+        assert_eq!(
+            x.request.headers.timeout,
+            [DavTimeout::Infinite, DavTimeout::Second(4_100_000_000)]
+        );
+        let resp = x.response.as_ref().ok_or("no response")?;
+        assert_eq!(resp.headers.lock_token.as_deref(), Some(TOKEN));
+        let locks = x.active_locks();
+        assert_eq!(locks[0].timeout, Some(DavTimeout::Second(3600)));
+        assert_eq!(locks[0].depth.as_deref(), Some("0"));
+        assert_eq!(
+            locks[0].lockroot.as_deref(),
+            Some("http://dav.contoso.com/docs/Report.docx")
+        );
+        assert_eq!(
+            summarize(&x),
+            "LOCK /docs/Report.docx exclusive write owner CONTOSO\\adele, Depth 0, Timeout Infinite → 200 locktoken opaquelocktoken:e71d4fae-5d…, timeout Second-3600"
+        );
+        snap("lock_create", &x);
+        Ok(())
+    }
+
+    #[test]
+    fn lock_refresh_and_unlock() -> TestResult {
+        let refresh = decode(
+            "LOCK",
+            "/docs/Report.docx",
+            &[("If", &format!("(<{TOKEN}>)")), ("Timeout", "Second-600")],
+            b"",
+            Some(200),
+            &[],
+            &fixture("lock_response.xml")?,
+        );
+        assert!(refresh.request.body.is_none());
+        let ifh = refresh.request.headers.if_header.as_ref().ok_or("no If")?;
+        assert_eq!(ifh.lock_tokens().collect::<Vec<_>>(), [TOKEN]);
+        assert!(summarize(&refresh).starts_with("LOCK /docs/Report.docx refresh, Timeout Second-600, If opaquelocktoken:e71d4fae-5d… → 200"));
+
+        let unlock = decode(
+            "UNLOCK",
+            "/docs/Report.docx",
+            &[("Lock-Token", &format!("<{TOKEN}>"))],
+            b"",
+            Some(204),
+            &[],
+            b"",
+        );
+        assert_eq!(unlock.kind, DavKind::Locking);
+        assert_eq!(unlock.request.headers.lock_token.as_deref(), Some(TOKEN));
+        assert_eq!(
+            summarize(&unlock),
+            "UNLOCK /docs/Report.docx, Lock-Token opaquelocktoken:e71d4fae-5d… → 204"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn put_locked_423() -> TestResult {
+        let x = decode(
+            "PUT",
+            "/docs/Report.docx",
+            &[("Content-Type", "application/octet-stream")],
+            b"PK\x03\x04 not xml",
+            Some(423),
+            &[("Content-Type", "application/xml; charset=utf-8")],
+            &fixture("locked_423.xml")?,
+        );
+        assert_eq!(x.kind, DavKind::Locking);
+        assert_eq!(x.request.body, Some(DavBody::Content { length: 12 }));
+        let Some(DavBody::Error(e)) = &x.response.as_ref().ok_or("no response")?.body else {
+            return Err("not an error body".into());
+        };
+        assert_eq!(e.conditions, ["lock-token-submitted"]);
+        assert_eq!(e.href, ["/docs/Report.docx"]);
+        assert_eq!(
+            summarize(&x),
+            "PUT /docs/Report.docx → 423 Locked (lock-token-submitted)"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn msdavext_headers() {
+        let x = decode(
+            "GET",
+            "/docs/Report.docx",
+            &[
+                ("X-MSDAVEXTLockTimeout", "Second-3600"),
+                ("Translate", "f"),
+                ("X-MSDAVEXT", "PROPFIND"),
+            ],
+            b"",
+            Some(200),
+            &[
+                ("Lock-Token", &format!("<{TOKEN}>")),
+                ("X-MSDAVEXTLockTimeout", "Second-3599"),
+                ("X-MSDAVEXT_ERROR", "589831; File%20is%20checked%20out"),
+            ],
+            b"file bytes",
+        );
+        assert_eq!(x.kind, DavKind::Locking);
+        assert_eq!(
+            x.request.headers.x_msdavext_lock_timeout,
+            [DavTimeout::Second(3600)]
+        );
+        assert_eq!(x.request.headers.translate.as_deref(), Some("f"));
+        let r = x.response.as_ref().map(|r| &r.headers);
+        assert_eq!(
+            r.map(|h| h.x_msdavext_lock_timeout.clone()),
+            Some(vec![DavTimeout::Second(3599)])
+        );
+        assert_eq!(
+            r.and_then(|h| h.x_msdavext_error.clone()),
+            Some(MsDavExtError {
+                code: Some(589_831),
+                text: "File is checked out".into()
+            })
+        );
+        assert_eq!(
+            summarize(&x),
+            "GET /docs/Report.docx, X-MSDAVEXTLockTimeout Second-3600 → 200 Lock-Token opaquelocktoken:e71d4fae-5d… X-MSDAVEXTLockTimeout Second-3599 X-MSDAVEXT_ERROR 589831 File is checked out"
+        );
+    }
+
+    #[test]
+    fn conditional_get_with_resourcetag() {
+        let x = decode(
+            "GET",
+            "/exchange/adele/Inbox/Budget.EML",
+            &[("If", "(<rt:0001>) (Not <opaquelocktoken:x> [\"etag-1\"])")],
+            b"",
+            Some(412),
+            &[("ResourceTag", "<rt:0002>"), ("Repl-UID", "<rid:77>")],
+            b"",
+        );
+        let ifh = x.request.headers.if_header.clone().unwrap_or_default();
+        assert_eq!(ifh.lists.len(), 2);
+        assert_eq!(
+            ifh.lists[0].conditions[0].state_token.as_deref(),
+            Some("rt:0001")
+        );
+        assert!(ifh.lists[1].conditions[0].not);
+        assert_eq!(
+            ifh.lists[1].conditions[1].etag.as_deref(),
+            Some("\"etag-1\"")
+        );
+        let h = x.response.map(|r| r.headers).unwrap_or_default();
+        assert_eq!(h.resourcetag.as_deref(), Some("rt:0002"));
+        assert_eq!(h.repl_uid.as_deref(), Some("rid:77"));
+    }
+
+    #[test]
+    fn tagged_if_header() {
+        let h = parse_if("<http://a/b> (<urn:uuid:1>) <http://a/c> ([\"x\"])");
+        assert_eq!(h.lists[0].resource.as_deref(), Some("http://a/b"));
+        assert_eq!(h.lists[1].resource.as_deref(), Some("http://a/c"));
+        assert_eq!(h.lock_tokens().collect::<Vec<_>>(), ["urn:uuid:1"]);
+        assert!(parse_if("((((<<<[[[").lists.len() <= 4);
+    }
+
+    #[test]
+    fn namespace_methods_and_options() {
+        let mv = decode(
+            "MOVE",
+            "/docs/a.txt",
+            &[
+                ("Destination", "http://dav.contoso.com/docs/b.txt"),
+                ("Overwrite", "F"),
+            ],
+            b"",
+            Some(201),
+            &[],
+            b"",
+        );
+        assert_eq!(mv.kind, DavKind::Namespace);
+        assert_eq!(summarize(&mv), "MOVE /docs/a.txt → /docs/b.txt → 201");
+        let mk = decode(
+            "MKCOL",
+            "/docs/new",
+            &[],
+            b"",
+            Some(201),
+            &[("ResourceTag", "rt:9")],
+            b"",
+        );
+        assert_eq!(summarize(&mk), "MKCOL /docs/new → 201 resourcetag rt:9");
+        let del = decode("DELETE", "/docs/b.txt", &[], b"", None, &[], b"");
+        assert_eq!(summarize(&del), "DELETE /docs/b.txt (no response)");
+        let opt = decode(
+            "OPTIONS",
+            "/",
+            &[],
+            b"",
+            Some(200),
+            &[
+                ("DAV", "1,2"),
+                ("MS-Author-Via", "MS-FP/4.0,DAV"),
+                ("Public-Extension", "http://schemas.microsoft.com/repl-2"),
+                ("X-MSDAVEXT", "1"),
+            ],
+            b"",
+        );
+        assert_eq!(opt.kind, DavKind::Options);
+        let h = opt.response.map(|r| r.headers).unwrap_or_default();
+        assert_eq!(h.ms_author_via.as_deref(), Some("MS-FP/4.0,DAV"));
+        assert_eq!(
+            h.public_extension.as_deref(),
+            Some("http://schemas.microsoft.com/repl-2")
+        );
+        assert_eq!(h.dav.as_deref(), Some("1,2"));
+    }
+
+    #[test]
+    fn recognises_webdav() {
+        assert!(recognise("propfind", &[], b""));
+        assert!(recognise("SEARCH", &[], b""));
+        assert!(recognise("GET", &[("Translate", "f")], b""));
+        assert!(recognise("PUT", &[("If", "(<opaquelocktoken:1>)")], b""));
+        assert!(recognise("POST", &[], br#"<D:propfind xmlns:D="DAV:">"#));
+        assert!(!recognise("GET", &[("Accept", "*/*")], b""));
+        assert!(!recognise(
+            "POST",
+            &[("SOAPAction", "\"x\"")],
+            b"<s:Envelope/>"
+        ));
+    }
+
+    #[test]
+    fn malformed_bodies_have_offsets() -> TestResult {
+        let body = fixture("malformed_multistatus.xml")?;
+        let (b, d) = decode_body(&body);
+        assert_eq!(b, Some(DavBody::Content { length: body.len() }));
+        assert_eq!(d.len(), 1);
+        let at = body
+            .windows(9)
+            .position(|w| w == b"</D:resp>")
+            .ok_or("no end tag")?;
+        assert_eq!(d[0].offset, at);
+        assert!(
+            d[0].message.starts_with("malformed xml"),
+            "{}",
+            d[0].message
+        );
+
+        let (_, d) = decode_body(&fixture("bad_status.xml")?);
+        assert_eq!(
+            d,
+            [
+                Diagnostic::new(42, "unparsable status line \"garbage\""),
+                Diagnostic::new(30, "response has no href"),
+            ]
+        );
+        let (_, d) = decode_body(&fixture("lockinfo_incomplete.xml")?);
+        assert_eq!(
+            d,
+            [
+                Diagnostic::new(0, "lockinfo has no lockscope"),
+                Diagnostic::new(0, "lockinfo has no locktype"),
+            ]
+        );
+        let (b, d) = decode_body(&fixture("bad_activelock.xml")?);
+        assert_eq!(
+            d,
+            [
+                Diagnostic::new(54, "invalid timeout \"Second-forever\""),
+                Diagnostic::new(91, "locktoken has no href"),
+            ]
+        );
+        let Some(DavBody::Prop(p)) = b else {
+            return Err("not a prop".into());
+        };
+        assert_eq!(
+            p.lockdiscovery[0].timeout,
+            Some(DavTimeout::Invalid("Second-forever".into()))
+        );
+        let body = fixture("not_utf8.xml")?;
+        let (_, d) = decode_body(&body);
+        assert_eq!(
+            d,
+            [Diagnostic::new(body.len() - 2, "body is not valid utf-8")]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn encoders_round_trip_fixtures() -> TestResult {
+        for name in ["manifest_207.xml", "propfind_207.xml"] {
+            let (Some(DavBody::MultiStatus(ms)), d) = decode_body(&fixture(name)?) else {
+                return Err(format!("{name}: not a multistatus").into());
+            };
+            assert!(d.is_empty());
+            let again = decode_body(&encode_multistatus(&ms));
+            assert_eq!(again, (Some(DavBody::MultiStatus(ms)), vec![]), "{name}");
+        }
+        let (Some(DavBody::Prop(p)), _) = decode_body(&fixture("lock_response.xml")?) else {
+            return Err("not a prop".into());
+        };
+        let again = decode_body(&encode_lockdiscovery(&p.lockdiscovery));
+        assert_eq!(again, (Some(DavBody::Prop(p)), vec![]));
+        Ok(())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9:/._&<>\"'-]([A-Za-z0-9:/._&<>\"' -]{0,16}[A-Za-z0-9:/._&<>\"'-])?"
+    }
+
+    fn timeout() -> impl Strategy<Value = DavTimeout> {
+        prop_oneof![
+            Just(DavTimeout::Infinite),
+            (0..=u64::from(u32::MAX)).prop_map(DavTimeout::Second)
+        ]
+    }
+
+    fn activelock() -> impl Strategy<Value = ActiveLock> {
+        (
+            proptest::option::of(prop_oneof![
+                Just("exclusive".to_owned()),
+                Just("shared".to_owned())
+            ]),
+            proptest::option::of(Just("write".to_owned())),
+            proptest::option::of(prop_oneof![
+                Just("0".to_owned()),
+                Just("infinity".to_owned())
+            ]),
+            proptest::option::of(text()),
+            proptest::option::of(timeout()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(lockscope, locktype, depth, owner, timeout, locktoken, lockroot)| ActiveLock {
+                    lockscope,
+                    locktype,
+                    depth,
+                    owner,
+                    timeout,
+                    locktoken,
+                    lockroot,
+                    unknown: Vec::new(),
+                },
+            )
+    }
+
+    fn property() -> impl Strategy<Value = Property> {
+        (
+            prop_oneof![
+                Just(DAV_NS.to_owned()),
+                Just(REPL_NS.to_owned()),
+                Just("urn:schemas-microsoft-com:".to_owned())
+            ],
+            "[a-z][a-z0-9-]{0,10}".prop_filter("special", |n| n != "lockdiscovery"),
+            proptest::option::of(text()),
+        )
+            .prop_map(|(namespace, name, value)| Property {
+                namespace,
+                name,
+                value,
+                xml: None,
+            })
+    }
+
+    fn multistatus() -> impl Strategy<Value = MultiStatus> {
+        let propstat = (
+            proptest::collection::vec(activelock(), 0..2),
+            proptest::collection::vec(property(), 0..4),
+            proptest::option::of(text()),
+        )
+            .prop_map(|(lockdiscovery, properties, status)| PropStat {
+                prop: Prop {
+                    lockdiscovery,
+                    properties,
+                },
+                status,
+            });
+        let response = (
+            proptest::collection::vec(text(), 0..3),
+            proptest::option::of(text()),
+            proptest::collection::vec(propstat, 0..3),
+            proptest::option::of(prop_oneof![
+                Just("change".to_owned()),
+                Just("delete".to_owned()),
+                text()
+            ]),
+            proptest::collection::vec("[a-z][a-z-]{0,10}", 0..2),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(href, status, propstat, changetype, error, responsedescription)| {
+                    MultiStatusResponse {
+                        href,
+                        status,
+                        propstat,
+                        changetype,
+                        error,
+                        responsedescription,
+                        unknown: Vec::new(),
+                    }
+                },
+            );
+        let repl = (
+            proptest::option::of(prop_oneof![Just(String::new()), text()]),
+            proptest::collection::vec(text(), 0..3),
+        )
+            .prop_map(|(collblob, resourcetaglist)| Repl {
+                collblob,
+                resourcetaglist,
+            });
+        (
+            proptest::option::of(repl),
+            proptest::collection::vec(response, 0..4),
+            proptest::option::of(text()),
+        )
+            .prop_map(|(repl, response, responsedescription)| MultiStatus {
+                repl,
+                response,
+                responsedescription,
+                unknown: Vec::new(),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn multistatus_round_trip(ms in multistatus()) {
+            let (body, _) = decode_body(&encode_multistatus(&ms));
+            prop_assert_eq!(body, Some(DavBody::MultiStatus(ms)));
+        }
+
+        #[test]
+        fn lockdiscovery_round_trip(locks in proptest::collection::vec(activelock(), 0..4)) {
+            let (body, d) = decode_body(&encode_lockdiscovery(&locks));
+            prop_assert!(d.is_empty());
+            prop_assert_eq!(body, Some(DavBody::Prop(Prop { lockdiscovery: locks, properties: Vec::new() })));
+        }
+
+        #[test]
+        fn never_panics(method in "[A-Z]{0,9}", body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let x = decode(&method, "/x", &[("If", "(<a")], &body, Some(207), &[("Timeout", "Second-")], &body);
+            let _ = summarize(&x);
         }
     }
 }

@@ -132,7 +132,10 @@ impl Headers {
 
     /// The pairs as borrowed strings, the shape decoders take.
     pub fn pairs(&self) -> Vec<(&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+        self.0
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
     }
 }
 

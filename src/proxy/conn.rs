@@ -17,9 +17,7 @@ use tokio::net::TcpStream;
 use super::forward::{self, full, RespBody, Upstream};
 use super::tls::Rewind;
 use super::{glob_match, tls, Shared, Target};
-use crate::model::{
-    Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo,
-};
+use crate::model::{Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
 
 /// What every request on one client connection shares.
 pub(crate) struct ConnCtx {
@@ -159,7 +157,10 @@ where
             let mut x = ctx.exchange(
                 ctx.shared.exchange_id(),
                 ExchangeKind::Http,
-                ctx.target.as_ref().map(Target::authority).unwrap_or_default(),
+                ctx.target
+                    .as_ref()
+                    .map(Target::authority)
+                    .unwrap_or_default(),
             );
             x.error = Some(format!("client connection: {msg}"));
             ctx.emit(x);
@@ -227,7 +228,14 @@ where
         let base = ConnCtx::new(&shared, ctx.id, ctx.client_addr, ProxyMode::Forward);
         intercept_tls(base, Rewind::new(Bytes::from(first), io), target).await;
     } else {
-        tunnel(&ctx, io, Bytes::from(first), &target, "not TLS after CONNECT").await;
+        tunnel(
+            &ctx,
+            io,
+            Bytes::from(first),
+            &target,
+            "not TLS after CONNECT",
+        )
+        .await;
     }
 }
 
@@ -270,8 +278,8 @@ where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = Arc::clone(&ctx.shared);
-    let started = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
-        .await;
+    let started =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await;
     let start = match started {
         Ok(s) => s,
         Err(e) => {
@@ -351,7 +359,9 @@ where
     let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
     ctx.tls = Some(TlsInfo {
         sni,
-        alpn: alpn.as_ref().map(|a| String::from_utf8_lossy(a).into_owned()),
+        alpn: alpn
+            .as_ref()
+            .map(|a| String::from_utf8_lossy(a).into_owned()),
         version: session.protocol_version().map(|v| format!("{v:?}")),
     });
     match pre {
@@ -361,7 +371,9 @@ where
                 *t = Some((connect_ms, tls_ms));
             }
         }
-        Err(e) => tracing::debug!(error = %e, "upstream not reachable at handshake; requests will get 502"),
+        Err(e) => {
+            tracing::debug!(error = %e, "upstream not reachable at handshake; requests will get 502")
+        }
     }
     serve(Arc::new(ctx), TokioIo::new(tls_stream), alpn.as_deref()).await;
 }

@@ -26,9 +26,8 @@ pub(crate) type RespBody = BoxBody<Bytes, hyper::Error>;
 /// The body type sent upstream.
 pub(crate) type ReqBody = TapBody<Incoming>;
 
-type ResponseFuture = std::pin::Pin<
-    Box<dyn std::future::Future<Output = hyper::Result<Response<Incoming>>> + Send>,
->;
+type ResponseFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<Response<Incoming>>> + Send>>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -121,7 +120,13 @@ pub(crate) async fn connect_upstream(
     )
     .await
     .map_err(|_| format!("TLS handshake with {} timed out", target.authority()))?
-    .map_err(|e| format!("TLS handshake with {} failed: {}", target.authority(), error_chain(&e)))?;
+    .map_err(|e| {
+        format!(
+            "TLS handshake with {} failed: {}",
+            target.authority(),
+            error_chain(&e)
+        )
+    })?;
     let tls_ms = ms(t1);
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let sender = if alpn.as_deref() == Some(b"h2") {
@@ -159,9 +164,8 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
     let id = shared.exchange_id();
     let (mut parts, body) = req.into_parts();
 
-    let target = match ctx.target.clone().or_else(|| target_of(&parts.uri)) {
-        Some(t) => t,
-        None => {
+    let Some(target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
+        {
             let mut x = ctx.exchange(id, ExchangeKind::Http, String::new());
             x.http_version = version_str(parts.version);
             x.request = Some(crate::model::Request {

@@ -7,9 +7,9 @@
 //! which authenticate the connection, keep working). Bodies stream through; a copy goes
 //! to the capture writer through a non-blocking sink, and forwarding never waits for it.
 
+pub mod ca;
 mod conn;
 mod forward;
-pub mod ca;
 pub mod tap;
 pub mod tls;
 

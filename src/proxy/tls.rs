@@ -145,7 +145,9 @@ fn client_config(
                 let mut roots = rustls::RootCertStore::empty();
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
                 for c in &trust.extra_roots {
-                    roots.add(c.clone()).context("invalid --upstream-ca certificate")?;
+                    roots
+                        .add(c.clone())
+                        .context("invalid --upstream-ca certificate")?;
                 }
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
                     Arc::new(roots),
@@ -288,10 +290,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 

@@ -60,6 +60,35 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// Specification order of attribute and child names; names not listed sort last.
+fn rank(name: &str) -> usize {
+    const ORDER: &[&[&str]] = &[
+        &["ResponseVersion", "RequestVersion", "ResponseCollection", "RequestCollection", "Fault"],
+        &["Type"],
+        SubRequest::ATTRIBUTES,
+        SubResponse::ATTRIBUTES,
+        Request::ATTRIBUTES,
+        Response::ATTRIBUTES,
+        VersionInfo::ATTRIBUTES,
+        SubRequestData::ATTRIBUTES,
+        SubResponseData::ATTRIBUTES,
+        FileVersion::ATTRIBUTES,
+        VersionUser::ATTRIBUTES,
+        &["faultcode", "faultstring", "faultactor", "ErrorString"],
+    ];
+    ORDER
+        .iter()
+        .flat_map(|l| l.iter())
+        .position(|n| *n == name)
+        .unwrap_or(usize::MAX)
+}
+
+fn sorted(o: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut v: Vec<_> = o.iter().collect();
+    v.sort_by_key(|(k, _)| rank(k));
+    v
+}
+
 fn node(out: &mut String, depth: usize, name: &str, v: &Value) {
     let pad = "  ".repeat(depth);
     match v {
@@ -74,7 +103,7 @@ fn node(out: &mut String, depth: usize, name: &str, v: &Value) {
         Value::Object(o) => {
             let mut line = format!("{pad}{name}");
             let mut nested = Vec::new();
-            for (k, val) in o {
+            for (k, val) in sorted(o) {
                 if k == "payload" || k == "mtom" || k == "diagnostics" || k == "unknown" {
                     continue;
                 }
@@ -139,7 +168,7 @@ pub fn render_tree(request: Option<&RequestEnvelope>, response: Option<&Response
         out.push_str("Request message\n");
         mtom_line(&mut out, r.mtom.as_ref());
         if let Ok(Value::Object(o)) = serde_json::to_value(r) {
-            for (k, v) in &o {
+            for (k, v) in sorted(&o) {
                 if k != "mtom" && k != "diagnostics" && k != "unknown" {
                     node(&mut out, 1, k, v);
                 }
@@ -151,7 +180,7 @@ pub fn render_tree(request: Option<&RequestEnvelope>, response: Option<&Response
         out.push_str("Response message\n");
         mtom_line(&mut out, r.mtom.as_ref());
         if let Ok(Value::Object(o)) = serde_json::to_value(r) {
-            for (k, v) in &o {
+            for (k, v) in sorted(&o) {
                 if k != "mtom" && k != "diagnostics" && k != "unknown" {
                     node(&mut out, 1, k, v);
                 }

@@ -595,7 +595,7 @@ mod tests {
     fn ticks_epochs() {
         assert_eq!(
             DotNetTicks::new(638_000_000_000_000_000).utc.as_deref(),
-            Some("2022-09-14T10:13:20Z")
+            Some("2022-09-28T22:13:20Z")
         );
         assert_eq!(
             FileTime::new(116_444_736_000_000_000).utc.as_deref(),

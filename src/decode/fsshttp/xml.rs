@@ -67,6 +67,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
     let mut stack: Vec<XNode> = Vec::new();
     let mut roots: Vec<XNode> = Vec::new();
     let mut skipping = 0usize;
+    let mut errored = false;
     loop {
         let pos = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let event = reader.read_resolved_event();
@@ -78,6 +79,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
                     base.saturating_add(at),
                     format!("malformed xml: {}", lowercase_first(e.to_string())),
                 ));
+                errored = true;
                 break;
             }
         };
@@ -164,7 +166,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
     }
-    if let Some(open) = stack.last() {
+    if let (Some(open), false) = (stack.last(), errored) {
         diags.push(Diagnostic::new(
             base + text.len(),
             format!("truncated xml: element {} not closed", open.qname),

@@ -89,11 +89,6 @@ impl<'a> Cursor<'a> {
         self.pos = pos.min(self.end);
     }
 
-    /// Absolute offset of the end of this cursor.
-    pub(crate) fn end(&self) -> usize {
-        self.end
-    }
-
     /// Bytes left.
     pub(crate) fn remaining(&self) -> usize {
         self.end.saturating_sub(self.pos)

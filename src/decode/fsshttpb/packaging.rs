@@ -39,6 +39,9 @@ pub struct PackagedFile {
     pub cell_schema: Guid,
     /// The Data Element Package.
     pub data_element_package: DataElementPackage,
+    /// Count of zero bytes after the packaging end (files downloaded with their allocated
+    /// size keep zero padding; any other trailing byte is a diagnostic).
+    pub zero_padding: u64,
     /// Well-formed objects the spec does not name at their place.
     pub unknown: Vec<super::model::UnknownObject>,
     /// What could not be decoded (offsets into the file).
@@ -117,10 +120,14 @@ pub(crate) fn decode(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
         let r = package(&mut c, &mut ctx, &mut out.data_element_package);
         r?;
         end(&mut c, ALTERNATIVE_PACKAGING)?;
-        if !c.is_empty() {
+        let rest = c.rest();
+        if rest.iter().all(|b| *b == 0) {
+            out.zero_padding = rest.len() as u64;
+        } else {
+            c.seek(c.pos() - rest.len());
             return Err(Fail::new(
                 c.pos(),
-                format!("{} unexpected bytes after the packaging end", c.remaining()),
+                format!("{} unexpected non-zero bytes after the packaging end", c.remaining()),
             ));
         }
         Ok(())

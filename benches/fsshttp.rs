@@ -1,0 +1,139 @@
+//! Throughput of the MS-FSSHTTP decoder: an MTOM request carrying a 1 MiB Cell part,
+//! a plain SOAP request with 20 subrequests, and the matching 20-subresponse reply.
+//! All bodies are built with the encoder. Target (PRODUCT.md): 200 MB/s on one core.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use synctap::decode::fsshttp::{
+    decode_request, decode_response, encode_request, encode_response, CellPayload, CoauthRequestType,
+    CoauthStatus, EncodeOptions, ErrorCode, HResult, LockType, PayloadOrigin, Request, RequestCollection,
+    RequestEnvelope, Response, ResponseCollection, ResponseEnvelope, SubRequest, SubRequestData,
+    SubRequestType, SubResponse, SubResponseData, VersionInfo,
+};
+
+const SCHEMA: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
+
+fn request(subs: Vec<SubRequest>) -> RequestEnvelope {
+    RequestEnvelope {
+        request_version: Some(VersionInfo {
+            version: Some(2),
+            minor_version: Some(2),
+            ..VersionInfo::default()
+        }),
+        request_collection: Some(RequestCollection {
+            correlation_id: Some("{c0ffee00-1234-4abc-8def-0123456789ab}".to_owned()),
+            requests: vec![Request {
+                url: Some("https://contoso.example/sites/team/Shared Documents/Plan.docx".to_owned()),
+                request_token: Some(1),
+                sub_requests: subs,
+                ..Request::default()
+            }],
+        }),
+        ..RequestEnvelope::default()
+    }
+}
+
+fn cell(token: u64, bytes: Vec<u8>) -> SubRequest {
+    SubRequest {
+        type_: Some(SubRequestType::Cell),
+        sub_request_token: Some(token),
+        sub_request_data: Some(SubRequestData {
+            binary_data_size: Some(bytes.len() as i64),
+            coalesce: Some(true),
+            bypass_lock_id: Some(SCHEMA.to_owned()),
+            payload: Some(CellPayload {
+                bytes,
+                origin: PayloadOrigin::Inline,
+            }),
+            ..SubRequestData::default()
+        }),
+        ..SubRequest::default()
+    }
+}
+
+fn coauth(token: u64) -> SubRequest {
+    SubRequest {
+        type_: Some(SubRequestType::Coauth),
+        sub_request_token: Some(token),
+        sub_request_data: Some(SubRequestData {
+            coauth_request_type: Some(CoauthRequestType::RefreshCoauthoring),
+            client_id: Some("{7a1f5c3e-0d44-4b8a-9f51-3c2e6b0d9a11}".to_owned()),
+            schema_lock_id: Some(SCHEMA.to_owned()),
+            timeout: Some(3600),
+            ..SubRequestData::default()
+        }),
+        ..SubRequest::default()
+    }
+}
+
+fn response(n: u64) -> ResponseEnvelope {
+    ResponseEnvelope {
+        response_version: Some(VersionInfo {
+            version: Some(2),
+            minor_version: Some(2),
+            ..VersionInfo::default()
+        }),
+        response_collection: Some(ResponseCollection {
+            web_url: Some("https://contoso.example/sites/team".to_owned()),
+            web_url_is_encoded: None,
+            responses: vec![Response {
+                url: Some("https://contoso.example/sites/team/Shared Documents/Plan.docx".to_owned()),
+                request_token: Some(1),
+                health_score: Some(0),
+                sub_responses: (1..=n)
+                    .map(|t| SubResponse {
+                        sub_request_token: Some(t),
+                        error_code: Some(ErrorCode::new("Success")),
+                        h_result: Some(HResult::from_u32(0)),
+                        sub_response_data: Some(SubResponseData {
+                            lock_type: Some(LockType::SchemaLock),
+                            coauth_status: Some(CoauthStatus::Coauthoring),
+                            ..SubResponseData::default()
+                        }),
+                        ..SubResponse::default()
+                    })
+                    .collect(),
+                ..Response::default()
+            }],
+        }),
+        ..ResponseEnvelope::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let payload: Vec<u8> = (0..1 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let (ct_big, big) = encode_request(
+        &request(vec![coauth(1), cell(2, payload)]),
+        EncodeOptions {
+            mtom: true,
+            cell_inline: false,
+        },
+    );
+    let many: Vec<SubRequest> = (1..=20).map(|t| if t % 4 == 0 { cell(t, vec![7; 64]) } else { coauth(t) }).collect();
+    let many_req = request(many);
+    let plain = EncodeOptions {
+        mtom: false,
+        cell_inline: true,
+    };
+    let (ct_many, many_body) = encode_request(&many_req, plain);
+    let (ct_resp, resp_body) = encode_response(&response(20), plain);
+
+    let mut g = c.benchmark_group("fsshttp");
+    g.throughput(Throughput::Bytes(big.len() as u64));
+    g.bench_function("decode_request_mtom_1MiB_cell", |b| {
+        b.iter(|| decode_request(Some(black_box(&ct_big)), black_box(&big)));
+    });
+    g.throughput(Throughput::Bytes(many_body.len() as u64));
+    g.bench_function("decode_request_20_subrequests", |b| {
+        b.iter(|| decode_request(Some(black_box(&ct_many)), black_box(&many_body)));
+    });
+    g.throughput(Throughput::Bytes(resp_body.len() as u64));
+    g.bench_function("decode_response_20_subresponses_joined", |b| {
+        b.iter(|| decode_response(Some(black_box(&ct_resp)), black_box(&resp_body), Some(&many_req)));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

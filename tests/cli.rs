@@ -1,0 +1,108 @@
+//! The command line as a user runs it: `ca`, `show`.
+
+use crate::util::{synctap, TestResult};
+
+#[test]
+fn ca_init_show_export() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let certs = dir.path().join("certs");
+    let out = synctap()
+        .arg("--certs")
+        .arg(&certs)
+        .args(["ca", "init"])
+        .output()?;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("created a new CA"), "{text}");
+    assert!(text.contains("SHA-256"), "{text}");
+    let pem = std::fs::read_to_string(certs.join("synctap-ca.pem"))?;
+    let out = synctap()
+        .arg("--certs")
+        .arg(&certs)
+        .args(["ca", "init"])
+        .output()?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already exists"));
+    assert_eq!(pem, std::fs::read_to_string(certs.join("synctap-ca.pem"))?);
+    let show = synctap()
+        .arg("--certs")
+        .arg(&certs)
+        .args(["ca", "show"])
+        .output()?;
+    let text = String::from_utf8_lossy(&show.stdout);
+    for needle in [
+        "certutil -addstore Root",
+        "security add-trusted-cert",
+        "--cacert",
+        "synctap CA",
+    ] {
+        assert!(text.contains(needle), "missing {needle}: {text}");
+    }
+    let der = dir.path().join("ca.der");
+    let out = synctap()
+        .arg("--certs")
+        .arg(&certs)
+        .args(["ca", "export", "--der"])
+        .arg(&der)
+        .output()?;
+    assert!(out.status.success());
+    let der_bytes = std::fs::read(&der)?;
+    assert_eq!(der_bytes[0], 0x30, "DER starts with a SEQUENCE");
+    Ok(())
+}
+
+#[test]
+fn show_refuses_a_newer_capture_version_clearly() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let f = dir.path().join("new.jsonl");
+    std::fs::write(
+        &f,
+        "{\"type\":\"header\",\"data\":{\"format\":\"synctap-capture\",\"version\":99,\"created\":\"x\",\"writer\":\"future\",\"extra\":1}}\n",
+    )?;
+    let out = synctap().arg("show").arg(&f).output()?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("version 99 is newer"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn show_tolerates_a_torn_last_line() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let f = dir.path().join("torn.jsonl");
+    let header = serde_json::to_string(&synctap::capture::Record::Header(
+        synctap::capture::format::CaptureHeader::now(),
+    ))?;
+    let x = synctap::model::Exchange {
+        id: 1,
+        kind: synctap::model::ExchangeKind::Http,
+        connection_id: 1,
+        client_addr: "127.0.0.1:1".into(),
+        mode: synctap::model::ProxyMode::Forward,
+        tls: None,
+        server: "h:443".into(),
+        http_version: "HTTP/1.1".into(),
+        request: Some(synctap::model::Request {
+            method: "GET".into(),
+            url: "https://h/a".into(),
+            headers: synctap::model::Headers::default(),
+            body: synctap::model::Body::default(),
+        }),
+        response: None,
+        tunnel: None,
+        timings: synctap::model::Timings {
+            start: "2026-11-21T00:00:00.000Z".into(),
+            ..Default::default()
+        },
+        error: None,
+    };
+    let line = serde_json::to_string(&synctap::capture::Record::Exchange(Box::new(x)))?;
+    std::fs::write(&f, format!("{header}\n{line}\n{}", &line[..line.len() / 2]))?;
+    let out = synctap().arg("show").arg(&f).output()?;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("torn"));
+    let out = synctap().args(["show", "--json"]).arg(&f).output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["request"]["url"], "https://h/a");
+    Ok(())
+}

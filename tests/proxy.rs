@@ -1,0 +1,360 @@
+//! End-to-end proxy tests: real synctap processes, a hyper TLS upstream with its own CA,
+//! reqwest and curl as clients.
+
+use std::process::Command;
+
+use crate::util::{
+    client, have_curl, runtime, sha256, start_upstream, wait_for_exchanges, ProxyProcess, TestCa,
+    TestResult,
+};
+
+fn send(
+    rt: &tokio::runtime::Runtime,
+    rb: reqwest::RequestBuilder,
+) -> reqwest::Result<reqwest::Response> {
+    rt.block_on(async move { rb.send().await })
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn forward_reqwest_http1_records_the_exchange() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let body = "<s:Envelope>hello</s:Envelope>";
+    let r = send(
+        &rt,
+        c.post(format!("{}/echo?x=1", up.url()))
+            .header("SOAPAction", "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"")
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .body(body),
+    )?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-version"), "HTTP/1.1");
+    assert_eq!(rt.block_on(r.text())?, body);
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    let x = &xs[0];
+    let req = x.request.as_ref().ok_or("no request")?;
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.url, format!("{}/echo?x=1", up.url()));
+    assert_eq!(req.body.bytes, body.as_bytes());
+    assert!(req.headers.get("soapaction").is_some());
+    let resp = x.response.as_ref().ok_or("no response")?;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.bytes, body.as_bytes());
+    assert_eq!(
+        x.tls.as_ref().and_then(|t| t.alpn.clone()).as_deref(),
+        Some("http/1.1")
+    );
+    assert!(x.tls.as_ref().and_then(|t| t.version.clone()).is_some());
+    assert!(x.timings.first_response_byte_ms.is_some() && x.timings.done_ms.is_some());
+    assert!(
+        x.timings.tls_ms.is_some(),
+        "first exchange carries the upstream TLS time"
+    );
+    assert!(x.error.is_none(), "{:?}", x.error);
+    let status = proxy.stop();
+    assert!(status.success());
+    Ok(())
+}
+
+#[test]
+fn forward_http2_on_both_legs() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), true);
+    let r = send(&rt, c.post(format!("{}/echo", up.url())).body("h2 body"))?;
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(header(&r, "x-version"), "HTTP/2.0");
+    assert_eq!(rt.block_on(r.text())?, "h2 body");
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    assert_eq!(xs[0].http_version, "HTTP/2");
+    assert_eq!(
+        xs[0].tls.as_ref().and_then(|t| t.alpn.clone()).as_deref(),
+        Some("h2")
+    );
+    Ok(())
+}
+
+#[test]
+fn reverse_mode_stands_in_for_the_server() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&[
+        "--reverse",
+        &up.url(),
+        "--upstream-ca",
+        ca.pem_path.to_str().unwrap_or(""),
+    ]);
+    let c = client(&proxy.ca_pem(), None, false);
+    let url = format!("https://localhost:{}/echo", proxy.addr.port());
+    let r = send(&rt, c.put(&url).body("reverse"))?;
+    assert_eq!(r.status(), 200);
+    // Host is rewritten to the upstream's authority.
+    assert_eq!(header(&r, "x-host"), up.addr.to_string());
+    assert_eq!(rt.block_on(r.text())?, "reverse");
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    let req = xs[0].request.as_ref().ok_or("no request")?;
+    assert_eq!(req.url, format!("{}/echo", up.url()));
+    assert_eq!(xs[0].mode, synctap::model::ProxyMode::Reverse);
+    assert_eq!(
+        xs[0].tls.as_ref().and_then(|t| t.sni.clone()).as_deref(),
+        Some("localhost")
+    );
+    Ok(())
+}
+
+#[test]
+fn reverse_mode_plain_listener() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&[
+        "--reverse",
+        &up.url(),
+        "--listen-plain",
+        "--upstream-ca",
+        ca.pem_path.to_str().unwrap_or(""),
+    ]);
+    let c = reqwest::Client::builder().no_proxy().build()?;
+    let r = send(&rt, c.get(format!("http://{}/download?n=1000", proxy.addr)))?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(rt.block_on(r.bytes())?.len(), 1000);
+    Ok(())
+}
+
+#[test]
+fn one_upstream_connection_per_client_connection() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let conns_of = |c: &reqwest::Client| -> Result<Vec<String>, reqwest::Error> {
+        let mut v = Vec::new();
+        for i in 0..4 {
+            let r = send(&rt, c.get(format!("{}/n{i}", up.url())))?;
+            v.push(header(&r, "x-conn"));
+            rt.block_on(r.bytes())?;
+        }
+        Ok(v)
+    };
+    let a = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let b = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let ca_conns = conns_of(&a)?;
+    let cb_conns = conns_of(&b)?;
+    // Each client kept one connection, so each must have seen exactly one upstream one,
+    // and they must differ.
+    assert!(ca_conns.iter().all(|c| c == &ca_conns[0]), "{ca_conns:?}");
+    assert!(cb_conns.iter().all(|c| c == &cb_conns[0]), "{cb_conns:?}");
+    assert_ne!(ca_conns[0], cb_conns[0]);
+    let xs = wait_for_exchanges(&proxy.capture, 8);
+    let a_conn = xs[0].connection_id;
+    assert!(xs[..4].iter().all(|x| x.connection_id == a_conn));
+    Ok(())
+}
+
+#[test]
+fn upstream_refused_gives_502_and_a_recorded_error() -> TestResult {
+    let rt = runtime();
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let proxy = ProxyProcess::start(&[]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let r = send(&rt, c.get(format!("https://127.0.0.1:{port}/x")))?;
+    assert_eq!(r.status(), 502);
+    let text = rt.block_on(r.text())?;
+    assert!(text.contains("cannot connect"), "{text}");
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    let err = xs[0].error.clone().unwrap_or_default();
+    assert!(err.contains("cannot connect"), "{err}");
+    // The proxy is still serving.
+    let r = send(&rt, c.get(format!("https://127.0.0.1:{port}/y")))?;
+    assert_eq!(r.status(), 502);
+    Ok(())
+}
+
+#[test]
+fn untrusted_upstream_certificate_gives_502() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&[]); // no --upstream-ca
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let r = send(&rt, c.get(format!("{}/x", up.url())))?;
+    assert_eq!(r.status(), 502);
+    let text = rt.block_on(r.text())?;
+    assert!(text.contains("TLS handshake"), "{text}");
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    assert!(xs[0]
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("TLS handshake")));
+    Ok(())
+}
+
+#[test]
+fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&[
+        "--upstream-ca",
+        ca.pem_path.to_str().unwrap_or(""),
+        "--body-limit",
+        "1MiB",
+    ]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let data: Vec<u8> = (0..50u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let digest = sha256(&data);
+    let r = send(&rt, c.post(format!("{}/upload", up.url())).body(data))?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-body-bytes"), (50u64 << 20).to_string());
+    assert_eq!(header(&r, "x-body-sha256"), digest);
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    let body = &xs[0].request.as_ref().ok_or("no request")?.body;
+    assert!(body.truncated);
+    assert_eq!(body.len, 50 << 20);
+    assert_eq!(body.bytes.len(), 1 << 20);
+    assert_eq!(body.sha256.as_deref(), Some(digest.as_str()));
+    Ok(())
+}
+
+#[test]
+fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let n = 3 << 20;
+    let r = send(&rt, c.get(format!("{}/download?n={n}", up.url())))?;
+    let got = rt.block_on(r.bytes())?;
+    assert_eq!(got.len(), n);
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    let body = &xs[0].response.as_ref().ok_or("no response")?.body;
+    assert!(!body.truncated);
+    assert_eq!(
+        body.bytes,
+        got.to_vec(),
+        "chunk records reassemble to the body"
+    );
+    Ok(())
+}
+
+fn curl(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "--proxy",
+            &proxy.proxy_url(),
+            "--cacert",
+        ])
+        .arg(proxy.ca_pem())
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("curl failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
+    if !have_curl() {
+        return Err("curl is not installed (.ci/run installs it)".into());
+    }
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    // curl makes the CA file before the proxy writes it? No: the proxy creates it at start.
+    let file = proxy.dir.path().join("upload.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&file, &data)?;
+    let hdrs = curl(
+        &proxy,
+        &[
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &format!("{}/upload", up.url()),
+        ],
+    )?;
+    assert!(hdrs.contains("x-body-bytes: 300000"), "{hdrs}");
+    assert!(
+        hdrs.contains(&format!("x-body-sha256: {}", sha256(&data))),
+        "{hdrs}"
+    );
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    let req = xs[0].request.as_ref().ok_or("no request")?;
+    assert_eq!(req.body.bytes, data);
+    assert!(req.headers.get("expect").is_some());
+    Ok(())
+}
+
+#[test]
+fn kill_9_leaves_a_readable_capture() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let mut proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    for i in 0..20 {
+        let r = send(
+            &rt,
+            c.post(format!("{}/echo", up.url())).body(format!("n{i}")),
+        )?;
+        rt.block_on(r.bytes())?;
+    }
+    let _ = wait_for_exchanges(&proxy.capture, 20);
+    // A large upload in flight when the proxy dies.
+    let big: Vec<u8> = vec![7u8; 30 << 20];
+    let url = format!("{}/upload", up.url());
+    let inflight = rt.spawn(async move { c.post(url).body(big).send().await });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    proxy.child.kill()?; // SIGKILL
+    proxy.child.wait()?;
+    let _ = rt.block_on(inflight);
+    let out = crate::util::synctap()
+        .arg("show")
+        .arg(&proxy.capture)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let complete = text
+        .lines()
+        .filter(|l| l.contains("POST") && l.contains(" 200 "))
+        .count();
+    assert!(complete >= 20, "{text}");
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! Test helpers: a test CA, a hyper TLS upstream that reports what it received, and the
+//! synctap binary started as a real process.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use tokio::net::TcpListener;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A CA for the upstream test server, separate from synctap's.
+pub struct TestCa {
+    pub pem_path: PathBuf,
+    pub leaf_cert: Vec<u8>,
+    pub leaf_key: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "upstream test CA");
+        let ca_cert = params.self_signed(&ca_key).expect("self sign");
+        let issuer = Issuer::new(params, ca_key);
+        let leaf_key = KeyPair::generate().expect("key");
+        let leaf_params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("params");
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("sign");
+        let pem_path = dir.path().join("upstream-ca.pem");
+        std::fs::write(&pem_path, ca_cert.pem()).expect("write");
+        Self {
+            pem_path,
+            leaf_cert: leaf.der().to_vec(),
+            leaf_key: leaf_key.serialize_der(),
+            _dir: dir,
+        }
+    }
+}
+
+/// A running upstream: HTTPS (HTTP/1.1 and HTTP/2) or plain HTTP.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+impl Upstream {
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+/// Starts the upstream on the caller's runtime. Every response carries `x-conn` (the
+/// upstream connection number), `x-version`, `x-host`, `x-body-bytes` and
+/// `x-body-sha256` of the request body. `/echo` echoes the body; `/download?n=N` sends
+/// N bytes; anything else answers `ok`.
+pub async fn start_upstream(ca: Option<&TestCa>) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = ca.map(|ca| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![ca.leaf_cert.clone().into()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(ca.leaf_key.clone().into()),
+        )
+        .expect("cert");
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+    });
+    let conns = Arc::new(AtomicU64::new(0));
+    let handle = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let conn_no = conns.fetch_add(1, Ordering::SeqCst) + 1;
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(req, conn_no));
+                let builder = auto::Builder::new(TokioExecutor::new());
+                match acceptor {
+                    Some(a) => {
+                        let Ok(tls) = a.accept(stream).await else {
+                            return;
+                        };
+                        let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+            });
+        }
+    });
+    Upstream { addr, handle }
+}
+
+async fn handle(req: Request<Incoming>, conn_no: u64) -> Result<Response<Full<Bytes>>, Infallible> {
+    let version = format!("{:?}", req.version());
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut len = 0u64;
+    let mut echo = Vec::new();
+    let mut body = req.into_body();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Some(d) = frame.data_ref() {
+            len += d.len() as u64;
+            ctx.update(d);
+            if path == "/echo" {
+                echo.extend_from_slice(d);
+            }
+        }
+    }
+    let out = if path == "/echo" {
+        echo
+    } else if path == "/download" {
+        let n: usize = query
+            .strip_prefix("n=")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        (0..n).map(|i| (i % 251) as u8).collect()
+    } else {
+        b"ok".to_vec()
+    };
+    let resp = Response::builder()
+        .header("x-conn", conn_no.to_string())
+        .header("x-version", version)
+        .header("x-host", host)
+        .header("x-body-bytes", len.to_string())
+        .header("x-body-sha256", hex(ctx.finish().as_ref()))
+        .header("Content-Type", "application/octet-stream")
+        .body(Full::new(Bytes::from(out)))
+        .expect("response");
+    Ok(resp)
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn sha256(b: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
+}
+
+/// The synctap binary under test.
+pub fn synctap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_synctap"))
+}
+
+/// A synctap proxy running as a real process; killed when dropped.
+pub struct ProxyProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub capture: PathBuf,
+    pub certs: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl ProxyProcess {
+    /// Starts `synctap proxy --listen 127.0.0.1:0` with `extra` arguments, in a fresh
+    /// folder with its own certs and capture.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = dir.path().join("certs");
+        let capture = dir.path().join("capture.jsonl");
+        let mut cmd = synctap();
+        cmd.arg("--certs")
+            .arg(&certs)
+            .args(["proxy", "--listen", "127.0.0.1:0", "--capture"])
+            .arg(&capture)
+            .args(extra)
+            .env_remove("SSLKEYLOGFILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn synctap");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a line").expect("read");
+        let addr: SocketAddr = first
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        // Keep draining stdout so the proxy never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            addr,
+            capture,
+            certs,
+            dir,
+        }
+    }
+
+    pub fn ca_pem(&self) -> PathBuf {
+        self.certs.join("synctap-ca.pem")
+    }
+
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..300 {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().expect("wait")
+    }
+
+    /// Reads every exchange of the capture.
+    pub fn exchanges(&self) -> Vec<synctap::model::Exchange> {
+        read_capture(&self.capture)
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn read_capture(path: &Path) -> Vec<synctap::model::Exchange> {
+    synctap::capture::CaptureReader::open(path)
+        .expect("open capture")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("read capture")
+}
+
+/// Waits until the capture holds `n` exchanges (the writer runs on its own thread).
+pub fn wait_for_exchanges(path: &Path, n: usize) -> Vec<synctap::model::Exchange> {
+    for _ in 0..200 {
+        let xs = read_capture(path);
+        if xs.len() >= n {
+            return xs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    read_capture(path)
+}
+
+/// A reqwest client that trusts `ca_pem` and goes through `proxy` (if any).
+pub fn client(ca_pem: &Path, proxy: Option<&str>, h2: bool) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca_pem).expect("read ca");
+    for c in rustls_pemfile::certs(&mut &pem[..]) {
+        roots.add(c.expect("pem")).expect("add root");
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = if h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    let mut b = reqwest::Client::builder()
+        .tls_backend_preconfigured(cfg)
+        .timeout(Duration::from_secs(120));
+    b = match proxy {
+        Some(p) => b.proxy(reqwest::Proxy::all(p).expect("proxy")),
+        None => b.no_proxy(),
+    };
+    if !h2 {
+        b = b.http1_only();
+    }
+    b.build().expect("client")
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Whether `curl` is installed.
+pub fn have_curl() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
