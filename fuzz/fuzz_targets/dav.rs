@@ -1,4 +1,5 @@
-//! Fuzz the SPFileSync and WebDAV decoders (and their summaries and the sniffer).
+//! Fuzz the SPFileSync and WebDAV decoders, their summaries, encoders, the sniffer and
+//! the cross-exchange findings: none of them may panic.
 //!
 //! Input layout: `method \n url \n headers \n content-type \n req-body 0xFF resp-body`,
 //! where `headers` is `Name:value|Name:value...`. Missing pieces are empty.
@@ -36,8 +37,22 @@ fuzz_target!(|data: &[u8]| {
     );
     let _ = webdav::summarize(&w);
     let _ = serde_json::to_string(&w);
-    let _ = spfilesync::decode_xml(resp_body);
-    let _ = webdav::decode_body(req_body);
+    let _ = serde_json::to_string(&s);
+
+    // Encoders must accept whatever the decoders produced.
+    if let (Some(spfilesync::SyncBody::Folder(f)), _) = spfilesync::decode_xml(resp_body) {
+        let _ = spfilesync::decode_xml(&spfilesync::encode_folder(&f));
+    }
+    match webdav::decode_body(req_body) {
+        (Some(webdav::DavBody::MultiStatus(m)), _) => {
+            let _ = webdav::decode_body(&webdav::encode_multistatus(&m));
+        }
+        (Some(webdav::DavBody::Prop(p)), _) => {
+            let _ = webdav::decode_body(&webdav::encode_lockdiscovery(&p.lockdiscovery));
+        }
+        _ => {}
+    }
+
     let a = findings::DavOrSync::SpFileSync(Box::new(s));
     let b = findings::DavOrSync::WebDav(Box::new(w));
     let _ = findings::cross_exchange_findings([(1, &a), (2, &b), (3, &a), (4, &b)]);

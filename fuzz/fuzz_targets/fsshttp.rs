@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let resp = fsshttp::decode_response(ct, body, Some(&req));
     let _ = fsshttp::summarize(Some(&req), Some(&resp));
     let _ = fsshttp::render_tree(Some(&req), Some(&resp));
-    let opts = EncodeOptions { mtom: selector & 0x80 != 0, cell_inline: selector & 0x40 != 0 };
+    let opts = EncodeOptions {
+        mtom: selector & 0x80 != 0,
+        cell_inline: selector & 0x40 != 0,
+    };
     let _ = fsshttp::encode_request(&req, opts);
     let _ = fsshttp::encode_response(&resp, opts);
 });

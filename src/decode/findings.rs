@@ -12,6 +12,10 @@
 //!   its resourcetag did not change.
 //! * `webdav.repl.collblob-continuity`: a replication SEARCH did not send the collblob the
 //!   previous manifest of that collection returned.
+//! * `webdav.lock.token-not-submitted`: a write was refused with 423 Locked although a
+//!   lock token granted earlier in the capture for that resource was not submitted.
+//! * `webdav.lock.stale-token`: a request submitted a lock token that an earlier UNLOCK
+//!   (or `X-MSDAVEXTLockTimeout: Second-0`) already released.
 //! * `spfilesync.synctoken-continuity`: a change enumeration did not use the
 //!   `X-SyncToken` the previous response gave (`REFERENCE.md` C.1, C.2).
 //! * `spfilesync.synctoken-reset`: a change enumeration restarted without a SyncToken.
@@ -169,12 +173,14 @@ pub fn cross_exchange_findings<'a>(
     let mut told: HashMap<String, Seen> = HashMap::new();
     // Collection path → (collblob returned, exchange).
     let mut collblobs: HashMap<String, (String, u64)> = HashMap::new();
+    let mut locks = LockBook::default();
     // List → (X-SyncToken returned, exchange).
     let mut tokens: HashMap<String, (String, u64)> = HashMap::new();
 
     for (id, x) in exchanges {
         match x {
             DavOrSync::WebDav(w) => {
+                lock_step(id, w, &mut locks, &mut out);
                 webdav_step(id, w, &mut had, &mut told, &mut collblobs, &mut out);
             }
             DavOrSync::SpFileSync(s) => sync_step(id, s, &mut tokens, &mut out),
@@ -327,6 +333,93 @@ fn webdav_step(
             }
         }
         _ => {}
+    }
+}
+
+const SPEC_LOCK_SUBMIT: &str =
+    "RFC 4918 7.5 (write locks and lock tokens), 10.4 (If header); MS-WDV 2.2.4 (Lock-Token with X-MSDAVEXTLockTimeout)";
+const SPEC_LOCK_RELEASED: &str = "RFC 4918 9.11 (UNLOCK), 6.5 (lock tokens); MS-WDV 3.1.5.4";
+
+/// Lock tokens seen granted and released, by resource.
+#[derive(Default)]
+struct LockBook {
+    /// Resource → (token, exchange that granted or refreshed it).
+    held: HashMap<String, (String, u64)>,
+    /// Token → exchange that released it.
+    released: HashMap<String, u64>,
+}
+
+fn lock_step(id: u64, w: &WebDavExchange, book: &mut LockBook, out: &mut Vec<Finding>) {
+    let method = w.method.to_ascii_uppercase();
+    let path = resource_key(&w.url);
+    let req = &w.request.headers;
+    let submitted: Vec<&str> = req
+        .if_header
+        .iter()
+        .flat_map(|h| h.lock_tokens())
+        .chain(req.lock_token.as_deref())
+        .collect();
+    for t in &submitted {
+        if let Some(rel) = book.released.get(*t) {
+            out.push(Finding {
+                severity: Severity::Warning,
+                rule: Cow::Borrowed("webdav.lock.stale-token"),
+                exchanges: vec![*rel, id],
+                sentence: format!(
+                    "{method} {path} submitted lock token {} which exchange {rel} already released",
+                    webdav::shorten(t)
+                ),
+                spec: SPEC_LOCK_RELEASED.to_owned(),
+            });
+        }
+    }
+    let Some(resp) = &w.response else {
+        return;
+    };
+    if resp.status == Some(423) && method != "LOCK" {
+        if let Some((token, lock_id)) = book.held.get(&path) {
+            if !submitted.contains(&token.as_str()) {
+                out.push(Finding {
+                    severity: Severity::Warning,
+                    rule: Cow::Borrowed("webdav.lock.token-not-submitted"),
+                    exchanges: vec![*lock_id, id],
+                    sentence: format!(
+                        "{method} {path} was refused with 423 Locked without submitting lock token {} granted in exchange {lock_id}",
+                        webdav::shorten(token)
+                    ),
+                    spec: SPEC_LOCK_SUBMIT.to_owned(),
+                });
+            }
+        }
+    }
+    if !ok(resp.status) {
+        return;
+    }
+    let granted = resp
+        .headers
+        .lock_token
+        .clone()
+        .or_else(|| w.active_locks().first().and_then(|l| l.locktoken.clone()));
+    let piggy_unlock = req
+        .x_msdavext_lock_timeout
+        .first()
+        .is_some_and(|t| *t == webdav::DavTimeout::Second(0));
+    if method == "UNLOCK" || piggy_unlock {
+        for t in &submitted {
+            book.released.insert((*t).to_owned(), id);
+        }
+        if book
+            .held
+            .get(&path)
+            .is_some_and(|(t, _)| submitted.contains(&t.as_str()))
+        {
+            book.held.remove(&path);
+        }
+    } else if method == "LOCK" || !req.x_msdavext_lock_timeout.is_empty() {
+        if let Some(t) = granted.or_else(|| submitted.first().map(|t| (*t).to_owned())) {
+            book.released.remove(&t);
+            book.held.insert(path, (t, id));
+        }
     }
 }
 
@@ -582,6 +675,132 @@ mod tests {
         Ok(())
     }
 
+    const TOKEN: &str = "opaquelocktoken:e71d4fae-5dec-22d6-fea5-00a0c91e6be4";
+
+    #[test]
+    fn lock_token_not_submitted_and_stale() -> TestResult {
+        let coded = format!("<{TOKEN}>");
+        let lock = dav(
+            "LOCK",
+            "http://dav.contoso.com/docs/Report.docx",
+            &[("Timeout", "Second-3600")],
+            &fixture("webdav/lockinfo.xml")?,
+            200,
+            &[("Lock-Token", &coded)],
+            &fixture("webdav/lock_response.xml")?,
+        );
+        let put_without = dav("PUT", "/docs/Report.docx", &[], b"x", 423, &[], b"");
+        let if_value = format!("({coded})");
+        let put_with = dav(
+            "PUT",
+            "/docs/Report.docx",
+            &[("If", &if_value)],
+            b"x",
+            204,
+            &[],
+            b"",
+        );
+        let unlock = dav(
+            "UNLOCK",
+            "/docs/Report.docx",
+            &[("Lock-Token", &coded)],
+            b"",
+            204,
+            &[],
+            b"",
+        );
+        let refresh = dav(
+            "LOCK",
+            "/docs/Report.docx",
+            &[("If", &if_value)],
+            b"",
+            412,
+            &[],
+            b"",
+        );
+        let f = cross_exchange_findings([
+            (1, &lock),
+            (2, &put_without),
+            (3, &put_with),
+            (4, &unlock),
+            (5, &refresh),
+        ]);
+        assert_eq!(
+            rules(&f),
+            [
+                ("webdav.lock.token-not-submitted", vec![1, 2]),
+                ("webdav.lock.stale-token", vec![4, 5]),
+            ]
+        );
+        assert_eq!(
+            f[0].sentence,
+            "PUT /docs/Report.docx was refused with 423 Locked without submitting lock token opaquelocktoken:e71d4fae-5d… granted in exchange 1"
+        );
+        // A new LOCK after the UNLOCK makes the (new) token live again.
+        let relock = dav(
+            "LOCK",
+            "/docs/Report.docx",
+            &[],
+            &fixture("webdav/lockinfo.xml")?,
+            200,
+            &[("Lock-Token", &coded)],
+            b"",
+        );
+        let put = dav(
+            "PUT",
+            "/docs/Report.docx",
+            &[("If", &if_value)],
+            b"x",
+            204,
+            &[],
+            b"",
+        );
+        assert!(
+            cross_exchange_findings([(1, &lock), (4, &unlock), (6, &relock), (7, &put)]).is_empty()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn msdavext_piggyback_locks() {
+        let coded = format!("<{TOKEN}>");
+        let get = dav(
+            "GET",
+            "/docs/a.docx",
+            &[("X-MSDAVEXTLockTimeout", "Second-3600")],
+            b"",
+            200,
+            &[
+                ("Lock-Token", &coded),
+                ("X-MSDAVEXTLockTimeout", "Second-3600"),
+            ],
+            b"data",
+        );
+        let unlock = dav(
+            "PUT",
+            "/docs/a.docx",
+            &[
+                ("X-MSDAVEXTLockTimeout", "Second-0"),
+                ("Lock-Token", &coded),
+            ],
+            b"data",
+            200,
+            &[],
+            b"",
+        );
+        let again = dav(
+            "PUT",
+            "/docs/a.docx",
+            &[("Lock-Token", &coded)],
+            b"data",
+            200,
+            &[],
+            b"",
+        );
+        let f = cross_exchange_findings([(1, &get), (2, &unlock), (3, &again)]);
+        assert_eq!(rules(&f), [("webdav.lock.stale-token", vec![2, 3])]);
+    }
+
     fn changes(token: Option<&str>, status: u16, next: &str) -> DavOrSync {
         let mut url = "https://contoso.sharepoint.com/_api/SPFileSync/sync/5D2445A6-F48D-4C1E-9B0A-1C2D3E4F5A6B/RootFolder?Filter=changes&MaxItemCount=500&View=SkyDriveSync".to_owned();
         if let Some(t) = token {
@@ -701,6 +920,39 @@ mod tests {
             b""
         )
         .is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn decoded_exchanges_survive_json() -> TestResult {
+        let sync = sniff(
+            "GET",
+            "https://c.sharepoint.com/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/RootFolder?Filter=changes&SyncToken=4%3B%234%3B%231%3B3%3B5d2445a6f48d4c1e9b0a1c2d3e4f5a6b%3B638981500204270000%3B1417",
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[("X-SyncToken", "x"), ("X-HasMoreData", "False")],
+            None,
+            &fixture("spfilesync/rootfolder_changes.xml")?,
+        )
+        .ok_or("not sniffed")?;
+        let dav = sniff(
+            "PROPFIND",
+            "/docs/",
+            &[("Depth", "1")],
+            None,
+            &fixture("webdav/propfind.xml")?,
+            Some(207),
+            &[],
+            None,
+            &fixture("webdav/propfind_207.xml")?,
+        )
+        .ok_or("not sniffed")?;
+        for x in [sync, dav] {
+            let json = serde_json::to_string(&x)?;
+            assert_eq!(serde_json::from_str::<DavOrSync>(&json)?, x);
+        }
         Ok(())
     }
 

@@ -264,10 +264,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
     let Some(mut pos) = first else {
         mp.diagnostics.push(Diagnostic::new(
             0,
-            format!(
-                "multipart boundary {:?} not found in body",
-                params.boundary
-            ),
+            format!("multipart boundary {:?} not found in body", params.boundary),
         ));
         return mp;
     };
@@ -335,7 +332,10 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
             Err(e) => {
                 mp.diagnostics.push(Diagnostic::new(
                     header_start,
-                    format!("malformed headers in multipart part {}: {e}", mp.parts.len()),
+                    format!(
+                        "malformed headers in multipart part {}: {e}",
+                        mp.parts.len()
+                    ),
                 ));
                 // Fall back to the first blank line.
                 match memmem::find(rest, b"\r\n\r\n") {

@@ -124,6 +124,9 @@ pub struct SyncMessage {
     pub body: Option<SyncBody>,
     /// What could not be decoded, with byte offsets into this body.
     pub diagnostics: Vec<Diagnostic>,
+    /// The fields of `X-SyncToken`, when it has the observed shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_token_fields: Option<SyncTokenInfo>,
 }
 
 impl SyncMessage {
@@ -164,6 +167,9 @@ pub struct Operation {
     /// `View`, `web3s.paging`...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
+    /// The fields of the `SyncToken` parameter, when it has the observed shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_token_fields: Option<SyncTokenInfo>,
 }
 
 impl Operation {
@@ -326,6 +332,93 @@ pub struct Part {
     /// The decoded content for `web3s` XML parts; `Content` for binary parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Box<SyncBody>>,
+    /// QuickXorHash (base64) computed over a binary part's content, to compare with the
+    /// metadata's `XORHash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quickxorhash: Option<String>,
+}
+
+/// The fields of an observed SyncToken (`4;#4;#1;3;<listGuid>;<ticks>;<change>;#;#;#0;#`,
+/// shape unconfirmed; the token itself is opaque and must be echoed verbatim).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncTokenInfo {
+    /// The list GUID inside the token, 32 lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_guid: Option<String>,
+    /// .NET ticks (100 ns since 0001-01-01 UTC) after the list GUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticks: Option<u64>,
+    /// `ticks` as an ISO 8601 UTC time with 7 fractional digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The change number after the ticks (grows as the list changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_number: Option<u64>,
+}
+
+/// Read the fields of a SyncToken (percent-encoded or not); `None` when it has no GUID
+/// field followed by two numbers.
+pub fn parse_sync_token(token: &str) -> Option<SyncTokenInfo> {
+    let decoded = percent_decode(token);
+    let fields: Vec<&str> = decoded.split(';').map(str::trim).collect();
+    let at = fields.iter().position(|f| normalise_guid(f).is_some())?;
+    let ticks = fields.get(at + 1).and_then(|f| f.parse::<u64>().ok());
+    let change_number = fields.get(at + 2).and_then(|f| f.parse::<u64>().ok());
+    ticks.or(change_number)?;
+    Some(SyncTokenInfo {
+        list_guid: normalise_guid(fields[at]),
+        ticks,
+        time: ticks.and_then(dotnet_ticks_to_iso),
+        change_number,
+    })
+}
+
+/// .NET ticks (100 ns since 0001-01-01T00:00:00Z) as `YYYY-MM-DDTHH:MM:SS.fffffffZ`.
+pub fn dotnet_ticks_to_iso(ticks: u64) -> Option<String> {
+    const TICKS_PER_SECOND: u64 = 10_000_000;
+    // Days from 0001-01-01 to 1970-01-01.
+    const EPOCH_DAYS: i64 = 719_162;
+    let secs = ticks / TICKS_PER_SECOND;
+    let frac = ticks % TICKS_PER_SECOND;
+    let days = i64::try_from(secs / 86_400).ok()? - EPOCH_DAYS;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{frac:07}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+/// Microsoft's QuickXorHash of `data`, base64 (the `XORHash` of `DocumentStream`): a
+/// 160-bit circular state where byte *i* is XORed in at bit `11 * i mod 160`, then the
+/// 64-bit little-endian length XORed into the last 8 bytes.
+pub fn quick_xor_hash(data: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut state = [0u8; 20];
+    let mut bit = 0usize;
+    for &b in data {
+        let v = u16::from(b) << (bit % 8);
+        let at = bit / 8;
+        state[at] ^= v.to_le_bytes()[0];
+        state[(at + 1) % 20] ^= v.to_le_bytes()[1];
+        bit = (bit + 11) % 160;
+    }
+    let len = u64::try_from(data.len()).unwrap_or(u64::MAX).to_le_bytes();
+    for (s, l) in state[12..].iter_mut().zip(len) {
+        *s ^= l;
+    }
+    base64::engine::general_purpose::STANDARD.encode(state)
 }
 
 impl Item {
@@ -389,6 +482,7 @@ pub fn recognise(method: &str, url: &str) -> Option<Operation> {
         list_guid: None,
         resource: None,
         query: query.clone(),
+        sync_token_fields: None,
     };
     let trimmed = lower.trim_end_matches('/');
     if trimmed.ends_with("/_api/sp.userprofiles.peoplemanager/getmyproperties") {
@@ -434,7 +528,9 @@ pub fn recognise(method: &str, url: &str) -> Option<Operation> {
         list_id,
         resource: (!resource.is_empty()).then(|| resource.to_owned()),
         query,
+        sync_token_fields: None,
     };
+    op.sync_token_fields = op.param("SyncToken").and_then(parse_sync_token);
     let changes = op
         .param("Filter")
         .is_some_and(|f| f.eq_ignore_ascii_case("changes"));
@@ -493,11 +589,14 @@ pub fn decode(
         (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
             let ct = resp_content_type.or_else(|| find_header(resp_headers, "Content-Type"));
             let (body, diagnostics) = decode_body(ct, resp_body, kind, true);
+            let headers = keep_headers(resp_headers);
+            let sync_token_fields = headers.get("X-SyncToken").and_then(|t| parse_sync_token(t));
             SyncMessage {
                 status,
-                headers: keep_headers(resp_headers),
+                headers,
                 body,
                 diagnostics,
+                sync_token_fields,
             }
         });
     SpFileSyncExchange {
@@ -527,7 +626,12 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
         OperationKind::RootFolderChanges => {
             s.push_str("RootFolder changes (");
             match op.param("SyncToken") {
-                Some(t) if !t.is_empty() => s.push_str(&format!("SyncToken {}", short(t))),
+                Some(t) if !t.is_empty() => {
+                    match op.sync_token_fields.as_ref().and_then(|f| f.change_number) {
+                        Some(n) => s.push_str(&format!("SyncToken change {n}")),
+                        None => s.push_str(&format!("SyncToken {}", short(t))),
+                    }
+                }
                 _ => s.push_str("full, no SyncToken"),
             }
             if let Some(n) = op.param("MaxItemCount") {
@@ -631,6 +735,13 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
                 s.push_str(" empty");
             }
         }
+    }
+    if let Some(n) = resp
+        .sync_token_fields
+        .as_ref()
+        .and_then(|f| f.change_number)
+    {
+        s.push_str(&format!(", next change {n}"));
     }
     match resp.has_more_data() {
         Some(true) => s.push_str(", more data"),
@@ -1089,7 +1200,8 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             .find(|(k, _)| k.eq_ignore_ascii_case("Content-Type"))
             .map(|(_, v)| v.to_ascii_lowercase())
             .unwrap_or_default();
-        let body_dec = if part_ct.contains("xml") {
+        let xml_part = part_ct.contains("xml");
+        let body_dec = if xml_part {
             let (b, pd) = decode_body(Some(&part_ct), content, None, false);
             d.extend(pd.into_iter().map(|x| x.rebased(offset)));
             b.map(Box::new)
@@ -1103,8 +1215,10 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             length: content.len(),
             headers,
             body: body_dec,
+            quickxorhash: (!xml_part).then(|| quick_xor_hash(content)),
         });
     }
+    check_streams(&m, &mut d);
     if !closed {
         d.push(Diagnostic::new(
             body.len(),
@@ -1112,6 +1226,51 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
         ));
     }
     (m, d)
+}
+
+/// Compare each metadata `DocumentStream` (`FragmentSessionId`, `DataSize`, `XORHash`)
+/// with the binary part whose `Content-ID` names its fragment session.
+fn check_streams(m: &Multipart, d: &mut Vec<Diagnostic>) {
+    let streams = m.parts.iter().filter_map(|p| match p.body.as_deref() {
+        Some(SyncBody::Items(items)) => Some(items),
+        _ => None,
+    });
+    for ds in streams.flatten().flat_map(|i| i.document_streams.iter()) {
+        let Some(session) = ds.fields.get("FragmentSessionId").filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let part = m.parts.iter().find(|p| {
+            p.quickxorhash.is_some()
+                && p.headers.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("Content-ID") && v.contains(session.as_str())
+                })
+        });
+        let Some(part) = part else {
+            d.push(Diagnostic::new(
+                0,
+                format!("no part carries the content of FragmentSessionId {session}"),
+            ));
+            continue;
+        };
+        if let Some(size) = ds.fields.get("DataSize") {
+            if size.parse::<usize>().ok() != Some(part.length) {
+                d.push(Diagnostic::new(
+                    part.offset,
+                    format!("DataSize {size} but the part holds {} bytes", part.length),
+                ));
+            }
+        }
+        if let (Some(claimed), Some(computed)) = (ds.fields.get("XORHash"), &part.quickxorhash) {
+            if claimed != computed {
+                d.push(Diagnostic::new(
+                    part.offset,
+                    format!(
+                        "XORHash {claimed} does not match the content's QuickXorHash {computed}"
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 fn line_end_len(b: &[u8]) -> usize {
@@ -1430,14 +1589,100 @@ mod tests {
         assert!(items[3].is_deleted());
         assert_eq!(
             summarize(&x),
-            "SPFileSync RootFolder changes (SyncToken 4;#4;#1;3;5d2445a6f48d4c1e9…, MaxItemCount 500) → 4 items (1 deleted), more data"
+            "SPFileSync RootFolder changes (SyncToken change 1417, MaxItemCount 500) → 4 items (1 deleted), next change 1422, more data"
         );
         snap("rootfolder_changes", &x);
 
         let full = changes_exchange(None, "False")?;
         assert_eq!(
             summarize(&full),
-            "SPFileSync RootFolder changes (full, no SyncToken, MaxItemCount 500) → 4 items (1 deleted), complete"
+            "SPFileSync RootFolder changes (full, no SyncToken, MaxItemCount 500) → 4 items (1 deleted), next change 1422, complete"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn sync_token_fields() {
+        let f = parse_sync_token(TOKEN_URL);
+        assert_eq!(
+            f,
+            Some(SyncTokenInfo {
+                list_guid: Some("5d2445a6f48d4c1e9b0a1c2d3e4f5a6b".into()),
+                ticks: Some(638_981_500_204_270_000),
+                time: Some("2025-11-07T22:07:00.4270000Z".into()),
+                change_number: Some(1417),
+            })
+        );
+        assert_eq!(parse_sync_token(TOKEN), f);
+        assert_eq!(parse_sync_token("opaque"), None);
+        assert_eq!(
+            dotnet_ticks_to_iso(0).as_deref(),
+            Some("0001-01-01T00:00:00.0000000Z")
+        );
+        assert_eq!(
+            dotnet_ticks_to_iso(621_355_968_000_000_000).as_deref(),
+            Some("1970-01-01T00:00:00.0000000Z")
+        );
+        assert!(dotnet_ticks_to_iso(u64::MAX).is_some());
+    }
+
+    #[test]
+    fn quick_xor_hash_vectors() -> TestResult {
+        use base64::Engine as _;
+        // Published vectors (inputs and outputs in base64).
+        let vectors = [
+            ("", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            ("Sg==", "SgAAAAAAAAAAAAAAAQAAAAAAAAA="),
+            ("tbQ=", "taAFAAAAAAAAAAAAAgAAAAAAAAA="),
+            ("0pZP", "0rDEEwAAAAAAAAAAAwAAAAAAAAA="),
+            ("jRRDVA==", "jaDAEKgAAAAAAAAABAAAAAAAAAA="),
+            ("eAV52qE=", "eChAHrQRCgAAAAAABQAAAAAAAAA="),
+            ("luBZlaT6", "lgBHFipBCn0AAAAABgAAAAAAAAA="),
+            ("qaApEj66lw==", "qQBFCiTgA11cAgAABwAAAAAAAAA="),
+            ("/aNzzCFPS/A=", "/RjFHJgRgicsAR4ACAAAAAAAAAA="),
+        ];
+        for (input, want) in vectors {
+            let data = base64::engine::general_purpose::STANDARD.decode(input)?;
+            assert_eq!(quick_xor_hash(&data), want, "{input}");
+        }
+        // Longer than 160 bytes, so the state wraps (checked against an independent
+        // word-based implementation).
+        let long: Vec<u8> = (0..=255u8).cycle().take(768).collect();
+        assert_eq!(quick_xor_hash(&long), "rxAOGe1RimTF/e+k/m0O5nnSZT8=");
+        assert_eq!(
+            quick_xor_hash(b"hello world"),
+            "aCgDG9jwBhDc4Q1yawMZAAAAAAA="
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn upload_content_checked_against_metadata() -> TestResult {
+        let body = fixture("upload_bad_hash.multipart")?;
+        let x = decode(
+            "POST",
+            &format!("{SITE}/_api/SPFileSync/sync/{LIST}/RootFolder?View=SkyDriveSync"),
+            &[],
+            Some(UPLOAD_CT),
+            &body,
+            None,
+            &[],
+            None,
+            b"",
+        );
+        let at = body
+            .windows(11)
+            .position(|w| w == b"hello world")
+            .ok_or("no content")?;
+        assert_eq!(
+            x.request.diagnostics,
+            [
+                Diagnostic::new(at, "DataSize 12 but the part holds 11 bytes"),
+                Diagnostic::new(
+                    at,
+                    "XORHash AAAAAAAAAAAAAAAAAAAAAAAAAAA= does not match the content's QuickXorHash aCgDG9jwBhDc4Q1yawMZAAAAAAA="
+                ),
+            ]
         );
         Ok(())
     }

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::forward::{self, full, RespBody, Upstream};
+use super::head::{HeadTap, SharedWindow};
 use super::tls::Rewind;
 use super::{glob_match, tls, Shared, Target};
 use crate::model::{Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
@@ -37,6 +38,8 @@ pub(crate) struct ConnCtx {
     pub(crate) upstream: tokio::sync::Mutex<Option<Upstream>>,
     /// Timings of a connection made before the first request, given to that request.
     pub(crate) first_timings: Mutex<Option<(f64, Option<f64>)>>,
+    /// Recent bytes from the client (HTTP/1), to record heads as sent.
+    pub(crate) client_head: Option<SharedWindow>,
 }
 
 impl ConnCtx {
@@ -52,6 +55,7 @@ impl ConnCtx {
             client_alpn: Vec::new(),
             upstream: tokio::sync::Mutex::new(None),
             first_timings: Mutex::new(None),
+            client_head: None,
         }
     }
 
@@ -101,11 +105,15 @@ pub(crate) async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketA
         Some(target) => {
             let mut ctx = ConnCtx::new(&shared, id, peer, ProxyMode::Reverse);
             ctx.target = Some(target);
-            serve(Arc::new(ctx), TokioIo::new(stream), None).await;
+            let (io, window) = HeadTap::new(stream);
+            ctx.client_head = Some(window);
+            serve(Arc::new(ctx), TokioIo::new(io), None).await;
         }
         None => {
-            let ctx = ConnCtx::new(&shared, id, peer, ProxyMode::Forward);
-            serve(Arc::new(ctx), TokioIo::new(stream), None).await;
+            let mut ctx = ConnCtx::new(&shared, id, peer, ProxyMode::Forward);
+            let (io, window) = HeadTap::new(stream);
+            ctx.client_head = Some(window);
+            serve(Arc::new(ctx), TokioIo::new(io), None).await;
         }
     }
 }
@@ -375,7 +383,13 @@ where
             tracing::debug!(error = %e, "upstream not reachable at handshake; requests will get 502")
         }
     }
-    serve(Arc::new(ctx), TokioIo::new(tls_stream), alpn.as_deref()).await;
+    if alpn.as_deref() == Some(b"h2") {
+        serve(Arc::new(ctx), TokioIo::new(tls_stream), alpn.as_deref()).await;
+    } else {
+        let (io, window) = HeadTap::new(tls_stream);
+        ctx.client_head = Some(window);
+        serve(Arc::new(ctx), TokioIo::new(io), alpn.as_deref()).await;
+    }
 }
 
 /// A small text response.

@@ -16,6 +16,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::conn::{error_chain, simple, ConnCtx};
+use super::head::{HeadTap, SharedWindow};
 use super::tap::{Recorder, TapBody, TapPolicy};
 use super::Target;
 use crate::capture::format::Side;
@@ -46,6 +47,8 @@ pub(crate) struct Upstream {
     key: String,
     sender: Sender,
     alpn: Option<Vec<u8>>,
+    /// Recent bytes from the server (HTTP/1), to record heads as sent.
+    head: Option<SharedWindow>,
 }
 
 enum Sender {
@@ -88,9 +91,10 @@ pub(crate) async fn connect_upstream(
     let connect_ms = ms(t0);
     let key = format!("{}://{}", target.scheme, target.authority());
     if !target.is_tls() {
+        let (io, window) = HeadTap::new(tcp);
         let (sender, conn) = http1::Builder::new()
             .preserve_header_case(true)
-            .handshake(TokioIo::new(tcp))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|e| format!("upstream HTTP handshake: {e}"))?;
         tokio::spawn(async move {
@@ -101,6 +105,7 @@ pub(crate) async fn connect_upstream(
                 key,
                 sender: Sender::H1(sender),
                 alpn: None,
+                head: Some(window),
             },
             connect_ms,
             None,
@@ -129,6 +134,7 @@ pub(crate) async fn connect_upstream(
     })?;
     let tls_ms = ms(t1);
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let mut head = None;
     let sender = if alpn.as_deref() == Some(b"h2") {
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(hyper_util::rt::TokioTimer::new())
@@ -140,9 +146,11 @@ pub(crate) async fn connect_upstream(
         });
         Sender::H2(sender)
     } else {
+        let (io, window) = HeadTap::new(tls);
+        head = Some(window);
         let (sender, conn) = http1::Builder::new()
             .preserve_header_case(true)
-            .handshake(TokioIo::new(tls))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|e| format!("upstream HTTP handshake: {e}"))?;
         tokio::spawn(async move {
@@ -150,7 +158,16 @@ pub(crate) async fn connect_upstream(
         });
         Sender::H1(sender)
     };
-    Ok((Upstream { key, sender, alpn }, connect_ms, Some(tls_ms)))
+    Ok((
+        Upstream {
+            key,
+            sender,
+            alpn,
+            head,
+        },
+        connect_ms,
+        Some(tls_ms),
+    ))
 }
 
 fn ms(t: Instant) -> f64 {
@@ -189,12 +206,20 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
         .to_owned();
     let url = format!("{}{}", target.origin(), path);
 
+    let raw_headers = (parts.version != Version::HTTP_2)
+        .then_some(ctx.client_head.as_ref())
+        .flatten()
+        .and_then(|w| {
+            w.lock()
+                .ok()?
+                .request_headers(parts.method.as_str(), &parts.uri.to_string())
+        });
     let mut x = ctx.exchange(id, ExchangeKind::Http, target.authority());
     x.http_version = version_str(parts.version);
     x.request = Some(crate::model::Request {
         method: parts.method.to_string(),
         url,
-        headers: headers_of(&parts.headers),
+        headers: raw_headers.unwrap_or_else(|| headers_of(&parts.headers)),
         body: Body::default(),
     });
     let rec = Recorder::new(shared.sink.clone(), x, started, shared.live.clone());
@@ -248,6 +273,7 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
         return bad_gateway(&rec, "no upstream connection");
     };
     let upstream_h2 = up.is_h2();
+    let upstream_head = up.head.clone();
 
     // Shape the request for the upstream leg.
     strip_hop_by_hop(&mut parts.headers);
@@ -313,12 +339,16 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
         .or_else(|| parts.status.canonical_reason().map(str::to_owned))
         .unwrap_or_default();
     let resp_policy = policy_for(&parts.headers);
+    let status = parts.status.as_u16();
+    let resp_headers = upstream_head
+        .and_then(|w| w.lock().ok()?.response_headers(status))
+        .unwrap_or_else(|| headers_of(&parts.headers));
     rec.update(|x| {
         x.timings.first_response_byte_ms = Some(first_byte);
         x.response = Some(crate::model::Response {
-            status: parts.status.as_u16(),
+            status,
             reason,
-            headers: headers_of(&parts.headers),
+            headers: resp_headers,
             body: Body::default(),
         });
     });

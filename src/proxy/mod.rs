@@ -10,6 +10,7 @@
 pub mod ca;
 mod conn;
 mod forward;
+mod head;
 pub mod tap;
 pub mod tls;
 

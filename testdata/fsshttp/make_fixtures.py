@@ -201,4 +201,4 @@ write("malformed_missing_required.request", XML, req(2, request_el(1, '<SubReque
 write("malformed_wrong_namespace.request", XML, req(2, request_el(1, sr("WhoAmI", 1))).replace(f'<RequestCollection CorrelationId="{CORR}" xmlns="{T}">', f'<RequestCollection CorrelationId="{CORR}" xmlns="http://schemas.microsoft.com/sharepoint/soap/2010/">'))
 write("malformed_bad_values.response", XML, resp(response_el(1,
     sresp(1, "Success", "notanumber", data='<SubResponseData ServerTime="yesterday" AmIAlone="maybe"/>')
-    + sresp(9, "Success", "0", data='<SubResponseData>@@not base64@@</SubResponseData>'))))
+    + sresp(9, "Success", "0", data='<SubResponseData>AAECAwQF *AAA</SubResponseData>'))))

@@ -111,7 +111,9 @@ pub async fn start_upstream(ca: Option<&TestCa>) -> Upstream {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| handle(req, conn_no));
-                let builder = auto::Builder::new(TokioExecutor::new());
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                // Title-case on the wire, so tests can tell recorded case from hyper's.
+                builder.http1().title_case_headers(true);
                 match acceptor {
                     Some(a) => {
                         let Ok(tls) = a.accept(stream).await else {

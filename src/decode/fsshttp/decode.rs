@@ -15,8 +15,23 @@ use super::{SOAP11_NS, TNS, XOP_NS};
 use crate::decode::mtom::{self, Multipart};
 use crate::decode::Diagnostic;
 
+/// Most diagnostics kept per message; the rest are counted in a last diagnostic.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
+fn cap_diagnostics(diags: &mut Vec<Diagnostic>) {
+    if diags.len() > MAX_DIAGNOSTICS {
+        let omitted = diags.len() - MAX_DIAGNOSTICS;
+        let at = diags.get(MAX_DIAGNOSTICS).map_or(0, |d| d.offset);
+        diags.truncate(MAX_DIAGNOSTICS);
+        diags.push(Diagnostic::new(
+            at,
+            format!("{omitted} more diagnostics omitted"),
+        ));
+    }
+}
+
 /// Largest SOAP root part parsed as XML; anything longer is cut with a diagnostic.
-pub const MAX_XML_LEN: usize = 64 << 20;
+pub const MAX_XML_LEN: usize = 256 << 20;
 
 /// Decoding state shared by one message.
 struct Ctx<'a> {
@@ -34,7 +49,8 @@ impl Ctx<'_> {
                 format!(
                     "element {} is in namespace {}, expected {ns}",
                     n.local,
-                    n.ns.as_deref().map_or("(none)".to_owned(), |s| format!("{s:?}"))
+                    n.ns.as_deref()
+                        .map_or("(none)".to_owned(), |s| format!("{s:?}"))
                 ),
             ));
         }
@@ -107,8 +123,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNod
         }
     };
     if text.trim().is_empty() {
-        ctx.diags
-            .push(Diagnostic::new(base, "empty soap document"));
+        ctx.diags.push(Diagnostic::new(base, "empty soap document"));
         return (ctx, Vec::new());
     }
     let roots = xml::parse(text, base, &mut ctx.diags);
@@ -187,6 +202,17 @@ fn read_version(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> VersionInfo {
     v
 }
 
+/// An error text from another crate as a diagnostic reason: lowercase first letter,
+/// no trailing period.
+fn lowercase_reason(s: &str) -> String {
+    let s = s.trim_end_matches('.');
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// Decodes the Cell payload or text content of a `SubRequestData` / `SubResponseData`.
 fn read_payload(
     ctx: &mut Ctx<'_>,
@@ -245,10 +271,7 @@ fn read_payload(
     if !cellish {
         return (None, Some(text.to_owned()));
     }
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     match base64::engine::general_purpose::STANDARD.decode(&compact) {
         Ok(bytes) => (
             Some(CellPayload {
@@ -258,9 +281,24 @@ fn read_payload(
             None,
         ),
         Err(e) => {
+            let base = n.text_offset.unwrap_or(n.offset);
+            let (at, what) = match e {
+                base64::DecodeError::InvalidByte(i, b) => {
+                    // Map the index in the whitespace-free text back to the raw text.
+                    let raw = n
+                        .text
+                        .bytes()
+                        .enumerate()
+                        .filter(|(_, c)| !c.is_ascii_whitespace())
+                        .nth(i)
+                        .map_or(0, |(p, _)| p);
+                    (base + raw, format!("invalid byte 0x{b:02x}"))
+                }
+                other => (base, lowercase_reason(&other.to_string())),
+            };
             ctx.diags.push(Diagnostic::new(
-                n.text_offset.unwrap_or(n.offset),
-                format!("invalid base64 in {}: {e}", n.local),
+                at,
+                format!("invalid base64 in {}: {what}", n.local),
             ));
             (None, Some(text.to_owned()))
         }
@@ -371,12 +409,18 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> Request {
                 r.sub_requests.push(s);
             }
             "GenericProperties" => {
-                let gp = read_list(ctx, c, "Property", &format!("{path}/GenericProperties"), |_, _, bag| {
-                    let mut p = GenericProperty::default();
-                    p.read_attrs(bag);
-                    bag.require(&p.id, "Id");
-                    p
-                });
+                let gp = read_list(
+                    ctx,
+                    c,
+                    "Property",
+                    &format!("{path}/GenericProperties"),
+                    |_, _, bag| {
+                        let mut p = GenericProperty::default();
+                        p.read_attrs(bag);
+                        bag.require(&p.id, "Id");
+                        p
+                    },
+                );
                 r.generic_properties = Some(gp);
             }
             _ => ctx.unknown_element(path, c),
@@ -392,7 +436,9 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
     let mut env = RequestEnvelope::default();
     for c in &children {
         match c.local.as_str() {
-            "RequestVersion" => env.request_version = Some(read_version(&mut ctx, c, "RequestVersion")),
+            "RequestVersion" => {
+                env.request_version = Some(read_version(&mut ctx, c, "RequestVersion"))
+            }
             "RequestCollection" => {
                 ctx.expect_ns(c, TNS);
                 let mut rc = RequestCollection::default();
@@ -423,6 +469,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
     }
     env.mtom = ctx.mp;
     env.diagnostics = ctx.diags;
+    cap_diagnostics(&mut env.diagnostics);
     env.unknown = ctx.unknown;
     env
 }
@@ -471,13 +518,19 @@ fn read_sub_response_data(
                     bag.require(&v.number, "Number");
                     for e in &vn.children {
                         if e.local == "Events" {
-                            v.events = Some(read_list(ctx, e, "Event", &format!("{cp}/Events"), |_, _, bag| {
-                                let mut ev = VersionEvent::default();
-                                ev.read_attrs(bag);
-                                bag.require(&ev.id, "Id");
-                                bag.require(&ev.type_, "Type");
-                                ev
-                            }));
+                            v.events = Some(read_list(
+                                ctx,
+                                e,
+                                "Event",
+                                &format!("{cp}/Events"),
+                                |_, _, bag| {
+                                    let mut ev = VersionEvent::default();
+                                    ev.read_attrs(bag);
+                                    bag.require(&ev.id, "Id");
+                                    bag.require(&ev.type_, "Type");
+                                    ev
+                                },
+                            ));
                         } else {
                             ctx.unknown_element(&cp, e);
                         }
@@ -568,7 +621,8 @@ fn read_response(
             n.offset,
             format!(
                 "Response RequestToken {} matches no Request",
-                r.request_token.map_or("(none)".to_owned(), |t| t.to_string())
+                r.request_token
+                    .map_or("(none)".to_owned(), |t| t.to_string())
             ),
         ));
     }
@@ -621,7 +675,11 @@ fn read_response(
             let Some(tok) = sr.sub_request_token else {
                 continue;
             };
-            if !r.sub_responses.iter().any(|s| s.sub_request_token == Some(tok)) {
+            if !r
+                .sub_responses
+                .iter()
+                .any(|s| s.sub_request_token == Some(tok))
+            {
                 ctx.diags.push(Diagnostic::new(
                     n.offset,
                     format!("no SubResponse for SubRequestToken {tok}"),
@@ -679,7 +737,11 @@ pub fn decode_response(
             "no ResponseVersion in soap Body",
         ));
     }
-    if env.fault.is_none() && env.response_collection.is_none() && !version_error && !children.is_empty() {
+    if env.fault.is_none()
+        && env.response_collection.is_none()
+        && !version_error
+        && !children.is_empty()
+    {
         ctx.diags.push(Diagnostic::new(
             children.first().map_or(0, |c| c.offset),
             "no ResponseCollection in soap Body",
@@ -687,6 +749,7 @@ pub fn decode_response(
     }
     env.mtom = ctx.mp;
     env.diagnostics = ctx.diags;
+    cap_diagnostics(&mut env.diagnostics);
     env.unknown = ctx.unknown;
     env
 }

@@ -138,7 +138,10 @@ impl<'p> Writer<'p> {
         }
         if f.error_string.is_some() || f.error_code.is_some() {
             self.xml.push_str("<detail>");
-            for (name, v) in [("ErrorString", &f.error_string), ("ErrorCode", &f.error_code)] {
+            for (name, v) in [
+                ("ErrorString", &f.error_string),
+                ("ErrorCode", &f.error_code),
+            ] {
                 if let Some(v) = v {
                     self.start(name, &[], Some(TNS));
                     self.text(v);
@@ -181,7 +184,8 @@ impl<'p> Writer<'p> {
         let ct = format!(
             "multipart/related; type=\"application/xop+xml\"; start=\"<{ROOT_ID}>\"; start-info=\"text/xml\"; boundary=\"{boundary}\""
         );
-        let total: usize = self.xml.len() + self.parts.iter().map(|(_, p)| p.len() + 200).sum::<usize>();
+        let total: usize =
+            self.xml.len() + self.parts.iter().map(|(_, p)| p.len() + 200).sum::<usize>();
         let mut body = Vec::with_capacity(total + 400);
         let _ = write!(
             VecWriter(&mut body),
@@ -272,7 +276,13 @@ pub fn encode_request(env: &RequestEnvelope, opts: EncodeOptions) -> (String, Ve
     w.finish()
 }
 
-fn attr_list<T>(w: &mut Writer<'_>, wrapper: &str, child: &str, items: &[T], f: impl Fn(&T, &mut Vec<(&'static str, String)>)) {
+fn attr_list<T>(
+    w: &mut Writer<'_>,
+    wrapper: &str,
+    child: &str,
+    items: &[T],
+    f: impl Fn(&T, &mut Vec<(&'static str, String)>),
+) {
     w.start(wrapper, &[], None);
     for i in items {
         let mut a = Vec::new();
@@ -312,14 +322,21 @@ fn sub_response_data<'p>(w: &mut Writer<'p>, d: &'p SubResponseData) {
         w.list("PropertyIds", "PropertyId", "id", ids);
     }
     if let Some(p) = &d.property_values {
-        attr_list(w, "PropertyValues", "PropertyValue", p, PropertyValue::write_attrs);
+        attr_list(
+            w,
+            "PropertyValues",
+            "PropertyValue",
+            p,
+            PropertyValue::write_attrs,
+        );
     }
     data_body(w, d.text.as_ref(), d.payload.as_ref());
     w.end("SubResponseData");
 }
 
 fn get_versions(w: &mut Writer<'_>, g: &GetVersionsResults) {
-    w.xml.push_str("<GetVersionsResponse><GetVersionsResult><results>");
+    w.xml
+        .push_str("<GetVersionsResponse><GetVersionsResult><results>");
     if let Some(v) = &g.list {
         w.empty("list", &[("id", v.clone())]);
     }
@@ -334,7 +351,8 @@ fn get_versions(w: &mut Writer<'_>, g: &GetVersionsResults) {
         r.write_attrs(&mut a);
         w.empty("result", &a);
     }
-    w.xml.push_str("</results></GetVersionsResult></GetVersionsResponse>");
+    w.xml
+        .push_str("</results></GetVersionsResult></GetVersionsResponse>");
 }
 
 /// Encodes a response; returns (Content-Type, body).

@@ -25,7 +25,7 @@ mod xml;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_request, decode_response, MAX_XML_LEN};
+pub use decode::{decode_request, decode_response, MAX_DIAGNOSTICS, MAX_XML_LEN};
 pub use encode::{encode_request, encode_response, EncodeOptions};
 pub use model::*;
 pub use render::{render_tree, summarize};
@@ -61,7 +61,11 @@ pub fn recognise(method: &str, url: &str, headers: &[(&str, &str)], body_prefix:
             return true;
         }
     }
-    let path = url.split(['?', '#']).next().unwrap_or("").trim_end_matches('/');
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/');
     let lower = path.to_ascii_lowercase();
     if lower.ends_with("cellstorage.svc/cellstorageservice") || lower.ends_with("cellstorage.svc") {
         return true;

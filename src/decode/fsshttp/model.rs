@@ -188,7 +188,11 @@ pub struct SoapFault {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faultactor: Option<String>,
     /// `detail/ErrorString`.
-    #[serde(rename = "ErrorString", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ErrorString",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_string: Option<String>,
     /// `detail/ErrorCode`.
     #[serde(rename = "ErrorCode", default, skip_serializing_if = "Option::is_none")]
@@ -366,10 +370,18 @@ pub struct RequestEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtom: Option<Multipart>,
     /// `RequestVersion`.
-    #[serde(rename = "RequestVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RequestVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_version: Option<VersionInfo>,
     /// `RequestCollection`.
-    #[serde(rename = "RequestCollection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RequestCollection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_collection: Option<RequestCollection>,
     /// A SOAP Fault instead of a body.
     #[serde(rename = "Fault", default, skip_serializing_if = "Option::is_none")]
@@ -660,10 +672,18 @@ pub struct ResponseEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtom: Option<Multipart>,
     /// `ResponseVersion`.
-    #[serde(rename = "ResponseVersion", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_version: Option<VersionInfo>,
     /// `ResponseCollection`.
-    #[serde(rename = "ResponseCollection", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseCollection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_collection: Option<ResponseCollection>,
     /// A SOAP Fault instead of a body.
     #[serde(rename = "Fault", default, skip_serializing_if = "Option::is_none")]

@@ -21,7 +21,11 @@ fn payload_line(p: &CellPayload) -> String {
     match &p.origin {
         PayloadOrigin::Inline => s.push_str(" inline base64"),
         PayloadOrigin::Part { content_id, range } => {
-            let _ = write!(s, " from part <{content_id}> [{}..{}]", range.start, range.end);
+            let _ = write!(
+                s,
+                " from part <{content_id}> [{}..{}]",
+                range.start, range.end
+            );
         }
     }
     if !p.bytes.is_empty() {
@@ -44,10 +48,14 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Null => None,
         Value::Object(o) => {
             // The typed attribute values render compactly.
-            if let (Some(Value::String(code)), Some(Value::String(cat))) = (o.get("code"), o.get("category")) {
+            if let (Some(Value::String(code)), Some(Value::String(cat))) =
+                (o.get("code"), o.get("category"))
+            {
                 return Some(format!("{code} ({cat})"));
             }
-            if let (Some(Value::String(raw)), Some(Value::String(hex))) = (o.get("raw"), o.get("hex")) {
+            if let (Some(Value::String(raw)), Some(Value::String(hex))) =
+                (o.get("raw"), o.get("hex"))
+            {
                 return Some(format!("{raw} ({hex})"));
             }
             if let Some(t) = o.get("ticks") {
@@ -63,7 +71,13 @@ fn scalar(v: &Value) -> Option<String> {
 /// Specification order of attribute and child names; names not listed sort last.
 fn rank(name: &str) -> usize {
     const ORDER: &[&[&str]] = &[
-        &["ResponseVersion", "RequestVersion", "ResponseCollection", "RequestCollection", "Fault"],
+        &[
+            "ResponseVersion",
+            "RequestVersion",
+            "ResponseCollection",
+            "RequestCollection",
+            "Fault",
+        ],
         &["Type"],
         SubRequest::ATTRIBUTES,
         SubResponse::ATTRIBUTES,
@@ -115,7 +129,10 @@ fn node(out: &mut String, depth: usize, name: &str, v: &Value) {
                 }
             }
             let _ = writeln!(out, "{line}");
-            if let Some(p) = o.get("payload").and_then(|p| serde_json::from_value::<CellPayload>(p.clone()).ok()) {
+            if let Some(p) = o
+                .get("payload")
+                .and_then(|p| serde_json::from_value::<CellPayload>(p.clone()).ok())
+            {
                 let _ = writeln!(out, "{pad}  {}", payload_line(&p));
             }
             for (k, val) in nested {
@@ -138,15 +155,28 @@ fn tail(out: &mut String, diags: &[crate::decode::Diagnostic], unknown: &[Unknow
     if !unknown.is_empty() {
         out.push_str("  unknown\n");
         for u in unknown {
-            let v = u.value.as_deref().map(|v| format!("={v:?}")).unwrap_or_default();
-            let _ = writeln!(out, "    {}/{}{v} ({:?} at byte {})", u.path, u.name, u.kind, u.offset);
+            let v = u
+                .value
+                .as_deref()
+                .map(|v| format!("={v:?}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    {}/{}{v} ({:?} at byte {})",
+                u.path, u.name, u.kind, u.offset
+            );
         }
     }
 }
 
 fn mtom_line(out: &mut String, mp: Option<&crate::decode::mtom::Multipart>) {
     if let Some(mp) = mp {
-        let _ = writeln!(out, "  MTOM boundary={:?} parts={}", mp.params.boundary, mp.parts.len());
+        let _ = writeln!(
+            out,
+            "  MTOM boundary={:?} parts={}",
+            mp.params.boundary,
+            mp.parts.len()
+        );
         for (i, p) in mp.parts.iter().enumerate() {
             let root = if mp.root == Some(i) { " root" } else { "" };
             let _ = writeln!(
@@ -162,7 +192,10 @@ fn mtom_line(out: &mut String, mp: Option<&crate::decode::mtom::Multipart>) {
 }
 
 /// Renders the request and/or response as an indented tree with specification names.
-pub fn render_tree(request: Option<&RequestEnvelope>, response: Option<&ResponseEnvelope>) -> String {
+pub fn render_tree(
+    request: Option<&RequestEnvelope>,
+    response: Option<&ResponseEnvelope>,
+) -> String {
     let mut out = String::new();
     if let Some(r) = request {
         out.push_str("Request message\n");
@@ -196,8 +229,16 @@ fn sub_operation(d: &SubRequestData) -> Option<String> {
         .as_ref()
         .map(ToString::to_string)
         .or_else(|| d.schema_lock_request_type.as_ref().map(ToString::to_string))
-        .or_else(|| d.exclusive_lock_request_type.as_ref().map(ToString::to_string))
-        .or_else(|| d.editors_table_request_type.as_ref().map(ToString::to_string))
+        .or_else(|| {
+            d.exclusive_lock_request_type
+                .as_ref()
+                .map(ToString::to_string)
+        })
+        .or_else(|| {
+            d.editors_table_request_type
+                .as_ref()
+                .map(ToString::to_string)
+        })
         .or_else(|| d.file_operation.as_ref().map(ToString::to_string))
         .or_else(|| d.versioning_request_type.as_ref().map(ToString::to_string))
         .or_else(|| d.properties.as_ref().map(ToString::to_string))
@@ -292,22 +333,36 @@ fn response_phrase(s: &SubResponse) -> String {
 }
 
 /// One phrase per subrequest (or per subresponse when there is no request).
-pub fn summarize(request: Option<&RequestEnvelope>, response: Option<&ResponseEnvelope>) -> Vec<String> {
+pub fn summarize(
+    request: Option<&RequestEnvelope>,
+    response: Option<&ResponseEnvelope>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let subs: Vec<(Option<u64>, &SubResponse)> = response
-        .map(|r| r.sub_responses().map(|(resp, s)| (resp.request_token, s)).collect())
+        .map(|r| {
+            r.sub_responses()
+                .map(|(resp, s)| (resp.request_token, s))
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(v) = response.and_then(|r| r.response_version.as_ref()) {
         if let Some(e) = v.error_code.as_ref().filter(|e| !e.is_success()) {
             out.push(format!("ResponseVersion → {} ({})", e.code, e.category));
         }
     }
-    if let Some(f) = request.and_then(|r| r.fault.as_ref()).or(response.and_then(|r| r.fault.as_ref())) {
-        out.push(format!(
-            "Fault {} {}",
-            f.faultcode.as_deref().unwrap_or("?"),
-            f.faultstring.as_deref().unwrap_or("")
-        ).trim_end().to_owned());
+    if let Some(f) = request
+        .and_then(|r| r.fault.as_ref())
+        .or(response.and_then(|r| r.fault.as_ref()))
+    {
+        out.push(
+            format!(
+                "Fault {} {}",
+                f.faultcode.as_deref().unwrap_or("?"),
+                f.faultstring.as_deref().unwrap_or("")
+            )
+            .trim_end()
+            .to_owned(),
+        );
     }
     match request {
         Some(req) => {
@@ -329,10 +384,10 @@ pub fn summarize(request: Option<&RequestEnvelope>, response: Option<&ResponseEn
         }
         None => {
             for (_, s) in &subs {
-                let kind = s
-                    .request_type
-                    .as_ref()
-                    .map_or_else(|| format!("SubRequestToken {}", s.sub_request_token.unwrap_or(0)), ToString::to_string);
+                let kind = s.request_type.as_ref().map_or_else(
+                    || format!("SubRequestToken {}", s.sub_request_token.unwrap_or(0)),
+                    ToString::to_string,
+                );
                 out.push(format!("{kind} → {}", response_phrase(s)));
             }
         }

@@ -20,11 +20,13 @@ struct Fixture {
 
 fn load(name: &str) -> Fixture {
     let raw = std::fs::read(fixture_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let split = memchr::memmem::find(&raw, b"\r\n\r\n").unwrap_or_else(|| panic!("{name}: no header block"));
+    let split = memchr::memmem::find(&raw, b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("{name}: no header block"));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let content_type = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_owned())
+        k.eq_ignore_ascii_case("content-type")
+            .then(|| v.trim().to_owned())
     });
     Fixture {
         content_type,
@@ -52,7 +54,8 @@ fn offset_of(body: &[u8], needle: &str, nth: usize) -> usize {
     let mut from = 0;
     let mut found = 0;
     for _ in 0..=nth {
-        let p = memchr::memmem::find(&body[from..], needle.as_bytes()).unwrap_or_else(|| panic!("{needle} not in body"));
+        let p = memchr::memmem::find(&body[from..], needle.as_bytes())
+            .unwrap_or_else(|| panic!("{needle} not in body"));
         found = from + p;
         from = found + 1;
     }
@@ -72,7 +75,11 @@ fn fixtures_snapshots() {
         if let Some(stem) = name.strip_suffix(".request") {
             let req = request(stem);
             insta::assert_json_snapshot!(name.clone(), req);
-            let text = format!("{}\n{}", render_tree(Some(&req), None), summarize(Some(&req), None).join("\n"));
+            let text = format!(
+                "{}\n{}",
+                render_tree(Some(&req), None),
+                summarize(Some(&req), None).join("\n")
+            );
             insta::assert_snapshot!(format!("{name}.tree"), text);
         } else if let Some(stem) = name.strip_suffix(".response") {
             let (req, resp, _) = response(stem);
@@ -126,9 +133,19 @@ fn coauth_join_values() {
         PayloadOrigin::Inline => panic!("expected an XOP part"),
     }
     assert_eq!(&cell.bytes[..4], &[0x0E, 0x00, 0x0B, 0x00]);
-    let ct = subs[1].sub_response_data.as_ref().and_then(|d| d.create_time.clone());
-    assert_eq!(ct.and_then(|t| t.utc).as_deref(), Some("2024-01-17T21:20:00Z"));
-    let req_cell = req.sub_requests().nth(1).and_then(|(_, s)| s.cell_payload()).expect("req payload");
+    let ct = subs[1]
+        .sub_response_data
+        .as_ref()
+        .and_then(|d| d.create_time.clone());
+    assert_eq!(
+        ct.and_then(|t| t.utc).as_deref(),
+        Some("2024-01-17T21:20:00Z")
+    );
+    let req_cell = req
+        .sub_requests()
+        .nth(1)
+        .and_then(|(_, s)| s.cell_payload())
+        .expect("req payload");
     assert_eq!(req_cell.origin, PayloadOrigin::Inline);
     assert_eq!(req_cell.bytes.len(), 32);
     let summary = summarize(Some(&req), Some(&resp));
@@ -142,7 +159,10 @@ fn coauth_join_values() {
 fn exclusive_lock_conflict_values() {
     let (req, resp, _) = response("exclusive_lock_conflict");
     let s = resp.sub_responses().next().map(|(_, s)| s).expect("sub");
-    assert_eq!(s.h_result.as_ref().map(|h| h.hex.as_str()), Some("0x80004005"));
+    assert_eq!(
+        s.h_result.as_ref().map(|h| h.hex.as_str()),
+        Some("0x80004005")
+    );
     assert_eq!(
         s.error_code.as_ref().map(|e| e.category),
         Some(ErrorCategory::LockAndCoauthRelated)
@@ -152,18 +172,33 @@ fn exclusive_lock_conflict_values() {
         summary[0],
         "ExclusiveLock GetLock → FileAlreadyLockedOnServer (LockAndCoauthRelated) HResult=0x80004005 \"CONTOSO\\\\megan\""
     );
-    assert!(summary[1].starts_with("Cell 32 bytes (DependsOn 1 OnExecute) → Success"), "{}", summary[1]);
+    assert!(
+        summary[1].starts_with("Cell 32 bytes (DependsOn 1 OnExecute) → Success"),
+        "{}",
+        summary[1]
+    );
 }
 
 #[test]
 fn lock_type_digit_hresult_spellings_and_unknowns() {
     let (_, resp, _) = response("schema_lock_fallback");
-    let d = resp.sub_responses().next().and_then(|(_, s)| s.sub_response_data.clone());
-    assert_eq!(d.as_ref().and_then(|d| d.lock_type.clone()), Some(LockType::ExclusiveLock));
+    let d = resp
+        .sub_responses()
+        .next()
+        .and_then(|(_, s)| s.sub_response_data.clone());
+    assert_eq!(
+        d.as_ref().and_then(|d| d.lock_type.clone()),
+        Some(LockType::ExclusiveLock)
+    );
     let (_, resp, _) = response("dependency_unknown");
     let hex: Vec<_> = resp
         .sub_responses()
-        .map(|(_, s)| s.h_result.as_ref().map(|h| h.hex.clone()).unwrap_or_default())
+        .map(|(_, s)| {
+            s.h_result
+                .as_ref()
+                .map(|h| h.hex.clone())
+                .unwrap_or_default()
+        })
         .collect();
     assert_eq!(hex, ["0x80070005", "0x80070005", "0x00000001"]);
     let codes: Vec<_> = resp
@@ -173,7 +208,11 @@ fn lock_type_digit_hresult_spellings_and_unknowns() {
         .collect();
     assert_eq!(
         codes,
-        [ErrorCategory::LockAndCoauthRelated, ErrorCategory::DependencyCheckRelated, ErrorCategory::Unknown]
+        [
+            ErrorCategory::LockAndCoauthRelated,
+            ErrorCategory::DependencyCheckRelated,
+            ErrorCategory::Unknown
+        ]
     );
     let names: Vec<_> = resp.unknown.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(names, ["IntendedUrl", "FutureElement"]);
@@ -181,16 +220,25 @@ fn lock_type_digit_hresult_spellings_and_unknowns() {
     let req = request("dependency_unknown");
     assert_eq!(req.unknown.len(), 1);
     assert_eq!(req.unknown[0].name, "FutureFlag");
-    assert_eq!(req.unknown[0].path, "RequestCollection/Request[0]/SubRequest[2]/SubRequestData");
+    assert_eq!(
+        req.unknown[0].path,
+        "RequestCollection/Request[0]/SubRequest[2]/SubRequestData"
+    );
 }
 
 #[test]
 fn whoami_servertime_values() {
     let (_, resp, _) = response("whoami_servertime");
-    let d: Vec<_> = resp.sub_responses().filter_map(|(_, s)| s.sub_response_data.clone()).collect();
+    let d: Vec<_> = resp
+        .sub_responses()
+        .filter_map(|(_, s)| s.sub_response_data.clone())
+        .collect();
     assert_eq!(d[0].user_login.as_deref(), Some("i:0#.w|contoso\\megan"));
     assert_eq!(d[0].user_is_anonymous, Some(false));
-    assert_eq!(d[1].server_time.as_ref().and_then(|t| t.utc.as_deref()), Some("2022-09-28T22:13:20Z"));
+    assert_eq!(
+        d[1].server_time.as_ref().and_then(|t| t.utc.as_deref()),
+        Some("2022-09-28T22:13:20Z")
+    );
     assert_eq!(d[2].locked_by.as_deref(), Some("CONTOSO\\megan"));
     assert_eq!(d[3].am_i_alone, Some(true));
 }
@@ -200,9 +248,15 @@ fn two_xop_parts_unquoted_boundary_raw_cids() {
     let f = load("cell_upload_two_parts.request");
     let req = decode_request(f.content_type.as_deref(), &f.body);
     let mp = req.mtom.as_ref().expect("mtom");
-    assert_eq!(mp.params.boundary, "urn:uuid:9a8b7c6d-5e4f-4321-9876-fedcba987654");
+    assert_eq!(
+        mp.params.boundary,
+        "urn:uuid:9a8b7c6d-5e4f-4321-9876-fedcba987654"
+    );
     assert_eq!(mp.parts.len(), 3);
-    let payloads: Vec<_> = req.sub_requests().filter_map(|(_, s)| s.cell_payload()).collect();
+    let payloads: Vec<_> = req
+        .sub_requests()
+        .filter_map(|(_, s)| s.cell_payload())
+        .collect();
     assert_eq!(payloads.len(), 2);
     assert_eq!(payloads[1].bytes.len(), 768);
     // Part A contains CRLF and a fake delimiter; both belong to the payload.
@@ -217,7 +271,12 @@ fn malformed_diagnostics_and_offsets() {
     let f = load("malformed_broken_xml.request");
     let req = decode_request(f.content_type.as_deref(), &f.body);
     let at = offset_of(&f.body, "</Requets>", 0);
-    assert_eq!(req.diagnostics.first().map(|d| d.offset), Some(at), "{:?}", req.diagnostics);
+    assert_eq!(
+        req.diagnostics.first().map(|d| d.offset),
+        Some(at),
+        "{:?}",
+        req.diagnostics
+    );
     assert!(req.diagnostics[0].message.starts_with("malformed xml"));
     // The subrequest before the error is still decoded.
     assert_eq!(req.sub_requests().count(), 1);
@@ -227,18 +286,40 @@ fn malformed_diagnostics_and_offsets() {
     let at = offset_of(&f.body, "ErrorCode=", 1);
     assert_eq!(
         resp.diagnostics,
-        vec![Diagnostic::new(at, "duplicate attribute ErrorCode on Response; first value kept")]
+        vec![Diagnostic::new(
+            at,
+            "duplicate attribute ErrorCode on Response; first value kept"
+        )]
     );
-    let r = &resp.response_collection.as_ref().expect("collection").responses[0];
-    assert_eq!(r.error_code.as_ref().map(|e| e.code.as_str()), Some("InvalidUrl"));
+    let r = &resp
+        .response_collection
+        .as_ref()
+        .expect("collection")
+        .responses[0];
+    assert_eq!(
+        r.error_code.as_ref().map(|e| e.code.as_str()),
+        Some("InvalidUrl")
+    );
 
     // Missing required attribute.
     let f = load("malformed_missing_required.request");
     let req = decode_request(f.content_type.as_deref(), &f.body);
     let at = offset_of(&f.body, "<SubRequest Type=\"ServerTime\"", 0);
-    assert_eq!(req.diagnostics[0], Diagnostic::new(at, "missing required attribute SubRequestToken on SubRequest"));
+    assert_eq!(
+        req.diagnostics[0],
+        Diagnostic::new(
+            at,
+            "missing required attribute SubRequestToken on SubRequest"
+        )
+    );
     let at = offset_of(&f.body, "<SubRequestData>", 0);
-    assert_eq!(req.diagnostics[1], Diagnostic::new(at, "missing required attribute BinaryDataSize on SubRequestData"));
+    assert_eq!(
+        req.diagnostics[1],
+        Diagnostic::new(
+            at,
+            "missing required attribute BinaryDataSize on SubRequestData"
+        )
+    );
 
     // Wrong namespace: decoded anyway, one diagnostic per element in the wrong namespace.
     let f = load("malformed_wrong_namespace.request");
@@ -247,22 +328,35 @@ fn malformed_diagnostics_and_offsets() {
     let at = offset_of(&f.body, "<RequestCollection", 0);
     assert_eq!(req.diagnostics.len(), 3);
     assert_eq!(req.diagnostics[0].offset, at);
-    assert!(req.diagnostics[0].message.contains("expected http://schemas.microsoft.com/sharepoint/soap/"));
+    assert!(req.diagnostics[0]
+        .message
+        .contains("expected http://schemas.microsoft.com/sharepoint/soap/"));
 
     // Truncated MTOM: the binary part is cut; the diagnostic points at the end of the body.
     let (_, resp, f) = response("malformed_truncated_mtom");
-    assert!(resp
-        .diagnostics
-        .contains(&Diagnostic::new(f.body.len(), "truncated multipart body: closing boundary not found")));
+    assert!(resp.diagnostics.contains(&Diagnostic::new(
+        f.body.len(),
+        "truncated multipart body: closing boundary not found"
+    )));
     assert_eq!(resp.sub_responses().count(), 1);
 
     // Bad values.
     let (_, resp, f) = response("malformed_bad_values");
     let at = offset_of(&f.body, "HResult=\"notanumber\"", 0);
     assert_eq!(resp.diagnostics[0].offset, at);
-    assert!(resp.diagnostics[0].message.starts_with("invalid value \"notanumber\" for attribute HResult of SubResponse"));
-    let at = offset_of(&f.body, "@@not base64@@", 0);
-    assert!(resp.diagnostics.iter().any(|d| d.offset == at && d.message.starts_with("invalid base64")));
+    assert!(resp.diagnostics[0]
+        .message
+        .starts_with("invalid value \"notanumber\" for attribute HResult of SubResponse"));
+    // The diagnostic points at the invalid byte itself, past the space in the text.
+    let at = offset_of(&f.body, "*AAA", 0);
+    assert!(
+        resp.diagnostics.contains(&Diagnostic::new(
+            at,
+            "invalid base64 in SubResponseData: invalid byte 0x2a"
+        )),
+        "{:?}",
+        resp.diagnostics
+    );
 }
 
 #[test]
@@ -270,7 +364,9 @@ fn version_error_and_fault() {
     let (_, resp, _) = response("version_error");
     assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
     assert_eq!(
-        resp.response_version.and_then(|v| v.error_code).map(|e| e.code),
+        resp.response_version
+            .and_then(|v| v.error_code)
+            .map(|e| e.code),
         Some("IncompatibleVersion".to_owned())
     );
     let (_, resp, _) = response("soap_fault");
@@ -282,41 +378,119 @@ fn version_error_and_fault() {
 #[test]
 fn unmatched_token_is_diagnosed() {
     let (req, _, f) = response("exclusive_lock_conflict");
-    let body = String::from_utf8_lossy(&f.body).replace("SubRequestToken=\"2\"", "SubRequestToken=\"7\"");
+    let body =
+        String::from_utf8_lossy(&f.body).replace("SubRequestToken=\"2\"", "SubRequestToken=\"7\"");
     let resp = decode_response(f.content_type.as_deref(), body.as_bytes(), Some(&req));
     let at = offset_of(body.as_bytes(), "<SubResponse SubRequestToken=\"7\"", 0);
-    assert!(resp.diagnostics.contains(&Diagnostic::new(at, "SubResponse SubRequestToken 7 matches no SubRequest")));
-    assert!(resp.diagnostics.iter().any(|d| d.message == "no SubResponse for SubRequestToken 2"));
+    assert!(resp.diagnostics.contains(&Diagnostic::new(
+        at,
+        "SubResponse SubRequestToken 7 matches no SubRequest"
+    )));
+    assert!(resp
+        .diagnostics
+        .iter()
+        .any(|d| d.message == "no SubResponse for SubRequestToken 2"));
+}
+
+#[test]
+fn nesting_is_capped() {
+    let body = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
+    let req = decode_request(Some("text/xml"), body.as_bytes());
+    let at = 3 * xml::MAX_DEPTH;
+    assert_eq!(
+        req.diagnostics[0],
+        Diagnostic::new(
+            at,
+            format!(
+                "xml nested deeper than {} elements; subtree skipped",
+                xml::MAX_DEPTH
+            )
+        )
+    );
+    assert_eq!(req.diagnostics.len(), 2, "{:?}", req.diagnostics);
+    assert_eq!(req.unknown.len(), 1);
 }
 
 #[test]
 fn recognise_variants() {
     let quoted = format!("\"{SOAP_ACTION}\"");
-    assert!(recognise("POST", "https://h/x", &[("SOAPAction", &quoted)], b""));
-    assert!(recognise("POST", "https://h/x", &[("soapaction", SOAP_ACTION)], b""));
-    assert!(recognise("POST", "https://h/_vti_bin/CellStorage.svc/CellStorageService", &[], b""));
-    assert!(recognise("POST", "https://h/wopi/files/1", &[("X-WOPI-Override", "COBALT")], b""));
+    assert!(recognise(
+        "POST",
+        "https://h/x",
+        &[("SOAPAction", &quoted)],
+        b""
+    ));
+    assert!(recognise(
+        "POST",
+        "https://h/x",
+        &[("soapaction", SOAP_ACTION)],
+        b""
+    ));
+    assert!(recognise(
+        "POST",
+        "https://h/_vti_bin/CellStorage.svc/CellStorageService",
+        &[],
+        b""
+    ));
+    assert!(recognise(
+        "POST",
+        "https://h/wopi/files/1",
+        &[("X-WOPI-Override", "COBALT")],
+        b""
+    ));
     let body = format!("<s:Envelope><s:Body><RequestCollection xmlns=\"{TNS}\"");
     assert!(recognise("POST", "https://h/x", &[], body.as_bytes()));
-    assert!(!recognise("POST", "https://h/x", &[("SOAPAction", "\"urn:other\"")], b"<a/>"));
+    assert!(!recognise(
+        "POST",
+        "https://h/x",
+        &[("SOAPAction", "\"urn:other\"")],
+        b"<a/>"
+    ));
 }
 
 #[test]
 fn every_fixture_round_trips_through_the_encoder() {
-    for name in ["coauth_join", "cell_upload_two_parts", "file_versioning_properties", "docmeta_getversions"] {
+    for name in [
+        "coauth_join",
+        "cell_upload_two_parts",
+        "file_versioning_properties",
+        "docmeta_getversions",
+    ] {
         let (req, resp, _) = response(name);
         for opts in [
-            EncodeOptions { mtom: true, cell_inline: false },
-            EncodeOptions { mtom: false, cell_inline: true },
+            EncodeOptions {
+                mtom: true,
+                cell_inline: false,
+            },
+            EncodeOptions {
+                mtom: false,
+                cell_inline: true,
+            },
         ] {
             let (ct, body) = encode_request(&req, opts);
             let again = decode_request(Some(&ct), &body);
-            assert_eq!(strip(again.clone()).request_collection, strip(req.clone()).request_collection, "{name}");
-            assert!(again.diagnostics.is_empty(), "{name}: {:?}", again.diagnostics);
+            assert_eq!(
+                strip(again.clone()).request_collection,
+                strip(req.clone()).request_collection,
+                "{name}"
+            );
+            assert!(
+                again.diagnostics.is_empty(),
+                "{name}: {:?}",
+                again.diagnostics
+            );
             let (ct, body) = encode_response(&resp, opts);
             let again = decode_response(Some(&ct), &body, Some(&req));
-            assert_eq!(strip_resp(again.clone()).response_collection, strip_resp(resp.clone()).response_collection, "{name}");
-            assert!(again.diagnostics.is_empty(), "{name}: {:?}", again.diagnostics);
+            assert_eq!(
+                strip_resp(again.clone()).response_collection,
+                strip_resp(resp.clone()).response_collection,
+                "{name}"
+            );
+            assert!(
+                again.diagnostics.is_empty(),
+                "{name}: {:?}",
+                again.diagnostics
+            );
         }
     }
 }
@@ -326,7 +500,11 @@ fn every_fixture_round_trips_through_the_encoder() {
 fn strip(mut env: RequestEnvelope) -> RequestEnvelope {
     env.mtom = None;
     env.unknown.clear();
-    for r in env.request_collection.iter_mut().flat_map(|c| c.requests.iter_mut()) {
+    for r in env
+        .request_collection
+        .iter_mut()
+        .flat_map(|c| c.requests.iter_mut())
+    {
         for s in &mut r.sub_requests {
             if let Some(p) = s.sub_request_data.as_mut().and_then(|d| d.payload.as_mut()) {
                 p.origin = PayloadOrigin::Inline;
@@ -339,9 +517,17 @@ fn strip(mut env: RequestEnvelope) -> RequestEnvelope {
 fn strip_resp(mut env: ResponseEnvelope) -> ResponseEnvelope {
     env.mtom = None;
     env.unknown.clear();
-    for r in env.response_collection.iter_mut().flat_map(|c| c.responses.iter_mut()) {
+    for r in env
+        .response_collection
+        .iter_mut()
+        .flat_map(|c| c.responses.iter_mut())
+    {
         for s in &mut r.sub_responses {
-            if let Some(p) = s.sub_response_data.as_mut().and_then(|d| d.payload.as_mut()) {
+            if let Some(p) = s
+                .sub_response_data
+                .as_mut()
+                .and_then(|d| d.payload.as_mut())
+            {
                 p.origin = PayloadOrigin::Inline;
             }
         }
@@ -356,11 +542,15 @@ fn text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9{}&<>\"'=;:/\\\\é€-]{1,12}"
 }
 
-fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+fn opt<T: std::fmt::Debug + Clone + 'static>(
+    s: impl Strategy<Value = T> + 'static,
+) -> BoxedStrategy<Option<T>> {
     proptest::option::of(s).boxed()
 }
 
-fn enum_of<T: From<String> + std::fmt::Debug + Clone + 'static>(all: &'static [&'static str]) -> BoxedStrategy<T> {
+fn enum_of<T: From<String> + std::fmt::Debug + Clone + 'static>(
+    all: &'static [&'static str],
+) -> BoxedStrategy<T> {
     prop_oneof![
         proptest::sample::select(all).prop_map(|s| T::from(s.to_owned())),
         "Future[A-Z][a-z]{1,6}".prop_map(T::from),
@@ -379,7 +569,9 @@ fn sub_request_data() -> impl Strategy<Value = SubRequestData> {
     (
         (
             opt(enum_of::<CoauthRequestType>(CoauthRequestType::ALL)),
-            opt(enum_of::<ExclusiveLockRequestType>(ExclusiveLockRequestType::ALL)),
+            opt(enum_of::<ExclusiveLockRequestType>(
+                ExclusiveLockRequestType::ALL,
+            )),
             opt(enum_of::<PropertiesRequestType>(PropertiesRequestType::ALL)),
             opt(text()),
             opt(text()),
@@ -396,22 +588,24 @@ fn sub_request_data() -> impl Strategy<Value = SubRequestData> {
             ],
         ),
     )
-        .prop_map(|((crt, elrt, props, client, etag, coalesce, timeout), (lmt, ids, (text, payload)))| {
-            SubRequestData {
-                coauth_request_type: crt,
-                exclusive_lock_request_type: elrt,
-                properties: props,
-                client_id: client,
-                etag,
-                coalesce,
-                timeout,
-                last_modified_time: lmt,
-                property_ids: ids,
-                text,
-                payload,
-                ..SubRequestData::default()
-            }
-        })
+        .prop_map(
+            |((crt, elrt, props, client, etag, coalesce, timeout), (lmt, ids, (text, payload)))| {
+                SubRequestData {
+                    coauth_request_type: crt,
+                    exclusive_lock_request_type: elrt,
+                    properties: props,
+                    client_id: client,
+                    etag,
+                    coalesce,
+                    timeout,
+                    last_modified_time: lmt,
+                    property_ids: ids,
+                    text,
+                    payload,
+                    ..SubRequestData::default()
+                }
+            },
+        )
 }
 
 fn sub_request() -> impl Strategy<Value = SubRequest> {
@@ -427,7 +621,8 @@ fn sub_request() -> impl Strategy<Value = SubRequest> {
             let data = data.map(|mut d| {
                 if t == SubRequestType::Cell {
                     d.text = None;
-                    d.binary_data_size = Some(d.payload.as_ref().map_or(0, |p| p.bytes.len() as i64));
+                    d.binary_data_size =
+                        Some(d.payload.as_ref().map_or(0, |p| p.bytes.len() as i64));
                 } else {
                     d.payload = None;
                 }
@@ -447,7 +642,13 @@ fn request_env() -> impl Strategy<Value = RequestEnvelope> {
     (
         opt(text()),
         proptest::collection::vec(
-            (text(), any::<u32>(), opt(any::<bool>()), opt(proptest::collection::vec((text(), text()), 0..3)), proptest::collection::vec(sub_request(), 0..5)),
+            (
+                text(),
+                any::<u32>(),
+                opt(any::<bool>()),
+                opt(proptest::collection::vec((text(), text()), 0..3)),
+                proptest::collection::vec(sub_request(), 0..5),
+            ),
             0..3,
         ),
     )
@@ -467,7 +668,10 @@ fn request_env() -> impl Strategy<Value = RequestEnvelope> {
                         use_resource_id: use_rid,
                         generic_properties: gp.map(|v| {
                             v.into_iter()
-                                .map(|(id, value)| GenericProperty { id: Some(id), value: Some(value) })
+                                .map(|(id, value)| GenericProperty {
+                                    id: Some(id),
+                                    value: Some(value),
+                                })
                                 .collect()
                         }),
                         sub_requests: subs,
@@ -486,52 +690,91 @@ fn sub_response_data() -> impl Strategy<Value = SubResponseData> {
             opt(any::<i64>().prop_map(FileTime::new)),
             opt(any::<u32>().prop_map(HResult::from_u32)),
             opt(any::<u64>().prop_map(DotNetTicks::new)),
-            opt(prop_oneof![Just(LockType::SchemaLock), Just(LockType::ExclusiveLock), Just(LockType::None)]),
+            opt(prop_oneof![
+                Just(LockType::SchemaLock),
+                Just(LockType::ExclusiveLock),
+                Just(LockType::None)
+            ]),
             opt(enum_of::<CoauthStatus>(CoauthStatus::ALL)),
-            opt(enum_of::<ExclusiveLockReturnReason>(ExclusiveLockReturnReason::ALL)),
+            opt(enum_of::<ExclusiveLockReturnReason>(
+                ExclusiveLockReturnReason::ALL,
+            )),
             opt(any::<bool>()),
         ),
         (
             opt(proptest::collection::vec((text(), text()), 0..3)),
             opt(proptest::collection::vec((any::<i64>(), text()), 0..3)),
-            opt(proptest::collection::vec((text(), any::<bool>(), opt(proptest::collection::vec((text(), any::<u32>()), 1..3))), 0..3)),
+            opt(proptest::collection::vec(
+                (
+                    text(),
+                    any::<bool>(),
+                    opt(proptest::collection::vec((text(), any::<u32>()), 1..3)),
+                ),
+                0..3,
+            )),
             opt(proptest::collection::vec((text(), text()), 0..3)),
             opt(payload()),
         ),
     )
-        .prop_map(|((etag, ct, chr, st, lt, cs, elrr, alone), (docp, users, versions, pv, payload))| SubResponseData {
-            etag,
-            create_time: ct,
-            coalesce_h_result: chr,
-            server_time: st,
-            lock_type: lt,
-            coauth_status: cs,
-            exclusive_lock_return_reason: elrr,
-            am_i_alone: alone,
-            doc_props: docp.map(|v| v.into_iter().map(|(k, v)| MetaProperty { key: Some(k), value: Some(v) }).collect()),
-            user_table: users.map(|v| {
-                v.into_iter()
-                    .map(|(id, login)| VersionUser { user_id: Some(id), user_login: Some(login), ..VersionUser::default() })
-                    .collect()
-            }),
-            versions: versions.map(|v| {
-                v.into_iter()
-                    .map(|(n, cur, evs)| FileVersion {
-                        number: Some(n),
-                        is_current: Some(cur),
-                        events: evs.map(|e| {
-                            e.into_iter()
-                                .map(|(id, t)| VersionEvent { id: Some(id), type_: Some(t), ..VersionEvent::default() })
-                                .collect()
-                        }),
-                        ..FileVersion::default()
-                    })
-                    .collect()
-            }),
-            property_values: pv.map(|v| v.into_iter().map(|(id, value)| PropertyValue { id: Some(id), value: Some(value) }).collect()),
-            payload,
-            ..SubResponseData::default()
-        })
+        .prop_map(
+            |((etag, ct, chr, st, lt, cs, elrr, alone), (docp, users, versions, pv, payload))| {
+                SubResponseData {
+                    etag,
+                    create_time: ct,
+                    coalesce_h_result: chr,
+                    server_time: st,
+                    lock_type: lt,
+                    coauth_status: cs,
+                    exclusive_lock_return_reason: elrr,
+                    am_i_alone: alone,
+                    doc_props: docp.map(|v| {
+                        v.into_iter()
+                            .map(|(k, v)| MetaProperty {
+                                key: Some(k),
+                                value: Some(v),
+                            })
+                            .collect()
+                    }),
+                    user_table: users.map(|v| {
+                        v.into_iter()
+                            .map(|(id, login)| VersionUser {
+                                user_id: Some(id),
+                                user_login: Some(login),
+                                ..VersionUser::default()
+                            })
+                            .collect()
+                    }),
+                    versions: versions.map(|v| {
+                        v.into_iter()
+                            .map(|(n, cur, evs)| FileVersion {
+                                number: Some(n),
+                                is_current: Some(cur),
+                                events: evs.map(|e| {
+                                    e.into_iter()
+                                        .map(|(id, t)| VersionEvent {
+                                            id: Some(id),
+                                            type_: Some(t),
+                                            ..VersionEvent::default()
+                                        })
+                                        .collect()
+                                }),
+                                ..FileVersion::default()
+                            })
+                            .collect()
+                    }),
+                    property_values: pv.map(|v| {
+                        v.into_iter()
+                            .map(|(id, value)| PropertyValue {
+                                id: Some(id),
+                                value: Some(value),
+                            })
+                            .collect()
+                    }),
+                    payload,
+                    ..SubResponseData::default()
+                }
+            },
+        )
 }
 
 fn response_env() -> impl Strategy<Value = ResponseEnvelope> {
@@ -544,7 +787,14 @@ fn response_env() -> impl Strategy<Value = ResponseEnvelope> {
                 any::<u32>(),
                 0i64..11,
                 proptest::collection::vec(
-                    (any::<u32>(), proptest::sample::select(codes), any::<u32>(), opt(text()), opt(sub_response_data()), any::<bool>()),
+                    (
+                        any::<u32>(),
+                        proptest::sample::select(codes),
+                        any::<u32>(),
+                        opt(text()),
+                        opt(sub_response_data()),
+                        any::<bool>(),
+                    ),
                     0..5,
                 ),
             ),
@@ -587,7 +837,8 @@ fn response_env() -> impl Strategy<Value = ResponseEnvelope> {
 }
 
 fn opts() -> impl Strategy<Value = EncodeOptions> {
-    (any::<bool>(), any::<bool>()).prop_map(|(mtom, cell_inline)| EncodeOptions { mtom, cell_inline })
+    (any::<bool>(), any::<bool>())
+        .prop_map(|(mtom, cell_inline)| EncodeOptions { mtom, cell_inline })
 }
 
 fn assert_origins(payloads: Vec<&CellPayload>, opts: EncodeOptions) {

@@ -375,44 +375,168 @@ pub const ERROR_CODES: &[(&str, ErrorCategory, &str)] = {
         ("Success", Generic, "succeeded"),
         ("IncompatibleVersion", Generic, "unsupported RequestVersion"),
         ("InvalidUrl", Generic, "associated site URL is empty"),
-        ("FileNotExistsOrCannotBeCreated", Generic, "target URL does not exist or creation failed"),
-        ("FileUnauthorizedAccess", Generic, "no authorization for the URL"),
+        (
+            "FileNotExistsOrCannotBeCreated",
+            Generic,
+            "target URL does not exist or creation failed",
+        ),
+        (
+            "FileUnauthorizedAccess",
+            Generic,
+            "no authorization for the URL",
+        ),
         ("PathNotFound", Generic, "file path not found"),
-        ("ResourceIdDoesNotExist", Generic, "neither ResourceID nor Url identifies a file"),
-        ("ResourceIdDoesNotMatch", Generic, "ResourceID and Url do not match"),
-        ("InvalidSubRequest", Generic, "subrequest could not be parsed or is unsupported"),
-        ("SubRequestFail", Generic, "unknown error processing the subrequest"),
+        (
+            "ResourceIdDoesNotExist",
+            Generic,
+            "neither ResourceID nor Url identifies a file",
+        ),
+        (
+            "ResourceIdDoesNotMatch",
+            Generic,
+            "ResourceID and Url do not match",
+        ),
+        (
+            "InvalidSubRequest",
+            Generic,
+            "subrequest could not be parsed or is unsupported",
+        ),
+        (
+            "SubRequestFail",
+            Generic,
+            "unknown error processing the subrequest",
+        ),
         ("BlockedFileType", Generic, "file type blocked on server"),
-        ("DocumentCheckoutRequired", Generic, "library requires checkout before locking"),
+        (
+            "DocumentCheckoutRequired",
+            Generic,
+            "library requires checkout before locking",
+        ),
         ("InvalidArgument", Generic, "invalid input parameters"),
-        ("RequestNotSupported", Generic, "valid but unsupported subrequest"),
+        (
+            "RequestNotSupported",
+            Generic,
+            "valid but unsupported subrequest",
+        ),
         ("InvalidWebUrl", Generic, "site URL not found"),
         ("WebServiceTurnedOff", Generic, "service turned off"),
-        ("ColdStoreConcurrencyViolation", Generic, "file modified by another user before this write finished"),
-        ("HighLevelExceptionThrown", Generic, "undefined, often transient, error"),
+        (
+            "ColdStoreConcurrencyViolation",
+            Generic,
+            "file modified by another user before this write finished",
+        ),
+        (
+            "HighLevelExceptionThrown",
+            Generic,
+            "undefined, often transient, error",
+        ),
         ("Unknown", Generic, "undefined error"),
         ("CellRequestFail", CellRequest, "cell request failed"),
-        ("IRMDocLibarysOnlySupportWebDAV", CellRequest, "IRM library only supports WebDAV"),
-        ("DependentRequestNotExecuted", DependencyCheckRelated, "OnExecute dependency was not executed"),
-        ("DependentOnlyOnSuccessRequestFailed", DependencyCheckRelated, "OnSuccess dependency failed"),
-        ("DependentOnlyOnFailRequestSucceeded", DependencyCheckRelated, "OnFail dependency succeeded"),
-        ("DependentOnlyOnNotSupportedRequestGetSupported", DependencyCheckRelated, "OnNotSupported dependency is supported"),
-        ("InvalidRequestDependencyType", DependencyCheckRelated, "invalid DependencyType"),
-        ("LockRequestFail", LockAndCoauthRelated, "undefined lock-processing error"),
-        ("FileAlreadyLockedOnServer", LockAndCoauthRelated, "file locked by someone else"),
-        ("FileNotLockedOnServer", LockAndCoauthRelated, "no lock to release or convert"),
-        ("FileNotLockedOnServerAsCoauthDisabled", LockAndCoauthRelated, "no shared lock: coauthoring disabled"),
-        ("LockNotConvertedAsCoauthDisabled", LockAndCoauthRelated, "lock not converted: coauthoring disabled"),
-        ("FileAlreadyCheckedOutOnServer", LockAndCoauthRelated, "checked out by another client"),
-        ("ConvertToSchemaFailedFileCheckedOutByCurrentUser", LockAndCoauthRelated, "checked out by the current client"),
-        ("CoauthRefblobConcurrencyViolation", LockAndCoauthRelated, "concurrent update of the coauthoring tracker"),
-        ("MultipleClientsInCoauthSession", LockAndCoauthRelated, "more than one client in the session"),
-        ("InvalidCoauthSession", LockAndCoauthRelated, "no session or client not in session"),
-        ("NumberOfCoauthorsReachedMax", LockAndCoauthRelated, "coauthor limit reached"),
-        ("ExitCoauthSessionAsConvertToExclusiveFailed", LockAndCoauthRelated, "conversion failed, client removed from session"),
-        ("EditorMetadataQuotaReached", NewEditorsTableCategory, "more than four metadata pairs"),
-        ("EditorMetadataStringExceedsLengthLimit", NewEditorsTableCategory, "metadata key or value too long"),
-        ("EditorClientIdNotFound", NewEditorsTableCategory, "no editors table entry for ClientID"),
+        (
+            "IRMDocLibarysOnlySupportWebDAV",
+            CellRequest,
+            "IRM library only supports WebDAV",
+        ),
+        (
+            "DependentRequestNotExecuted",
+            DependencyCheckRelated,
+            "OnExecute dependency was not executed",
+        ),
+        (
+            "DependentOnlyOnSuccessRequestFailed",
+            DependencyCheckRelated,
+            "OnSuccess dependency failed",
+        ),
+        (
+            "DependentOnlyOnFailRequestSucceeded",
+            DependencyCheckRelated,
+            "OnFail dependency succeeded",
+        ),
+        (
+            "DependentOnlyOnNotSupportedRequestGetSupported",
+            DependencyCheckRelated,
+            "OnNotSupported dependency is supported",
+        ),
+        (
+            "InvalidRequestDependencyType",
+            DependencyCheckRelated,
+            "invalid DependencyType",
+        ),
+        (
+            "LockRequestFail",
+            LockAndCoauthRelated,
+            "undefined lock-processing error",
+        ),
+        (
+            "FileAlreadyLockedOnServer",
+            LockAndCoauthRelated,
+            "file locked by someone else",
+        ),
+        (
+            "FileNotLockedOnServer",
+            LockAndCoauthRelated,
+            "no lock to release or convert",
+        ),
+        (
+            "FileNotLockedOnServerAsCoauthDisabled",
+            LockAndCoauthRelated,
+            "no shared lock: coauthoring disabled",
+        ),
+        (
+            "LockNotConvertedAsCoauthDisabled",
+            LockAndCoauthRelated,
+            "lock not converted: coauthoring disabled",
+        ),
+        (
+            "FileAlreadyCheckedOutOnServer",
+            LockAndCoauthRelated,
+            "checked out by another client",
+        ),
+        (
+            "ConvertToSchemaFailedFileCheckedOutByCurrentUser",
+            LockAndCoauthRelated,
+            "checked out by the current client",
+        ),
+        (
+            "CoauthRefblobConcurrencyViolation",
+            LockAndCoauthRelated,
+            "concurrent update of the coauthoring tracker",
+        ),
+        (
+            "MultipleClientsInCoauthSession",
+            LockAndCoauthRelated,
+            "more than one client in the session",
+        ),
+        (
+            "InvalidCoauthSession",
+            LockAndCoauthRelated,
+            "no session or client not in session",
+        ),
+        (
+            "NumberOfCoauthorsReachedMax",
+            LockAndCoauthRelated,
+            "coauthor limit reached",
+        ),
+        (
+            "ExitCoauthSessionAsConvertToExclusiveFailed",
+            LockAndCoauthRelated,
+            "conversion failed, client removed from session",
+        ),
+        (
+            "EditorMetadataQuotaReached",
+            NewEditorsTableCategory,
+            "more than four metadata pairs",
+        ),
+        (
+            "EditorMetadataStringExceedsLengthLimit",
+            NewEditorsTableCategory,
+            "metadata key or value too long",
+        ),
+        (
+            "EditorClientIdNotFound",
+            NewEditorsTableCategory,
+            "no editors table entry for ClientID",
+        ),
         ("VersionNotFound", VersioningRelated, "version not found"),
     ]
 };
@@ -516,7 +640,8 @@ const FILETIME_UNIX_OFFSET: i128 = 116_444_736_000_000_000;
 fn ticks_to_utc(ticks: i128, offset: i128) -> Option<String> {
     let nanos = (ticks - offset).checked_mul(100)?;
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339).ok()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
@@ -606,10 +731,16 @@ mod tests {
     #[test]
     fn enums_and_codes() {
         assert_eq!(LockType::from("1".to_owned()), LockType::SchemaLock);
-        assert_eq!(ErrorCode::new("FileAlreadyLockedOnServer").category, ErrorCategory::LockAndCoauthRelated);
+        assert_eq!(
+            ErrorCode::new("FileAlreadyLockedOnServer").category,
+            ErrorCategory::LockAndCoauthRelated
+        );
         assert_eq!(ErrorCode::new("Bogus").category, ErrorCategory::Unknown);
         assert_eq!(ERROR_CODES.len(), 42);
-        assert_eq!(CoauthStatus::from("Weird"), CoauthStatus::Other("Weird".to_owned()));
+        assert_eq!(
+            CoauthStatus::from("Weird"),
+            CoauthStatus::Other("Weird".to_owned())
+        );
         assert_eq!(bool::parse_attr("False"), Ok(false));
     }
 }

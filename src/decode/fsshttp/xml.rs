@@ -18,6 +18,9 @@ use crate::decode::Diagnostic;
 
 /// Deepest element nesting kept; deeper elements are skipped with a diagnostic.
 pub const MAX_DEPTH: usize = 64;
+/// Most elements kept in one document (real messages have a few hundred); parsing stops
+/// with a diagnostic beyond it, which bounds the tree's memory.
+pub const MAX_ELEMENTS: usize = 200_000;
 
 /// One attribute, unqualified names have `ns == None`.
 #[derive(Debug, Clone)]
@@ -68,6 +71,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
     let mut roots: Vec<XNode> = Vec::new();
     let mut skipping = 0usize;
     let mut errored = false;
+    let mut elements = 0usize;
     loop {
         let pos = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let event = reader.read_resolved_event();
@@ -87,6 +91,15 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
         match ev {
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let empty = matches!(ev, Event::Empty(_));
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    diags.push(Diagnostic::new(
+                        base + pos,
+                        format!("more than {MAX_ELEMENTS} xml elements; the rest is ignored"),
+                    ));
+                    errored = true;
+                    break;
+                }
                 if skipping > 0 || stack.len() >= MAX_DEPTH {
                     if stack.len() >= MAX_DEPTH && skipping == 0 {
                         diags.push(Diagnostic::new(
@@ -251,7 +264,10 @@ fn start_node(
         if node.attrs.iter().any(|x| x.qname == key) {
             diags.push(Diagnostic::new(
                 tag_base + at,
-                format!("duplicate attribute {key} on {}; first value kept", node.qname),
+                format!(
+                    "duplicate attribute {key} on {}; first value kept",
+                    node.qname
+                ),
             ));
             continue;
         }
@@ -273,6 +289,8 @@ pub(crate) struct AttrBag<'a> {
     attrs: Vec<XAttr>,
     element: String,
     offset: usize,
+    /// Attributes present but with a value that did not parse (already diagnosed).
+    invalid: Vec<String>,
     pub diags: &'a mut Vec<Diagnostic>,
 }
 
@@ -282,6 +300,7 @@ impl<'a> AttrBag<'a> {
             attrs: node.attrs.clone(),
             element: node.local.clone(),
             offset: node.offset,
+            invalid: Vec::new(),
             diags,
         }
     }
@@ -303,6 +322,7 @@ impl<'a> AttrBag<'a> {
                         a.value, self.element
                     ),
                 ));
+                self.invalid.push(name.to_owned());
                 None
             }
         }
@@ -310,7 +330,7 @@ impl<'a> AttrBag<'a> {
 
     /// Adds a diagnostic when a required attribute is missing.
     pub fn require<T>(&mut self, value: &Option<T>, name: &str) {
-        if value.is_none() && !self.diags.iter().any(|d| d.message.contains(&format!("attribute {name} of {}", self.element)) ) {
+        if value.is_none() && !self.invalid.iter().any(|n| n == name) {
             self.diags.push(Diagnostic::new(
                 self.offset,
                 format!("missing required attribute {name} on {}", self.element),

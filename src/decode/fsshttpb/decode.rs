@@ -408,7 +408,7 @@ fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChangesRequest> {
                 done(&p, h.object_type)?;
                 q.arguments = Some(QueryChangesArguments {
                     flags,
-                    flag_names: flag_names(u64::from(flags >> 5), ARGUMENT_FLAGS),
+                    flag_names: flag_names(u64::from(flags), ARGUMENT_FLAGS),
                     cell_id,
                 });
             }
