@@ -20,6 +20,10 @@ fuzz_target!(|data: &[u8]| {
     // Whatever decoded cleanly must re-encode to something that decodes the same way.
     if request.diagnostics.is_empty() && request.unknown.is_empty() {
         let again = fsshttpb::decode_request(&fsshttpb::encode_request(&request));
-        assert!(again.diagnostics.is_empty(), "re-encoded request failed: {:?}", again.diagnostics);
+        assert!(
+            again.diagnostics.is_empty(),
+            "re-encoded request failed: {:?}",
+            again.diagnostics
+        );
     }
 });

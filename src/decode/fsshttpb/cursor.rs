@@ -152,7 +152,10 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn peek_u8(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied().filter(|_| self.pos < self.end)
+        self.buf
+            .get(self.pos)
+            .copied()
+            .filter(|_| self.pos < self.end)
     }
 
     pub(crate) fn u8(&mut self, what: &str) -> R<u8> {
@@ -216,7 +219,10 @@ impl<'a> Cursor<'a> {
             u32::from(self.u16(what)? >> 6)
         } else if b0 & 0x7F == 0x40 {
             let b = self.take(3, what)?;
-            let v = b.iter().rev().fold(0u32, |acc, x| (acc << 8) | u32::from(*x));
+            let v = b
+                .iter()
+                .rev()
+                .fold(0u32, |acc, x| (acc << 8) | u32::from(*x));
             v >> 7
         } else if b0 == 0x80 {
             self.pos += 1;
@@ -296,13 +302,16 @@ impl<'a> Cursor<'a> {
     /// Reads a stream object header of any of the four forms ([MS-FSSHTTPB] 2.2.1.5).
     pub(crate) fn header(&mut self, what: &str) -> R<Header> {
         let offset = self.pos;
-        let b0 = self
-            .peek_u8()
-            .ok_or_else(|| self.eof(1, what))?;
+        let b0 = self.peek_u8().ok_or_else(|| self.eof(1, what))?;
         let (kind, object_type, compound, length) = match b0 & 0x03 {
             0 => {
                 let v = self.u16(what)?;
-                (HeaderKind::Start16, (v >> 3) & 0x3F, (v >> 2) & 1 == 1, u64::from(v >> 9))
+                (
+                    HeaderKind::Start16,
+                    (v >> 3) & 0x3F,
+                    (v >> 2) & 1 == 1,
+                    u64::from(v >> 9),
+                )
             }
             2 => {
                 let v = self.u32(what)?;
@@ -312,7 +321,12 @@ impl<'a> Cursor<'a> {
                         .compact("large length")
                         .inspect_err(|_| self.pos = offset)?;
                 }
-                (HeaderKind::Start32, ((v >> 3) & 0x3FFF) as u16, (v >> 2) & 1 == 1, len)
+                (
+                    HeaderKind::Start32,
+                    ((v >> 3) & 0x3FFF) as u16,
+                    (v >> 2) & 1 == 1,
+                    len,
+                )
             }
             1 => {
                 let v = self.u8(what)?;

@@ -33,9 +33,17 @@ impl Ctx {
 
 fn describe(h: &Header) -> String {
     if h.is_end() {
-        format!("the end of {} (0x{:02X})", object_type_name(h.object_type), h.object_type)
+        format!(
+            "the end of {} (0x{:02X})",
+            object_type_name(h.object_type),
+            h.object_type
+        )
     } else {
-        format!("{} (0x{:02X})", object_type_name(h.object_type), h.object_type)
+        format!(
+            "{} (0x{:02X})",
+            object_type_name(h.object_type),
+            h.object_type
+        )
     }
 }
 
@@ -63,7 +71,10 @@ pub(crate) fn end(c: &mut Cursor<'_>, ty: u16) -> R<()> {
         c.seek(at);
         return Err(Fail::new(
             at,
-            format!("expected the end of {name} (0x{ty:02X}) but found {}", describe(&h)),
+            format!(
+                "expected the end of {name} (0x{ty:02X}) but found {}",
+                describe(&h)
+            ),
         ));
     }
     Ok(())
@@ -71,7 +82,10 @@ pub(crate) fn end(c: &mut Cursor<'_>, ty: u16) -> R<()> {
 
 /// The payload of `h` as a sub-cursor.
 pub(crate) fn payload<'a>(c: &mut Cursor<'a>, h: &Header) -> R<Cursor<'a>> {
-    c.sub(h.length, &format!("{} data", object_type_name(h.object_type)))
+    c.sub(
+        h.length,
+        &format!("{} data", object_type_name(h.object_type)),
+    )
 }
 
 /// Fails when `p` has bytes left.
@@ -154,7 +168,10 @@ fn unknown(c: &mut Cursor<'_>, ctx: &mut Ctx, parent: &str) -> R<()> {
 fn raw_children(c: &mut Cursor<'_>, ty: u16) -> R<Bytes> {
     let from = c.pos();
     loop {
-        let h = next(c, &format!("a stream object or the end of {}", object_type_name(ty)))?;
+        let h = next(
+            c,
+            &format!("a stream object or the end of {}", object_type_name(ty)),
+        )?;
         if h.is_end() {
             break;
         }
@@ -217,7 +234,10 @@ pub(crate) fn request(payload_bytes: &[u8]) -> FsshttpbRequest {
     } else if !c.is_empty() {
         ctx.fail(Fail::new(
             c.pos(),
-            format!("{} unexpected bytes after the end of the request", c.remaining()),
+            format!(
+                "{} unexpected bytes after the end of the request",
+                c.remaining()
+            ),
         ));
     }
     req.diagnostics = ctx.diags;
@@ -233,7 +253,9 @@ fn request_body(c: &mut Cursor<'_>, ctx: &mut Ctx, req: &mut FsshttpbRequest) ->
     if s != REQUEST_SIGNATURE {
         ctx.fail(Fail::new(
             4,
-            format!("expected the request signature 0x{REQUEST_SIGNATURE:016X} but found 0x{s:016X}"),
+            format!(
+                "expected the request signature 0x{REQUEST_SIGNATURE:016X} but found 0x{s:016X}"
+            ),
         ));
     }
     let h = start(c, REQUEST)?;
@@ -396,7 +418,10 @@ fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChangesRequest> {
         ..QueryChangesRequest::default()
     };
     loop {
-        let h = next(c, "a query changes part or the end of the SubRequest (0x42)")?;
+        let h = next(
+            c,
+            "a query changes part or the end of the SubRequest (0x42)",
+        )?;
         if h.is_end() {
             break;
         }
@@ -557,7 +582,10 @@ pub(crate) fn response(bytes: &[u8], request: Option<&FsshttpbRequest>) -> Fssht
     } else if !c.is_empty() {
         ctx.fail(Fail::new(
             c.pos(),
-            format!("{} unexpected bytes after the end of the response", c.remaining()),
+            format!(
+                "{} unexpected bytes after the end of the response",
+                c.remaining()
+            ),
         ));
     }
     if let Some(req) = request {
@@ -582,7 +610,9 @@ fn response_body(c: &mut Cursor<'_>, ctx: &mut Ctx, resp: &mut FsshttpbResponse)
     if s != RESPONSE_SIGNATURE {
         ctx.fail(Fail::new(
             4,
-            format!("expected the response signature 0x{RESPONSE_SIGNATURE:016X} but found 0x{s:016X}"),
+            format!(
+                "expected the response signature 0x{RESPONSE_SIGNATURE:016X} but found 0x{s:016X}"
+            ),
         ));
     }
     let h = start(c, RESPONSE)?;
@@ -635,7 +665,10 @@ fn sub_response(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<SubResponse> {
         };
     }
     loop {
-        let h = next(c, "a sub-response part or the end of the SubResponse (0x41)")?;
+        let h = next(
+            c,
+            "a sub-response part or the end of the SubResponse (0x41)",
+        )?;
         if h.is_end() {
             break;
         }
@@ -808,7 +841,10 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
         entries: Vec::new(),
     };
     loop {
-        let h = next(c, "specialized knowledge or the end of the Knowledge (0x10)")?;
+        let h = next(
+            c,
+            "specialized knowledge or the end of the Knowledge (0x10)",
+        )?;
         if h.is_end() {
             break;
         }
@@ -819,79 +855,86 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
         let mut p = single(c, SPECIALIZED_KNOWLEDGE)?;
         let guid = p.guid("specialized knowledge guid")?;
         done(&p, SPECIALIZED_KNOWLEDGE)?;
-        let entry = match guid {
-            g if g == CELL_KNOWLEDGE_GUID => {
-                SpecializedKnowledge::CellKnowledge(list(c, ctx, CELL_KNOWLEDGE, |c, h| {
-                    let mut p = payload(c, h)?;
-                    let item = match h.object_type {
-                        CELL_KNOWLEDGE_RANGE => CellKnowledgeItem::Range {
-                            guid: p.guid("cell knowledge range guid")?,
-                            from: p.compact("from")?,
-                            to: p.compact("to")?,
-                        },
-                        CELL_KNOWLEDGE_ENTRY => CellKnowledgeItem::Entry(p.serial("serial number")?),
-                        _ => return Ok(None),
-                    };
-                    done(&p, h.object_type)?;
-                    Ok(Some(item))
-                })?)
-            }
-            g if g == WATERLINE_KNOWLEDGE_GUID => {
-                SpecializedKnowledge::WaterlineKnowledge(list(c, ctx, WATERLINE_KNOWLEDGE, |c, h| {
-                    if h.object_type != WATERLINE_ENTRY {
-                        return Ok(None);
-                    }
-                    let mut p = payload(c, h)?;
-                    let e = WaterlineKnowledgeEntry {
-                        cell_storage: p.exguid("cell storage extended guid")?,
-                        waterline: p.compact("waterline")?,
-                        reserved: p.compact("reserved")?,
-                    };
-                    done(&p, h.object_type)?;
-                    Ok(Some(e))
-                })?)
-            }
-            g if g == FRAGMENT_KNOWLEDGE_GUID => {
-                SpecializedKnowledge::FragmentKnowledge(list(c, ctx, FRAGMENT_KNOWLEDGE, |c, h| {
-                    if h.object_type != FRAGMENT_KNOWLEDGE_ENTRY {
-                        return Ok(None);
-                    }
-                    let mut p = payload(c, h)?;
-                    let e = FragmentKnowledgeEntry {
-                        data_element: p.exguid("data element extended guid")?,
-                        size: p.compact("data element size")?,
-                        start: p.compact("chunk start")?,
-                        length: p.compact("chunk length")?,
-                    };
-                    done(&p, h.object_type)?;
-                    Ok(Some(e))
-                })?)
-            }
-            g if g == CONTENT_TAG_KNOWLEDGE_GUID => SpecializedKnowledge::ContentTagKnowledge(
-                list(c, ctx, CONTENT_TAG_KNOWLEDGE, |c, h| {
-                    if h.object_type != CONTENT_TAG_ENTRY {
-                        return Ok(None);
-                    }
-                    let mut p = payload(c, h)?;
-                    let e = ContentTagKnowledgeEntry {
-                        blob_heap_id: p.exguid("blob heap extended guid")?,
-                        clock_data: p.binary_item("clock data")?,
-                    };
-                    done(&p, h.object_type)?;
-                    Ok(Some(e))
-                })?,
-            ),
-            g if g == VERSION_TOKEN_KNOWLEDGE_GUID
-                && next(c, "version token knowledge")?.object_type == VERSION_TOKEN_KNOWLEDGE =>
-            {
-                let mut p = single(c, VERSION_TOKEN_KNOWLEDGE)?;
-                SpecializedKnowledge::VersionTokenKnowledge(Bytes(p.rest().to_vec()))
-            }
-            _ => SpecializedKnowledge::Unknown {
-                guid,
-                raw: raw_children(c, SPECIALIZED_KNOWLEDGE)?,
-            },
-        };
+        let entry =
+            match guid {
+                g if g == CELL_KNOWLEDGE_GUID => {
+                    SpecializedKnowledge::CellKnowledge(list(c, ctx, CELL_KNOWLEDGE, |c, h| {
+                        let mut p = payload(c, h)?;
+                        let item = match h.object_type {
+                            CELL_KNOWLEDGE_RANGE => CellKnowledgeItem::Range {
+                                guid: p.guid("cell knowledge range guid")?,
+                                from: p.compact("from")?,
+                                to: p.compact("to")?,
+                            },
+                            CELL_KNOWLEDGE_ENTRY => {
+                                CellKnowledgeItem::Entry(p.serial("serial number")?)
+                            }
+                            _ => return Ok(None),
+                        };
+                        done(&p, h.object_type)?;
+                        Ok(Some(item))
+                    })?)
+                }
+                g if g == WATERLINE_KNOWLEDGE_GUID => SpecializedKnowledge::WaterlineKnowledge(
+                    list(c, ctx, WATERLINE_KNOWLEDGE, |c, h| {
+                        if h.object_type != WATERLINE_ENTRY {
+                            return Ok(None);
+                        }
+                        let mut p = payload(c, h)?;
+                        let e = WaterlineKnowledgeEntry {
+                            cell_storage: p.exguid("cell storage extended guid")?,
+                            waterline: p.compact("waterline")?,
+                            reserved: p.compact("reserved")?,
+                        };
+                        done(&p, h.object_type)?;
+                        Ok(Some(e))
+                    })?,
+                ),
+                g if g == FRAGMENT_KNOWLEDGE_GUID => SpecializedKnowledge::FragmentKnowledge(list(
+                    c,
+                    ctx,
+                    FRAGMENT_KNOWLEDGE,
+                    |c, h| {
+                        if h.object_type != FRAGMENT_KNOWLEDGE_ENTRY {
+                            return Ok(None);
+                        }
+                        let mut p = payload(c, h)?;
+                        let e = FragmentKnowledgeEntry {
+                            data_element: p.exguid("data element extended guid")?,
+                            size: p.compact("data element size")?,
+                            start: p.compact("chunk start")?,
+                            length: p.compact("chunk length")?,
+                        };
+                        done(&p, h.object_type)?;
+                        Ok(Some(e))
+                    },
+                )?),
+                g if g == CONTENT_TAG_KNOWLEDGE_GUID => SpecializedKnowledge::ContentTagKnowledge(
+                    list(c, ctx, CONTENT_TAG_KNOWLEDGE, |c, h| {
+                        if h.object_type != CONTENT_TAG_ENTRY {
+                            return Ok(None);
+                        }
+                        let mut p = payload(c, h)?;
+                        let e = ContentTagKnowledgeEntry {
+                            blob_heap_id: p.exguid("blob heap extended guid")?,
+                            clock_data: p.binary_item("clock data")?,
+                        };
+                        done(&p, h.object_type)?;
+                        Ok(Some(e))
+                    })?,
+                ),
+                g if g == VERSION_TOKEN_KNOWLEDGE_GUID
+                    && next(c, "version token knowledge")?.object_type
+                        == VERSION_TOKEN_KNOWLEDGE =>
+                {
+                    let mut p = single(c, VERSION_TOKEN_KNOWLEDGE)?;
+                    SpecializedKnowledge::VersionTokenKnowledge(Bytes(p.rest().to_vec()))
+                }
+                _ => SpecializedKnowledge::Unknown {
+                    guid,
+                    raw: raw_children(c, SPECIALIZED_KNOWLEDGE)?,
+                },
+            };
         // Anything else before the 0x44 end is kept as unknown.
         loop {
             let h = next(c, "the end of the SpecializedKnowledge (0x44)")?;
@@ -952,7 +995,10 @@ pub(crate) fn package(c: &mut Cursor<'_>, ctx: &mut Ctx, pkg: &mut DataElementPa
     pkg.reserved = if p.is_empty() { 0 } else { p.u8("reserved")? };
     done(&p, DATA_ELEMENT_PACKAGE)?;
     loop {
-        let h = next(c, "a data element or the end of the DataElementPackage (0x15)")?;
+        let h = next(
+            c,
+            "a data element or the end of the DataElementPackage (0x15)",
+        )?;
         if h.is_end() {
             break;
         }
@@ -1009,16 +1055,19 @@ fn data_element(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<DataElement> {
                         m.schema = p.guid("schema guid")?;
                         schema_seen = true;
                     }
-                    STORAGE_MANIFEST_ROOT => {
-                        m.roots.push((p.exguid("root extended guid")?, p.cell_id("cell id")?))
-                    }
+                    STORAGE_MANIFEST_ROOT => m
+                        .roots
+                        .push((p.exguid("root extended guid")?, p.cell_id("cell id")?)),
                     _ => return Ok(None),
                 }
                 done(&p, h.object_type)?;
                 Ok(Some(()))
             })?;
             if !schema_seen {
-                ctx.fail(Fail::new(h.offset, "storage manifest without a schema guid (0x0C)"));
+                ctx.fail(Fail::new(
+                    h.offset,
+                    "storage manifest without a schema guid (0x0C)",
+                ));
             }
             DataElementBody::StorageManifest(m)
         }
@@ -1044,12 +1093,13 @@ fn data_element(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<DataElement> {
                         m.revision_id = p.exguid("revision id")?;
                         m.base_revision_id = p.exguid("base revision id")?;
                     }
-                    REVISION_MANIFEST_ROOT => m
-                        .roots
-                        .push((p.exguid("root extended guid")?, p.exguid("object extended guid")?)),
-                    OBJECT_GROUP_REFERENCES => {
-                        m.object_groups.push(p.exguid("object group extended guid")?)
-                    }
+                    REVISION_MANIFEST_ROOT => m.roots.push((
+                        p.exguid("root extended guid")?,
+                        p.exguid("object extended guid")?,
+                    )),
+                    OBJECT_GROUP_REFERENCES => m
+                        .object_groups
+                        .push(p.exguid("object group extended guid")?),
                     _ => return Ok(None),
                 }
                 done(&p, h.object_type)?;
@@ -1114,7 +1164,9 @@ fn children<'a, T>(
     let mut out = Vec::new();
     loop {
         let at = c.pos();
-        let h = c.header(&format!("a {parent} part or the end of the DataElement (0x01)"))?;
+        let h = c.header(&format!(
+            "a {parent} part or the end of the DataElement (0x01)"
+        ))?;
         if h.is_end() {
             c.seek(at);
             break;
@@ -1133,7 +1185,10 @@ fn children<'a, T>(
 fn object_group(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<ObjectGroup> {
     let mut g = ObjectGroup::default();
     loop {
-        let h = next(c, "an ObjectGroup part or the end of the DataElement (0x01)")?;
+        let h = next(
+            c,
+            "an ObjectGroup part or the end of the DataElement (0x01)",
+        )?;
         if h.is_end() {
             break;
         }

@@ -43,8 +43,7 @@ impl W {
         for n in 1..=7u32 {
             if v < 1u64 << (7 * n) {
                 let enc = (v << n) | (1 << (n - 1));
-                self.buf
-                    .extend_from_slice(&enc.to_le_bytes()[..n as usize]);
+                self.buf.extend_from_slice(&enc.to_le_bytes()[..n as usize]);
                 return;
             }
         }
@@ -140,7 +139,12 @@ impl W {
     }
 
     /// A compound object: header and data from `data`, children from `children`, then end.
-    pub(crate) fn compound(&mut self, ty: u16, data: impl FnOnce(&mut W), children: impl FnOnce(&mut W)) {
+    pub(crate) fn compound(
+        &mut self,
+        ty: u16,
+        data: impl FnOnce(&mut W),
+        children: impl FnOnce(&mut W),
+    ) {
         self.object(ty, true, data);
         children(self);
         self.end(ty);
@@ -153,39 +157,47 @@ pub fn encode_request(r: &FsshttpbRequest) -> Vec<u8> {
     w.u16(r.protocol_version);
     w.u16(r.minimum_version);
     w.u64(r.signature);
-    w.compound(REQUEST, |_| {}, |w| {
-        if let Some(ua) = &r.user_agent {
-            w.compound(USER_AGENT, |_| {}, |w| {
-                if let Some(g) = &ua.guid {
-                    w.single(USER_AGENT_GUID, |w| w.guid(g));
-                }
-                if let Some(cp) = &ua.client_and_platform {
-                    w.single(USER_AGENT_CLIENT_PLATFORM, |w| {
-                        w.binary_item(cp.client.as_bytes());
-                        w.binary_item(cp.platform.as_bytes());
-                    });
-                }
-                if let Some(v) = ua.version {
-                    w.single(USER_AGENT_VERSION, |w| w.u32(v));
-                }
-            });
-        }
-        if let Some(h) = &r.hashing_options {
-            w.single(REQUEST_HASHING_OPTIONS, |w| {
-                w.compact(h.schema);
-                w.u8(h.flags);
-            });
-        }
-        if let Some(o) = &r.roundtrip_options {
-            w.single(CELL_ROUNDTRIP_OPTIONS, |w| w.u8(o.flags));
-        }
-        for s in &r.sub_requests {
-            sub_request(w, s);
-        }
-        if let Some(p) = &r.data_element_package {
-            package(w, p);
-        }
-    });
+    w.compound(
+        REQUEST,
+        |_| {},
+        |w| {
+            if let Some(ua) = &r.user_agent {
+                w.compound(
+                    USER_AGENT,
+                    |_| {},
+                    |w| {
+                        if let Some(g) = &ua.guid {
+                            w.single(USER_AGENT_GUID, |w| w.guid(g));
+                        }
+                        if let Some(cp) = &ua.client_and_platform {
+                            w.single(USER_AGENT_CLIENT_PLATFORM, |w| {
+                                w.binary_item(cp.client.as_bytes());
+                                w.binary_item(cp.platform.as_bytes());
+                            });
+                        }
+                        if let Some(v) = ua.version {
+                            w.single(USER_AGENT_VERSION, |w| w.u32(v));
+                        }
+                    },
+                );
+            }
+            if let Some(h) = &r.hashing_options {
+                w.single(REQUEST_HASHING_OPTIONS, |w| {
+                    w.compact(h.schema);
+                    w.u8(h.flags);
+                });
+            }
+            if let Some(o) = &r.roundtrip_options {
+                w.single(CELL_ROUNDTRIP_OPTIONS, |w| w.u8(o.flags));
+            }
+            for s in &r.sub_requests {
+                sub_request(w, s);
+            }
+            if let Some(p) = &r.data_element_package {
+                package(w, p);
+            }
+        },
+    );
     w.buf
 }
 
@@ -243,7 +255,9 @@ fn query_changes(w: &mut W, q: &QueryChangesRequest) {
             },
             |w| match &f.data {
                 FilterData::None => {}
-                FilterData::DataElementType(t) => w.single(FILTER_DATA_ELEMENT_TYPE, |w| w.compact(*t)),
+                FilterData::DataElementType(t) => {
+                    w.single(FILTER_DATA_ELEMENT_TYPE, |w| w.compact(*t))
+                }
                 FilterData::CellId(c) => w.single(FILTER_CELL_ID, |w| w.cell_id(c)),
                 FilterData::Custom { schema, data } => w.single(FILTER_SCHEMA_SPECIFIC, |w| {
                     w.guid(schema);
@@ -298,17 +312,21 @@ pub fn encode_response(r: &FsshttpbResponse) -> Vec<u8> {
     w.u16(r.protocol_version);
     w.u16(r.minimum_version);
     w.u64(r.signature);
-    w.compound(RESPONSE, |w| w.u8(r.status), |w| {
-        if let Some(e) = &r.error {
-            response_error(w, e);
-        }
-        if let Some(p) = &r.data_element_package {
-            package(w, p);
-        }
-        for s in &r.sub_responses {
-            sub_response(w, s);
-        }
-    });
+    w.compound(
+        RESPONSE,
+        |w| w.u8(r.status),
+        |w| {
+            if let Some(e) = &r.error {
+                response_error(w, e);
+            }
+            if let Some(p) = &r.data_element_package {
+                package(w, p);
+            }
+            for s in &r.sub_responses {
+                sub_response(w, s);
+            }
+        },
+    );
     w.buf
 }
 
@@ -328,11 +346,15 @@ fn sub_response(w: &mut W, s: &SubResponse) {
                 SubResponseData::None => {}
                 SubResponseData::QueryAccess { read, write } => {
                     for (ty, e) in [(READ_ACCESS_RESPONSE, read), (WRITE_ACCESS_RESPONSE, write)] {
-                        w.compound(ty, |_| {}, |w| {
-                            if let Some(e) = e {
-                                response_error(w, e);
-                            }
-                        });
+                        w.compound(
+                            ty,
+                            |_| {},
+                            |w| {
+                                if let Some(e) = e {
+                                    response_error(w, e);
+                                }
+                            },
+                        );
                     }
                 }
                 SubResponseData::QueryChanges(q) => {
@@ -376,100 +398,124 @@ fn sub_response(w: &mut W, s: &SubResponse) {
 }
 
 fn response_error(w: &mut W, e: &ResponseError) {
-    w.compound(ERROR, |w| w.guid(&e.error_type), |w| {
-        match &e.detail {
-            ErrorDetail::None => {}
-            ErrorDetail::CellError { code, .. } => w.single(ERROR_CELL, |w| w.u32(*code)),
-            ErrorDetail::ProtocolError { code, .. } => w.single(ERROR_PROTOCOL, |w| w.u32(*code)),
-            ErrorDetail::Win32Error { code } => w.single(ERROR_WIN32, |w| w.u32(*code)),
-            ErrorDetail::HresultError { code } => w.single(ERROR_HRESULT, |w| w.u32(*code)),
-            ErrorDetail::Unknown { object_type, raw } => {
-                w.single(*object_type, |w| w.buf.extend_from_slice(&raw.0))
+    w.compound(
+        ERROR,
+        |w| w.guid(&e.error_type),
+        |w| {
+            match &e.detail {
+                ErrorDetail::None => {}
+                ErrorDetail::CellError { code, .. } => w.single(ERROR_CELL, |w| w.u32(*code)),
+                ErrorDetail::ProtocolError { code, .. } => {
+                    w.single(ERROR_PROTOCOL, |w| w.u32(*code))
+                }
+                ErrorDetail::Win32Error { code } => w.single(ERROR_WIN32, |w| w.u32(*code)),
+                ErrorDetail::HresultError { code } => w.single(ERROR_HRESULT, |w| w.u32(*code)),
+                ErrorDetail::Unknown { object_type, raw } => {
+                    w.single(*object_type, |w| w.buf.extend_from_slice(&raw.0))
+                }
             }
-        }
-        if let Some(s) = &e.supplemental_info {
-            w.single(ERROR_STRING, |w| {
-                let units: Vec<u16> = s.encode_utf16().collect();
-                w.compact(units.len() as u64);
-                units.iter().for_each(|u| w.u16(*u));
-            });
-        }
-        if let Some(c) = &e.chained {
-            response_error(w, c);
-        }
-    });
+            if let Some(s) = &e.supplemental_info {
+                w.single(ERROR_STRING, |w| {
+                    let units: Vec<u16> = s.encode_utf16().collect();
+                    w.compact(units.len() as u64);
+                    units.iter().for_each(|u| w.u16(*u));
+                });
+            }
+            if let Some(c) = &e.chained {
+                response_error(w, c);
+            }
+        },
+    );
 }
 
 pub(crate) fn knowledge(w: &mut W, k: &Knowledge) {
-    w.compound(KNOWLEDGE, |_| {}, |w| {
-        for e in &k.entries {
-            let guid = match e {
-                SpecializedKnowledge::CellKnowledge(_) => CELL_KNOWLEDGE_GUID,
-                SpecializedKnowledge::WaterlineKnowledge(_) => WATERLINE_KNOWLEDGE_GUID,
-                SpecializedKnowledge::FragmentKnowledge(_) => FRAGMENT_KNOWLEDGE_GUID,
-                SpecializedKnowledge::ContentTagKnowledge(_) => CONTENT_TAG_KNOWLEDGE_GUID,
-                SpecializedKnowledge::VersionTokenKnowledge(_) => VERSION_TOKEN_KNOWLEDGE_GUID,
-                SpecializedKnowledge::Unknown { guid, .. } => *guid,
-            };
-            w.compound(SPECIALIZED_KNOWLEDGE, |w| w.guid(&guid), |w| match e {
-                SpecializedKnowledge::CellKnowledge(items) => {
-                    w.compound(CELL_KNOWLEDGE, |_| {}, |w| {
-                        for i in items {
-                            match i {
-                                CellKnowledgeItem::Range { guid, from, to } => {
-                                    w.single(CELL_KNOWLEDGE_RANGE, |w| {
-                                        w.guid(guid);
-                                        w.compact(*from);
-                                        w.compact(*to);
-                                    })
+    w.compound(
+        KNOWLEDGE,
+        |_| {},
+        |w| {
+            for e in &k.entries {
+                let guid = match e {
+                    SpecializedKnowledge::CellKnowledge(_) => CELL_KNOWLEDGE_GUID,
+                    SpecializedKnowledge::WaterlineKnowledge(_) => WATERLINE_KNOWLEDGE_GUID,
+                    SpecializedKnowledge::FragmentKnowledge(_) => FRAGMENT_KNOWLEDGE_GUID,
+                    SpecializedKnowledge::ContentTagKnowledge(_) => CONTENT_TAG_KNOWLEDGE_GUID,
+                    SpecializedKnowledge::VersionTokenKnowledge(_) => VERSION_TOKEN_KNOWLEDGE_GUID,
+                    SpecializedKnowledge::Unknown { guid, .. } => *guid,
+                };
+                w.compound(
+                    SPECIALIZED_KNOWLEDGE,
+                    |w| w.guid(&guid),
+                    |w| match e {
+                        SpecializedKnowledge::CellKnowledge(items) => w.compound(
+                            CELL_KNOWLEDGE,
+                            |_| {},
+                            |w| {
+                                for i in items {
+                                    match i {
+                                        CellKnowledgeItem::Range { guid, from, to } => {
+                                            w.single(CELL_KNOWLEDGE_RANGE, |w| {
+                                                w.guid(guid);
+                                                w.compact(*from);
+                                                w.compact(*to);
+                                            })
+                                        }
+                                        CellKnowledgeItem::Entry(s) => {
+                                            w.single(CELL_KNOWLEDGE_ENTRY, |w| w.serial(s))
+                                        }
+                                    }
                                 }
-                                CellKnowledgeItem::Entry(s) => {
-                                    w.single(CELL_KNOWLEDGE_ENTRY, |w| w.serial(s))
+                            },
+                        ),
+                        SpecializedKnowledge::WaterlineKnowledge(es) => w.compound(
+                            WATERLINE_KNOWLEDGE,
+                            |_| {},
+                            |w| {
+                                for e in es {
+                                    w.single(WATERLINE_ENTRY, |w| {
+                                        w.exguid(&e.cell_storage);
+                                        w.compact(e.waterline);
+                                        w.compact(e.reserved);
+                                    });
                                 }
-                            }
+                            },
+                        ),
+                        SpecializedKnowledge::FragmentKnowledge(es) => w.compound(
+                            FRAGMENT_KNOWLEDGE,
+                            |_| {},
+                            |w| {
+                                for e in es {
+                                    w.single(FRAGMENT_KNOWLEDGE_ENTRY, |w| {
+                                        w.exguid(&e.data_element);
+                                        w.compact(e.size);
+                                        w.compact(e.start);
+                                        w.compact(e.length);
+                                    });
+                                }
+                            },
+                        ),
+                        SpecializedKnowledge::ContentTagKnowledge(es) => w.compound(
+                            CONTENT_TAG_KNOWLEDGE,
+                            |_| {},
+                            |w| {
+                                for e in es {
+                                    w.single(CONTENT_TAG_ENTRY, |w| {
+                                        w.exguid(&e.blob_heap_id);
+                                        w.binary_item(&e.clock_data.0);
+                                    });
+                                }
+                            },
+                        ),
+                        SpecializedKnowledge::VersionTokenKnowledge(b) => {
+                            w.single(VERSION_TOKEN_KNOWLEDGE, |w| w.buf.extend_from_slice(&b.0))
                         }
-                    })
-                }
-                SpecializedKnowledge::WaterlineKnowledge(es) => {
-                    w.compound(WATERLINE_KNOWLEDGE, |_| {}, |w| {
-                        for e in es {
-                            w.single(WATERLINE_ENTRY, |w| {
-                                w.exguid(&e.cell_storage);
-                                w.compact(e.waterline);
-                                w.compact(e.reserved);
-                            });
+                        SpecializedKnowledge::Unknown { raw, .. } => {
+                            w.buf.extend_from_slice(&raw.0)
                         }
-                    })
-                }
-                SpecializedKnowledge::FragmentKnowledge(es) => {
-                    w.compound(FRAGMENT_KNOWLEDGE, |_| {}, |w| {
-                        for e in es {
-                            w.single(FRAGMENT_KNOWLEDGE_ENTRY, |w| {
-                                w.exguid(&e.data_element);
-                                w.compact(e.size);
-                                w.compact(e.start);
-                                w.compact(e.length);
-                            });
-                        }
-                    })
-                }
-                SpecializedKnowledge::ContentTagKnowledge(es) => {
-                    w.compound(CONTENT_TAG_KNOWLEDGE, |_| {}, |w| {
-                        for e in es {
-                            w.single(CONTENT_TAG_ENTRY, |w| {
-                                w.exguid(&e.blob_heap_id);
-                                w.binary_item(&e.clock_data.0);
-                            });
-                        }
-                    })
-                }
-                SpecializedKnowledge::VersionTokenKnowledge(b) => {
-                    w.single(VERSION_TOKEN_KNOWLEDGE, |w| w.buf.extend_from_slice(&b.0))
-                }
-                SpecializedKnowledge::Unknown { raw, .. } => w.buf.extend_from_slice(&raw.0),
-            });
-        }
-    });
+                    },
+                );
+            }
+        },
+    );
 }
 
 /// Encodes a Data Element Package on its own ([MS-FSSHTTPB] 2.2.1.12).
@@ -480,11 +526,15 @@ pub fn encode_package(p: &DataElementPackage) -> Vec<u8> {
 }
 
 pub(crate) fn package(w: &mut W, p: &DataElementPackage) {
-    w.compound(DATA_ELEMENT_PACKAGE, |w| w.u8(p.reserved), |w| {
-        for e in &p.elements {
-            data_element(w, e);
-        }
-    });
+    w.compound(
+        DATA_ELEMENT_PACKAGE,
+        |w| w.u8(p.reserved),
+        |w| {
+            for e in &p.elements {
+                data_element(w, e);
+            }
+        },
+    );
 }
 
 fn data_element(w: &mut W, e: &DataElement) {
@@ -505,20 +555,24 @@ fn data_element(w: &mut W, e: &DataElement) {
                                 w.serial(serial_number);
                             })
                         }
-                        StorageIndexEntry::CellMapping { cell_id, id, serial_number } => {
-                            w.single(CELL_MAPPING, |w| {
-                                w.cell_id(cell_id);
-                                w.exguid(id);
-                                w.serial(serial_number);
-                            })
-                        }
-                        StorageIndexEntry::RevisionMapping { revision_id, id, serial_number } => {
-                            w.single(REVISION_MAPPING, |w| {
-                                w.exguid(revision_id);
-                                w.exguid(id);
-                                w.serial(serial_number);
-                            })
-                        }
+                        StorageIndexEntry::CellMapping {
+                            cell_id,
+                            id,
+                            serial_number,
+                        } => w.single(CELL_MAPPING, |w| {
+                            w.cell_id(cell_id);
+                            w.exguid(id);
+                            w.serial(serial_number);
+                        }),
+                        StorageIndexEntry::RevisionMapping {
+                            revision_id,
+                            id,
+                            serial_number,
+                        } => w.single(REVISION_MAPPING, |w| {
+                            w.exguid(revision_id);
+                            w.exguid(id);
+                            w.serial(serial_number);
+                        }),
                     }
                 }
             }
@@ -531,7 +585,9 @@ fn data_element(w: &mut W, e: &DataElement) {
                     });
                 }
             }
-            DataElementBody::CellManifest(rev) => w.single(CELL_MANIFEST_CURRENT, |w| w.exguid(rev)),
+            DataElementBody::CellManifest(rev) => {
+                w.single(CELL_MANIFEST_CURRENT, |w| w.exguid(rev))
+            }
             DataElementBody::RevisionManifest(m) => {
                 w.single(REVISION_MANIFEST, |w| {
                     w.exguid(&m.revision_id);
@@ -570,60 +626,89 @@ fn object_group(w: &mut W, g: &ObjectGroup) {
             w.binary_item(&hash.0);
         });
     }
-    w.compound(OBJECT_GROUP_DECLARATIONS, |_| {}, |w| {
-        for d in &g.declarations {
-            match d {
-                ObjectDeclaration::Object { id, partition_id, data_size, object_references, cell_references } => {
-                    w.single(OBJECT_DECLARATION, |w| {
+    w.compound(
+        OBJECT_GROUP_DECLARATIONS,
+        |_| {},
+        |w| {
+            for d in &g.declarations {
+                match d {
+                    ObjectDeclaration::Object {
+                        id,
+                        partition_id,
+                        data_size,
+                        object_references,
+                        cell_references,
+                    } => w.single(OBJECT_DECLARATION, |w| {
                         w.exguid(id);
                         w.compact(*partition_id);
                         w.compact(*data_size);
                         w.compact(*object_references);
                         w.compact(*cell_references);
-                    })
-                }
-                ObjectDeclaration::Blob { id, blob_id, partition_id, object_references, cell_references } => {
-                    w.single(BLOB_DECLARATION, |w| {
+                    }),
+                    ObjectDeclaration::Blob {
+                        id,
+                        blob_id,
+                        partition_id,
+                        object_references,
+                        cell_references,
+                    } => w.single(BLOB_DECLARATION, |w| {
                         w.exguid(id);
                         w.exguid(blob_id);
                         w.compact(*partition_id);
                         w.compact(*object_references);
                         w.compact(*cell_references);
-                    })
+                    }),
                 }
             }
-        }
-    });
+        },
+    );
     if let Some(m) = &g.metadata {
-        w.compound(OBJECT_METADATA_DECLARATIONS, |_| {}, |w| {
-            for f in m {
-                w.single(OBJECT_METADATA, |w| w.compact(*f));
-            }
-        });
+        w.compound(
+            OBJECT_METADATA_DECLARATIONS,
+            |_| {},
+            |w| {
+                for f in m {
+                    w.single(OBJECT_METADATA, |w| w.compact(*f));
+                }
+            },
+        );
     }
-    w.compound(OBJECT_GROUP_DATA, |_| {}, |w| {
-        for d in &g.data {
-            match d {
-                ObjectData::Data { object_refs, cell_refs, data, .. } => w.single(OBJECT_DATA, |w| {
-                    w.exguid_array(object_refs);
-                    w.cell_id_array(cell_refs);
-                    w.binary_item(&data.0);
-                }),
-                ObjectData::ExcludedData { object_refs, cell_refs, size } => {
-                    w.single(EXCLUDED_DATA, |w| {
+    w.compound(
+        OBJECT_GROUP_DATA,
+        |_| {},
+        |w| {
+            for d in &g.data {
+                match d {
+                    ObjectData::Data {
+                        object_refs,
+                        cell_refs,
+                        data,
+                        ..
+                    } => w.single(OBJECT_DATA, |w| {
+                        w.exguid_array(object_refs);
+                        w.cell_id_array(cell_refs);
+                        w.binary_item(&data.0);
+                    }),
+                    ObjectData::ExcludedData {
+                        object_refs,
+                        cell_refs,
+                        size,
+                    } => w.single(EXCLUDED_DATA, |w| {
                         w.exguid_array(object_refs);
                         w.cell_id_array(cell_refs);
                         w.compact(*size);
-                    })
-                }
-                ObjectData::BlobReference { object_refs, cell_refs, blob_id } => {
-                    w.single(BLOB_REFERENCE, |w| {
+                    }),
+                    ObjectData::BlobReference {
+                        object_refs,
+                        cell_refs,
+                        blob_id,
+                    } => w.single(BLOB_REFERENCE, |w| {
                         w.exguid_array(object_refs);
                         w.cell_id_array(cell_refs);
                         w.exguid(blob_id);
-                    })
+                    }),
                 }
             }
-        }
-    });
+        },
+    );
 }

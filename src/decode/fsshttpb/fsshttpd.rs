@@ -101,7 +101,10 @@ fn objects(pkg: &DataElementPackage) -> Objects<'_> {
     for e in &pkg.elements {
         if let DataElementBody::ObjectGroup(g) = &e.body {
             for (d, data) in g.declarations.iter().zip(&g.data) {
-                if let ObjectData::Data { object_refs, data, .. } = data {
+                if let ObjectData::Data {
+                    object_refs, data, ..
+                } = data
+                {
                     map.insert(d.id(), (object_refs.as_slice(), data.0.as_slice()));
                 }
             }
@@ -127,7 +130,9 @@ fn root_object(pkg: &DataElementPackage) -> Option<ExGuid> {
                         StorageIndexEntry::CellMapping { cell_id, id, .. } => {
                             cell_map.insert(*cell_id, *id);
                         }
-                        StorageIndexEntry::RevisionMapping { revision_id, id, .. } => {
+                        StorageIndexEntry::RevisionMapping {
+                            revision_id, id, ..
+                        } => {
                             rev_map.insert(*revision_id, *id);
                         }
                         StorageIndexEntry::ManifestMapping { .. } => {}
@@ -261,10 +266,14 @@ impl Default for FilePackageOptions {
 
 fn node_bytes(ty: u16, signature: &[u8], size: u64) -> Vec<u8> {
     let mut w = W::default();
-    w.compound(ty, |_| {}, |w| {
-        w.single(SIGNATURE, |w| w.buf.extend_from_slice(signature));
-        w.single(DATA_SIZE, |w| w.u64(size));
-    });
+    w.compound(
+        ty,
+        |_| {},
+        |w| {
+            w.single(SIGNATURE, |w| w.buf.extend_from_slice(signature));
+            w.single(DATA_SIZE, |w| w.u64(size));
+        },
+    );
     w.buf
 }
 
@@ -355,7 +364,12 @@ pub fn build_file_package(file: &[u8], opts: &FilePackageOptions) -> (DataElemen
                 roots: vec![(root_key, cell)],
             }),
         ),
-        el(cell_manifest, sn(), 3, DataElementBody::CellManifest(revision_id)),
+        el(
+            cell_manifest,
+            sn(),
+            3,
+            DataElementBody::CellManifest(revision_id),
+        ),
         el(
             revision_manifest,
             sn(),

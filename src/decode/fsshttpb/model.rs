@@ -726,7 +726,9 @@ pub enum DataElementBody {
 
 impl Default for DataElementBody {
     fn default() -> Self {
-        DataElementBody::Unknown { raw: Bytes::default() }
+        DataElementBody::Unknown {
+            raw: Bytes::default(),
+        }
     }
 }
 

@@ -96,8 +96,7 @@ pub(crate) const FILE_HASH: u16 = 0x8E;
 /// Cell Knowledge GUID {327A35F6-0761-4414-9686-51E900667A4D}.
 pub const CELL_KNOWLEDGE_GUID: Guid = Guid::from_u128(0x327A35F6_0761_4414_9686_51E900667A4D);
 /// Waterline Knowledge GUID {3A76E90E-8032-4D0C-B9DD-F3C65029433E}.
-pub const WATERLINE_KNOWLEDGE_GUID: Guid =
-    Guid::from_u128(0x3A76E90E_8032_4D0C_B9DD_F3C65029433E);
+pub const WATERLINE_KNOWLEDGE_GUID: Guid = Guid::from_u128(0x3A76E90E_8032_4D0C_B9DD_F3C65029433E);
 /// Fragment Knowledge GUID {0ABE4F35-01DF-4134-A24A-7C79F0859844}.
 pub const FRAGMENT_KNOWLEDGE_GUID: Guid = Guid::from_u128(0x0ABE4F35_01DF_4134_A24A_7C79F0859844);
 /// Content Tag Knowledge GUID {10091F13-C882-40FB-9886-6533F934C21D}.
@@ -322,14 +321,11 @@ pub(crate) fn flag_names(flags: u64, names: &[&str]) -> Vec<String> {
 }
 
 /// Hashing options flag byte (bits A..E).
-pub(crate) const HASHING_FLAGS: &[&str] = &[
-    "",
-    "",
-    "HashesInsteadOfData",
-    "ReturnDataElementHashes",
-];
+pub(crate) const HASHING_FLAGS: &[&str] =
+    &["", "", "HashesInsteadOfData", "ReturnDataElementHashes"];
 /// Cell Roundtrip Options flag byte.
-pub(crate) const ROUNDTRIP_FLAGS: &[&str] = &["RequestVersionTokenKnowledge", "NonGenericSchemaHint"];
+pub(crate) const ROUNDTRIP_FLAGS: &[&str] =
+    &["RequestVersionTokenKnowledge", "NonGenericSchemaHint"];
 /// Query Changes Request flag bytes (A..H then I).
 pub(crate) const QUERY_CHANGES_FLAGS: &[&str] = &[
     "",

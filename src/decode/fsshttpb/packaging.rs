@@ -84,7 +84,10 @@ pub(crate) fn header_guids(file: &[u8]) -> Option<[Guid; 4]> {
 pub(crate) fn decode(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
     let Some([file_type, guid_file, legacy, format]) = header_guids(file) else {
         return Err(PackagingRefusal::NotPackaging {
-            reason: format!("the file has {} bytes, fewer than the 64-byte header", file.len()),
+            reason: format!(
+                "the file has {} bytes, fewer than the 64-byte header",
+                file.len()
+            ),
         });
     };
     if format != PACKAGING_FORMAT_GUID {
@@ -127,7 +130,10 @@ pub(crate) fn decode(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
             c.seek(c.pos() - rest.len());
             return Err(Fail::new(
                 c.pos(),
-                format!("{} unexpected non-zero bytes after the packaging end", c.remaining()),
+                format!(
+                    "{} unexpected non-zero bytes after the packaging end",
+                    c.remaining()
+                ),
             ));
         }
         Ok(())

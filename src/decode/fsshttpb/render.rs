@@ -119,9 +119,8 @@ pub fn summarize_response(r: &FsshttpbResponse) -> Vec<String> {
                     let f = |e: &Option<ResponseError>| match e {
                         None => "ok".to_string(),
                         Some(e) => match &e.detail {
-                            ErrorDetail::HresultError { code: 0 } | ErrorDetail::Win32Error { code: 0 } => {
-                                "ok".to_string()
-                            }
+                            ErrorDetail::HresultError { code: 0 }
+                            | ErrorDetail::Win32Error { code: 0 } => "ok".to_string(),
                             _ => error_phrase(e),
                         },
                     };
@@ -165,7 +164,12 @@ pub fn summarize_package(p: &DataElementPackage) -> String {
         let _ = write!(s, ", {c} {k}");
     }
     if let Some(l) = file_layout(p) {
-        let _ = write!(s, "; file {} in {} chunks", human_size(l.total_size), l.chunks.len());
+        let _ = write!(
+            s,
+            "; file {} in {} chunks",
+            human_size(l.total_size),
+            l.chunks.len()
+        );
     }
     s
 }
@@ -206,7 +210,10 @@ fn knowledge(t: &mut Tree, d: usize, k: &Knowledge) {
                         }
                         CellKnowledgeItem::Entry(s) => t.text(
                             d + 2,
-                            &format!("CellKnowledgeEntry {}", s.map(|s| s.to_string()).unwrap_or("null".into())),
+                            &format!(
+                                "CellKnowledgeEntry {}",
+                                s.map(|s| s.to_string()).unwrap_or("null".into())
+                            ),
                         ),
                     }
                 }
@@ -214,7 +221,13 @@ fn knowledge(t: &mut Tree, d: usize, k: &Knowledge) {
             SpecializedKnowledge::WaterlineKnowledge(es) => {
                 t.text(d + 1, "WaterlineKnowledge");
                 for e in es {
-                    t.text(d + 2, &format!("WaterlineKnowledgeEntry {} waterline {}", e.cell_storage, e.waterline));
+                    t.text(
+                        d + 2,
+                        &format!(
+                            "WaterlineKnowledgeEntry {} waterline {}",
+                            e.cell_storage, e.waterline
+                        ),
+                    );
                 }
             }
             SpecializedKnowledge::FragmentKnowledge(es) => {
@@ -222,7 +235,10 @@ fn knowledge(t: &mut Tree, d: usize, k: &Knowledge) {
                 for e in es {
                     t.text(
                         d + 2,
-                        &format!("FragmentKnowledgeEntry {} size {} chunk {}+{}", e.data_element, e.size, e.start, e.length),
+                        &format!(
+                            "FragmentKnowledgeEntry {} size {} chunk {}+{}",
+                            e.data_element, e.size, e.start, e.length
+                        ),
                     );
                 }
             }
@@ -231,22 +247,33 @@ fn knowledge(t: &mut Tree, d: usize, k: &Knowledge) {
                 for e in es {
                     t.text(
                         d + 2,
-                        &format!("ContentTagKnowledgeEntry {} clock {} bytes", e.blob_heap_id, e.clock_data.0.len()),
+                        &format!(
+                            "ContentTagKnowledgeEntry {} clock {} bytes",
+                            e.blob_heap_id,
+                            e.clock_data.0.len()
+                        ),
                     );
                 }
             }
             SpecializedKnowledge::VersionTokenKnowledge(b) => {
                 t.text(d + 1, &format!("VersionTokenKnowledge {} bytes", b.0.len()))
             }
-            SpecializedKnowledge::Unknown { guid, raw } => {
-                t.text(d + 1, &format!("SpecializedKnowledge {guid} ({} raw bytes)", raw.0.len()))
-            }
+            SpecializedKnowledge::Unknown { guid, raw } => t.text(
+                d + 1,
+                &format!("SpecializedKnowledge {guid} ({} raw bytes)", raw.0.len()),
+            ),
         }
     }
 }
 
 fn error(t: &mut Tree, d: usize, e: &ResponseError) {
-    t.line(d, "Error", e.offset, None, &format!("{} {}", e.error_type, error_phrase(e)));
+    t.line(
+        d,
+        "Error",
+        e.offset,
+        None,
+        &format!("{} {}", e.error_type, error_phrase(e)),
+    );
     if let Some(s) = &e.supplemental_info {
         t.text(d + 1, &format!("ErrorStringSupplementalInfo {s:?}"));
     }
@@ -256,9 +283,18 @@ fn error(t: &mut Tree, d: usize, e: &ResponseError) {
 }
 
 fn package(t: &mut Tree, d: usize, p: &DataElementPackage) {
-    t.line(d, "DataElementPackage", p.offset, Some(p.end), &format!("{} elements", p.elements.len()));
+    t.line(
+        d,
+        "DataElementPackage",
+        p.offset,
+        Some(p.end),
+        &format!("{} elements", p.elements.len()),
+    );
     for e in &p.elements {
-        let sn = e.serial_number.map(|s| s.to_string()).unwrap_or("null".into());
+        let sn = e
+            .serial_number
+            .map(|s| s.to_string())
+            .unwrap_or("null".into());
         t.line(
             d + 1,
             data_element_type_name(e.element_type),
@@ -277,9 +313,12 @@ fn package(t: &mut Tree, d: usize, p: &DataElementPackage) {
                         StorageIndexEntry::CellMapping { cell_id, id, .. } => {
                             t.text(d2, &format!("StorageIndexCellMapping {cell_id} → {id}"))
                         }
-                        StorageIndexEntry::RevisionMapping { revision_id, id, .. } => {
-                            t.text(d2, &format!("StorageIndexRevisionMapping {revision_id} → {id}"))
-                        }
+                        StorageIndexEntry::RevisionMapping {
+                            revision_id, id, ..
+                        } => t.text(
+                            d2,
+                            &format!("StorageIndexRevisionMapping {revision_id} → {id}"),
+                        ),
                     }
                 }
             }
@@ -289,9 +328,17 @@ fn package(t: &mut Tree, d: usize, p: &DataElementPackage) {
                     t.text(d2, &format!("StorageManifestRootDeclare {r} {c}"));
                 }
             }
-            DataElementBody::CellManifest(r) => t.text(d2, &format!("CellManifestCurrentRevision {r}")),
+            DataElementBody::CellManifest(r) => {
+                t.text(d2, &format!("CellManifestCurrentRevision {r}"))
+            }
             DataElementBody::RevisionManifest(m) => {
-                t.text(d2, &format!("RevisionManifest {} base {}", m.revision_id, m.base_revision_id));
+                t.text(
+                    d2,
+                    &format!(
+                        "RevisionManifest {} base {}",
+                        m.revision_id, m.base_revision_id
+                    ),
+                );
                 for (r, o) in &m.roots {
                     t.text(d2, &format!("RevisionManifestRootDeclare {r} → {o}"));
                 }
@@ -301,29 +348,47 @@ fn package(t: &mut Tree, d: usize, p: &DataElementPackage) {
             }
             DataElementBody::ObjectGroup(g) => {
                 if let Some((s, h)) = &g.hash {
-                    t.text(d2, &format!("DataElementHash scheme {s}, {} bytes", h.0.len()));
+                    t.text(
+                        d2,
+                        &format!("DataElementHash scheme {s}, {} bytes", h.0.len()),
+                    );
                 }
-                t.text(d2, &format!("ObjectGroupDeclarations ({})", g.declarations.len()));
+                t.text(
+                    d2,
+                    &format!("ObjectGroupDeclarations ({})", g.declarations.len()),
+                );
                 for (i, decl) in g.declarations.iter().enumerate() {
                     let data = g.data.get(i);
                     let detail = match data {
-                        Some(ObjectData::Data { object_refs, data, .. }) => {
+                        Some(ObjectData::Data {
+                            object_refs, data, ..
+                        }) => {
                             format!("data {} bytes, {} refs", data.0.len(), object_refs.len())
                         }
-                        Some(ObjectData::ExcludedData { size, .. }) => format!("excluded, {size} bytes"),
-                        Some(ObjectData::BlobReference { blob_id, .. }) => format!("blob {blob_id}"),
+                        Some(ObjectData::ExcludedData { size, .. }) => {
+                            format!("excluded, {size} bytes")
+                        }
+                        Some(ObjectData::BlobReference { blob_id, .. }) => {
+                            format!("blob {blob_id}")
+                        }
                         None => "no data".to_string(),
                     };
                     let (kind, id, part) = match decl {
-                        ObjectDeclaration::Object { id, partition_id, .. } => ("ObjectGroupObjectDeclare", id, partition_id),
-                        ObjectDeclaration::Blob { id, partition_id, .. } => {
-                            ("ObjectGroupObjectBlobDataDeclaration", id, partition_id)
-                        }
+                        ObjectDeclaration::Object {
+                            id, partition_id, ..
+                        } => ("ObjectGroupObjectDeclare", id, partition_id),
+                        ObjectDeclaration::Blob {
+                            id, partition_id, ..
+                        } => ("ObjectGroupObjectBlobDataDeclaration", id, partition_id),
                     };
                     match data {
-                        Some(ObjectData::Data { offset, .. }) => {
-                            t.line(d2 + 1, kind, *offset, None, &format!("{id} partition {part}: {detail}"))
-                        }
+                        Some(ObjectData::Data { offset, .. }) => t.line(
+                            d2 + 1,
+                            kind,
+                            *offset,
+                            None,
+                            &format!("{id} partition {part}: {detail}"),
+                        ),
                         _ => t.text(d2 + 1, &format!("{kind} {id} partition {part}: {detail}")),
                     }
                 }
@@ -333,19 +398,37 @@ fn package(t: &mut Tree, d: usize, p: &DataElementPackage) {
             }
             DataElementBody::DataElementFragment(f) => t.text(
                 d2,
-                &format!("DataElementFragment {} size {} chunk {}+{}", f.id, f.size, f.start, f.length),
+                &format!(
+                    "DataElementFragment {} size {} chunk {}+{}",
+                    f.id, f.size, f.start, f.length
+                ),
             ),
-            DataElementBody::ObjectDataBlob(b) => t.text(d2, &format!("ObjectDataBlob {} bytes", b.0.len())),
-            DataElementBody::Unknown { raw } => t.text(d2, &format!("unknown body, {} bytes", raw.0.len())),
+            DataElementBody::ObjectDataBlob(b) => {
+                t.text(d2, &format!("ObjectDataBlob {} bytes", b.0.len()))
+            }
+            DataElementBody::Unknown { raw } => {
+                t.text(d2, &format!("unknown body, {} bytes", raw.0.len()))
+            }
         }
     }
     if let Some(l) = file_layout(p) {
         t.text(
             d + 1,
-            &format!("MS-FSSHTTPD file: {} bytes in {} chunks, root {}", l.total_size, l.chunks.len(), l.root_id),
+            &format!(
+                "MS-FSSHTTPD file: {} bytes in {} chunks, root {}",
+                l.total_size,
+                l.chunks.len(),
+                l.root_id
+            ),
         );
         for c in &l.chunks {
-            t.text(d + 2, &format!("chunk @{} {} bytes leaf {}", c.file_offset, c.size, c.leaf_id));
+            t.text(
+                d + 2,
+                &format!(
+                    "chunk @{} {} bytes leaf {}",
+                    c.file_offset, c.size, c.leaf_id
+                ),
+            );
         }
     }
 }
@@ -370,7 +453,10 @@ pub fn render_request_tree(r: &FsshttpbRequest) -> String {
     let mut t = Tree { out: String::new() };
     t.text(
         0,
-        &format!("Request (protocol {}, minimum {}, signature 0x{:016X})", r.protocol_version, r.minimum_version, r.signature),
+        &format!(
+            "Request (protocol {}, minimum {}, signature 0x{:016X})",
+            r.protocol_version, r.minimum_version, r.signature
+        ),
     );
     if let Some(ua) = &r.user_agent {
         let mut s = String::new();
@@ -386,10 +472,22 @@ pub fn render_request_tree(r: &FsshttpbRequest) -> String {
         t.line(1, "UserAgent", ua.offset, None, s.trim_end());
     }
     if let Some(h) = &r.hashing_options {
-        t.line(1, "RequestHashingOptions", h.offset, None, &format!("schema {} {:?}", h.schema, h.flag_names));
+        t.line(
+            1,
+            "RequestHashingOptions",
+            h.offset,
+            None,
+            &format!("schema {} {:?}", h.schema, h.flag_names),
+        );
     }
     if let Some(o) = &r.roundtrip_options {
-        t.line(1, "CellRoundtripOptions", o.offset, None, &format!("{:?}", o.flag_names));
+        t.line(
+            1,
+            "CellRoundtripOptions",
+            o.offset,
+            None,
+            &format!("{:?}", o.flag_names),
+        );
     }
     for s in &r.sub_requests {
         t.line(
@@ -397,13 +495,30 @@ pub fn render_request_tree(r: &FsshttpbRequest) -> String {
             &format!("SubRequest {}", request_type_name(s.request_type)),
             s.offset,
             Some(s.end),
-            &format!("id {} priority {}{}", s.request_id, s.priority, partition(Some(s))),
+            &format!(
+                "id {} priority {}{}",
+                s.request_id,
+                s.priority,
+                partition(Some(s))
+            ),
         );
         match &s.data {
             SubRequestData::QueryChanges(q) => {
-                t.line(2, "QueryChangesRequest", q.offset, None, &format!("{:?}", q.flag_names));
+                t.line(
+                    2,
+                    "QueryChangesRequest",
+                    q.offset,
+                    None,
+                    &format!("{:?}", q.flag_names),
+                );
                 if let Some(a) = &q.arguments {
-                    t.text(3, &format!("QueryChangesRequestArguments {:?} cell {}", a.flag_names, a.cell_id));
+                    t.text(
+                        3,
+                        &format!(
+                            "QueryChangesRequestArguments {:?} cell {}",
+                            a.flag_names, a.cell_id
+                        ),
+                    );
                 }
                 if let Some(m) = q.max_data_elements {
                     t.text(3, &format!("QueryChangesDataConstraint {m}"));
@@ -412,7 +527,16 @@ pub fn render_request_tree(r: &FsshttpbRequest) -> String {
                     t.text(3, &format!("QueryChangesVersioning {} bytes", v.0.len()));
                 }
                 for f in &q.filters {
-                    t.line(3, "QueryChangesFilter", f.offset, None, &format!("type {} operation {} {:?}", f.filter_type, f.operation, f.data));
+                    t.line(
+                        3,
+                        "QueryChangesFilter",
+                        f.offset,
+                        None,
+                        &format!(
+                            "type {} operation {} {:?}",
+                            f.filter_type, f.operation, f.data
+                        ),
+                    );
                 }
                 if let Some(k) = &q.knowledge {
                     knowledge(&mut t, 3, k);
@@ -439,10 +563,13 @@ pub fn render_request_tree(r: &FsshttpbRequest) -> String {
                     knowledge(&mut t, 3, k);
                 }
             }
-            SubRequestData::AllocateExtendedGuidRange(a) => {
-                t.text(2, &format!("AllocateExtendedGuidRangeRequest count {}", a.count))
+            SubRequestData::AllocateExtendedGuidRange(a) => t.text(
+                2,
+                &format!("AllocateExtendedGuidRangeRequest count {}", a.count),
+            ),
+            SubRequestData::Unknown { raw } => {
+                t.text(2, &format!("unknown data, {} bytes", raw.0.len()))
             }
-            SubRequestData::Unknown { raw } => t.text(2, &format!("unknown data, {} bytes", raw.0.len())),
             SubRequestData::QueryAccess => {}
         }
     }
@@ -475,19 +602,33 @@ pub fn render_response_tree(r: &FsshttpbResponse) -> String {
             &format!("SubResponse {}", request_type_name(s.request_type)),
             s.offset,
             Some(s.end),
-            &format!("id {} status {}{}", s.request_id, s.status, partition(s.sub_request.as_deref())),
+            &format!(
+                "id {} status {}{}",
+                s.request_id,
+                s.status,
+                partition(s.sub_request.as_deref())
+            ),
         );
         if let Some(e) = &s.error {
             error(&mut t, 2, e);
         }
         match &s.data {
             SubResponseData::QueryChanges(q) => {
-                t.line(2, "QueryChangesResponse", q.offset, None, &format!("storage index {} partial {}", q.storage_index_id, q.partial));
+                t.line(
+                    2,
+                    "QueryChangesResponse",
+                    q.offset,
+                    None,
+                    &format!("storage index {} partial {}", q.storage_index_id, q.partial),
+                );
                 if let Some(k) = &q.knowledge {
                     knowledge(&mut t, 3, k);
                 }
                 if let Some(h) = &q.file_hash {
-                    t.text(3, &format!("FileHash type {} {} bytes", h.hash_type, h.hash.0.len()));
+                    t.text(
+                        3,
+                        &format!("FileHash type {} {} bytes", h.hash_type, h.hash.0.len()),
+                    );
                 }
             }
             SubResponseData::PutChanges(p) => {
@@ -515,9 +656,14 @@ pub fn render_response_tree(r: &FsshttpbResponse) -> String {
             }
             SubResponseData::AllocateExtendedGuidRange(a) => t.text(
                 2,
-                &format!("AllocateExtendedGuidRangeResponse {} {}..{}", a.guid, a.min, a.max),
+                &format!(
+                    "AllocateExtendedGuidRangeResponse {} {}..{}",
+                    a.guid, a.min, a.max
+                ),
             ),
-            SubResponseData::Unknown { raw } => t.text(2, &format!("unknown data, {} bytes", raw.0.len())),
+            SubResponseData::Unknown { raw } => {
+                t.text(2, &format!("unknown data, {} bytes", raw.0.len()))
+            }
             SubResponseData::None => {}
         }
     }

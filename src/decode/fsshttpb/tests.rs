@@ -116,7 +116,11 @@ fn extended_guids_every_form() {
     assert_eq!(Cursor::new(&b).exguid("x").ok(), Some(ExGuid::NULL));
     let b = hex("01");
     let e = Cursor::new(&b).exguid("storage index").unwrap_err();
-    assert!(e.message.contains("starts no extended guid form"), "{}", e.message);
+    assert!(
+        e.message.contains("starts no extended guid form"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -139,7 +143,13 @@ fn stream_object_headers() {
     w.start(0x16, false, 40_000);
     assert_eq!(w.buf, b);
     // 8-bit and 16-bit ends.
-    for (h, ty) in [("05", 0x01u16), ("41", 0x10), ("55", 0x15), ("03 01", 0x40), ("8B 01", 0x62)] {
+    for (h, ty) in [
+        ("05", 0x01u16),
+        ("41", 0x10),
+        ("55", 0x15),
+        ("03 01", 0x40),
+        ("8B 01", 0x62),
+    ] {
         let b = hex(h);
         let hd = Cursor::new(&b).header("x").expect("end");
         assert!(hd.is_end());
@@ -212,27 +222,39 @@ fn spec_4_4_put_changes_response() {
         "{37410BF9-D16F-4499-A6C3-27232EDCA711},1"
     );
     assert_eq!(tags[0].clock_data.0, vec![0x33, 0, 0, 0]);
-    assert_eq!(summarize_response(&r), vec!["Cell PutChanges → ok".to_string()]);
+    assert_eq!(
+        summarize_response(&r),
+        vec!["Cell PutChanges → ok".to_string()]
+    );
     assert_eq!(encode_response(&r), b, "re-encodes byte for byte");
 }
 
 #[test]
 fn fsshttpd_3_1_1_prefix_reports_where_it_ends() {
     let Some(dir) = external_dir() else { return };
-    let b = std::fs::read(dir.join("ms-openspecs/ms-fsshttpd-3.1.1-put-changes-request-header.bin"))
-        .expect("read");
+    let b =
+        std::fs::read(dir.join("ms-openspecs/ms-fsshttpd-3.1.1-put-changes-request-header.bin"))
+            .expect("read");
     assert_eq!(b.len(), 85);
     let r = decode_request(&b);
     assert_eq!(r.protocol_version, 12);
     let ua = r.user_agent.as_ref().expect("user agent");
-    assert_eq!(ua.guid.map(|g| g.to_string()).as_deref(), Some("{E731B87E-DD45-44AA-AB80-0C75FBD1530E}"));
+    assert_eq!(
+        ua.guid.map(|g| g.to_string()).as_deref(),
+        Some("{E731B87E-DD45-44AA-AB80-0C75FBD1530E}")
+    );
     assert_eq!(ua.version, Some(0x2EE0_A395));
     assert_eq!(r.sub_requests.len(), 1);
     let s = &r.sub_requests[0];
     assert_eq!((s.request_id, s.request_type, s.priority), (1, 5, 0));
-    let SubRequestData::PutChanges(p) = &s.data else { panic!("expected PutChanges") };
+    let SubRequestData::PutChanges(p) = &s.data else {
+        panic!("expected PutChanges")
+    };
     assert_eq!(p.storage_index_id.value, 1);
-    assert_eq!(p.storage_index_id.guid.to_string(), "{1EBFDDF8-64FA-4EE7-A5DB-61447E8A8CC1}");
+    assert_eq!(
+        p.storage_index_id.guid.to_string(),
+        "{1EBFDDF8-64FA-4EE7-A5DB-61447E8A8CC1}"
+    );
     assert!(p.expected_storage_index_id.is_null());
     assert_eq!(p.flags, 0x48);
     let pkg = r.data_element_package.as_ref().expect("package start");
@@ -328,7 +350,9 @@ fn decoded_ids(p: &DataElementPackage) -> std::collections::BTreeSet<String> {
                             add(&cell_id.ex2);
                             add(id)
                         }
-                        StorageIndexEntry::RevisionMapping { revision_id, id, .. } => {
+                        StorageIndexEntry::RevisionMapping {
+                            revision_id, id, ..
+                        } => {
                             add(revision_id);
                             add(id)
                         }
@@ -360,9 +384,21 @@ fn decoded_ids(p: &DataElementPackage) -> std::collections::BTreeSet<String> {
                     }
                 }
                 for d in &g.data {
-                    let (ObjectData::Data { object_refs, cell_refs, .. }
-                    | ObjectData::ExcludedData { object_refs, cell_refs, .. }
-                    | ObjectData::BlobReference { object_refs, cell_refs, .. }) = d;
+                    let (ObjectData::Data {
+                        object_refs,
+                        cell_refs,
+                        ..
+                    }
+                    | ObjectData::ExcludedData {
+                        object_refs,
+                        cell_refs,
+                        ..
+                    }
+                    | ObjectData::BlobReference {
+                        object_refs,
+                        cell_refs,
+                        ..
+                    }) = d;
                     object_refs.iter().for_each(&mut add);
                     for c in cell_refs {
                         add(&c.ex1);
@@ -402,7 +438,12 @@ fn external_files_agree_with_onenote_parser() {
         );
         assert!(!theirs.is_empty(), "{}: oracle gave no ids", f.display());
         compared += theirs.len();
-        eprintln!("{}: {} oracle ids, {} decoded ids", f.display(), theirs.len(), ours.len());
+        eprintln!(
+            "{}: {} oracle ids, {} decoded ids",
+            f.display(),
+            theirs.len(),
+            ours.len()
+        );
     }
     eprintln!("compared {compared} ids");
 }
@@ -420,11 +461,17 @@ fn x(n: u32) -> ExGuid {
 }
 
 fn sn(n: u64) -> Option<SerialNumber> {
-    Some(SerialNumber { guid: g(0x5), value: n })
+    Some(SerialNumber {
+        guid: g(0x5),
+        value: n,
+    })
 }
 
 fn cell() -> CellId {
-    CellId { ex1: x(1), ex2: x(2) }
+    CellId {
+        ex1: x(1),
+        ex2: x(2),
+    }
 }
 
 fn unknown_single(ty: u16, data: &[u8]) -> Bytes {
@@ -438,7 +485,11 @@ fn every_knowledge() -> Knowledge {
         offset: 0,
         entries: vec![
             SpecializedKnowledge::CellKnowledge(vec![
-                CellKnowledgeItem::Range { guid: g(0x5), from: 1, to: 200 },
+                CellKnowledgeItem::Range {
+                    guid: g(0x5),
+                    from: 1,
+                    to: 200,
+                },
                 CellKnowledgeItem::Entry(sn(300)),
             ]),
             SpecializedKnowledge::WaterlineKnowledge(vec![WaterlineKnowledgeEntry {
@@ -479,8 +530,15 @@ fn every_data_element() -> DataElementPackage {
                 10,
                 1,
                 DataElementBody::StorageIndex(vec![
-                    StorageIndexEntry::ManifestMapping { id: x(11), serial_number: sn(11) },
-                    StorageIndexEntry::CellMapping { cell_id: cell(), id: x(12), serial_number: sn(12) },
+                    StorageIndexEntry::ManifestMapping {
+                        id: x(11),
+                        serial_number: sn(11),
+                    },
+                    StorageIndexEntry::CellMapping {
+                        cell_id: cell(),
+                        id: x(12),
+                        serial_number: sn(12),
+                    },
                     StorageIndexEntry::RevisionMapping {
                         revision_id: x(20),
                         id: x(13),
@@ -548,7 +606,11 @@ fn every_data_element() -> DataElementPackage {
                             cell_refs: vec![],
                             blob_id: x(16),
                         },
-                        ObjectData::ExcludedData { object_refs: vec![], cell_refs: vec![], size: 9 },
+                        ObjectData::ExcludedData {
+                            object_refs: vec![],
+                            cell_refs: vec![],
+                            size: 9,
+                        },
                     ],
                 }),
             ),
@@ -563,8 +625,18 @@ fn every_data_element() -> DataElementPackage {
                     data: Bytes(b"frag".to_vec()),
                 }),
             ),
-            el(16, 10, DataElementBody::ObjectDataBlob(Bytes(vec![7u8; 300]))),
-            el(17, 9, DataElementBody::Unknown { raw: unknown_single(0x7F, b"??") }),
+            el(
+                16,
+                10,
+                DataElementBody::ObjectDataBlob(Bytes(vec![7u8; 300])),
+            ),
+            el(
+                17,
+                9,
+                DataElementBody::Unknown {
+                    raw: unknown_single(0x7F, b"??"),
+                },
+            ),
         ],
     }
 }
@@ -598,7 +670,11 @@ fn every_sub_request() -> FsshttpbRequest {
             flags: 0x0C,
             flag_names: vec![],
         }),
-        roundtrip_options: Some(FlagsObject { offset: 0, flags: 1, flag_names: vec![] }),
+        roundtrip_options: Some(FlagsObject {
+            offset: 0,
+            flags: 1,
+            flag_names: vec![],
+        }),
         sub_requests: vec![
             sub(1, 1, SubRequestData::QueryAccess),
             sub(
@@ -617,14 +693,35 @@ fn every_sub_request() -> FsshttpbRequest {
                     max_data_elements: Some(1_000_000),
                     versioning: Some(Bytes(vec![0; 8])),
                     filters: vec![
-                        QueryChangesFilter { offset: 0, filter_type: 1, operation: 1, data: FilterData::None, flags: Some(1) },
-                        QueryChangesFilter { offset: 0, filter_type: 2, operation: 0, data: FilterData::DataElementType(10), flags: None },
-                        QueryChangesFilter { offset: 0, filter_type: 4, operation: 1, data: FilterData::CellId(cell()), flags: None },
+                        QueryChangesFilter {
+                            offset: 0,
+                            filter_type: 1,
+                            operation: 1,
+                            data: FilterData::None,
+                            flags: Some(1),
+                        },
+                        QueryChangesFilter {
+                            offset: 0,
+                            filter_type: 2,
+                            operation: 0,
+                            data: FilterData::DataElementType(10),
+                            flags: None,
+                        },
+                        QueryChangesFilter {
+                            offset: 0,
+                            filter_type: 4,
+                            operation: 1,
+                            data: FilterData::CellId(cell()),
+                            flags: None,
+                        },
                         QueryChangesFilter {
                             offset: 0,
                             filter_type: 5,
                             operation: 1,
-                            data: FilterData::Custom { schema: g(0xD), data: Bytes(vec![9, 9]) },
+                            data: FilterData::Custom {
+                                schema: g(0xD),
+                                data: Bytes(vec![9, 9]),
+                            },
                             flags: None,
                         },
                         QueryChangesFilter {
@@ -638,7 +735,10 @@ fn every_sub_request() -> FsshttpbRequest {
                             offset: 0,
                             filter_type: 7,
                             operation: 1,
-                            data: FilterData::Hierarchy { depth: 3, key: Bytes(vec![1; 20]) },
+                            data: FilterData::Hierarchy {
+                                depth: 3,
+                                key: Bytes(vec![1; 20]),
+                            },
                             flags: None,
                         },
                     ],
@@ -671,7 +771,13 @@ fn every_sub_request() -> FsshttpbRequest {
                     reserved: 0,
                 }),
             ),
-            sub(5, 6, SubRequestData::Unknown { raw: unknown_single(0x7F, b"raw") }),
+            sub(
+                5,
+                6,
+                SubRequestData::Unknown {
+                    raw: unknown_single(0x7F, b"raw"),
+                },
+            ),
         ],
         data_element_package: Some(every_data_element()),
         unknown: vec![],
@@ -683,12 +789,18 @@ fn cell_error(code: u32) -> ResponseError {
     ResponseError {
         offset: 0,
         error_type: CELL_ERROR_GUID,
-        detail: ErrorDetail::CellError { code, name: cell_error_name(code).into() },
+        detail: ErrorDetail::CellError {
+            code,
+            name: cell_error_name(code).into(),
+        },
         supplemental_info: Some("expected storage index mismatch".into()),
         chained: Some(Box::new(ResponseError {
             offset: 0,
             error_type: PROTOCOL_ERROR_GUID,
-            detail: ErrorDetail::ProtocolError { code: 50, name: protocol_error_name(50).into() },
+            detail: ErrorDetail::ProtocolError {
+                code: 50,
+                name: protocol_error_name(50).into(),
+            },
             supplemental_info: None,
             chained: None,
         })),
@@ -728,7 +840,16 @@ fn every_sub_response() -> FsshttpbResponse {
         error: None,
         data_element_package: Some(every_data_element()),
         sub_responses: vec![
-            sub(1, 1, 0, None, SubResponseData::QueryAccess { read: Some(hresult(0)), write: Some(win32) }),
+            sub(
+                1,
+                1,
+                0,
+                None,
+                SubResponseData::QueryAccess {
+                    read: Some(hresult(0)),
+                    write: Some(win32),
+                },
+            ),
             sub(
                 2,
                 2,
@@ -740,7 +861,10 @@ fn every_sub_response() -> FsshttpbResponse {
                     flags: 1,
                     partial: true,
                     knowledge: Some(every_knowledge()),
-                    file_hash: Some(FileHash { hash_type: 1, hash: Bytes(vec![0xEE; 20]) }),
+                    file_hash: Some(FileHash {
+                        hash_type: 1,
+                        hash: Bytes(vec![0xEE; 20]),
+                    }),
                 }),
             ),
             sub(
@@ -769,7 +893,15 @@ fn every_sub_response() -> FsshttpbResponse {
                 }),
             ),
             sub(5, 5, 1, Some(cell_error(12)), SubResponseData::None),
-            sub(6, 6, 0, None, SubResponseData::Unknown { raw: unknown_single(0x7F, b"raw") }),
+            sub(
+                6,
+                6,
+                0,
+                None,
+                SubResponseData::Unknown {
+                    raw: unknown_single(0x7F, b"raw"),
+                },
+            ),
         ],
         unknown: vec![],
         diagnostics: vec![],
@@ -808,14 +940,19 @@ fn hand_built_request_round_trips_and_renders() {
     assert_eq!(encode_request(&r), bytes);
     assert_eq!(decode_request(&encode_request(&r)), r);
     assert_eq!(r.sub_requests.len(), 5);
-    let SubRequestData::PutChanges(p) = &r.sub_requests[2].data else { panic!("put changes") };
+    let SubRequestData::PutChanges(p) = &r.sub_requests[2].data else {
+        panic!("put changes")
+    };
     assert_eq!(
         p.flag_names,
         vec!["ImplyNullExpectedIfNoMapping".to_string()]
     );
     assert_eq!(
         p.additional_flag_names,
-        vec!["ReturnAppliedStorageIndexIdEntries".to_string(), "ReturnDataElementsAdded".to_string()]
+        vec![
+            "ReturnAppliedStorageIndexIdEntries".to_string(),
+            "ReturnDataElementsAdded".to_string()
+        ]
     );
     insta::assert_snapshot!("every_sub_request_tree", render_request_tree(&r));
     insta::assert_json_snapshot!("every_sub_request_summary", summarize_request(&r));
@@ -832,7 +969,13 @@ fn hand_built_response_round_trips_and_renders() {
     assert_eq!(r.diagnostics, vec![]);
     assert_eq!(r.unknown, vec![]);
     // Joined to the sub-requests by Request ID.
-    assert_eq!(r.sub_responses[1].sub_request.as_ref().map(|s| s.request_type), Some(2));
+    assert_eq!(
+        r.sub_responses[1]
+            .sub_request
+            .as_ref()
+            .map(|s| s.request_type),
+        Some(2)
+    );
     assert_eq!(r.sub_responses[5].sub_request, None);
     let unjoined = decode_response(&bytes, None);
     assert_eq!(semantic(&unjoined), semantic(&built));
@@ -885,14 +1028,19 @@ fn spec_b13_worked_examples() {
     let s = &r.sub_requests[0];
     assert_eq!((s.request_id, s.request_type, s.priority), (1, 2, 0));
     assert_eq!(s.target_partition_id, Some(Guid::NIL));
-    let SubRequestData::QueryChanges(q) = &s.data else { panic!("query changes") };
+    let SubRequestData::QueryChanges(q) = &s.data else {
+        panic!("query changes")
+    };
     assert_eq!(q.flag_names, vec!["AllowFragments".to_string()]);
     let a = q.arguments.as_ref().expect("arguments");
     // F and G are the low bits of the arguments byte in LSB-first order.
     assert_eq!(a.flags, 0x03);
     assert_eq!(
         a.flag_names,
-        vec!["IncludeStorageManifest".to_string(), "IncludeCellChanges".to_string()]
+        vec![
+            "IncludeStorageManifest".to_string(),
+            "IncludeCellChanges".to_string()
+        ]
     );
     assert_eq!(q.max_data_elements, Some(1_000_000));
     assert_eq!(q.knowledge.as_ref().map(|k| k.entries.len()), Some(0));
@@ -905,7 +1053,10 @@ fn spec_b13_worked_examples() {
     );
     let r = decode_response(&resp, None);
     assert_eq!(r.diagnostics, vec![]);
-    assert_eq!(summarize_response(&r), vec!["Cell PutChanges → CoherencyFailure".to_string()]);
+    assert_eq!(
+        summarize_response(&r),
+        vec!["Cell PutChanges → CoherencyFailure".to_string()]
+    );
     assert_eq!(encode_response(&r), resp);
 }
 
@@ -925,13 +1076,24 @@ fn office_web_apps_query_changes_request() {
     let r = decode_request(&b);
     assert_eq!(r.diagnostics, vec![]);
     assert_eq!(r.unknown, vec![]);
-    let cp = r.user_agent.as_ref().and_then(|u| u.client_and_platform.clone()).expect("client");
-    assert_eq!((cp.client.as_str(), cp.platform.as_str()), ("msword", "wac"));
-    let SubRequestData::QueryChanges(q) = &r.sub_requests[0].data else { panic!("query changes") };
+    let cp = r
+        .user_agent
+        .as_ref()
+        .and_then(|u| u.client_and_platform.clone())
+        .expect("client");
+    assert_eq!(
+        (cp.client.as_str(), cp.platform.as_str()),
+        ("msword", "wac")
+    );
+    let SubRequestData::QueryChanges(q) = &r.sub_requests[0].data else {
+        panic!("query changes")
+    };
     let types: Vec<u8> = q.filters.iter().map(|f| f.filter_type).collect();
     assert_eq!(types, vec![1, 2, 7, 7]);
     assert_eq!(q.filters[1].data, FilterData::DataElementType(10));
-    let FilterData::Hierarchy { depth, key } = &q.filters[2].data else { panic!("hierarchy") };
+    let FilterData::Hierarchy { depth, key } = &q.filters[2].data else {
+        panic!("hierarchy")
+    };
     assert_eq!((*depth, key.0.len()), (3, 40));
     assert_eq!(
         summarize_request(&r),
@@ -942,7 +1104,10 @@ fn office_web_apps_query_changes_request() {
 
 #[test]
 fn file_package_round_trips_through_put_changes_and_query_changes() {
-    let opts = FilePackageOptions { chunk_size: 1000, ..FilePackageOptions::default() };
+    let opts = FilePackageOptions {
+        chunk_size: 1000,
+        ..FilePackageOptions::default()
+    };
     for len in [0usize, 1, 999, 1000, 1001, 4500] {
         let file: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         let req = build_put_changes_request(&file, &opts);
@@ -950,7 +1115,11 @@ fn file_package_round_trips_through_put_changes_and_query_changes() {
         let back = decode_request(&bytes);
         assert_eq!(back.diagnostics, vec![], "len {len}");
         let pkg = back.data_element_package.as_ref().expect("package");
-        assert_eq!(extract_file(pkg).as_deref(), Some(file.as_slice()), "len {len}");
+        assert_eq!(
+            extract_file(pkg).as_deref(),
+            Some(file.as_slice()),
+            "len {len}"
+        );
         let layout = file_layout(pkg).expect("layout");
         assert_eq!(layout.total_size, len as u64);
         assert_eq!(layout.chunks.len(), len.div_ceil(1000));
@@ -963,8 +1132,12 @@ fn file_package_round_trips_through_put_changes_and_query_changes() {
     }
     // The intermediate node object data matches the FSSHTTPD example layout.
     let (pkg, _) = build_file_package(b"hello", &FilePackageOptions::default());
-    let DataElementBody::ObjectGroup(g) = &pkg.elements[4].body else { panic!("object group") };
-    let ObjectData::Data { data, .. } = &g.data[0] else { panic!("data") };
+    let DataElementBody::ObjectGroup(g) = &pkg.elements[4].body else {
+        panic!("object group")
+    };
+    let ObjectData::Data { data, .. } = &g.data[0] else {
+        panic!("data")
+    };
     assert_eq!(&data.0[..2], &[0x04, 0x01]);
     assert_eq!(data.0.last(), Some(&0x81));
     assert_eq!(
@@ -976,10 +1149,19 @@ fn file_package_round_trips_through_put_changes_and_query_changes() {
 #[test]
 fn sha1_known_answers() {
     let hexs = |b: [u8; 20]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    assert_eq!(hexs(fsshttpd::sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-    assert_eq!(hexs(fsshttpd::sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    assert_eq!(
+        hexs(fsshttpd::sha1(b"")),
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    );
+    assert_eq!(
+        hexs(fsshttpd::sha1(b"abc")),
+        "a9993e364706816aba3e25717850c26c9cd0d89d"
+    );
     let long = vec![b'a'; 1000];
-    assert_eq!(hexs(fsshttpd::sha1(&long)), "291e9a6c66994949b57ba5e650361e98fc36b1ba");
+    assert_eq!(
+        hexs(fsshttpd::sha1(&long)),
+        "291e9a6c66994949b57ba5e650361e98fc36b1ba"
+    );
 }
 
 #[test]
@@ -1002,7 +1184,11 @@ fn malformed_inputs_give_one_diagnostic_each() {
         let r = decode_request(&bytes);
         assert_eq!(r.diagnostics.len(), 1, "{name}: {:?}", r.diagnostics);
         assert_eq!(r.diagnostics[0].offset, offset, "{name}");
-        assert!(r.diagnostics[0].message.starts_with(msg), "{name}: {}", r.diagnostics[0].message);
+        assert!(
+            r.diagnostics[0].message.starts_with(msg),
+            "{name}: {}",
+            r.diagnostics[0].message
+        );
     }
 }
 
@@ -1045,7 +1231,13 @@ fn deep_nesting_is_refused_not_overflowed() {
     }
     let r = decode_request(&b);
     assert_eq!(r.diagnostics.len(), 1);
-    assert!(r.diagnostics[0].message.contains("nest deeper than 64 levels"), "{:?}", r.diagnostics);
+    assert!(
+        r.diagnostics[0]
+            .message
+            .contains("nest deeper than 64 levels"),
+        "{:?}",
+        r.diagnostics
+    );
 }
 
 mod props {
@@ -1065,7 +1257,9 @@ mod props {
         ]
     }
     fn serial() -> impl Strategy<Value = Option<SerialNumber>> {
-        proptest::option::of((guid(), any::<u64>()).prop_map(|(guid, value)| SerialNumber { guid, value }))
+        proptest::option::of(
+            (guid(), any::<u64>()).prop_map(|(guid, value)| SerialNumber { guid, value }),
+        )
     }
     fn cell_id() -> impl Strategy<Value = CellId> {
         (exguid(), exguid()).prop_map(|(ex1, ex2)| CellId { ex1, ex2 })
@@ -1077,47 +1271,172 @@ mod props {
         prop_oneof![0u64..200, any::<u64>(), (0u32..64).prop_map(|s| 1u64 << s)]
     }
     fn knowledge() -> impl Strategy<Value = Knowledge> {
-        let item = prop_oneof![
-            (guid(), compact(), compact()).prop_map(|(guid, from, to)| CellKnowledgeItem::Range { guid, from, to }),
-            serial().prop_map(CellKnowledgeItem::Entry),
-        ];
+        let item =
+            prop_oneof![
+                (guid(), compact(), compact())
+                    .prop_map(|(guid, from, to)| CellKnowledgeItem::Range { guid, from, to }),
+                serial().prop_map(CellKnowledgeItem::Entry),
+            ];
         let entry = prop_oneof![
             vec(item, 0..3).prop_map(SpecializedKnowledge::CellKnowledge),
-            vec((exguid(), compact(), compact()), 0..3).prop_map(|v| SpecializedKnowledge::WaterlineKnowledge(
-                v.into_iter().map(|(cell_storage, waterline, reserved)| WaterlineKnowledgeEntry { cell_storage, waterline, reserved }).collect()
-            )),
-            vec((exguid(), compact(), compact(), compact()), 0..3).prop_map(|v| SpecializedKnowledge::FragmentKnowledge(
-                v.into_iter().map(|(data_element, size, start, length)| FragmentKnowledgeEntry { data_element, size, start, length }).collect()
-            )),
-            vec((exguid(), bytes(8)), 0..3).prop_map(|v| SpecializedKnowledge::ContentTagKnowledge(
-                v.into_iter().map(|(blob_heap_id, clock_data)| ContentTagKnowledgeEntry { blob_heap_id, clock_data }).collect()
-            )),
+            vec((exguid(), compact(), compact()), 0..3).prop_map(|v| {
+                SpecializedKnowledge::WaterlineKnowledge(
+                    v.into_iter()
+                        .map(
+                            |(cell_storage, waterline, reserved)| WaterlineKnowledgeEntry {
+                                cell_storage,
+                                waterline,
+                                reserved,
+                            },
+                        )
+                        .collect(),
+                )
+            }),
+            vec((exguid(), compact(), compact(), compact()), 0..3).prop_map(|v| {
+                SpecializedKnowledge::FragmentKnowledge(
+                    v.into_iter()
+                        .map(
+                            |(data_element, size, start, length)| FragmentKnowledgeEntry {
+                                data_element,
+                                size,
+                                start,
+                                length,
+                            },
+                        )
+                        .collect(),
+                )
+            }),
+            vec((exguid(), bytes(8)), 0..3).prop_map(
+                |v| SpecializedKnowledge::ContentTagKnowledge(
+                    v.into_iter()
+                        .map(|(blob_heap_id, clock_data)| ContentTagKnowledgeEntry {
+                            blob_heap_id,
+                            clock_data
+                        })
+                        .collect()
+                )
+            ),
             bytes(10).prop_map(SpecializedKnowledge::VersionTokenKnowledge),
         ];
         vec(entry, 0..4).prop_map(|entries| Knowledge { offset: 0, entries })
     }
     fn body() -> impl Strategy<Value = (u64, DataElementBody)> {
         let si = prop_oneof![
-            (exguid(), serial()).prop_map(|(id, serial_number)| StorageIndexEntry::ManifestMapping { id, serial_number }),
-            (cell_id(), exguid(), serial()).prop_map(|(cell_id, id, serial_number)| StorageIndexEntry::CellMapping { cell_id, id, serial_number }),
-            (exguid(), exguid(), serial()).prop_map(|(revision_id, id, serial_number)| StorageIndexEntry::RevisionMapping { revision_id, id, serial_number }),
+            (exguid(), serial()).prop_map(|(id, serial_number)| {
+                StorageIndexEntry::ManifestMapping { id, serial_number }
+            }),
+            (cell_id(), exguid(), serial()).prop_map(|(cell_id, id, serial_number)| {
+                StorageIndexEntry::CellMapping {
+                    cell_id,
+                    id,
+                    serial_number,
+                }
+            }),
+            (exguid(), exguid(), serial()).prop_map(|(revision_id, id, serial_number)| {
+                StorageIndexEntry::RevisionMapping {
+                    revision_id,
+                    id,
+                    serial_number,
+                }
+            }),
         ];
         let decl = prop_oneof![
-            (exguid(), compact(), compact(), compact(), compact()).prop_map(|(id, partition_id, data_size, object_references, cell_references)| ObjectDeclaration::Object { id, partition_id, data_size, object_references, cell_references }),
-            (exguid(), exguid(), compact(), compact(), compact()).prop_map(|(id, blob_id, partition_id, object_references, cell_references)| ObjectDeclaration::Blob { id, blob_id, partition_id, object_references, cell_references }),
+            (exguid(), compact(), compact(), compact(), compact()).prop_map(
+                |(id, partition_id, data_size, object_references, cell_references)| {
+                    ObjectDeclaration::Object {
+                        id,
+                        partition_id,
+                        data_size,
+                        object_references,
+                        cell_references,
+                    }
+                }
+            ),
+            (exguid(), exguid(), compact(), compact(), compact()).prop_map(
+                |(id, blob_id, partition_id, object_references, cell_references)| {
+                    ObjectDeclaration::Blob {
+                        id,
+                        blob_id,
+                        partition_id,
+                        object_references,
+                        cell_references,
+                    }
+                }
+            ),
         ];
         let data = prop_oneof![
-            (vec(exguid(), 0..3), vec(cell_id(), 0..2), bytes(300)).prop_map(|(object_refs, cell_refs, data)| ObjectData::Data { offset: 0, object_refs, cell_refs, data }),
-            (vec(exguid(), 0..3), vec(cell_id(), 0..2), compact()).prop_map(|(object_refs, cell_refs, size)| ObjectData::ExcludedData { object_refs, cell_refs, size }),
-            (vec(exguid(), 0..3), vec(cell_id(), 0..2), exguid()).prop_map(|(object_refs, cell_refs, blob_id)| ObjectData::BlobReference { object_refs, cell_refs, blob_id }),
+            (vec(exguid(), 0..3), vec(cell_id(), 0..2), bytes(300)).prop_map(
+                |(object_refs, cell_refs, data)| ObjectData::Data {
+                    offset: 0,
+                    object_refs,
+                    cell_refs,
+                    data
+                }
+            ),
+            (vec(exguid(), 0..3), vec(cell_id(), 0..2), compact()).prop_map(
+                |(object_refs, cell_refs, size)| ObjectData::ExcludedData {
+                    object_refs,
+                    cell_refs,
+                    size
+                }
+            ),
+            (vec(exguid(), 0..3), vec(cell_id(), 0..2), exguid()).prop_map(
+                |(object_refs, cell_refs, blob_id)| ObjectData::BlobReference {
+                    object_refs,
+                    cell_refs,
+                    blob_id
+                }
+            ),
         ];
         prop_oneof![
             vec(si, 0..4).prop_map(|v| (1, DataElementBody::StorageIndex(v))),
-            (guid(), vec((exguid(), cell_id()), 0..3)).prop_map(|(schema, roots)| (2, DataElementBody::StorageManifest(StorageManifest { schema, roots }))),
+            (guid(), vec((exguid(), cell_id()), 0..3)).prop_map(|(schema, roots)| (
+                2,
+                DataElementBody::StorageManifest(StorageManifest { schema, roots })
+            )),
             exguid().prop_map(|e| (3, DataElementBody::CellManifest(e))),
-            (exguid(), exguid(), vec((exguid(), exguid()), 0..3), vec(exguid(), 0..3)).prop_map(|(revision_id, base_revision_id, roots, object_groups)| (4, DataElementBody::RevisionManifest(RevisionManifest { revision_id, base_revision_id, roots, object_groups }))),
-            (proptest::option::of((compact(), bytes(20))), vec(decl, 0..4), proptest::option::of(vec(compact(), 0..3)), vec(data, 0..4)).prop_map(|(hash, declarations, metadata, data)| (5, DataElementBody::ObjectGroup(ObjectGroup { hash, declarations, metadata, data }))),
-            (exguid(), compact(), compact(), compact(), bytes(40)).prop_map(|(id, size, start, length, data)| (6, DataElementBody::DataElementFragment(DataElementFragment { id, size, start, length, data }))),
+            (
+                exguid(),
+                exguid(),
+                vec((exguid(), exguid()), 0..3),
+                vec(exguid(), 0..3)
+            )
+                .prop_map(|(revision_id, base_revision_id, roots, object_groups)| (
+                    4,
+                    DataElementBody::RevisionManifest(RevisionManifest {
+                        revision_id,
+                        base_revision_id,
+                        roots,
+                        object_groups
+                    })
+                )),
+            (
+                proptest::option::of((compact(), bytes(20))),
+                vec(decl, 0..4),
+                proptest::option::of(vec(compact(), 0..3)),
+                vec(data, 0..4)
+            )
+                .prop_map(|(hash, declarations, metadata, data)| (
+                    5,
+                    DataElementBody::ObjectGroup(ObjectGroup {
+                        hash,
+                        declarations,
+                        metadata,
+                        data
+                    })
+                )),
+            (exguid(), compact(), compact(), compact(), bytes(40)).prop_map(
+                |(id, size, start, length, data)| (
+                    6,
+                    DataElementBody::DataElementFragment(DataElementFragment {
+                        id,
+                        size,
+                        start,
+                        length,
+                        data
+                    })
+                )
+            ),
             bytes(400).prop_map(|b| (10, DataElementBody::ObjectDataBlob(b))),
         ]
     }
@@ -1128,7 +1447,14 @@ mod props {
             reserved: 0,
             elements: els
                 .into_iter()
-                .map(|(id, serial_number, (element_type, body))| DataElement { offset: 0, end: 0, id, serial_number, element_type, body })
+                .map(|(id, serial_number, (element_type, body))| DataElement {
+                    offset: 0,
+                    end: 0,
+                    id,
+                    serial_number,
+                    element_type,
+                    body,
+                })
                 .collect(),
         })
     }
@@ -1139,83 +1465,291 @@ mod props {
             cell_id().prop_map(|c| (4, FilterData::CellId(c))),
             (guid(), bytes(6)).prop_map(|(schema, data)| (5, FilterData::Custom { schema, data })),
             vec(exguid(), 0..3).prop_map(|v| (6, FilterData::DataElementIds(v))),
-            (any::<u8>(), bytes(40)).prop_map(|(depth, key)| (7, FilterData::Hierarchy { depth, key })),
+            (any::<u8>(), bytes(40))
+                .prop_map(|(depth, key)| (7, FilterData::Hierarchy { depth, key })),
         ];
-        (data, any::<u8>(), proptest::option::of(any::<u8>())).prop_map(|((filter_type, data), operation, flags)| QueryChangesFilter { offset: 0, filter_type, operation, data, flags })
+        (data, any::<u8>(), proptest::option::of(any::<u8>())).prop_map(
+            |((filter_type, data), operation, flags)| QueryChangesFilter {
+                offset: 0,
+                filter_type,
+                operation,
+                data,
+                flags,
+            },
+        )
     }
     fn sub_request() -> impl Strategy<Value = SubRequest> {
-        let qc = (any::<u8>(), proptest::option::of(any::<u8>()), proptest::option::of((any::<u8>(), cell_id())), proptest::option::of(compact()), proptest::option::of(bytes(8)), vec(filter(), 0..3), proptest::option::of(knowledge()))
-            .prop_map(|(flags, flags2, args, max_data_elements, versioning, filters, knowledge)| QueryChangesRequest {
-                offset: 0, flags, flags2, flag_names: vec![],
-                arguments: args.map(|(flags, cell_id)| QueryChangesArguments { flags, flag_names: vec![], cell_id }),
-                max_data_elements, versioning, filters, knowledge,
-            });
-        let pc = (exguid(), exguid(), any::<u8>(), bytes(4), proptest::option::of((any::<u16>(), bytes(9))), proptest::option::of(guid()), proptest::option::of(knowledge()), proptest::option::of(any::<u8>()))
-            .prop_map(|(storage_index_id, expected_storage_index_id, flags, trailing, af, lock_id, client_knowledge, diagnostic_input)| PutChangesRequest {
-                offset: 0, storage_index_id, expected_storage_index_id, flags, flag_names: vec![], trailing,
-                additional_flags: af.as_ref().map(|a| a.0), additional_flag_names: vec![],
-                additional_flags_trailing: af.map(|a| a.1).unwrap_or_default(),
-                lock_id, client_knowledge, diagnostic_input,
-            });
+        let qc = (
+            any::<u8>(),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of((any::<u8>(), cell_id())),
+            proptest::option::of(compact()),
+            proptest::option::of(bytes(8)),
+            vec(filter(), 0..3),
+            proptest::option::of(knowledge()),
+        )
+            .prop_map(
+                |(flags, flags2, args, max_data_elements, versioning, filters, knowledge)| {
+                    QueryChangesRequest {
+                        offset: 0,
+                        flags,
+                        flags2,
+                        flag_names: vec![],
+                        arguments: args.map(|(flags, cell_id)| QueryChangesArguments {
+                            flags,
+                            flag_names: vec![],
+                            cell_id,
+                        }),
+                        max_data_elements,
+                        versioning,
+                        filters,
+                        knowledge,
+                    }
+                },
+            );
+        let pc = (
+            exguid(),
+            exguid(),
+            any::<u8>(),
+            bytes(4),
+            proptest::option::of((any::<u16>(), bytes(9))),
+            proptest::option::of(guid()),
+            proptest::option::of(knowledge()),
+            proptest::option::of(any::<u8>()),
+        )
+            .prop_map(
+                |(
+                    storage_index_id,
+                    expected_storage_index_id,
+                    flags,
+                    trailing,
+                    af,
+                    lock_id,
+                    client_knowledge,
+                    diagnostic_input,
+                )| PutChangesRequest {
+                    offset: 0,
+                    storage_index_id,
+                    expected_storage_index_id,
+                    flags,
+                    flag_names: vec![],
+                    trailing,
+                    additional_flags: af.as_ref().map(|a| a.0),
+                    additional_flag_names: vec![],
+                    additional_flags_trailing: af.map(|a| a.1).unwrap_or_default(),
+                    lock_id,
+                    client_knowledge,
+                    diagnostic_input,
+                },
+            );
         let data = prop_oneof![
             Just((1u64, SubRequestData::QueryAccess)),
             qc.prop_map(|q| (2, SubRequestData::QueryChanges(q))),
             pc.prop_map(|p| (5, SubRequestData::PutChanges(p))),
-            (compact(), any::<u8>()).prop_map(|(count, reserved)| (11, SubRequestData::AllocateExtendedGuidRange(AllocateExtendedGuidRangeRequest { count, reserved }))),
-            bytes(5).prop_map(|b| (6, SubRequestData::Unknown { raw: unknown_single(0x7F, &b.0) })),
+            (compact(), any::<u8>()).prop_map(|(count, reserved)| (
+                11,
+                SubRequestData::AllocateExtendedGuidRange(AllocateExtendedGuidRangeRequest {
+                    count,
+                    reserved
+                })
+            )),
+            bytes(5).prop_map(|b| (
+                6,
+                SubRequestData::Unknown {
+                    raw: unknown_single(0x7F, &b.0)
+                }
+            )),
         ];
-        (compact(), compact(), proptest::option::of(guid()), data).prop_map(|(request_id, priority, target_partition_id, (request_type, data))| SubRequest {
-            offset: 0, end: 0, request_id, request_type, priority, target_partition_id, data,
-        })
+        (compact(), compact(), proptest::option::of(guid()), data).prop_map(
+            |(request_id, priority, target_partition_id, (request_type, data))| SubRequest {
+                offset: 0,
+                end: 0,
+                request_id,
+                request_type,
+                priority,
+                target_partition_id,
+                data,
+            },
+        )
     }
     fn request() -> impl Strategy<Value = FsshttpbRequest> {
-        let ua = (proptest::option::of(guid()), proptest::option::of(("[a-z]{0,8}", "\\PC{0,6}")), proptest::option::of(any::<u32>()))
-            .prop_map(|(guid, cp, version)| UserAgent { offset: 0, guid, client_and_platform: cp.map(|(client, platform)| ClientAndPlatform { client, platform }), version });
-        (12u16..15, proptest::option::of(ua), proptest::option::of((compact(), any::<u8>())), proptest::option::of(any::<u8>()), vec(sub_request(), 0..4), proptest::option::of(package()))
-            .prop_map(|(v, user_agent, h, rt, sub_requests, data_element_package)| FsshttpbRequest {
-                protocol_version: v, minimum_version: 11, signature: REQUEST_SIGNATURE, user_agent,
-                hashing_options: h.map(|(schema, flags)| RequestHashingOptions { offset: 0, schema, flags, flag_names: vec![] }),
-                roundtrip_options: rt.map(|flags| FlagsObject { offset: 0, flags, flag_names: vec![] }),
-                sub_requests, data_element_package, unknown: vec![], diagnostics: vec![],
-            })
+        let ua = (
+            proptest::option::of(guid()),
+            proptest::option::of(("[a-z]{0,8}", "\\PC{0,6}")),
+            proptest::option::of(any::<u32>()),
+        )
+            .prop_map(|(guid, cp, version)| UserAgent {
+                offset: 0,
+                guid,
+                client_and_platform: cp
+                    .map(|(client, platform)| ClientAndPlatform { client, platform }),
+                version,
+            });
+        (
+            12u16..15,
+            proptest::option::of(ua),
+            proptest::option::of((compact(), any::<u8>())),
+            proptest::option::of(any::<u8>()),
+            vec(sub_request(), 0..4),
+            proptest::option::of(package()),
+        )
+            .prop_map(
+                |(v, user_agent, h, rt, sub_requests, data_element_package)| FsshttpbRequest {
+                    protocol_version: v,
+                    minimum_version: 11,
+                    signature: REQUEST_SIGNATURE,
+                    user_agent,
+                    hashing_options: h.map(|(schema, flags)| RequestHashingOptions {
+                        offset: 0,
+                        schema,
+                        flags,
+                        flag_names: vec![],
+                    }),
+                    roundtrip_options: rt.map(|flags| FlagsObject {
+                        offset: 0,
+                        flags,
+                        flag_names: vec![],
+                    }),
+                    sub_requests,
+                    data_element_package,
+                    unknown: vec![],
+                    diagnostics: vec![],
+                },
+            )
     }
     fn error() -> impl Strategy<Value = ResponseError> {
         let detail = prop_oneof![
             Just(ErrorDetail::None),
-            any::<u32>().prop_map(|code| ErrorDetail::CellError { code, name: cell_error_name(code).into() }),
-            any::<u32>().prop_map(|code| ErrorDetail::ProtocolError { code, name: protocol_error_name(code).into() }),
+            any::<u32>().prop_map(|code| ErrorDetail::CellError {
+                code,
+                name: cell_error_name(code).into()
+            }),
+            any::<u32>().prop_map(|code| ErrorDetail::ProtocolError {
+                code,
+                name: protocol_error_name(code).into()
+            }),
             any::<u32>().prop_map(|code| ErrorDetail::Win32Error { code }),
             any::<u32>().prop_map(|code| ErrorDetail::HresultError { code }),
         ];
-        let leaf = (guid(), detail.clone(), proptest::option::of("\\PC{0,10}")).prop_map(|(error_type, detail, supplemental_info)| ResponseError { offset: 0, error_type, detail, supplemental_info, chained: None });
+        let leaf = (guid(), detail.clone(), proptest::option::of("\\PC{0,10}")).prop_map(
+            |(error_type, detail, supplemental_info)| ResponseError {
+                offset: 0,
+                error_type,
+                detail,
+                supplemental_info,
+                chained: None,
+            },
+        );
         leaf.prop_recursive(3, 4, 1, move |inner| {
-            (guid(), detail.clone(), inner).prop_map(|(error_type, detail, c)| ResponseError { offset: 0, error_type, detail, supplemental_info: None, chained: Some(Box::new(c)) })
+            (guid(), detail.clone(), inner).prop_map(|(error_type, detail, c)| ResponseError {
+                offset: 0,
+                error_type,
+                detail,
+                supplemental_info: None,
+                chained: Some(Box::new(c)),
+            })
         })
     }
     fn sub_response() -> impl Strategy<Value = SubResponse> {
         let ok = prop_oneof![
-            (proptest::option::of(error()), proptest::option::of(error())).prop_map(|(read, write)| (1u64, SubResponseData::QueryAccess { read, write })),
-            (exguid(), any::<u8>(), proptest::option::of(knowledge()), proptest::option::of((compact(), bytes(20)))).prop_map(|(storage_index_id, flags, knowledge, fh)| (2, SubResponseData::QueryChanges(QueryChangesResponse {
-                offset: 0, storage_index_id, flags, partial: flags & 1 == 1, knowledge,
-                file_hash: fh.map(|(hash_type, hash)| FileHash { hash_type, hash }),
-            }))),
-            (proptest::option::of((exguid(), vec(exguid(), 0..3))), proptest::option::of(knowledge()), proptest::option::of(any::<u8>())).prop_map(|(a, resultant_knowledge, diagnostic_output)| (5, SubResponseData::PutChanges(PutChangesResponse {
-                applied: a.map(|(applied_storage_index_id, data_elements_added)| AppliedStorageIndex { applied_storage_index_id, data_elements_added }),
-                resultant_knowledge, diagnostic_output,
-            }))),
-            (guid(), compact(), compact()).prop_map(|(guid, min, max)| (11, SubResponseData::AllocateExtendedGuidRange(AllocateExtendedGuidRangeResponse { guid, min, max }))),
-            bytes(5).prop_map(|b| (6, SubResponseData::Unknown { raw: unknown_single(0x7F, &b.0) })),
+            (proptest::option::of(error()), proptest::option::of(error()))
+                .prop_map(|(read, write)| (1u64, SubResponseData::QueryAccess { read, write })),
+            (
+                exguid(),
+                any::<u8>(),
+                proptest::option::of(knowledge()),
+                proptest::option::of((compact(), bytes(20)))
+            )
+                .prop_map(|(storage_index_id, flags, knowledge, fh)| (
+                    2,
+                    SubResponseData::QueryChanges(QueryChangesResponse {
+                        offset: 0,
+                        storage_index_id,
+                        flags,
+                        partial: flags & 1 == 1,
+                        knowledge,
+                        file_hash: fh.map(|(hash_type, hash)| FileHash { hash_type, hash }),
+                    })
+                )),
+            (
+                proptest::option::of((exguid(), vec(exguid(), 0..3))),
+                proptest::option::of(knowledge()),
+                proptest::option::of(any::<u8>())
+            )
+                .prop_map(|(a, resultant_knowledge, diagnostic_output)| (
+                    5,
+                    SubResponseData::PutChanges(PutChangesResponse {
+                        applied: a.map(|(applied_storage_index_id, data_elements_added)| {
+                            AppliedStorageIndex {
+                                applied_storage_index_id,
+                                data_elements_added,
+                            }
+                        }),
+                        resultant_knowledge,
+                        diagnostic_output,
+                    })
+                )),
+            (guid(), compact(), compact()).prop_map(|(guid, min, max)| (
+                11,
+                SubResponseData::AllocateExtendedGuidRange(AllocateExtendedGuidRangeResponse {
+                    guid,
+                    min,
+                    max
+                })
+            )),
+            bytes(5).prop_map(|b| (
+                6,
+                SubResponseData::Unknown {
+                    raw: unknown_single(0x7F, &b.0)
+                }
+            )),
         ];
-        let failed = (prop_oneof![Just(1u64), Just(2), Just(5), Just(11)], error()).prop_map(|(t, e)| (t, e));
+        let failed = (prop_oneof![Just(1u64), Just(2), Just(5), Just(11)], error())
+            .prop_map(|(t, e)| (t, e));
         prop_oneof![
-            (compact(), ok).prop_map(|(request_id, (request_type, data))| SubResponse { offset: 0, end: 0, request_id, request_type, status: 0, error: None, data, sub_request: None }),
-            (compact(), failed).prop_map(|(request_id, (request_type, e))| SubResponse { offset: 0, end: 0, request_id, request_type, status: 1, error: Some(e), data: SubResponseData::None, sub_request: None }),
+            (compact(), ok).prop_map(|(request_id, (request_type, data))| SubResponse {
+                offset: 0,
+                end: 0,
+                request_id,
+                request_type,
+                status: 0,
+                error: None,
+                data,
+                sub_request: None
+            }),
+            (compact(), failed).prop_map(|(request_id, (request_type, e))| SubResponse {
+                offset: 0,
+                end: 0,
+                request_id,
+                request_type,
+                status: 1,
+                error: Some(e),
+                data: SubResponseData::None,
+                sub_request: None
+            }),
         ]
     }
     fn response() -> impl Strategy<Value = FsshttpbResponse> {
-        (12u16..15, any::<u8>(), proptest::option::of(error()), proptest::option::of(package()), vec(sub_response(), 0..4)).prop_map(|(v, status, error, data_element_package, sub_responses)| FsshttpbResponse {
-            protocol_version: v, minimum_version: 11, signature: RESPONSE_SIGNATURE, status, error, data_element_package, sub_responses, unknown: vec![], diagnostics: vec![],
-        })
+        (
+            12u16..15,
+            any::<u8>(),
+            proptest::option::of(error()),
+            proptest::option::of(package()),
+            vec(sub_response(), 0..4),
+        )
+            .prop_map(|(v, status, error, data_element_package, sub_responses)| {
+                FsshttpbResponse {
+                    protocol_version: v,
+                    minimum_version: 11,
+                    signature: RESPONSE_SIGNATURE,
+                    status,
+                    error,
+                    data_element_package,
+                    sub_responses,
+                    unknown: vec![],
+                    diagnostics: vec![],
+                }
+            })
     }
 
     proptest! {
