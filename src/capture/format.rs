@@ -165,3 +165,58 @@ mod b64 {
         super::B64.decode(s).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(b: &Body) -> Body {
+        let json = serde_json::to_string(b).expect("serialize");
+        serde_json::from_str(&json).expect("deserialize")
+    }
+
+    #[test]
+    fn text_bodies_stay_text_and_binary_goes_base64() {
+        let text = Body::complete(b"<s:Envelope/>".to_vec());
+        let json = serde_json::to_value(&text).expect("json");
+        assert_eq!(json["text"], "<s:Envelope/>");
+        assert_eq!(roundtrip(&text), text);
+        let bin = Body::complete(vec![0, 159, 146, 150]);
+        let json = serde_json::to_value(&bin).expect("json");
+        assert_eq!(json["base64"], "AJ+Slg==");
+        assert!(json.get("text").is_none());
+        assert_eq!(roundtrip(&bin), bin);
+    }
+
+    #[test]
+    fn truncated_bodies_keep_length_hash_and_stored() {
+        let b = Body {
+            bytes: b"abc".to_vec(),
+            len: 1000,
+            truncated: true,
+            sha256: Some("00ff".into()),
+            incomplete: false,
+            stored: 3,
+            chunked: false,
+        };
+        let json = serde_json::to_value(&b).expect("json");
+        assert_eq!(json["len"], 1000);
+        assert_eq!(json["stored"], 3);
+        assert_eq!(json["truncated"], true);
+        assert_eq!(roundtrip(&b), b);
+    }
+
+    #[test]
+    fn records_are_tagged_type_and_data() {
+        let r = Record::Chunk(Chunk {
+            exchange: 7,
+            side: Side::Response,
+            offset: 0,
+            base64: vec![1, 2, 3],
+        });
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["type"], "chunk");
+        assert_eq!(json["data"]["side"], "response");
+        assert_eq!(json["data"]["base64"], "AQID");
+    }
+}
