@@ -1,8 +1,12 @@
 //! Pure decoders for the protocols synctap understands.
 //!
 //! Everything under `decode` is a function over bytes plus a little metadata (content
-//! type, method, URL): no IO, no tokio, no hyper. Decoders are lenient: they return what
-//! they understood plus [`Diagnostic`]s with byte offsets.
+//! type, method, URL, headers): no IO, no tokio, no hyper. Decoders are lenient: they
+//! return what they understood plus [`Diagnostic`]s with byte offsets. [`exchange`]
+//! picks the decoder for one exchange and joins the layers (SOAP → FSSHTTPB).
 pub mod diag;
+pub mod findings;
+pub mod spfilesync;
+pub mod webdav;
 
 pub use diag::Diagnostic;

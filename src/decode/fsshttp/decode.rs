@@ -42,13 +42,13 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn expect_ns(&mut self, n: &XNode, ns: &str) {
+    fn expect_ns(&mut self, n: &XNode<'_>, ns: &str) {
         if n.ns.as_deref() != Some(ns) {
             self.diags.push(Diagnostic::new(
                 n.offset,
                 format!(
                     "element {} is in namespace {}, expected {ns}",
-                    n.local,
+                    n.local(),
                     n.ns.as_deref()
                         .map_or("(none)".to_owned(), |s| format!("{s:?}"))
                 ),
@@ -56,13 +56,13 @@ impl Ctx<'_> {
         }
     }
 
-    fn unknown_element(&mut self, path: &str, n: &XNode) {
+    fn unknown_element(&mut self, path: &str, n: &XNode<'_>) {
         self.unknown.push(UnknownNode::element(path, n));
     }
 }
 
 /// Unpacks the body and returns the top-level elements of the SOAP document.
-fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNode>) {
+fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNode<'a>>) {
     let mut ctx = Ctx {
         body,
         mp: None,
@@ -131,14 +131,14 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNod
 }
 
 /// The children of `s:Body` (or the top-level elements when there is no envelope).
-fn body_children(ctx: &mut Ctx<'_>, roots: Vec<XNode>) -> Vec<XNode> {
+fn body_children<'a>(ctx: &mut Ctx<'_>, roots: Vec<XNode<'a>>) -> Vec<XNode<'a>> {
     let mut out = Vec::new();
     for root in roots {
-        if root.local == "Envelope" {
+        if root.local() == "Envelope" {
             ctx.expect_ns(&root, SOAP11_NS);
             let mut found_body = false;
             for child in root.children {
-                match child.local.as_str() {
+                match child.local() {
                     "Body" => {
                         ctx.expect_ns(&child, SOAP11_NS);
                         found_body = true;
@@ -156,7 +156,7 @@ fn body_children(ctx: &mut Ctx<'_>, roots: Vec<XNode>) -> Vec<XNode> {
                 ctx.diags
                     .push(Diagnostic::new(root.offset, "soap Envelope without a Body"));
             }
-        } else if root.local == "Body" {
+        } else if root.local() == "Body" {
             out.extend(root.children);
         } else {
             out.push(root);
@@ -165,17 +165,17 @@ fn body_children(ctx: &mut Ctx<'_>, roots: Vec<XNode>) -> Vec<XNode> {
     out
 }
 
-fn read_fault(ctx: &mut Ctx<'_>, n: &XNode) -> SoapFault {
+fn read_fault(ctx: &mut Ctx<'_>, n: &XNode<'_>) -> SoapFault {
     let mut f = SoapFault::default();
-    let text = |c: &XNode| Some(c.text.trim().to_owned());
+    let text = |c: &XNode<'_>| Some(c.text.trim().to_owned());
     for c in &n.children {
-        match c.local.as_str() {
+        match c.local() {
             "faultcode" => f.faultcode = text(c),
             "faultstring" => f.faultstring = text(c),
             "faultactor" => f.faultactor = text(c),
             "detail" => {
                 for d in &c.children {
-                    match d.local.as_str() {
+                    match d.local() {
                         "ErrorString" => f.error_string = text(d),
                         "ErrorCode" => f.error_code = text(d),
                         _ => ctx.unknown_element("Fault/detail", d),
@@ -188,7 +188,7 @@ fn read_fault(ctx: &mut Ctx<'_>, n: &XNode) -> SoapFault {
     f
 }
 
-fn read_version(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> VersionInfo {
+fn read_version(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> VersionInfo {
     ctx.expect_ns(n, TNS);
     let mut v = VersionInfo::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -216,15 +216,15 @@ fn lowercase_reason(s: &str) -> String {
 /// Decodes the Cell payload or text content of a `SubRequestData` / `SubResponseData`.
 fn read_payload(
     ctx: &mut Ctx<'_>,
-    n: &XNode,
-    include: Option<&XNode>,
+    n: &XNode<'_>,
+    include: Option<&XNode<'_>>,
     cellish: bool,
 ) -> (Option<CellPayload>, Option<String>) {
     if let Some(inc) = include {
         let href = inc
             .attrs
             .iter()
-            .find(|a| a.local == "href" && a.ns.is_none())
+            .find(|a| a.local() == "href" && a.ns.is_none())
             .map(|a| a.value.clone());
         let Some(href) = href else {
             ctx.diags.push(Diagnostic::new(
@@ -298,19 +298,19 @@ fn read_payload(
             };
             ctx.diags.push(Diagnostic::new(
                 at,
-                format!("invalid base64 in {}: {what}", n.local),
+                format!("invalid base64 in {}: {what}", n.local()),
             ));
             (None, Some(text.to_owned()))
         }
     }
 }
 
-fn list_attr(ctx: &mut Ctx<'_>, n: &XNode, child: &str, attr: &str, path: &str) -> Vec<String> {
+fn list_attr(ctx: &mut Ctx<'_>, n: &XNode<'_>, child: &str, attr: &str, path: &str) -> Vec<String> {
     let mut out = Vec::new();
     for c in &n.children {
-        if c.local == child {
-            match c.attrs.iter().find(|a| a.local == attr && a.ns.is_none()) {
-                Some(a) => out.push(a.value.clone()),
+        if c.local() == child {
+            match c.attrs.iter().find(|a| a.local() == attr && a.ns.is_none()) {
+                Some(a) => out.push(a.value.clone().into_owned()),
                 None => ctx.diags.push(Diagnostic::new(
                     c.offset,
                     format!("missing required attribute {attr} on {child}"),
@@ -326,14 +326,14 @@ fn list_attr(ctx: &mut Ctx<'_>, n: &XNode, child: &str, attr: &str, path: &str) 
 /// Reads a list of `child` elements that are attribute structs.
 fn read_list<T: Default>(
     ctx: &mut Ctx<'_>,
-    n: &XNode,
+    n: &XNode<'_>,
     child: &str,
     path: &str,
-    mut read: impl FnMut(&mut Ctx<'_>, &XNode, &mut AttrBag<'_>) -> T,
+    mut read: impl FnMut(&mut Ctx<'_>, &XNode<'_>, &mut AttrBag<'_>) -> T,
 ) -> Vec<T> {
     let mut out = Vec::new();
     for (i, c) in n.children.iter().enumerate() {
-        if c.local == child {
+        if c.local() == child {
             let p = format!("{path}/{child}[{i}]");
             let mut diags = std::mem::take(&mut ctx.diags);
             let mut bag = AttrBag::new(c, &mut diags);
@@ -351,7 +351,7 @@ fn read_list<T: Default>(
 
 fn read_sub_request_data(
     ctx: &mut Ctx<'_>,
-    n: &XNode,
+    n: &XNode<'_>,
     kind: Option<&SubRequestType>,
     path: &str,
 ) -> SubRequestData {
@@ -365,7 +365,7 @@ fn read_sub_request_data(
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
     for c in &n.children {
-        match c.local.as_str() {
+        match c.local() {
             "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
             "PropertyIds" => {
                 d.property_ids = Some(list_attr(ctx, c, "PropertyId", "id", path));
@@ -378,7 +378,7 @@ fn read_sub_request_data(
     d
 }
 
-fn read_request(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> Request {
+fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
     ctx.expect_ns(n, TNS);
     let mut r = Request::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -387,7 +387,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> Request {
     bag.require(&r.request_token, "RequestToken");
     bag.finish(path, &mut ctx.unknown);
     for c in &n.children {
-        match c.local.as_str() {
+        match c.local() {
             "SubRequest" => {
                 let p = format!("{path}/SubRequest[{}]", r.sub_requests.len());
                 ctx.expect_ns(c, TNS);
@@ -398,7 +398,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> Request {
                 bag.require(&s.sub_request_token, "SubRequestToken");
                 bag.finish(&p, &mut ctx.unknown);
                 for d in &c.children {
-                    if d.local == "SubRequestData" && s.sub_request_data.is_none() {
+                    if d.local() == "SubRequestData" && s.sub_request_data.is_none() {
                         let dp = format!("{p}/SubRequestData");
                         s.sub_request_data =
                             Some(read_sub_request_data(ctx, d, s.type_.as_ref(), &dp));
@@ -435,7 +435,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
     let children = body_children(&mut ctx, roots);
     let mut env = RequestEnvelope::default();
     for c in &children {
-        match c.local.as_str() {
+        match c.local() {
             "RequestVersion" => {
                 env.request_version = Some(read_version(&mut ctx, c, "RequestVersion"))
             }
@@ -447,7 +447,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
                 bag.require(&rc.correlation_id, "CorrelationId");
                 bag.finish("RequestCollection", &mut ctx.unknown);
                 for r in &c.children {
-                    if r.local == "Request" {
+                    if r.local() == "Request" {
                         let p = format!("RequestCollection/Request[{}]", rc.requests.len());
                         let req = read_request(&mut ctx, r, &p);
                         rc.requests.push(req);
@@ -476,7 +476,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
 
 fn read_sub_response_data(
     ctx: &mut Ctx<'_>,
-    n: &XNode,
+    n: &XNode<'_>,
     kind: Option<&SubRequestType>,
     path: &str,
 ) -> SubResponseData {
@@ -487,8 +487,8 @@ fn read_sub_response_data(
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
     for c in &n.children {
-        let cp = format!("{path}/{}", c.local);
-        match c.local.as_str() {
+        let cp = format!("{path}/{}", c.local());
+        match c.local() {
             "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
             "DocProps" | "FolderProps" => {
                 let props = read_list(ctx, c, "Property", &cp, |_, _, bag| {
@@ -497,7 +497,7 @@ fn read_sub_response_data(
                     bag.require(&p.key, "Key");
                     p
                 });
-                if c.local == "DocProps" {
+                if c.local() == "DocProps" {
                     d.doc_props = Some(props);
                 } else {
                     d.folder_props = Some(props);
@@ -517,7 +517,7 @@ fn read_sub_response_data(
                     v.read_attrs(bag);
                     bag.require(&v.number, "Number");
                     for e in &vn.children {
-                        if e.local == "Events" {
+                        if e.local() == "Events" {
                             v.events = Some(read_list(
                                 ctx,
                                 e,
@@ -555,23 +555,23 @@ fn read_sub_response_data(
     d
 }
 
-fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode, path: &str) -> GetVersionsResults {
+fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> GetVersionsResults {
     let mut out = GetVersionsResults::default();
     // GetVersionsResponse/GetVersionsResult/results, tolerating missing wrappers.
     let mut node = n;
     for name in ["GetVersionsResult", "results"] {
-        if let Some(c) = node.children.iter().find(|c| c.local == name) {
+        if let Some(c) = node.children.iter().find(|c| c.local() == name) {
             node = c;
         }
     }
-    let attr = |c: &XNode, name: &str| {
+    let attr = |c: &XNode<'_>, name: &str| {
         c.attrs
             .iter()
-            .find(|a| a.local == name)
-            .map(|a| a.value.clone())
+            .find(|a| a.local() == name)
+            .map(|a| a.value.clone().into_owned())
     };
     for c in &node.children {
-        match c.local.as_str() {
+        match c.local() {
             "list" => out.list = attr(c, "id"),
             "versioning" => out.versioning = attr(c, "enabled"),
             "settings" => out.settings = attr(c, "url"),
@@ -603,7 +603,7 @@ fn match_request<'r>(
 
 fn read_response(
     ctx: &mut Ctx<'_>,
-    n: &XNode,
+    n: &XNode<'_>,
     path: &str,
     req: Option<&Request>,
     request: Option<&RequestEnvelope>,
@@ -627,7 +627,7 @@ fn read_response(
         ));
     }
     for c in &n.children {
-        if c.local != "SubResponse" {
+        if c.local() != "SubResponse" {
             ctx.unknown_element(path, c);
             continue;
         }
@@ -654,7 +654,7 @@ fn read_response(
             }
         }
         for d in &c.children {
-            match d.local.as_str() {
+            match d.local() {
                 "SubResponseData" if s.sub_response_data.is_none() => {
                     let dp = format!("{p}/SubResponseData");
                     s.sub_response_data =
@@ -700,7 +700,7 @@ pub fn decode_response(
     let children = body_children(&mut ctx, roots);
     let mut env = ResponseEnvelope::default();
     for c in &children {
-        match c.local.as_str() {
+        match c.local() {
             "ResponseVersion" => {
                 env.response_version = Some(read_version(&mut ctx, c, "ResponseVersion"));
             }
@@ -711,7 +711,7 @@ pub fn decode_response(
                 rc.read_attrs(&mut bag);
                 bag.finish("ResponseCollection", &mut ctx.unknown);
                 for r in &c.children {
-                    if r.local == "Response" {
+                    if r.local() == "Response" {
                         let i = rc.responses.len();
                         let p = format!("ResponseCollection/Response[{i}]");
                         let resp = read_response(&mut ctx, r, &p, None, request, i);

@@ -38,7 +38,14 @@ macro_rules! attr_struct {
             pub const ATTRIBUTES: &'static [&'static str] = &[$($attr),*];
 
             pub(crate) fn read_attrs(&mut self, bag: &mut AttrBag<'_>) {
-                $( self.$field = bag.take($attr); )*
+                // One pass over the attributes present (duplicates were dropped when
+                // the tree was built), rather than one search per known name.
+                for i in 0..bag.len() {
+                    match bag.unqualified_name(i) {
+                        $( Some($attr) => self.$field = bag.take_at(i, $attr), )*
+                        _ => {}
+                    }
+                }
             }
 
             pub(crate) fn write_attrs(&self, out: &mut Vec<(&'static str, String)>) {
@@ -125,36 +132,36 @@ pub struct UnknownNode {
 }
 
 impl UnknownNode {
-    pub(crate) fn attribute(path: &str, a: &XAttr) -> Self {
+    pub(crate) fn attribute(path: &str, a: &XAttr<'_>) -> Self {
         Self {
             path: path.to_owned(),
             kind: UnknownKind::Attribute,
-            name: a.qname.clone(),
-            namespace: a.ns.clone(),
-            value: Some(a.value.clone()),
+            name: a.qname.clone().into_owned(),
+            namespace: a.ns.as_deref().map(str::to_owned),
+            value: Some(a.value.clone().into_owned()),
             attributes: Vec::new(),
             children: Vec::new(),
             offset: a.offset,
         }
     }
 
-    pub(crate) fn element(path: &str, n: &XNode) -> Self {
+    pub(crate) fn element(path: &str, n: &XNode<'_>) -> Self {
         let text = n.text.trim();
         Self {
             path: path.to_owned(),
             kind: UnknownKind::Element,
-            name: n.qname.clone(),
-            namespace: n.ns.clone(),
+            name: n.qname.clone().into_owned(),
+            namespace: n.ns.as_deref().map(str::to_owned),
             value: (!text.is_empty()).then(|| text.to_owned()),
             attributes: n
                 .attrs
                 .iter()
-                .map(|a| (a.qname.clone(), a.value.clone()))
+                .map(|a| (a.qname.clone().into_owned(), a.value.clone().into_owned()))
                 .collect(),
             children: n
                 .children
                 .iter()
-                .map(|c| Self::element(&format!("{path}/{}", n.local), c))
+                .map(|c| Self::element(&format!("{path}/{}", n.local()), c))
                 .collect(),
             offset: n.offset,
         }

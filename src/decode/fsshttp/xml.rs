@@ -8,6 +8,8 @@
 //! 2.2.3.5 <12>) keep the first value and add a diagnostic; depth is capped at
 //! [`MAX_DEPTH`].
 
+use std::borrow::Cow;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{NamespaceResolver, ResolveResult};
 use quick_xml::NsReader;
@@ -22,34 +24,82 @@ pub const MAX_DEPTH: usize = 64;
 /// with a diagnostic beyond it, which bounds the tree's memory.
 pub const MAX_ELEMENTS: usize = 200_000;
 
+/// Most attributes kept on one element; more are reported and ignored.
+pub const MAX_ATTRIBUTES: usize = 128;
+
+/// A namespace URI; the ones this decoder matches on are not allocated.
+pub(crate) type Ns = Option<Cow<'static, str>>;
+
+fn intern(uri: &str) -> Cow<'static, str> {
+    match uri {
+        super::TNS => Cow::Borrowed(super::TNS),
+        super::SOAP11_NS => Cow::Borrowed(super::SOAP11_NS),
+        super::XOP_NS => Cow::Borrowed(super::XOP_NS),
+        other => Cow::Owned(other.to_owned()),
+    }
+}
+
+/// `s` as a slice of `text` with `text`'s lifetime, when `s` points into `text`.
+///
+/// quick-xml hands out names and values borrowed from its input, but with the lifetime
+/// of the event; re-slicing the input lets the tree borrow instead of copying.
+fn reborrow<'a>(text: &'a str, s: &str) -> Option<&'a str> {
+    let start = s.as_ptr().addr().checked_sub(text.as_ptr().addr())?;
+    let sub = text.get(start..start.checked_add(s.len())?)?;
+    (sub.as_ptr() == s.as_ptr()).then_some(sub)
+}
+
+fn cow_in<'a>(text: &'a str, c: Cow<'_, str>) -> Cow<'a, str> {
+    match c {
+        Cow::Borrowed(b) => {
+            reborrow(text, b).map_or_else(|| Cow::Owned(b.to_owned()), Cow::Borrowed)
+        }
+        Cow::Owned(o) => Cow::Owned(o),
+    }
+}
+
 /// One attribute, unqualified names have `ns == None`.
 #[derive(Debug, Clone)]
-pub(crate) struct XAttr {
-    pub qname: String,
-    pub local: String,
-    pub ns: Option<String>,
-    pub value: String,
+pub(crate) struct XAttr<'a> {
+    pub qname: Cow<'a, str>,
+    /// Where the local name starts in `qname`.
+    local_start: usize,
+    pub ns: Ns,
+    pub value: Cow<'a, str>,
     pub offset: usize,
+}
+
+impl XAttr<'_> {
+    pub fn local(&self) -> &str {
+        self.qname.get(self.local_start..).unwrap_or("")
+    }
 }
 
 /// One element.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct XNode {
-    pub qname: String,
-    pub local: String,
-    pub ns: Option<String>,
-    pub attrs: Vec<XAttr>,
-    pub children: Vec<XNode>,
-    pub text: String,
+pub(crate) struct XNode<'a> {
+    pub qname: Cow<'a, str>,
+    /// Where the local name starts in `qname`.
+    local_start: usize,
+    pub ns: Ns,
+    pub attrs: Vec<XAttr<'a>>,
+    pub children: Vec<XNode<'a>>,
+    pub text: Cow<'a, str>,
     /// Offset of the element's `<` in the body.
     pub offset: usize,
     /// Offset of the first text content byte, if any.
     pub text_offset: Option<usize>,
 }
 
-fn resolved_ns(r: ResolveResult<'_>) -> Result<Option<String>, String> {
+impl XNode<'_> {
+    pub fn local(&self) -> &str {
+        self.qname.get(self.local_start..).unwrap_or("")
+    }
+}
+
+fn resolved_ns(r: ResolveResult<'_>) -> Result<Ns, String> {
     match r {
-        ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+        ResolveResult::Bound(ns) => Ok(Some(intern(ns.0))),
         ResolveResult::Unbound => Ok(None),
         ResolveResult::Unknown(p) => Err(p),
     }
@@ -64,16 +114,16 @@ fn lowercase_first(s: String) -> String {
 }
 
 /// Parses `text` (found at `base` in the body) into a list of top-level elements.
-pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec<XNode> {
+pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec<XNode<'a>> {
     let mut reader = NsReader::from_str(text);
     reader.config_mut().trim_text(false);
-    let mut stack: Vec<XNode> = Vec::new();
-    let mut roots: Vec<XNode> = Vec::new();
+    let mut stack: Vec<XNode<'a>> = Vec::new();
+    let mut roots: Vec<XNode<'a>> = Vec::new();
     let mut skipping = 0usize;
     let mut errored = false;
     let mut elements = 0usize;
     loop {
-        let pos = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let pos = usize::try_from(reader.buffer_position()).unwrap_or(0);
         let event = reader.read_resolved_event();
         let (ns, ev) = match event {
             Ok(x) => x,
@@ -122,7 +172,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
                         None
                     }
                 };
-                let node = start_node(reader.resolver(), s, ns, base + pos, diags);
+                let node = start_node(text, reader.resolver(), s, ns, base + pos, diags);
                 if empty {
                     push_child(&mut stack, &mut roots, node);
                 } else {
@@ -145,13 +195,17 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
                         if top.text_offset.is_none() && !c.trim().is_empty() {
                             top.text_offset = Some(base + pos);
                         }
-                        top.text.push_str(&c);
+                        if top.text.is_empty() {
+                            top.text = cow_in(text, c);
+                        } else {
+                            top.text.to_mut().push_str(&c);
+                        }
                     }
                 }
             }
             Event::CData(t) => {
                 if let (0, Some(top)) = (skipping, stack.last_mut()) {
-                    top.text.push_str(&t.xml10_content());
+                    top.text.to_mut().push_str(&t.xml10_content());
                 }
             }
             Event::GeneralRef(r) => {
@@ -166,7 +220,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
                 match resolved {
                     Some(v) => {
                         if let Some(top) = stack.last_mut() {
-                            top.text.push_str(&v);
+                            top.text.to_mut().push_str(&v);
                         }
                     }
                     None => diags.push(Diagnostic::new(
@@ -191,7 +245,7 @@ pub(crate) fn parse(text: &str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec
     roots
 }
 
-fn push_child(stack: &mut [XNode], roots: &mut Vec<XNode>, node: XNode) {
+fn push_child<'a>(stack: &mut [XNode<'a>], roots: &mut Vec<XNode<'a>>, node: XNode<'a>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(node),
         None => roots.push(node),
@@ -209,18 +263,19 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
     })
 }
 
-fn start_node(
+fn start_node<'a>(
+    text: &'a str,
     resolver: &NamespaceResolver,
     s: &BytesStart<'_>,
-    ns: Option<String>,
+    ns: Ns,
     offset: usize,
     diags: &mut Vec<Diagnostic>,
-) -> XNode {
-    let qname = s.name().0.to_owned();
-    let local = s.local_name().as_ref().to_owned();
+) -> XNode<'a> {
+    let qname = cow_in(text, Cow::Borrowed(s.name().0));
+    let local_start = qname.len() - s.local_name().as_ref().len();
     let mut node = XNode {
         qname,
-        local,
+        local_start,
         ns,
         offset,
         ..XNode::default()
@@ -243,24 +298,37 @@ fn start_node(
             }
         };
         let key = a.key.0;
+        // A plain window scan: tags are short, and building a substring searcher per
+        // attribute showed up in profiles.
         let at = tag_text
+            .as_bytes()
             .get(cursor..)
-            .and_then(|t| t.find(key))
+            .and_then(|t| t.windows(key.len()).position(|w| w == key.as_bytes()))
             .map_or(cursor, |p| cursor + p);
         cursor = at + key.len();
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
         let value = match a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
-            Ok(v) => v.into_owned(),
+            Ok(v) => cow_in(text, v),
             Err(e) => {
                 diags.push(Diagnostic::new(
                     tag_base + at,
                     format!("cannot unescape attribute {key}: {e}"),
                 ));
-                a.value.into_owned()
+                cow_in(text, a.value)
             }
         };
+        if node.attrs.len() >= MAX_ATTRIBUTES {
+            diags.push(Diagnostic::new(
+                tag_base + at,
+                format!(
+                    "more than {MAX_ATTRIBUTES} attributes on {}; the rest are ignored",
+                    node.qname
+                ),
+            ));
+            break;
+        }
         if node.attrs.iter().any(|x| x.qname == key) {
             diags.push(Diagnostic::new(
                 tag_base + at,
@@ -274,8 +342,8 @@ fn start_node(
         let (ans, alocal) = resolver.resolve_attribute(a.key);
         let ans = resolved_ns(ans).unwrap_or(None);
         node.attrs.push(XAttr {
-            qname: key.to_owned(),
-            local: alocal.as_ref().to_owned(),
+            qname: cow_in(text, Cow::Borrowed(key)),
+            local_start: key.len() - alocal.as_ref().len(),
             ns: ans,
             value,
             offset: tag_base + at,
@@ -286,32 +354,46 @@ fn start_node(
 
 /// The attributes of one element, consumed by name; what is left is unknown.
 pub(crate) struct AttrBag<'a> {
-    attrs: Vec<XAttr>,
-    element: String,
+    attrs: &'a [XAttr<'a>],
+    /// Bit i set: `attrs[i]` was taken (at most [`MAX_ATTRIBUTES`] attributes exist).
+    taken: u128,
+    element: &'a str,
     offset: usize,
     /// Attributes present but with a value that did not parse (already diagnosed).
-    invalid: Vec<String>,
+    invalid: Vec<&'static str>,
     pub diags: &'a mut Vec<Diagnostic>,
 }
 
 impl<'a> AttrBag<'a> {
-    pub fn new(node: &XNode, diags: &'a mut Vec<Diagnostic>) -> Self {
+    pub fn new(node: &'a XNode<'a>, diags: &'a mut Vec<Diagnostic>) -> Self {
         Self {
-            attrs: node.attrs.clone(),
-            element: node.local.clone(),
+            attrs: &node.attrs,
+            taken: 0,
+            element: node.local(),
             offset: node.offset,
             invalid: Vec::new(),
             diags,
         }
     }
 
-    /// Takes and parses the unqualified attribute `name`.
-    pub fn take<T: AttrValue>(&mut self, name: &str) -> Option<T> {
-        let i = self
-            .attrs
-            .iter()
-            .position(|a| a.local == name && a.ns.is_none())?;
-        let a = self.attrs.remove(i);
+    /// Number of attributes.
+    pub fn len(&self) -> usize {
+        self.attrs.len().min(MAX_ATTRIBUTES)
+    }
+
+    /// The local name of attribute `i` if it is unqualified (no namespace).
+    pub fn unqualified_name(&self, i: usize) -> Option<&'a str> {
+        let a: &'a XAttr<'a> = self.attrs.get(i)?;
+        a.ns.is_none().then(|| a.local())
+    }
+
+    /// Takes and parses attribute `i`, known as `name`.
+    pub fn take_at<T: AttrValue>(&mut self, i: usize, name: &'static str) -> Option<T> {
+        if i >= MAX_ATTRIBUTES {
+            return None;
+        }
+        self.taken |= 1u128 << i;
+        let a = self.attrs.get(i)?;
         match T::parse_attr(&a.value) {
             Ok(v) => Some(v),
             Err(reason) => {
@@ -322,7 +404,7 @@ impl<'a> AttrBag<'a> {
                         a.value, self.element
                     ),
                 ));
-                self.invalid.push(name.to_owned());
+                self.invalid.push(name);
                 None
             }
         }
@@ -330,7 +412,7 @@ impl<'a> AttrBag<'a> {
 
     /// Adds a diagnostic when a required attribute is missing.
     pub fn require<T>(&mut self, value: &Option<T>, name: &str) {
-        if value.is_none() && !self.invalid.iter().any(|n| n == name) {
+        if value.is_none() && !self.invalid.contains(&name) {
             self.diags.push(Diagnostic::new(
                 self.offset,
                 format!("missing required attribute {name} on {}", self.element),
@@ -340,8 +422,10 @@ impl<'a> AttrBag<'a> {
 
     /// Moves the attributes nobody took to `unknown`.
     pub fn finish(self, path: &str, unknown: &mut Vec<UnknownNode>) {
-        for a in self.attrs {
-            unknown.push(UnknownNode::attribute(path, &a));
+        for (i, a) in self.attrs.iter().enumerate().take(MAX_ATTRIBUTES) {
+            if self.taken & (1u128 << i) == 0 {
+                unknown.push(UnknownNode::attribute(path, a));
+            }
         }
     }
 }

@@ -194,9 +194,11 @@ impl<'a> Cursor<'a> {
             return self.u64(what).inspect_err(|_| self.pos = start);
         }
         let n = b0.trailing_zeros() as usize; // 0..=6 here
-        let bytes = self
-            .take((n + 1) as u64, &format!("{what} (compact integer)"))
-            .inspect_err(|_| self.pos = start)?;
+        let len = (n + 1) as u64;
+        let Ok(bytes) = self.take(len, "") else {
+            self.pos = start;
+            return Err(self.eof(len, &format!("{what} (compact integer)")));
+        };
         let mut v = 0u64;
         for (i, b) in bytes.iter().enumerate() {
             v |= u64::from(*b) << (8 * i);

@@ -47,16 +47,31 @@ fn describe(h: &Header) -> String {
     }
 }
 
+/// Reads a header; the message naming what was expected is only built on failure.
+fn header_or(c: &mut Cursor<'_>, what: impl FnOnce() -> String) -> R<Header> {
+    let at = c.pos();
+    c.header("").or_else(|_| {
+        c.seek(at);
+        c.header(&what())
+    })
+}
+
 /// Reads a start header of type `ty`.
 pub(crate) fn start(c: &mut Cursor<'_>, ty: u16) -> R<Header> {
-    let name = object_type_name(ty);
     let at = c.pos();
-    let h = c.header(&format!("{name} (0x{ty:02X}) start"))?;
+    let h = c.header("").or_else(|_| {
+        c.seek(at);
+        c.header(&format!("{} (0x{ty:02X}) start", object_type_name(ty)))
+    })?;
     if h.is_end() || h.object_type != ty {
         c.seek(at);
         return Err(Fail::new(
             at,
-            format!("expected {name} (0x{ty:02X}) but found {}", describe(&h)),
+            format!(
+                "expected {} (0x{ty:02X}) but found {}",
+                object_type_name(ty),
+                describe(&h)
+            ),
         ));
     }
     Ok(h)
@@ -66,7 +81,10 @@ pub(crate) fn start(c: &mut Cursor<'_>, ty: u16) -> R<Header> {
 pub(crate) fn end(c: &mut Cursor<'_>, ty: u16) -> R<()> {
     let name = object_type_name(ty);
     let at = c.pos();
-    let h = c.header(&format!("the end of {name} (0x{ty:02X})"))?;
+    let h = c.header("").or_else(|_| {
+        c.seek(at);
+        c.header(&format!("the end of {name} (0x{ty:02X})"))
+    })?;
     if !h.is_end() || h.object_type != ty {
         c.seek(at);
         return Err(Fail::new(
@@ -118,10 +136,12 @@ pub(crate) fn skip_rest(c: &mut Cursor<'_>, h: &Header) -> R<()> {
     let mut stack = vec![h.object_type];
     while let Some(&top) = stack.last() {
         let at = c.pos();
-        let h2 = c.header(&format!(
-            "a stream object or the end of {} (0x{top:02X})",
-            object_type_name(top)
-        ))?;
+        let h2 = header_or(c, || {
+            format!(
+                "a stream object or the end of {} (0x{top:02X})",
+                object_type_name(top)
+            )
+        })?;
         if h2.is_end() {
             if h2.object_type != top {
                 return Err(Fail::new(
@@ -963,10 +983,12 @@ fn list<'a, T>(
     let mut out = Vec::new();
     loop {
         let at = c.pos();
-        let h = c.header(&format!(
-            "an entry or the end of {} (0x{ty:02X})",
-            object_type_name(ty)
-        ))?;
+        let h = header_or(c, || {
+            format!(
+                "an entry or the end of {} (0x{ty:02X})",
+                object_type_name(ty)
+            )
+        })?;
         if h.is_end() {
             c.seek(at);
             break;
@@ -1164,9 +1186,9 @@ fn children<'a, T>(
     let mut out = Vec::new();
     loop {
         let at = c.pos();
-        let h = c.header(&format!(
-            "a {parent} part or the end of the DataElement (0x01)"
-        ))?;
+        let h = header_or(c, || {
+            format!("a {parent} part or the end of the DataElement (0x01)")
+        })?;
         if h.is_end() {
             c.seek(at);
             break;

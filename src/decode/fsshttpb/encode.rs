@@ -3,7 +3,7 @@
 //! Spec: <https://learn.microsoft.com/en-us/openspecs/sharepoint_protocols/ms-fsshttpb/f59fc37d-2232-4b14-baac-25f98e9e7b5a>
 //!
 //! Compact integers and Extended GUIDs use the smallest form. A stream object gets a
-//! 16-bit start header when its type is below 0x40 and its data fits in 127 bytes, else a
+//! 16-bit start header when its type is below 0x40 and its data is under 127 bytes, else a
 //! 32-bit one (with a Large Length from 32767 bytes); compound objects end with an 8-bit
 //! end below type 0x40 and a 16-bit end from 0x40. Offsets, `flag_names`, joined
 //! sub-requests and `unknown` lists are not written: the raw flag values are.
@@ -106,7 +106,9 @@ impl W {
     /// A stream object start header ([MS-FSSHTTPB] 2.2.1.5.1, 2.2.1.5.2).
     pub(crate) fn start(&mut self, ty: u16, compound: bool, len: usize) {
         let c = u32::from(compound);
-        if ty < 0x40 && len <= 127 {
+        // Microsoft's writers switch to the 32-bit form at 127 bytes already (seen in OneNote
+        // files from OneDrive), so 16-bit is used for lengths below 127 only.
+        if ty < 0x40 && len < 127 {
             self.u16(((len as u16) << 9) | ((ty & 0x3F) << 3) | ((c as u16) << 2));
         } else {
             let l = if len >= 0x7FFF { 0x7FFF } else { len as u32 };

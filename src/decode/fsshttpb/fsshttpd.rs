@@ -183,7 +183,10 @@ pub fn file_layout(pkg: &DataElementPackage) -> Option<FileLayout> {
     let root = node(root_data)?;
     let mut chunks = Vec::new();
     let mut offset = 0u64;
-    walk(&objs, root_id, &mut chunks, &mut offset, 0)?;
+    // A tree visits each node once; allow some reuse of nodes but never exponential work on
+    // a hostile DAG.
+    let mut budget = objs.map.len().saturating_mul(4).saturating_add(64);
+    walk(&objs, root_id, &mut chunks, &mut offset, 0, &mut budget)?;
     Some(FileLayout {
         total_size: root.size,
         root_id,
@@ -198,10 +201,12 @@ fn walk(
     chunks: &mut Vec<FileChunk>,
     offset: &mut u64,
     depth: usize,
+    budget: &mut usize,
 ) -> Option<()> {
-    if depth > MAX_NODE_DEPTH {
+    if depth > MAX_NODE_DEPTH || *budget == 0 {
         return None;
     }
+    *budget -= 1;
     let (refs, data) = objs.map.get(&id)?;
     let n = node(data)?;
     if n.leaf {
@@ -216,13 +221,13 @@ fn walk(
                     leaf_id: id,
                     data_id: *only,
                 });
-                *offset += d.len() as u64;
+                *offset = offset.saturating_add(d.len() as u64);
                 return Some(());
             }
         }
     }
     for r in refs.iter() {
-        walk(objs, *r, chunks, offset, depth + 1)?;
+        walk(objs, *r, chunks, offset, depth + 1, budget)?;
     }
     Some(())
 }
@@ -232,8 +237,14 @@ fn walk(
 pub fn extract_file(pkg: &DataElementPackage) -> Option<Vec<u8>> {
     let layout = file_layout(pkg)?;
     let objs = objects(pkg);
-    let total: u64 = layout.chunks.iter().map(|c| c.size).sum();
-    if total != layout.total_size {
+    let total = layout
+        .chunks
+        .iter()
+        .try_fold(0u64, |acc, c| acc.checked_add(c.size))?;
+    // Chunks may share data nodes, but a file 16 times larger than all object data in the
+    // package is a hostile package, not a file: refuse before allocating.
+    let all_data: u64 = objs.map.values().map(|(_, d)| d.len() as u64).sum();
+    if total != layout.total_size || total > all_data.saturating_mul(16).saturating_add(1 << 20) {
         return None;
     }
     let mut out = Vec::with_capacity(usize::try_from(total).ok()?);

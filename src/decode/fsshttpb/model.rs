@@ -39,10 +39,9 @@ impl Guid {
             .map(Guid)
     }
 
-    /// A GUID from a const string; only for literals in this module (panics on bad text
-    /// at compile time through `uuid::uuid!`-like parsing is not available, so this returns
-    /// the nil GUID on malformed input).
-    pub(crate) const fn from_u128(v: u128) -> Self {
+    /// A GUID from its value as written in text, e.g.
+    /// `Guid::from_u128(0x327A35F6_0761_4414_9686_51E900667A4D)`.
+    pub const fn from_u128(v: u128) -> Self {
         Guid(uuid::Uuid::from_u128(v))
     }
 }

@@ -280,7 +280,15 @@ fn external_packaged_files_decode_cleanly() {
         assert_eq!(p.diagnostics, vec![], "{}", f.display());
         assert_eq!(p.unknown, vec![], "{}", f.display());
         assert!(!p.data_element_package.elements.is_empty());
-        // Every byte is accounted for: the package ends 2 bytes (the 0x7A end) before EOF.
+        // Every byte is accounted for: the encoder writes the decoded package back to the
+        // very same bytes.
+        let pkg = &p.data_element_package;
+        assert!(
+            encode_package(pkg).as_slice() == &b[pkg.offset..pkg.end],
+            "{}: package does not re-encode identically",
+            f.display()
+        );
+        // The package ends 2 bytes (the 0x7A end) before EOF or before zero padding.
         assert_eq!(
             p.data_element_package.end as u64 + 2 + p.zero_padding,
             b.len() as u64,
@@ -1206,7 +1214,7 @@ fn a_broken_data_element_is_skipped_and_the_rest_decoded() {
         p
     };
     let second = ok.elements[1].offset;
-    let mut broken = bytes.clone();
+    let mut broken = bytes;
     // data element header (2 bytes) + ExGUID (17 bytes) then the serial number marker.
     broken[second + 2 + 17] = 0x7F;
     let mut c = Cursor::new(&broken);
@@ -1761,7 +1769,7 @@ mod props {
             let y = decode_request(&b);
             prop_assert_eq!(&y.diagnostics, &vec![]);
             prop_assert_eq!(semantic(&y), semantic(&x));
-            prop_assert_eq!(encode_request(&y), b.clone());
+            prop_assert_eq!(encode_request(&y), b);
             prop_assert_eq!(decode_request(&encode_request(&y)), y);
         }
 
@@ -1771,7 +1779,7 @@ mod props {
             let y = decode_response(&b, None);
             prop_assert_eq!(&y.diagnostics, &vec![]);
             prop_assert_eq!(semantic(&y), semantic(&x));
-            prop_assert_eq!(encode_response(&y), b.clone());
+            prop_assert_eq!(encode_response(&y), b);
             prop_assert_eq!(decode_response(&encode_response(&y), None), y);
         }
 
@@ -1809,4 +1817,58 @@ mod props {
             prop_assert_eq!(r.data_element_package.as_ref().and_then(extract_file), Some(file));
         }
     }
+}
+
+/// The committed fixtures in `testdata/fsshttpb/` are the encoder's output for the
+/// hand-built messages; set `FSSHTTPB_REGENERATE=1` to rewrite them after a deliberate
+/// encoder change.
+#[test]
+fn committed_fixtures_match_the_encoder() -> Result<(), Box<dyn std::error::Error>> {
+    let cases: [(&str, Vec<u8>, &[u8]); 3] = [
+        (
+            "every-sub-request.bin",
+            encode_request(&every_sub_request()),
+            include_bytes!("../../../testdata/fsshttpb/every-sub-request.bin"),
+        ),
+        (
+            "every-sub-response.bin",
+            encode_response(&every_sub_response()),
+            include_bytes!("../../../testdata/fsshttpb/every-sub-response.bin"),
+        ),
+        (
+            "put-changes-file-5000.bin",
+            encode_request(&build_put_changes_request(
+                &(0..5000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+                &FilePackageOptions {
+                    chunk_size: 2048,
+                    ..FilePackageOptions::default()
+                },
+            )),
+            include_bytes!("../../../testdata/fsshttpb/put-changes-file-5000.bin"),
+        ),
+    ];
+    for (name, fresh, committed) in cases {
+        if std::env::var_os("FSSHTTPB_REGENERATE").is_some() {
+            let dir = Path::new(file!()).ancestors().nth(4).ok_or("no root")?;
+            std::fs::write(dir.join("testdata/fsshttpb").join(name), &fresh)?;
+            continue;
+        }
+        assert_eq!(
+            fresh.as_slice(),
+            committed,
+            "{name} differs from the encoder output"
+        );
+        assert!(sniff(committed).is_some(), "{name}");
+    }
+    let r = decode_request(include_bytes!(
+        "../../../testdata/fsshttpb/put-changes-file-5000.bin"
+    ));
+    let file = r
+        .data_element_package
+        .as_ref()
+        .and_then(extract_file)
+        .ok_or("no file")?;
+    assert_eq!(file.len(), 5000);
+    assert_eq!(file[300], (300 % 251) as u8);
+    Ok(())
 }

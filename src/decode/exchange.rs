@@ -1,0 +1,333 @@
+//! Choosing the decoder for one exchange and decoding both of its sides.
+//!
+//! Takes the request and response bytes plus a little metadata (method, URL, headers,
+//! status), never the capture's exchange type, and returns one [`DecodedExchange`]: the
+//! protocol, one summary phrase per operation, every diagnostic located by side and byte
+//! offset, and the protocol's own model. MS-FSSHTTP Cell payloads are decoded with the
+//! MS-FSSHTTPB decoder and joined to their subrequest by SubRequestToken, so a consumer
+//! sees one tree: SOAP subrequest → FSSHTTPB sub-requests → data elements.
+
+use serde::{Deserialize, Serialize};
+
+use super::fsshttp::{self, PayloadOrigin, RequestEnvelope, ResponseEnvelope};
+use super::fsshttpb::{self, FsshttpbRequest, FsshttpbResponse};
+use super::spfilesync::{self, SpFileSyncExchange};
+use super::webdav::{self, WebDavExchange};
+use super::Diagnostic;
+
+/// The metadata a decoder may look at besides the bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta<'a> {
+    /// Request method.
+    pub method: &'a str,
+    /// Full request URL.
+    pub url: &'a str,
+    /// Request header fields in order.
+    pub request_headers: &'a [(&'a str, &'a str)],
+    /// Response status, when a response was seen.
+    pub status: Option<u16>,
+    /// Response header fields in order (empty without a response).
+    pub response_headers: &'a [(&'a str, &'a str)],
+}
+
+/// Which protocol an exchange speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// MS-FSSHTTP cell storage (SOAP, with MS-FSSHTTPB inside Cell subrequests).
+    #[serde(rename = "FSSHTTP")]
+    Fsshttp,
+    /// SharePoint SPFileSync REST.
+    #[serde(rename = "SPFileSync")]
+    SpFileSync,
+    /// WebDAV (replication, locking, plain methods).
+    #[serde(rename = "WebDAV")]
+    WebDav,
+    /// Anything else.
+    #[serde(rename = "HTTP")]
+    Http,
+}
+
+impl Protocol {
+    /// The display name (`FSSHTTP`, `SPFileSync`, `WebDAV`, `HTTP`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fsshttp => "FSSHTTP",
+            Self::SpFileSync => "SPFileSync",
+            Self::WebDav => "WebDAV",
+            Self::Http => "HTTP",
+        }
+    }
+}
+
+/// Which body a diagnostic points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The request body.
+    Request,
+    /// The response body.
+    Response,
+}
+
+/// A diagnostic with the body it points into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideDiagnostic {
+    /// Request or response body.
+    pub side: Side,
+    /// Byte offset into that HTTP body (for an inline base64 Cell payload, into the
+    /// decoded payload, as `within` says).
+    pub offset: usize,
+    /// What was wrong.
+    pub message: String,
+    /// Where the offset is relative to, when not the HTTP body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
+}
+
+/// One decoded exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodedExchange {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// One phrase per operation (per subrequest for MS-FSSHTTP).
+    pub summary: Vec<String>,
+    /// Everything that could not be decoded, by side and offset.
+    pub diagnostics: Vec<SideDiagnostic>,
+    /// MS-FSSHTTP model, for cell storage exchanges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsshttp: Option<FsshttpExchange>,
+    /// SPFileSync model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spfilesync: Option<SpFileSyncExchange>,
+    /// WebDAV model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webdav: Option<WebDavExchange>,
+}
+
+/// A cell storage exchange: the SOAP envelopes and the FSSHTTPB messages of every Cell
+/// subrequest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsshttpExchange {
+    /// The request envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestEnvelope>,
+    /// The response envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseEnvelope>,
+    /// The decoded Cell payloads, one entry per Cell subrequest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<CellExchange>,
+}
+
+/// The FSSHTTPB messages of one Cell subrequest and its subresponse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellExchange {
+    /// The SubRequestToken joining them.
+    #[serde(rename = "SubRequestToken", default, skip_serializing_if = "Option::is_none")]
+    pub sub_request_token: Option<u64>,
+    /// The FSSHTTPB request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<FsshttpbRequest>,
+    /// The FSSHTTPB response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<FsshttpbResponse>,
+}
+
+/// The first value of header `name` (case-insensitive).
+pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// Decodes one exchange. `response_body` is ignored when `meta.status` is `None` and no
+/// response headers are given.
+pub fn decode_exchange(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
+    let prefix = &request_body[..request_body.len().min(4096)];
+    if fsshttp::recognise(meta.method, meta.url, meta.request_headers, prefix)
+        || (request_body.is_empty()
+            && fsshttp::recognise(meta.method, meta.url, meta.request_headers, &response_body[..response_body.len().min(4096)]))
+    {
+        return decode_fsshttp(meta, request_body, response_body);
+    }
+    if spfilesync::recognise(meta.method, meta.url).is_some() {
+        let x = spfilesync::decode(
+            meta.method,
+            meta.url,
+            meta.request_headers,
+            header(meta.request_headers, "content-type"),
+            request_body,
+            meta.status,
+            meta.response_headers,
+            header(meta.response_headers, "content-type"),
+            response_body,
+        );
+        let mut diagnostics = located(&x.request.diagnostics, Side::Request, None);
+        if let Some(r) = &x.response {
+            diagnostics.extend(located(&r.diagnostics, Side::Response, None));
+        }
+        return DecodedExchange {
+            protocol: Protocol::SpFileSync,
+            summary: vec![spfilesync::summarize(&x)],
+            diagnostics,
+            fsshttp: None,
+            spfilesync: Some(x),
+            webdav: None,
+        };
+    }
+    if webdav::recognise(meta.method, meta.request_headers, prefix) {
+        let x = webdav::decode(
+            meta.method,
+            meta.url,
+            meta.request_headers,
+            request_body,
+            meta.status,
+            meta.response_headers,
+            response_body,
+        );
+        let mut diagnostics = located(&x.request.diagnostics, Side::Request, None);
+        if let Some(r) = &x.response {
+            diagnostics.extend(located(&r.diagnostics, Side::Response, None));
+        }
+        return DecodedExchange {
+            protocol: Protocol::WebDav,
+            summary: vec![webdav::summarize(&x)],
+            diagnostics,
+            fsshttp: None,
+            spfilesync: None,
+            webdav: Some(x),
+        };
+    }
+    DecodedExchange {
+        protocol: Protocol::Http,
+        summary: Vec::new(),
+        diagnostics: Vec::new(),
+        fsshttp: None,
+        spfilesync: None,
+        webdav: None,
+    }
+}
+
+fn has_response(meta: &Meta<'_>, body: &[u8]) -> bool {
+    meta.status.is_some() || !meta.response_headers.is_empty() || !body.is_empty()
+}
+
+fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
+    let req_ct = header(meta.request_headers, "content-type");
+    let request = (!request_body.is_empty()).then(|| fsshttp::decode_request(req_ct, request_body));
+    let response = has_response(meta, response_body)
+        .then(|| {
+            // Errors without a SOAP body (401, 500 with HTML) are not cell storage answers.
+            let ct = header(meta.response_headers, "content-type").unwrap_or("");
+            let soapish = ct.contains("xml") || ct.contains("multipart") || ct.is_empty();
+            (soapish && !response_body.is_empty())
+                .then(|| fsshttp::decode_response(Some(ct).filter(|c| !c.is_empty()), response_body, request.as_ref()))
+        })
+        .flatten();
+    let mut diagnostics = Vec::new();
+    if let Some(r) = &request {
+        diagnostics.extend(located(&r.diagnostics, Side::Request, None));
+    }
+    if let Some(r) = &response {
+        diagnostics.extend(located(&r.diagnostics, Side::Response, None));
+    }
+    let mut summary = fsshttp::summarize(request.as_ref(), response.as_ref());
+
+    // Cell payloads: decode FSSHTTPB requests, then responses joined to them.
+    let mut cells: Vec<CellExchange> = Vec::new();
+    if let Some(req) = &request {
+        for (_, sub) in req.sub_requests() {
+            let Some(p) = sub.cell_payload() else { continue };
+            let b = fsshttpb::decode_request(&p.bytes);
+            let token = sub.sub_request_token;
+            diagnostics.extend(payload_diags(&b.diagnostics, Side::Request, &p.origin, token));
+            cells.push(CellExchange {
+                sub_request_token: token,
+                request: Some(b),
+                response: None,
+            });
+        }
+    }
+    if let Some(resp) = &response {
+        for (_, sub) in resp.sub_responses() {
+            let Some(p) = sub.cell_payload() else { continue };
+            let token = sub.sub_request_token;
+            let idx = cells.iter().position(|c| c.sub_request_token == token && c.response.is_none());
+            let b = fsshttpb::decode_response(&p.bytes, idx.and_then(|i| cells[i].request.as_ref()));
+            diagnostics.extend(payload_diags(&b.diagnostics, Side::Response, &p.origin, token));
+            match idx {
+                Some(i) => cells[i].response = Some(b),
+                None => cells.push(CellExchange {
+                    sub_request_token: token,
+                    request: None,
+                    response: Some(b),
+                }),
+            }
+        }
+    }
+    for c in &cells {
+        let mut phrase = match (&c.request, &c.response) {
+            (Some(q), Some(r)) => {
+                let a = fsshttpb::summarize_request(q);
+                let b = fsshttpb::summarize_response(r);
+                format!("{} → {}", a.join("; "), b.join("; "))
+            }
+            (Some(q), None) => fsshttpb::summarize_request(q).join("; "),
+            (None, Some(r)) => fsshttpb::summarize_response(r).join("; "),
+            (None, None) => continue,
+        };
+        if let Some(t) = c.sub_request_token {
+            phrase = format!("  SubRequest {t}: {phrase}");
+        }
+        summary.push(phrase);
+    }
+    DecodedExchange {
+        protocol: Protocol::Fsshttp,
+        summary,
+        diagnostics,
+        fsshttp: Some(FsshttpExchange {
+            request,
+            response,
+            cells,
+        }),
+        spfilesync: None,
+        webdav: None,
+    }
+}
+
+fn located(d: &[Diagnostic], side: Side, within: Option<&str>) -> Vec<SideDiagnostic> {
+    d.iter()
+        .map(|d| SideDiagnostic {
+            side,
+            offset: d.offset,
+            message: d.message.clone(),
+            within: within.map(str::to_owned),
+        })
+        .collect()
+}
+
+fn payload_diags(
+    d: &[Diagnostic],
+    side: Side,
+    origin: &PayloadOrigin,
+    token: Option<u64>,
+) -> Vec<SideDiagnostic> {
+    let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
+    match origin {
+        PayloadOrigin::Part { range, .. } => d
+            .iter()
+            .map(|d| SideDiagnostic {
+                side,
+                offset: range.start + d.offset,
+                message: format!("FSSHTTPB (SubRequestToken {token}): {}", d.message),
+                within: None,
+            })
+            .collect(),
+        PayloadOrigin::Inline => located(
+            d,
+            side,
+            Some(&format!("inline base64 Cell payload of SubRequestToken {token}")),
+        ),
+    }
+}
