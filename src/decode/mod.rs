@@ -6,6 +6,7 @@
 //! picks the decoder for one exchange and joins the layers (SOAP → FSSHTTPB).
 pub mod diag;
 pub mod findings;
+pub mod fsshttpb;
 pub mod spfilesync;
 pub mod webdav;
 
