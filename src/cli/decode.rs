@@ -64,7 +64,9 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
     };
     let decoded = decode(&bytes, args)?;
     let (tree, diagnostics, package) = describe(&decoded);
-    let extracted = package.and_then(fsshttpb::extract_file).or_else(|| extract_from_soap(&decoded));
+    let extracted = package
+        .and_then(fsshttpb::extract_file)
+        .or_else(|| extract_from_soap(&decoded));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&decoded)?);
     } else {
@@ -87,9 +89,9 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
 fn decode(bytes: &[u8], args: &DecodeArgs) -> anyhow::Result<Decoded> {
     if let Some(kind) = fsshttpb::sniff(bytes) {
         return match kind {
-            fsshttpb::Kind::Request if !args.response => {
-                Ok(Decoded::FsshttpbRequest(Box::new(fsshttpb::decode_request(bytes))))
-            }
+            fsshttpb::Kind::Request if !args.response => Ok(Decoded::FsshttpbRequest(Box::new(
+                fsshttpb::decode_request(bytes),
+            ))),
             fsshttpb::Kind::Request | fsshttpb::Kind::Response => Ok(Decoded::FsshttpbResponse(
                 Box::new(fsshttpb::decode_response(bytes, None)),
             )),
@@ -109,11 +111,19 @@ fn decode(bytes: &[u8], args: &DecodeArgs) -> anyhow::Result<Decoded> {
         || has(b"RequestEnvelope")
         || has(b"ResponseEnvelope")
         || has(b"schemas.xmlsoap.org/soap/envelope");
-    if is_soap || ct.as_deref().is_some_and(|c| c.contains("multipart/related")) {
+    if is_soap
+        || ct
+            .as_deref()
+            .is_some_and(|c| c.contains("multipart/related"))
+    {
         let response = args.response
             || (!args.request && (has(b"ResponseEnvelope") || has(b"ResponseCollection")));
         return Ok(if response {
-            Decoded::FsshttpResponse(Box::new(fsshttp::decode_response(ct.as_deref(), bytes, None)))
+            Decoded::FsshttpResponse(Box::new(fsshttp::decode_response(
+                ct.as_deref(),
+                bytes,
+                None,
+            )))
         } else {
             Decoded::FsshttpRequest(Box::new(fsshttp::decode_request(ct.as_deref(), bytes)))
         });
@@ -126,7 +136,7 @@ fn decode(bytes: &[u8], args: &DecodeArgs) -> anyhow::Result<Decoded> {
             diagnostics,
         });
     }
-    if head.iter().any(|b| *b == b'<') {
+    if head.contains(&b'<') {
         let (body, diagnostics) = spfilesync::decode_xml(bytes);
         return Ok(Decoded::SpFileSync {
             body: body.map(Box::new),
@@ -142,13 +152,21 @@ fn decode(bytes: &[u8], args: &DecodeArgs) -> anyhow::Result<Decoded> {
 fn sniff_multipart(bytes: &[u8]) -> Option<String> {
     let rest = bytes.strip_prefix(b"--")?;
     let end = memchr::memchr(b'\n', rest)?;
-    let boundary = std::str::from_utf8(&rest[..end]).ok()?.trim_end_matches('\r');
+    let boundary = std::str::from_utf8(&rest[..end])
+        .ok()?
+        .trim_end_matches('\r');
     (!boundary.is_empty() && boundary.len() <= 200).then(|| {
         format!("multipart/related; type=\"application/xop+xml\"; boundary=\"{boundary}\"; start-info=\"text/xml\"")
     })
 }
 
-fn describe(d: &Decoded) -> (String, Vec<Diagnostic>, Option<&fsshttpb::DataElementPackage>) {
+fn describe(
+    d: &Decoded,
+) -> (
+    String,
+    Vec<Diagnostic>,
+    Option<&fsshttpb::DataElementPackage>,
+) {
     match d {
         Decoded::FsshttpRequest(r) => {
             let mut tree = fsshttp::render_tree(Some(r), None);

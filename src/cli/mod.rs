@@ -4,6 +4,7 @@
 //! [`run`] in process. Errors are printed once, by `main`, with their causes.
 
 mod ca;
+mod decode;
 mod proxy;
 mod show;
 
@@ -36,6 +37,9 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// List the exchanges of a capture, one line each (or JSON lines).
     Show(show::ShowArgs),
+    /// Decode one message body (SOAP/MTOM, bare FSSHTTPB, OneNote packaging, WebDAV or
+    /// SPFileSync XML), sniffing the kind when not told. Exit 1 when there are diagnostics.
+    Decode(decode::DecodeArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -47,5 +51,6 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Ca(a) => ca::run(&opts.certs, &a),
         Command::Proxy(a) => proxy::run(&opts.certs, a),
         Command::Show(a) => show::run(&a),
+        Command::Decode(a) => decode::run(&a),
     }
 }

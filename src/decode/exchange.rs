@@ -123,7 +123,11 @@ pub struct FsshttpExchange {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellExchange {
     /// The SubRequestToken joining them.
-    #[serde(rename = "SubRequestToken", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SubRequestToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sub_request_token: Option<u64>,
     /// The FSSHTTPB request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,11 +147,20 @@ pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str>
 
 /// Decodes one exchange. `response_body` is ignored when `meta.status` is `None` and no
 /// response headers are given.
-pub fn decode_exchange(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
+pub fn decode_exchange(
+    meta: &Meta<'_>,
+    request_body: &[u8],
+    response_body: &[u8],
+) -> DecodedExchange {
     let prefix = &request_body[..request_body.len().min(4096)];
     if fsshttp::recognise(meta.method, meta.url, meta.request_headers, prefix)
         || (request_body.is_empty()
-            && fsshttp::recognise(meta.method, meta.url, meta.request_headers, &response_body[..response_body.len().min(4096)]))
+            && fsshttp::recognise(
+                meta.method,
+                meta.url,
+                meta.request_headers,
+                &response_body[..response_body.len().min(4096)],
+            ))
     {
         return decode_fsshttp(meta, request_body, response_body);
     }
@@ -221,8 +234,13 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
             // Errors without a SOAP body (401, 500 with HTML) are not cell storage answers.
             let ct = header(meta.response_headers, "content-type").unwrap_or("");
             let soapish = ct.contains("xml") || ct.contains("multipart") || ct.is_empty();
-            (soapish && !response_body.is_empty())
-                .then(|| fsshttp::decode_response(Some(ct).filter(|c| !c.is_empty()), response_body, request.as_ref()))
+            (soapish && !response_body.is_empty()).then(|| {
+                fsshttp::decode_response(
+                    Some(ct).filter(|c| !c.is_empty()),
+                    response_body,
+                    request.as_ref(),
+                )
+            })
         })
         .flatten();
     let mut diagnostics = Vec::new();
@@ -238,10 +256,17 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
     let mut cells: Vec<CellExchange> = Vec::new();
     if let Some(req) = &request {
         for (_, sub) in req.sub_requests() {
-            let Some(p) = sub.cell_payload() else { continue };
+            let Some(p) = sub.cell_payload() else {
+                continue;
+            };
             let b = fsshttpb::decode_request(&p.bytes);
             let token = sub.sub_request_token;
-            diagnostics.extend(payload_diags(&b.diagnostics, Side::Request, &p.origin, token));
+            diagnostics.extend(payload_diags(
+                &b.diagnostics,
+                Side::Request,
+                &p.origin,
+                token,
+            ));
             cells.push(CellExchange {
                 sub_request_token: token,
                 request: Some(b),
@@ -251,11 +276,21 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
     }
     if let Some(resp) = &response {
         for (_, sub) in resp.sub_responses() {
-            let Some(p) = sub.cell_payload() else { continue };
+            let Some(p) = sub.cell_payload() else {
+                continue;
+            };
             let token = sub.sub_request_token;
-            let idx = cells.iter().position(|c| c.sub_request_token == token && c.response.is_none());
-            let b = fsshttpb::decode_response(&p.bytes, idx.and_then(|i| cells[i].request.as_ref()));
-            diagnostics.extend(payload_diags(&b.diagnostics, Side::Response, &p.origin, token));
+            let idx = cells
+                .iter()
+                .position(|c| c.sub_request_token == token && c.response.is_none());
+            let b =
+                fsshttpb::decode_response(&p.bytes, idx.and_then(|i| cells[i].request.as_ref()));
+            diagnostics.extend(payload_diags(
+                &b.diagnostics,
+                Side::Response,
+                &p.origin,
+                token,
+            ));
             match idx {
                 Some(i) => cells[i].response = Some(b),
                 None => cells.push(CellExchange {
@@ -327,7 +362,9 @@ fn payload_diags(
         PayloadOrigin::Inline => located(
             d,
             side,
-            Some(&format!("inline base64 Cell payload of SubRequestToken {token}")),
+            Some(&format!(
+                "inline base64 Cell payload of SubRequestToken {token}"
+            )),
         ),
     }
 }

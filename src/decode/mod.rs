@@ -5,8 +5,11 @@
 //! return what they understood plus [`Diagnostic`]s with byte offsets. [`exchange`]
 //! picks the decoder for one exchange and joins the layers (SOAP → FSSHTTPB).
 pub mod diag;
+pub mod exchange;
 pub mod findings;
+pub mod fsshttp;
 pub mod fsshttpb;
+pub mod mtom;
 pub mod spfilesync;
 pub mod webdav;
 
