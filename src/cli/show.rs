@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::capture::CaptureReader;
+use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
 use crate::model::{Exchange, ExchangeKind};
 
 /// Arguments of `synctap show`.
@@ -26,11 +27,16 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
     let mut n = 0u64;
     while let Some(x) = reader.next_exchange()? {
         n += 1;
+        let decoded = decode_recorded(&x);
         if args.json {
-            serde_json::to_writer(&mut out, &x)?;
+            let mut v = serde_json::to_value(&x)?;
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("decoded".into(), serde_json::to_value(&decoded)?);
+            }
+            serde_json::to_writer(&mut out, &v)?;
             writeln!(out)?;
         } else {
-            writeln!(out, "{}", line(&x))?;
+            writeln!(out, "{}", line(&x, &decoded))?;
         }
     }
     out.flush()?;
@@ -43,14 +49,19 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The one-line text form of an exchange.
-pub(crate) fn line(x: &Exchange) -> String {
+/// The one-line text form of an exchange, with its decoded summary.
+pub(crate) fn line(x: &Exchange, d: &DecodedExchange) -> String {
+    // The client column shows the ClientID (first 8 characters) when the exchange names
+    // one, else the connection.
     let time = x
         .timings
         .start
         .get(11..23)
         .unwrap_or(x.timings.start.as_str());
-    let client = format!("c{}", x.connection_id);
+    let client = d.client_id().map_or_else(
+        || format!("c{}", x.connection_id),
+        |id| id.trim_matches(['{', '}']).chars().take(8).collect(),
+    );
     let dur = x
         .timings
         .done_ms
@@ -75,11 +86,19 @@ pub(crate) fn line(x: &Exchange) -> String {
     let (status, resp_len) = x.response.as_ref().map_or(("---".to_owned(), 0), |r| {
         (r.status.to_string(), r.body.len)
     });
+    let proto = d.protocol.name();
     let mut s = format!(
-        "{time} {client:<5} {method} {url} {status} {}/{} {dur}",
+        "{time} {client:<5} {proto:<10} {method} {url} {status} {}/{} {dur}",
         size(req_len),
         size(resp_len)
     );
+    if d.protocol != Protocol::Http && !d.summary.is_empty() {
+        s.push_str("  ");
+        s.push_str(&d.summary.join(" | "));
+    }
+    if !d.diagnostics.is_empty() {
+        s.push_str(&format!("  [{} diagnostics]", d.diagnostics.len()));
+    }
     let truncated = x.request.as_ref().is_some_and(|r| r.body.truncated)
         || x.response.as_ref().is_some_and(|r| r.body.truncated);
     if truncated {

@@ -104,6 +104,18 @@ pub struct DecodedExchange {
     pub webdav: Option<WebDavExchange>,
 }
 
+impl DecodedExchange {
+    /// The first ClientID named by a cell storage subrequest, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        self.fsshttp
+            .as_ref()?
+            .request
+            .as_ref()?
+            .sub_requests()
+            .find_map(|(_, s)| s.sub_request_data.as_ref()?.client_id.as_deref())
+    }
+}
+
 /// A cell storage exchange: the SOAP envelopes and the FSSHTTPB messages of every Cell
 /// subrequest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,7 +201,11 @@ pub fn decode_exchange(
             webdav: None,
         };
     }
-    if webdav::recognise(meta.method, meta.request_headers, prefix) {
+    // A WebDAV status (207 Multi-Status, 423 Locked, 424 Failed Dependency) marks a plain
+    // method as WebDAV too.
+    if webdav::recognise(meta.method, meta.request_headers, prefix)
+        || matches!(meta.status, Some(207 | 423 | 424))
+    {
         let x = webdav::decode(
             meta.method,
             meta.url,
@@ -367,4 +383,40 @@ fn payload_diags(
             )),
         ),
     }
+}
+
+/// Decodes a recorded exchange (the capture's model). Tunnels and exchanges without a
+/// request decode as plain HTTP with no summary.
+pub fn decode_recorded(x: &crate::model::Exchange) -> DecodedExchange {
+    let Some(req) = &x.request else {
+        return DecodedExchange {
+            protocol: Protocol::Http,
+            summary: Vec::new(),
+            diagnostics: Vec::new(),
+            fsshttp: None,
+            spfilesync: None,
+            webdav: None,
+        };
+    };
+    let req_headers = req.headers.pairs();
+    let resp_headers = x
+        .response
+        .as_ref()
+        .map(|r| r.headers.pairs())
+        .unwrap_or_default();
+    let meta = Meta {
+        method: &req.method,
+        url: &req.url,
+        request_headers: &req_headers,
+        status: x.response.as_ref().map(|r| r.status),
+        response_headers: &resp_headers,
+    };
+    let resp_body = x.response.as_ref().map_or(&[][..], |r| &r.body.bytes[..]);
+    let mut d = decode_exchange(&meta, &req.body.bytes, resp_body);
+    // A stored prefix of a truncated body is not a decoding problem of the message.
+    if req.body.truncated || x.response.as_ref().is_some_and(|r| r.body.truncated) {
+        d.summary
+            .push("(body truncated in capture: decoded as far as stored)".into());
+    }
+    d
 }
