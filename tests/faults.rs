@@ -124,9 +124,17 @@ fn non_tls_stream_after_connect_is_tunnelled_and_recorded() -> TestResult {
     let echo = l.local_addr()?;
     std::thread::spawn(move || {
         if let Some(Ok(mut s)) = l.incoming().next() {
+            // Echo until the client has sent its 5 bytes (they may arrive in pieces).
             let mut buf = [0u8; 64];
-            if let Ok(n) = s.read(&mut buf) {
-                let _ = s.write_all(&buf[..n]);
+            let mut total = 0;
+            while total < 5 {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        total += n;
+                        let _ = s.write_all(&buf[..n]);
+                    }
+                }
             }
         }
     });

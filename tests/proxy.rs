@@ -78,7 +78,7 @@ fn forward_reqwest_http1_records_the_exchange() -> TestResult {
     );
     assert!(x.error.is_none(), "{:?}", x.error);
     let status = proxy.stop();
-    assert!(status.success());
+    assert!(status.success(), "proxy exit: {status:?}");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use super::forward::{self, full, RespBody, Upstream};
 use super::head::{HeadTap, SharedWindow};
 use super::tls::Rewind;
-use super::{glob_match, tls, Shared, Target};
+use super::{glob_match, tls, ActiveGuard, Shared, Target};
 use crate::model::{Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
 
 /// What every request on one client connection shares.
@@ -195,11 +195,15 @@ fn connect(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
         .trim_end_matches(']')
         .to_owned();
     let port = auth.port_u16().unwrap_or(443);
+    // The tunnelled connection outlives this request: count it as active so that
+    // shutdown waits for its exchanges too.
+    let guard = ActiveGuard::new(&ctx.shared);
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => after_connect(ctx, TokioIo::new(upgraded), host, port).await,
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
         }
+        drop(guard);
     });
     Response::new(forward::empty())
 }
