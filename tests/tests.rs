@@ -5,5 +5,6 @@ mod util;
 
 mod cli;
 mod faults;
+mod har;
 mod proxy;
 mod webdav_peer;

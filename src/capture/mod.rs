@@ -4,9 +4,11 @@
 //! ever blocking the proxy, [`reader`] streams them back. The format is documented with
 //! examples in `docs/capture-format.md`.
 pub mod format;
+pub mod har;
 pub mod reader;
+pub mod redact;
 pub mod writer;
 
 pub use format::{Record, FORMAT_VERSION};
 pub use reader::{CaptureReader, ReadError, ReadWarning};
-pub use writer::{CaptureSink, CaptureStats, CaptureWriter};
+pub use writer::{write_capture, CaptureSink, CaptureStats, CaptureWriter};

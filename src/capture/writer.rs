@@ -216,3 +216,41 @@ fn report(reported: &mut bool, path: &Path, e: &std::io::Error) {
         tracing::error!(path = %path.display(), error = %e, "capture write failed; traffic keeps flowing, records are being lost");
     }
 }
+
+/// Writes a whole capture synchronously (import, redact, tests): a header, then one
+/// line per exchange. Refuses to overwrite an existing file unless `overwrite`.
+///
+/// # Errors
+/// When the file exists (and `overwrite` is false) or cannot be written.
+pub fn write_capture<'a>(
+    path: &Path,
+    exchanges: impl IntoIterator<Item = &'a crate::model::Exchange>,
+    overwrite: bool,
+) -> anyhow::Result<u64> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    }
+    let mut opts = OpenOptions::new();
+    opts.write(true);
+    if overwrite {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    let file = opts
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    let mut out = BufWriter::new(file);
+    serde_json::to_writer(&mut out, &Record::Header(CaptureHeader::now()))?;
+    out.write_all(b"\n")?;
+    let mut n = 0;
+    for x in exchanges {
+        serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x.clone())))?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(n)
+}

@@ -5,6 +5,7 @@
 
 mod ca;
 mod decode;
+mod har;
 mod proxy;
 mod show;
 
@@ -40,6 +41,12 @@ pub enum Command {
     /// Decode one message body (SOAP/MTOM, bare FSSHTTPB, OneNote packaging, WebDAV or
     /// SPFileSync XML), sniffing the kind when not told. Exit 1 when there are diagnostics.
     Decode(decode::DecodeArgs),
+    /// Export a capture as HAR 1.2 (optionally redacted), for browsers, Fiddler, Charles.
+    Export(har::ExportArgs),
+    /// Import a HAR file (devtools, mitmproxy, Fiddler, synctap) into a capture.
+    Import(har::ImportArgs),
+    /// Write a copy of a capture with credentials replaced by stable placeholders.
+    Redact(har::RedactArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -52,5 +59,8 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Proxy(a) => proxy::run(&opts.certs, a),
         Command::Show(a) => show::run(&a),
         Command::Decode(a) => decode::run(&a),
+        Command::Export(a) => har::export(&a),
+        Command::Import(a) => har::import(&a),
+        Command::Redact(a) => har::redact(&a),
     }
 }

@@ -1,0 +1,399 @@
+//! HAR 1.2 export and import: the format browsers' devtools, mitmproxy, Fiddler, Charles
+//! and HTTP Toolkit exchange.
+//!
+//! Export writes one entry per exchange, bodies as text or base64 (`encoding`), timings
+//! mapped from ours, and synctap's own facts under `_synctap` (the exchange's metadata,
+//! protocol, decoded summary, ClientID), so synctap loses nothing when it reads its own
+//! HAR back: capture → HAR → capture keeps every stored body byte and every header in
+//! order. Import is lenient with what other tools omit or add (no timings, `_` fields,
+//! `text` without `encoding`, form `params` without `text`, decoded bodies of compressed
+//! responses) and counts what it skipped and why.
+//!
+//! HAR 1.2: <http://www.softwareishard.com/blog/har-12-spec/>.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::format::B64;
+use crate::decode::exchange::decode_recorded;
+use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
+
+/// Builds the HAR document for `exchanges`.
+pub fn export<'a>(exchanges: impl IntoIterator<Item = &'a Exchange>) -> Value {
+    let entries: Vec<Value> = exchanges
+        .into_iter()
+        .filter(|x| x.kind == ExchangeKind::Http && x.request.is_some())
+        .map(entry)
+        .collect();
+    json!({
+        "log": {
+            "version": "1.2",
+            "creator": { "name": "synctap", "version": env!("CARGO_PKG_VERSION") },
+            "entries": entries,
+        }
+    })
+}
+
+fn headers_json(h: &Headers) -> Vec<Value> {
+    h.0.iter()
+        .map(|(n, v)| json!({ "name": n, "value": v }))
+        .collect()
+}
+
+/// Text when UTF-8, else base64; the second value names the encoding.
+fn body_text(b: &Body) -> (String, Option<&'static str>) {
+    match std::str::from_utf8(&b.bytes) {
+        Ok(t) => (t.to_owned(), None),
+        Err(_) => (B64.encode(&b.bytes), Some("base64")),
+    }
+}
+
+fn entry(x: &Exchange) -> Value {
+    let Some(req) = x.request.as_ref() else {
+        return Value::Null;
+    };
+    let decoded = decode_recorded(x);
+    let query: Vec<Value> = req
+        .url
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(""))
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (n, v) = kv.split_once('=').unwrap_or((kv, ""));
+            json!({ "name": n, "value": v })
+        })
+        .collect();
+    let mut request = json!({
+        "method": req.method,
+        "url": req.url,
+        "httpVersion": x.http_version,
+        "cookies": [],
+        "headers": headers_json(&req.headers),
+        "queryString": query,
+        "headersSize": -1,
+        "bodySize": req.body.len,
+    });
+    if !req.body.bytes.is_empty() || req.body.len > 0 {
+        let (text, enc) = body_text(&req.body);
+        let mut post = json!({
+            "mimeType": req.headers.get("content-type").unwrap_or(""),
+            "text": text,
+        });
+        if let Some(e) = enc {
+            post["_encoding"] = json!(e);
+        }
+        if req.body.truncated {
+            post["comment"] = json!(format!(
+                "truncated by synctap: {} of {} bytes stored",
+                req.body.bytes.len(),
+                req.body.len
+            ));
+        }
+        request["postData"] = post;
+    }
+    let response = match &x.response {
+        Some(r) => {
+            let (text, enc) = body_text(&r.body);
+            let mut content = json!({
+                "size": r.body.len,
+                "mimeType": r.headers.get("content-type").unwrap_or(""),
+                "text": text,
+            });
+            if let Some(e) = enc {
+                content["encoding"] = json!(e);
+            }
+            if r.body.truncated {
+                content["comment"] = json!(format!(
+                    "truncated by synctap: {} of {} bytes stored",
+                    r.body.bytes.len(),
+                    r.body.len
+                ));
+            }
+            json!({
+                "status": r.status,
+                "statusText": r.reason,
+                "httpVersion": x.http_version,
+                "cookies": [],
+                "headers": headers_json(&r.headers),
+                "content": content,
+                "redirectURL": r.headers.get("location").unwrap_or(""),
+                "headersSize": -1,
+                "bodySize": r.body.len,
+            })
+        }
+        // HAR needs a response; status 0 is what browsers write for a failed request.
+        None => json!({
+            "status": 0, "statusText": "", "httpVersion": x.http_version, "cookies": [],
+            "headers": [], "content": { "size": 0, "mimeType": "" }, "redirectURL": "",
+            "headersSize": -1, "bodySize": -1,
+            "_error": x.error,
+        }),
+    };
+    let t = &x.timings;
+    let connect = t.connect_ms.unwrap_or(-1.0);
+    let ssl = t.tls_ms.unwrap_or(-1.0);
+    let setup = connect.max(0.0) + ssl.max(0.0);
+    let sent = t.request_sent_ms.unwrap_or(setup);
+    let first = t.first_response_byte_ms.unwrap_or(sent);
+    let done = t.done_ms.unwrap_or(first);
+    let timings = json!({
+        "blocked": -1, "dns": -1,
+        // HAR counts ssl inside connect.
+        "connect": if connect < 0.0 { -1.0 } else { connect + ssl.max(0.0) },
+        "ssl": ssl,
+        "send": (sent - setup).max(0.0),
+        "wait": (first - sent).max(0.0),
+        "receive": (done - first).max(0.0),
+    });
+    // Our metadata, bodies left out (they are in the standard fields).
+    let mut meta = x.clone();
+    if let Some(r) = meta.request.as_mut() {
+        r.body.bytes.clear();
+    }
+    if let Some(r) = meta.response.as_mut() {
+        r.body.bytes.clear();
+    }
+    json!({
+        "startedDateTime": t.start,
+        "time": done.max(0.0),
+        "request": request,
+        "response": response,
+        "cache": {},
+        "timings": timings,
+        "serverIPAddress": x.server.rsplit_once(':').map_or(x.server.as_str(), |(h, _)| h),
+        "connection": x.connection_id.to_string(),
+        "_synctap": {
+            "exchange": meta,
+            "protocol": decoded.protocol.name(),
+            "summary": decoded.summary,
+            "ClientID": decoded.client_id(),
+            "diagnostics": decoded.diagnostics.len(),
+        },
+    })
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Entries turned into exchanges.
+    pub imported: u64,
+    /// Entries skipped, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Notes on entries imported with changes (decoded bodies...), by kind.
+    pub notes: BTreeMap<String, u64>,
+}
+
+/// Why a HAR file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON without `log.entries`.
+    #[error("not a HAR file: no log.entries array")]
+    NotHar,
+}
+
+/// Reads a HAR document into exchanges, numbering them from 1.
+///
+/// # Errors
+/// When the input is not JSON or has no `log.entries`.
+pub fn import(input: &[u8]) -> Result<(Vec<Exchange>, ImportReport), ImportError> {
+    let doc: Value = serde_json::from_slice(input)?;
+    let entries = doc["log"]["entries"]
+        .as_array()
+        .ok_or(ImportError::NotHar)?;
+    let mut report = ImportReport::default();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        match import_entry(e, &mut report) {
+            Ok(mut x) => {
+                x.id = out.len() as u64 + 1;
+                out.push(x);
+                report.imported += 1;
+            }
+            Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+        }
+    }
+    Ok((out, report))
+}
+
+fn str_of(v: &Value) -> Option<&str> {
+    v.as_str()
+}
+
+fn headers_from(v: &Value) -> Headers {
+    Headers(
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| {
+                        Some((
+                            str_of(&h["name"])?.to_owned(),
+                            h["value"].as_str().unwrap_or("").to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
+fn decode_text(text: Option<&str>, encoding: Option<&str>) -> Result<Vec<u8>, String> {
+    let Some(t) = text else { return Ok(Vec::new()) };
+    match encoding {
+        Some(e) if e.eq_ignore_ascii_case("base64") => B64
+            .decode(t.trim())
+            .map_err(|_| "body marked base64 but is not valid base64".to_owned()),
+        _ => Ok(t.as_bytes().to_vec()),
+    }
+}
+
+fn import_entry(e: &Value, report: &mut ImportReport) -> Result<Exchange, String> {
+    let req = &e["request"];
+    let method = str_of(&req["method"]).ok_or("entry without request.method")?;
+    let url = str_of(&req["url"]).ok_or("entry without request.url")?;
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return Err("CONNECT entry (a tunnel, no HTTP exchange inside)".into());
+    }
+    let mut req_headers = headers_from(&req["headers"]);
+    let post = &req["postData"];
+    let mut req_bytes = decode_text(
+        str_of(&post["text"]),
+        str_of(&post["_encoding"]).or_else(|| str_of(&post["encoding"])),
+    )?;
+    if req_bytes.is_empty() {
+        // Firefox and others may give form fields as params only.
+        if let Some(params) = post["params"].as_array() {
+            let form: Vec<String> = params
+                .iter()
+                .filter_map(|p| {
+                    Some(format!(
+                        "{}={}",
+                        str_of(&p["name"])?,
+                        p["value"].as_str().unwrap_or("")
+                    ))
+                })
+                .collect();
+            if !form.is_empty() {
+                req_bytes = form.join("&").into_bytes();
+                *report
+                    .notes
+                    .entry("request body rebuilt from postData.params".into())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let resp = &e["response"];
+    let status = resp["status"].as_u64().unwrap_or(0);
+    let content = &resp["content"];
+    let resp_bytes = decode_text(str_of(&content["text"]), str_of(&content["encoding"]))?;
+    let mut resp_headers = headers_from(&resp["headers"]);
+
+    // Our own HAR: restore the exchange exactly.
+    if let Ok(mut x) = serde_json::from_value::<Exchange>(e["_synctap"]["exchange"].clone()) {
+        if let Some(r) = x.request.as_mut() {
+            r.body.stored = req_bytes.len() as u64;
+            r.body.bytes = req_bytes;
+        }
+        if let Some(r) = x.response.as_mut() {
+            r.body.stored = resp_bytes.len() as u64;
+            r.body.bytes = resp_bytes;
+        }
+        return Ok(x);
+    }
+
+    // Other tools store response content decoded; the headers must then not claim an
+    // encoding the body no longer has.
+    if !resp_bytes.is_empty()
+        && resp_headers
+            .get("content-encoding")
+            .is_some_and(|v| !v.eq_ignore_ascii_case("identity"))
+    {
+        resp_headers
+            .0
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-encoding"));
+        for (n, v) in &mut resp_headers.0 {
+            if n.eq_ignore_ascii_case("content-length") {
+                *v = resp_bytes.len().to_string();
+            }
+        }
+        *report
+            .notes
+            .entry("response body stored decoded (Content-Encoding removed)".into())
+            .or_default() += 1;
+    }
+    // HTTP/2 pseudo-headers that some tools export as headers.
+    req_headers.0.retain(|(n, _)| !n.starts_with(':'));
+    resp_headers.0.retain(|(n, _)| !n.starts_with(':'));
+
+    let t = &e["timings"];
+    let ms = |v: &Value| v.as_f64().filter(|f| *f >= 0.0);
+    let connect_total = ms(&t["connect"]);
+    let ssl = ms(&t["ssl"]);
+    let send = ms(&t["send"]).unwrap_or(0.0);
+    let wait = ms(&t["wait"]).unwrap_or(0.0);
+    let receive = ms(&t["receive"]).unwrap_or(0.0);
+    let setup = connect_total.unwrap_or(0.0);
+    let start = str_of(&e["startedDateTime"])
+        .unwrap_or("1970-01-01T00:00:00Z")
+        .to_owned();
+    let http_version = str_of(&req["httpVersion"]).unwrap_or("HTTP/1.1").to_owned();
+    let server = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+        .unwrap_or("")
+        .to_owned();
+    let resp_len = resp_bytes.len() as u64;
+    let response = (status > 0).then(|| Response {
+        status: u16::try_from(status).unwrap_or(0),
+        reason: str_of(&resp["statusText"]).unwrap_or("").to_owned(),
+        headers: resp_headers,
+        body: Body::complete(resp_bytes),
+    });
+    let error = if response.is_none() {
+        Some(
+            str_of(&resp["_error"])
+                .unwrap_or("no response recorded (status 0)")
+                .to_owned(),
+        )
+    } else {
+        None
+    };
+    let _ = resp_len;
+    Ok(Exchange {
+        id: 0,
+        kind: ExchangeKind::Http,
+        connection_id: e["connection"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        client_addr: String::new(),
+        mode: ProxyMode::Other,
+        tls: None,
+        server,
+        http_version,
+        request: Some(Request {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: req_headers,
+            body: Body::complete(req_bytes),
+        }),
+        response,
+        tunnel: None,
+        timings: Timings {
+            start,
+            connect_ms: connect_total.map(|c| c - ssl.unwrap_or(0.0)),
+            tls_ms: ssl,
+            request_sent_ms: Some(setup + send),
+            first_response_byte_ms: Some(setup + send + wait),
+            done_ms: Some(setup + send + wait + receive),
+        },
+        error,
+    })
+}

@@ -1,0 +1,120 @@
+//! `synctap export`, `synctap import` and `synctap redact`: captures in and out of
+//! synctap, safely.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::capture::har;
+use crate::capture::redact::{redact_exchange, RedactOptions, RedactReport};
+use crate::capture::{write_capture, CaptureReader};
+use crate::model::Exchange;
+
+/// Arguments of `synctap export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The capture to export.
+    capture: PathBuf,
+    /// Write HAR 1.2 to this file.
+    #[arg(long, value_name = "OUT")]
+    har: PathBuf,
+    /// Replace credentials with stable placeholders (see `synctap redact`).
+    #[arg(long)]
+    redact: bool,
+    /// With --redact: also replace user identities in WhoAmI responses.
+    #[arg(long, requires = "redact")]
+    redact_identities: bool,
+}
+
+/// Arguments of `synctap import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A HAR file from browsers' devtools, mitmproxy, Fiddler, Charles or synctap.
+    har: PathBuf,
+    /// The capture file to create.
+    #[arg(long, value_name = "CAPTURE")]
+    out: PathBuf,
+}
+
+/// Arguments of `synctap redact`.
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// The capture to redact.
+    capture: PathBuf,
+    /// The redacted capture to create.
+    #[arg(long, value_name = "CAPTURE")]
+    out: PathBuf,
+    /// Also replace user identities (UserLogin, UserEmailAddress, UserSIPAddress) in
+    /// WhoAmI responses.
+    #[arg(long)]
+    redact_identities: bool,
+}
+
+fn read_all(path: &std::path::Path) -> anyhow::Result<Vec<Exchange>> {
+    let mut reader =
+        CaptureReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    while let Some(x) = reader.next_exchange()? {
+        out.push(x);
+    }
+    for w in reader.warnings() {
+        eprintln!("synctap: warning: {}: {w}", path.display());
+    }
+    Ok(out)
+}
+
+fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
+    let mut report = RedactReport::default();
+    let opts = RedactOptions { identities };
+    for x in xs {
+        redact_exchange(x, opts, &mut report);
+    }
+    report
+}
+
+pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
+    let mut xs = read_all(&args.capture)?;
+    if args.redact {
+        let report = redact_all(&mut xs, args.redact_identities);
+        eprintln!("redacted: {}", report.summary());
+    }
+    let doc = har::export(&xs);
+    let file = std::fs::File::create(&args.har)
+        .with_context(|| format!("cannot create {}", args.har.display()))?;
+    serde_json::to_writer_pretty(std::io::BufWriter::new(file), &doc)
+        .with_context(|| format!("cannot write {}", args.har.display()))?;
+    let n = doc["log"]["entries"].as_array().map_or(0, Vec::len);
+    eprintln!("wrote {} ({n} entries)", args.har.display());
+    Ok(0)
+}
+
+pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
+    let data =
+        std::fs::read(&args.har).with_context(|| format!("cannot read {}", args.har.display()))?;
+    let (xs, report) =
+        har::import(&data).map_err(|e| anyhow::anyhow!("{}: {e}", args.har.display()))?;
+    write_capture(&args.out, &xs, false)?;
+    let skipped: u64 = report.skipped.values().sum();
+    eprintln!(
+        "imported {} entries into {}, skipped {skipped}",
+        report.imported,
+        args.out.display()
+    );
+    for (why, n) in &report.skipped {
+        eprintln!("  skipped {n}: {why}");
+    }
+    for (what, n) in &report.notes {
+        eprintln!("  note ({n}): {what}");
+    }
+    Ok(0)
+}
+
+pub(super) fn redact(args: &RedactArgs) -> anyhow::Result<i32> {
+    let mut xs = read_all(&args.capture)?;
+    let report = redact_all(&mut xs, args.redact_identities);
+    write_capture(&args.out, &xs, false)?;
+    eprintln!("redacted: {}", report.summary());
+    eprintln!("wrote {} ({} exchanges)", args.out.display(), xs.len());
+    Ok(0)
+}
