@@ -7,6 +7,7 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod filter;
 pub mod model;
 pub mod proxy;
 pub mod util;

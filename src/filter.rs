@@ -1,0 +1,414 @@
+//! Filter expressions over exchanges, for `show --filter`, `export --filter` and the UI.
+//!
+//! ```text
+//! ~m METHOD      method (case-insensitive)          ~u REGEX    URL
+//! ~c CODE        HTTP status (423, or 4xx)          ~p NAME     protocol (FSSHTTP, FSSHTTPB,
+//! ~t TYPE        SubRequest Type or sub-operation               SPFileSync, WebDAV, HTTP)
+//! ~e CODE        ErrorCode (cell storage or FSSHTTPB)  ~client ID  ClientID (or c<connection>)
+//! ~file REGEX    the file (cell storage Request Url, else the URL)
+//! ~b REGEX       request or response body
+//! a & b, a | b, !a, (a), and juxtaposition meaning &. Quote values with spaces: ~u "a b"
+//! ```
+//!
+//! Regexes are case-insensitive. A bad expression is an error naming the column.
+
+use regex::{bytes, Regex, RegexBuilder};
+
+use crate::decode::exchange::{DecodedExchange, Protocol};
+use crate::model::Exchange;
+
+/// A parsed filter.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    expr: Expr,
+}
+
+#[derive(Debug, Clone)]
+enum Expr {
+    And(Box<Self>, Box<Self>),
+    Or(Box<Self>, Box<Self>),
+    Not(Box<Self>),
+    Method(String),
+    Url(Regex),
+    Code(CodePattern),
+    Protocol(String),
+    SubType(String),
+    ErrorCode(String),
+    Client(String),
+    File(Regex),
+    Body(bytes::Regex),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CodePattern {
+    Exact(u16),
+    Class(u16),
+}
+
+/// A bad filter expression: what is wrong and at which column (1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("filter error at column {column}: {message}\n  {expr}\n  {caret}")]
+pub struct FilterError {
+    /// 1-based column of the problem.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    expr: String,
+    caret: String,
+}
+
+impl FilterError {
+    fn new(expr: &str, pos: usize, message: impl Into<String>) -> Self {
+        let column = expr[..pos.min(expr.len())].chars().count() + 1;
+        Self {
+            column,
+            message: message.into(),
+            expr: expr.to_owned(),
+            caret: format!("{}^", " ".repeat(column - 1)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    And,
+    Or,
+    Not,
+    Open,
+    Close,
+    Filter(String),
+    Value(String),
+}
+
+fn lex(s: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'&' => {
+                out.push((i, Tok::And));
+                i += 1;
+            }
+            b'|' => {
+                out.push((i, Tok::Or));
+                i += 1;
+            }
+            b'!' => {
+                out.push((i, Tok::Not));
+                i += 1;
+            }
+            b'(' => {
+                out.push((i, Tok::Open));
+                i += 1;
+            }
+            b')' => {
+                out.push((i, Tok::Close));
+                i += 1;
+            }
+            b'"' | b'\'' => {
+                let start = i;
+                i += 1;
+                let mut v = String::new();
+                loop {
+                    match s[i..].chars().next() {
+                        None => {
+                            return Err(FilterError::new(s, start, "unterminated quoted value"))
+                        }
+                        Some('\\') if s[i + 1..].starts_with(char::from(c)) => {
+                            v.push(char::from(c));
+                            i += 2;
+                        }
+                        Some(ch) if ch == char::from(c) => {
+                            i += 1;
+                            break;
+                        }
+                        Some(ch) => {
+                            v.push(ch);
+                            i += ch.len_utf8();
+                        }
+                    }
+                }
+                out.push((start, Tok::Value(v)));
+            }
+            _ => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b')') {
+                    i += 1;
+                }
+                let word = &s[start..i];
+                if let Some(name) = word.strip_prefix('~') {
+                    out.push((start, Tok::Filter(name.to_owned())));
+                } else {
+                    out.push((start, Tok::Value(word.to_owned())));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(_, t)| t)
+    }
+
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map_or(self.src.len(), |(p, _)| *p)
+    }
+
+    fn err(&self, msg: impl Into<String>) -> FilterError {
+        FilterError::new(self.src, self.at(), msg)
+    }
+
+    fn or(&mut self) -> Result<Expr, FilterError> {
+        let mut left = self.and()?;
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            let right = self.and()?;
+            left = Expr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, FilterError> {
+        let mut left = self.unary()?;
+        loop {
+            match self.peek() {
+                Some(Tok::And) => {
+                    self.pos += 1;
+                }
+                Some(Tok::Not | Tok::Open | Tok::Filter(_)) => {}
+                _ => return Ok(left),
+            }
+            let right = self.unary()?;
+            left = Expr::And(Box::new(left), Box::new(right));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, FilterError> {
+        match self.peek().cloned() {
+            Some(Tok::Not) => {
+                self.pos += 1;
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            Some(Tok::Open) => {
+                self.pos += 1;
+                let e = self.or()?;
+                if self.peek() != Some(&Tok::Close) {
+                    return Err(self.err("expected `)`"));
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Some(Tok::Filter(name)) => {
+                let name_at = self.at();
+                self.pos += 1;
+                let Some(Tok::Value(v)) = self.peek().cloned() else {
+                    return Err(self.err(format!("~{name} needs a value")));
+                };
+                let value_at = self.at();
+                self.pos += 1;
+                self.filter(&name, &v, name_at, value_at)
+            }
+            Some(Tok::Value(v)) => Err(self.err(format!(
+                "unexpected value {v:?}: start a filter with ~ (e.g. ~u {v})"
+            ))),
+            Some(Tok::Close) => Err(self.err("unexpected `)`")),
+            Some(Tok::And | Tok::Or) => Err(self.err("expected a filter before the operator")),
+            None => Err(self.err("expected a filter, found the end")),
+        }
+    }
+
+    fn regex(&self, v: &str, at: usize) -> Result<Regex, FilterError> {
+        RegexBuilder::new(v)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| FilterError::new(self.src, at, format!("invalid regex: {e}")))
+    }
+
+    fn filter(&self, name: &str, v: &str, name_at: usize, at: usize) -> Result<Expr, FilterError> {
+        Ok(match name {
+            "m" => Expr::Method(v.to_ascii_uppercase()),
+            "u" => Expr::Url(self.regex(v, at)?),
+            "c" => {
+                let lower = v.to_ascii_lowercase();
+                if let Some(d) = lower.strip_suffix("xx").and_then(|d| d.parse::<u16>().ok()) {
+                    Expr::Code(CodePattern::Class(d))
+                } else {
+                    Expr::Code(CodePattern::Exact(v.parse().map_err(|_| {
+                        FilterError::new(
+                            self.src,
+                            at,
+                            format!("~c takes a status like 423 or 4xx, not {v:?}"),
+                        )
+                    })?))
+                }
+            }
+            "p" => Expr::Protocol(v.to_ascii_lowercase()),
+            "t" => Expr::SubType(v.to_ascii_lowercase()),
+            "e" => Expr::ErrorCode(v.to_ascii_lowercase()),
+            "client" => Expr::Client(v.trim_matches(['{', '}']).to_ascii_lowercase()),
+            "file" => Expr::File(self.regex(v, at)?),
+            "b" => Expr::Body(
+                bytes::RegexBuilder::new(v)
+                    .case_insensitive(true)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| FilterError::new(self.src, at, format!("invalid regex: {e}")))?,
+            ),
+            other => {
+                return Err(FilterError::new(
+                    self.src,
+                    name_at,
+                    format!("unknown filter ~{other} (known: ~m ~u ~c ~p ~t ~e ~client ~file ~b)"),
+                ))
+            }
+        })
+    }
+}
+
+impl Filter {
+    /// Parses an expression.
+    ///
+    /// # Errors
+    /// A [`FilterError`] naming the column of the first problem.
+    pub fn parse(s: &str) -> Result<Self, FilterError> {
+        let toks = lex(s)?;
+        let mut p = Parser {
+            src: s,
+            toks,
+            pos: 0,
+        };
+        let expr = p.or()?;
+        if p.pos < p.toks.len() {
+            return Err(p.err("unexpected input after the expression"));
+        }
+        Ok(Self { expr })
+    }
+
+    /// Whether the exchange (with its decoded form) matches.
+    pub fn matches(&self, x: &Exchange, d: &DecodedExchange) -> bool {
+        eval(&self.expr, x, d)
+    }
+}
+
+fn eval(e: &Expr, x: &Exchange, d: &DecodedExchange) -> bool {
+    let req = x.request.as_ref();
+    match e {
+        Expr::And(a, b) => eval(a, x, d) && eval(b, x, d),
+        Expr::Or(a, b) => eval(a, x, d) || eval(b, x, d),
+        Expr::Not(a) => !eval(a, x, d),
+        Expr::Method(m) => req.is_some_and(|r| r.method.eq_ignore_ascii_case(m)),
+        Expr::Url(r) => req.is_some_and(|q| r.is_match(&q.url)),
+        Expr::Code(CodePattern::Exact(c)) => x.response.as_ref().is_some_and(|r| r.status == *c),
+        Expr::Code(CodePattern::Class(c)) => {
+            x.response.as_ref().is_some_and(|r| r.status / 100 == *c)
+        }
+        Expr::Protocol(p) => {
+            d.protocol.name().eq_ignore_ascii_case(p)
+                || (p == "fsshttpb" && d.fsshttp.as_ref().is_some_and(|f| !f.cells.is_empty()))
+        }
+        Expr::SubType(t) => {
+            let by_type = d
+                .fsshttp
+                .as_ref()
+                .and_then(|f| f.request.as_ref())
+                .is_some_and(|r| {
+                    r.sub_requests().any(|(_, s)| {
+                        s.type_
+                            .as_ref()
+                            .is_some_and(|ty| ty.as_str().eq_ignore_ascii_case(t))
+                    })
+                });
+            by_type
+                || (d.protocol == Protocol::Fsshttp
+                    && d.summary.iter().any(|s| {
+                        s.split_whitespace()
+                            .take(2)
+                            .any(|w| w.eq_ignore_ascii_case(t))
+                    }))
+        }
+        Expr::ErrorCode(code) => {
+            let in_soap = d
+                .fsshttp
+                .as_ref()
+                .and_then(|f| f.response.as_ref())
+                .is_some_and(|r| {
+                    r.sub_responses().any(|(resp, s)| {
+                        s.error_code
+                            .as_ref()
+                            .is_some_and(|c| c.code.eq_ignore_ascii_case(code))
+                            || resp
+                                .error_code
+                                .as_ref()
+                                .is_some_and(|c| c.code.eq_ignore_ascii_case(code))
+                    })
+                });
+            in_soap
+                || d.summary.iter().any(|s| {
+                    s.split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|w| w.eq_ignore_ascii_case(code))
+                })
+        }
+        Expr::Client(id) => {
+            d.client_id()
+                .is_some_and(|c| c.to_ascii_lowercase().contains(id.as_str()))
+                || format!("c{}", x.connection_id) == *id
+        }
+        Expr::File(r) => {
+            let urls: Vec<&str> = d
+                .fsshttp
+                .as_ref()
+                .and_then(|f| f.request.as_ref())
+                .map(|env| {
+                    env.request_collection
+                        .iter()
+                        .flat_map(|c| c.requests.iter())
+                        .filter_map(|q| q.url.as_deref())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if urls.is_empty() {
+                req.is_some_and(|q| r.is_match(&q.url))
+            } else {
+                urls.iter().any(|u| r.is_match(u))
+            }
+        }
+        Expr::Body(r) => {
+            req.is_some_and(|q| r.is_match(&q.body.bytes))
+                || x.response
+                    .as_ref()
+                    .is_some_and(|s| r.is_match(&s.body.bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_column() {
+        let e = Filter::parse("~m GET & ~x foo").err().map(|e| e.column);
+        assert_eq!(e, Some(10));
+        let e = Filter::parse("(~m GET")
+            .err()
+            .map(|e| (e.column, e.message));
+        assert_eq!(e, Some((9, "expected `)`".to_owned())));
+        let e = Filter::parse("~u (").err().map(|e| e.column);
+        assert_eq!(e, Some(4));
+        let e = Filter::parse("~c abc").err();
+        assert!(e.is_some_and(|e| e.to_string().contains("column 4")));
+        assert!(Filter::parse("~m GET & !(~c 4xx | ~p WebDAV) ~u \"a b\"").is_ok());
+    }
+}
