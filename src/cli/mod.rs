@@ -5,7 +5,9 @@
 
 mod ca;
 mod decode;
+pub mod demo;
 mod proxy;
+mod serve;
 mod show;
 
 use std::path::PathBuf;
@@ -40,6 +42,12 @@ pub enum Command {
     /// Decode one message body (SOAP/MTOM, bare FSSHTTPB, OneNote packaging, WebDAV or
     /// SPFileSync XML), sniffing the kind when not told. Exit 1 when there are diagnostics.
     Decode(decode::DecodeArgs),
+    /// Run the reference server (MS-FSSHTTP cell storage: locks, coauthoring, Cell
+    /// download and upload) for tests, demos and client experiments.
+    Serve(serve::ServeArgs),
+    /// Run the built-in server and the proxy in process, drive scripted clients through
+    /// a coauthoring story, then print the decoded capture.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -52,5 +60,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Proxy(a) => proxy::run(&opts.certs, a),
         Command::Show(a) => show::run(&a),
         Command::Decode(a) => decode::run(&a),
+        Command::Serve(a) => serve::run(&opts.certs, &a),
+        Command::Demo(a) => demo::run(&opts.certs, &a),
     }
 }
