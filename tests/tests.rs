@@ -4,5 +4,7 @@
 mod util;
 
 mod cli;
+mod demo;
 mod faults;
 mod proxy;
+mod server;

@@ -18,7 +18,7 @@ use crate::decode::fsshttp::{
     CoauthRequestType, DependencyType, ExclusiveLockRequestType, SubRequestType,
 };
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::server::client::{CellClient, CellExchange, HttpClient};
+use crate::server::client::{CellClient, CellReply, HttpClient};
 use crate::server::{CellSettings, Server, ServerConfig, SystemClock};
 
 /// Arguments of `synctap demo`.
@@ -158,7 +158,7 @@ pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn say(step: &str, x: &CellExchange) {
+fn say(step: &str, x: &CellReply) {
     let codes: Vec<String> = (0..x.response.sub_responses().count())
         .map(|i| x.code(i))
         .collect();

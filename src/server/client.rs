@@ -279,7 +279,7 @@ pub const WORD_SCHEMA_LOCK_ID: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
 
 /// One exchange of a [`CellClient`]: the request sent and the response decoded.
 #[derive(Debug, Clone)]
-pub struct CellExchange {
+pub struct CellReply {
     /// The request envelope sent.
     pub request: RequestEnvelope,
     /// The response envelope, decoded and joined to the request.
@@ -288,7 +288,7 @@ pub struct CellExchange {
     pub status: u16,
 }
 
-impl CellExchange {
+impl CellReply {
     /// The `n`th SubResponse.
     pub fn sub(&self, n: usize) -> Option<&SubResponse> {
         self.response.sub_responses().nth(n).map(|(_, s)| s)
@@ -437,7 +437,7 @@ impl CellClient {
     ///
     /// # Errors
     /// Network errors; an HTTP status other than 200.
-    pub async fn call(&mut self, mut subs: Vec<SubRequest>) -> anyhow::Result<CellExchange> {
+    pub async fn call(&mut self, mut subs: Vec<SubRequest>) -> anyhow::Result<CellReply> {
         for (i, s) in subs.iter_mut().enumerate() {
             s.sub_request_token = Some(i as u64 + 1);
         }
@@ -481,7 +481,7 @@ impl CellClient {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         let decoded = fsshttp::decode_response(rct, &resp.body, Some(&env));
-        let x = CellExchange {
+        let x = CellReply {
             request: env,
             response: decoded,
             status: resp.status,
@@ -516,7 +516,7 @@ impl CellClient {
     ///
     /// # Errors
     /// As [`CellClient::call`].
-    pub async fn download(&mut self) -> anyhow::Result<(CellExchange, Option<Vec<u8>>)> {
+    pub async fn download(&mut self) -> anyhow::Result<(CellReply, Option<Vec<u8>>)> {
         let x = self.call(vec![self.download_sub()]).await?;
         let file = x
             .cell_response(0)

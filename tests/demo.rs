@@ -1,0 +1,93 @@
+//! `synctap demo --no-ui --capture FILE` as a process: the story's exchanges are all in
+//! the capture, decode without diagnostics, and carry the expected ErrorCodes in order.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use synctap::decode::exchange::{decode_exchange, Meta, Protocol};
+
+use crate::util::{read_capture, synctap, TestResult};
+
+/// The ErrorCodes of each FSSHTTP exchange of the story, in order.
+const STORY: &[&[&str]] = &[
+    &["Success", "Success"],                     // A joins (Alone) + download
+    &["Success", "Success"],                     // B joins (Coauthoring) + download
+    &["Success"],                                // A refreshes
+    &["Success"],                                // A marks the transition complete
+    &["Success"],                                // B refreshes
+    &["Success"],                                // B uploads
+    &["CellRequestFail"],                        // A: CoherencyFailure
+    &["Success"],                                // A downloads
+    &["Success"],                                // A retries
+    &["NumberOfCoauthorsReachedMax", "Success"], // C refused, reads
+    &["MultipleClientsInCoauthSession"],         // A converts while B is present
+    &["Success"],                                // B exits
+    &["Success"],                                // A converts, alone, 1 s
+    &["Success"],                                // C: lock status
+    &["Success"],                                // C: lock status after expiry
+    &["Success", "Success"],                     // C joins, alone
+    &["Success"],                                // C exits
+    &["Success", "Success"],                     // D: exclusive lock + download
+    &["FileAlreadyLockedOnServer", "Success"],   // E refused, reads
+    &["Success"],                                // D releases
+];
+
+#[test]
+fn demo_records_the_whole_story() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let capture = dir.path().join("demo.jsonl");
+    let t0 = Instant::now();
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&capture)
+        .stderr(Stdio::inherit())
+        .output()?;
+    let took = t0.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}");
+    assert!(took < Duration::from_secs(30), "demo took {took:?}");
+    assert!(stdout.contains("CoherencyFailure"), "{stdout}");
+
+    let xs = read_capture(&capture);
+    let mut codes: Vec<Vec<String>> = Vec::new();
+    let mut lock_types = Vec::new();
+    for x in &xs {
+        let Some(req) = &x.request else { continue };
+        let resp = x.response.as_ref().ok_or("no response")?;
+        let rh = req.headers.pairs();
+        let sh = resp.headers.pairs();
+        let meta = Meta {
+            method: &req.method,
+            url: &req.url,
+            request_headers: &rh,
+            status: Some(resp.status),
+            response_headers: &sh,
+        };
+        let d = decode_exchange(&meta, &req.body.bytes, &resp.body.bytes);
+        assert!(d.diagnostics.is_empty(), "{}: {:?}", req.url, d.diagnostics);
+        assert_eq!(d.protocol, Protocol::Fsshttp, "{}", req.url);
+        let f = d.fsshttp.as_ref().ok_or("no FSSHTTP model")?;
+        let env = f.response.as_ref().ok_or("no response envelope")?;
+        codes.push(
+            env.sub_responses()
+                .map(|(_, s)| s.error_code.as_ref().map_or("-".to_owned(), |e| e.code.clone()))
+                .collect(),
+        );
+        lock_types.push(
+            env.sub_responses()
+                .find_map(|(_, s)| s.sub_response_data.as_ref()?.lock_type.clone()),
+        );
+    }
+    let expected: Vec<Vec<String>> = STORY
+        .iter()
+        .map(|s| s.iter().map(|c| (*c).to_owned()).collect())
+        .collect();
+    assert_eq!(codes, expected);
+    // C's two lock-status calls: the exclusive lock, then nothing after it expired.
+    use synctap::decode::fsshttp::LockType;
+    assert_eq!(lock_types[13], Some(LockType::ExclusiveLock));
+    assert_eq!(lock_types[14], Some(LockType::None));
+    Ok(())
+}
