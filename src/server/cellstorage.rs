@@ -245,7 +245,7 @@ impl CellService {
             };
             tracing::debug!(
                 url,
-                r#type = sub.type_.as_ref().map_or("?", |t| t.as_str()),
+                kind = sub.type_.as_ref().map_or("?", |t| t.as_str()),
                 code = outcome.code,
                 "subrequest"
             );
@@ -454,7 +454,7 @@ impl CellService {
         let max = self.settings.max_coauthors;
         let tid = self.fresh_guid(0x7A);
         let now = self.now();
-        let r = self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
             match join_doc(d, c, coauth_on, max, now) {
                 Err(o) => o,
                 Ok(joined) => {
@@ -481,8 +481,7 @@ impl CellService {
                     Outcome::ok(data)
                 }
             }
-        });
-        r
+        })
     }
 
     fn refresh(&mut self, c: &Call<'_>, coauth: bool) -> Outcome {
@@ -654,7 +653,7 @@ impl CellService {
             let same = matches!(&d.lock, Lock::Exclusive { id: x, .. } if *x == id);
             let free = d.lock == Lock::None;
             let empty = || Outcome::ok(SubResponseData::default());
-            match kind {
+            match &kind {
                 ExclusiveLockRequestType::GetLock | ExclusiveLockRequestType::RefreshLock => {
                     if same || free {
                         take_exclusive(d, &id, now.saturating_add(timeout), &holder);
@@ -891,10 +890,8 @@ impl CellService {
                 return cell_outcome("CellRequestFail", &r, None);
             }
             // A Put Changes to a missing Url creates the file (A.7.1).
-            let name = super::store::doc_key(c.url);
-            let name = crate::decode::mtom::percent_decode(
-                c.url.rsplit('/').next().unwrap_or(name.as_str()),
-            );
+            let path = c.url.split(['?', '#']).next().unwrap_or("");
+            let name = crate::decode::mtom::percent_decode(path.rsplit('/').next().unwrap_or(""));
             self.store.insert(&name, Vec::new(), now, &user);
         }
         let range_guid = self.fresh_guid(0xA11);

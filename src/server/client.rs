@@ -157,7 +157,7 @@ impl HttpClient {
             .method(method)
             .uri(target)
             .header(http::header::HOST, authority)
-            .header("x-synctap-user", &self.user)
+            .header("x-synctap-user", self.user.as_str())
             .header(http::header::USER_AGENT, "synctap-scripted-client/0.1");
         for (k, v) in headers {
             rb = rb.header(*k, *v);
@@ -415,8 +415,10 @@ impl CellClient {
     /// An upload of `content`, expecting the Storage Index of the last download.
     pub fn upload_sub(&self, content: &[u8], lock_id: &str) -> SubRequest {
         let opts = FilePackageOptions {
-            id_guid: Guid::from_u128(u128::from(fnv(self.client_id.as_bytes())) << 64 | u128::from(self.next_token)),
-            serial_guid: Guid::from_u128(u128::from(fnv(self.client_id.as_bytes())) << 64 | 0xFFFF),
+            id_guid: Guid::from_u128(
+                (u128::from(fnv(self.client_id.as_bytes())) << 64) | u128::from(self.next_token),
+            ),
+            serial_guid: Guid::from_u128((u128::from(fnv(self.client_id.as_bytes())) << 64) | 0xFFFF),
             ..FilePackageOptions::default()
         };
         let mut req = b::build_put_changes_request(content, &opts);

@@ -236,7 +236,7 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            tracing::info!(%peer, %method, path, status = 400, "request body: {e}");
+            tracing::info!(%peer, %method, path = %path, status = 400, "request body: {e}");
             return reply(StatusCode::BAD_REQUEST, "text/plain", "bad request body\n");
         }
     };
@@ -255,7 +255,7 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
                 }
             };
             let summary = fsshttp::summarize(Some(&env), Some(&out)).join("; ");
-            tracing::info!(%peer, %method, path, status = 200, "{summary}");
+            tracing::info!(%peer, %method, path = %path, status = 200, "{summary}");
             let (ct, body) = fsshttp::encode_response(&out, EncodeOptions::default());
             return reply(StatusCode::OK, &ct, body);
         }
@@ -272,6 +272,6 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     } else {
         reply(StatusCode::NOT_FOUND, "text/plain", "not found\n")
     };
-    tracing::info!(%peer, %method, path, status = resp.status().as_u16(), "request");
+    tracing::info!(%peer, %method, path = %path, status = resp.status().as_u16(), "request");
     resp
 }

@@ -210,7 +210,7 @@ pub fn guid(seed: u64, kind: u32, n: u32) -> Guid {
     // Mix so GUIDs do not look like counters, keeping the value deterministic.
     let mixed = v.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835) ^ (v >> 7);
     // RFC 4122 version 4 / variant bits, so the text looks like a real GUID.
-    let mixed = (mixed & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    let mixed = (mixed & !(0xFu128 << 76) & !(0x3u128 << 62)) | (0x4u128 << 76) | (0x2u128 << 62);
     Guid::from_u128(mixed)
 }
 
