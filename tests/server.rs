@@ -60,6 +60,14 @@ fn client(s: &Srv, file: &str, id: &str) -> Result<CellClient, Box<dyn std::erro
     Ok(CellClient::new(http, &s.site, file, id))
 }
 
+/// `call!(client, subrequests)`: builds the subrequests first, then sends them.
+macro_rules! call {
+    ($c:expr, $subs:expr $(,)?) => {{
+        let subs = $subs;
+        call(&mut $c, subs)
+    }};
+}
+
 /// Sends and checks that both sides decode without diagnostics.
 async fn call(c: &mut CellClient, subs: Vec<SubRequest>) -> Result<CellReply, Box<dyn std::error::Error>> {
     let x = c.call(subs).await?;
@@ -84,7 +92,7 @@ fn coauth_join_alone_then_coauthoring_with_transition() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        let x = call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         let d = data(&x, 0);
         assert_eq!(d.lock_type, Some(LockType::SchemaLock));
@@ -92,34 +100,34 @@ fn coauth_join_alone_then_coauthoring_with_transition() -> TestResult {
         let tid = d.transition_id.clone();
         assert!(tid.is_some());
         // Joining again with the same SchemaLockID is a refresh.
-        let x = call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
 
-        let x = call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         assert_eq!(data(&x, 0).transition_id, tid);
 
-        let x = call(&mut a, vec![CellClient::sub(SubRequestType::AmIAlone, None)]).await?;
+        let x = call!(a, vec![CellClient::sub(SubRequestType::AmIAlone, None)]).await?;
         assert_eq!(data(&x, 0).am_i_alone, Some(false));
-        let x = call(&mut a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
-        let x = call(&mut a, coauth(&a, CoauthRequestType::MarkTransitionComplete)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::MarkTransitionComplete)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).coauth_status, None);
-        let x = call(&mut a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::SchemaLock));
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
 
-        let x = call(&mut b, coauth(&b, CoauthRequestType::ExitCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::ExitCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
-        let x = call(&mut a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
-        let x = call(&mut a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
-        let x = call(&mut a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
         assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call(&mut a, coauth(&a, CoauthRequestType::MarkTransitionComplete)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::MarkTransitionComplete)).await?;
         assert_eq!(x.code(0), "InvalidCoauthSession");
         Ok(())
     })
@@ -132,22 +140,21 @@ fn schema_lock_id_must_match_while_held() -> TestResult {
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
         b.schema_lock_id = "11111111-2222-3333-4444-555555555555".into();
-        call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        let x = call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
         assert!(x.sub(0).and_then(|s| s.error_message.clone()).is_some_and(|m| m.contains('A')));
-        let x = call(&mut b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call(
-            &mut b,
+        let x = call!(b,
             vec![b.schema_lock(synctap::decode::fsshttp::SchemaLockRequestType::GetLock)],
         )
         .await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        call(&mut a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
-        let x = call(&mut b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
+        call!(a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
         assert_eq!(x.code(0), "Success");
-        let x = call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
         Ok(())
@@ -161,21 +168,21 @@ fn schema_lock_get_release_refresh() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Budget.xlsx", "A")?;
         let mut b = client(&s, "Budget.xlsx", "B")?;
-        let x = call(&mut a, vec![a.schema_lock(S::GetLock)]).await?;
+        let x = call!(a, vec![a.schema_lock(S::GetLock)]).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).lock_type, Some(LockType::SchemaLock));
         assert_eq!(data(&x, 0).coauth_status, None);
-        call(&mut b, vec![b.schema_lock(S::GetLock)]).await?;
-        let x = call(&mut b, vec![b.schema_lock(S::RefreshLock)]).await?;
+        call!(b, vec![b.schema_lock(S::GetLock)]).await?;
+        let x = call!(b, vec![b.schema_lock(S::RefreshLock)]).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::SchemaLock));
-        let x = call(&mut b, vec![b.schema_lock(S::ConvertToExclusive)]).await?;
+        let x = call!(b, vec![b.schema_lock(S::ConvertToExclusive)]).await?;
         assert_eq!(x.code(0), "MultipleClientsInCoauthSession");
-        call(&mut b, vec![b.schema_lock(S::ReleaseLock)]).await?;
+        call!(b, vec![b.schema_lock(S::ReleaseLock)]).await?;
         // B is gone but A holds the lock: releasing again is InvalidCoauthSession.
-        let x = call(&mut b, vec![b.schema_lock(S::ReleaseLock)]).await?;
+        let x = call!(b, vec![b.schema_lock(S::ReleaseLock)]).await?;
         assert_eq!(x.code(0), "InvalidCoauthSession");
-        call(&mut a, vec![a.schema_lock(S::ReleaseLock)]).await?;
-        let x = call(&mut a, vec![a.schema_lock(S::ReleaseLock)]).await?;
+        call!(a, vec![a.schema_lock(S::ReleaseLock)]).await?;
+        let x = call!(a, vec![a.schema_lock(S::ReleaseLock)]).await?;
         assert_eq!(x.code(0), "Success");
         Ok(())
     })
@@ -188,14 +195,14 @@ fn coauthor_limit() -> TestResult {
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
         let mut c = client(&s, "Report.docx", "C")?;
-        call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        let x = call(&mut c, coauth(&c, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(c, coauth(&c, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "NumberOfCoauthorsReachedMax");
-        let x = call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
-        call(&mut b, coauth(&b, CoauthRequestType::ExitCoauthoring)).await?;
-        let x = call(&mut c, coauth(&c, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(b, coauth(&b, CoauthRequestType::ExitCoauthoring)).await?;
+        let x = call!(c, coauth(&c, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         Ok(())
@@ -210,28 +217,28 @@ fn timeouts_expire_each_client_separately() -> TestResult {
         let mut b = client(&s, "Report.docx", "B")?;
         a.timeout = 3600;
         b.timeout = 7200;
-        call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         // A refresh with a shorter timeout does not shorten A's share.
         a.timeout = 60;
-        call(&mut a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
+        call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
         s.clock.advance_secs(100);
-        let x = call(&mut a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         s.clock.advance_secs(3600);
         // A expired, B did not.
-        let x = call(&mut b, coauth(&b, CoauthRequestType::GetCoauthoringStatus)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
-        let x = call(&mut a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, None);
         // Refresh after expiry is a Join.
         a.timeout = 3600;
-        let x = call(&mut a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         s.clock.advance_secs(7200);
         // Everyone expired: the shared lock is gone.
-        let x = call(&mut a, vec![CellClient::sub(SubRequestType::LockStatus, None)]).await?;
+        let x = call!(a, vec![CellClient::sub(SubRequestType::LockStatus, None)]).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::None));
         Ok(())
     })
@@ -243,26 +250,26 @@ fn convert_to_exclusive_rules() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        let x = call(&mut a, coauth(&a, CoauthRequestType::ConvertToExclusive)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::ConvertToExclusive)).await?;
         assert_eq!(x.code(0), "InvalidCoauthSession");
-        call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        let x = call(&mut a, coauth(&a, CoauthRequestType::ConvertToExclusive)).await?;
+        call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::ConvertToExclusive)).await?;
         assert_eq!(x.code(0), "MultipleClientsInCoauthSession");
         let mut sub = a.coauth(CoauthRequestType::ConvertToExclusive);
         if let Some(d) = sub.sub_request_data.as_mut() {
             d.release_lock_on_conversion_to_exclusive_failure = Some(true);
         }
-        let x = call(&mut a, vec![sub]).await?;
+        let x = call!(a, vec![sub]).await?;
         assert_eq!(x.code(0), "ExitCoauthSessionAsConvertToExclusiveFailed");
-        let x = call(&mut b, coauth(&b, CoauthRequestType::GetCoauthoringStatus)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
-        let x = call(&mut b, coauth(&b, CoauthRequestType::ConvertToExclusive)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::ConvertToExclusive)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).lock_type, Some(LockType::ExclusiveLock));
-        let x = call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call(&mut a, vec![CellClient::sub(SubRequestType::LockStatus, None)]).await?;
+        let x = call!(a, vec![CellClient::sub(SubRequestType::LockStatus, None)]).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::ExclusiveLock));
         assert_eq!(data(&x, 0).lock_id, Some(b.exclusive_lock_id.clone()));
         Ok(())
@@ -277,40 +284,40 @@ fn exclusive_lock_rules() -> TestResult {
         let mut a = client(&s, "Inventory.csv", "A")?;
         let mut b = client(&s, "Inventory.csv", "B")?;
         a.timeout = 600;
-        let x = call(&mut a, vec![a.exclusive(E::ReleaseLock)]).await?;
+        let x = call!(a, vec![a.exclusive(E::ReleaseLock)]).await?;
         assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call(&mut a, vec![a.exclusive(E::GetLock)]).await?;
+        let x = call!(a, vec![a.exclusive(E::GetLock)]).await?;
         assert_eq!(x.code(0), "Success");
-        let x = call(&mut b, vec![b.exclusive(E::GetLock)]).await?;
+        let x = call!(b, vec![b.exclusive(E::GetLock)]).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
         assert!(x
             .sub(0)
             .and_then(|s| s.error_message.clone())
             .is_some_and(|m| m.contains("test\\A")));
-        let x = call(&mut b, vec![b.exclusive(E::CheckLockAvailability)]).await?;
+        let x = call!(b, vec![b.exclusive(E::CheckLockAvailability)]).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call(&mut b, vec![b.exclusive(E::ReleaseLock)]).await?;
+        let x = call!(b, vec![b.exclusive(E::ReleaseLock)]).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call(&mut a, vec![a.exclusive(E::GetLock)]).await?;
+        let x = call!(a, vec![a.exclusive(E::GetLock)]).await?;
         assert_eq!(x.code(0), "Success");
         // CSV files are not coauthorable: conversion to a schema lock is refused.
-        let x = call(&mut a, vec![a.exclusive(E::ConvertToSchema)]).await?;
+        let x = call!(a, vec![a.exclusive(E::ConvertToSchema)]).await?;
         assert_eq!(x.code(0), "LockNotConvertedAsCoauthDisabled");
         s.clock.advance_secs(601);
-        let x = call(&mut b, vec![b.exclusive(E::GetLock)]).await?;
+        let x = call!(b, vec![b.exclusive(E::GetLock)]).await?;
         assert_eq!(x.code(0), "Success", "A's lock expired");
-        let x = call(&mut b, vec![b.exclusive(E::ReleaseLock)]).await?;
+        let x = call!(b, vec![b.exclusive(E::ReleaseLock)]).await?;
         assert_eq!(x.code(0), "Success");
-        let x = call(&mut a, vec![a.exclusive(E::RefreshLock)]).await?;
+        let x = call!(a, vec![a.exclusive(E::RefreshLock)]).await?;
         assert_eq!(x.code(0), "Success", "refresh without a lock takes one");
 
         let mut w = client(&s, "Report.docx", "W")?;
-        call(&mut w, vec![w.exclusive(E::GetLock)]).await?;
-        let x = call(&mut w, vec![w.exclusive(E::ConvertToSchemaJoinCoauth)]).await?;
+        call!(w, vec![w.exclusive(E::GetLock)]).await?;
+        let x = call!(w, vec![w.exclusive(E::ConvertToSchemaJoinCoauth)]).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
         assert!(data(&x, 0).transition_id.is_some());
-        let x = call(&mut w, vec![w.exclusive(E::ConvertToSchema)]).await?;
+        let x = call!(w, vec![w.exclusive(E::ConvertToSchema)]).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
         Ok(())
     })
@@ -322,7 +329,7 @@ fn coauth_off_falls_back_to_exclusive_only_when_allowed() -> TestResult {
         let s = start(false, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        let x = call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         let d = data(&x, 0);
         assert_eq!(d.lock_type, Some(LockType::ExclusiveLock));
@@ -331,17 +338,17 @@ fn coauth_off_falls_back_to_exclusive_only_when_allowed() -> TestResult {
             d.exclusive_lock_return_reason,
             Some(ExclusiveLockReturnReason::CoauthoringDisabled)
         );
-        let x = call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
         let mut sub = b.coauth(CoauthRequestType::JoinCoauthoring);
         if let Some(d) = sub.sub_request_data.as_mut() {
             d.allow_fallback_to_exclusive = Some(false);
         }
-        let x = call(&mut b, vec![sub]).await?;
+        let x = call!(b, vec![sub]).await?;
         assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call(&mut b, coauth(&b, CoauthRequestType::RefreshCoauthoring)).await?;
+        let x = call!(b, coauth(&b, CoauthRequestType::RefreshCoauthoring)).await?;
         assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call(&mut a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
+        let x = call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
         assert_eq!(x.code(0), "Success");
         assert_eq!(data(&x, 0).lock_type, Some(LockType::ExclusiveLock));
         Ok(())
@@ -354,8 +361,8 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        call(&mut a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        call(&mut b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
+        call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         let (x, file) = a.download().await?;
         assert_eq!(x.code(0), "Success");
         let sample = synctap::server::store::SAMPLES[0].1.as_bytes();
@@ -367,17 +374,17 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         b.download().await?;
 
         let lock = b.schema_lock_id.clone();
-        let x = call(&mut b, vec![b.upload_sub(b"version two\n", &lock)]).await?;
+        let x = call!(b, vec![b.upload_sub(b"version two\n", &lock)]).await?;
         assert_eq!(x.code(0), "Success");
         assert_ne!(b.etag, etag1);
-        let x = call(&mut a, vec![a.upload_sub(b"stale edit\n", &lock)]).await?;
+        let x = call!(a, vec![a.upload_sub(b"stale edit\n", &lock)]).await?;
         assert_eq!(x.code(0), "CellRequestFail");
         let fb = x.cell_response(0).ok_or("no FSSHTTPB response")?;
         let err = fb.sub_responses.first().and_then(|s| s.error.clone()).ok_or("no error")?;
         assert!(matches!(err.detail, ErrorDetail::CellError { code: 12, .. }));
         let (_, file) = a.download().await?;
         assert_eq!(file.as_deref(), Some(&b"version two\n"[..]));
-        let x = call(&mut a, vec![a.upload_sub(b"version three\n", &lock)]).await?;
+        let x = call!(a, vec![a.upload_sub(b"version three\n", &lock)]).await?;
         assert_eq!(x.code(0), "Success");
         let (_, file) = b.download().await?;
         assert_eq!(file.as_deref(), Some(&b"version three\n"[..]));
@@ -387,11 +394,11 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         if let Some(d) = dl.sub_request_data.as_mut() {
             d.etag = etag1.clone();
         }
-        let x = call(&mut a, vec![dl]).await?;
+        let x = call!(a, vec![dl]).await?;
         assert_eq!(x.code(0), "CellRequestFail");
         let mut z = client(&s, "Report.docx", "Z")?;
         z.download().await?;
-        let x = call(&mut z, vec![z.upload_sub(b"intruder\n", "wrong-lock")]).await?;
+        let x = call!(z, vec![z.upload_sub(b"intruder\n", "wrong-lock")]).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
 
         // Versions: three, the newest current.
@@ -404,7 +411,7 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
                 ..SubRequestData::default()
             }),
         );
-        let x = call(&mut a, vec![sub]).await?;
+        let x = call!(a, vec![sub]).await?;
         assert_eq!(data(&x, 0).versions.map(|v| v.len()), Some(3));
         Ok(())
     })
@@ -416,15 +423,14 @@ fn dependencies_and_missing_files() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Inventory.csv", "A")?;
         let mut b = client(&s, "Inventory.csv", "B")?;
-        call(&mut a, vec![a.exclusive(ExclusiveLockRequestType::GetLock)]).await?;
+        call!(a, vec![a.exclusive(ExclusiveLockRequestType::GetLock)]).await?;
         let dep = |on: u64, t: DependencyType| {
             let mut s = CellClient::sub(SubRequestType::WhoAmI, None);
             s.depends_on = Some(on);
             s.dependency_type = Some(t);
             s
         };
-        let x = call(
-            &mut b,
+        let x = call!(b,
             vec![
                 b.exclusive(ExclusiveLockRequestType::GetLock),
                 dep(1, DependencyType::OnSuccess),
@@ -452,13 +458,13 @@ fn dependencies_and_missing_files() -> TestResult {
         assert_eq!(data(&x, 2).user_login.as_deref(), Some("test\\B"));
 
         let mut m = client(&s, "Missing.docx", "M")?;
-        let x = call(&mut m, coauth(&m, CoauthRequestType::JoinCoauthoring)).await?;
+        let x = call!(m, coauth(&m, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "FileNotExistsOrCannotBeCreated");
         let (x, file) = m.download().await?;
         assert_eq!(x.code(0), "CellRequestFail");
         assert!(file.is_none());
         // Put Changes to a missing Url creates the file.
-        let x = call(&mut m, vec![m.upload_sub(b"new file\n", "none")]).await?;
+        let x = call!(m, vec![m.upload_sub(b"new file\n", "none")]).await?;
         assert_eq!(x.code(0), "Success");
         let (_, file) = m.download().await?;
         assert_eq!(file.as_deref(), Some(&b"new file\n"[..]));
@@ -488,10 +494,9 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
                 }),
             )
         };
-        let x = call(&mut a, vec![ed(Ed::UpdateEditorMetadata, Some("k0"))]).await?;
+        let x = call!(a, vec![ed(Ed::UpdateEditorMetadata, Some("k0"))]).await?;
         assert_eq!(x.code(0), "EditorClientIdNotFound");
-        let x = call(
-            &mut a,
+        let x = call!(a,
             vec![
                 ed(Ed::JoinEditingSession, None),
                 ed(Ed::UpdateEditorMetadata, Some("k1")),
@@ -508,8 +513,7 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         assert_eq!(codes[5], "EditorMetadataQuotaReached");
         assert!(codes.iter().enumerate().all(|(i, c)| i == 5 || c == "Success"), "{codes:?}");
 
-        let x = call(
-            &mut a,
+        let x = call!(a,
             vec![
                 CellClient::sub(SubRequestType::WhoAmI, None),
                 CellClient::sub(SubRequestType::ServerTime, None),
@@ -542,8 +546,7 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         assert!(x.sub(3).and_then(|s| s.get_versions_response.clone()).is_some());
         assert_eq!(data(&x, 6).property_values.map(|v| v.len()), Some(1));
 
-        let x = call(
-            &mut a,
+        let x = call!(a,
             vec![CellClient::sub(
                 SubRequestType::FileOperation,
                 Some(SubRequestData {
@@ -558,8 +561,7 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         let mut r = client(&s, "Renamed.txt", "A")?;
         let (_, file) = r.download().await?;
         assert_eq!(file.as_deref(), Some(synctap::server::store::SAMPLES[2].1.as_bytes()));
-        let x = call(
-            &mut r,
+        let x = call!(r,
             vec![CellClient::sub(
                 SubRequestType::Versioning,
                 Some(SubRequestData {
