@@ -72,7 +72,11 @@ fn demo_records_the_whole_story() -> TestResult {
         let env = f.response.as_ref().ok_or("no response envelope")?;
         codes.push(
             env.sub_responses()
-                .map(|(_, s)| s.error_code.as_ref().map_or("-".to_owned(), |e| e.code.clone()))
+                .map(|(_, s)| {
+                    s.error_code
+                        .as_ref()
+                        .map_or("-".to_owned(), |e| e.code.clone())
+                })
                 .collect(),
         );
         lock_types.push(

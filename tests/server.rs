@@ -69,10 +69,20 @@ macro_rules! call {
 }
 
 /// Sends and checks that both sides decode without diagnostics.
-async fn call(c: &mut CellClient, subs: Vec<SubRequest>) -> Result<CellReply, Box<dyn std::error::Error>> {
+async fn call(
+    c: &mut CellClient,
+    subs: Vec<SubRequest>,
+) -> Result<CellReply, Box<dyn std::error::Error>> {
     let x = c.call(subs).await?;
-    assert!(x.response.diagnostics.is_empty(), "{:?}", x.response.diagnostics);
-    assert_eq!(x.response.sub_responses().count(), x.request.sub_requests().count());
+    assert!(
+        x.response.diagnostics.is_empty(),
+        "{:?}",
+        x.response.diagnostics
+    );
+    assert_eq!(
+        x.response.sub_responses().count(),
+        x.request.sub_requests().count()
+    );
     Ok(x)
 }
 
@@ -143,10 +153,14 @@ fn schema_lock_id_must_match_while_held() -> TestResult {
         call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        assert!(x.sub(0).and_then(|s| s.error_message.clone()).is_some_and(|m| m.contains('A')));
+        assert!(x
+            .sub(0)
+            .and_then(|s| s.error_message.clone())
+            .is_some_and(|m| m.contains('A')));
         let x = call!(b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
         assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call!(b,
+        let x = call!(
+            b,
             vec![b.schema_lock(synctap::decode::fsshttp::SchemaLockRequestType::GetLock)],
         )
         .await?;
@@ -380,8 +394,15 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         let x = call!(a, vec![a.upload_sub(b"stale edit\n", &lock)]).await?;
         assert_eq!(x.code(0), "CellRequestFail");
         let fb = x.cell_response(0).ok_or("no FSSHTTPB response")?;
-        let err = fb.sub_responses.first().and_then(|s| s.error.clone()).ok_or("no error")?;
-        assert!(matches!(err.detail, ErrorDetail::CellError { code: 12, .. }));
+        let err = fb
+            .sub_responses
+            .first()
+            .and_then(|s| s.error.clone())
+            .ok_or("no error")?;
+        assert!(matches!(
+            err.detail,
+            ErrorDetail::CellError { code: 12, .. }
+        ));
         let (_, file) = a.download().await?;
         assert_eq!(file.as_deref(), Some(&b"version two\n"[..]));
         let x = call!(a, vec![a.upload_sub(b"version three\n", &lock)]).await?;
@@ -430,7 +451,8 @@ fn dependencies_and_missing_files() -> TestResult {
             s.dependency_type = Some(t);
             s
         };
-        let x = call!(b,
+        let x = call!(
+            b,
             vec![
                 b.exclusive(ExclusiveLockRequestType::GetLock),
                 dep(1, DependencyType::OnSuccess),
@@ -496,7 +518,8 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         };
         let x = call!(a, vec![ed(Ed::UpdateEditorMetadata, Some("k0"))]).await?;
         assert_eq!(x.code(0), "EditorClientIdNotFound");
-        let x = call!(a,
+        let x = call!(
+            a,
             vec![
                 ed(Ed::JoinEditingSession, None),
                 ed(Ed::UpdateEditorMetadata, Some("k1")),
@@ -511,9 +534,16 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         .await?;
         let codes: Vec<String> = (0..8).map(|i| x.code(i)).collect();
         assert_eq!(codes[5], "EditorMetadataQuotaReached");
-        assert!(codes.iter().enumerate().all(|(i, c)| i == 5 || c == "Success"), "{codes:?}");
+        assert!(
+            codes
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == 5 || c == "Success"),
+            "{codes:?}"
+        );
 
-        let x = call!(a,
+        let x = call!(
+            a,
             vec![
                 CellClient::sub(SubRequestType::WhoAmI, None),
                 CellClient::sub(SubRequestType::ServerTime, None),
@@ -543,10 +573,14 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         }
         let st = data(&x, 1).server_time.ok_or("no ServerTime")?;
         assert_eq!(st.utc.as_deref(), Some("2023-11-14T22:13:20Z"));
-        assert!(x.sub(3).and_then(|s| s.get_versions_response.clone()).is_some());
+        assert!(x
+            .sub(3)
+            .and_then(|s| s.get_versions_response.clone())
+            .is_some());
         assert_eq!(data(&x, 6).property_values.map(|v| v.len()), Some(1));
 
-        let x = call!(a,
+        let x = call!(
+            a,
             vec![CellClient::sub(
                 SubRequestType::FileOperation,
                 Some(SubRequestData {
@@ -560,8 +594,12 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
         assert_eq!(x.code(0), "Success");
         let mut r = client(&s, "Renamed.txt", "A")?;
         let (_, file) = r.download().await?;
-        assert_eq!(file.as_deref(), Some(synctap::server::store::SAMPLES[2].1.as_bytes()));
-        let x = call!(r,
+        assert_eq!(
+            file.as_deref(),
+            Some(synctap::server::store::SAMPLES[2].1.as_bytes())
+        );
+        let x = call!(
+            r,
             vec![CellClient::sub(
                 SubRequestType::Versioning,
                 Some(SubRequestData {
@@ -586,7 +624,15 @@ fn serve_process_prints_its_address_and_answers_over_tls() -> TestResult {
     let mut child = synctap()
         .arg("--certs")
         .arg(&certs)
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls", "--seed", "5", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls",
+            "--seed",
+            "5",
+            "--data",
+        ])
         .arg(dir.path().join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -604,7 +650,9 @@ fn serve_process_prints_its_address_and_answers_over_tls() -> TestResult {
         let ca = certs.join("synctap-ca.pem");
         let http = Arc::new(HttpClient::new(&[ca.as_path()], None, "test\\p")?);
         let mut c = CellClient::new(http, &url, "Report.docx", "P");
-        let x = c.call(vec![CellClient::sub(SubRequestType::WhoAmI, None)]).await?;
+        let x = c
+            .call(vec![CellClient::sub(SubRequestType::WhoAmI, None)])
+            .await?;
         assert_eq!(x.code(0), "Success");
         assert!(x.response.mtom.is_some(), "MTOM response");
         let (_, file) = c.download().await?;

@@ -99,7 +99,10 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
         let proxy_task = tokio::spawn(proxy.run(async {
             let _ = prx.await;
         }));
-        println!("synctap demo: server {server_url}, proxy {proxy_addr}, capture {}", capture.display());
+        println!(
+            "synctap demo: server {server_url}, proxy {proxy_addr}, capture {}",
+            capture.display()
+        );
         let story = run_story(&server_url, proxy_addr, &ca_pem).await;
         let _ = ptx.send(());
         let _ = proxy_task.await;
@@ -117,7 +120,11 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     print_report(&capture, &mut out)?;
-    writeln!(out, "demo finished in {:.1} s", started.elapsed().as_secs_f64())?;
+    writeln!(
+        out,
+        "demo finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    )?;
     out.flush()?;
     Ok(0)
 }
@@ -128,8 +135,8 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
 /// # Errors
 /// When the capture cannot be read or `out` cannot be written.
 pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let mut reader = CaptureReader::open(capture)
-        .map_err(|e| anyhow!("{}: {e}", capture.display()))?;
+    let mut reader =
+        CaptureReader::open(capture).map_err(|e| anyhow!("{}: {e}", capture.display()))?;
     while let Some(x) = reader.next_exchange()? {
         writeln!(out, "{}", super::show::line(&x))?;
         let Some(req) = &x.request else { continue };
@@ -168,11 +175,20 @@ fn say(step: &str, x: &CellReply) {
 /// The scripted story (README walkthrough). Every request goes through the proxy.
 async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Result<()> {
     let http = |user: &str| HttpClient::new(&[ca_pem], Some(proxy), user).map(Arc::new);
-    let (ha, hb, hc) = (http("contoso\\alice")?, http("contoso\\bob")?, http("contoso\\carol")?);
+    let (ha, hb, hc) = (
+        http("contoso\\alice")?,
+        http("contoso\\bob")?,
+        http("contoso\\carol")?,
+    );
     let doc = "Report.docx";
     let mut a = CellClient::new(ha, site, doc, "A0000000-0000-4000-8000-00000000000A");
     let mut b = CellClient::new(hb, site, doc, "B0000000-0000-4000-8000-00000000000B");
-    let mut c = CellClient::new(Arc::clone(&hc), site, doc, "C0000000-0000-4000-8000-00000000000C");
+    let mut c = CellClient::new(
+        Arc::clone(&hc),
+        site,
+        doc,
+        "C0000000-0000-4000-8000-00000000000C",
+    );
 
     println!("Document {doc} (coauthorable, at most {DEMO_MAX_COAUTHORS} coauthors):");
     let open = |cl: &CellClient| {
@@ -185,19 +201,29 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     say("A opens: JoinCoauthoring + download", &x);
     let x = b.call(open(&b)).await?;
     say("B opens: JoinCoauthoring + download (Coauthoring)", &x);
-    let x = a.call(vec![a.coauth(CoauthRequestType::RefreshCoauthoring)]).await?;
+    let x = a
+        .call(vec![a.coauth(CoauthRequestType::RefreshCoauthoring)])
+        .await?;
     say("A refreshes", &x);
-    let x = a.call(vec![a.coauth(CoauthRequestType::MarkTransitionComplete)]).await?;
+    let x = a
+        .call(vec![a.coauth(CoauthRequestType::MarkTransitionComplete)])
+        .await?;
     say("A marks the transition complete", &x);
-    let x = b.call(vec![b.coauth(CoauthRequestType::RefreshCoauthoring)]).await?;
+    let x = b
+        .call(vec![b.coauth(CoauthRequestType::RefreshCoauthoring)])
+        .await?;
     say("B refreshes", &x);
     let schema = b.schema_lock_id.clone();
     let x = b
-        .call(vec![b.upload_sub(b"Quarterly report, edited by Bob.\n", &schema)])
+        .call(vec![
+            b.upload_sub(b"Quarterly report, edited by Bob.\n", &schema)
+        ])
         .await?;
     say("B uploads a new version", &x);
     let x = a
-        .call(vec![a.upload_sub(b"Quarterly report, edited by Alice.\n", &schema)])
+        .call(vec![
+            a.upload_sub(b"Quarterly report, edited by Alice.\n", &schema)
+        ])
         .await?;
     say("A uploads on a stale version: CoherencyFailure", &x);
     let (x, file) = a.download().await?;
@@ -207,12 +233,18 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     say("A retries the upload after merging", &x);
     let x = c.call(open(&c)).await?;
     say("C opens: refused, the session is full", &x);
-    let x = a.call(vec![a.coauth(CoauthRequestType::ConvertToExclusive)]).await?;
+    let x = a
+        .call(vec![a.coauth(CoauthRequestType::ConvertToExclusive)])
+        .await?;
     say("A converts to exclusive while B is present", &x);
-    let x = b.call(vec![b.coauth(CoauthRequestType::ExitCoauthoring)]).await?;
+    let x = b
+        .call(vec![b.coauth(CoauthRequestType::ExitCoauthoring)])
+        .await?;
     say("B exits", &x);
     a.timeout = 1;
-    let x = a.call(vec![a.coauth(CoauthRequestType::ConvertToExclusive)]).await?;
+    let x = a
+        .call(vec![a.coauth(CoauthRequestType::ConvertToExclusive)])
+        .await?;
     say("A converts to exclusive, alone, with a 1 s timeout", &x);
     let x = c
         .call(vec![CellClient::sub(SubRequestType::LockStatus, None)])
@@ -225,12 +257,19 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     say("C asks again after 1.3 s: A's lock expired", &x);
     let x = c.call(open(&c)).await?;
     say("C opens: alone now", &x);
-    let x = c.call(vec![c.coauth(CoauthRequestType::ExitCoauthoring)]).await?;
+    let x = c
+        .call(vec![c.coauth(CoauthRequestType::ExitCoauthoring)])
+        .await?;
     say("C exits", &x);
 
     let doc2 = "Inventory.csv";
     println!("Document {doc2} (not coauthorable):");
-    let mut d = CellClient::new(Arc::clone(&hc), site, doc2, "D0000000-0000-4000-8000-00000000000D");
+    let mut d = CellClient::new(
+        Arc::clone(&hc),
+        site,
+        doc2,
+        "D0000000-0000-4000-8000-00000000000D",
+    );
     let hb2 = http("contoso\\bob")?;
     let mut e = CellClient::new(hb2, site, doc2, "E0000000-0000-4000-8000-00000000000E");
     let open_excl = |cl: &CellClient| {

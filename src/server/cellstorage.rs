@@ -70,8 +70,8 @@ const E_FAIL: u32 = 0x8000_4005;
 struct Outcome {
     code: &'static str,
     message: Option<String>,
-    data: Option<SubResponseData>,
-    versions: Option<GetVersionsResults>,
+    data: Option<Box<SubResponseData>>,
+    versions: Option<Box<GetVersionsResults>>,
 }
 
 impl Outcome {
@@ -79,7 +79,7 @@ impl Outcome {
         Self {
             code: "Success",
             message: None,
-            data: Some(data),
+            data: Some(Box::new(data)),
             versions: None,
         }
     }
@@ -101,7 +101,7 @@ impl Outcome {
     }
 
     fn with_data(mut self, data: SubResponseData) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 
@@ -261,9 +261,9 @@ impl CellService {
                 error_message: outcome.message.clone(),
                 server_correlation_id: correlation.map(str::to_owned),
                 request_type: None,
-                sub_response_data: outcome.data.clone(),
+                sub_response_data: outcome.data.as_deref().cloned(),
                 sub_response_stream_invalid: false,
-                get_versions_response: outcome.versions.clone(),
+                get_versions_response: outcome.versions.as_deref().cloned(),
             });
             done.insert(token, outcome);
         }
@@ -311,9 +311,11 @@ impl CellService {
                         Some(schema_lock_id.clone()),
                         Some(d.holder()),
                     ),
-                    Lock::Exclusive { id, holder, .. } => {
-                        (LockType::ExclusiveLock, Some(id.clone()), Some(holder.clone()))
-                    }
+                    Lock::Exclusive { id, holder, .. } => (
+                        LockType::ExclusiveLock,
+                        Some(id.clone()),
+                        Some(holder.clone()),
+                    ),
                 };
                 Outcome::ok(SubResponseData {
                     lock_type: Some(lock_type),
@@ -333,7 +335,10 @@ impl CellService {
                         prop("vti_etag", d.etag(s.seed)),
                         prop("vti_filesize", v.content.len().to_string()),
                         prop("vti_timecreated", filetime(d.created_ms).ticks.to_string()),
-                        prop("vti_timelastmodified", filetime(v.modified_ms).ticks.to_string()),
+                        prop(
+                            "vti_timelastmodified",
+                            filetime(v.modified_ms).ticks.to_string(),
+                        ),
                         prop("vti_modifiedby", v.modified_by.clone()),
                     ]),
                     folder_props: Some(vec![prop("vti_listtitle", "Documents".to_owned())]),
@@ -363,12 +368,12 @@ impl CellService {
                     })
                     .collect();
                 Outcome {
-                    versions: Some(GetVersionsResults {
+                    versions: Some(Box::new(GetVersionsResults {
                         list: Some(guid(s.seed, 0x115, 1).to_string()),
                         versioning: Some("1".to_owned()),
                         settings: Some("/_layouts/15/LstSetng.aspx".to_owned()),
                         result,
-                    }),
+                    })),
                     ..Outcome::err("Success")
                 }
             }),
@@ -454,8 +459,10 @@ impl CellService {
         let max = self.settings.max_coauthors;
         let tid = self.fresh_guid(0x7A);
         let now = self.now();
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
-            match join_doc(d, c, coauth_on, max, now) {
+        self.with_doc(
+            c,
+            "FileNotExistsOrCannotBeCreated",
+            |_, d, _| match join_doc(d, c, coauth_on, max, now) {
                 Err(o) => o,
                 Ok(joined) => {
                     let transition = d.transition_id.get_or_insert(tid).clone();
@@ -480,8 +487,8 @@ impl CellService {
                     }
                     Outcome::ok(data)
                 }
-            }
-        })
+            },
+        )
     }
 
     fn refresh(&mut self, c: &Call<'_>, coauth: bool) -> Outcome {
@@ -627,12 +634,14 @@ impl CellService {
 
     fn check_shared(&mut self, c: &Call<'_>) -> Outcome {
         let schema = c.data.schema_lock_id.clone().unwrap_or_default();
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| match &d.lock {
-            Lock::Exclusive { .. } => Outcome::err_msg("FileAlreadyLockedOnServer", d.holder()),
-            Lock::Shared { schema_lock_id, .. } if *schema_lock_id != schema => {
-                Outcome::err_msg("FileAlreadyLockedOnServer", d.holder())
+        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+            match &d.lock {
+                Lock::Exclusive { .. } => Outcome::err_msg("FileAlreadyLockedOnServer", d.holder()),
+                Lock::Shared { schema_lock_id, .. } if *schema_lock_id != schema => {
+                    Outcome::err_msg("FileAlreadyLockedOnServer", d.holder())
+                }
+                _ => Outcome::ok(SubResponseData::default()),
             }
-            _ => Outcome::ok(SubResponseData::default()),
         })
     }
 
@@ -659,9 +668,8 @@ impl CellService {
                         take_exclusive(d, &id, now.saturating_add(timeout), &holder);
                         empty()
                     } else {
-                        Outcome::err_msg("FileAlreadyLockedOnServer", held).with_data(
-                            SubResponseData::default(),
-                        )
+                        Outcome::err_msg("FileAlreadyLockedOnServer", held)
+                            .with_data(SubResponseData::default())
                     }
                 }
                 ExclusiveLockRequestType::ReleaseLock => {
@@ -821,7 +829,9 @@ impl CellService {
                     let found = d
                         .versions
                         .iter()
-                        .find(|v| format!("{}.0", v.number) == wanted || v.number.to_string() == wanted)
+                        .find(|v| {
+                            format!("{}.0", v.number) == wanted || v.number.to_string() == wanted
+                        })
                         .map(|v| v.content.clone());
                     let Some(content) = found else {
                         return Outcome::err("VersionNotFound");
@@ -929,8 +939,7 @@ impl CellService {
                     };
                 }
                 b::SubRequestData::QueryChanges(_) => {
-                    let default_partition =
-                        s.target_partition_id.is_none_or(|g| g == b::Guid::NIL);
+                    let default_partition = s.target_partition_id.is_none_or(|g| g == b::Guid::NIL);
                     if default_partition {
                         let built = b::build_query_changes_response(
                             d.content(),
@@ -1048,15 +1057,19 @@ fn dependency_block(sub: &SubRequest, done: &BTreeMap<u64, Outcome>) -> Option<O
         return Some(Outcome::err("DependentRequestNotExecuted"));
     };
     let executed = !other.code.starts_with("Dependent");
-    let ty = sub.dependency_type.clone().unwrap_or(DependencyType::OnExecute);
+    let ty = sub
+        .dependency_type
+        .clone()
+        .unwrap_or(DependencyType::OnExecute);
     match ty {
-        DependencyType::OnExecute => (!executed).then(|| Outcome::err("DependentRequestNotExecuted")),
+        DependencyType::OnExecute => {
+            (!executed).then(|| Outcome::err("DependentRequestNotExecuted"))
+        }
         DependencyType::OnSuccess => {
             (!other.success()).then(|| Outcome::err("DependentOnlyOnSuccessRequestFailed"))
         }
-        DependencyType::OnFail => {
-            (other.success() || !executed).then(|| Outcome::err("DependentOnlyOnFailRequestSucceeded"))
-        }
+        DependencyType::OnFail => (other.success() || !executed)
+            .then(|| Outcome::err("DependentOnlyOnFailRequestSucceeded")),
         DependencyType::OnNotSupported => (!other.not_supported())
             .then(|| Outcome::err("DependentOnlyOnNotSupportedRequestGetSupported")),
         DependencyType::OnSuccessOrNotSupported => (!other.success() && !other.not_supported())
@@ -1252,7 +1265,11 @@ fn knowledge(opts: &b::FilePackageOptions) -> Knowledge {
     }
 }
 
-fn cell_outcome(code: &'static str, r: &FsshttpbResponse, data: Option<SubResponseData>) -> Outcome {
+fn cell_outcome(
+    code: &'static str,
+    r: &FsshttpbResponse,
+    data: Option<SubResponseData>,
+) -> Outcome {
     let mut data = data.unwrap_or_default();
     data.payload = Some(CellPayload {
         bytes: b::encode_response(r),
@@ -1261,15 +1278,18 @@ fn cell_outcome(code: &'static str, r: &FsshttpbResponse, data: Option<SubRespon
     Outcome {
         code,
         message: (code != "Success").then(|| "the FSSHTTPB request failed".to_owned()),
-        data: Some(data),
+        data: Some(Box::new(data)),
         versions: None,
     }
 }
 
 /// FILETIME ticks of a Unix time in ms.
 fn filetime(ms: u64) -> FileTime {
-    let ticks = 116_444_736_000_000_000i64
-        .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX / 20_000).saturating_mul(10_000));
+    let ticks = 116_444_736_000_000_000i64.saturating_add(
+        i64::try_from(ms)
+            .unwrap_or(i64::MAX / 20_000)
+            .saturating_mul(10_000),
+    );
     FileTime::new(ticks)
 }
 
@@ -1277,6 +1297,9 @@ fn rfc3339(ms: u64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

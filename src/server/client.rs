@@ -133,7 +133,10 @@ impl HttpClient {
             Some("http") => false,
             _ => bail!("{url}: only http and https URLs"),
         };
-        let host = uri.host().ok_or_else(|| anyhow!("{url}: no host"))?.to_owned();
+        let host = uri
+            .host()
+            .ok_or_else(|| anyhow!("{url}: no host"))?
+            .to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let authority = format!("{host}:{port}");
         let key = format!("{}://{authority}", if https { "https" } else { "http" });
@@ -201,8 +204,12 @@ impl HttpClient {
         if self.proxy.is_some() {
             connect_tunnel(&mut tcp, host, port).await?;
         }
-        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
-            .with_context(|| format!("invalid server name {host}"))?;
+        let name = ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
+        .with_context(|| format!("invalid server name {host}"))?;
         let tls = TlsConnector::from(Arc::clone(&self.tls))
             .connect(name, tcp)
             .await
@@ -389,13 +396,22 @@ impl CellClient {
 
     /// A Cell subrequest carrying `payload` (an FSSHTTPB request), with the lock ids
     /// this client holds (`upload` adds the BypassLockID).
-    pub fn cell(&self, payload: &FsshttpbRequest, upload: bool, lock_id: Option<&str>) -> SubRequest {
+    pub fn cell(
+        &self,
+        payload: &FsshttpbRequest,
+        upload: bool,
+        lock_id: Option<&str>,
+    ) -> SubRequest {
         let bytes = b::encode_request(payload);
         let d = SubRequestData {
             binary_data_size: Some(bytes.len() as i64),
             client_id: Some(self.client_id.clone()),
             schema_lock_id: Some(self.schema_lock_id.clone()),
-            bypass_lock_id: if upload { lock_id.map(str::to_owned) } else { None },
+            bypass_lock_id: if upload {
+                lock_id.map(str::to_owned)
+            } else {
+                None
+            },
             coauth_versioning: upload.then_some(true),
             get_file_props: Some(true),
             payload: Some(CellPayload {
@@ -418,7 +434,9 @@ impl CellClient {
             id_guid: Guid::from_u128(
                 (u128::from(fnv(self.client_id.as_bytes())) << 64) | u128::from(self.next_token),
             ),
-            serial_guid: Guid::from_u128((u128::from(fnv(self.client_id.as_bytes())) << 64) | 0xFFFF),
+            serial_guid: Guid::from_u128(
+                (u128::from(fnv(self.client_id.as_bytes())) << 64) | 0xFFFF,
+            ),
             ..FilePackageOptions::default()
         };
         let mut req = b::build_put_changes_request(content, &opts);
@@ -536,7 +554,7 @@ pub fn query_changes_request() -> FsshttpbRequest {
         signature: REQUEST_SIGNATURE,
         user_agent: Some(b::UserAgent {
             offset: 0,
-            guid: Some(Guid::from_u128(0x5A0E_0003_0000_4000_8000_000000000003)),
+            guid: Some(Guid::from_u128(0x5A0E_0003_0000_4000_8000_0000_0000_0003)),
             client_and_platform: None,
             version: Some(0x0001_0002),
         }),

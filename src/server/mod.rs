@@ -251,7 +251,11 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             let out = match state.service.lock() {
                 Ok(mut s) => s.handle(&env, &web_url, &user),
                 Err(_) => {
-                    return reply(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "poisoned\n")
+                    return reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        "poisoned\n",
+                    )
                 }
             };
             let summary = fsshttp::summarize(Some(&env), Some(&out)).join("; ");

@@ -47,7 +47,8 @@ impl ManualClock {
 
     /// Moves the clock forward by `secs` seconds.
     pub fn advance_secs(&self, secs: u64) {
-        self.now.fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
+        self.now
+            .fetch_add(secs.saturating_mul(1000), Ordering::SeqCst);
     }
 }
 
@@ -360,7 +361,10 @@ mod tests {
 
     #[test]
     fn keys_and_guids() {
-        assert_eq!(doc_key("https://h/sites/a/Shared%20Documents/Report.docx"), "report.docx");
+        assert_eq!(
+            doc_key("https://h/sites/a/Shared%20Documents/Report.docx"),
+            "report.docx"
+        );
         assert_eq!(guid(1, 2, 3), guid(1, 2, 3));
         assert_ne!(guid(1, 2, 3), guid(2, 2, 3));
         assert!(guid(7, 1, 1).to_string().starts_with('{'));
