@@ -30,6 +30,8 @@ const STORY: &[&[&str]] = &[
     &["Success", "Success"],                     // D: exclusive lock + download
     &["FileAlreadyLockedOnServer", "Success"],   // E refused, reads
     &["Success"],                                // D releases
+    &["Success"],                                // F downloads Notes.txt
+    &["Success"],                                // F saves it
 ];
 
 #[test]
@@ -53,6 +55,7 @@ fn demo_records_the_whole_story() -> TestResult {
     let xs = read_capture(&capture);
     let mut codes: Vec<Vec<String>> = Vec::new();
     let mut lock_types = Vec::new();
+    let mut sync = Vec::new();
     for x in &xs {
         let Some(req) = &x.request else { continue };
         let resp = x.response.as_ref().ok_or("no response")?;
@@ -67,6 +70,13 @@ fn demo_records_the_whole_story() -> TestResult {
         };
         let d = decode_exchange(&meta, &req.body.bytes, &resp.body.bytes);
         assert!(d.diagnostics.is_empty(), "{}: {:?}", req.url, d.diagnostics);
+        if d.protocol == Protocol::SpFileSync {
+            let x = d.spfilesync.as_ref().ok_or("no SPFileSync model")?;
+            let kind = x.operation.as_ref().map(|o| o.kind).ok_or("no operation")?;
+            let r = x.response.as_ref().ok_or("no SPFileSync response")?;
+            sync.push((kind, r.has_more_data(), r.body.clone()));
+            continue;
+        }
         assert_eq!(d.protocol, Protocol::Fsshttp, "{}", req.url);
         let f = d.fsshttp.as_ref().ok_or("no FSSHTTP model")?;
         let env = f.response.as_ref().ok_or("no response envelope")?;
@@ -93,5 +103,30 @@ fn demo_records_the_whole_story() -> TestResult {
     use synctap::decode::fsshttp::LockType;
     assert_eq!(lock_types[13], Some(LockType::ExclusiveLock));
     assert_eq!(lock_types[14], Some(LockType::None));
+
+    // SPFileSync: discovery, policy, two pages of initial sync, an empty incremental
+    // sync, then (after F's save) one changed item and its download.
+    use synctap::decode::spfilesync::{OperationKind as K, SyncBody};
+    let kinds: Vec<K> = sync.iter().map(|s| s.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            K::DefaultDocumentLibraryId,
+            K::Policy,
+            K::RootFolderChanges,
+            K::RootFolderChanges,
+            K::RootFolderChanges,
+            K::RootFolderChanges,
+            K::Download
+        ]
+    );
+    let items = |i: usize| match &sync[i].2 {
+        Some(SyncBody::Folder(f)) => f.items.len(),
+        _ => usize::MAX,
+    };
+    assert_eq!((items(2), sync[2].1), (2, Some(true)));
+    assert_eq!((items(3), sync[3].1), (2, Some(false)));
+    assert_eq!(items(4), 0);
+    assert_eq!(items(5), 1);
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::decode::fsshttp::{
     CoauthRequestType, DependencyType, ExclusiveLockRequestType, SubRequestType,
 };
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::server::client::{CellClient, CellReply, HttpClient};
+use crate::server::client::{CellClient, CellReply, HttpClient, SyncClient};
 use crate::server::{CellSettings, Server, ServerConfig, SystemClock};
 
 /// Arguments of `synctap demo`.
@@ -286,5 +286,96 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         .call(vec![d.exclusive(ExclusiveLockRequestType::ReleaseLock)])
         .await?;
     say("D releases the lock", &x);
+
+    println!("SPFileSync (a OneDrive-like sync client on the library):");
+    let mut sync = SyncClient::new(http("contoso\\sync")?, site);
+    sync.discover().await?;
+    println!(
+        "  discovers the default library                              → {}",
+        sync.base.as_deref().unwrap_or("-")
+    );
+    let r = sync.policy().await?;
+    println!(
+        "  reads the sync policy                                      → HTTP {}",
+        r.status
+    );
+    let mut page = 1;
+    let mut names = Vec::new();
+    loop {
+        let p = sync.changes(2).await?;
+        let items: Vec<String> = p
+            .folder
+            .iter()
+            .flat_map(|f| f.items.iter())
+            .filter_map(|i| i.fields.get("RelationshipName").cloned())
+            .collect();
+        println!(
+            "  initial sync, page {page} (MaxItemCount=2)                    → {} (HasMoreData {})",
+            items.join(", "),
+            p.has_more
+        );
+        names.extend(items);
+        if !p.has_more || page >= 10 {
+            break;
+        }
+        page += 1;
+    }
+    let last = sync.changes(2).await?;
+    let url = last
+        .folder
+        .iter()
+        .flat_map(|f| f.items.iter())
+        .next()
+        .and_then(|i| i.document_streams.first())
+        .and_then(|s| s.fields.get("PreAuthURL").cloned());
+    println!(
+        "  asks again: no changes                                     → {} items",
+        last.folder.as_ref().map_or(0, |f| f.items.len())
+    );
+    let mut f = CellClient::new(
+        http("contoso\\frank")?,
+        site,
+        "Notes.txt",
+        "F0000000-0000-4000-8000-00000000000F",
+    );
+    f.download().await?;
+    let x = f
+        .call(vec![
+            f.upload_sub(b"Plain text notes, edited by Frank.\n", "")
+        ])
+        .await?;
+    say("F saves Notes.txt through cell storage", &x);
+    let p = sync.changes(2).await?;
+    let changed: Vec<(String, String)> = p
+        .folder
+        .iter()
+        .flat_map(|f| f.items.iter())
+        .map(|i| {
+            (
+                i.fields
+                    .get("RelationshipName")
+                    .cloned()
+                    .unwrap_or_default(),
+                i.fields.get("ETag").cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    println!("  incremental sync with the SyncToken                        → {changed:?}");
+    if let Some((_, Some(stream))) = p
+        .folder
+        .iter()
+        .flat_map(|f| f.items.iter())
+        .map(|i| (i, i.document_streams.first()))
+        .next()
+    {
+        if let Some(u) = stream.fields.get("PreAuthURL").or(url.as_ref()) {
+            let bytes = sync.download(u).await?;
+            println!(
+                "  downloads the changed file (PreAuthURL)                    → {} bytes",
+                bytes.len()
+            );
+        }
+    }
+    let _ = names;
     Ok(())
 }

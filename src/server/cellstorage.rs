@@ -1045,6 +1045,7 @@ impl CellService {
         }
         if let Some(bytes) = changed {
             self.store.write_back(&name, &bytes);
+            self.store.touch(&name.to_ascii_lowercase());
         }
         cell_outcome(code, &resp, Some(data))
     }

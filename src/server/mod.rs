@@ -11,6 +11,7 @@
 
 pub mod cellstorage;
 pub mod client;
+pub mod spfilesync;
 pub mod store;
 
 use std::convert::Infallible;
@@ -215,6 +216,10 @@ fn reply(status: StatusCode, ct: &str, body: impl Into<Bytes>) -> Response<Full<
 async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), ToString::to_string);
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -241,6 +246,17 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
     };
     let lower = path.to_ascii_lowercase();
+    // Computed apart so the lock is released before any other branch takes it.
+    let sync_answer = state.service.lock().ok().and_then(|s| {
+        spfilesync::answer(
+            &s.store,
+            s.settings.seed,
+            s.clock.now_ms(),
+            method.as_str(),
+            &path_and_query,
+            &format!("{}://{host}", state.scheme),
+        )
+    });
     let resp = if let Some(i) = lower.find("/_vti_bin/cellstorage.svc") {
         if method != http::Method::POST {
             reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST only\n")
@@ -263,6 +279,18 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             let (ct, body) = fsshttp::encode_response(&out, EncodeOptions::default());
             return reply(StatusCode::OK, &ct, body);
         }
+    } else if let Some((status, headers, body)) = sync_answer {
+        let mut r = reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            "text/plain",
+            body,
+        );
+        for (k, v) in headers {
+            if let Ok(v) = http::HeaderValue::from_str(&v) {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        r
     } else if method == http::Method::GET {
         let found = state
             .service

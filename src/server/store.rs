@@ -127,6 +127,8 @@ pub struct Document {
     pub transition_pending: bool,
     /// The editors table.
     pub editors: BTreeMap<String, Editor>,
+    /// The library change number of the last change to this document (SPFileSync).
+    pub change: u64,
 }
 
 impl Document {
@@ -222,6 +224,8 @@ pub struct Store {
     pub docs: BTreeMap<String, Document>,
     /// Where uploads are written, if anywhere.
     pub data_dir: Option<PathBuf>,
+    /// The library's change counter (SPFileSync SyncTokens); grows with each change.
+    pub change_counter: u64,
     next_doc: u32,
 }
 
@@ -256,6 +260,7 @@ impl Store {
         Self {
             docs: BTreeMap::new(),
             data_dir,
+            change_counter: 0,
             next_doc: 1,
         }
     }
@@ -293,6 +298,8 @@ impl Store {
     pub fn insert(&mut self, name: &str, content: Vec<u8>, now_ms: u64, by: &str) {
         let doc_id = self.next_doc;
         self.next_doc += 1;
+        self.change_counter += 1;
+        let change = self.change_counter;
         self.docs.insert(
             name.to_ascii_lowercase(),
             Document {
@@ -310,6 +317,7 @@ impl Store {
                 transition_id: None,
                 transition_pending: false,
                 editors: BTreeMap::new(),
+                change,
             },
         );
     }
@@ -319,7 +327,16 @@ impl Store {
         self.docs.get_mut(&doc_key(url))
     }
 
-    /// Stores a new version of `name` and writes it to the data folder.
+    /// Records a change to the document under `key` (its content or name changed).
+    pub fn touch(&mut self, key: &str) {
+        self.change_counter += 1;
+        let n = self.change_counter;
+        if let Some(d) = self.docs.get_mut(key) {
+            d.change = n;
+        }
+    }
+
+    /// Writes the content of a new version of `name` to the data folder.
     pub fn write_back(&self, name: &str, content: &[u8]) {
         if let Some(dir) = &self.data_dir {
             if let Err(e) = std::fs::write(dir.join(name), content) {
@@ -343,7 +360,8 @@ impl Store {
             let _ = std::fs::rename(dir.join(&doc.name), dir.join(new_name));
         }
         new_name.clone_into(&mut doc.name);
-        self.docs.insert(new_key, doc);
+        self.docs.insert(new_key.clone(), doc);
+        self.touch(&new_key);
         true
     }
 }
