@@ -18,7 +18,7 @@ use crate::decode::fsshttp::{
     CoauthRequestType, DependencyType, ExclusiveLockRequestType, SubRequestType,
 };
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::server::client::{CellClient, CellReply, HttpClient, SyncClient};
+use crate::server::client::{CellClient, CellReply, DavClient, HttpClient, SyncClient};
 use crate::server::{CellSettings, Server, ServerConfig, SystemClock};
 
 /// Arguments of `synctap demo`.
@@ -377,5 +377,81 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         }
     }
     let _ = names;
+
+    println!("WebDAV replication (a sync client on the library collection):");
+    let mut w = DavClient::new(http("contoso\\dav")?, site);
+    let ms = w.search().await?;
+    let hrefs: Vec<String> = ms
+        .response
+        .iter()
+        .filter_map(|r| r.href.first().cloned())
+        .collect();
+    println!(
+        "  SEARCH, empty collblob                                     → {} changes, collblob {}",
+        hrefs.len(),
+        w.collblob
+    );
+    for h in &hrefs {
+        w.get(h).await?;
+    }
+    println!(
+        "  GETs every resource, keeping its resourcetag               → {} files",
+        hrefs.len()
+    );
+    let notes = hrefs
+        .iter()
+        .find(|h| h.ends_with("Notes.txt"))
+        .cloned()
+        .unwrap_or_default();
+    let status = w
+        .put(&notes, b"Notes, edited over WebDAV.\n".to_vec(), None)
+        .await?;
+    println!("  PUT Notes.txt with If: (<resourcetag>)                     → HTTP {status}");
+    let mut g = CellClient::new(
+        http("contoso\\gina")?,
+        site,
+        "Budget.xlsx",
+        "G0000000-0000-4000-8000-0000000000AA",
+    );
+    g.download().await?;
+    let x = g
+        .call(vec![g.upload_sub(b"Budget, edited by Gina.\n", "")])
+        .await?;
+    say("G saves Budget.xlsx through cell storage", &x);
+    let ms = w.search().await?;
+    for r in &ms.response {
+        let (Some(h), Some(tag)) = (r.href.first(), r.resourcetag()) else {
+            continue;
+        };
+        let name = h.rsplit('/').next().unwrap_or(h);
+        if w.tags.get(h).map(String::as_str) == Some(tag) {
+            println!("  SEARCH with collblob: {name:<20} resourcetag unchanged → skipped");
+        } else {
+            let bytes = w.get(h).await?;
+            println!(
+                "  SEARCH with collblob: {name:<20} resourcetag changed   → GET {} bytes",
+                bytes.len()
+            );
+        }
+    }
+    let inv = format!("{}Inventory.csv", w.collection);
+    let (status, token) = w.lock(&inv, 120).await?;
+    println!("  LOCK Inventory.csv                                         → HTTP {status}");
+    let mut e2 = CellClient::new(
+        http("contoso\\erin")?,
+        site,
+        "Inventory.csv",
+        "E0000000-0000-4000-8000-0000000000EE",
+    );
+    let x = e2
+        .call(vec![e2.exclusive(ExclusiveLockRequestType::GetLock)])
+        .await?;
+    say("E asks cell storage for an exclusive lock on it", &x);
+    let status = w.put(&inv, b"item,count\n".to_vec(), None).await?;
+    println!("  PUT Inventory.csv without the lock token                   → HTTP {status}");
+    if let Some(t) = token {
+        let status = w.unlock(&inv, &t).await?;
+        println!("  UNLOCK Inventory.csv                                       → HTTP {status}");
+    }
     Ok(())
 }

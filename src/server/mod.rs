@@ -13,6 +13,7 @@ pub mod cellstorage;
 pub mod client;
 pub mod spfilesync;
 pub mod store;
+pub mod webdav;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -233,6 +234,16 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         .and_then(|h| h.to_str().ok())
         .unwrap_or(DEFAULT_USER)
         .to_owned();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let ct = req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -257,6 +268,25 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             &format!("{}://{host}", state.scheme),
         )
     });
+    let dav_answer = if sync_answer.is_none() && !lower.contains("/_vti_bin/") {
+        state.service.lock().ok().and_then(|mut s| {
+            let (now_ms, seed) = (s.clock.now_ms(), s.settings.seed);
+            webdav::answer(
+                &mut s.store,
+                &webdav::DavRequest {
+                    method: method.as_str(),
+                    path: &path,
+                    headers: &headers,
+                    body: &body,
+                    user: &user,
+                    now_ms,
+                    seed,
+                },
+            )
+        })
+    } else {
+        None
+    };
     let resp = if let Some(i) = lower.find("/_vti_bin/cellstorage.svc") {
         if method != http::Method::POST {
             reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST only\n")
@@ -279,7 +309,7 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             let (ct, body) = fsshttp::encode_response(&out, EncodeOptions::default());
             return reply(StatusCode::OK, &ct, body);
         }
-    } else if let Some((status, headers, body)) = sync_answer {
+    } else if let Some((status, headers, body)) = sync_answer.or(dav_answer) {
         let mut r = reply(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             "text/plain",
