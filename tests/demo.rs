@@ -32,6 +32,9 @@ const STORY: &[&[&str]] = &[
     &["Success"],                                // D releases
     &["Success"],                                // F downloads Notes.txt
     &["Success"],                                // F saves it
+    &["Success"],                                // G downloads Budget.xlsx
+    &["Success"],                                // G saves it
+    &["FileAlreadyLockedOnServer"],              // E: WebDAV lock holds the file
 ];
 
 #[test]
@@ -56,6 +59,7 @@ fn demo_records_the_whole_story() -> TestResult {
     let mut codes: Vec<Vec<String>> = Vec::new();
     let mut lock_types = Vec::new();
     let mut sync = Vec::new();
+    let mut dav = Vec::new();
     for x in &xs {
         let Some(req) = &x.request else { continue };
         let resp = x.response.as_ref().ok_or("no response")?;
@@ -75,6 +79,10 @@ fn demo_records_the_whole_story() -> TestResult {
             let kind = x.operation.as_ref().map(|o| o.kind).ok_or("no operation")?;
             let r = x.response.as_ref().ok_or("no SPFileSync response")?;
             sync.push((kind, r.has_more_data(), r.body.clone()));
+            continue;
+        }
+        if d.protocol == Protocol::WebDav {
+            dav.push((req.method.clone(), resp.status));
             continue;
         }
         assert_eq!(d.protocol, Protocol::Fsshttp, "{}", req.url);
@@ -128,5 +136,29 @@ fn demo_records_the_whole_story() -> TestResult {
     assert_eq!((items(3), sync[3].1), (2, Some(false)));
     assert_eq!(items(4), 0);
     assert_eq!(items(5), 1);
+
+    // WebDAV: initial manifest and GETs, a conditional PUT, then one GET only (the PUT's
+    // own change is skipped by resourcetag), LOCK, a refused PUT, UNLOCK.
+    let dav: Vec<String> = dav.iter().map(|(m, s)| format!("{m} {s}")).collect();
+    assert_eq!(
+        dav,
+        [
+            "SEARCH 207",
+            "GET 200",
+            "GET 200",
+            "GET 200",
+            "GET 200",
+            "PUT 204",
+            "SEARCH 207",
+            "GET 200",
+            "LOCK 200",
+            "PUT 423",
+            "UNLOCK 204"
+        ]
+    );
+    assert!(
+        stdout.contains("resourcetag unchanged → skipped"),
+        "{stdout}"
+    );
     Ok(())
 }

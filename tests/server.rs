@@ -664,3 +664,107 @@ fn serve_process_prints_its_address_and_answers_over_tls() -> TestResult {
     assert!(dir.path().join("data").join("Report.docx").exists());
     result
 }
+
+#[test]
+fn spfilesync_change_feed_pages_and_follows_cell_uploads() -> TestResult {
+    use synctap::decode::spfilesync::{decode_xml, SyncBody};
+    use synctap::server::client::SyncClient;
+    runtime().block_on(async {
+        let s = start(true, 10).await?;
+        let http = Arc::new(HttpClient::new(&[], None, "test\\sync")?);
+        let mut sync = SyncClient::new(http, &s.site);
+        sync.discover().await?;
+        let policy = sync.policy().await?;
+        match decode_xml(&policy.body) {
+            (Some(SyncBody::PolicyDocument(p)), d) if d.is_empty() => assert_eq!(p.rules.len(), 2),
+            other => return Err(format!("policy: {other:?}").into()),
+        }
+        let names = |p: &synctap::server::client::ChangesPage| -> Vec<String> {
+            p.folder
+                .iter()
+                .flat_map(|f| f.items.iter())
+                .filter_map(|i| i.fields.get("RelationshipName").cloned())
+                .collect()
+        };
+        let p1 = sync.changes(3).await?;
+        assert_eq!((names(&p1).len(), p1.has_more), (3, true));
+        let p2 = sync.changes(3).await?;
+        assert_eq!((names(&p2).len(), p2.has_more), (1, false));
+        assert!(names(&sync.changes(3).await?).is_empty());
+
+        let mut c = client(&s, "Notes.txt", "N")?;
+        c.download().await?;
+        call!(c, vec![c.upload_sub(b"changed\n", "")]).await?;
+        let p3 = sync.changes(3).await?;
+        assert_eq!(names(&p3), ["Notes.txt"]);
+        let item = p3
+            .folder
+            .as_ref()
+            .and_then(|f| f.items.first())
+            .ok_or("no item")?;
+        assert!(item.fields.get("ETag").is_some_and(|e| e.ends_with(",2\"")));
+        let url = item
+            .document_streams
+            .first()
+            .and_then(|d| d.fields.get("PreAuthURL"))
+            .ok_or("no PreAuthURL")?;
+        assert_eq!(sync.download(url).await?, b"changed\n");
+        Ok(())
+    })
+}
+
+#[test]
+fn webdav_resourcetags_collblobs_and_locks() -> TestResult {
+    use synctap::server::client::DavClient;
+    runtime().block_on(async {
+        let s = start(true, 10).await?;
+        let http = Arc::new(HttpClient::new(&[], None, "test\\dav")?);
+        let mut w = DavClient::new(http, &s.site);
+        let ms = w.search().await?;
+        assert_eq!(ms.response.len(), 4);
+        let first_blob = w.collblob.clone();
+        let notes = ms
+            .response
+            .iter()
+            .filter_map(|r| r.href.first())
+            .find(|h| h.ends_with("Notes.txt"))
+            .cloned()
+            .ok_or("no Notes.txt")?;
+        w.get(&notes).await?;
+        let good = w.tags.get(&notes).cloned().ok_or("no resourcetag")?;
+        w.tags.insert(notes.clone(), "rt:stale:1".into());
+        assert_eq!(w.put(&notes, b"x".to_vec(), None).await?, 412);
+        w.tags.insert(notes.clone(), good.clone());
+        assert_eq!(w.put(&notes, b"new\n".to_vec(), None).await?, 204);
+        assert_ne!(w.tags.get(&notes), Some(&good), "the resourcetag changed");
+        let ms = w.search().await?;
+        assert_eq!(ms.response.len(), 1);
+        assert_eq!(
+            ms.response[0].resourcetag(),
+            w.tags.get(&notes).map(String::as_str)
+        );
+        assert_ne!(w.collblob, first_blob);
+        assert!(w.search().await?.response.is_empty());
+        w.collblob = "garbage".into();
+        assert!(w.search().await.is_err(), "invalid collblob");
+
+        let (status, token) = w.lock(&notes, 60).await?;
+        assert_eq!(status, 200);
+        let token = token.ok_or("no Lock-Token")?;
+        assert_eq!(w.lock(&notes, 60).await?.0, 423);
+        let mut c = client(&s, "Notes.txt", "X")?;
+        let x = call!(c, vec![c.exclusive(ExclusiveLockRequestType::GetLock)]).await?;
+        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        assert_eq!(w.put(&notes, b"y".to_vec(), None).await?, 423);
+        assert_eq!(w.put(&notes, b"y".to_vec(), Some(&token)).await?, 204);
+        assert_eq!(w.unlock(&notes, "opaquelocktoken:wrong").await?, 409);
+        assert_eq!(w.unlock(&notes, &token).await?, 204);
+        // The WebDAV lock expires like any exclusive lock.
+        let (_, t2) = w.lock(&notes, 60).await?;
+        assert!(t2.is_some());
+        s.clock.advance_secs(61);
+        let x = call!(c, vec![c.exclusive(ExclusiveLockRequestType::GetLock)]).await?;
+        assert_eq!(x.code(0), "Success");
+        Ok(())
+    })
+}
