@@ -162,3 +162,71 @@ fn demo_records_the_whole_story() -> TestResult {
     );
     Ok(())
 }
+
+/// Attribute names our FSSHTTP responses use that the interop test suite's schemas do not
+/// declare: printed as warnings, not failures (the schemas lag the specification).
+#[test]
+fn response_attributes_against_the_interop_schemas() -> TestResult {
+    let dir = std::path::Path::new("/work/shared/testdata/external/interop-testsuites/Proxy");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        eprintln!("warning: {} not found; schema check skipped", dir.display());
+        return Ok(());
+    };
+    let mut declared = std::collections::BTreeSet::new();
+    for e in entries.flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for part in text.split("attribute name=\"").skip(1) {
+            if let Some(name) = part.split('"').next() {
+                declared.insert(name.to_owned());
+            }
+        }
+    }
+    let tmp = tempfile::tempdir()?;
+    let capture = tmp.path().join("demo.jsonl");
+    let status = synctap()
+        .arg("--certs")
+        .arg(tmp.path().join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&capture)
+        .stdout(Stdio::null())
+        .status()?;
+    assert!(status.success());
+    let mut used = std::collections::BTreeSet::new();
+    for x in read_capture(&capture) {
+        let Some(resp) = &x.response else { continue };
+        if !x
+            .request
+            .as_ref()
+            .is_some_and(|r| r.url.contains("cellstorage.svc"))
+        {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&resp.body.bytes);
+        // Only the SOAP envelope (the root MIME part), not binary XOP parts.
+        let (Some(start), Some(end)) = (text.find("Envelope"), text.find("Envelope>")) else {
+            continue;
+        };
+        let end = text[start..]
+            .find("</s:Envelope>")
+            .map_or(end, |i| start + i);
+        for tag in text[start..end].split('<').skip(1) {
+            let head = tag.split('>').next().unwrap_or("");
+            if head.starts_with(['/', '?', '!']) {
+                continue;
+            }
+            for attr in head.split_whitespace().skip(1) {
+                if let Some((name, _)) = attr.split_once('=') {
+                    if !name.contains(':') && name != "xmlns" {
+                        used.insert(name.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    assert!(used.contains("ErrorCode"), "{used:?}");
+    let undeclared: Vec<&String> = used.difference(&declared).collect();
+    for a in &undeclared {
+        eprintln!("warning: response attribute {a} is not declared in the interop schemas");
+    }
+    Ok(())
+}

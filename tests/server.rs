@@ -768,3 +768,101 @@ fn webdav_resourcetags_collblobs_and_locks() -> TestResult {
         Ok(())
     })
 }
+
+#[test]
+fn garbage_is_answered_not_panicked_on() -> TestResult {
+    use synctap::decode::fsshttp::decode_response;
+    runtime().block_on(async {
+        let s = start(true, 10).await?;
+        let http = HttpClient::new(&[], None, "test\\g")?;
+        let endpoint = format!("{}/_vti_bin/cellstorage.svc/CellStorageService", s.site);
+        for body in [
+            &b""[..],
+            b"<not xml",
+            b"\xff\xfe\x00garbage",
+            b"<s:Envelope/>",
+        ] {
+            let r = http
+                .send(
+                    http::Method::POST,
+                    &endpoint,
+                    &[("content-type", "text/xml")],
+                    body.to_vec(),
+                )
+                .await?;
+            assert_eq!(r.status, 200);
+            let ct = r.headers.get("content-type").and_then(|v| v.to_str().ok());
+            let env = decode_response(ct, &r.body, None);
+            let code = env
+                .response_version
+                .and_then(|v| v.error_code)
+                .map(|e| e.code);
+            assert_eq!(code.as_deref(), Some("InvalidArgument"));
+        }
+        let r = http
+            .send(http::Method::GET, &endpoint, &[], Vec::new())
+            .await?;
+        assert_eq!(r.status, 405);
+        let lib = format!("{}/Shared%20Documents/", s.site);
+        let search = http::Method::from_bytes(b"SEARCH")?;
+        let r = http.send(search, &lib, &[], b"<x".to_vec()).await?;
+        assert_eq!(r.status, 400);
+        let r = http
+            .send(
+                http::Method::GET,
+                &format!("{}/nothing", s.site),
+                &[],
+                Vec::new(),
+            )
+            .await?;
+        assert_eq!(r.status, 404);
+        Ok(())
+    })
+}
+
+#[test]
+fn demo_runs_against_a_separate_serve_process() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let certs = dir.path().join("certs");
+    let mut child = synctap()
+        .arg("--certs")
+        .arg(&certs)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls",
+            "--max-coauthors",
+            "2",
+            "--data",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().ok_or("no line")??;
+    std::thread::spawn(move || for _ in lines {});
+    let url = first
+        .strip_prefix("synctap serve listening on ")
+        .ok_or("unexpected first line")?
+        .to_owned();
+    let capture = dir.path().join("c.jsonl");
+    let out = synctap()
+        .arg("--certs")
+        .arg(&certs)
+        .args(["demo", "--no-ui", "--server"])
+        .arg(format!("{url}/sites/remote"))
+        .arg("--capture")
+        .arg(&capture)
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("NumberOfCoauthorsReachedMax"), "{text}");
+    assert!(crate::util::read_capture(&capture).len() > 20);
+    Ok(())
+}
