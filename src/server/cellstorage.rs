@@ -1304,3 +1304,103 @@ fn rfc3339(ms: u64) -> String {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::store::ManualClock;
+
+    fn service() -> CellService {
+        let mut store = Store::new(None);
+        store.insert("a.docx", b"hello".to_vec(), 0, "u");
+        CellService::new(store, CellSettings::default(), ManualClock::new(0))
+    }
+
+    fn coauth(kind: CoauthRequestType, client: &str, token: u64) -> SubRequest {
+        SubRequest {
+            type_: Some(SubRequestType::Coauth),
+            sub_request_token: Some(token),
+            sub_request_data: Some(SubRequestData {
+                coauth_request_type: Some(kind),
+                client_id: Some(client.to_owned()),
+                schema_lock_id: Some("S".to_owned()),
+                timeout: Some(3600),
+                ..SubRequestData::default()
+            }),
+            ..SubRequest::default()
+        }
+    }
+
+    fn codes(out: &ResponseEnvelope) -> Vec<String> {
+        out.sub_responses()
+            .filter_map(|(_, s)| s.error_code.as_ref().map(|e| e.code.clone()))
+            .collect()
+    }
+
+    fn request(subs: Vec<SubRequest>) -> RequestEnvelope {
+        RequestEnvelope {
+            request_collection: Some(crate::decode::fsshttp::RequestCollection {
+                correlation_id: Some("c".to_owned()),
+                requests: vec![Request {
+                    url: Some("https://h/Shared%20Documents/a.docx".to_owned()),
+                    request_token: Some(1),
+                    sub_requests: subs,
+                    ..Request::default()
+                }],
+            }),
+            ..RequestEnvelope::default()
+        }
+    }
+
+    #[test]
+    fn one_message_runs_subrequests_in_order() {
+        let mut s = service();
+        let out = s.handle(
+            &request(vec![
+                coauth(CoauthRequestType::JoinCoauthoring, "A", 1),
+                coauth(CoauthRequestType::JoinCoauthoring, "B", 2),
+                coauth(CoauthRequestType::ConvertToExclusive, "A", 3),
+                coauth(CoauthRequestType::ExitCoauthoring, "B", 4),
+            ]),
+            "https://h",
+            "u",
+        );
+        assert_eq!(
+            codes(&out),
+            ["Success", "Success", "InvalidArgument", "Success"],
+            "ConvertToExclusive without an ExclusiveLockID is an argument error"
+        );
+    }
+
+    #[test]
+    fn missing_url_and_old_versions_are_message_errors() {
+        let mut s = service();
+        let mut req = request(vec![coauth(CoauthRequestType::JoinCoauthoring, "A", 1)]);
+        if let Some(rc) = req.request_collection.as_mut() {
+            rc.requests[0].url = None;
+        }
+        let out = s.handle(&req, "https://h", "u");
+        let r = &out
+            .response_collection
+            .as_ref()
+            .map(|c| c.responses.clone())
+            .unwrap_or_default()[0];
+        assert_eq!(
+            r.error_code.as_ref().map(|e| e.code.as_str()),
+            Some("InvalidUrl")
+        );
+        let mut req = request(Vec::new());
+        req.request_version = Some(VersionInfo {
+            version: Some(1),
+            minor_version: Some(0),
+            ..VersionInfo::default()
+        });
+        let out = s.handle(&req, "https://h", "u");
+        assert_eq!(
+            out.response_version
+                .and_then(|v| v.error_code)
+                .map(|e| e.code),
+            Some("IncompatibleVersion".to_owned())
+        );
+    }
+}

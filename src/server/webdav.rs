@@ -44,12 +44,19 @@ fn repl_uid(seed: u64, d: &Document) -> String {
 
 /// What a WebDAV request needs.
 pub(crate) struct DavRequest<'a> {
+    /// The method.
     pub method: &'a str,
+    /// The URL path (percent-encoded, as sent).
     pub path: &'a str,
+    /// The header fields.
     pub headers: &'a [(String, String)],
+    /// The whole body.
     pub body: &'a [u8],
+    /// The caller's login.
     pub user: &'a str,
+    /// The time (ms since the epoch).
     pub now_ms: u64,
+    /// The server seed.
     pub seed: u64,
 }
 
