@@ -167,7 +167,23 @@ pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
 
 fn say(step: &str, x: &CellReply) {
     let codes: Vec<String> = (0..x.response.sub_responses().count())
-        .map(|i| x.code(i))
+        .map(|i| {
+            // Name the FSSHTTPB error inside a failed Cell subresponse (e.g. CoherencyFailure).
+            let inner = x.cell_response(i).and_then(|r| {
+                r.sub_responses
+                    .iter()
+                    .find_map(|s| match s.error.as_ref()?.detail {
+                        crate::decode::fsshttpb::ErrorDetail::CellError { ref name, .. } => {
+                            Some(name.clone())
+                        }
+                        _ => None,
+                    })
+            });
+            match inner {
+                Some(n) => format!("{} ({n})", x.code(i)),
+                None => x.code(i),
+            }
+        })
         .collect();
     println!("  {step:<58} → {}", codes.join(", "));
 }
