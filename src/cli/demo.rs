@@ -27,7 +27,7 @@ pub struct DemoArgs {
     /// Print the report only (there is no interactive UI yet; kept for scripts).
     #[arg(long)]
     no_ui: bool,
-    /// Capture file. Default: captures/demo-<timestamp>.jsonl.
+    /// Capture file. Default: captures/demo-TIMESTAMP.jsonl.
     #[arg(long, value_name = "FILE")]
     capture: Option<PathBuf>,
     /// Run the clients (through the proxy) against this server instead of the built-in

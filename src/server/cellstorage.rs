@@ -5,7 +5,13 @@
 //! Subrequests run in document order; `DependsOn`/`DependencyType` are evaluated
 //! against the subrequests already run. Cell payloads are decoded with the FSSHTTPB
 //! decoder and answered with the FSSHTTPB encoder (file content laid out per
-//! MS-FSSHTTPD). HTTP framing is left to `server::serve`.
+//! MS-FSSHTTPD). HTTP framing is left to the parent module.
+//!
+//! Deliberate simplifications: lock `Timeout`s are honoured as sent (SharePoint
+//! substitutes a default below 3600 s), so demos and tests can use short ones; there is
+//! one user per request (`X-Synctap-User`), no checkout and no IRM; a Put Changes with a
+//! null expected Storage Index only succeeds on an empty file; the CoherencyFailure
+//! (FSSHTTPB Cell Error 12) is reported with `CellRequestFail` on the SubResponse.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
