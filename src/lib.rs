@@ -3,11 +3,13 @@
 //!
 //! The crate is layered one way (see ARCHITECTURE.md): [`model`] (what was seen) ←
 //! [`decode`] (pure decoders) ; [`capture`] (JSON-lines files) ; [`proxy`] (the
-//! intercepting proxy) ; [`cli`] (the command line, wiring the rest together).
+//! intercepting proxy) ; [`server`] (the reference server and scripted clients) ;
+//! [`cli`] (the command line, wiring the rest together).
 pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod filter;
 pub mod model;
 pub mod proxy;
+pub mod server;
 pub mod util;

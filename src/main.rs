@@ -4,10 +4,16 @@ use clap::Parser as _;
 
 fn main() {
     let opts = synctap::cli::Opts::parse();
+    // `serve` logs one line per request unless RUST_LOG says otherwise.
+    let default_filter = if matches!(opts.command, synctap::cli::Command::Serve(_)) {
+        "warn,synctap::server=info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();

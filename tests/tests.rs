@@ -4,7 +4,9 @@
 mod util;
 
 mod cli;
+mod demo;
 mod faults;
 mod har;
 mod proxy;
+mod server;
 mod webdav_peer;

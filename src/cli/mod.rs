@@ -6,7 +6,9 @@
 mod ca;
 mod decode;
 mod har;
+pub mod demo;
 mod proxy;
+mod serve;
 mod show;
 
 use std::path::PathBuf;
@@ -47,6 +49,12 @@ pub enum Command {
     Import(har::ImportArgs),
     /// Write a copy of a capture with credentials replaced by stable placeholders.
     Redact(har::RedactArgs),
+    /// Run the reference server (MS-FSSHTTP cell storage: locks, coauthoring, Cell
+    /// download and upload) for tests, demos and client experiments.
+    Serve(serve::ServeArgs),
+    /// Run the built-in server and the proxy in process, drive scripted clients through
+    /// a coauthoring story, then print the decoded capture.
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -62,5 +70,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Export(a) => har::export(&a),
         Command::Import(a) => har::import(&a),
         Command::Redact(a) => har::redact(&a),
+        Command::Serve(a) => serve::run(&opts.certs, &a),
+        Command::Demo(a) => demo::run(&opts.certs, &a),
     }
 }

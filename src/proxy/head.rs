@@ -42,37 +42,57 @@ impl HeadWindow {
     pub(crate) fn request_headers(&mut self, method: &str, target: &str) -> Option<Headers> {
         let buf = self.bytes.make_contiguous();
         let line = format!("{method} {target} HTTP/1.");
-        let start = rfind_line(buf, line.as_bytes())?;
+        // A head may follow a body that does not end with a newline: fall back to a
+        // match anywhere. Consumed heads are drained, so an older head is never returned.
+        let start = rfind_line(buf, line.as_bytes())
+            .or_else(|| memchr::memmem::rfind(buf, line.as_bytes()))?;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf[start..]) {
-            Ok(httparse::Status::Complete(_)) => Some(collect(req.headers)),
-            _ => None,
-        }
+        let (found, end) = match req.parse(&buf[start..]) {
+            Ok(httparse::Status::Complete(n)) => (Some(collect(req.headers)), start + n),
+            _ => (None, 0),
+        };
+        self.bytes.drain(..end);
+        found
     }
 
     /// The header fields of the most recent response head with `status`.
     pub(crate) fn response_headers(&mut self, status: u16) -> Option<Headers> {
         let buf = self.bytes.make_contiguous();
-        let mut end = buf.len();
-        // Look for "HTTP/1.x NNN" at a line start, newest first; skip 1xx heads.
-        while let Some(start) = rfind_line(&buf[..end], b"HTTP/1.") {
-            let rest = &buf[start..];
-            let code = rest
-                .get(9..12)
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .and_then(|c| c.parse::<u16>().ok());
-            if code == Some(status) {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut resp = httparse::Response::new(&mut headers);
-                if let Ok(httparse::Status::Complete(_)) = resp.parse(rest) {
-                    return Some(collect(resp.headers));
-                }
-                return None;
-            }
-            end = start;
+        // A head at a line start first; else (the previous body did not end with a
+        // newline) anywhere. Consumed heads are drained, so an older head is never
+        // returned for a newer response.
+        let found = find_response(buf, status, true).or_else(|| find_response(buf, status, false));
+        let (headers, end) = found?;
+        self.bytes.drain(..end);
+        headers
+    }
+}
+
+/// The newest response head with `status` (skipping 1xx heads), with the offset just past
+/// it; `None` when there is none. `Some((None, end))` when it was found but is incomplete.
+fn find_response(buf: &[u8], status: u16, line_start: bool) -> Option<(Option<Headers>, usize)> {
+    let mut end = buf.len();
+    loop {
+        let start = if line_start {
+            rfind_line(&buf[..end], b"HTTP/1.")?
+        } else {
+            memchr::memmem::rfind(&buf[..end], b"HTTP/1.")?
+        };
+        let rest = &buf[start..];
+        let code = rest
+            .get(9..12)
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.parse::<u16>().ok());
+        if code == Some(status) {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut headers);
+            return match resp.parse(rest) {
+                Ok(httparse::Status::Complete(n)) => Some((Some(collect(resp.headers)), start + n)),
+                _ => Some((None, 0)),
+            };
         }
-        None
+        end = start;
     }
 }
 
@@ -200,5 +220,21 @@ mod tests {
         assert_eq!(h.get("x-conn"), Some("1"));
         assert_eq!(h.0[0].0, "X-Conn");
         assert!(w.response_headers(404).is_none());
+    }
+
+    #[test]
+    fn a_head_after_a_body_without_newline_is_found_and_older_heads_are_not_reused() {
+        let mut w = HeadWindow::default();
+        w.push(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+        let h = w.response_headers(200).expect("first");
+        assert_eq!(h.get("content-type"), Some("application/json"));
+        w.push(
+            b"HTTP/1.1 200 OK\r\nContent-Type: Application/xml\r\nContent-Length: 4\r\n\r\n<a/>",
+        );
+        let h = w.response_headers(200).expect("second");
+        assert_eq!(h.get("content-type"), Some("Application/xml"));
+        w.push(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(w.request_headers("GET", "/x").is_some());
+        assert!(w.request_headers("GET", "/x").is_none(), "consumed");
     }
 }
