@@ -2,11 +2,13 @@
 //! file-sync traffic (MS-FSSHTTP, MS-FSSHTTPB, SPFileSync REST, WebDAV).
 //!
 //! The crate is layered one way (see ARCHITECTURE.md): [`model`] (what was seen) ←
-//! [`decode`] (pure decoders) ; [`capture`] (JSON-lines files) ; [`proxy`] (the
-//! intercepting proxy) ; [`cli`] (the command line, wiring the rest together).
+//! [`decode`] (pure decoders) ← [`timeline`] (lock and coauthoring state, checks) ;
+//! [`capture`] (JSON-lines files) ; [`proxy`] (the intercepting proxy) ; [`cli`] (the
+//! command line, wiring the rest together).
 pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod model;
 pub mod proxy;
+pub mod timeline;
 pub mod util;

@@ -7,6 +7,7 @@ mod ca;
 mod decode;
 mod proxy;
 mod show;
+mod timeline;
 
 use std::path::PathBuf;
 
@@ -40,6 +41,12 @@ pub enum Command {
     /// Decode one message body (SOAP/MTOM, bare FSSHTTPB, OneNote packaging, WebDAV or
     /// SPFileSync XML), sniffing the kind when not told. Exit 1 when there are diagnostics.
     Decode(decode::DecodeArgs),
+    /// Lock and coauthoring spans per file and holder (ClientID, ExclusiveLockID, WebDAV
+    /// lock token), with expiries, CoauthStatus changes, failed requests and findings.
+    Timeline(timeline::TimelineArgs),
+    /// Protocol findings: server answers that contradict the lock and coauthoring rules,
+    /// unjoined subresponses, undecodable messages. Exit 1 when any is error-level.
+    Check(timeline::CheckArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -52,5 +59,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Proxy(a) => proxy::run(&opts.certs, a),
         Command::Show(a) => show::run(&a),
         Command::Decode(a) => decode::run(&a),
+        Command::Timeline(a) => timeline::run_timeline(&a),
+        Command::Check(a) => timeline::run_check(&a),
     }
 }
