@@ -287,8 +287,14 @@ impl Sink {
         }
     }
 
-    fn emit(&mut self, severity: Severity, rule: &'static str, exchanges: Vec<u64>, sentence: String, spec: &str) {
-        let mut exchanges = exchanges;
+    fn emit(
+        &mut self,
+        severity: Severity,
+        rule: &'static str,
+        mut exchanges: Vec<u64>,
+        sentence: String,
+        spec: &str,
+    ) {
         exchanges.sort_unstable();
         exchanges.dedup();
         self.add(Finding {
@@ -589,6 +595,7 @@ impl FileState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn marker(
         &mut self,
         cx: &mut Cx<'_>,
@@ -1137,7 +1144,7 @@ impl FileState {
                     l.client_id = Some(client.to_owned());
                     l.close(SpanEnd::Converted, cx.t, cx.id, to, cx.hist);
                 }
-                self.shared_grant(cx, si, op, client, false, from, Some(&lock_id));
+                self.shared_grant(cx, si, op, client, false, from, Some(lock_id.as_str()));
                 if let Some(s) = &r.coauth_status {
                     self.status(cx, client, s, &op.operation);
                 }

@@ -11,9 +11,9 @@ use crate::decode::exchange::DecodedExchange;
 use crate::decode::findings::{DavOrSync, Finding, Severity};
 use crate::decode::fsshttp::{
     CoauthRequestType, EditorsTableRequestType, ErrorCategory, ErrorCode,
-    ExclusiveLockRequestType, LockType, SchemaLockRequestType, SubRequestType,
+    ExclusiveLockRequestType, LockType, SchemaLockRequestType, SubRequestData, SubRequestType,
 };
-use crate::decode::fsshttpb::{ErrorDetail, FsshttpbResponse, ResponseError, SubRequestData};
+use crate::decode::fsshttpb::{self, ErrorDetail, FsshttpbResponse, ResponseError};
 use crate::decode::webdav::{DavBody, DavTimeout};
 
 /// FSSHTTPB Cell Error code of a coherency failure (MS-FSSHTTPB 2.2.3.2.1).
@@ -67,7 +67,6 @@ pub(crate) struct Op {
     pub schema_lock_id: Option<String>,
     pub exclusive_lock_id: Option<String>,
     pub timeout: Option<i64>,
-    pub release_on_failure: bool,
     pub result: Option<OpResult>,
 }
 
@@ -194,8 +193,9 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
             file_failed = true;
         }
         let mut used = vec![false; response.map_or(0, |r| r.sub_responses.len())];
+        let no_data = SubRequestData::default();
         for sub in &request.sub_requests {
-            let data = sub.sub_request_data.clone().unwrap_or_default();
+            let data = sub.sub_request_data.as_ref().unwrap_or(&no_data);
             let token = sub.sub_request_token;
             let found = response.and_then(|r| {
                 r.sub_responses
@@ -281,9 +281,6 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                 schema_lock_id: data.schema_lock_id.clone(),
                 exclusive_lock_id: data.exclusive_lock_id.clone(),
                 timeout: data.timeout,
-                release_on_failure: data
-                    .release_lock_on_conversion_to_exclusive_failure
-                    .unwrap_or(false),
                 result,
             });
         }
@@ -356,8 +353,8 @@ fn cell_op(x: &crate::decode::exchange::FsshttpExchange, token: Option<u64>) -> 
     if let Some(q) = &cell.request {
         for s in &q.sub_requests {
             match s.data {
-                SubRequestData::PutChanges(_) => c.upload = true,
-                SubRequestData::QueryChanges(_) => c.download = true,
+                fsshttpb::SubRequestData::PutChanges(_) => c.upload = true,
+                fsshttpb::SubRequestData::QueryChanges(_) => c.download = true,
                 _ => {}
             }
         }
