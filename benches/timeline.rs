@@ -18,18 +18,18 @@ use std::time::Instant;
 use synctap::capture::format::CaptureHeader;
 use synctap::capture::{CaptureReader, Record};
 use synctap::decode::fsshttp::{
-    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus,
-    EncodeOptions, ErrorCode, HResult, LockType, PayloadOrigin, Request as FRequest,
-    RequestCollection, RequestEnvelope, Response as FResponse, ResponseCollection,
-    ResponseEnvelope, SubRequest, SubRequestData, SubRequestType, SubResponse, SubResponseData,
-    VersionInfo,
+    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus, EncodeOptions,
+    ErrorCode, HResult, LockType, PayloadOrigin, Request as FRequest, RequestCollection,
+    RequestEnvelope, Response as FResponse, ResponseCollection, ResponseEnvelope, SubRequest,
+    SubRequestData, SubRequestType, SubResponse, SubResponseData, VersionInfo,
 };
 use synctap::decode::fsshttpb::{
     self, build_put_changes_request, build_query_changes_response, FilePackageOptions,
-    FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, REQUEST_SIGNATURE,
-    RESPONSE_SIGNATURE,
+    FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, REQUEST_SIGNATURE, RESPONSE_SIGNATURE,
 };
-use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
+use synctap::model::{
+    Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings,
+};
 use synctap::timeline::{format_rfc3339, Timeline, TimelineOptions};
 
 const SCHEMA: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
@@ -217,16 +217,44 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
         ..SubResponse::default()
     };
     let steps: Vec<(u64, SubRequest, SubResponse)> = vec![
-        (c1, coauth(JoinCoauthoring, "client-1", Some(3600)), status("Alone", true)),
-        (c2, coauth(JoinCoauthoring, "client-2", Some(3600)), status("Coauthoring", true)),
+        (
+            c1,
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            status("Alone", true),
+        ),
+        (
+            c2,
+            coauth(JoinCoauthoring, "client-2", Some(3600)),
+            status("Coauthoring", true),
+        ),
         (c1, cell(&query), cell_ok(&query_ok)),
         (c1, cell(&put), cell_ok(&put_ok)),
-        (c2, coauth(RefreshCoauthoring, "client-2", Some(3600)), status("Coauthoring", true)),
-        (c1, coauth(RefreshCoauthoring, "client-1", Some(3600)), status("Coauthoring", true)),
+        (
+            c2,
+            coauth(RefreshCoauthoring, "client-2", Some(3600)),
+            status("Coauthoring", true),
+        ),
+        (
+            c1,
+            coauth(RefreshCoauthoring, "client-1", Some(3600)),
+            status("Coauthoring", true),
+        ),
         (c2, cell(&put), cell_ok(&put_ok)),
-        (c2, coauth(ExitCoauthoring, "client-2", None), status("", false)),
-        (c1, coauth(GetCoauthoringStatus, "client-1", None), status("Alone", false)),
-        (c1, coauth(ExitCoauthoring, "client-1", None), status("", false)),
+        (
+            c2,
+            coauth(ExitCoauthoring, "client-2", None),
+            status("", false),
+        ),
+        (
+            c1,
+            coauth(GetCoauthoringStatus, "client-1", None),
+            status("Alone", false),
+        ),
+        (
+            c1,
+            coauth(ExitCoauthoring, "client-1", None),
+            status("", false),
+        ),
     ];
     steps
         .into_iter()

@@ -6,29 +6,30 @@ use std::path::Path;
 
 use synctap::capture::{CaptureReader, CaptureWriter, Record};
 use synctap::decode::fsshttp::{
-    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus,
-    EncodeOptions, ErrorCode, ExclusiveLockRequestType, HResult, LockType, PayloadOrigin,
-    Request as FRequest, RequestCollection, RequestEnvelope, Response as FResponse,
-    ResponseCollection, ResponseEnvelope, SubRequest, SubRequestData, SubRequestType, SubResponse,
-    SubResponseData, VersionInfo,
+    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus, EncodeOptions,
+    ErrorCode, ExclusiveLockRequestType, HResult, LockType, PayloadOrigin, Request as FRequest,
+    RequestCollection, RequestEnvelope, Response as FResponse, ResponseCollection,
+    ResponseEnvelope, SubRequest, SubRequestData, SubRequestType, SubResponse, SubResponseData,
+    VersionInfo,
 };
 use synctap::decode::fsshttpb::{
-    self, build_put_changes_request, build_query_changes_response, ErrorDetail,
-    FilePackageOptions, FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, ResponseError,
-    CELL_ERROR_GUID, REQUEST_SIGNATURE, RESPONSE_SIGNATURE,
+    self, build_put_changes_request, build_query_changes_response, ErrorDetail, FilePackageOptions,
+    FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, ResponseError, CELL_ERROR_GUID,
+    REQUEST_SIGNATURE, RESPONSE_SIGNATURE,
 };
 use synctap::decode::webdav::{encode_lockdiscovery, ActiveLock, DavTimeout};
 use synctap::model::{
     Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings,
 };
 use synctap::timeline::{
-    format_rfc3339, parse_rfc3339, render_text, EventKind, LaneKind, Severity, SpanEnd,
-    Timeline, TimelineOptions, TimelineReport,
+    format_rfc3339, parse_rfc3339, render_text, EventKind, LaneKind, Severity, SpanEnd, Timeline,
+    TimelineOptions, TimelineReport,
 };
 
 use crate::util::TestResult;
 
-const ENDPOINT: &str = "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService";
+const ENDPOINT: &str =
+    "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService";
 const FILE: &str = "https://contoso.example/sites/team/Shared%20Documents/Plan.docx";
 const SCHEMA: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
 const OTHER_SCHEMA: &str = "11111111-2222-3333-4444-555555555555";
@@ -52,7 +53,13 @@ impl Cap {
         }
     }
 
-    fn exchange(&mut self, at: i64, conn: u64, request: Request, response: Option<Response>) -> u64 {
+    fn exchange(
+        &mut self,
+        at: i64,
+        conn: u64,
+        request: Request,
+        response: Option<Response>,
+    ) -> u64 {
         let id = self.xs.len() as u64 + 1;
         self.xs.push(Exchange {
             id,
@@ -96,7 +103,13 @@ impl Cap {
         self.fss_raw(at, conn, subs, resps)
     }
 
-    fn fss_raw(&mut self, at: i64, conn: u64, subs: Vec<SubRequest>, resps: Vec<SubResponse>) -> u64 {
+    fn fss_raw(
+        &mut self,
+        at: i64,
+        conn: u64,
+        subs: Vec<SubRequest>,
+        resps: Vec<SubResponse>,
+    ) -> u64 {
         let req = RequestEnvelope {
             request_version: Some(VersionInfo {
                 version: Some(2),
@@ -206,14 +219,20 @@ impl Cap {
 fn write_capture(path: &Path, xs: Vec<Exchange>) -> TestResult {
     let (writer, sink) = CaptureWriter::start(path)?;
     for x in xs {
-        assert!(sink.try_send(Record::Exchange(Box::new(x)), 0), "writer behind");
+        assert!(
+            sink.try_send(Record::Exchange(Box::new(x)), 0),
+            "writer behind"
+        );
     }
     drop(sink);
     writer.finish();
     Ok(())
 }
 
-fn fold_file(path: &Path, opts: TimelineOptions) -> Result<TimelineReport, Box<dyn std::error::Error>> {
+fn fold_file(
+    path: &Path,
+    opts: TimelineOptions,
+) -> Result<TimelineReport, Box<dyn std::error::Error>> {
     let mut reader = CaptureReader::open(path)?;
     let mut t = Timeline::new(opts);
     while let Some(x) = reader.next_exchange()? {
@@ -233,7 +252,12 @@ fn coauth(t: CoauthRequestType, client: &str, timeout: Option<i64>) -> SubReques
     coauth_schema(t, client, SCHEMA, timeout)
 }
 
-fn coauth_schema(t: CoauthRequestType, client: &str, schema: &str, timeout: Option<i64>) -> SubRequest {
+fn coauth_schema(
+    t: CoauthRequestType,
+    client: &str,
+    schema: &str,
+    timeout: Option<i64>,
+) -> SubRequest {
     SubRequest {
         type_: Some(SubRequestType::Coauth),
         sub_request_data: Some(SubRequestData {
@@ -247,7 +271,12 @@ fn coauth_schema(t: CoauthRequestType, client: &str, schema: &str, timeout: Opti
     }
 }
 
-fn exclusive(t: ExclusiveLockRequestType, lock_id: &str, client: Option<&str>, timeout: Option<i64>) -> SubRequest {
+fn exclusive(
+    t: ExclusiveLockRequestType,
+    lock_id: &str,
+    client: Option<&str>,
+    timeout: Option<i64>,
+) -> SubRequest {
     SubRequest {
         type_: Some(SubRequestType::ExclusiveLock),
         sub_request_data: Some(SubRequestData {
@@ -407,7 +436,11 @@ fn query_ok() -> Option<SubResponse> {
 // Assertions.
 
 /// (start HH:MM:SS, end HH:MM:SS, how ended) of the spans of one lane of the only file.
-fn spans(r: &TimelineReport, kind: LaneKind, holder: &str) -> Vec<(String, Option<String>, SpanEnd)> {
+fn spans(
+    r: &TimelineReport,
+    kind: LaneKind,
+    holder: &str,
+) -> Vec<(String, Option<String>, SpanEnd)> {
     let clock = |s: &str| s.get(11..19).unwrap_or(s).to_owned();
     r.files
         .iter()
@@ -454,15 +487,69 @@ fn no_errors(r: &TimelineReport) {
 fn coauthoring_capture() -> Cap {
     use CoauthRequestType::*;
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(60, 2, vec![(coauth(JoinCoauthoring, "client-2", Some(3600)), shared("Coauthoring"))]);
-    c.fss(90, 1, vec![(coauth(MarkTransitionComplete, "client-1", None), ok())]);
-    c.fss(120, 3, vec![(coauth(JoinCoauthoring, "client-3", Some(3600)), fail("NumberOfCoauthorsReachedMax"))]);
-    c.fss(600, 1, vec![(coauth(RefreshCoauthoring, "client-1", Some(3600)), shared("Coauthoring"))]);
-    c.fss(700, 2, vec![(coauth(RefreshCoauthoring, "client-2", Some(3600)), shared("Coauthoring"))]);
-    c.fss(1200, 2, vec![(coauth(ExitCoauthoring, "client-2", None), ok())]);
-    c.fss(1300, 1, vec![(coauth(GetCoauthoringStatus, "client-1", None), status("Alone"))]);
-    c.fss(1500, 1, vec![(coauth(ExitCoauthoring, "client-1", None), ok())]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        60,
+        2,
+        vec![(
+            coauth(JoinCoauthoring, "client-2", Some(3600)),
+            shared("Coauthoring"),
+        )],
+    );
+    c.fss(
+        90,
+        1,
+        vec![(coauth(MarkTransitionComplete, "client-1", None), ok())],
+    );
+    c.fss(
+        120,
+        3,
+        vec![(
+            coauth(JoinCoauthoring, "client-3", Some(3600)),
+            fail("NumberOfCoauthorsReachedMax"),
+        )],
+    );
+    c.fss(
+        600,
+        1,
+        vec![(
+            coauth(RefreshCoauthoring, "client-1", Some(3600)),
+            shared("Coauthoring"),
+        )],
+    );
+    c.fss(
+        700,
+        2,
+        vec![(
+            coauth(RefreshCoauthoring, "client-2", Some(3600)),
+            shared("Coauthoring"),
+        )],
+    );
+    c.fss(
+        1200,
+        2,
+        vec![(coauth(ExitCoauthoring, "client-2", None), ok())],
+    );
+    c.fss(
+        1300,
+        1,
+        vec![(
+            coauth(GetCoauthoringStatus, "client-1", None),
+            status("Alone"),
+        )],
+    );
+    c.fss(
+        1500,
+        1,
+        vec![(coauth(ExitCoauthoring, "client-1", None), ok())],
+    );
     c
 }
 
@@ -482,17 +569,36 @@ fn two_clients_coauthor_and_a_third_is_refused() -> TestResult {
     assert_eq!(spans(&r, LaneKind::Coauth, "client-3"), vec![]);
     assert_eq!(
         events(&r, LaneKind::Coauth, "client-3"),
-        vec![(EventKind::Failed, 4, "NumberOfCoauthorsReachedMax".to_owned())]
+        vec![(
+            EventKind::Failed,
+            4,
+            "NumberOfCoauthorsReachedMax".to_owned()
+        )]
     );
     let f = &r.files[0];
-    let statuses: Vec<(&str, u64)> = f.status.iter().map(|s| (s.status.as_str(), s.exchange)).collect();
-    assert_eq!(statuses, vec![("Alone", 1), ("Coauthoring", 2), ("Alone", 8)]);
-    let file_events: Vec<(EventKind, u64)> = f.events.iter().map(|e| (e.kind, e.exchange)).collect();
+    let statuses: Vec<(&str, u64)> = f
+        .status
+        .iter()
+        .map(|s| (s.status.as_str(), s.exchange))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![("Alone", 1), ("Coauthoring", 2), ("Alone", 8)]
+    );
+    let file_events: Vec<(EventKind, u64)> =
+        f.events.iter().map(|e| (e.kind, e.exchange)).collect();
     assert_eq!(
         file_events,
-        vec![(EventKind::Transition, 1), (EventKind::TransitionComplete, 3)]
+        vec![
+            (EventKind::Transition, 1),
+            (EventKind::TransitionComplete, 3)
+        ]
     );
-    let lane1 = f.lanes.iter().find(|l| l.holder == "client-1").ok_or("lane")?;
+    let lane1 = f
+        .lanes
+        .iter()
+        .find(|l| l.holder == "client-1")
+        .ok_or("lane")?;
     assert_eq!(lane1.spans[0].refreshes, 1);
     assert_eq!(lane1.schema_lock_id.as_deref(), Some(SCHEMA));
     assert_eq!(r.findings, vec![]);
@@ -505,21 +611,56 @@ fn schema_lock_id_conflict_refused_and_granted() -> TestResult {
     use CoauthRequestType::*;
     // Well-behaved: the second SchemaLockID is refused, and the refusal is explained.
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(10, 2, vec![(coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)), fail("FileAlreadyLockedOnServer"))]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        10,
+        2,
+        vec![(
+            coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)),
+            fail("FileAlreadyLockedOnServer"),
+        )],
+    );
     let r = c.fold()?;
     assert_eq!(r.findings, vec![]);
-    let lane = r.files[0].lanes.iter().find(|l| l.holder == "client-2").ok_or("lane")?;
+    let lane = r.files[0]
+        .lanes
+        .iter()
+        .find(|l| l.holder == "client-2")
+        .ok_or("lane")?;
     let detail = lane.events[0].detail.clone().unwrap_or_default();
     assert!(detail.contains("ClientID client-1"), "{detail}");
     assert!(detail.contains(SCHEMA), "{detail}");
 
     // Misbehaving: the server grants it.
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(10, 2, vec![(coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)), shared("Coauthoring"))]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        10,
+        2,
+        vec![(
+            coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)),
+            shared("Coauthoring"),
+        )],
+    );
     let r = c.fold()?;
-    assert_eq!(rules(&r), vec![(Severity::Error, "lock.schema-lock-id-conflict".to_owned())]);
+    assert_eq!(
+        rules(&r),
+        vec![(Severity::Error, "lock.schema-lock-id-conflict".to_owned())]
+    );
     assert_eq!(r.findings[0].exchanges, vec![1, 2]);
     assert!(r.has_errors());
     Ok(())
@@ -529,26 +670,61 @@ fn exclusive_capture() -> Cap {
     use CoauthRequestType::*;
     use ExclusiveLockRequestType as X;
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
     let mut conv = coauth(ConvertToExclusive, "client-1", Some(3600));
     if let Some(d) = &mut conv.sub_request_data {
         d.exclusive_lock_id = Some("{X-1}".to_owned());
         d.release_lock_on_conversion_to_exclusive_failure = Some(false);
     }
     c.fss(30, 1, vec![(conv, ok())]);
-    c.fss(600, 1, vec![(exclusive(X::RefreshLock, "{X-1}", None, Some(3600)), ok())]);
-    c.fss(700, 2, vec![(exclusive(X::GetLock, "{Y-2}", None, Some(3600)), fail("FileAlreadyLockedOnServer"))]);
-    c.fss(900, 1, vec![(exclusive(X::ReleaseLock, "{X-1}", None, None), ok())]);
-    c.fss(1000, 2, vec![(exclusive(X::GetLock, "{Y-2}", None, Some(3600)), ok())]);
+    c.fss(
+        600,
+        1,
+        vec![(exclusive(X::RefreshLock, "{X-1}", None, Some(3600)), ok())],
+    );
+    c.fss(
+        700,
+        2,
+        vec![(
+            exclusive(X::GetLock, "{Y-2}", None, Some(3600)),
+            fail("FileAlreadyLockedOnServer"),
+        )],
+    );
+    c.fss(
+        900,
+        1,
+        vec![(exclusive(X::ReleaseLock, "{X-1}", None, None), ok())],
+    );
+    c.fss(
+        1000,
+        2,
+        vec![(exclusive(X::GetLock, "{Y-2}", None, Some(3600)), ok())],
+    );
     c.fss(
         1100,
         2,
         vec![(
-            exclusive(X::ConvertToSchemaJoinCoauth, "{Y-2}", Some("client-2"), Some(3600)),
+            exclusive(
+                X::ConvertToSchemaJoinCoauth,
+                "{Y-2}",
+                Some("client-2"),
+                Some(3600),
+            ),
             shared("Alone"),
         )],
     );
-    c.fss(1200, 2, vec![(coauth(ExitCoauthoring, "client-2", None), ok())]);
+    c.fss(
+        1200,
+        2,
+        vec![(coauth(ExitCoauthoring, "client-2", None), ok())],
+    );
     c
 }
 
@@ -574,9 +750,18 @@ fn exclusive_lock_get_refresh_release_and_conversions() -> TestResult {
     let f = &r.files[0];
     let x1 = f.lanes.iter().find(|l| l.holder == "{X-1}").ok_or("lane")?;
     assert_eq!(x1.spans[0].refreshes, 1);
-    assert_eq!(x1.spans[0].converted_from.as_ref().map(|l| l.holder.as_str()), Some("client-1"));
+    assert_eq!(
+        x1.spans[0]
+            .converted_from
+            .as_ref()
+            .map(|l| l.holder.as_str()),
+        Some("client-1")
+    );
     let y2 = f.lanes.iter().find(|l| l.holder == "{Y-2}").ok_or("lane")?;
-    assert_eq!(y2.spans[0].converted_to.as_ref().map(|l| l.kind), Some(LaneKind::Coauth));
+    assert_eq!(
+        y2.spans[0].converted_to.as_ref().map(|l| l.kind),
+        Some(LaneKind::Coauth)
+    );
     assert_eq!(y2.events[0].kind, EventKind::Failed);
     let why = y2.events[0].detail.clone().unwrap_or_default();
     assert!(why.contains("exclusive lock {X-1}"), "{why}");
@@ -589,9 +774,30 @@ fn exclusive_lock_get_refresh_release_and_conversions() -> TestResult {
 fn an_unrefreshed_lock_expires_and_a_late_refresh_is_flagged() -> TestResult {
     use CoauthRequestType::*;
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(4000, 1, vec![(coauth(RefreshCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(4100, 2, vec![(exclusive(ExclusiveLockRequestType::GetLock, "{Z}", None, Some(600)), fail("FileAlreadyLockedOnServer"))]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        4000,
+        1,
+        vec![(
+            coauth(RefreshCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        4100,
+        2,
+        vec![(
+            exclusive(ExclusiveLockRequestType::GetLock, "{Z}", None, Some(600)),
+            fail("FileAlreadyLockedOnServer"),
+        )],
+    );
     let r = c.fold()?;
     assert_eq!(
         spans(&r, LaneKind::Coauth, "client-1"),
@@ -600,7 +806,10 @@ fn an_unrefreshed_lock_expires_and_a_late_refresh_is_flagged() -> TestResult {
             span("10:06:40", None, SpanEnd::Open),
         ]
     );
-    assert_eq!(rules(&r), vec![(Severity::Warning, "lock.refresh-after-expiry".to_owned())]);
+    assert_eq!(
+        rules(&r),
+        vec![(Severity::Warning, "lock.refresh-after-expiry".to_owned())]
+    );
     assert_eq!(r.findings[0].exchanges, vec![1, 2]);
     insta::assert_snapshot!("expiry", render_text(&r, None));
     Ok(())
@@ -609,8 +818,22 @@ fn an_unrefreshed_lock_expires_and_a_late_refresh_is_flagged() -> TestResult {
 fn coherency_capture(download: bool) -> Cap {
     use CoauthRequestType::*;
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(10, 2, vec![(coauth(JoinCoauthoring, "client-2", Some(3600)), shared("Coauthoring"))]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        10,
+        2,
+        vec![(
+            coauth(JoinCoauthoring, "client-2", Some(3600)),
+            shared("Coauthoring"),
+        )],
+    );
     c.fss(20, 2, vec![(put_changes(), put_ok())]);
     c.fss(30, 1, vec![(put_changes(), coherency_failure())]);
     if download {
@@ -644,7 +867,10 @@ fn a_coherency_failure_chain_is_one_story() -> TestResult {
     insta::assert_snapshot!("coherency", render_text(&r, None));
 
     let r = coherency_capture(false).fold()?;
-    assert_eq!(rules(&r), vec![(Severity::Warning, "cell.retry-without-download".to_owned())]);
+    assert_eq!(
+        rules(&r),
+        vec![(Severity::Warning, "cell.retry-without-download".to_owned())]
+    );
     assert_eq!(r.findings[0].exchanges, vec![4, 5]);
     Ok(())
 }
@@ -670,10 +896,50 @@ fn webdav_capture() -> Cap {
     let lt = format!("<{TOKEN}>");
     let if_h = format!("(<{TOKEN}>)");
     let xml = [("Content-Type", "text/xml; charset=utf-8")];
-    c.dav(0, 1, "LOCK", "/docs/Plan.docx", &[("Timeout", "Second-3600"), ("Depth", "0")], LOCKINFO.as_bytes(), 200, &[("Lock-Token", lt.as_str()), xml[0]], &lockdiscovery(TOKEN, 3600));
-    c.dav(600, 1, "LOCK", "/docs/Plan.docx", &[("Timeout", "Second-3600"), ("If", if_h.as_str())], b"", 200, &xml, &lockdiscovery(TOKEN, 3600));
-    c.dav(700, 2, "LOCK", "/docs/Plan.docx", &[("Timeout", "Second-3600")], LOCKINFO.replace("alice", "bob").as_bytes(), 423, &[], b"");
-    c.dav(1800, 1, "UNLOCK", "/docs/Plan.docx", &[("Lock-Token", lt.as_str())], b"", 204, &[], b"");
+    c.dav(
+        0,
+        1,
+        "LOCK",
+        "/docs/Plan.docx",
+        &[("Timeout", "Second-3600"), ("Depth", "0")],
+        LOCKINFO.as_bytes(),
+        200,
+        &[("Lock-Token", lt.as_str()), xml[0]],
+        &lockdiscovery(TOKEN, 3600),
+    );
+    c.dav(
+        600,
+        1,
+        "LOCK",
+        "/docs/Plan.docx",
+        &[("Timeout", "Second-3600"), ("If", if_h.as_str())],
+        b"",
+        200,
+        &xml,
+        &lockdiscovery(TOKEN, 3600),
+    );
+    c.dav(
+        700,
+        2,
+        "LOCK",
+        "/docs/Plan.docx",
+        &[("Timeout", "Second-3600")],
+        LOCKINFO.replace("alice", "bob").as_bytes(),
+        423,
+        &[],
+        b"",
+    );
+    c.dav(
+        1800,
+        1,
+        "UNLOCK",
+        "/docs/Plan.docx",
+        &[("Lock-Token", lt.as_str())],
+        b"",
+        204,
+        &[],
+        b"",
+    );
     c
 }
 
@@ -698,98 +964,331 @@ fn webdav_lock_refresh_unlock() -> TestResult {
 }
 
 /// Builds a capture with `steps`, folds it, and returns the rules found.
-fn found(steps: impl FnOnce(&mut Cap)) -> Result<Vec<(Severity, String)>, Box<dyn std::error::Error>> {
+fn found(
+    steps: impl FnOnce(&mut Cap),
+) -> Result<Vec<(Severity, String)>, Box<dyn std::error::Error>> {
     let mut c = Cap::new();
     steps(&mut c);
     Ok(rules(&c.fold()?))
 }
+
+/// Steps that build one misbehaving exchange sequence.
+type Steps = Box<dyn FnOnce(&mut Cap)>;
 
 #[test]
 fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
     use CoauthRequestType::*;
     use ExclusiveLockRequestType as X;
     use Severity::{Error, Info, Warning};
-    let cases: Vec<(&str, Severity, Box<dyn FnOnce(&mut Cap)>)> = vec![
-        ("lock.shared-while-exclusive", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())]);
-            c.fss(10, 2, vec![(coauth(JoinCoauthoring, "client-2", Some(3600)), shared("Alone"))]);
-        })),
-        ("lock.exclusive-while-shared", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-            c.fss(10, 2, vec![(exclusive(X::GetLock, "{Y}", None, Some(3600)), ok())]);
-        })),
-        ("lock.exclusive-conflict", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())]);
-            c.fss(10, 2, vec![(exclusive(X::GetLock, "{Y}", None, Some(3600)), ok())]);
-        })),
-        ("coauth.status-alone", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-            c.fss(10, 2, vec![(coauth(JoinCoauthoring, "client-2", Some(3600)), shared("Alone"))]);
-        })),
-        ("coauth.status-coauthoring", Warning, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Coauthoring"))]);
-        })),
-        ("lock.refresh-after-expiry", Warning, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(exclusive(X::GetLock, "{X}", None, Some(60)), ok())]);
-            c.fss(120, 1, vec![(exclusive(X::RefreshLock, "{X}", None, Some(60)), ok())]);
-        })),
-        ("lock.timeout-range", Warning, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(30)), shared("Alone"))]);
-        })),
-        ("lock.timeout-range", Info, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(600)), shared("Alone"))]);
-        })),
-        ("lock.release-without-lock", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())]);
-            c.fss(10, 1, vec![(exclusive(X::ReleaseLock, "{X}", None, None), ok())]);
-            c.fss(20, 1, vec![(exclusive(X::ReleaseLock, "{X}", None, None), ok())]);
-        })),
-        ("lock.release-without-lock", Warning, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(ExitCoauthoring, "client-9", None), ok())]);
-        })),
-        ("lock.unexplained-refusal", Warning, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), fail("FileAlreadyLockedOnServer"))]);
-        })),
-        ("fsshttp.subresponse-without-subrequest", Error, Box::new(|c: &mut Cap| {
-            let mut extra = status("Alone");
-            if let Some(s) = &mut extra {
-                s.sub_request_token = Some(99);
-            }
-            let mut q = coauth(GetCoauthoringStatus, "client-1", None);
-            q.sub_request_token = Some(1);
-            let mut a = status("Alone");
-            if let Some(s) = &mut a {
-                s.sub_request_token = Some(1);
-            }
-            c.fss_raw(0, 1, vec![q], a.into_iter().chain(extra).collect());
-        })),
-        ("fsshttp.subrequest-without-subresponse", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![
-                (coauth(JoinCoauthoring, "client-1", Some(3600)), shared("Alone")),
-                (coauth(GetCoauthoringStatus, "client-1", None), None),
-            ]);
-        })),
-        ("fsshttp.unknown-error-code", Error, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(coauth(JoinCoauthoring, "client-1", Some(3600)), fail("TotallyBogus"))]);
-        })),
-        ("cell.retry-without-download", Warning, Box::new(|c: &mut Cap| {
-            c.fss(0, 1, vec![(put_changes(), coherency_failure())]);
-            c.fss(10, 1, vec![(put_changes(), put_ok())]);
-        })),
-        ("webdav.lock.conflict", Error, Box::new(|c: &mut Cap| {
-            let a = format!("<{TOKEN}>");
-            let other = "opaquelocktoken:00000000-0000-0000-0000-000000000002";
-            let b = format!("<{other}>");
-            c.dav(0, 1, "LOCK", "/d.docx", &[("Timeout", "Second-600")], LOCKINFO.as_bytes(), 200, &[("Lock-Token", a.as_str())], &lockdiscovery(TOKEN, 600));
-            c.dav(10, 2, "LOCK", "/d.docx", &[("Timeout", "Second-600")], LOCKINFO.as_bytes(), 200, &[("Lock-Token", b.as_str())], &lockdiscovery(other, 600));
-        })),
-        ("webdav.lock.stale-token", Warning, Box::new(|c: &mut Cap| {
-            let a = format!("<{TOKEN}>");
-            let if_h = format!("(<{TOKEN}>)");
-            c.dav(0, 1, "LOCK", "/d.docx", &[("Timeout", "Second-600")], LOCKINFO.as_bytes(), 200, &[("Lock-Token", a.as_str())], &lockdiscovery(TOKEN, 600));
-            c.dav(10, 1, "UNLOCK", "/d.docx", &[("Lock-Token", a.as_str())], b"", 204, &[], b"");
-            c.dav(20, 1, "PUT", "/d.docx", &[("If", if_h.as_str())], b"data", 204, &[], b"");
-        })),
+    let cases: Vec<(&str, Severity, Steps)> = vec![
+        (
+            "lock.shared-while-exclusive",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())],
+                );
+                c.fss(
+                    10,
+                    2,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-2", Some(3600)),
+                        shared("Alone"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "lock.exclusive-while-shared",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(3600)),
+                        shared("Alone"),
+                    )],
+                );
+                c.fss(
+                    10,
+                    2,
+                    vec![(exclusive(X::GetLock, "{Y}", None, Some(3600)), ok())],
+                );
+            }),
+        ),
+        (
+            "lock.exclusive-conflict",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())],
+                );
+                c.fss(
+                    10,
+                    2,
+                    vec![(exclusive(X::GetLock, "{Y}", None, Some(3600)), ok())],
+                );
+            }),
+        ),
+        (
+            "coauth.status-alone",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(3600)),
+                        shared("Alone"),
+                    )],
+                );
+                c.fss(
+                    10,
+                    2,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-2", Some(3600)),
+                        shared("Alone"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "coauth.status-coauthoring",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(3600)),
+                        shared("Coauthoring"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "lock.refresh-after-expiry",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(exclusive(X::GetLock, "{X}", None, Some(60)), ok())],
+                );
+                c.fss(
+                    120,
+                    1,
+                    vec![(exclusive(X::RefreshLock, "{X}", None, Some(60)), ok())],
+                );
+            }),
+        ),
+        (
+            "lock.timeout-range",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(30)),
+                        shared("Alone"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "lock.timeout-range",
+            Info,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(600)),
+                        shared("Alone"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "lock.release-without-lock",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())],
+                );
+                c.fss(
+                    10,
+                    1,
+                    vec![(exclusive(X::ReleaseLock, "{X}", None, None), ok())],
+                );
+                c.fss(
+                    20,
+                    1,
+                    vec![(exclusive(X::ReleaseLock, "{X}", None, None), ok())],
+                );
+            }),
+        ),
+        (
+            "lock.release-without-lock",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(coauth(ExitCoauthoring, "client-9", None), ok())],
+                );
+            }),
+        ),
+        (
+            "lock.unexplained-refusal",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(3600)),
+                        fail("FileAlreadyLockedOnServer"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "fsshttp.subresponse-without-subrequest",
+            Error,
+            Box::new(|c: &mut Cap| {
+                let mut extra = status("Alone");
+                if let Some(s) = &mut extra {
+                    s.sub_request_token = Some(99);
+                }
+                let mut q = coauth(GetCoauthoringStatus, "client-1", None);
+                q.sub_request_token = Some(1);
+                let mut a = status("Alone");
+                if let Some(s) = &mut a {
+                    s.sub_request_token = Some(1);
+                }
+                c.fss_raw(0, 1, vec![q], a.into_iter().chain(extra).collect());
+            }),
+        ),
+        (
+            "fsshttp.subrequest-without-subresponse",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![
+                        (
+                            coauth(JoinCoauthoring, "client-1", Some(3600)),
+                            shared("Alone"),
+                        ),
+                        (coauth(GetCoauthoringStatus, "client-1", None), None),
+                    ],
+                );
+            }),
+        ),
+        (
+            "fsshttp.unknown-error-code",
+            Error,
+            Box::new(|c: &mut Cap| {
+                c.fss(
+                    0,
+                    1,
+                    vec![(
+                        coauth(JoinCoauthoring, "client-1", Some(3600)),
+                        fail("TotallyBogus"),
+                    )],
+                );
+            }),
+        ),
+        (
+            "cell.retry-without-download",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                c.fss(0, 1, vec![(put_changes(), coherency_failure())]);
+                c.fss(10, 1, vec![(put_changes(), put_ok())]);
+            }),
+        ),
+        (
+            "webdav.lock.conflict",
+            Error,
+            Box::new(|c: &mut Cap| {
+                let a = format!("<{TOKEN}>");
+                let other = "opaquelocktoken:00000000-0000-0000-0000-000000000002";
+                let b = format!("<{other}>");
+                c.dav(
+                    0,
+                    1,
+                    "LOCK",
+                    "/d.docx",
+                    &[("Timeout", "Second-600")],
+                    LOCKINFO.as_bytes(),
+                    200,
+                    &[("Lock-Token", a.as_str())],
+                    &lockdiscovery(TOKEN, 600),
+                );
+                c.dav(
+                    10,
+                    2,
+                    "LOCK",
+                    "/d.docx",
+                    &[("Timeout", "Second-600")],
+                    LOCKINFO.as_bytes(),
+                    200,
+                    &[("Lock-Token", b.as_str())],
+                    &lockdiscovery(other, 600),
+                );
+            }),
+        ),
+        (
+            "webdav.lock.stale-token",
+            Warning,
+            Box::new(|c: &mut Cap| {
+                let a = format!("<{TOKEN}>");
+                let if_h = format!("(<{TOKEN}>)");
+                c.dav(
+                    0,
+                    1,
+                    "LOCK",
+                    "/d.docx",
+                    &[("Timeout", "Second-600")],
+                    LOCKINFO.as_bytes(),
+                    200,
+                    &[("Lock-Token", a.as_str())],
+                    &lockdiscovery(TOKEN, 600),
+                );
+                c.dav(
+                    10,
+                    1,
+                    "UNLOCK",
+                    "/d.docx",
+                    &[("Lock-Token", a.as_str())],
+                    b"",
+                    204,
+                    &[],
+                    b"",
+                );
+                c.dav(
+                    20,
+                    1,
+                    "PUT",
+                    "/d.docx",
+                    &[("If", if_h.as_str())],
+                    b"data",
+                    204,
+                    &[],
+                    b"",
+                );
+            }),
+        ),
     ];
     for (rule, sev, steps) in cases {
         let got = found(steps)?;
@@ -839,8 +1338,22 @@ fn history_limit_keeps_memory_flat_but_findings_complete() -> TestResult {
     let path = dir.path().join("c.jsonl");
     let mut c = coauthoring_capture();
     // Append a misbehaving pair so there is something to find.
-    c.fss(2000, 1, vec![(coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(2010, 2, vec![(coauth(CoauthRequestType::JoinCoauthoring, "client-2", Some(3600)), shared("Alone"))]);
+    c.fss(
+        2000,
+        1,
+        vec![(
+            coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        2010,
+        2,
+        vec![(
+            coauth(CoauthRequestType::JoinCoauthoring, "client-2", Some(3600)),
+            shared("Alone"),
+        )],
+    );
     write_capture(&path, c.xs)?;
     let full = fold_file(&path, TimelineOptions::default())?;
     let none = fold_file(
@@ -866,8 +1379,22 @@ fn check_and_timeline_commands() -> TestResult {
     let bad = dir.path().join("bad.jsonl");
     write_capture(&good, coauthoring_capture().xs)?;
     let mut c = Cap::new();
-    c.fss(0, 1, vec![(coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)), shared("Alone"))]);
-    c.fss(10, 2, vec![(coauth(CoauthRequestType::JoinCoauthoring, "client-2", Some(3600)), shared("Alone"))]);
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    c.fss(
+        10,
+        2,
+        vec![(
+            coauth(CoauthRequestType::JoinCoauthoring, "client-2", Some(3600)),
+            shared("Alone"),
+        )],
+    );
     write_capture(&bad, c.xs)?;
     let run = |args: &[&str], p: &Path| -> anyhow::Result<i32> {
         let mut v: Vec<String> = vec!["synctap".into()];
@@ -879,7 +1406,10 @@ fn check_and_timeline_commands() -> TestResult {
     assert_eq!(run(&["check"], &bad)?, 1);
     assert_eq!(run(&["check", "--json"], &bad)?, 1);
     assert_eq!(run(&["timeline"], &good)?, 0);
-    assert_eq!(run(&["timeline", "--json", "--file", "plan.docx"], &good)?, 0);
+    assert_eq!(
+        run(&["timeline", "--json", "--file", "plan.docx"], &good)?,
+        0
+    );
     let out = crate::util::synctap().arg("timeline").arg(&good).output()?;
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);

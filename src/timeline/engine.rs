@@ -24,7 +24,8 @@ use crate::model::Exchange;
 
 const SPEC_SCHEMA: &str =
     "MS-FSSHTTP 2.2.8.1 (SchemaLockID), 3.1.4.3.1, 3.1.4.4.1 (REFERENCE.md A.10.3)";
-const SPEC_EXCLUSIVE: &str = "MS-FSSHTTP 3.1.4.1, 3.1.4.3.1, 3.1.4.5.1 (REFERENCE.md A.10.1, A.10.4)";
+const SPEC_EXCLUSIVE: &str =
+    "MS-FSSHTTP 3.1.4.1, 3.1.4.3.1, 3.1.4.5.1 (REFERENCE.md A.10.1, A.10.4)";
 const SPEC_STATUS: &str =
     "MS-FSSHTTP 2.2.5.1 (CoauthStatusType), 3.1.4.3.1, 3.1.4.3.7, 3.1.4.13 (REFERENCE.md A.7.2)";
 const SPEC_TIMEOUT: &str =
@@ -205,14 +206,16 @@ impl Timeline {
         // same connection.
         let named = obs.ops.iter().find_map(|o| o.client_id.clone());
         if let (Some(c), Some(conn)) = (&named, obs.connection) {
-            if self.conn_client.len() >= MAX_CONNECTIONS && !self.conn_client.contains_key(&conn)
-            {
+            if self.conn_client.len() >= MAX_CONNECTIONS && !self.conn_client.contains_key(&conn) {
                 self.conn_client.clear();
             }
             self.conn_client.insert(conn, c.clone());
         }
         let sender = named
-            .or_else(|| obs.connection.and_then(|c| self.conn_client.get(&c).cloned()))
+            .or_else(|| {
+                obs.connection
+                    .and_then(|c| self.conn_client.get(&c).cloned())
+            })
             .or_else(|| obs.connection.map(|c| format!("connection {c}")))
             .unwrap_or_else(|| "(unknown client)".to_owned());
         let hist = self.opts.history_per_lane;
@@ -417,10 +420,10 @@ impl LaneState {
     }
 
     fn live_expiry(&self) -> String {
-        self.open
-            .as_ref()
-            .and_then(|s| s.expires_ms)
-            .map_or_else(|| "no known expiry".to_owned(), |e| format!("expires {}", clock(e)))
+        self.open.as_ref().and_then(|s| s.expires_ms).map_or_else(
+            || "no known expiry".to_owned(),
+            |e| format!("expires {}", clock(e)),
+        )
     }
 }
 
@@ -624,7 +627,14 @@ impl FileState {
         }
     }
 
-    fn check_timeout(&mut self, cx: &mut Cx<'_>, kind: LaneKind, holder: &str, op: &str, timeout: Option<i64>) {
+    fn check_timeout(
+        &mut self,
+        cx: &mut Cx<'_>,
+        kind: LaneKind,
+        holder: &str,
+        op: &str,
+        timeout: Option<i64>,
+    ) {
         let Some(v) = timeout else {
             return;
         };
@@ -645,19 +655,32 @@ impl FileState {
                 "succeeds, but the server substitutes its default".to_owned(),
             )
         } else {
-            (Severity::Warning, format!("is outside the allowed range {lo}–{hi} s"))
+            (
+                Severity::Warning,
+                format!("is outside the allowed range {lo}–{hi} s"),
+            )
         };
         cx.sink.emit(
             sev,
             "lock.timeout-range",
             vec![cx.id],
-            format!("{op} for {} {holder} asked for Timeout {v} s, which {why}", kind.name()),
+            format!(
+                "{op} for {} {holder} asked for Timeout {v} s, which {why}",
+                kind.name()
+            ),
             SPEC_TIMEOUT,
         );
     }
 
     /// Checks a shared lock grant to `client` with `schema` against the other holders.
-    fn check_shared_grant(&self, cx: &mut Cx<'_>, client: &str, schema: Option<&str>, op: &str, exclusive_self: Option<&str>) {
+    fn check_shared_grant(
+        &self,
+        cx: &mut Cx<'_>,
+        client: &str,
+        schema: Option<&str>,
+        op: &str,
+        exclusive_self: Option<&str>,
+    ) {
         let others = self.live_shared(Some(client));
         if let Some(s) = schema {
             if let Some(o) = others
@@ -694,7 +717,13 @@ impl FileState {
     }
 
     /// Checks an exclusive lock grant of `lock_id` (by `client` when known).
-    fn check_exclusive_grant(&self, cx: &mut Cx<'_>, lock_id: &str, client: Option<&str>, op: &str) {
+    fn check_exclusive_grant(
+        &self,
+        cx: &mut Cx<'_>,
+        lock_id: &str,
+        client: Option<&str>,
+        op: &str,
+    ) {
         if let Some(x) = self.live_exclusive(Some(lock_id)).first() {
             cx.sink.emit(
                 Severity::Error,
@@ -798,7 +827,13 @@ impl FileState {
     }
 
     /// Why a lock request was refused with FileAlreadyLockedOnServer, from the state.
-    fn holders_against(&self, exclusive_req: Option<&str>, schema: Option<&str>, client: Option<&str>, any_shared: bool) -> Vec<String> {
+    fn holders_against(
+        &self,
+        exclusive_req: Option<&str>,
+        schema: Option<&str>,
+        client: Option<&str>,
+        any_shared: bool,
+    ) -> Vec<String> {
         let mut out: Vec<String> = self
             .live_exclusive(exclusive_req)
             .iter()
@@ -867,11 +902,23 @@ impl FileState {
                     .iter()
                     .map(|l| l.holder.clone())
                     .collect();
-                Some(format!("{} coauthors seen live: {}", live.len(), live.join(", ")))
+                Some(format!(
+                    "{} coauthors seen live: {}",
+                    live.len(),
+                    live.join(", ")
+                ))
             }
             _ => r.error_message.clone(),
         };
-        self.marker(cx, li, EventKind::Failed, &op.operation, code, detail, Vec::new());
+        self.marker(
+            cx,
+            li,
+            EventKind::Failed,
+            &op.operation,
+            code,
+            detail,
+            Vec::new(),
+        );
     }
 
     fn apply_op(&mut self, cx: &mut Cx<'_>, op: &Op, sender: &str) {
@@ -890,7 +937,10 @@ impl FileState {
     fn coauth(&mut self, cx: &mut Cx<'_>, op: &Op, t: &CoauthRequestType, client: &str) {
         use CoauthRequestType as C;
         let li = self.lane(LaneKind::Coauth, client);
-        if matches!(t, C::JoinCoauthoring | C::RefreshCoauthoring | C::ConvertToExclusive) {
+        if matches!(
+            t,
+            C::JoinCoauthoring | C::RefreshCoauthoring | C::ConvertToExclusive
+        ) {
             self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
         }
         let Some(r) = &op.result else {
@@ -931,7 +981,7 @@ impl FileState {
                 }
             }
             C::ExitCoauthoring => self.release(cx, li, op, client),
-            C::ConvertToExclusive => self.to_exclusive(cx, li, op, client),
+            C::ConvertToExclusive => self.convert_to_exclusive(cx, li, op, client),
             C::MarkTransitionComplete => {
                 let e = Event {
                     time: format_rfc3339(cx.t),
@@ -979,7 +1029,10 @@ impl FileState {
         };
         let prev = l.spans.back();
         let (ended, ex) = prev
-            .and_then(|s| s.end_ms.map(|e| (clock(e), s.closed_by.unwrap_or(s.opened_by))))
+            .and_then(|s| {
+                s.end_ms
+                    .map(|e| (clock(e), s.closed_by.unwrap_or(s.opened_by)))
+            })
             .unwrap_or_else(|| ("earlier".to_owned(), cx.id));
         cx.sink.emit(
             Severity::Warning,
@@ -1039,7 +1092,7 @@ impl FileState {
         );
     }
 
-    fn to_exclusive(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, client: &str) {
+    fn convert_to_exclusive(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, client: &str) {
         let lock_id = op
             .exclusive_lock_id
             .clone()
@@ -1094,7 +1147,7 @@ impl FileState {
                 }
             }
             S::ReleaseLock => self.release(cx, li, op, client),
-            S::ConvertToExclusive => self.to_exclusive(cx, li, op, client),
+            S::ConvertToExclusive => self.convert_to_exclusive(cx, li, op, client),
             S::CheckLockAvailability | S::Other(_) => {}
         }
     }
@@ -1107,7 +1160,13 @@ impl FileState {
             .unwrap_or_else(|| "(no ExclusiveLockID)".to_owned());
         let li = self.lane(LaneKind::ExclusiveLock, &lock_id);
         if matches!(t, X::GetLock | X::RefreshLock) {
-            self.check_timeout(cx, LaneKind::ExclusiveLock, &lock_id, &op.operation, op.timeout);
+            self.check_timeout(
+                cx,
+                LaneKind::ExclusiveLock,
+                &lock_id,
+                &op.operation,
+                op.timeout,
+            );
         }
         if matches!(t, X::ConvertToSchema | X::ConvertToSchemaJoinCoauth) {
             self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
@@ -1123,7 +1182,12 @@ impl FileState {
             X::GetLock | X::RefreshLock => {
                 let refresh = *t == X::RefreshLock;
                 if self.lanes.get(li).is_some_and(|l| l.open.is_none()) {
-                    self.check_exclusive_grant(cx, &lock_id, op.client_id.as_deref(), &op.operation);
+                    self.check_exclusive_grant(
+                        cx,
+                        &lock_id,
+                        op.client_id.as_deref(),
+                        &op.operation,
+                    );
                 }
                 let g = self.grant(cx, li, &op.operation, op.timeout, None, refresh, None);
                 if g == Grant::AfterExpiry {
@@ -1160,7 +1224,13 @@ impl FileState {
         use EditorsTableRequestType as E;
         let li = self.lane(LaneKind::EditorsTable, client);
         if matches!(t, E::JoinEditingSession | E::RefreshEditingSession) {
-            self.check_timeout(cx, LaneKind::EditorsTable, client, &op.operation, op.timeout);
+            self.check_timeout(
+                cx,
+                LaneKind::EditorsTable,
+                client,
+                &op.operation,
+                op.timeout,
+            );
         }
         let Some(r) = &op.result else {
             return;
@@ -1205,7 +1275,10 @@ impl FileState {
                 format!(
                     "AmIAlone answered true while {} clients held the shared lock ({})",
                     live.len(),
-                    live.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(", ")
+                    live.iter()
+                        .map(|l| l.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 SPEC_STATUS,
             );
@@ -1295,7 +1368,15 @@ impl FileState {
             } else {
                 None
             };
-            self.marker(cx, li, EventKind::Upload, "PutChanges", &result, detail, Vec::new());
+            self.marker(
+                cx,
+                li,
+                EventKind::Upload,
+                "PutChanges",
+                &result,
+                detail,
+                Vec::new(),
+            );
             if let Some(l) = self.lanes.get_mut(li) {
                 if c.coherency_failure {
                     l.chain = Some(Chain {
@@ -1310,7 +1391,15 @@ impl FileState {
                 self.last_upload = Some((client.to_owned(), cx.id));
             }
         } else if c.download {
-            self.marker(cx, li, EventKind::Download, "QueryChanges", &result, None, Vec::new());
+            self.marker(
+                cx,
+                li,
+                EventKind::Download,
+                "QueryChanges",
+                &result,
+                None,
+                Vec::new(),
+            );
             if ok {
                 if let Some(l) = self.lanes.get_mut(li) {
                     l.last_sync = Some(cx.id);
@@ -1321,7 +1410,15 @@ impl FileState {
             }
         } else if !ok {
             let op_name = op.operation.clone();
-            self.marker(cx, li, EventKind::Failed, &op_name, &result, r.error_message.clone(), Vec::new());
+            self.marker(
+                cx,
+                li,
+                EventKind::Failed,
+                &op_name,
+                &result,
+                r.error_message.clone(),
+                Vec::new(),
+            );
         }
     }
 
@@ -1338,7 +1435,9 @@ impl FileState {
             let live: Vec<String> = self
                 .lanes
                 .iter()
-                .filter(|x| x.kind == LaneKind::WebDavLock && x.open.is_some() && x.holder != holder)
+                .filter(|x| {
+                    x.kind == LaneKind::WebDavLock && x.open.is_some() && x.holder != holder
+                })
                 .map(|x| {
                     format!(
                         "lock {} of {} granted in exchange {}",
@@ -1348,9 +1447,19 @@ impl FileState {
                     )
                 })
                 .collect();
-            let result = l.status.map_or_else(|| "no response".to_owned(), |s| s.to_string());
+            let result = l
+                .status
+                .map_or_else(|| "no response".to_owned(), |s| s.to_string());
             let detail = (!live.is_empty()).then(|| live.join("; "));
-            self.marker(cx, li, EventKind::Failed, &l.method, &result, detail, Vec::new());
+            self.marker(
+                cx,
+                li,
+                EventKind::Failed,
+                &l.method,
+                &result,
+                detail,
+                Vec::new(),
+            );
             return;
         }
         if l.unlock {
@@ -1379,10 +1488,14 @@ impl FileState {
         let li = self.lane(LaneKind::WebDavLock, &holder);
         let new = self.lanes.get(li).is_some_and(|x| x.open.is_none());
         if new && !l.refresh {
-            let exclusive = l.scope.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("exclusive"));
-            let other = self.lanes.iter().find(|x| {
-                x.kind == LaneKind::WebDavLock && x.open.is_some() && x.holder != holder
-            });
+            let exclusive = l
+                .scope
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("exclusive"));
+            let other = self
+                .lanes
+                .iter()
+                .find(|x| x.kind == LaneKind::WebDavLock && x.open.is_some() && x.holder != holder);
             if let Some(o) = other.filter(|_| exclusive) {
                 cx.sink.emit(
                     Severity::Error,

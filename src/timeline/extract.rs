@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use crate::decode::exchange::DecodedExchange;
 use crate::decode::findings::{DavOrSync, Finding, Severity};
 use crate::decode::fsshttp::{
-    CoauthRequestType, EditorsTableRequestType, ErrorCategory, ErrorCode,
-    ExclusiveLockRequestType, LockType, SchemaLockRequestType, SubRequestData, SubRequestType,
+    CoauthRequestType, EditorsTableRequestType, ErrorCategory, ErrorCode, ExclusiveLockRequestType,
+    LockType, SchemaLockRequestType, SubRequestData, SubRequestType,
 };
 use crate::decode::fsshttpb::{self, ErrorDetail, FsshttpbResponse, ResponseError};
 use crate::decode::webdav::{DavBody, DavTimeout};
@@ -198,14 +198,11 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
             let data = sub.sub_request_data.as_ref().unwrap_or(&no_data);
             let token = sub.sub_request_token;
             let found = response.and_then(|r| {
-                r.sub_responses
-                    .iter()
-                    .enumerate()
-                    .find(|(k, s)| {
-                        token.is_some()
-                            && s.sub_request_token == token
-                            && !used.get(*k).copied().unwrap_or(true)
-                    })
+                r.sub_responses.iter().enumerate().find(|(k, s)| {
+                    token.is_some()
+                        && s.sub_request_token == token
+                        && !used.get(*k).copied().unwrap_or(true)
+                })
             });
             if let Some((k, _)) = found {
                 if let Some(u) = used.get_mut(k) {

@@ -148,7 +148,11 @@ pub struct Lane {
     /// (or `connection N` when no ClientID is known).
     pub holder: String,
     /// The SchemaLockID last presented on a shared-lock lane.
-    #[serde(rename = "SchemaLockID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SchemaLockID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub schema_lock_id: Option<String>,
     /// The ClientID that last used an exclusive lock lane (conversions, fallbacks).
     #[serde(rename = "ClientID", default, skip_serializing_if = "Option::is_none")]
@@ -242,7 +246,11 @@ pub struct Span {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_ms: Option<i64>,
     /// The SchemaLockID of a shared lock.
-    #[serde(rename = "SchemaLockID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SchemaLockID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub schema_lock_id: Option<String>,
     /// The lane this lock was converted from.
     #[serde(default, skip_serializing_if = "Option::is_none")]

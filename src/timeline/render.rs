@@ -218,7 +218,11 @@ fn wrap_into(out: &mut String, items: &[String], sep: &str, indent: usize) {
     for item in items {
         for word in split_words(item, WIDTH.saturating_sub(indent)) {
             let wlen = word.chars().count();
-            let need = if len == 0 { wlen } else { len + sep.chars().count() + wlen };
+            let need = if len == 0 {
+                wlen
+            } else {
+                len + sep.chars().count() + wlen
+            };
             if len > 0 && need > WIDTH {
                 out.push_str(line.trim_end());
                 out.push('\n');

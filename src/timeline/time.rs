@@ -115,9 +115,18 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339("1969-12-31T23:00:00-01:00"), Some(0));
         let t = parse_rfc3339("2026-11-22T00:37:25.123456Z");
-        assert_eq!(t.map(format_rfc3339).as_deref(), Some("2026-11-22T00:37:25.123Z"));
+        assert_eq!(
+            t.map(format_rfc3339).as_deref(),
+            Some("2026-11-22T00:37:25.123Z")
+        );
         assert_eq!(t.map(clock).as_deref(), Some("00:37:25"));
-        for bad in ["", "2026-11-22", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "x"] {
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "x",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
