@@ -1039,7 +1039,7 @@ impl FileState {
             "lock.refresh-after-expiry",
             vec![ex, cx.id],
             format!(
-                "{} for {} {} was granted at {} although the lock had expired at {ended}; the server re-granted it as a new lock and any conflicting lock taken in between was missed by the client",
+                "{} for {} {} was granted at {} although the lock had expired at {ended}; the server re-granted it as a new lock, and another client could have taken a conflicting lock in between",
                 op.operation,
                 l.kind.name(),
                 l.holder,
