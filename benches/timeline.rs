@@ -76,6 +76,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|l| l.spans.len())
             .sum();
         let elapsed = start.elapsed();
+        let mut rules: std::collections::BTreeMap<String, usize> = Default::default();
+        for f in &report.findings {
+            *rules.entry(f.rule.to_string()).or_default() += 1;
+        }
+        if let Some(f) = report.findings.first() {
+            println!("  first finding: {} {}", f.rule, f.sentence);
+        }
+        println!("  findings by rule: {rules:?}");
         println!(
             "{name}: {seen} exchanges in {elapsed:.2?} ({:.0} exchanges/s), {} files, {spans} spans kept, {} findings; peak RSS {} KiB",
             seen as f64 / elapsed.as_secs_f64(),
@@ -268,7 +276,7 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
                     ..VersionInfo::default()
                 }),
                 request_collection: Some(RequestCollection {
-                    correlation_id: None,
+                    correlation_id: Some("{c0ffee00-0000-4000-8000-000000000001}".to_owned()),
                     requests: vec![FRequest {
                         url: Some(url.clone()),
                         request_token: Some(1),
@@ -279,6 +287,11 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
                 ..RequestEnvelope::default()
             };
             let resp = ResponseEnvelope {
+                response_version: Some(VersionInfo {
+                    version: Some(2),
+                    minor_version: Some(2),
+                    ..VersionInfo::default()
+                }),
                 response_collection: Some(ResponseCollection {
                     web_url: Some("https://contoso.example/sites/team".to_owned()),
                     responses: vec![FResponse {
