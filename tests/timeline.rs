@@ -6,11 +6,11 @@ use std::path::Path;
 
 use synctap::capture::{CaptureReader, CaptureWriter, Record};
 use synctap::decode::fsshttp::{
-    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus, EncodeOptions,
-    ErrorCode, ExclusiveLockRequestType, HResult, LockType, PayloadOrigin, Request as FRequest,
-    RequestCollection, RequestEnvelope, Response as FResponse, ResponseCollection,
-    ResponseEnvelope, SubRequest, SubRequestData, SubRequestType, SubResponse, SubResponseData,
-    VersionInfo,
+    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus,
+    EditorsTableRequestType, EncodeOptions, ErrorCode, ExclusiveLockRequestType, HResult, LockType,
+    PayloadOrigin, Request as FRequest, RequestCollection, RequestEnvelope, Response as FResponse,
+    ResponseCollection, ResponseEnvelope, SchemaLockRequestType, SubRequest, SubRequestData,
+    SubRequestType, SubResponse, SubResponseData, VersionInfo,
 };
 use synctap::decode::fsshttpb::{
     self, build_put_changes_request, build_query_changes_response, ErrorDetail, FilePackageOptions,
@@ -1420,4 +1420,224 @@ fn check_and_timeline_commands() -> TestResult {
     let out = crate::util::synctap().arg("check").arg(&bad).output()?;
     assert_eq!(out.status.code(), Some(1));
     Ok(())
+}
+
+fn schema_lock(t: SchemaLockRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
+    SubRequest {
+        type_: Some(SubRequestType::SchemaLock),
+        sub_request_data: Some(SubRequestData {
+            schema_lock_request_type: Some(t),
+            client_id: Some(client.to_owned()),
+            schema_lock_id: Some(SCHEMA.to_owned()),
+            timeout,
+            ..data()
+        }),
+        ..SubRequest::default()
+    }
+}
+
+fn editors(t: EditorsTableRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
+    SubRequest {
+        type_: Some(SubRequestType::EditorsTable),
+        sub_request_data: Some(SubRequestData {
+            editors_table_request_type: Some(t),
+            client_id: Some(client.to_owned()),
+            as_editor: Some(true),
+            timeout,
+            ..data()
+        }),
+        ..SubRequest::default()
+    }
+}
+
+#[test]
+fn schema_lock_and_editors_table_lanes() -> TestResult {
+    use EditorsTableRequestType as E;
+    use SchemaLockRequestType as S;
+    let mut c = Cap::new();
+    let lock = success(SubResponseData {
+        lock_type: Some(LockType::SchemaLock),
+        ..SubResponseData::default()
+    });
+    c.fss(
+        0,
+        1,
+        vec![
+            (
+                schema_lock(S::GetLock, "client-1", Some(3600)),
+                lock.clone(),
+            ),
+            (editors(E::JoinEditingSession, "client-1", Some(3600)), ok()),
+        ],
+    );
+    c.fss(
+        30,
+        2,
+        vec![(
+            schema_lock(S::GetLock, "client-2", Some(3600)),
+            lock.clone(),
+        )],
+    );
+    c.fss(
+        60,
+        1,
+        vec![(schema_lock(S::RefreshLock, "client-1", Some(7200)), lock)],
+    );
+    c.fss(
+        90,
+        1,
+        vec![
+            (editors(E::LeaveEditingSession, "client-1", None), ok()),
+            (schema_lock(S::ReleaseLock, "client-1", None), ok()),
+        ],
+    );
+    let r = c.fold()?;
+    assert_eq!(
+        spans(&r, LaneKind::SchemaLock, "client-1"),
+        vec![span("09:00:00", Some("09:01:30"), SpanEnd::Released)]
+    );
+    assert_eq!(
+        spans(&r, LaneKind::SchemaLock, "client-2"),
+        vec![span("09:00:30", None, SpanEnd::Open)]
+    );
+    assert_eq!(
+        spans(&r, LaneKind::EditorsTable, "client-1"),
+        vec![span("09:00:00", Some("09:01:30"), SpanEnd::Released)]
+    );
+    let lane = r.files[0]
+        .lanes
+        .iter()
+        .find(|l| l.kind == LaneKind::SchemaLock && l.holder == "client-1")
+        .ok_or("lane")?;
+    // The refresh asked for 7200 s: the expiry moved to 09:01:00 + 2 h.
+    assert_eq!(lane.spans[0].timeout, Some(7200));
+    assert_eq!(r.findings, vec![]);
+    Ok(())
+}
+
+#[test]
+fn exchanges_recorded_out_of_start_order_are_folded_in_time_order() -> TestResult {
+    use CoauthRequestType::*;
+    let mut c = Cap::new();
+    // The capture records an exchange when it ends: the Join (started first) comes second.
+    c.fss(
+        10,
+        1,
+        vec![(coauth(ExitCoauthoring, "client-1", None), ok())],
+    );
+    c.fss(
+        0,
+        1,
+        vec![(
+            coauth(JoinCoauthoring, "client-1", Some(3600)),
+            shared("Alone"),
+        )],
+    );
+    let r = c.fold()?;
+    assert_eq!(
+        spans(&r, LaneKind::Coauth, "client-1"),
+        vec![span("09:00:00", Some("09:00:10"), SpanEnd::Released)]
+    );
+    assert_eq!(r.findings, vec![]);
+    Ok(())
+}
+
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn step(c: &mut Cap, kind: u8, client: u8, result: u8, at: i64, timeout: Option<i64>) {
+        use CoauthRequestType as C;
+        use ExclusiveLockRequestType as X;
+        use SchemaLockRequestType as S;
+        let who = format!("client-{}", client % 3);
+        let lock_id = format!("{{L-{}}}", client % 2);
+        let (q, good) = match kind % 14 {
+            0 => (
+                coauth(C::JoinCoauthoring, &who, timeout),
+                shared(if client % 2 == 0 {
+                    "Alone"
+                } else {
+                    "Coauthoring"
+                }),
+            ),
+            1 => (
+                coauth(C::RefreshCoauthoring, &who, timeout),
+                shared("Coauthoring"),
+            ),
+            2 => (coauth(C::ExitCoauthoring, &who, None), ok()),
+            3 => (coauth(C::ConvertToExclusive, &who, timeout), ok()),
+            4 => (exclusive(X::GetLock, &lock_id, None, timeout), ok()),
+            5 => (exclusive(X::RefreshLock, &lock_id, None, timeout), ok()),
+            6 => (exclusive(X::ReleaseLock, &lock_id, None, None), ok()),
+            7 => (
+                exclusive(X::ConvertToSchemaJoinCoauth, &lock_id, Some(&who), timeout),
+                shared("Alone"),
+            ),
+            8 => (schema_lock(S::GetLock, &who, timeout), ok()),
+            9 => (schema_lock(S::ReleaseLock, &who, None), ok()),
+            10 => (
+                put_changes(),
+                if client % 2 == 0 {
+                    put_ok()
+                } else {
+                    coherency_failure()
+                },
+            ),
+            11 => (query_changes(), query_ok()),
+            12 => (
+                SubRequest {
+                    type_: Some(SubRequestType::AmIAlone),
+                    sub_request_data: Some(data()),
+                    ..SubRequest::default()
+                },
+                success(SubResponseData {
+                    am_i_alone: Some(client % 2 == 0),
+                    ..SubResponseData::default()
+                }),
+            ),
+            _ => (
+                editors(EditorsTableRequestType::JoinEditingSession, &who, timeout),
+                ok(),
+            ),
+        };
+        let answer = match result % 5 {
+            0 | 1 => good,
+            2 => fail("FileAlreadyLockedOnServer"),
+            3 => fail("NotAnErrorCode"),
+            _ => None,
+        };
+        c.fss(at, u64::from(client % 4), vec![(q, answer)]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn any_sequence_folds_renders_and_round_trips(
+            steps in proptest::collection::vec(
+                (any::<u8>(), any::<u8>(), any::<u8>(), 0i64..20_000, proptest::option::of(-10i64..200_000)),
+                0..24,
+            ),
+            window in 0usize..4,
+        ) {
+            let mut c = Cap::new();
+            for (kind, client, result, at, timeout) in steps {
+                step(&mut c, kind, client, result, at, timeout);
+            }
+            let mut t = Timeline::new(TimelineOptions { reorder_window: window, ..TimelineOptions::default() });
+            for x in &c.xs {
+                t.push(x);
+            }
+            let r = t.report();
+            let text = render_text(&r, None);
+            for line in text.lines() {
+                prop_assert!(line.chars().count() <= 100, "too wide: {}", line);
+            }
+            let back: TimelineReport = serde_json::from_str(&serde_json::to_string(&r).map_err(|e| TestCaseError::fail(e.to_string()))?)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(back, r);
+        }
+    }
 }
