@@ -115,17 +115,22 @@ fn file_event(e: &Event) -> String {
 }
 
 fn render_lane(out: &mut String, l: &Lane) {
-    let mut head = format!("  {} {}", l.kind.name(), l.holder);
+    if l.spans.is_empty() && l.events.is_empty() && l.dropped == 0 {
+        return;
+    }
+    let mut head = vec![format!("  {} {}", l.kind.name(), l.holder)];
     if let Some(s) = &l.schema_lock_id {
-        head.push_str(&format!(" SchemaLockID={s}"));
+        head.push(format!("SchemaLockID={s}"));
     }
     if let Some(c) = &l.client_id {
-        head.push_str(&format!(" ClientID={c}"));
+        head.push(format!("ClientID={c}"));
     }
     if let Some(o) = &l.owner {
-        head.push_str(&format!(" owner={o}"));
+        head.push(format!("owner={o}"));
     }
-    head.push(':');
+    if let Some(last) = head.last_mut() {
+        last.push(':');
+    }
     // Spans and events in time order; a span sorts by its start.
     let mut entries: Vec<(i64, u64, String)> = Vec::new();
     for s in &l.spans {
@@ -136,7 +141,7 @@ fn render_lane(out: &mut String, l: &Lane) {
     }
     entries.sort_by_key(|e| (e.0, e.1));
     let n = entries.len();
-    let mut items = vec![head];
+    let mut items = head;
     for (i, (_, _, text)) in entries.into_iter().enumerate() {
         let sep = if i + 1 < n { ";" } else { "" };
         items.push(format!("{text}{sep}"));
@@ -214,27 +219,32 @@ fn event_text(e: &Event) -> String {
 fn wrap_into(out: &mut String, items: &[String], sep: &str, indent: usize) {
     let mut line = String::new();
     let mut len = 0usize;
+    // True until the first word of the current line is written.
+    let mut fresh = true;
     let pad = " ".repeat(indent);
+    let sep_len = sep.chars().count();
     for item in items {
         for word in split_words(item, WIDTH.saturating_sub(indent)) {
             let wlen = word.chars().count();
-            let need = if len == 0 {
-                wlen
-            } else {
-                len + sep.chars().count() + wlen
-            };
-            if len > 0 && need > WIDTH {
+            if !fresh && len + sep_len + wlen > WIDTH {
                 out.push_str(line.trim_end());
                 out.push('\n');
-                line = pad.clone();
+                line.clone_from(&pad);
                 len = indent;
+                fresh = true;
             }
-            if len > 0 && len > indent {
+            let word = if fresh && len > 0 {
+                word.trim_start().to_owned()
+            } else {
+                word
+            };
+            if !fresh {
                 line.push_str(sep);
-                len += sep.chars().count();
+                len += sep_len;
             }
+            len += word.chars().count();
             line.push_str(&word);
-            len += wlen;
+            fresh = false;
         }
     }
     if !line.trim().is_empty() {
@@ -250,25 +260,30 @@ fn split_words(item: &str, max: usize) -> Vec<String> {
         return vec![item.to_owned()];
     }
     let mut pieces = Vec::new();
-    let mut cur = String::new();
-    for w in item.split(' ') {
+    // Leading spaces (indentation) stay with the first piece.
+    let body = item.trim_start_matches(' ');
+    let mut cur = " ".repeat(item.len() - body.len());
+    for w in body.split(' ') {
         let w_len = w.chars().count();
         let cur_len = cur.chars().count();
-        if cur_len > 0 && cur_len + 1 + w_len > max {
+        if !cur.trim().is_empty() && cur_len + 1 + w_len > max {
             pieces.push(std::mem::take(&mut cur));
         }
         if w_len > max {
-            // A single word longer than a line: cut it.
+            // A single word longer than a line: cut it (dropping any indentation).
+            if cur.trim().is_empty() {
+                cur.clear();
+            }
             let chars: Vec<char> = w.chars().collect();
             for chunk in chars.chunks(max) {
-                if !cur.is_empty() {
+                if !cur.trim().is_empty() {
                     pieces.push(std::mem::take(&mut cur));
                 }
-                cur = chunk.iter().collect();
+                cur.extend(chunk.iter());
             }
             continue;
         }
-        if !cur.is_empty() {
+        if !cur.trim().is_empty() {
             cur.push(' ');
         }
         cur.push_str(w);
@@ -298,5 +313,10 @@ mod tests {
         for l in out.lines() {
             assert!(l.chars().count() <= WIDTH, "{l}");
         }
+        let indented = vec![format!("  head {}", "word ".repeat(30))];
+        let mut out = String::new();
+        wrap_into(&mut out, &indented, " ", 6);
+        assert!(out.starts_with("  head word"), "{out}");
+        assert!(out.lines().all(|l| l.chars().count() <= WIDTH), "{out}");
     }
 }
