@@ -1511,6 +1511,12 @@ fn schema_lock_and_editors_table_lanes() -> TestResult {
         .ok_or("lane")?;
     // The refresh asked for 7200 s: the expiry moved to 09:01:00 + 2 h.
     assert_eq!(lane.spans[0].timeout, Some(7200));
+    let log = &lane.spans[0].refresh_log;
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].exchange, log[0].timeout, log[0].expires.as_deref()),
+        (3, Some(7200), Some("2026-01-01T11:01:00.000Z"))
+    );
     assert_eq!(r.findings, vec![]);
     Ok(())
 }
@@ -1640,4 +1646,108 @@ mod robustness {
             prop_assert_eq!(back, r);
         }
     }
+}
+
+/// Headers and body of a `testdata/fsshttp` fixture (header lines, a blank line, the body).
+fn fixture(bytes: &[u8]) -> (Headers, Vec<u8>) {
+    let (head, body) = [&b"\r\n\r\n"[..], &b"\n\n"[..]]
+        .iter()
+        .find_map(|sep| {
+            bytes
+                .windows(sep.len())
+                .position(|w| w == *sep)
+                .map(|i| (&bytes[..i], &bytes[i + sep.len()..]))
+        })
+        .unwrap_or((&[][..], bytes));
+    let headers = String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    (Headers(headers), body.to_vec())
+}
+
+#[test]
+fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
+    let pairs: [(&[u8], &[u8]); 4] = [
+        (
+            include_bytes!("../testdata/fsshttp/coauth_join.request"),
+            include_bytes!("../testdata/fsshttp/coauth_join.response"),
+        ),
+        (
+            include_bytes!("../testdata/fsshttp/schema_lock_fallback.request"),
+            include_bytes!("../testdata/fsshttp/schema_lock_fallback.response"),
+        ),
+        (
+            include_bytes!("../testdata/fsshttp/exclusive_lock_conflict.request"),
+            include_bytes!("../testdata/fsshttp/exclusive_lock_conflict.response"),
+        ),
+        (
+            include_bytes!("../testdata/fsshttp/dependency_unknown.request"),
+            include_bytes!("../testdata/fsshttp/dependency_unknown.response"),
+        ),
+    ];
+    let mut c = Cap::new();
+    for (i, (q, a)) in pairs.iter().enumerate() {
+        let (mut qh, qb) = fixture(q);
+        qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
+        let (ah, ab) = fixture(a);
+        c.exchange(
+            i as i64 * 60,
+            i as u64 + 1,
+            Request {
+                method: "POST".to_owned(),
+                url: ENDPOINT.to_owned(),
+                headers: qh,
+                body: Body::complete(qb),
+            },
+            Some(Response {
+                status: 200,
+                reason: "OK".to_owned(),
+                headers: ah,
+                body: Body::complete(ab),
+            }),
+        );
+    }
+    let r = c.fold()?;
+    let text = render_text(&r, None);
+    // The fallback: SchemaLock GetLock answered with an exclusive lock (LockType 2), held
+    // by the same client as the shared lock, so no conflict is reported.
+    let exclusive_spans: usize = r
+        .files
+        .iter()
+        .flat_map(|f| f.lanes.iter())
+        .filter(|l| l.kind == LaneKind::ExclusiveLock)
+        .map(|l| l.spans.len())
+        .sum();
+    assert_eq!(exclusive_spans, 1, "{text}");
+    let results: Vec<String> = r
+        .files
+        .iter()
+        .flat_map(|f| f.lanes.iter())
+        .flat_map(|l| l.events.iter())
+        .filter(|e| e.kind == EventKind::Failed)
+        .map(|e| e.result.clone())
+        .collect();
+    for code in [
+        "MultipleClientsInCoauthSession",
+        "FileAlreadyLockedOnServer",
+    ] {
+        assert!(results.iter().any(|r| r == code), "{code}: {text}");
+    }
+    // The synthetic Cell payloads are not valid FSSHTTPB: two decoding warnings.
+    assert_eq!(
+        rules(&r),
+        vec![
+            (Severity::Warning, "decode.diagnostics".to_owned()),
+            (Severity::Warning, "decode.diagnostics".to_owned()),
+            (Severity::Error, "fsshttp.unknown-error-code".to_owned()),
+        ],
+        "{text}"
+    );
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "too wide: {line}");
+    }
+    insta::assert_snapshot!("fixtures", text);
+    Ok(())
 }

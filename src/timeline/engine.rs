@@ -11,8 +11,8 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use super::extract::{extract, CellOp, DavLockOp, Obs, Op, OpKind, OpResult};
 use super::time::{clock, format_rfc3339, parse_rfc3339};
 use super::{
-    Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Severity, Span, SpanEnd,
-    StatusChange, TimelineOptions, TimelineReport,
+    Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Refresh, Severity, Span,
+    SpanEnd, StatusChange, TimelineOptions, TimelineReport,
 };
 use crate::decode::exchange::{decode_exchange, DecodedExchange, Meta};
 use crate::decode::findings::{CrossExchange, DavOrSync};
@@ -39,8 +39,8 @@ const SPEC_COHERENCY: &str =
     "MS-FSSHTTPB 2.2.3.2.1 (Cell Error 12, coherency failure), 2.2.2.1.4 (REFERENCE.md A.10.7)";
 const SPEC_DAV_LOCK: &str = "RFC 4918 6.1 (lock compatibility), 9.10 (LOCK)";
 
-/// How many refresh exchanges a span lists.
-const MAX_REFRESH_IDS: usize = 32;
+/// How many refreshes a span lists (all are counted).
+const MAX_REFRESH_LOG: usize = 32;
 /// How many connection → ClientID associations are remembered.
 const MAX_CONNECTIONS: usize = 65_536;
 
@@ -553,9 +553,6 @@ impl FileState {
         let new_exp = expiry(cx.t, timeout);
         if let Some(s) = &mut l.open {
             s.refreshes += 1;
-            if s.refresh_exchanges.len() < MAX_REFRESH_IDS {
-                s.refresh_exchanges.push(cx.id);
-            }
             if timeout.is_some() {
                 s.timeout = timeout;
             }
@@ -566,6 +563,16 @@ impl FileState {
             };
             s.expires_ms = e;
             s.expires = e.map(format_rfc3339);
+            if s.refresh_log.len() < MAX_REFRESH_LOG {
+                s.refresh_log.push(Refresh {
+                    exchange: cx.id,
+                    time: format_rfc3339(cx.t),
+                    time_ms: cx.t,
+                    operation: op.to_owned(),
+                    timeout,
+                    expires: s.expires.clone(),
+                });
+            }
             if schema.is_some() {
                 s.schema_lock_id = schema.map(str::to_owned);
             }
@@ -583,7 +590,7 @@ impl FileState {
             opened_by: cx.id,
             closed_by: None,
             refreshes: 0,
-            refresh_exchanges: Vec::new(),
+            refresh_log: Vec::new(),
             timeout,
             expires: new_exp.map(format_rfc3339),
             expires_ms: new_exp,

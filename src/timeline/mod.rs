@@ -233,9 +233,10 @@ pub struct Span {
     pub closed_by: Option<u64>,
     /// Successful refreshes.
     pub refreshes: u64,
-    /// Exchanges of the refreshes (the first 32).
+    /// The refreshes: each with the Timeout it asked for and the expiry that resulted
+    /// (the first 32; `refreshes` counts them all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub refresh_exchanges: Vec<u64>,
+    pub refresh_log: Vec<Refresh>,
     /// The Timeout (seconds) the last grant or refresh asked for.
     #[serde(rename = "Timeout", default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<i64>,
@@ -258,6 +259,25 @@ pub struct Span {
     /// The lane this lock was converted to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub converted_to: Option<LaneRef>,
+}
+
+/// One granted refresh of a span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refresh {
+    /// The exchange.
+    pub exchange: u64,
+    /// When (RFC 3339).
+    pub time: String,
+    /// The same, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The operation (`RefreshCoauthoring`, `RefreshLock`, a repeated `JoinCoauthoring`...).
+    pub operation: String,
+    /// The Timeout (seconds) it asked for.
+    #[serde(rename = "Timeout", default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    /// The expiry after it (a refresh never shortens a lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// What an event records.
