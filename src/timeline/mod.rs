@@ -26,6 +26,19 @@
 //! `fsshttp.subresponse-without-subrequest`, `fsshttp.subrequest-without-subresponse`,
 //! `fsshttp.unknown-error-code`, `cell.retry-without-download`, `decode.diagnostics`, and
 //! the WebDAV / SPFileSync rules of [`crate::decode::findings`].
+//!
+//! ```
+//! use synctap::timeline::{render_text, Timeline, TimelineOptions};
+//!
+//! let mut timeline = Timeline::new(TimelineOptions::default());
+//! # let exchanges: Vec<synctap::model::Exchange> = Vec::new();
+//! for x in &exchanges {
+//!     timeline.push(x); // e.g. from capture::CaptureReader, or live from the proxy
+//! }
+//! let report = timeline.report();
+//! assert!(!report.has_errors());
+//! print!("{}", render_text(&report, None));
+//! ```
 
 mod engine;
 mod extract;
