@@ -404,7 +404,7 @@ mod tests {
         let e = Filter::parse("(~m GET")
             .err()
             .map(|e| (e.column, e.message));
-        assert_eq!(e, Some((9, "expected `)`".to_owned())));
+        assert_eq!(e, Some((8, "expected `)`".to_owned())));
         let e = Filter::parse("~u (").err().map(|e| e.column);
         assert_eq!(e, Some(4));
         let e = Filter::parse("~c abc").err();

@@ -2,9 +2,10 @@
 //! file-sync traffic (MS-FSSHTTP, MS-FSSHTTPB, SPFileSync REST, WebDAV).
 //!
 //! The crate is layered one way (see ARCHITECTURE.md): [`model`] (what was seen) ←
-//! [`decode`] (pure decoders) ; [`capture`] (JSON-lines files) ; [`proxy`] (the
-//! intercepting proxy) ; [`server`] (the reference server and scripted clients) ;
-//! [`cli`] (the command line, wiring the rest together).
+//! [`decode`] (pure decoders) ← [`timeline`] (lock and coauthoring state, checks) ;
+//! [`capture`] (JSON-lines files, HAR, redaction) ; [`filter`] (filter expressions) ;
+//! [`proxy`] (the intercepting proxy) ; [`server`] (the reference server and scripted
+//! clients) ; [`cli`] (the command line, wiring the rest together).
 pub mod capture;
 pub mod cli;
 pub mod decode;
@@ -12,4 +13,5 @@ pub mod filter;
 pub mod model;
 pub mod proxy;
 pub mod server;
+pub mod timeline;
 pub mod util;

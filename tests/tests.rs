@@ -9,4 +9,5 @@ mod faults;
 mod har;
 mod proxy;
 mod server;
+mod timeline;
 mod webdav_peer;

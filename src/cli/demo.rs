@@ -13,7 +13,6 @@ use anyhow::{anyhow, Context as _};
 use clap::Args;
 
 use crate::capture::{CaptureReader, CaptureWriter};
-use crate::decode::exchange::{decode_exchange, Meta};
 use crate::decode::fsshttp::{
     CoauthRequestType, DependencyType, ExclusiveLockRequestType, SubRequestType,
 };
@@ -137,31 +136,25 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
 pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut reader =
         CaptureReader::open(capture).map_err(|e| anyhow!("{}: {e}", capture.display()))?;
+    let mut timeline = crate::timeline::Timeline::new(crate::timeline::TimelineOptions::default());
+    writeln!(out, "== exchanges ({})", capture.display())?;
     while let Some(x) = reader.next_exchange()? {
-        writeln!(out, "{}", super::show::line(&x))?;
-        let Some(req) = &x.request else { continue };
-        let req_headers = req.headers.pairs();
-        let resp_headers = x
-            .response
-            .as_ref()
-            .map(|r| r.headers.pairs())
-            .unwrap_or_default();
-        let meta = Meta {
-            method: &req.method,
-            url: &req.url,
-            request_headers: &req_headers,
-            status: x.response.as_ref().map(|r| r.status),
-            response_headers: &resp_headers,
-        };
-        let resp_body = x.response.as_ref().map_or(&[][..], |r| &r.body.bytes[..]);
-        let d = decode_exchange(&meta, &req.body.bytes, resp_body);
-        for s in &d.summary {
-            writeln!(out, "    {} {s}", d.protocol.name())?;
-        }
+        let d = crate::decode::exchange::decode_recorded(&x);
+        writeln!(out, "{}", super::show::line(&x, &d))?;
         for diag in &d.diagnostics {
             writeln!(out, "    ! {diag:?}")?;
         }
+        timeline.push(&x);
     }
+    let report = timeline.report();
+    writeln!(
+        out,
+        "\n== timeline (synctap timeline {})",
+        capture.display()
+    )?;
+    out.write_all(crate::timeline::render_text(&report, None).as_bytes())?;
+    writeln!(out, "\n== check (synctap check {})", capture.display())?;
+    out.write_all(crate::timeline::render_findings(&report.findings).as_bytes())?;
     Ok(())
 }
 

@@ -5,11 +5,12 @@
 
 mod ca;
 mod decode;
-mod har;
 pub mod demo;
+mod har;
 mod proxy;
 mod serve;
 mod show;
+mod timeline;
 
 use std::path::PathBuf;
 
@@ -55,6 +56,12 @@ pub enum Command {
     /// Run the built-in server and the proxy in process, drive scripted clients through
     /// a coauthoring story, then print the decoded capture.
     Demo(demo::DemoArgs),
+    /// Lock and coauthoring spans per file and holder (ClientID, ExclusiveLockID, WebDAV
+    /// lock token), with expiries, CoauthStatus changes, failed requests and findings.
+    Timeline(timeline::TimelineArgs),
+    /// Protocol findings: server answers that contradict the lock and coauthoring rules,
+    /// unjoined subresponses, undecodable messages. Exit 1 when any is error-level.
+    Check(timeline::CheckArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -72,5 +79,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Redact(a) => har::redact(&a),
         Command::Serve(a) => serve::run(&opts.certs, &a),
         Command::Demo(a) => demo::run(&opts.certs, &a),
+        Command::Timeline(a) => timeline::run_timeline(&a),
+        Command::Check(a) => timeline::run_check(&a),
     }
 }

@@ -166,27 +166,57 @@ struct Seen {
 pub fn cross_exchange_findings<'a>(
     exchanges: impl IntoIterator<Item = (u64, &'a DavOrSync)>,
 ) -> Vec<Finding> {
+    let mut state = CrossExchange::default();
     let mut out = Vec::new();
-    // Resource (path or repl-uid) → tag of the content the client holds.
-    let mut had: HashMap<String, Seen> = HashMap::new();
-    // Resource → last tag the client was told about (content or manifest).
-    let mut told: HashMap<String, Seen> = HashMap::new();
-    // Collection path → (collblob returned, exchange).
-    let mut collblobs: HashMap<String, (String, u64)> = HashMap::new();
-    let mut locks = LockBook::default();
-    // List → (X-SyncToken returned, exchange).
-    let mut tokens: HashMap<String, (String, u64)> = HashMap::new();
-
     for (id, x) in exchanges {
-        match x {
-            DavOrSync::WebDav(w) => {
-                lock_step(id, w, &mut locks, &mut out);
-                webdav_step(id, w, &mut had, &mut told, &mut collblobs, &mut out);
-            }
-            DavOrSync::SpFileSync(s) => sync_step(id, s, &mut tokens, &mut out),
-        }
+        state.push(id, x, &mut out);
     }
     out
+}
+
+/// The state of the cross-exchange rules, for callers that see exchanges one at a time
+/// (the timeline engine). Memory grows with the resources, lock tokens, collections and
+/// lists seen, not with the number of exchanges.
+#[derive(Default)]
+pub struct CrossExchange {
+    // Resource (path or repl-uid) → tag of the content the client holds.
+    had: HashMap<String, Seen>,
+    // Resource → last tag the client was told about (content or manifest).
+    told: HashMap<String, Seen>,
+    // Collection path → (collblob returned, exchange).
+    collblobs: HashMap<String, (String, u64)>,
+    locks: LockBook,
+    // List → (X-SyncToken returned, exchange).
+    tokens: HashMap<String, (String, u64)>,
+}
+
+impl CrossExchange {
+    /// Applies the rules to the next exchange in capture order, appending what they find
+    /// to `out`.
+    pub fn push(&mut self, id: u64, x: &DavOrSync, out: &mut Vec<Finding>) {
+        match x {
+            DavOrSync::WebDav(w) => self.push_webdav(id, w, out),
+            DavOrSync::SpFileSync(s) => self.push_spfilesync(id, s, out),
+        }
+    }
+
+    /// [`CrossExchange::push`] for a WebDAV exchange.
+    pub fn push_webdav(&mut self, id: u64, w: &WebDavExchange, out: &mut Vec<Finding>) {
+        lock_step(id, w, &mut self.locks, out);
+        webdav_step(
+            id,
+            w,
+            &mut self.had,
+            &mut self.told,
+            &mut self.collblobs,
+            out,
+        );
+    }
+
+    /// [`CrossExchange::push`] for an SPFileSync exchange.
+    pub fn push_spfilesync(&mut self, id: u64, s: &SpFileSyncExchange, out: &mut Vec<Finding>) {
+        sync_step(id, s, &mut self.tokens, out);
+    }
 }
 
 fn resource_key(url: &str) -> String {

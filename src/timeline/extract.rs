@@ -1,0 +1,451 @@
+//! Reducing one decoded exchange to the few facts the timeline needs ([`Obs`]): one
+//! [`Op`] per MS-FSSHTTP subrequest with its subresponse, one [`DavLockOp`] for WebDAV
+//! locking, the per-exchange structural findings (unjoined subrequests and subresponses,
+//! ErrorCode values outside the enumerations, decoding diagnostics), and the WebDAV /
+//! SPFileSync model for the cross-exchange rules. Observations are small, so the engine
+//! can hold a few back to put them in time order without keeping whole exchanges.
+
+use std::borrow::Cow;
+
+use crate::decode::exchange::DecodedExchange;
+use crate::decode::findings::{DavOrSync, Finding, Severity};
+use crate::decode::fsshttp::{
+    CoauthRequestType, EditorsTableRequestType, ErrorCategory, ErrorCode, ExclusiveLockRequestType,
+    LockType, SchemaLockRequestType, SubRequestData, SubRequestType,
+};
+use crate::decode::fsshttpb::{self, ErrorDetail, FsshttpbResponse, ResponseError};
+use crate::decode::webdav::{DavBody, DavTimeout};
+
+/// FSSHTTPB Cell Error code of a coherency failure (MS-FSSHTTPB 2.2.3.2.1).
+const COHERENCY_FAILURE: u32 = 12;
+
+const SPEC_JOIN: &str = "MS-FSSHTTP 2.2.3.5, 2.2.3.10 (SubResponse@SubRequestToken matches a SubRequest; one SubResponse per SubRequest)";
+const SPEC_CODES: &str = "MS-FSSHTTP 2.2.5.4 (ErrorCodeTypes: the six groups of values)";
+const SPEC_DIAG: &str = "MS-FSSHTTP 2.2, MS-FSSHTTPB 2.2 (message syntax)";
+
+/// One exchange, reduced.
+#[derive(Debug)]
+pub(crate) struct Obs {
+    pub id: u64,
+    pub time: i64,
+    pub connection: Option<u64>,
+    pub ops: Vec<Op>,
+    pub dav_lock: Option<DavLockOp>,
+    pub dav: Option<DavOrSync>,
+    pub findings: Vec<Finding>,
+}
+
+/// The sub-operation of one MS-FSSHTTP subrequest.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OpKind {
+    Coauth(CoauthRequestType),
+    SchemaLock(SchemaLockRequestType),
+    Exclusive(ExclusiveLockRequestType),
+    Editors(EditorsTableRequestType),
+    Cell(CellOp),
+    AmIAlone,
+    LockStatus,
+    Other,
+}
+
+/// What a Cell subrequest did, from its FSSHTTPB payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct CellOp {
+    pub upload: bool,
+    pub download: bool,
+    pub coherency_failure: bool,
+    pub fsshttpb_failed: bool,
+}
+
+/// One MS-FSSHTTP subrequest and what the server answered.
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub file: String,
+    pub kind: OpKind,
+    pub operation: String,
+    pub client_id: Option<String>,
+    pub schema_lock_id: Option<String>,
+    pub exclusive_lock_id: Option<String>,
+    pub timeout: Option<i64>,
+    pub result: Option<OpResult>,
+}
+
+/// The SubResponse of an [`Op`].
+#[derive(Debug, Clone)]
+pub(crate) struct OpResult {
+    pub error_code: String,
+    pub error_message: Option<String>,
+    pub lock_type: Option<LockType>,
+    pub coauth_status: Option<String>,
+    pub transition_id: Option<String>,
+    pub am_i_alone: Option<bool>,
+}
+
+impl OpResult {
+    pub fn success(&self) -> bool {
+        self.error_code == "Success"
+    }
+}
+
+/// A WebDAV locking exchange (LOCK, UNLOCK, or a request carrying X-MSDAVEXTLockTimeout).
+#[derive(Debug, Clone)]
+pub(crate) struct DavLockOp {
+    pub file: String,
+    pub method: String,
+    pub status: Option<u16>,
+    pub unlock: bool,
+    pub refresh: bool,
+    pub submitted: Vec<String>,
+    pub granted: Option<String>,
+    pub timeout: Option<i64>,
+    pub owner: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Reduces a decoded exchange. `url` is the HTTP request URL.
+pub(crate) fn extract(
+    id: u64,
+    time: i64,
+    connection: Option<u64>,
+    d: &DecodedExchange,
+    url: &str,
+) -> Obs {
+    let mut obs = Obs {
+        id,
+        time,
+        connection,
+        ops: Vec::new(),
+        dav_lock: None,
+        dav: None,
+        findings: Vec::new(),
+    };
+    if let Some(first) = d.diagnostics.first() {
+        obs.findings.push(Finding {
+            severity: Severity::Warning,
+            rule: Cow::Borrowed("decode.diagnostics"),
+            exchanges: vec![id],
+            sentence: format!(
+                "exchange {id} could not be fully decoded ({} diagnostic{}; first: {:?} body offset {}: {})",
+                d.diagnostics.len(),
+                if d.diagnostics.len() == 1 { "" } else { "s" },
+                first.side,
+                first.offset,
+                first.message
+            ),
+            spec: SPEC_DIAG.to_owned(),
+        });
+    }
+    if let Some(x) = &d.fsshttp {
+        fsshttp_ops(&mut obs, x, url);
+    }
+    if let Some(w) = &d.webdav {
+        obs.dav_lock = dav_lock(w);
+        obs.dav = Some(DavOrSync::WebDav(Box::new(w.clone())));
+    }
+    if let Some(s) = &d.spfilesync {
+        obs.dav = Some(DavOrSync::SpFileSync(Box::new(s.clone())));
+    }
+    obs
+}
+
+fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http_url: &str) {
+    let id = obs.id;
+    let Some(req) = &x.request else {
+        return;
+    };
+    let resp = x.response.as_ref();
+    let mut whole_failed = false;
+    if let Some(r) = resp {
+        if let Some(v) = &r.response_version {
+            if let Some(e) = &v.error_code {
+                unknown_code(obs, e, "ResponseVersion");
+                whole_failed |= !e.is_success();
+            }
+        }
+        whole_failed |= r.fault.is_some() || r.response_collection.is_none();
+    }
+    let requests = req
+        .request_collection
+        .as_ref()
+        .map(|c| c.requests.as_slice())
+        .unwrap_or_default();
+    let responses = resp
+        .and_then(|r| r.response_collection.as_ref())
+        .map(|c| c.responses.as_slice())
+        .unwrap_or_default();
+    for (i, request) in requests.iter().enumerate() {
+        let file = request
+            .url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| http_url.to_owned());
+        let response = responses
+            .iter()
+            .find(|r| r.request_token.is_some() && r.request_token == request.request_token)
+            .or_else(|| responses.get(i));
+        let mut file_failed = whole_failed;
+        if let Some(r) = response {
+            if let Some(e) = &r.error_code {
+                unknown_code(obs, e, "Response");
+                file_failed |= !e.is_success();
+            }
+        } else {
+            file_failed = true;
+        }
+        let mut used = vec![false; response.map_or(0, |r| r.sub_responses.len())];
+        let no_data = SubRequestData::default();
+        for sub in &request.sub_requests {
+            let data = sub.sub_request_data.as_ref().unwrap_or(&no_data);
+            let token = sub.sub_request_token;
+            let found = response.and_then(|r| {
+                r.sub_responses.iter().enumerate().find(|(k, s)| {
+                    token.is_some()
+                        && s.sub_request_token == token
+                        && !used.get(*k).copied().unwrap_or(true)
+                })
+            });
+            if let Some((k, _)) = found {
+                if let Some(u) = used.get_mut(k) {
+                    *u = true;
+                }
+            } else if !file_failed {
+                obs.findings.push(Finding {
+                    severity: Severity::Error,
+                    rule: Cow::Borrowed("fsshttp.subrequest-without-subresponse"),
+                    exchanges: vec![id],
+                    sentence: format!(
+                        "the {} SubRequest with SubRequestToken {} got no SubResponse",
+                        sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
+                        token.map_or_else(|| "(none)".to_owned(), |t| t.to_string())
+                    ),
+                    spec: SPEC_JOIN.to_owned(),
+                });
+            }
+            let result = found.map(|(_, s)| {
+                let code = s
+                    .error_code
+                    .clone()
+                    .unwrap_or_else(|| ErrorCode::new("(no ErrorCode)"));
+                unknown_code(obs, &code, "SubResponse");
+                let rd = s.sub_response_data.as_ref();
+                OpResult {
+                    error_code: code.code,
+                    error_message: s.error_message.clone(),
+                    lock_type: rd.and_then(|d| d.lock_type.clone()),
+                    coauth_status: rd
+                        .and_then(|d| d.coauth_status.as_ref())
+                        .map(|c| c.as_str().to_owned()),
+                    transition_id: rd.and_then(|d| d.transition_id.clone()),
+                    am_i_alone: rd.and_then(|d| d.am_i_alone),
+                }
+            });
+            let (kind, operation) = match &sub.type_ {
+                Some(SubRequestType::Coauth) => match &data.coauth_request_type {
+                    Some(t) => (OpKind::Coauth(t.clone()), t.as_str().to_owned()),
+                    None => (OpKind::Other, "Coauth".to_owned()),
+                },
+                Some(SubRequestType::SchemaLock) => match &data.schema_lock_request_type {
+                    Some(t) => (OpKind::SchemaLock(t.clone()), t.as_str().to_owned()),
+                    None => (OpKind::Other, "SchemaLock".to_owned()),
+                },
+                Some(SubRequestType::ExclusiveLock) => match &data.exclusive_lock_request_type {
+                    Some(t) => (OpKind::Exclusive(t.clone()), t.as_str().to_owned()),
+                    None => (OpKind::Other, "ExclusiveLock".to_owned()),
+                },
+                Some(SubRequestType::EditorsTable) => match &data.editors_table_request_type {
+                    Some(t) => (OpKind::Editors(t.clone()), t.as_str().to_owned()),
+                    None => (OpKind::Other, "EditorsTable".to_owned()),
+                },
+                Some(SubRequestType::Cell) => {
+                    let c = cell_op(x, token);
+                    let name = match (c.upload, c.download) {
+                        (true, _) => "PutChanges",
+                        (false, true) => "QueryChanges",
+                        _ => "Cell",
+                    };
+                    (OpKind::Cell(c), name.to_owned())
+                }
+                Some(SubRequestType::AmIAlone) => (OpKind::AmIAlone, "AmIAlone".to_owned()),
+                Some(SubRequestType::LockStatus) => (OpKind::LockStatus, "LockStatus".to_owned()),
+                Some(t) => (OpKind::Other, t.as_str().to_owned()),
+                None => (OpKind::Other, "SubRequest".to_owned()),
+            };
+            obs.ops.push(Op {
+                file: file.clone(),
+                kind,
+                operation,
+                client_id: data.client_id.clone(),
+                schema_lock_id: data.schema_lock_id.clone(),
+                exclusive_lock_id: data.exclusive_lock_id.clone(),
+                timeout: data.timeout,
+                result,
+            });
+        }
+        if let Some(r) = response {
+            for (k, s) in r.sub_responses.iter().enumerate() {
+                if used.get(k).copied().unwrap_or(true) {
+                    continue;
+                }
+                obs.findings.push(Finding {
+                    severity: Severity::Error,
+                    rule: Cow::Borrowed("fsshttp.subresponse-without-subrequest"),
+                    exchanges: vec![id],
+                    sentence: format!(
+                        "a SubResponse with SubRequestToken {} (ErrorCode {}) answers no SubRequest of the request for {file}",
+                        s.sub_request_token
+                            .map_or_else(|| "(none)".to_owned(), |t| t.to_string()),
+                        s.error_code.as_ref().map_or("(none)", |e| e.code.as_str())
+                    ),
+                    spec: SPEC_JOIN.to_owned(),
+                });
+            }
+        }
+    }
+    // Responses beyond the requests answer nothing.
+    for r in responses.iter().skip(requests.len()) {
+        if requests
+            .iter()
+            .any(|q| q.request_token.is_some() && q.request_token == r.request_token)
+        {
+            continue;
+        }
+        for s in &r.sub_responses {
+            obs.findings.push(Finding {
+                severity: Severity::Error,
+                rule: Cow::Borrowed("fsshttp.subresponse-without-subrequest"),
+                exchanges: vec![id],
+                sentence: format!(
+                    "a SubResponse with SubRequestToken {} belongs to a Response with no matching Request",
+                    s.sub_request_token
+                        .map_or_else(|| "(none)".to_owned(), |t| t.to_string())
+                ),
+                spec: SPEC_JOIN.to_owned(),
+            });
+        }
+    }
+}
+
+fn unknown_code(obs: &mut Obs, e: &ErrorCode, element: &str) {
+    if e.category != ErrorCategory::Unknown {
+        return;
+    }
+    let id = obs.id;
+    obs.findings.push(Finding {
+        severity: Severity::Error,
+        rule: Cow::Borrowed("fsshttp.unknown-error-code"),
+        exchanges: vec![id],
+        sentence: format!(
+            "{element}@ErrorCode {:?} is not a value of ErrorCodeTypes",
+            e.code
+        ),
+        spec: SPEC_CODES.to_owned(),
+    });
+}
+
+fn cell_op(x: &crate::decode::exchange::FsshttpExchange, token: Option<u64>) -> CellOp {
+    let mut c = CellOp::default();
+    let Some(cell) = x.cells.iter().find(|c| c.sub_request_token == token) else {
+        return c;
+    };
+    if let Some(q) = &cell.request {
+        for s in &q.sub_requests {
+            match s.data {
+                fsshttpb::SubRequestData::PutChanges(_) => c.upload = true,
+                fsshttpb::SubRequestData::QueryChanges(_) => c.download = true,
+                _ => {}
+            }
+        }
+    }
+    if let Some(r) = &cell.response {
+        c.fsshttpb_failed = r.error.is_some() || r.sub_responses.iter().any(|s| s.error.is_some());
+        c.coherency_failure = coherency(r);
+    }
+    c
+}
+
+fn coherency(r: &FsshttpbResponse) -> bool {
+    fn is_cf(e: &ResponseError) -> bool {
+        let mut cur = Some(e);
+        let mut depth = 0;
+        while let Some(e) = cur {
+            if matches!(e.detail, ErrorDetail::CellError { code, .. } if code == COHERENCY_FAILURE)
+            {
+                return true;
+            }
+            depth += 1;
+            if depth > 16 {
+                break;
+            }
+            cur = e.chained.as_deref();
+        }
+        false
+    }
+    r.error.as_ref().is_some_and(is_cf)
+        || r.sub_responses
+            .iter()
+            .any(|s| s.error.as_ref().is_some_and(is_cf))
+}
+
+fn seconds(t: &DavTimeout) -> Option<i64> {
+    match t {
+        DavTimeout::Second(n) => i64::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+fn dav_lock(w: &crate::decode::webdav::WebDavExchange) -> Option<DavLockOp> {
+    let method = w.method.trim().to_ascii_uppercase();
+    let req = &w.request.headers;
+    let piggy = !req.x_msdavext_lock_timeout.is_empty();
+    if method != "LOCK" && method != "UNLOCK" && !piggy {
+        return None;
+    }
+    let submitted: Vec<String> = req
+        .if_header
+        .iter()
+        .flat_map(|h| h.lock_tokens())
+        .chain(req.lock_token.as_deref())
+        .map(|t| t.trim().trim_matches(['<', '>']).to_owned())
+        .collect();
+    let unlock = method == "UNLOCK"
+        || req
+            .x_msdavext_lock_timeout
+            .first()
+            .is_some_and(|t| *t == DavTimeout::Second(0));
+    let lockinfo = match &w.request.body {
+        Some(DavBody::LockInfo(l)) => Some(l),
+        _ => None,
+    };
+    let active = w.active_locks();
+    let first = active.first();
+    let resp = w.response.as_ref();
+    let granted = resp
+        .and_then(|r| r.headers.lock_token.clone())
+        .or_else(|| first.and_then(|l| l.locktoken.clone()))
+        .map(|t| t.trim().trim_matches(['<', '>']).to_owned());
+    let timeout = first
+        .and_then(|l| l.timeout.as_ref())
+        .and_then(seconds)
+        .or_else(|| {
+            resp.and_then(|r| r.headers.x_msdavext_lock_timeout.first())
+                .and_then(seconds)
+        })
+        .or_else(|| req.timeout.first().and_then(seconds))
+        .or_else(|| req.x_msdavext_lock_timeout.first().and_then(seconds));
+    Some(DavLockOp {
+        file: w.url.clone(),
+        refresh: !unlock && lockinfo.is_none() && !submitted.is_empty(),
+        method,
+        status: resp.and_then(|r| r.status),
+        unlock,
+        submitted,
+        granted,
+        timeout,
+        owner: lockinfo
+            .and_then(|l| l.owner.clone())
+            .or_else(|| first.and_then(|l| l.owner.clone())),
+        scope: lockinfo
+            .and_then(|l| l.lockscope.clone())
+            .or_else(|| first.and_then(|l| l.lockscope.clone())),
+    })
+}
