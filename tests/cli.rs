@@ -106,3 +106,56 @@ fn show_tolerates_a_torn_last_line() -> TestResult {
     assert_eq!(v["request"]["url"], "https://h/a");
     Ok(())
 }
+
+#[test]
+fn show_filters_and_reports_bad_filters_by_column() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let capture = dir.path().join("demo.jsonl");
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&capture)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let show = |filter: &str| {
+        synctap()
+            .arg("show")
+            .arg(&capture)
+            .args(["--filter", filter])
+            .output()
+    };
+    let all = synctap().arg("show").arg(&capture).output()?;
+    let total = String::from_utf8_lossy(&all.stdout).lines().count();
+    let locked = show("~p FSSHTTP & ~e FileAlreadyLockedOnServer")?;
+    assert!(locked.status.success());
+    let text = String::from_utf8_lossy(&locked.stdout);
+    let n = text.lines().count();
+    assert!(n >= 1 && n < total, "{n} of {total}:\n{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.contains("FileAlreadyLockedOnServer")),
+        "{text}"
+    );
+    let not_locked = show("!(~p FSSHTTP & ~e FileAlreadyLockedOnServer)")?;
+    assert_eq!(
+        String::from_utf8_lossy(&not_locked.stdout).lines().count(),
+        total - n
+    );
+    let dav = show("~p WebDAV & ~c 423")?;
+    assert!(String::from_utf8_lossy(&dav.stdout)
+        .lines()
+        .all(|l| l.contains(" 423 ")));
+    let bad = show("~m GET & (~x 1")?;
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("column 11") && err.contains("unknown filter ~x"),
+        "{err}"
+    );
+    Ok(())
+}

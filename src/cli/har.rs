@@ -25,6 +25,9 @@ pub struct ExportArgs {
     /// With --redact: also replace user identities in WhoAmI responses.
     #[arg(long, requires = "redact")]
     redact_identities: bool,
+    /// Only exchanges matching this filter expression (as in `synctap show --filter`).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
 }
 
 /// Arguments of `synctap import`.
@@ -75,6 +78,10 @@ fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
 
 pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
     let mut xs = read_all(&args.capture)?;
+    if let Some(expr) = &args.filter {
+        let f = crate::filter::Filter::parse(expr)?;
+        xs.retain(|x| f.matches(x, &crate::decode::exchange::decode_recorded(x)));
+    }
     if args.redact {
         let report = redact_all(&mut xs, args.redact_identities);
         eprintln!("redacted: {}", report.summary());

@@ -17,9 +17,20 @@ pub struct ShowArgs {
     /// One JSON object per exchange (JSON lines) instead of text.
     #[arg(long)]
     json: bool,
+    /// Only exchanges matching this filter expression, e.g.
+    /// `~p FSSHTTP & ~e FileAlreadyLockedOnServer`. Filters: ~m METHOD, ~u URL-REGEX,
+    /// ~c STATUS (423 or 4xx), ~p PROTOCOL, ~t SUBREQUEST-TYPE, ~e ERRORCODE, ~client ID,
+    /// ~file URL-REGEX, ~b BODY-REGEX; combine with &, |, ! and parentheses.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
 }
 
 pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
+    let filter = args
+        .filter
+        .as_deref()
+        .map(crate::filter::Filter::parse)
+        .transpose()?;
     let mut reader = CaptureReader::open(&args.capture)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
     let stdout = std::io::stdout();
@@ -28,6 +39,9 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
     while let Some(x) = reader.next_exchange()? {
         n += 1;
         let decoded = decode_recorded(&x);
+        if filter.as_ref().is_some_and(|f| !f.matches(&x, &decoded)) {
+            continue;
+        }
         if args.json {
             let mut v = serde_json::to_value(&x)?;
             if let serde_json::Value::Object(m) = &mut v {
