@@ -377,3 +377,70 @@ fn redaction_replaces_each_secret_consistently_and_nothing_else() -> TestResult 
     assert!(std::fs::read_to_string(&plain)?.contains("megan@contoso.example"));
     Ok(())
 }
+
+#[test]
+fn demo_capture_round_trips_through_har() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let capture = dir.path().join("demo.jsonl");
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&capture)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let har = dir.path().join("demo.har");
+    let out = synctap()
+        .arg("export")
+        .arg(&capture)
+        .arg("--har")
+        .arg(&har)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = dir.path().join("back.jsonl");
+    let out = synctap()
+        .arg("import")
+        .arg(&har)
+        .arg("--out")
+        .arg(&back)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let original = read_capture(&capture);
+    let restored = read_capture(&back);
+    assert!(original.len() >= 40, "{} exchanges", original.len());
+    assert_eq!(
+        restored, original,
+        "byte-exact bodies, headers in order, all metadata"
+    );
+    // A redacted export of the same capture still decodes without new diagnostics.
+    let red = dir.path().join("red.jsonl");
+    let out = synctap()
+        .arg("redact")
+        .arg(&capture)
+        .arg("--out")
+        .arg(&red)
+        .arg("--redact-identities")
+        .output()?;
+    assert!(out.status.success());
+    for (a, b) in original.iter().zip(read_capture(&red).iter()) {
+        assert_eq!(
+            decode_recorded(a).diagnostics,
+            decode_recorded(b).diagnostics,
+            "exchange {}",
+            a.id
+        );
+    }
+    Ok(())
+}
