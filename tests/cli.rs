@@ -110,18 +110,7 @@ fn show_tolerates_a_torn_last_line() -> TestResult {
 #[test]
 fn show_filters_and_reports_bad_filters_by_column() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let capture = dir.path().join("demo.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let capture = crate::util::record_demo(dir.path());
     let show = |filter: &str| {
         synctap()
             .arg("show")

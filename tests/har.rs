@@ -381,18 +381,7 @@ fn redaction_replaces_each_secret_consistently_and_nothing_else() -> TestResult 
 #[test]
 fn demo_capture_round_trips_through_har() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let capture = dir.path().join("demo.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let capture = crate::util::record_demo(dir.path());
     let har = dir.path().join("demo.har");
     let out = synctap()
         .arg("export")

@@ -340,3 +340,21 @@ pub fn have_curl() -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Runs `synctap demo --no-ui` into `dir` and returns the capture's path.
+pub fn record_demo(dir: &Path) -> PathBuf {
+    let capture = dir.join("demo.jsonl");
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&capture)
+        .output()
+        .expect("run synctap demo");
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    capture
+}
