@@ -8,6 +8,7 @@ mod decode;
 pub mod demo;
 mod har;
 mod proxy;
+mod replay;
 mod serve;
 mod show;
 mod timeline;
@@ -62,6 +63,10 @@ pub enum Command {
     /// Protocol findings: server answers that contradict the lock and coauthoring rules,
     /// unjoined subresponses, undecodable messages. Exit 1 when any is error-level.
     Check(timeline::CheckArgs),
+    /// Re-send a capture's requests to another server (per-client order kept, server-minted
+    /// values remapped), record the new exchanges and compare each response semantically
+    /// with the recorded one. Exit 0 same, 1 differences, 2 could not run.
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -81,5 +86,6 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Demo(a) => demo::run(&opts.certs, &a),
         Command::Timeline(a) => timeline::run_timeline(&a),
         Command::Check(a) => timeline::run_check(&a),
+        Command::Replay(a) => replay::run(&a),
     }
 }
