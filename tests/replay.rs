@@ -193,3 +193,72 @@ fn replay_cannot_run() -> TestResult {
     assert!(text.contains("unreachable"), "{text}");
     Ok(())
 }
+
+/// A `synctap mock` process; killed when dropped.
+fn mock(dir: &Path, capture: &Path, log: &Path) -> Result<Serve, Box<dyn std::error::Error>> {
+    let mut child = synctap()
+        .arg("--certs")
+        .arg(dir.join("certs"))
+        .arg("mock")
+        .arg(capture)
+        .args(["--listen", "127.0.0.1:0", "--tls"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().ok_or("mock printed nothing")??;
+    let url = first.split_whitespace().last().ok_or("no URL")?.to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Serve { child, url })
+}
+
+#[test]
+fn mock_serves_the_demo_to_its_clients() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let capture = record_demo(dir.path())?;
+    let log = dir.path().join("mock.log");
+    let m = mock(dir.path(), &capture, &log)?;
+    let again = dir.path().join("against-mock.jsonl");
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&again)
+        .arg("--server")
+        .arg(format!("{}/sites/demo", m.url))
+        .stderr(Stdio::inherit())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo against the mock failed:\n{stdout}"
+    );
+    assert!(stdout.contains("CoherencyFailure"), "{stdout}");
+    let (a, b) = (read_capture(&capture), read_capture(&again));
+    assert_eq!(a.len(), b.len());
+    let diffs = synctap::replay::diff::compare_timelines(
+        &synctap::replay::diff::timeline_of(&a),
+        &synctap::replay::diff::timeline_of(&b),
+    );
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    let logged = std::fs::read_to_string(&log)?;
+    assert!(!logged.contains("no recorded answer"), "{logged}");
+
+    // An unknown request: 502 naming the closest recorded one, and a log line.
+    let rt = crate::util::runtime();
+    let (status, body) = rt.block_on(async {
+        let c = crate::util::client(&dir.path().join("certs/synctap-ca.pem"), None, false);
+        let r = c
+            .get(format!("{}/sites/demo/Shared%20Documents/Nope.txt", m.url))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok::<_, reqwest::Error>((status, r.text().await?))
+    })?;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("closest recorded request"), "{body}");
+    drop(m);
+    assert!(std::fs::read_to_string(&log)?.contains("Nope.txt"));
+    Ok(())
+}

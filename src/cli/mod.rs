@@ -7,6 +7,7 @@ mod ca;
 mod decode;
 pub mod demo;
 mod har;
+mod mock;
 mod proxy;
 mod replay;
 mod serve;
@@ -67,6 +68,9 @@ pub enum Command {
     /// values remapped), record the new exchanges and compare each response semantically
     /// with the recorded one. Exit 0 same, 1 differences, 2 could not run.
     Replay(replay::ReplayArgs),
+    /// Serve a capture's recorded responses to matching requests (cell storage by URL and
+    /// subrequest sequence, SPFileSync by operation and query, else method, path and body).
+    Mock(mock::MockArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -87,5 +91,6 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Timeline(a) => timeline::run_timeline(&a),
         Command::Check(a) => timeline::run_check(&a),
         Command::Replay(a) => replay::run(&a),
+        Command::Mock(a) => mock::run(&opts.certs, &a),
     }
 }

@@ -16,7 +16,7 @@
 
 pub mod diff;
 pub mod engine;
-
+pub mod mock;
 pub mod remap;
 pub mod report;
 
