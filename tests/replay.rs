@@ -143,6 +143,28 @@ fn replay_against_serve_variants() -> TestResult {
         Some("Success")
     );
 
+    // Another site path: request URLs, cell storage `Url` attributes and hrefs follow.
+    let moved = serve(dir.path(), "data-moved", &["--coauth", "on"])?;
+    let out2 = dir.path().join("moved.jsonl");
+    let (code, text) = replay(
+        dir.path(),
+        &capture,
+        &moved.url,
+        &[
+            "--map",
+            "/sites/demo=/sites/elsewhere",
+            "--out",
+            out2.to_str().ok_or("path")?,
+        ],
+    )?;
+    assert_eq!(code, 0, "{text}");
+    for x in read_capture(&out2) {
+        let req = x.request.as_ref().ok_or("no request")?;
+        assert!(req.url.contains("/sites/elsewhere/"), "{}", req.url);
+        let body = String::from_utf8_lossy(&req.body.bytes);
+        assert!(!body.contains("/sites/demo"), "{body}");
+    }
+
     // Coauthoring off: the joins fall back to exclusive locks.
     let off = serve(dir.path(), "data-off", &["--coauth", "off"])?;
     let (code, text) = replay(dir.path(), &capture, &off.url, &["--timing", "fast"])?;
