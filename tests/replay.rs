@@ -280,6 +280,42 @@ fn mock_serves_the_demo_to_its_clients() -> TestResult {
     })?;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("closest recorded request"), "{body}");
+
+    // A cell storage request from a client the capture never saw: a SOAP fault.
+    let x = a
+        .iter()
+        .find(|x| {
+            x.request
+                .as_ref()
+                .is_some_and(|r| r.url.contains("cellstorage.svc"))
+        })
+        .ok_or("no cell storage exchange")?;
+    let req = x.request.as_ref().ok_or("no request")?;
+    let ct = req.headers.get("content-type").ok_or("no content type")?;
+    let text = String::from_utf8_lossy(&req.body.bytes).replace(
+        "A0000000-0000-4000-8000-00000000000A",
+        "F0000000-0000-4000-8000-0000000000FF",
+    );
+    let (status, body) = rt.block_on(async {
+        let c = crate::util::client(&dir.path().join("certs/synctap-ca.pem"), None, false);
+        let r = c
+            .post(format!(
+                "{}/sites/demo/_vti_bin/cellstorage.svc/CellStorageService",
+                m.url
+            ))
+            .header("content-type", ct)
+            .header("soapaction", synctap::decode::fsshttp::SOAP_ACTION)
+            .body(text)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok::<_, reqwest::Error>((status, r.text().await?))
+    })?;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("Fault") && body.contains("closest recorded request"),
+        "{body}"
+    );
     drop(m);
     assert!(std::fs::read_to_string(&log)?.contains("Nope.txt"));
     Ok(())
