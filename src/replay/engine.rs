@@ -124,18 +124,7 @@ pub async fn replay(
                 .max(1)
         })
         .collect();
-    let mut end_order: Vec<usize> = (0..n).collect();
-    end_order.sort_by_key(|&i| (ends[i], i));
-    let sorted_ends: Vec<i64> = end_order.iter().map(|&i| ends[i]).collect();
-    // deps[i]: how many exchanges (first in end order) must be done before i starts.
-    let deps: Vec<usize> = starts
-        .iter()
-        .map(|s| sorted_ends.partition_point(|e| e <= s))
-        .collect();
-    let mut rank = vec![0usize; n];
-    for (r, &i) in end_order.iter().enumerate() {
-        rank[i] = r;
-    }
+    let (deps, rank) = plan(&starts, &ends);
 
     // Group by client, keeping start order inside each.
     let mut clients: Vec<(String, Vec<usize>)> = Vec::new();
@@ -470,6 +459,26 @@ impl Origin {
     }
 }
 
+/// The happens-before plan: for each exchange, how many exchanges (the first in end
+/// order) must be done before it starts (`deps`), and each exchange's place in end order
+/// (`rank`). An exchange depends exactly on those that ended, in the recording, no later
+/// than it started.
+fn plan(starts: &[i64], ends: &[i64]) -> (Vec<usize>, Vec<usize>) {
+    let n = starts.len();
+    let mut end_order: Vec<usize> = (0..n).collect();
+    end_order.sort_by_key(|&i| (ends[i], i));
+    let sorted_ends: Vec<i64> = end_order.iter().map(|&i| ends[i]).collect();
+    let deps = starts
+        .iter()
+        .map(|s| sorted_ends.partition_point(|e| e <= s))
+        .collect();
+    let mut rank = vec![0usize; n];
+    for (r, &i) in end_order.iter().enumerate() {
+        rank[i] = r;
+    }
+    (deps, rank)
+}
+
 /// The recorded start in microseconds since the epoch (milliseconds are too coarse:
 /// on loopback one exchange often ends and the next starts within the same one).
 fn start_us(x: &Exchange) -> i64 {
@@ -484,6 +493,14 @@ fn start_us(x: &Exchange) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_orders_by_what_had_ended() {
+        // 0: [0, 10); 1: [5, 20) overlaps 0; 2: [10, 30) starts as 0 ends; 3: [25, 26).
+        let (deps, rank) = plan(&[0, 5, 10, 25], &[10, 20, 30, 26]);
+        assert_eq!(deps, vec![0, 0, 1, 2]);
+        assert_eq!(rank, vec![0, 1, 3, 2]);
+    }
 
     #[test]
     fn origins_parse() {
