@@ -183,6 +183,31 @@ fn compare_cell(
         fault(nf.and_then(|f| f.response.as_ref())).map(|_: String| "fault".to_owned()),
         false,
     );
+    let responses = |f: Option<&crate::decode::fsshttp::ResponseEnvelope>| {
+        f.and_then(|r| r.response_collection.as_ref())
+            .map(|c| c.responses.clone())
+            .unwrap_or_default()
+    };
+    let (ors, nrs) = (
+        responses(of.response.as_ref()),
+        responses(nf.and_then(|f| f.response.as_ref())),
+    );
+    for (i, o) in ors.iter().enumerate() {
+        let n = nrs.get(i);
+        a.cmp(
+            "Response ErrorCode",
+            o.error_code.as_ref().map(|c| c.code.clone()),
+            n.and_then(|n| n.error_code.as_ref())
+                .map(|c| c.code.clone()),
+            false,
+        );
+        a.cmp(
+            "HealthScore",
+            o.health_score.map(|h| h.to_string()),
+            n.and_then(|n| n.health_score).map(|h| h.to_string()),
+            true,
+        );
+    }
     if !a.changes.is_empty() {
         out.push(("SOAP".to_owned(), a.changes));
     }
