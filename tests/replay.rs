@@ -213,6 +213,20 @@ fn replay_cannot_run() -> TestResult {
     let (code, text) = replay(dir.path(), &capture, "https://127.0.0.1:9", &[])?;
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("unreachable"), "{text}");
+
+    // A server whose certificate is not trusted: nothing answers, exit 2.
+    let capture = record_demo(dir.path())?;
+    let s = serve(dir.path(), "data-untrusted", &[])?;
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .arg("replay")
+        .arg(&capture)
+        .args(["--target", &s.url, "--timing", "fast"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("no request got an answer"), "{text}");
     Ok(())
 }
 

@@ -130,6 +130,17 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         crate::replay::replay(recorded, &cfg, progress(total)).await
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    // Nothing answered at all: the target is not usable (TLS trust, wrong scheme...).
+    if !replayed.is_empty() && replayed.iter().all(|r| r.new.response.is_none()) {
+        let first = replayed
+            .iter()
+            .find_map(|r| r.new.error.clone())
+            .unwrap_or_default();
+        bail!(
+            "no request got an answer from {} (first error: {first}); check --target, --upstream-ca or --insecure-upstream",
+            args.target
+        );
+    }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
