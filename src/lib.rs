@@ -12,6 +12,7 @@ pub mod decode;
 pub mod filter;
 pub mod model;
 pub mod proxy;
+pub mod replay;
 pub mod server;
 pub mod timeline;
 pub mod util;

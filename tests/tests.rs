@@ -8,6 +8,7 @@ mod demo;
 mod faults;
 mod har;
 mod proxy;
+mod replay;
 mod server;
 mod timeline;
 mod webdav_peer;

@@ -7,7 +7,9 @@ mod ca;
 mod decode;
 pub mod demo;
 mod har;
+mod mock;
 mod proxy;
+mod replay;
 mod serve;
 mod show;
 mod timeline;
@@ -62,6 +64,13 @@ pub enum Command {
     /// Protocol findings: server answers that contradict the lock and coauthoring rules,
     /// unjoined subresponses, undecodable messages. Exit 1 when any is error-level.
     Check(timeline::CheckArgs),
+    /// Re-send a capture's requests to another server (per-client order kept, server-minted
+    /// values remapped), record the new exchanges and compare each response semantically
+    /// with the recorded one. Exit 0 same, 1 differences, 2 could not run.
+    Replay(replay::ReplayArgs),
+    /// Serve a capture's recorded responses to matching requests (cell storage by URL and
+    /// subrequest sequence, SPFileSync by operation and query, else method, path and body).
+    Mock(mock::MockArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -81,5 +90,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Demo(a) => demo::run(&opts.certs, &a),
         Command::Timeline(a) => timeline::run_timeline(&a),
         Command::Check(a) => timeline::run_check(&a),
+        Command::Replay(a) => replay::run(&a),
+        Command::Mock(a) => mock::run(&opts.certs, &a),
     }
 }

@@ -57,6 +57,8 @@ pub struct HttpClient {
     proxy: Option<SocketAddr>,
     tls: Arc<ClientConfig>,
     user: String,
+    /// Sends only the caller's headers (plus Host): no login or User-Agent of its own.
+    raw: bool,
     conn: Mutex<Option<(String, http1::SendRequest<Full<Bytes>>)>>,
 }
 
@@ -94,8 +96,21 @@ impl HttpClient {
             proxy,
             tls: Arc::new(cfg),
             user: user.to_owned(),
+            raw: false,
             conn: Mutex::new(None),
         })
+    }
+
+    /// A direct client with a prepared TLS configuration that adds no header of its own
+    /// besides Host (replay sends the recorded headers as they were).
+    pub fn raw(tls: Arc<ClientConfig>) -> Self {
+        Self {
+            proxy: None,
+            tls,
+            user: String::new(),
+            raw: true,
+            conn: Mutex::new(None),
+        }
     }
 
     /// The login sent with each request.
@@ -159,9 +174,12 @@ impl HttpClient {
         let mut rb = Request::builder()
             .method(method)
             .uri(target)
-            .header(http::header::HOST, authority)
-            .header("x-synctap-user", self.user.as_str())
-            .header(http::header::USER_AGENT, "synctap-scripted-client/0.1");
+            .header(http::header::HOST, authority);
+        if !self.raw {
+            rb = rb
+                .header("x-synctap-user", self.user.as_str())
+                .header(http::header::USER_AGENT, "synctap-scripted-client/0.1");
+        }
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }

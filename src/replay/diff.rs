@@ -1,0 +1,599 @@
+//! Semantic comparison of a replayed exchange with its recording, and of two sessions'
+//! timelines.
+//!
+//! Bytes are not compared: what a client would act on is. The HTTP status; for cell
+//! storage each SubResponse joined by SubRequestToken (ErrorCode, HResult, LockType,
+//! CoauthStatus, ExclusiveLockReturnReason) and for Cell subrequests the FSSHTTPB status,
+//! errors and shape (sub-response statuses, data element counts by type, the reassembled
+//! file's size and SHA-256); for SPFileSync and WebDAV the status and the item sets
+//! (names, ChangeTypes, per-resource statuses). Values a server mints on its own (times,
+//! GUIDs, correlation ids, health scores, ETags, TransitionIDs, storage index ids) are
+//! volatile: compared only with `strict`. Any field can be ignored by name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use regex::bytes::Regex;
+use serde::Serialize;
+
+use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
+use crate::decode::fsshttp::{SubRequest, SubResponse};
+use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
+use crate::model::Exchange;
+use crate::timeline::{Timeline, TimelineOptions, TimelineReport};
+
+/// What to compare.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// Field names never compared (case-insensitive), e.g. `HResult`.
+    pub ignore: Vec<String>,
+    /// Compare volatile values too (ETag, TransitionID, ServerCorrelationId, HealthScore,
+    /// storage index ids).
+    pub strict: bool,
+}
+
+impl DiffOptions {
+    fn wants(&self, field: &str, volatile: bool) -> bool {
+        (self.strict || !volatile) && !self.ignore.iter().any(|i| i.eq_ignore_ascii_case(field))
+    }
+}
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The field (`ErrorCode`, `LockType`, `status`...).
+    pub field: String,
+    /// The recorded value (`-` when absent).
+    pub recorded: String,
+    /// The replayed value (`-` when absent).
+    pub replayed: String,
+}
+
+/// Everything that differs at one place of one exchange (or of the timeline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// The file (last URL path segment, decoded), or the request path.
+    pub file: String,
+    /// The client (`ClientID {…}`, `connection N`, or `timeline`).
+    pub client: String,
+    /// The recorded exchange id (0 for timeline differences).
+    pub exchange: u64,
+    /// Where: `HTTP`, `SubRequest 2 Coauth JoinCoauthoring`, `Coauth lane {…}`...
+    pub place: String,
+    /// The changed fields.
+    pub changes: Vec<Change>,
+}
+
+struct Acc<'a> {
+    opts: &'a DiffOptions,
+    changes: Vec<Change>,
+}
+
+impl Acc<'_> {
+    fn cmp(&mut self, field: &str, old: Option<String>, new: Option<String>, volatile: bool) {
+        if old != new && self.opts.wants(field, volatile) {
+            self.changes.push(Change {
+                field: field.to_owned(),
+                recorded: old.unwrap_or_else(|| "-".to_owned()),
+                replayed: new.unwrap_or_else(|| "-".to_owned()),
+            });
+        }
+    }
+}
+
+/// Compares one replayed exchange with its recording. `client` labels the differences.
+pub fn compare(
+    original: &Exchange,
+    new: &Exchange,
+    client: &str,
+    opts: &DiffOptions,
+) -> Vec<Difference> {
+    let od = decode_recorded(original);
+    let nd = decode_recorded(new);
+    let file = file_of(original, &od);
+    let mut out = Vec::new();
+    let mut push = |place: String, changes: Vec<Change>| {
+        if !changes.is_empty() {
+            out.push(Difference {
+                file: file.clone(),
+                client: client.to_owned(),
+                exchange: original.id,
+                place,
+                changes,
+            });
+        }
+    };
+    let mut http = Acc {
+        opts,
+        changes: Vec::new(),
+    };
+    http.cmp(
+        "status",
+        Some(status_of(original)),
+        Some(status_of(new)),
+        false,
+    );
+    push(format!("{} {}", method_of(original), "HTTP"), http.changes);
+    match od.protocol {
+        Protocol::Fsshttp => {
+            for (place, changes) in compare_cell(&od, &nd, opts) {
+                push(place, changes);
+            }
+        }
+        Protocol::SpFileSync | Protocol::WebDav => {
+            let mut a = Acc {
+                opts,
+                changes: Vec::new(),
+            };
+            let (ob, nb) = (body_of(original), body_of(new));
+            for (field, re) in [
+                ("items", &*NAMES),
+                ("ChangeType", &*CHANGE_TYPES),
+                ("resource status", &*DAV_STATUS),
+            ] {
+                a.cmp(field, set_of(re, ob), set_of(re, nb), false);
+            }
+            push(
+                format!("{} {}", method_of(original), od.protocol.name()),
+                a.changes,
+            );
+        }
+        Protocol::Http => {}
+    }
+    out
+}
+
+fn compare_cell(
+    od: &DecodedExchange,
+    nd: &DecodedExchange,
+    opts: &DiffOptions,
+) -> Vec<(String, Vec<Change>)> {
+    let mut out = Vec::new();
+    let Some(of) = &od.fsshttp else { return out };
+    let nf = nd.fsshttp.as_ref();
+    let Some(oreq) = &of.request else { return out };
+    let new_subs: BTreeMap<u64, &SubResponse> = nf
+        .and_then(|f| f.response.as_ref())
+        .map(|r| {
+            r.sub_responses()
+                .filter_map(|(_, s)| Some((s.sub_request_token?, s)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let old_subs: BTreeMap<u64, &SubResponse> = of
+        .response
+        .as_ref()
+        .map(|r| {
+            r.sub_responses()
+                .filter_map(|(_, s)| Some((s.sub_request_token?, s)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut a = Acc {
+        opts,
+        changes: Vec::new(),
+    };
+    let fault = |f: Option<&crate::decode::fsshttp::ResponseEnvelope>| {
+        f.and_then(|r| r.fault.as_ref())
+            .map(|f| format!("{f:?}").chars().take(80).collect())
+    };
+    a.cmp(
+        "SOAP fault",
+        fault(of.response.as_ref()).map(|_: String| "fault".to_owned()),
+        fault(nf.and_then(|f| f.response.as_ref())).map(|_: String| "fault".to_owned()),
+        false,
+    );
+    let responses = |f: Option<&crate::decode::fsshttp::ResponseEnvelope>| {
+        f.and_then(|r| r.response_collection.as_ref())
+            .map(|c| c.responses.clone())
+            .unwrap_or_default()
+    };
+    let (ors, nrs) = (
+        responses(of.response.as_ref()),
+        responses(nf.and_then(|f| f.response.as_ref())),
+    );
+    for (i, o) in ors.iter().enumerate() {
+        let n = nrs.get(i);
+        a.cmp(
+            "Response ErrorCode",
+            o.error_code.as_ref().map(|c| c.code.clone()),
+            n.and_then(|n| n.error_code.as_ref())
+                .map(|c| c.code.clone()),
+            false,
+        );
+        a.cmp(
+            "HealthScore",
+            o.health_score.map(|h| h.to_string()),
+            n.and_then(|n| n.health_score).map(|h| h.to_string()),
+            true,
+        );
+    }
+    if !a.changes.is_empty() {
+        out.push(("SOAP".to_owned(), a.changes));
+    }
+    for (_, sr) in oreq.sub_requests() {
+        let Some(token) = sr.sub_request_token else {
+            continue;
+        };
+        let place = sub_label(token, sr);
+        let mut a = Acc {
+            opts,
+            changes: Vec::new(),
+        };
+        let (o, n) = (old_subs.get(&token), new_subs.get(&token));
+        match (o, n) {
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                a.cmp(
+                    "SubResponse",
+                    o.map(|_| "present".into()),
+                    n.map(|_| "present".into()),
+                    false,
+                );
+            }
+            (Some(o), Some(n)) => {
+                a.cmp(
+                    "ErrorCode",
+                    o.error_code.as_ref().map(|c| c.code.clone()),
+                    n.error_code.as_ref().map(|c| c.code.clone()),
+                    false,
+                );
+                a.cmp(
+                    "HResult",
+                    o.h_result.as_ref().map(|h| h.raw.clone()),
+                    n.h_result.as_ref().map(|h| h.raw.clone()),
+                    false,
+                );
+                a.cmp(
+                    "ErrorMessage",
+                    o.error_message.clone(),
+                    n.error_message.clone(),
+                    true,
+                );
+                a.cmp(
+                    "ServerCorrelationId",
+                    o.server_correlation_id.clone(),
+                    n.server_correlation_id.clone(),
+                    true,
+                );
+                let (od_, nd_) = (o.sub_response_data.as_ref(), n.sub_response_data.as_ref());
+                a.cmp(
+                    "LockType",
+                    od_.and_then(|d| d.lock_type.as_ref())
+                        .map(|v| v.as_str().to_owned()),
+                    nd_.and_then(|d| d.lock_type.as_ref())
+                        .map(|v| v.as_str().to_owned()),
+                    false,
+                );
+                a.cmp(
+                    "CoauthStatus",
+                    od_.and_then(|d| d.coauth_status.as_ref())
+                        .map(|v| v.as_str().to_owned()),
+                    nd_.and_then(|d| d.coauth_status.as_ref())
+                        .map(|v| v.as_str().to_owned()),
+                    false,
+                );
+                a.cmp(
+                    "ExclusiveLockReturnReason",
+                    od_.and_then(|d| d.exclusive_lock_return_reason.as_ref())
+                        .map(|v| v.as_str().to_owned()),
+                    nd_.and_then(|d| d.exclusive_lock_return_reason.as_ref())
+                        .map(|v| v.as_str().to_owned()),
+                    false,
+                );
+                a.cmp(
+                    "Etag",
+                    od_.and_then(|d| d.etag.clone()),
+                    nd_.and_then(|d| d.etag.clone()),
+                    true,
+                );
+                a.cmp(
+                    "TransitionID",
+                    od_.and_then(|d| d.transition_id.clone()),
+                    nd_.and_then(|d| d.transition_id.clone()),
+                    true,
+                );
+            }
+        }
+        let cell = |f: Option<&crate::decode::exchange::FsshttpExchange>| {
+            f.and_then(|f| {
+                f.cells
+                    .iter()
+                    .find(|c| c.sub_request_token == Some(token))
+                    .and_then(|c| c.response.clone())
+            })
+        };
+        let (oc, nc) = (cell(Some(of)), cell(nf));
+        if oc.is_some() || nc.is_some() {
+            let (os, ns) = (oc.as_ref().map(cell_shape), nc.as_ref().map(cell_shape));
+            for (i, field) in CELL_FIELDS.iter().enumerate() {
+                a.cmp(
+                    field.0,
+                    os.as_ref().and_then(|s| s[i].clone()),
+                    ns.as_ref().and_then(|s| s[i].clone()),
+                    field.1,
+                );
+            }
+        }
+        if !a.changes.is_empty() {
+            out.push((place, a.changes));
+        }
+    }
+    out
+}
+
+/// The FSSHTTPB fields compared, with their volatility.
+const CELL_FIELDS: &[(&str, bool)] = &[
+    ("FSSHTTPB status", false),
+    ("FSSHTTPB error", false),
+    ("FSSHTTPB sub-responses", false),
+    ("data elements", false),
+    ("file", false),
+    ("storage index", true),
+];
+
+fn cell_shape(r: &FsshttpbResponse) -> Vec<Option<String>> {
+    let err = |e: &Option<b::ResponseError>| {
+        e.as_ref().map(|e| match &e.detail {
+            ErrorDetail::CellError { name, .. } | ErrorDetail::ProtocolError { name, .. } => {
+                name.clone()
+            }
+            ErrorDetail::Win32Error { code } => format!("Win32 {code:#x}"),
+            ErrorDetail::HresultError { code } => format!("HRESULT {code:#010x}"),
+            ErrorDetail::None | ErrorDetail::Unknown { .. } => "error".to_owned(),
+        })
+    };
+    let subs: Vec<String> = r
+        .sub_responses
+        .iter()
+        .map(|s| {
+            let kind = match s.data {
+                b::SubResponseData::QueryChanges(_) => "QueryChanges",
+                b::SubResponseData::PutChanges(_) => "PutChanges",
+                b::SubResponseData::QueryAccess { .. } => "QueryAccess",
+                b::SubResponseData::AllocateExtendedGuidRange(_) => "AllocateExtendedGuidRange",
+                _ => "other",
+            };
+            match err(&s.error) {
+                Some(e) => format!("{kind} {e}"),
+                None => format!("{kind} ok"),
+            }
+        })
+        .collect();
+    let elements = r.data_element_package.as_ref().map(|p| {
+        let mut by_type: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in &p.elements {
+            *by_type.entry(e.element_type).or_default() += 1;
+        }
+        by_type
+            .iter()
+            .map(|(t, n)| format!("{n}×type {t:#x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let file = r
+        .data_element_package
+        .as_ref()
+        .and_then(b::extract_file)
+        .map(|f| format!("{} bytes sha256 {}", f.len(), &sha256(&f)[..12]));
+    let index = r.sub_responses.iter().find_map(|s| match &s.data {
+        b::SubResponseData::QueryChanges(q) => Some(format!("{:?}", q.storage_index_id)),
+        b::SubResponseData::PutChanges(p) => p
+            .applied
+            .as_ref()
+            .map(|a| format!("{:?}", a.applied_storage_index_id)),
+        _ => None,
+    });
+    vec![
+        Some(r.status.to_string()),
+        err(&r.error),
+        Some(subs.join(", ")),
+        elements,
+        file,
+        index,
+    ]
+}
+
+fn sha256(b: &[u8]) -> String {
+    crate::util::hex(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
+}
+
+fn sub_label(token: u64, sr: &SubRequest) -> String {
+    let ty = sr.type_.as_ref().map_or("?", |t| t.as_str());
+    let op = sr.sub_request_data.as_ref().and_then(|d| {
+        d.coauth_request_type
+            .as_ref()
+            .map(|v| v.as_str())
+            .or(d.schema_lock_request_type.as_ref().map(|v| v.as_str()))
+            .or(d.exclusive_lock_request_type.as_ref().map(|v| v.as_str()))
+            .or(d.editors_table_request_type.as_ref().map(|v| v.as_str()))
+            .map(str::to_owned)
+    });
+    match op {
+        Some(op) => format!("SubRequest {token} {ty} {op}"),
+        None => format!("SubRequest {token} {ty}"),
+    }
+}
+
+static NAMES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:RelationshipName"?\s*[:=]\s*"|<(?:[\w.-]+:)?href>)([^"<]+)"#)
+        .expect("static regex")
+});
+static CHANGE_TYPES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)changetype"?\s*[:=>]\s*"?([A-Za-z]+)"#).expect("static regex")
+});
+static DAV_STATUS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<(?:[\w.-]+:)?status>HTTP/1\.1 (\d{3})").expect("static regex"));
+
+fn set_of(re: &Regex, body: &[u8]) -> Option<String> {
+    let mut set: BTreeMap<String, usize> = BTreeMap::new();
+    for c in re.captures_iter(body) {
+        if let Some(m) = c.get(1) {
+            let v = String::from_utf8_lossy(m.as_bytes());
+            if v.starts_with("opaquelocktoken:") {
+                // Lock tokens are minted by the server: volatile.
+                continue;
+            }
+            let v = v
+                .rsplit('/')
+                .find(|s| !s.is_empty())
+                .unwrap_or(&v)
+                .to_owned();
+            *set.entry(v).or_default() += 1;
+        }
+    }
+    if set.is_empty() {
+        return None;
+    }
+    Some(
+        set.iter()
+            .map(|(k, n)| {
+                if *n > 1 {
+                    format!("{k}×{n}")
+                } else {
+                    k.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+fn body_of(x: &Exchange) -> &[u8] {
+    x.response.as_ref().map_or(&[][..], |r| &r.body.bytes[..])
+}
+
+fn status_of(x: &Exchange) -> String {
+    match (&x.response, &x.error) {
+        (Some(r), _) => r.status.to_string(),
+        (None, Some(e)) => format!("error ({e})"),
+        (None, None) => "no response".to_owned(),
+    }
+}
+
+fn method_of(x: &Exchange) -> &str {
+    x.request.as_ref().map_or("", |r| r.method.as_str())
+}
+
+/// The file an exchange is about: the cell storage `Url`'s last segment, else the
+/// request path's, percent-decoded.
+pub fn file_of(x: &Exchange, d: &DecodedExchange) -> String {
+    let url = d
+        .fsshttp
+        .as_ref()
+        .and_then(|f| f.request.as_ref())
+        .and_then(|r| r.request_collection.as_ref())
+        .and_then(|c| c.requests.first())
+        .and_then(|r| r.url.clone())
+        .or_else(|| x.request.as_ref().map(|r| r.url.clone()))
+        .unwrap_or_default();
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let last = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
+    percent_decode(last)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The timeline of a sequence of exchanges.
+pub fn timeline_of<'a>(xs: impl IntoIterator<Item = &'a Exchange>) -> TimelineReport {
+    let mut t = Timeline::new(TimelineOptions::default());
+    for x in xs {
+        t.push(x);
+    }
+    t.report()
+}
+
+/// Compares two sessions' timelines: per file (by name) and lane, the spans' granting
+/// operations and how they ended. WebDAV lock lanes are paired by order (their holders
+/// are server-minted lock tokens).
+pub fn compare_timelines(old: &TimelineReport, new: &TimelineReport) -> Vec<Difference> {
+    let summarize = |r: &TimelineReport| {
+        let mut m: BTreeMap<(String, String), String> = BTreeMap::new();
+        for f in &r.files {
+            let name = percent_decode(
+                f.url
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or(&f.url)
+                    .rsplit('/')
+                    .find(|s| !s.is_empty())
+                    .unwrap_or(&f.url),
+            );
+            let mut dav = 0;
+            for l in &f.lanes {
+                let holder = if l.kind == crate::timeline::LaneKind::WebDavLock {
+                    dav += 1;
+                    format!("#{dav}")
+                } else {
+                    l.holder.clone()
+                };
+                let spans: Vec<String> = l
+                    .spans
+                    .iter()
+                    .map(|s| format!("{}→{}", s.granted_by, s.ended.word()))
+                    .collect();
+                m.insert(
+                    (name.clone(), format!("{} lane {holder}", l.kind.name())),
+                    if spans.is_empty() {
+                        "no spans".to_owned()
+                    } else {
+                        spans.join(", ")
+                    },
+                );
+            }
+        }
+        m
+    };
+    let (a, b) = (summarize(old), summarize(new));
+    let keys: BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (o, n) = (a.get(k), b.get(k));
+            (o != n).then(|| Difference {
+                file: k.0.clone(),
+                client: "timeline".to_owned(),
+                exchange: 0,
+                place: k.1.clone(),
+                changes: vec![Change {
+                    field: "spans".to_owned(),
+                    recorded: o.cloned().unwrap_or_else(|| "-".to_owned()),
+                    replayed: n.cloned().unwrap_or_else(|| "-".to_owned()),
+                }],
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("Report%20Q1.docx"), "Report Q1.docx");
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    #[test]
+    fn sets_are_sorted_and_counted() {
+        let body =
+            br#"<D:href>/s/a.txt</D:href><D:href>/s/b.txt</D:href><D:href>/s/a.txt</D:href>"#;
+        assert_eq!(set_of(&NAMES, body).as_deref(), Some("a.txt×2, b.txt"));
+    }
+}

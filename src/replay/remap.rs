@@ -1,0 +1,366 @@
+//! Values a server mints and clients echo later, learned while replaying.
+//!
+//! After each exchange the recorded response and the new one are searched for the same
+//! kinds of values (ETag, Lock-Token and X-RequestDigest headers; collblob, resourcetag,
+//! getetag, SyncToken, PreAuthURL, ETag and TransitionID in XML or JSON bodies; FSSHTTPB
+//! storage index ids of Query Changes and Put Changes answers). Values of one kind are
+//! paired in order; where they differ, the recorded value maps to the new one, and later
+//! requests carry the new value. A recorded value with no counterpart in the new answer
+//! is *stale*: a later request still carrying it is reported, not silently sent as is.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use regex::bytes::Regex;
+
+use crate::decode::exchange::DecodedExchange;
+use crate::decode::fsshttp::{self, EncodeOptions, PayloadOrigin};
+use crate::decode::fsshttpb::{self as b, ExGuid};
+use crate::model::Exchange;
+
+/// Response headers whose values clients echo.
+const HEADERS: &[&str] = &[
+    "etag",
+    "lock-token",
+    "x-requestdigest",
+    "resourcetag",
+    "repl-uid",
+    "x-synctoken",
+];
+
+/// Shortest string value worth substituting (shorter ones would collide with bytes that
+/// merely look alike).
+const MIN_LEN: usize = 6;
+
+static XML_ELEMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"<(?:[\w.-]+:)?(collblob|resourcetag|repl-uid|getetag|SyncToken|PreAuthURL|ETag)(?:\s[^>]*)?>([^<]{4,})</")
+        .expect("static regex")
+});
+static XML_ATTR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\s(Etag|TransitionID)="([^"]{6,})""#).expect("static regex"));
+static JSON_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#""(SyncToken|PreAuthURL|ETag|eTag|FormDigestValue)"\s*:\s*"([^"]{6,})""#)
+        .expect("static regex")
+});
+
+/// What has been learned so far.
+#[derive(Debug, Default)]
+pub struct Remap {
+    strings: HashMap<String, String>,
+    guids: HashMap<ExGuid, ExGuid>,
+    stale: HashSet<String>,
+    stale_guids: HashSet<ExGuid>,
+}
+
+/// The kinds of volatile values one response holds, in order of appearance.
+#[derive(Debug, Default)]
+pub struct Minted {
+    strings: Vec<(String, String)>,
+    guids: Vec<ExGuid>,
+}
+
+impl Minted {
+    /// Collects the values of `x`'s response (`d` is its decoded form).
+    pub fn of(x: &Exchange, d: &DecodedExchange) -> Self {
+        let mut m = Self::default();
+        let Some(resp) = &x.response else {
+            return m;
+        };
+        for (n, v) in &resp.headers.0 {
+            if HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)) && v.len() >= MIN_LEN {
+                m.strings.push((n.to_ascii_lowercase(), v.clone()));
+            }
+        }
+        let body = &resp.body.bytes;
+        for re in [&*XML_ELEMENT, &*XML_ATTR, &*JSON_FIELD] {
+            for c in re.captures_iter(body) {
+                let (Some(k), Some(v)) = (c.get(1), c.get(2)) else {
+                    continue;
+                };
+                let k = String::from_utf8_lossy(k.as_bytes()).to_ascii_lowercase();
+                let v = unescape(&String::from_utf8_lossy(v.as_bytes()));
+                m.strings.push((k, v));
+            }
+        }
+        if let Some(f) = &d.fsshttp {
+            for c in &f.cells {
+                let Some(r) = &c.response else { continue };
+                for s in &r.sub_responses {
+                    match &s.data {
+                        b::SubResponseData::QueryChanges(q) if !q.storage_index_id.is_null() => {
+                            m.guids.push(q.storage_index_id);
+                        }
+                        b::SubResponseData::PutChanges(p) => {
+                            if let Some(a) = &p.applied {
+                                m.guids.push(a.applied_storage_index_id);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        m
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl Remap {
+    /// Learns from one exchange: `old` the recorded values, `new` the replayed ones.
+    pub fn learn(&mut self, old: &Minted, new: &Minted) {
+        let mut by_kind: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (k, v) in &new.strings {
+            by_kind.entry(k.as_str()).or_default().push(v.as_str());
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (k, v) in &old.strings {
+            let i = seen.entry(k.as_str()).or_default();
+            match by_kind.get(k.as_str()).and_then(|l| l.get(*i)) {
+                Some(n) if *n != v => {
+                    self.stale.remove(v);
+                    self.strings.insert(v.clone(), (*n).to_owned());
+                }
+                Some(_) => {
+                    self.stale.remove(v);
+                }
+                None => {
+                    if !self.strings.contains_key(v) {
+                        self.stale.insert(v.clone());
+                    }
+                }
+            }
+            *i += 1;
+        }
+        for (i, g) in old.guids.iter().enumerate() {
+            match new.guids.get(i) {
+                Some(n) if n != g => {
+                    self.stale_guids.remove(g);
+                    self.guids.insert(*g, *n);
+                }
+                Some(_) => {
+                    self.stale_guids.remove(g);
+                }
+                None => {
+                    if !self.guids.contains_key(g) {
+                        self.stale_guids.insert(*g);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many values are remapped (strings and storage ids).
+    pub fn len(&self) -> usize {
+        self.strings.len() + self.guids.len()
+    }
+
+    /// Whether nothing is remapped.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Substitutes learned values into a request's URL, header values and body, and
+    /// returns notes naming stale values it still carries. FSSHTTPB storage ids inside
+    /// Cell payloads are replaced by decoding the SOAP request, editing the model and
+    /// encoding it again (MTOM kept when the original used it); `content_type` is
+    /// updated then.
+    pub fn apply(
+        &self,
+        url: &mut String,
+        headers: &mut [(String, String)],
+        body: &mut Vec<u8>,
+        is_cell: bool,
+    ) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.strings.is_empty() {
+            let mut pairs: Vec<(&String, &String)> = self.strings.iter().collect();
+            pairs.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+            for (old, new) in pairs {
+                replace_str(url, old, new);
+                let enc_old = encode_query(old);
+                if enc_old != *old {
+                    replace_str(url, &enc_old, &encode_query(new));
+                }
+                for (_, v) in headers.iter_mut() {
+                    replace_str(v, old, new);
+                }
+                if !body.is_empty() {
+                    replace_bytes(body, old.as_bytes(), new.as_bytes());
+                    let (eo, en) = (escape(old), escape(new));
+                    if eo != *old {
+                        replace_bytes(body, eo.as_bytes(), en.as_bytes());
+                    }
+                }
+            }
+        }
+        for s in &self.stale {
+            let hit = url.contains(s.as_str())
+                || headers.iter().any(|(_, v)| v.contains(s.as_str()))
+                || memchr::memmem::find(body, s.as_bytes()).is_some();
+            if hit {
+                notes.push(format!(
+                    "sent the recorded value {s} unchanged: the new server's answer had no counterpart"
+                ));
+            }
+        }
+        if is_cell && (!self.guids.is_empty() || !self.stale_guids.is_empty()) {
+            notes.extend(self.apply_guids(headers, body));
+        }
+        notes
+    }
+
+    fn apply_guids(&self, headers: &mut [(String, String)], body: &mut Vec<u8>) -> Vec<String> {
+        let mut notes = Vec::new();
+        let ct = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.clone());
+        let mut env = fsshttp::decode_request(ct.as_deref(), body);
+        if !env.diagnostics.is_empty() {
+            return notes;
+        }
+        let mut changed = false;
+        let mut inline = false;
+        for r in env
+            .request_collection
+            .iter_mut()
+            .flat_map(|c| c.requests.iter_mut())
+        {
+            for s in &mut r.sub_requests {
+                let Some(d) = s.sub_request_data.as_mut() else {
+                    continue;
+                };
+                let Some(p) = d.payload.as_mut() else {
+                    continue;
+                };
+                let mut fb = b::decode_request(&p.bytes);
+                if !fb.diagnostics.is_empty() {
+                    continue;
+                }
+                let mut touched = false;
+                for sr in &mut fb.sub_requests {
+                    if let b::SubRequestData::PutChanges(pc) = &mut sr.data {
+                        for id in [&mut pc.expected_storage_index_id, &mut pc.storage_index_id] {
+                            if let Some(n) = self.guids.get(id) {
+                                *id = *n;
+                                touched = true;
+                            } else if self.stale_guids.contains(id) {
+                                notes.push(format!(
+                                    "sent the recorded storage index {id:?} unchanged: the new server's answer had no counterpart"
+                                ));
+                            }
+                        }
+                    }
+                }
+                if touched {
+                    let bytes = b::encode_request(&fb);
+                    d.binary_data_size = Some(bytes.len() as i64);
+                    inline |= matches!(p.origin, PayloadOrigin::Inline);
+                    p.bytes = bytes;
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            let (ct, bytes) = fsshttp::encode_request(
+                &env,
+                EncodeOptions {
+                    mtom: env.mtom.is_some(),
+                    cell_inline: inline,
+                },
+            );
+            *body = bytes;
+            for (n, v) in headers.iter_mut() {
+                if n.eq_ignore_ascii_case("content-type") {
+                    v.clone_from(&ct);
+                }
+            }
+        }
+        notes
+    }
+}
+
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn replace_str(s: &mut String, old: &str, new: &str) {
+    if s.contains(old) {
+        *s = s.replace(old, new);
+    }
+}
+
+/// Replaces every occurrence of `old` in `body` by `new`.
+pub fn replace_bytes(body: &mut Vec<u8>, old: &[u8], new: &[u8]) {
+    if old.is_empty() || memchr::memmem::find(body, old).is_none() {
+        return;
+    }
+    let finder = memchr::memmem::Finder::new(old);
+    let mut out = Vec::with_capacity(body.len());
+    let mut last = 0;
+    for i in finder.find_iter(body) {
+        out.extend_from_slice(&body[last..i]);
+        out.extend_from_slice(new);
+        last = i + old.len();
+    }
+    out.extend_from_slice(&body[last..]);
+    *body = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_pairs_in_order_and_substitutes() {
+        let old = Minted {
+            strings: vec![
+                ("collblob".into(), "blob-old-1".into()),
+                ("etag".into(), "\"{AAAAAA},1\"".into()),
+            ],
+            guids: vec![],
+        };
+        let new = Minted {
+            strings: vec![("collblob".into(), "blob-new-1".into())],
+            guids: vec![],
+        };
+        let mut r = Remap::default();
+        r.learn(&old, &new);
+        assert_eq!(r.len(), 1);
+        let mut url = "https://h/x?c=blob-old-1".to_owned();
+        let mut headers = vec![("If-Match".to_owned(), "\"{AAAAAA},1\"".to_owned())];
+        let mut body = b"<collblob>blob-old-1</collblob>".to_vec();
+        let notes = r.apply(&mut url, &mut headers, &mut body, false);
+        assert_eq!(url, "https://h/x?c=blob-new-1");
+        assert_eq!(body, b"<collblob>blob-new-1</collblob>");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+    }
+
+    #[test]
+    fn replace_bytes_handles_repeats() {
+        let mut b = b"abcXabcYabc".to_vec();
+        replace_bytes(&mut b, b"abc", b"Z");
+        assert_eq!(b, b"ZXZYZ");
+    }
+}
