@@ -1,6 +1,6 @@
 //! Capture files: JSON lines holding what the proxy saw, readable with jq.
 //!
-//! [`format`] defines the records, [`writer`] appends them from a dedicated thread without
+//! [`format`](mod@format) defines the records, [`writer`] appends them from a dedicated thread without
 //! ever blocking the proxy, [`reader`] streams them back. The format is documented with
 //! examples in `docs/capture-format.md`.
 pub mod format;
