@@ -14,4 +14,5 @@ pub mod model;
 pub mod proxy;
 pub mod server;
 pub mod timeline;
+pub mod tui;
 pub mod util;

@@ -11,6 +11,7 @@ mod proxy;
 mod serve;
 mod show;
 mod timeline;
+mod ui;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,9 @@ pub enum Command {
     /// Protocol findings: server answers that contradict the lock and coauthoring rules,
     /// unjoined subresponses, undecodable messages. Exit 1 when any is error-level.
     Check(timeline::CheckArgs),
+    /// The terminal UI over a capture (exchanges, lock timeline, findings), following
+    /// the file while it grows.
+    Ui(ui::UiArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -81,5 +85,6 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Demo(a) => demo::run(&opts.certs, &a),
         Command::Timeline(a) => timeline::run_timeline(&a),
         Command::Check(a) => timeline::run_check(&a),
+        Command::Ui(a) => ui::run(&a),
     }
 }

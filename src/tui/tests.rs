@@ -1,0 +1,1 @@
+//! Tests of the UI state, key handling and rendering (snapshots against `TestBackend`).
