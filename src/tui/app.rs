@@ -70,8 +70,6 @@ pub(crate) enum Loader {
     File(PathBuf),
     /// The live ring.
     Ring(Ring),
-    /// Nowhere (tests).
-    None,
 }
 
 /// Timeline view state.

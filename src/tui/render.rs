@@ -149,7 +149,7 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let wide = area.width >= 110;
-    let target_w = if wide { 34 } else { 20 };
+    let target_w = if wide { 26 } else { 18 };
     let header = if wide {
         vec!["#", "time", "client", "method", "host/path", "protocol", "summary", "status", "size", "dur"]
     } else {
@@ -195,26 +195,26 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
     });
     let widths: Vec<Constraint> = if wide {
         vec![
-            Constraint::Length(6),
+            Constraint::Length(5),
             Constraint::Length(12),
             Constraint::Length(8),
-            Constraint::Length(9),
+            Constraint::Length(6),
             Constraint::Length(target_w as u16),
             Constraint::Length(10),
             Constraint::Fill(1),
-            Constraint::Length(12),
-            Constraint::Length(6),
+            Constraint::Length(16),
+            Constraint::Length(5),
             Constraint::Length(5),
         ]
     } else {
         vec![
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Length(8),
             Constraint::Length(5),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(6),
             Constraint::Length(target_w as u16),
             Constraint::Fill(1),
-            Constraint::Length(9),
+            Constraint::Length(12),
         ]
     };
     Table::new(rows, widths)

@@ -36,8 +36,6 @@ pub(crate) enum Loc {
     },
     /// In the live ring (evicted once older than [`LIVE_RING`] exchanges).
     Memory,
-    /// Nowhere (tests building rows by hand).
-    None,
 }
 
 /// One exchange reduced to what the table shows.
@@ -163,8 +161,9 @@ fn find_error_code(v: &serde_json::Value, found: &mut Option<String>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, v) in m {
-                if k == "ErrorCode" || k == "error_code" {
-                    if let Some(s) = v.as_str() {
+                if k == "ErrorCode" {
+                    let code = v.as_str().or_else(|| v["code"].as_str());
+                    if let Some(s) = code {
                         if s != "Success" {
                             *found = Some(s.to_owned());
                             return;

@@ -79,7 +79,7 @@ fn bounds(f: &FileTimeline) -> Option<(i64, i64)> {
         .flat_map(|l| {
             l.spans
                 .iter()
-                .flat_map(|s| [Some(s.start_ms), s.end_ms.or(s.expires_ms)])
+                .flat_map(|s| [Some(s.start_ms), s.end_ms])
                 .chain(l.events.iter().map(|e| Some(e.time_ms)))
         })
         .chain(f.events.iter().map(|e| Some(e.time_ms)))
