@@ -410,12 +410,16 @@ impl App {
     fn findings_key(&mut self, code: KeyCode) {
         let n = self.report.as_ref().map_or(0, |r| r.findings.len());
         match code {
-            KeyCode::Up | KeyCode::Char('k') => self.finding_sel = self.finding_sel.saturating_sub(1),
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.finding_sel = self.finding_sel.saturating_sub(1)
+            }
             KeyCode::Down | KeyCode::Char('j') => {
                 self.finding_sel = (self.finding_sel + 1).min(n.saturating_sub(1));
             }
             KeyCode::PageUp => self.finding_sel = self.finding_sel.saturating_sub(10),
-            KeyCode::PageDown => self.finding_sel = (self.finding_sel + 10).min(n.saturating_sub(1)),
+            KeyCode::PageDown => {
+                self.finding_sel = (self.finding_sel + 10).min(n.saturating_sub(1))
+            }
             KeyCode::Home => self.finding_sel = 0,
             KeyCode::End => self.finding_sel = n.saturating_sub(1),
             KeyCode::Enter => {
@@ -532,7 +536,11 @@ impl App {
                         self.findings_key(if by > 0 { KeyCode::Down } else { KeyCode::Up });
                     }
                     (View::Timeline, _) => {
-                        self.timeline_key(if by > 0 { KeyCode::Right } else { KeyCode::Left });
+                        self.timeline_key(if by > 0 {
+                            KeyCode::Right
+                        } else {
+                            KeyCode::Left
+                        });
                     }
                 }
             }

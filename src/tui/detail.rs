@@ -239,10 +239,11 @@ impl Detail {
 
     /// Collapses or expands the node under the cursor.
     pub(crate) fn toggle(&mut self) {
-        if self.tab == Tab::Decoded && self.has_children(self.cursor) {
-            if !self.collapsed.remove(&self.cursor) {
-                self.collapsed.insert(self.cursor);
-            }
+        if self.tab == Tab::Decoded
+            && self.has_children(self.cursor)
+            && !self.collapsed.remove(&self.cursor)
+        {
+            self.collapsed.insert(self.cursor);
         }
     }
 
@@ -306,7 +307,10 @@ fn tree(d: &DecodedExchange) -> Vec<Node> {
                 Side::Request => "request",
                 Side::Response => "response",
             };
-            let within = g.within.as_deref().map_or_else(String::new, |w| format!(" in {w}"));
+            let within = g
+                .within
+                .as_deref()
+                .map_or_else(String::new, |w| format!(" in {w}"));
             push(1, format!("{side} @{}{within}: {}", g.offset, g.message));
         }
     }

@@ -13,9 +13,9 @@ mod detail;
 mod layout;
 mod render;
 mod source;
-mod timeline;
 #[cfg(test)]
 mod tests;
+mod timeline;
 
 use std::path::Path;
 use std::sync::mpsc::Receiver;

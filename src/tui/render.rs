@@ -151,48 +151,78 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
     let wide = area.width >= 110;
     let target_w = if wide { 26 } else { 18 };
     let header = if wide {
-        vec!["#", "time", "client", "method", "host/path", "protocol", "summary", "status", "size", "dur"]
+        vec![
+            "#",
+            "time",
+            "client",
+            "method",
+            "host/path",
+            "protocol",
+            "summary",
+            "status",
+            "size",
+            "dur",
+        ]
     } else {
-        vec!["#", "time", "client", "method", "host/path", "summary", "status"]
+        vec![
+            "#",
+            "time",
+            "client",
+            "method",
+            "host/path",
+            "summary",
+            "status",
+        ]
     };
     let h = usize::from(area.height.saturating_sub(1));
-    let rows = app.rows.iter().enumerate().skip(app.offset).take(h).map(|(i, r)| {
-        let flag = if app.finding_ids.contains(&r.id) {
-            "⚑"
-        } else if r.diagnostics > 0 {
-            "!"
-        } else {
-            " "
-        };
-        let id = format!("{flag}{}", r.id);
-        let time = if wide { r.time.clone() } else { r.time.get(..8).unwrap_or(&r.time).to_owned() };
-        let mut cells = vec![
-            Cell::from(id),
-            Cell::from(time),
-            Cell::from(r.client.clone()),
-            Cell::from(r.method.clone()),
-            Cell::from(shorten(&r.target, target_w)),
-        ];
-        if wide {
-            cells.push(Cell::from(r.protocol));
-        }
-        cells.push(Cell::from(r.summary.clone()));
-        cells.push(Cell::from(r.status.clone()));
-        if wide {
-            cells.push(Cell::from(size(r.size)));
-            cells.push(Cell::from(
-                r.duration_ms.map_or_else(|| "-".to_owned(), |d| format!("{d:.0}ms")),
-            ));
-        }
-        let mut style = Style::new();
-        if r.error {
-            style = style.fg(Color::Red);
-        }
-        if i == app.selected {
-            style = style.add_modifier(Modifier::REVERSED);
-        }
-        TRow::new(cells).style(style)
-    });
+    let rows = app
+        .rows
+        .iter()
+        .enumerate()
+        .skip(app.offset)
+        .take(h)
+        .map(|(i, r)| {
+            let flag = if app.finding_ids.contains(&r.id) {
+                "⚑"
+            } else if r.diagnostics > 0 {
+                "!"
+            } else {
+                " "
+            };
+            let id = format!("{flag}{}", r.id);
+            let time = if wide {
+                r.time.clone()
+            } else {
+                r.time.get(..8).unwrap_or(&r.time).to_owned()
+            };
+            let mut cells = vec![
+                Cell::from(id),
+                Cell::from(time),
+                Cell::from(r.client.clone()),
+                Cell::from(r.method.clone()),
+                Cell::from(shorten(&r.target, target_w)),
+            ];
+            if wide {
+                cells.push(Cell::from(r.protocol));
+            }
+            cells.push(Cell::from(r.summary.clone()));
+            cells.push(Cell::from(r.status.clone()));
+            if wide {
+                cells.push(Cell::from(size(r.size)));
+                cells.push(Cell::from(
+                    r.duration_ms
+                        .map_or_else(|| "-".to_owned(), |d| format!("{d:.0}ms")),
+                ));
+            }
+            let mut style = Style::new();
+            if r.error {
+                style = style.fg(Color::Red);
+            }
+            if i == app.selected {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            TRow::new(cells).style(style)
+        });
     let widths: Vec<Constraint> = if wide {
         vec![
             Constraint::Length(5),
@@ -237,7 +267,10 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(format!(" {} ", t.title()), style));
         spans.push(Span::raw(" "));
     }
-    spans.push(Span::styled(format!(" exchange #{}", d.id), Style::new().dim()));
+    spans.push(Span::styled(
+        format!(" exchange #{}", d.id),
+        Style::new().dim(),
+    ));
     let block = Block::new().borders(Borders::TOP).title(Line::from(spans));
     let inner = block.inner(area);
     block.render(area, buf);
@@ -268,7 +301,10 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
                     };
                     let text = format!("{:indent$}{mark}{}", "", n.text, indent = n.depth * 2);
                     let mut style = Style::new();
-                    if n.text.starts_with('!') || n.text.starts_with("request @") || n.text.starts_with("response @") {
+                    if n.text.starts_with('!')
+                        || n.text.starts_with("request @")
+                        || n.text.starts_with("response @")
+                    {
                         style = style.fg(Color::Yellow);
                     }
                     if i == d.cursor {
@@ -320,7 +356,10 @@ fn hex_line<'a>(
         Side::Request => "req ",
         Side::Response => "resp",
     };
-    let mut spans = vec![Span::styled(format!("{side} {:08x}  ", l.offset), Style::new().dim())];
+    let mut spans = vec![Span::styled(
+        format!("{side} {:08x}  ", l.offset),
+        Style::new().dim(),
+    )];
     for (i, b) in l.bytes.iter().enumerate() {
         let at = l.offset + i;
         let marked = d.marks.iter().any(|(s, o)| *s == l.side && *o == at);
@@ -333,11 +372,19 @@ fn hex_line<'a>(
         spans.push(Span::raw(if i == 7 { "  " } else { " " }));
     }
     let pad = 16 - l.bytes.len();
-    spans.push(Span::raw(" ".repeat(pad * 3 + usize::from(l.bytes.len() <= 7))));
+    spans.push(Span::raw(
+        " ".repeat(pad * 3 + usize::from(l.bytes.len() <= 7)),
+    ));
     let ascii: String = l
         .bytes
         .iter()
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
         .collect();
     spans.push(Span::styled(format!(" {ascii}"), Style::new().dim()));
     Line::from(spans)
@@ -354,31 +401,37 @@ fn findings(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let h = usize::from(area.height.saturating_sub(1));
     let first = app.finding_sel.saturating_sub(h.saturating_sub(1));
-    let rows = r.findings.iter().enumerate().skip(first).take(h).map(|(i, f)| {
-        let (sev, color) = match f.severity {
-            Severity::Error => ("error", Color::Red),
-            Severity::Warning => ("warning", Color::Yellow),
-            Severity::Info => ("info", Color::Gray),
-        };
-        let ids = f
-            .exchanges
-            .iter()
-            .map(|x| format!("#{x}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut style = Style::new();
-        if i == app.finding_sel {
-            style = style.add_modifier(Modifier::REVERSED);
-        }
-        TRow::new(vec![
-            Cell::from(sev).style(Style::new().fg(color)),
-            Cell::from(f.rule.to_string()),
-            Cell::from(f.sentence.clone()),
-            Cell::from(f.spec.clone()),
-            Cell::from(ids),
-        ])
-        .style(style)
-    });
+    let rows = r
+        .findings
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(h)
+        .map(|(i, f)| {
+            let (sev, color) = match f.severity {
+                Severity::Error => ("error", Color::Red),
+                Severity::Warning => ("warning", Color::Yellow),
+                Severity::Info => ("info", Color::Gray),
+            };
+            let ids = f
+                .exchanges
+                .iter()
+                .map(|x| format!("#{x}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut style = Style::new();
+            if i == app.finding_sel {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            TRow::new(vec![
+                Cell::from(sev).style(Style::new().fg(color)),
+                Cell::from(f.rule.to_string()),
+                Cell::from(f.sentence.clone()),
+                Cell::from(f.spec.clone()),
+                Cell::from(ids),
+            ])
+            .style(style)
+        });
     let wide = area.width >= 110;
     let widths = [
         Constraint::Length(7),

@@ -132,7 +132,11 @@ fn normalise(xs: &mut [Exchange]) {
         let orig = crate::timeline::parse_rfc3339(&x.timings.start).unwrap_or(0);
         if let Some(p) = prev_orig {
             let gap = orig - p;
-            t += if gap >= 400 { (gap + 250) / 500 * 500 } else { 10 };
+            t += if gap >= 400 {
+                (gap + 250) / 500 * 500
+            } else {
+                10
+            };
         }
         prev_orig = Some(orig);
         x.timings.start = format_rfc3339(t);
@@ -143,6 +147,20 @@ fn normalise(xs: &mut [Exchange]) {
         x.timings.done_ms = Some(1.5);
         x.client_addr = format!("127.0.0.1:{}", 50000 + x.connection_id);
         x.tls = None;
+        let fixed = "Thu, 01 Sep 2026 12:00:00 GMT";
+        for h in [
+            x.request.as_mut().map(|r| &mut r.headers),
+            x.response.as_mut().map(|r| &mut r.headers),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (k, v) in &mut h.0 {
+                if k.eq_ignore_ascii_case("date") || k.eq_ignore_ascii_case("last-modified") {
+                    *v = fixed.to_owned();
+                }
+            }
+        }
     }
 }
 
@@ -323,7 +341,11 @@ fn the_filter_narrows_the_rows() {
     pump(&mut app, &rx);
     assert_eq!(app.filter_text, "~p webdav");
     assert!(!app.rows.is_empty());
-    assert!(app.rows.iter().all(|r| r.protocol == "WebDAV"), "{:?}", app.rows);
+    assert!(
+        app.rows.iter().all(|r| r.protocol == "WebDAV"),
+        "{:?}",
+        app.rows
+    );
     // Clearing the filter brings every row back.
     press(&mut app, KeyCode::Char('/'));
     for _ in 0..20 {
@@ -351,9 +373,7 @@ fn enter_on_a_finding_or_event_opens_its_exchange() {
     press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Char('2'));
     press(&mut app, KeyCode::Right);
-    let want = super::timeline::events(&app)
-        .get(1)
-        .map(|e| e.exchange);
+    let want = super::timeline::events(&app).get(1).map(|e| e.exchange);
     assert!(want.is_some());
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.view, View::Exchanges);
@@ -407,7 +427,12 @@ fn mouse_selects_rows_tabs_and_scrolls() {
 
 #[test]
 fn follow_keeps_the_newest_row_selected() {
-    let mut app = App::new("t".into(), None, Loader::File(PathBuf::new()), Rect::new(0, 0, 80, 24));
+    let mut app = App::new(
+        "t".into(),
+        None,
+        Loader::File(PathBuf::new()),
+        Rect::new(0, 0, 80, 24),
+    );
     press(&mut app, KeyCode::Char('f'));
     assert!(app.follow);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -431,7 +456,12 @@ fn the_file_source_follows_a_growing_capture() -> TestResult {
     std::fs::write(&path, &first)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let _cmd = source::spawn_file(path.clone(), tx, true);
-    let mut app = App::new("t".into(), None, Loader::File(path.clone()), Rect::new(0, 0, 80, 24));
+    let mut app = App::new(
+        "t".into(),
+        None,
+        Loader::File(path.clone()),
+        Rect::new(0, 0, 80, 24),
+    );
     pump(&mut app, &rx);
     assert_eq!(app.rows.len(), 10);
     std::fs::write(&path, text)?;

@@ -116,7 +116,11 @@ pub(crate) fn zoom(app: &mut App, zoom_in: bool) {
     let center = events(app)
         .get(app.timeline.cursor)
         .map_or(start + per * i64::from(cols) / 2, |m| m.time_ms);
-    let per = if zoom_in { (per / 2).max(1) } else { per.saturating_mul(2) };
+    let per = if zoom_in {
+        (per / 2).max(1)
+    } else {
+        per.saturating_mul(2)
+    };
     app.timeline.ms_per_col = Some(per);
     app.timeline.start_ms = Some(center - per * i64::from(cols) / 2);
 }
@@ -149,7 +153,10 @@ fn span_style(kind: LaneKind) -> (char, Style) {
 
 fn marker_style(kind: EventKind) -> (char, Style) {
     match kind {
-        EventKind::Failed => ('✗', Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        EventKind::Failed => (
+            '✗',
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
         EventKind::Upload => ('↑', Style::new().fg(Color::LightGreen)),
         EventKind::Download => ('↓', Style::new().fg(Color::LightBlue)),
         EventKind::CoherencyChain => ('!', Style::new().fg(Color::LightRed)),
@@ -194,7 +201,7 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (start, per) = window(&app.timeline, f, cols);
     let col_of = |t: i64| -> Option<u16> {
         let c = (t - start).div_euclid(per);
-        (0..i64::from(cols)).contains(&c).then(|| c as u16)
+        u16::try_from(c).ok().filter(|c| *c < cols)
     };
     let x0 = area.x + LABEL + 1;
     let mut y = area.y;
@@ -204,7 +211,13 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         report.files.len(),
         f.url
     );
-    buf.set_stringn(area.x, y, &title, usize::from(area.width), Style::new().bold());
+    buf.set_stringn(
+        area.x,
+        y,
+        &title,
+        usize::from(area.width),
+        Style::new().bold(),
+    );
     y += 1;
     // Time axis.
     if y < area.bottom() {
@@ -221,7 +234,13 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // CoauthStatus band.
     if y < area.bottom() {
-        buf.set_stringn(area.x, y, "CoauthStatus", usize::from(LABEL), Style::new().dim());
+        buf.set_stringn(
+            area.x,
+            y,
+            "CoauthStatus",
+            usize::from(LABEL),
+            Style::new().dim(),
+        );
         let mut status: Option<&str> = None;
         let mut changes = f.status.iter().peekable();
         for c in 0..cols {
@@ -255,7 +274,12 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             y += 1;
             break;
         }
-        let holder: String = lane.holder.trim_matches(['{', '}']).chars().take(12).collect();
+        let holder: String = lane
+            .holder
+            .trim_matches(['{', '}'])
+            .chars()
+            .take(12)
+            .collect();
         let label = format!("{:<11}{holder}", short(lane.kind));
         buf.set_stringn(area.x, y, label, usize::from(LABEL), Style::new());
         let (ch, style) = span_style(lane.kind);
@@ -282,7 +306,13 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // File-level events on their own line.
     if y < area.bottom() {
-        buf.set_stringn(area.x, y, "file events", usize::from(LABEL), Style::new().dim());
+        buf.set_stringn(
+            area.x,
+            y,
+            "file events",
+            usize::from(LABEL),
+            Style::new().dim(),
+        );
         for m in markers.iter().filter(|m| m.lane.is_none()) {
             if let Some(c) = col_of(m.time_ms) {
                 let (ch, st) = marker_style(m.kind);
