@@ -10,4 +10,5 @@ mod har;
 mod proxy;
 mod server;
 mod timeline;
+mod tui;
 mod webdav_peer;
