@@ -57,8 +57,11 @@ pub(crate) struct Node {
     pub depth: usize,
     /// The text.
     pub text: String,
-    /// Byte range `[start, end)` within the node's binary message, when known.
+    /// Byte range `[start, end)`, when the line names one.
     pub range: Option<(usize, usize)>,
+    /// The HTTP body the range is an offset into (MS-FSSHTTP envelope and MTOM nodes);
+    /// None when the range is relative to an embedded MS-FSSHTTPB message.
+    pub body: Option<Side>,
 }
 
 /// One hex line: offset, bytes, and which bytes to highlight.
@@ -196,9 +199,11 @@ impl Detail {
         }
     }
 
-    /// The byte range of the node under the cursor.
-    pub(crate) fn selected_range(&self) -> Option<(usize, usize)> {
-        self.tree.get(self.cursor).and_then(|n| n.range)
+    /// The body byte range of the node under the cursor (highlighted in hex).
+    pub(crate) fn selected_range(&self) -> Option<(Side, usize, usize)> {
+        let n = self.tree.get(self.cursor)?;
+        let (a, b) = n.range?;
+        Some((n.body?, a, b))
     }
 
     fn text_len(&self) -> usize {
@@ -264,9 +269,26 @@ impl Detail {
 /// subrequest's MS-FSSHTTPB messages, SPFileSync/WebDAV structures, diagnostics.
 fn tree(d: &DecodedExchange) -> Vec<Node> {
     let mut out = Vec::new();
+    let mut body: Option<Side> = None;
+    let mut in_envelope = false;
     let mut push = |depth: usize, text: String| {
         let range = parse_range(&text);
-        out.push(Node { depth, text, range });
+        if text == "MS-FSSHTTP" {
+            in_envelope = true;
+        } else if depth <= 1 && !text.ends_with("message") {
+            in_envelope = false;
+        }
+        if text.starts_with("Request message") {
+            body = Some(Side::Request);
+        } else if text.starts_with("Response message") {
+            body = Some(Side::Response);
+        }
+        out.push(Node {
+            depth,
+            text,
+            range,
+            body: if in_envelope { body } else { None },
+        });
     };
     push(0, format!("Protocol: {}", d.protocol.name()));
     for s in &d.summary {
@@ -343,13 +365,15 @@ fn json_tree<T: serde::Serialize>(v: &T, base: usize, push: &mut impl FnMut(usiz
     }
 }
 
-/// Finds `[start..end)` in a tree line.
+/// Finds `[start..end)` (MS-FSSHTTPB) or `[start..end]` (MTOM parts, exclusive too) in a
+/// tree line.
 fn parse_range(text: &str) -> Option<(usize, usize)> {
-    let open = text.find('[')?;
-    let rest = &text[open + 1..];
-    let close = rest.find(')')?;
-    let (a, b) = rest[..close].split_once("..")?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+    text.match_indices('[').find_map(|(open, _)| {
+        let rest = &text[open + 1..];
+        let close = rest.find([')', ']'])?;
+        let (a, b) = rest[..close].split_once("..")?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    })
 }
 
 fn message_lines(first: &str, headers: &Headers, body: &Body) -> Vec<String> {

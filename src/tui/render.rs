@@ -350,7 +350,7 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
 fn hex_line<'a>(
     d: &Detail,
     l: &super::detail::HexLine,
-    _range: Option<(usize, usize)>,
+    range: Option<(Side, usize, usize)>,
 ) -> Line<'a> {
     let side = match l.side {
         Side::Request => "req ",
@@ -363,8 +363,11 @@ fn hex_line<'a>(
     for (i, b) in l.bytes.iter().enumerate() {
         let at = l.offset + i;
         let marked = d.marks.iter().any(|(s, o)| *s == l.side && *o == at);
+        let in_range = range.is_some_and(|(s, a, b)| s == l.side && (a..b).contains(&at));
         let style = if marked {
             Style::new().black().on_yellow()
+        } else if in_range {
+            Style::new().black().on_cyan()
         } else {
             Style::new()
         };

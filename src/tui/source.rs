@@ -22,6 +22,8 @@ use crate::timeline::{parse_rfc3339, Timeline, TimelineOptions, TimelineReport};
 const BATCH: usize = 256;
 /// How often a source sends a fresh timeline snapshot while exchanges keep coming.
 const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// Longest summary kept in a row, in bytes.
+const SUMMARY_MAX: usize = 160;
 /// How many full exchanges live mode keeps for the detail pane.
 pub(crate) const LIVE_RING: usize = 2_000;
 
@@ -123,11 +125,20 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         (None, None, _) if x.kind == ExchangeKind::Tunnel => ("tunnel".to_owned(), false),
         (None, None, _) => ("---".to_owned(), true),
     };
-    let summary = if d.protocol == Protocol::Http {
+    let mut summary = if d.protocol == Protocol::Http {
         String::new()
     } else {
         d.summary.join(" | ")
     };
+    // Rows are kept for every exchange: cap what one row holds.
+    if summary.len() > SUMMARY_MAX {
+        let mut end = SUMMARY_MAX;
+        while !summary.is_char_boundary(end) {
+            end -= 1;
+        }
+        summary.truncate(end);
+        summary.push('…');
+    }
     Row {
         id: x.id,
         time,

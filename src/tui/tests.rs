@@ -474,3 +474,48 @@ fn the_file_source_follows_a_growing_capture() -> TestResult {
     assert_eq!(app.rows.len(), 43);
     Ok(())
 }
+
+#[test]
+fn hex_highlights_the_range_of_the_selected_tree_node() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..40 {
+        if app
+            .detail
+            .as_ref()
+            .and_then(|d| d.selected_range())
+            .is_some()
+        {
+            break;
+        }
+        press(&mut app, KeyCode::Down);
+    }
+    let range = app.detail.as_ref().and_then(|d| d.selected_range());
+    assert!(
+        matches!(range, Some((crate::decode::exchange::Side::Request, a, b)) if a < b),
+        "{range:?} {:?}",
+        app.detail
+            .as_ref()
+            .map(|d| d.tree.iter().take(12).collect::<Vec<_>>())
+    );
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Right);
+    }
+    assert_eq!(app.detail.as_ref().map(|d| d.tab), Some(Tab::Hex));
+    // Scroll to the range's first line and look for highlighted bytes.
+    let first_line = range.map_or(0, |(_, a, _)| a / 16);
+    for _ in 0..first_line {
+        if let Some(d) = app.detail.as_mut() {
+            d.down(1);
+        }
+    }
+    let mut term = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
+    term.draw(|f| super::render::render(&app, f)).expect("draw");
+    let buf = term.backend().buffer();
+    let highlighted = buf
+        .content()
+        .iter()
+        .filter(|c| c.bg == ratatui::style::Color::Cyan)
+        .count();
+    assert!(highlighted > 2, "no highlighted hex bytes");
+}
