@@ -519,3 +519,60 @@ fn hex_highlights_the_range_of_the_selected_tree_node() {
         .count();
     assert!(highlighted > 2, "no highlighted hex bytes");
 }
+
+#[test]
+fn live_mode_takes_a_burst_and_keeps_a_bounded_ring() -> TestResult {
+    let xs: Vec<Exchange> = CaptureReader::open(&fixtures().demo)?.collect::<Result<_, _>>()?;
+    let (btx, brx) = tokio::sync::broadcast::channel(8192);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (cmd, ring) = source::spawn_live(brx, tx);
+    let mut app = App::new(
+        "live".into(),
+        Some(cmd),
+        Loader::Ring(ring.clone()),
+        Rect::new(0, 0, 120, 40),
+    );
+    let n = source::LIVE_RING + 500;
+    for i in 0..n {
+        let mut x = xs[i % xs.len()].clone();
+        x.id = i as u64 + 1;
+        btx.send(std::sync::Arc::new(x))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.rows.len() < n && Instant::now() < deadline {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            app.handle_event(AppEvent::Source(m));
+        }
+    }
+    assert_eq!(app.rows.len(), n);
+    assert_eq!(ring.lock().map(|r| r.len()).unwrap_or(0), source::LIVE_RING);
+    // The newest exchange opens from memory; the oldest was evicted and says so.
+    press(&mut app, KeyCode::End);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.detail.as_ref().is_some_and(|d| d.error.is_none()));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Enter);
+    assert!(app
+        .detail
+        .as_ref()
+        .and_then(|d| d.error.as_deref())
+        .is_some_and(|e| e.contains("no longer in memory")));
+    // Filters apply to the ring and to what comes next.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('/'));
+    typ(&mut app, "~p webdav");
+    press(&mut app, KeyCode::Enter);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(300)) {
+            Ok(m) => app.handle_event(AppEvent::Source(m)),
+            Err(_) => break,
+        }
+    }
+    assert!(!app.rows.is_empty());
+    assert!(app.rows.len() < source::LIVE_RING);
+    assert!(app.rows.iter().all(|r| r.protocol == "WebDAV"));
+    drop(btx);
+    Ok(())
+}
