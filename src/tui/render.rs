@@ -290,8 +290,8 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
                 .iter()
                 .skip(first)
                 .take(h)
-                .map(|&i| {
-                    let n = &d.tree[i];
+                .filter_map(|&i| d.tree.get(i).map(|n| (i, n)))
+                .map(|(i, n)| {
                     let mark = if !d.has_children(i) {
                         "  "
                     } else if d.collapsed.contains(&i) {

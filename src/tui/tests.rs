@@ -576,3 +576,26 @@ fn live_mode_takes_a_burst_and_keeps_a_bounded_ring() -> TestResult {
     drop(btx);
     Ok(())
 }
+
+#[test]
+fn every_view_draws_at_tiny_sizes() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Enter);
+    for w in [0u16, 1, 2, 5, 10, 25, 30, 60] {
+        for h in [0u16, 1, 2, 3, 4, 6, 9] {
+            app.handle_event(AppEvent::Term(TermEvent::Resize(w, h)));
+            for view in ['1', '2', '3'] {
+                press(&mut app, KeyCode::Char(view));
+                for _ in 0..5 {
+                    let _ = screen(&app);
+                    if let Some(d) = app.detail.as_mut() {
+                        d.next_tab();
+                    }
+                }
+            }
+            press(&mut app, KeyCode::Char('?'));
+            let _ = screen(&app);
+            press(&mut app, KeyCode::Char('?'));
+        }
+    }
+}

@@ -189,6 +189,9 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let legend_area = Rect::new(area.x, area.bottom() - 1, area.width, 1);
     Paragraph::new(legend).render(legend_area, buf);
     let area = Rect::new(area.x, area.y, area.width, area.height - 1);
+    if area.height == 0 {
+        return;
+    }
     let Some(report) = &app.report else {
         Paragraph::new("no timeline yet").render(area, buf);
         return;
@@ -263,7 +266,10 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let markers = events(app);
     let cursor = markers.get(app.timeline.cursor);
     for (li, lane) in f.lanes.iter().enumerate() {
-        if y >= area.bottom().saturating_sub(1) {
+        if y >= area.bottom() {
+            break;
+        }
+        if y + 1 == area.bottom() && li + 1 < f.lanes.len() {
             buf.set_stringn(
                 area.x,
                 y,
