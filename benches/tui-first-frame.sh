@@ -41,7 +41,7 @@ full=$(( $(ms) - t0 ))
 t1=$(ms)
 for _ in $(seq 200); do tmux -L synctap-bench send-keys -t b PageDown; done
 tmux -L synctap-bench send-keys -t b End
-until tmux -L synctap-bench capture-pane -p -t b | grep -qE "^.?$n "; do sleep 0.01; done
+until tmux -L synctap-bench capture-pane -p -t b | grep -qE "$n +[0-9]{2}:[0-9]{2}"; do sleep 0.01; done
 scroll=$(( $(ms) - t1 ))
 hwm=$(grep VmHWM /proc/"$pid"/status | awk '{print $2}')
 rss=$(grep VmRSS /proc/"$pid"/status | awk '{print $2}')

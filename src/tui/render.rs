@@ -225,7 +225,7 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
         });
     let widths: Vec<Constraint> = if wide {
         vec![
-            Constraint::Length(5),
+            Constraint::Length(7),
             Constraint::Length(12),
             Constraint::Length(8),
             Constraint::Length(6),
@@ -238,7 +238,7 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
         ]
     } else {
         vec![
-            Constraint::Length(4),
+            Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(5),
