@@ -149,7 +149,7 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let wide = area.width >= 110;
-    let target_w = if wide { 26 } else { 18 };
+    let target_w = if wide { 26 } else { 17 };
     let header = if wide {
         vec![
             "#",
@@ -241,7 +241,7 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
             Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(8),
-            Constraint::Length(5),
+            Constraint::Length(6),
             Constraint::Length(target_w as u16),
             Constraint::Fill(1),
             Constraint::Length(12),
