@@ -15,4 +15,5 @@ pub mod proxy;
 pub mod replay;
 pub mod server;
 pub mod timeline;
+pub mod tui;
 pub mod util;

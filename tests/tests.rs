@@ -11,4 +11,5 @@ mod proxy;
 mod replay;
 mod server;
 mod timeline;
+mod tui;
 mod webdav_peer;

@@ -23,7 +23,8 @@ use crate::server::{CellSettings, Server, ServerConfig, SystemClock};
 /// Arguments of `synctap demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Print the report only (there is no interactive UI yet; kept for scripts).
+    /// Print the report only; without it the terminal UI opens on the capture at the end
+    /// when stdout is a terminal.
     #[arg(long)]
     no_ui: bool,
     /// Capture file. Default: captures/demo-TIMESTAMP.jsonl.
@@ -125,6 +126,10 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
         started.elapsed().as_secs_f64()
     )?;
     out.flush()?;
+    drop(out);
+    if !args.no_ui && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        crate::tui::run_capture(&capture)?;
+    }
     Ok(0)
 }
 

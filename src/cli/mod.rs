@@ -13,6 +13,7 @@ mod replay;
 mod serve;
 mod show;
 mod timeline;
+mod ui;
 
 use std::path::PathBuf;
 
@@ -71,6 +72,9 @@ pub enum Command {
     /// Serve a capture's recorded responses to matching requests (cell storage by URL and
     /// subrequest sequence, SPFileSync by operation and query, else method, path and body).
     Mock(mock::MockArgs),
+    /// The terminal UI over a capture (exchanges, lock timeline, findings), following
+    /// the file while it grows.
+    Ui(ui::UiArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -92,5 +96,6 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Check(a) => timeline::run_check(&a),
         Command::Replay(a) => replay::run(&a),
         Command::Mock(a) => mock::run(&opts.certs, &a),
+        Command::Ui(a) => ui::run(&a),
     }
 }

@@ -45,6 +45,10 @@ pub struct ProxyArgs {
     /// Tunnel CONNECTs to hosts matching this glob untouched (e.g. *.live.com); repeatable.
     #[arg(long, value_name = "HOST")]
     passthrough: Vec<String>,
+    /// Show the terminal UI with exchanges as they happen (quit with q, which stops the
+    /// proxy). The proxy never waits on the UI.
+    #[arg(long)]
+    ui: bool,
     /// How long shutdown waits for exchanges in flight, in seconds.
     #[arg(long, default_value_t = 10)]
     grace: u64,
@@ -100,8 +104,19 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // The UI listens on a broadcast channel: a slow UI lags (and says so), the proxy
+    // never waits.
+    let (live_tx, live_rx) = if args.ui {
+        let (tx, rx) = tokio::sync::broadcast::channel(8192);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let capture_name = writer
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), |w| w.path().display().to_string());
     let summary = rt.block_on(async {
-        let proxy = Proxy::bind(config.clone(), sink, None).await?;
+        let proxy = Proxy::bind(config.clone(), sink, live_tx).await?;
         let addr = proxy.local_addr();
         let mode = match &config.reverse {
             Some(t) => format!("reverse → {}", t.origin()),
@@ -112,11 +127,23 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
             "CA certificate: {} (trust it: `synctap ca show`)",
             proxy.ca_cert_path().display()
         );
-        match &writer {
-            Some(w) => println!("capture: {}", w.path().display()),
-            None => println!("capture: off"),
-        }
+        println!("capture: {capture_name}");
         let _ = std::io::stdout().flush();
+        if let Some(rx) = live_rx {
+            let title = format!("live {addr} ({mode}) · capture {capture_name}");
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(proxy.run(async {
+                tokio::select! {
+                    _ = stop_rx => {}
+                    () = shutdown_signal() => {}
+                }
+            }));
+            let ui = tokio::task::spawn_blocking(move || crate::tui::run_live(title, rx)).await;
+            let _ = stop_tx.send(());
+            let summary = task.await.context("the proxy task failed")?;
+            ui.context("the UI task failed")??;
+            return Ok(summary);
+        }
         Ok::<_, anyhow::Error>(proxy.run(shutdown_signal()).await)
     })?;
     // Give detached tasks a moment to drop their recorders, then close the capture.

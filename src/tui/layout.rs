@@ -1,0 +1,80 @@
+//! Screen areas, computed from the terminal size and the view alone, so drawing and
+//! mouse hit-testing agree without the renderer writing anything back.
+
+use ratatui::layout::Rect;
+
+use super::app::View;
+use super::detail::Tab;
+
+/// Where each part of the screen is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Areas {
+    /// View tabs and status (top line).
+    pub header: Rect,
+    /// Everything between header and footer.
+    pub body: Rect,
+    /// The exchange table (view 1).
+    pub table: Rect,
+    /// The detail pane (view 1, when open); its first line holds the tabs.
+    pub detail: Rect,
+    /// The key map or the filter prompt (bottom line).
+    pub footer: Rect,
+}
+
+impl Areas {
+    /// Splits `size`.
+    pub(crate) fn new(size: Rect, view: View, detail: bool) -> Self {
+        let h = size.height;
+        let header = Rect::new(size.x, size.y, size.width, h.min(1));
+        let footer_h = u16::from(h >= 2);
+        let footer = Rect::new(size.x, size.y + h.saturating_sub(1), size.width, footer_h);
+        let body = Rect::new(
+            size.x,
+            size.y + 1,
+            size.width,
+            h.saturating_sub(1 + footer_h),
+        );
+        let (table, detail_area) = if view == View::Exchanges && detail {
+            let th = (body.height * 2 / 5).max(3).min(body.height);
+            (
+                Rect::new(body.x, body.y, body.width, th),
+                Rect::new(body.x, body.y + th, body.width, body.height - th),
+            )
+        } else {
+            (body, Rect::new(body.x, body.y + body.height, body.width, 0))
+        };
+        Self {
+            header,
+            body,
+            table,
+            detail: detail_area,
+            footer,
+        }
+    }
+
+    /// The view whose title is at column `x` of the header.
+    pub(crate) fn view_at(&self, x: u16) -> Option<View> {
+        let mut at = 1u16;
+        for v in View::ALL {
+            let w = v.title().len() as u16 + 2;
+            if x >= at && x < at + w {
+                return Some(v);
+            }
+            at += w + 1;
+        }
+        None
+    }
+
+    /// The detail tab whose title is at column `x` of the detail's first line.
+    pub(crate) fn tab_at(detail: Rect, x: u16) -> Option<Tab> {
+        let mut at = detail.x + 1;
+        for t in Tab::ALL {
+            let w = t.title().len() as u16 + 2;
+            if x >= at && x < at + w {
+                return Some(t);
+            }
+            at += w + 1;
+        }
+        None
+    }
+}

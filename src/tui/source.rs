@@ -1,0 +1,543 @@
+//! Where the UI's exchanges come from: a capture file followed like `tail -f`, or the
+//! proxy's broadcast channel. Each source runs on its own thread, decodes every exchange
+//! once into a compact [`Row`], folds it into a [`Timeline`], and sends batches to the UI
+//! over a channel. Full exchanges are not kept: the UI loads one on demand from the file
+//! offset in its row (or from a bounded in-memory ring in live mode).
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::capture::format::{Record, Side, FORMAT_NAME};
+use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
+use crate::filter::Filter;
+use crate::model::{Exchange, ExchangeKind};
+use crate::timeline::{parse_rfc3339, Timeline, TimelineOptions, TimelineReport};
+
+/// How many rows a source sends in one message at most.
+const BATCH: usize = 256;
+/// How often a source sends a fresh timeline snapshot while exchanges keep coming.
+const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// Longest summary kept in a row, in bytes.
+const SUMMARY_MAX: usize = 160;
+/// How many full exchanges live mode keeps for the detail pane.
+pub(crate) const LIVE_RING: usize = 2_000;
+
+/// Where the full exchange behind a row can be found again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// In the capture file: `start` is the first line to read (its first body chunk, or
+    /// the exchange line itself).
+    File {
+        /// Byte offset to start reading from.
+        start: u64,
+    },
+    /// In the live ring (evicted once older than [`LIVE_RING`] exchanges).
+    Memory,
+}
+
+/// One exchange reduced to what the table shows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    /// Exchange id.
+    pub id: u64,
+    /// `HH:MM:SS.mmm` of the start.
+    pub time: String,
+    /// Start in ms since the epoch, when parseable.
+    pub time_ms: Option<i64>,
+    /// ClientID (first 8 characters) when known, else `c<connection>`.
+    pub client: String,
+    /// HTTP method or `TUNNEL`.
+    pub method: String,
+    /// Host and path.
+    pub target: String,
+    /// Protocol name.
+    pub protocol: &'static str,
+    /// Decoded summary.
+    pub summary: String,
+    /// HTTP status, first non-success ErrorCode, or the transport error.
+    pub status: String,
+    /// The row is an error (transport error, HTTP >= 400, failing ErrorCode).
+    pub error: bool,
+    /// Decoder diagnostics.
+    pub diagnostics: usize,
+    /// Request + response body length.
+    pub size: u64,
+    /// Total duration in ms.
+    pub duration_ms: Option<f64>,
+    /// Where to load the exchange from.
+    pub loc: Loc,
+}
+
+/// What a source sends to the UI.
+#[derive(Debug)]
+pub(crate) enum SourceMsg {
+    /// New rows (already filtered), in capture order.
+    Rows(Vec<Row>),
+    /// Forget all rows: a rescan under a new filter follows.
+    Reset,
+    /// The timeline and findings so far.
+    Report(Box<TimelineReport>),
+    /// Something worth showing in the status line (bad lines, follow errors).
+    Status(String),
+    /// The source read everything there is for now (caught up).
+    CaughtUp,
+}
+
+/// What the UI sends to a source.
+#[derive(Debug)]
+pub(crate) enum SourceCmd {
+    /// Re-emit rows under this filter (None: all).
+    SetFilter(Option<Filter>),
+}
+
+/// Builds the row of an exchange.
+pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
+    let time = x
+        .timings
+        .start
+        .get(11..23)
+        .unwrap_or(x.timings.start.as_str())
+        .to_owned();
+    let client = d.client_id().map_or_else(
+        || format!("c{}", x.connection_id),
+        |id| id.trim_matches(['{', '}']).chars().take(8).collect(),
+    );
+    let (method, target, req_len) = match (&x.request, x.kind) {
+        (_, ExchangeKind::Tunnel) | (None, _) => ("TUNNEL".to_owned(), x.server.clone(), 0),
+        (Some(r), _) => (r.method.clone(), host_path(&r.url), r.body.len),
+    };
+    let resp_len = x.response.as_ref().map_or(0, |r| r.body.len);
+    let tunnel = x.tunnel.map_or(0, |t| t.bytes_up + t.bytes_down);
+    let code = d
+        .fsshttp
+        .as_ref()
+        .and_then(|f| f.response.as_ref())
+        .and_then(first_error_code);
+    let (status, error) = match (&x.error, &x.response, code) {
+        (Some(e), _, _) => (e.clone(), true),
+        (None, Some(r), Some(c)) => (format!("{} {c}", r.status), true),
+        (None, Some(r), None) => (r.status.to_string(), r.status >= 400),
+        (None, None, _) if x.kind == ExchangeKind::Tunnel => ("tunnel".to_owned(), false),
+        (None, None, _) => ("---".to_owned(), true),
+    };
+    let mut summary = if d.protocol == Protocol::Http {
+        String::new()
+    } else {
+        d.summary.join(" | ")
+    };
+    // Rows are kept for every exchange: cap what one row holds.
+    if summary.len() > SUMMARY_MAX {
+        let mut end = SUMMARY_MAX;
+        while !summary.is_char_boundary(end) {
+            end -= 1;
+        }
+        summary.truncate(end);
+        summary.push('…');
+    }
+    Row {
+        id: x.id,
+        time,
+        time_ms: parse_rfc3339(&x.timings.start),
+        client,
+        method,
+        target,
+        protocol: d.protocol.name(),
+        summary,
+        status,
+        error,
+        diagnostics: d.diagnostics.len(),
+        size: req_len + resp_len + tunnel,
+        duration_ms: x.timings.done_ms,
+        loc,
+    }
+}
+
+/// The first ErrorCode other than Success in a response envelope.
+fn first_error_code(r: &crate::decode::fsshttp::ResponseEnvelope) -> Option<String> {
+    let v = serde_json::to_value(r).ok()?;
+    let mut found = None;
+    find_error_code(&v, &mut found);
+    found
+}
+
+fn find_error_code(v: &serde_json::Value, found: &mut Option<String>) {
+    if found.is_some() {
+        return;
+    }
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if k == "ErrorCode" {
+                    let code = v.as_str().or_else(|| v["code"].as_str());
+                    if let Some(s) = code {
+                        if s != "Success" {
+                            *found = Some(s.to_owned());
+                            return;
+                        }
+                    }
+                }
+                find_error_code(v, found);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| find_error_code(v, found)),
+        _ => {}
+    }
+}
+
+/// `host/path` of a URL, without scheme and query.
+fn host_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['?', '#']).next().unwrap_or(rest).to_owned()
+}
+
+/// Reads one exchange back from a capture at `start`.
+///
+/// # Errors
+/// When the file cannot be read or holds no exchange `id` from there.
+pub(crate) fn load_exchange(path: &Path, start: u64, id: u64) -> anyhow::Result<Exchange> {
+    let mut f = BufReader::new(File::open(path)?);
+    f.seek(SeekFrom::Start(start))?;
+    let mut bodies: HashMap<Side, Vec<u8>> = HashMap::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if f.read_until(b'\n', &mut line)? == 0 {
+            anyhow::bail!("exchange {id} not found in the capture");
+        }
+        match serde_json::from_slice::<Record>(&line) {
+            Ok(Record::Chunk(c)) if c.exchange == id => {
+                let b = bodies.entry(c.side).or_default();
+                if c.offset as usize == b.len() {
+                    b.extend_from_slice(&c.base64);
+                }
+            }
+            Ok(Record::Exchange(mut x)) if x.id == id => {
+                if let Some(r) = x.request.as_mut() {
+                    attach(&mut r.body, bodies.remove(&Side::Request));
+                }
+                if let Some(r) = x.response.as_mut() {
+                    attach(&mut r.body, bodies.remove(&Side::Response));
+                }
+                return Ok(*x);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn attach(body: &mut crate::model::Body, bytes: Option<Vec<u8>>) {
+    if body.chunked {
+        let bytes = bytes.unwrap_or_default();
+        if (bytes.len() as u64) < body.stored {
+            body.truncated = true;
+        }
+        body.stored = bytes.len() as u64;
+        body.bytes = bytes;
+        body.chunked = false;
+    }
+}
+
+/// Shared state of one source thread: the timeline, the filter and the outbox.
+struct Fold {
+    tx: Sender<SourceMsg>,
+    timeline: Timeline,
+    filter: Option<Filter>,
+    batch: Vec<Row>,
+    dirty: bool,
+    last_report: Instant,
+}
+
+impl Fold {
+    fn new(tx: Sender<SourceMsg>) -> Self {
+        Self {
+            tx,
+            timeline: Timeline::new(TimelineOptions::default()),
+            filter: None,
+            batch: Vec::new(),
+            dirty: false,
+            last_report: Instant::now(),
+        }
+    }
+
+    /// Decodes, folds into the timeline when `fold`, and queues the row if it matches.
+    fn push(&mut self, x: &Exchange, loc: Loc, fold: bool) -> bool {
+        let d = decode_recorded(x);
+        if fold {
+            let t = parse_rfc3339(&x.timings.start).unwrap_or(0);
+            let url = x.request.as_ref().map_or("", |r| r.url.as_str());
+            self.timeline
+                .push_decoded(x.id, t, Some(x.connection_id), &d, url);
+            self.dirty = true;
+        }
+        if self.filter.as_ref().is_none_or(|f| f.matches(x, &d)) {
+            self.batch.push(make_row(x, &d, loc));
+        }
+        if self.batch.len() >= BATCH {
+            return self.flush(false);
+        }
+        true
+    }
+
+    /// Sends queued rows, and a report when due (or `force`). False when the UI is gone.
+    fn flush(&mut self, force: bool) -> bool {
+        if !self.batch.is_empty() {
+            let rows = std::mem::take(&mut self.batch);
+            if self.tx.send(SourceMsg::Rows(rows)).is_err() {
+                return false;
+            }
+        }
+        if self.dirty && (force || self.last_report.elapsed() >= REPORT_EVERY) {
+            self.dirty = false;
+            self.last_report = Instant::now();
+            let report = self.timeline.report();
+            if self.tx.send(SourceMsg::Report(Box::new(report))).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Starts following the capture at `path`; returns the command sender.
+pub(crate) fn spawn_file(path: PathBuf, tx: Sender<SourceMsg>, follow: bool) -> Sender<SourceCmd> {
+    let (ctx, crx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("synctap-ui-file".into())
+        .spawn(move || {
+            if let Err(e) = follow_file(&path, &tx, &crx, follow) {
+                let _ = tx.send(SourceMsg::Status(format!("{}: {e:#}", path.display())));
+            }
+        })
+        .ok();
+    ctx
+}
+
+/// A line reader over a growing file that never consumes a torn last line.
+struct Lines {
+    file: BufReader<File>,
+    pos: u64,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            file: BufReader::with_capacity(256 << 10, File::open(path)?),
+            pos: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The next complete line and its offset; None when no complete line is there yet.
+    fn next(&mut self) -> anyhow::Result<Option<u64>> {
+        self.buf.clear();
+        let n = self.file.read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if self.buf.last() != Some(&b'\n') {
+            // Torn: the writer is mid-line. Come back for the whole line later.
+            self.file.seek(SeekFrom::Start(self.pos))?;
+            return Ok(None);
+        }
+        let at = self.pos;
+        self.pos += n as u64;
+        Ok(Some(at))
+    }
+
+    fn rewind(&mut self) -> anyhow::Result<()> {
+        self.file.seek(SeekFrom::Start(0))?;
+        self.pos = 0;
+        Ok(())
+    }
+}
+
+fn follow_file(
+    path: &Path,
+    tx: &Sender<SourceMsg>,
+    crx: &Receiver<SourceCmd>,
+    follow: bool,
+) -> anyhow::Result<()> {
+    let mut lines = Lines::open(path)?;
+    let mut fold = Fold::new(tx.clone());
+    let mut header = false;
+    let mut bad = 0u64;
+    // First offset of each pending chunked body, by exchange id.
+    let mut chunk_start: HashMap<u64, u64> = HashMap::new();
+    // The offset up to which exchanges were folded into the timeline.
+    let mut folded_to = 0u64;
+    let mut caught_up = false;
+    loop {
+        match crx.try_recv() {
+            Ok(SourceCmd::SetFilter(f)) => {
+                fold.filter = f;
+                fold.batch.clear();
+                if tx.send(SourceMsg::Reset).is_err() {
+                    return Ok(());
+                }
+                lines.rewind()?;
+                chunk_start.clear();
+                header = false;
+                caught_up = false;
+            }
+            Err(TryRecvError::Disconnected) => return Ok(()),
+            Err(TryRecvError::Empty) => {}
+        }
+        let Some(at) = lines.next()? else {
+            if !fold.flush(true) {
+                return Ok(());
+            }
+            if !caught_up {
+                caught_up = true;
+                if bad > 0 {
+                    let _ = tx.send(SourceMsg::Status(format!(
+                        "{bad} unreadable line{} skipped",
+                        if bad == 1 { "" } else { "s" }
+                    )));
+                }
+                if tx.send(SourceMsg::CaughtUp).is_err() {
+                    return Ok(());
+                }
+            }
+            if !follow {
+                // Still answer filter changes.
+                match crx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(SourceCmd::SetFilter(f)) => {
+                        fold.filter = f;
+                        fold.batch.clear();
+                        if tx.send(SourceMsg::Reset).is_err() {
+                            return Ok(());
+                        }
+                        lines.rewind()?;
+                        chunk_start.clear();
+                        header = false;
+                        caught_up = false;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            continue;
+        };
+        caught_up = false;
+        let record = serde_json::from_slice::<Record>(&lines.buf);
+        if !header {
+            match record {
+                Ok(Record::Header(h)) if h.format == FORMAT_NAME => header = true,
+                _ => anyhow::bail!("not a synctap capture"),
+            }
+            continue;
+        }
+        match record {
+            Ok(Record::Chunk(c)) => {
+                chunk_start.entry(c.exchange).or_insert(at);
+            }
+            Ok(Record::Exchange(x)) => {
+                let start = chunk_start.remove(&x.id).unwrap_or(at);
+                let mut x = *x;
+                if x.request.as_ref().is_some_and(|r| r.body.chunked)
+                    || x.response.as_ref().is_some_and(|r| r.body.chunked)
+                {
+                    // Rare (bodies over 1 MiB): read it back with its chunks.
+                    if let Ok(full) = load_exchange(path, start, x.id) {
+                        x = full;
+                    }
+                }
+                let fold_it = at >= folded_to;
+                if fold_it {
+                    folded_to = lines.pos;
+                }
+                if !fold.push(&x, Loc::File { start }, fold_it) {
+                    return Ok(());
+                }
+            }
+            Ok(Record::Header(_)) => {}
+            Err(_) => {
+                if at >= folded_to {
+                    bad += 1;
+                    folded_to = lines.pos;
+                }
+            }
+        }
+    }
+}
+
+/// The live ring: the most recent full exchanges, for the detail pane.
+pub(crate) type Ring = Arc<Mutex<VecDeque<Arc<Exchange>>>>;
+
+/// Starts consuming the proxy's broadcast channel; returns the command sender and the ring.
+pub(crate) fn spawn_live(
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Exchange>>,
+    tx: Sender<SourceMsg>,
+) -> (Sender<SourceCmd>, Ring) {
+    let (ctx, crx) = std::sync::mpsc::channel::<SourceCmd>();
+    let ring: Ring = Arc::new(Mutex::new(VecDeque::new()));
+    let ring2 = ring.clone();
+    std::thread::Builder::new()
+        .name("synctap-ui-live".into())
+        .spawn(move || {
+            use tokio::sync::broadcast::error::TryRecvError as B;
+            let mut fold = Fold::new(tx.clone());
+            let _ = tx.send(SourceMsg::CaughtUp);
+            loop {
+                match crx.try_recv() {
+                    Ok(SourceCmd::SetFilter(f)) => {
+                        fold.filter = f;
+                        fold.batch.clear();
+                        if tx.send(SourceMsg::Reset).is_err() {
+                            return;
+                        }
+                        let snapshot: Vec<_> = ring2
+                            .lock()
+                            .map(|r| r.iter().cloned().collect())
+                            .unwrap_or_default();
+                        for x in snapshot {
+                            if !fold.push(&x, Loc::Memory, false) {
+                                return;
+                            }
+                        }
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Empty) => {}
+                }
+                match rx.try_recv() {
+                    Ok(x) => {
+                        if let Ok(mut r) = ring2.lock() {
+                            r.push_back(x.clone());
+                            while r.len() > LIVE_RING {
+                                r.pop_front();
+                            }
+                        }
+                        if !fold.push(&x, Loc::Memory, true) {
+                            return;
+                        }
+                    }
+                    Err(B::Lagged(n)) => {
+                        let _ = tx.send(SourceMsg::Status(format!(
+                            "UI fell behind: {n} exchanges not shown (they are in the capture)"
+                        )));
+                    }
+                    Err(B::Closed) => {
+                        let _ = fold.flush(true);
+                        let _ = tx.send(SourceMsg::Status("proxy stopped".into()));
+                        return;
+                    }
+                    Err(B::Empty) => {
+                        if !fold.flush(false) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        })
+        .ok();
+    (ctx, ring)
+}

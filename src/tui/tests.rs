@@ -1,0 +1,601 @@
+//! Tests of the UI state, key handling and rendering (snapshots of `TestBackend`
+//! buffers), on a capture recorded from the demo at test time and normalised (times,
+//! ports) so the screens are stable.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use ratatui::Terminal;
+
+use super::app::{App, AppEvent, Loader, View};
+use super::detail::Tab;
+use super::source::{self, SourceMsg};
+use crate::capture::{write_capture, CaptureReader};
+use crate::model::Exchange;
+use crate::timeline::format_rfc3339;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+struct Fixtures {
+    _dir: tempfile::TempDir,
+    demo: PathBuf,
+    empty: PathBuf,
+    malformed: PathBuf,
+}
+
+/// Runs the demo once per test binary and writes the normalised fixtures.
+fn fixtures() -> &'static Fixtures {
+    static F: OnceLock<Fixtures> = OnceLock::new();
+    F.get_or_init(|| make_fixtures().unwrap_or_else(|e| panic!("fixtures: {e:#}")))
+}
+
+fn make_fixtures() -> anyhow::Result<Fixtures> {
+    let dir = tempfile::tempdir()?;
+    let raw = dir.path().join("raw.jsonl");
+    let certs = dir.path().join("certs");
+    let opts = crate::cli::Opts::try_parse_from([
+        "synctap".as_ref(),
+        "--certs".as_ref(),
+        certs.as_os_str(),
+        "demo".as_ref(),
+        "--no-ui".as_ref(),
+        "--capture".as_ref(),
+        raw.as_os_str(),
+    ])?;
+    crate::cli::run(opts)?;
+    let mut xs: Vec<Exchange> = CaptureReader::open(&raw)?.collect::<Result<_, _>>()?;
+    xs.sort_by_key(|x| x.id);
+    let port = xs
+        .first()
+        .and_then(|x| x.server.rsplit_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_default();
+    normalise(&mut xs);
+    if !port.is_empty() {
+        // Same length as the usual ephemeral port, so body lengths keep their values.
+        let from = format!(":{port}");
+        let to = ":44300";
+        for x in &mut xs {
+            let j = serde_json::to_string(&*x)?.replace(&from, to);
+            *x = serde_json::from_str(&j)?;
+            for body in [
+                x.request.as_mut().map(|r| &mut r.body),
+                x.response.as_mut().map(|r| &mut r.body),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                body.bytes = replace_bytes(&body.bytes, from.as_bytes(), to.as_bytes());
+            }
+        }
+    }
+    let demo = dir.path().join("demo.jsonl");
+    write_capture(&demo, &xs, true)?;
+
+    let empty = dir.path().join("empty.jsonl");
+    write_capture(&empty, std::iter::empty(), true)?;
+
+    // Malformed: a torn SOAP body, a body that is not SOAP at all, and a line that is not
+    // JSON in the middle of the file.
+    let mut bad: Vec<Exchange> = xs.iter().take(4).cloned().collect();
+    if let Some(r) = bad[0].request.as_mut() {
+        let keep = r.body.bytes.len() / 2;
+        r.body.bytes.truncate(keep);
+    }
+    if let Some(r) = bad[1].response.as_mut() {
+        r.body.bytes = b"<s:Envelope><s:Body><Oops".to_vec();
+    }
+    let malformed = dir.path().join("malformed.jsonl");
+    write_capture(&malformed, &bad, true)?;
+    let text = std::fs::read_to_string(&malformed)?;
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(3, "{\"type\":\"exchange\",\"data\":{\"id\":");
+    std::fs::write(&malformed, lines.join("\n") + "\n")?;
+    Ok(Fixtures {
+        _dir: dir,
+        demo,
+        empty,
+        malformed,
+    })
+}
+
+fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Replaces times with a stable clock that keeps the story's long pauses (lock expiry
+/// needs them) and drops the jitter; fixes client ports and durations.
+fn normalise(xs: &mut [Exchange]) {
+    let base = 1_790_000_000_000i64;
+    let mut prev_orig: Option<i64> = None;
+    let mut t = base;
+    for x in xs.iter_mut() {
+        let orig = crate::timeline::parse_rfc3339(&x.timings.start).unwrap_or(0);
+        if let Some(p) = prev_orig {
+            let gap = orig - p;
+            t += if gap >= 400 {
+                (gap + 250) / 500 * 500
+            } else {
+                10
+            };
+        }
+        prev_orig = Some(orig);
+        x.timings.start = format_rfc3339(t);
+        x.timings.connect_ms = None;
+        x.timings.tls_ms = None;
+        x.timings.request_sent_ms = Some(0.5);
+        x.timings.first_response_byte_ms = Some(1.0);
+        x.timings.done_ms = Some(1.5);
+        x.client_addr = format!("127.0.0.1:{}", 50000 + x.connection_id);
+        x.tls = None;
+        let fixed = "Thu, 01 Sep 2026 12:00:00 GMT";
+        for h in [
+            x.request.as_mut().map(|r| &mut r.headers),
+            x.response.as_mut().map(|r| &mut r.headers),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (k, v) in &mut h.0 {
+                if k.eq_ignore_ascii_case("date") || k.eq_ignore_ascii_case("last-modified") {
+                    *v = fixed.to_owned();
+                }
+            }
+        }
+    }
+}
+
+/// Loads a capture into an app (the real file source, not following) and waits until
+/// the source caught up; returns the app and the source channel.
+fn load(path: &Path, w: u16, h: u16) -> (App, Receiver<SourceMsg>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cmd = source::spawn_file(path.to_path_buf(), tx, false);
+    let mut app = App::new(
+        "capture.jsonl".into(),
+        Some(cmd),
+        Loader::File(path.to_path_buf()),
+        Rect::new(0, 0, w, h),
+    );
+    pump(&mut app, &rx);
+    (app, rx)
+}
+
+/// Feeds source messages to the app until it reports caught up.
+fn pump(app: &mut App, rx: &Receiver<SourceMsg>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    app.caught_up = false;
+    while !app.caught_up && Instant::now() < deadline {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            app.handle_event(AppEvent::Source(m));
+        }
+    }
+    // A report may follow right behind.
+    while let Ok(m) = rx.recv_timeout(Duration::from_millis(50)) {
+        app.handle_event(AppEvent::Source(m));
+    }
+}
+
+fn press(app: &mut App, code: KeyCode) {
+    app.handle_event(AppEvent::Term(TermEvent::Key(KeyEvent::new(
+        code,
+        KeyModifiers::NONE,
+    ))));
+}
+
+fn typ(app: &mut App, s: &str) {
+    for c in s.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+fn screen(app: &App) -> String {
+    let mut term = match Terminal::new(TestBackend::new(app.size.width, app.size.height)) {
+        Ok(t) => t,
+        Err(e) => return format!("no terminal: {e}"),
+    };
+    if let Err(e) = term.draw(|f| super::render::render(app, f)) {
+        return format!("draw failed: {e}");
+    }
+    let buf = term.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            if let Some(c) = buf.cell((x, y)) {
+                line.push_str(c.symbol());
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+const SIZES: [(u16, u16); 2] = [(120, 40), (80, 24)];
+
+#[test]
+fn snapshots_of_every_view_and_tab() {
+    let f = fixtures();
+    for (w, h) in SIZES {
+        let (mut app, _rx) = load(&f.demo, w, h);
+        assert_eq!(app.rows.len(), 43, "the demo story has 43 exchanges");
+        insta::assert_snapshot!(format!("exchanges_{w}x{h}"), screen(&app));
+        // Exchange 10: C is refused (NumberOfCoauthorsReachedMax).
+        for _ in 0..9 {
+            press(&mut app, KeyCode::Down);
+        }
+        press(&mut app, KeyCode::Enter);
+        for tab in Tab::ALL {
+            assert_eq!(app.detail.as_ref().map(|d| d.tab), Some(tab));
+            insta::assert_snapshot!(
+                format!("detail_{}_{w}x{h}", tab.title().to_lowercase()),
+                screen(&app)
+            );
+            press(&mut app, KeyCode::Right);
+        }
+        press(&mut app, KeyCode::Esc);
+        press(&mut app, KeyCode::Char('2'));
+        insta::assert_snapshot!(format!("timeline_{w}x{h}"), screen(&app));
+        press(&mut app, KeyCode::Right);
+        press(&mut app, KeyCode::Right);
+        press(&mut app, KeyCode::Char('+'));
+        insta::assert_snapshot!(format!("timeline_zoomed_{w}x{h}"), screen(&app));
+        press(&mut app, KeyCode::Char('3'));
+        insta::assert_snapshot!(format!("findings_{w}x{h}"), screen(&app));
+        press(&mut app, KeyCode::Char('?'));
+        insta::assert_snapshot!(format!("help_{w}x{h}"), screen(&app));
+    }
+}
+
+#[test]
+fn snapshots_of_empty_and_malformed_captures() {
+    let f = fixtures();
+    for (w, h) in SIZES {
+        let (app, _rx) = load(&f.empty, w, h);
+        assert!(app.rows.is_empty());
+        insta::assert_snapshot!(format!("empty_{w}x{h}"), screen(&app));
+        let (mut app, _rx) = load(&f.malformed, w, h);
+        assert_eq!(app.rows.len(), 4);
+        assert!(app.status.contains("1 unreadable line"), "{}", app.status);
+        insta::assert_snapshot!(format!("malformed_{w}x{h}"), screen(&app));
+        press(&mut app, KeyCode::Enter);
+        insta::assert_snapshot!(format!("malformed_decoded_{w}x{h}"), screen(&app));
+    }
+}
+
+#[test]
+fn a_bad_filter_shows_the_column() {
+    let f = fixtures();
+    for (w, h) in SIZES {
+        let (mut app, _rx) = load(&f.demo, w, h);
+        press(&mut app, KeyCode::Char('/'));
+        typ(&mut app, "~m POST & (");
+        press(&mut app, KeyCode::Enter);
+        let e = app.filter_error.clone();
+        assert!(e.is_some(), "the filter must fail");
+        assert!(app.filter_input.is_some(), "the prompt stays open");
+        insta::assert_snapshot!(format!("filter_error_{w}x{h}"), screen(&app));
+        press(&mut app, KeyCode::Esc);
+        assert!(app.filter_input.is_none());
+        assert!(app.filter_text.is_empty());
+    }
+}
+
+#[test]
+fn keys_move_the_selection_and_switch_views() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.selected, 1);
+    press(&mut app, KeyCode::End);
+    assert_eq!(app.selected, 42);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.selected, 42 - 37);
+    press(&mut app, KeyCode::Home);
+    assert_eq!((app.selected, app.offset), (0, 0));
+    press(&mut app, KeyCode::PageDown);
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.selected, 42);
+    assert!(app.offset > 0, "the table scrolled");
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.view, View::Timeline);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.view, View::Findings);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.view, View::Exchanges);
+    press(&mut app, KeyCode::Char('?'));
+    assert!(app.help);
+    press(&mut app, KeyCode::Char('q'));
+    assert!(!app.help && !app.quit, "a key closes help first");
+    press(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn the_filter_narrows_the_rows() {
+    let (mut app, rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Char('/'));
+    typ(&mut app, "~p webdav");
+    press(&mut app, KeyCode::Enter);
+    assert!(app.filter_error.is_none());
+    pump(&mut app, &rx);
+    assert_eq!(app.filter_text, "~p webdav");
+    assert!(!app.rows.is_empty());
+    assert!(
+        app.rows.iter().all(|r| r.protocol == "WebDAV"),
+        "{:?}",
+        app.rows
+    );
+    // Clearing the filter brings every row back.
+    press(&mut app, KeyCode::Char('/'));
+    for _ in 0..20 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    press(&mut app, KeyCode::Enter);
+    pump(&mut app, &rx);
+    assert_eq!(app.rows.len(), 43);
+}
+
+#[test]
+fn enter_on_a_finding_or_event_opens_its_exchange() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    let want = app
+        .report
+        .as_ref()
+        .and_then(|r| r.findings.first())
+        .and_then(|f| f.exchanges.first().copied());
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Exchanges);
+    assert_eq!(app.rows.get(app.selected).map(|r| r.id), want);
+    assert_eq!(app.detail.as_ref().map(|d| d.id), want);
+
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Right);
+    let want = super::timeline::events(&app).get(1).map(|e| e.exchange);
+    assert!(want.is_some());
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.view, View::Exchanges);
+    assert_eq!(app.detail.as_ref().map(|d| d.id), want);
+}
+
+#[test]
+fn the_decoded_tree_folds() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Enter);
+    let all = app.detail.as_ref().map_or(0, |d| d.visible().len());
+    assert!(all > 5);
+    // The first node (Protocol) has the summary below it.
+    press(&mut app, KeyCode::Enter);
+    let folded = app.detail.as_ref().map_or(0, |d| d.visible().len());
+    assert!(folded < all);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.detail.as_ref().map_or(0, |d| d.visible().len()), all);
+}
+
+#[test]
+fn mouse_selects_rows_tabs_and_scrolls() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    let click = |app: &mut App, column: u16, row: u16| {
+        app.handle_event(AppEvent::Term(TermEvent::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })));
+    };
+    // Header line 0, table header line 1, first row on line 2.
+    click(&mut app, 10, 5);
+    assert_eq!(app.selected, 3);
+    app.handle_event(AppEvent::Term(TermEvent::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    })));
+    assert_eq!(app.selected, 6);
+    press(&mut app, KeyCode::Enter);
+    let detail_y = app.areas().detail.y;
+    // " Decoded  Request ": Request starts at column 11.
+    click(&mut app, 12, detail_y);
+    assert_eq!(app.detail.as_ref().map(|d| d.tab), Some(Tab::Request));
+    // The view titles in the header.
+    click(&mut app, 18, 0);
+    assert_eq!(app.view, View::Timeline);
+}
+
+#[test]
+fn follow_keeps_the_newest_row_selected() {
+    let mut app = App::new(
+        "t".into(),
+        None,
+        Loader::File(PathBuf::new()),
+        Rect::new(0, 0, 80, 24),
+    );
+    press(&mut app, KeyCode::Char('f'));
+    assert!(app.follow);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _cmd = source::spawn_file(fixtures().demo.clone(), tx, false);
+    pump(&mut app, &rx);
+    assert_eq!(app.selected, 42);
+    press(&mut app, KeyCode::Up);
+    assert!(!app.follow, "moving up stops following");
+}
+
+#[test]
+fn the_file_source_follows_a_growing_capture() -> TestResult {
+    let f = fixtures();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("growing.jsonl");
+    let text = std::fs::read_to_string(&f.demo)?;
+    let lines: Vec<&str> = text.lines().collect();
+    // The header and ten exchanges, then a torn line.
+    let mut first = lines[..11].join("\n") + "\n";
+    first.push_str(&lines[11][..20]);
+    std::fs::write(&path, &first)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _cmd = source::spawn_file(path.clone(), tx, true);
+    let mut app = App::new(
+        "t".into(),
+        None,
+        Loader::File(path.clone()),
+        Rect::new(0, 0, 80, 24),
+    );
+    pump(&mut app, &rx);
+    assert_eq!(app.rows.len(), 10);
+    std::fs::write(&path, text)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.rows.len() < 43 && Instant::now() < deadline {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            app.handle_event(AppEvent::Source(m));
+        }
+    }
+    assert_eq!(app.rows.len(), 43);
+    Ok(())
+}
+
+#[test]
+fn hex_highlights_the_range_of_the_selected_tree_node() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..40 {
+        if app
+            .detail
+            .as_ref()
+            .and_then(|d| d.selected_range())
+            .is_some()
+        {
+            break;
+        }
+        press(&mut app, KeyCode::Down);
+    }
+    let range = app.detail.as_ref().and_then(|d| d.selected_range());
+    assert!(
+        matches!(range, Some((crate::decode::exchange::Side::Request, a, b)) if a < b),
+        "{range:?} {:?}",
+        app.detail
+            .as_ref()
+            .map(|d| d.tree.iter().take(12).collect::<Vec<_>>())
+    );
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Right);
+    }
+    assert_eq!(app.detail.as_ref().map(|d| d.tab), Some(Tab::Hex));
+    // Scroll to the range's first line and look for highlighted bytes.
+    let first_line = range.map_or(0, |(_, a, _)| a / 16);
+    for _ in 0..first_line {
+        if let Some(d) = app.detail.as_mut() {
+            d.down(1);
+        }
+    }
+    let mut term = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
+    term.draw(|f| super::render::render(&app, f)).expect("draw");
+    let buf = term.backend().buffer();
+    let highlighted = buf
+        .content()
+        .iter()
+        .filter(|c| c.bg == ratatui::style::Color::Cyan)
+        .count();
+    assert!(highlighted > 2, "no highlighted hex bytes");
+}
+
+#[test]
+fn live_mode_takes_a_burst_and_keeps_a_bounded_ring() -> TestResult {
+    let xs: Vec<Exchange> = CaptureReader::open(&fixtures().demo)?.collect::<Result<_, _>>()?;
+    let (btx, brx) = tokio::sync::broadcast::channel(8192);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (cmd, ring) = source::spawn_live(brx, tx);
+    let mut app = App::new(
+        "live".into(),
+        Some(cmd),
+        Loader::Ring(ring.clone()),
+        Rect::new(0, 0, 120, 40),
+    );
+    let n = source::LIVE_RING + 500;
+    for i in 0..n {
+        let mut x = xs[i % xs.len()].clone();
+        x.id = i as u64 + 1;
+        btx.send(std::sync::Arc::new(x))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.rows.len() < n && Instant::now() < deadline {
+        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+            app.handle_event(AppEvent::Source(m));
+        }
+    }
+    assert_eq!(app.rows.len(), n);
+    assert_eq!(ring.lock().map(|r| r.len()).unwrap_or(0), source::LIVE_RING);
+    // The newest exchange opens from memory; the oldest was evicted and says so.
+    press(&mut app, KeyCode::End);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.detail.as_ref().is_some_and(|d| d.error.is_none()));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Enter);
+    assert!(app
+        .detail
+        .as_ref()
+        .and_then(|d| d.error.as_deref())
+        .is_some_and(|e| e.contains("no longer in memory")));
+    // Filters apply to the ring and to what comes next.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('/'));
+    typ(&mut app, "~p webdav");
+    press(&mut app, KeyCode::Enter);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(300)) {
+            Ok(m) => app.handle_event(AppEvent::Source(m)),
+            Err(_) => break,
+        }
+    }
+    assert!(!app.rows.is_empty());
+    assert!(app.rows.len() < source::LIVE_RING);
+    assert!(app.rows.iter().all(|r| r.protocol == "WebDAV"));
+    drop(btx);
+    Ok(())
+}
+
+#[test]
+fn every_view_draws_at_tiny_sizes() {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    press(&mut app, KeyCode::Enter);
+    for w in [0u16, 1, 2, 5, 10, 25, 30, 60] {
+        for h in [0u16, 1, 2, 3, 4, 6, 9] {
+            app.handle_event(AppEvent::Term(TermEvent::Resize(w, h)));
+            for view in ['1', '2', '3'] {
+                press(&mut app, KeyCode::Char(view));
+                for _ in 0..5 {
+                    let _ = screen(&app);
+                    if let Some(d) = app.detail.as_mut() {
+                        d.next_tab();
+                    }
+                }
+            }
+            press(&mut app, KeyCode::Char('?'));
+            let _ = screen(&app);
+            press(&mut app, KeyCode::Char('?'));
+        }
+    }
+}
