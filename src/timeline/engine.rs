@@ -954,32 +954,13 @@ impl FileState {
             return;
         };
         if !r.success() {
-            if r.error_code == "ExitCoauthSessionAsConvertToExclusiveFailed" {
-                if let Some(l) = self.lanes.get_mut(li) {
-                    l.close(SpanEnd::Removed, cx.t, cx.id, None, cx.hist);
-                }
-            }
-            self.failed(cx, li, op, r);
+            self.shared_failed(cx, li, op, r);
             return;
         }
         match t {
             C::JoinCoauthoring | C::RefreshCoauthoring => {
                 let refresh = *t == C::RefreshCoauthoring;
-                if r.lock_type == Some(LockType::ExclusiveLock) {
-                    // Fallback to an exclusive lock (coauthoring disabled, checked out...).
-                    let lock_id = op
-                        .exclusive_lock_id
-                        .clone()
-                        .unwrap_or_else(|| format!("(fallback of {client})"));
-                    self.check_exclusive_grant(cx, &lock_id, Some(client), &op.operation);
-                    let xi = self.lane(LaneKind::ExclusiveLock, &lock_id);
-                    if let Some(l) = self.lanes.get_mut(xi) {
-                        l.client_id = Some(client.to_owned());
-                    }
-                    self.grant(cx, xi, &op.operation, op.timeout, None, refresh, None);
-                } else {
-                    self.shared_grant(cx, li, op, client, refresh, None, None);
-                }
+                self.shared_or_fallback_grant(cx, li, op, r, client, refresh);
                 if let Some(s) = &r.coauth_status {
                     self.status(cx, client, s, &op.operation);
                 }
@@ -1117,6 +1098,44 @@ impl FileState {
         self.grant(cx, xi, &op.operation, op.timeout, None, false, from);
     }
 
+    /// A refused Coauth or SchemaLock request: a failed conversion also ends the shared
+    /// lock (ExitCoauthSessionAsConvertToExclusiveFailed), then the marker.
+    fn shared_failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
+        if r.error_code == "ExitCoauthSessionAsConvertToExclusiveFailed" {
+            if let Some(l) = self.lanes.get_mut(li) {
+                l.close(SpanEnd::Removed, cx.t, cx.id, None, cx.hist);
+            }
+        }
+        self.failed(cx, li, op, r);
+    }
+
+    /// A granted shared lock, or the exclusive lock the server fell back to (coauthoring
+    /// disabled, file checked out...), on its own ExclusiveLockID lane.
+    fn shared_or_fallback_grant(
+        &mut self,
+        cx: &mut Cx<'_>,
+        li: usize,
+        op: &Op,
+        r: &OpResult,
+        client: &str,
+        refresh: bool,
+    ) {
+        if r.lock_type == Some(LockType::ExclusiveLock) {
+            let lock_id = op
+                .exclusive_lock_id
+                .clone()
+                .unwrap_or_else(|| format!("(fallback of {client})"));
+            self.check_exclusive_grant(cx, &lock_id, Some(client), &op.operation);
+            let xi = self.lane(LaneKind::ExclusiveLock, &lock_id);
+            if let Some(l) = self.lanes.get_mut(xi) {
+                l.client_id = Some(client.to_owned());
+            }
+            self.grant(cx, xi, &op.operation, op.timeout, None, refresh, None);
+        } else {
+            self.shared_grant(cx, li, op, client, refresh, None, None);
+        }
+    }
+
     fn schema_lock(&mut self, cx: &mut Cx<'_>, op: &Op, t: &SchemaLockRequestType, client: &str) {
         use SchemaLockRequestType as S;
         let li = self.lane(LaneKind::SchemaLock, client);
@@ -1127,31 +1146,13 @@ impl FileState {
             return;
         };
         if !r.success() {
-            if r.error_code == "ExitCoauthSessionAsConvertToExclusiveFailed" {
-                if let Some(l) = self.lanes.get_mut(li) {
-                    l.close(SpanEnd::Removed, cx.t, cx.id, None, cx.hist);
-                }
-            }
-            self.failed(cx, li, op, r);
+            self.shared_failed(cx, li, op, r);
             return;
         }
         match t {
             S::GetLock | S::RefreshLock => {
                 let refresh = *t == S::RefreshLock;
-                if r.lock_type == Some(LockType::ExclusiveLock) {
-                    let lock_id = op
-                        .exclusive_lock_id
-                        .clone()
-                        .unwrap_or_else(|| format!("(fallback of {client})"));
-                    self.check_exclusive_grant(cx, &lock_id, Some(client), &op.operation);
-                    let xi = self.lane(LaneKind::ExclusiveLock, &lock_id);
-                    if let Some(l) = self.lanes.get_mut(xi) {
-                        l.client_id = Some(client.to_owned());
-                    }
-                    self.grant(cx, xi, &op.operation, op.timeout, None, refresh, None);
-                } else {
-                    self.shared_grant(cx, li, op, client, refresh, None, None);
-                }
+                self.shared_or_fallback_grant(cx, li, op, r, client, refresh);
             }
             S::ReleaseLock => self.release(cx, li, op, client),
             S::ConvertToExclusive => self.convert_to_exclusive(cx, li, op, client),
