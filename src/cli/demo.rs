@@ -133,8 +133,9 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Prints every exchange of the capture at `capture`: the one-line form of `synctap
-/// show`, then one indented line per decoded operation and per diagnostic.
+/// Prints every exchange of the capture at `capture` in the one-line form of `synctap
+/// show` (with any diagnostics), then the lock/coauthoring timeline of each file and the
+/// findings, as `synctap timeline` and `synctap check` print them.
 ///
 /// # Errors
 /// When the capture cannot be read or `out` cannot be written.
@@ -152,14 +153,13 @@ pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
         timeline.push(&x);
     }
     let report = timeline.report();
+    // The timeline text ends with the findings, which is what `synctap check` prints.
     writeln!(
         out,
-        "\n== timeline (synctap timeline {})",
+        "\n== timeline and findings (synctap timeline|check {})",
         capture.display()
     )?;
     out.write_all(crate::timeline::render_text(&report, None).as_bytes())?;
-    writeln!(out, "\n== check (synctap check {})", capture.display())?;
-    out.write_all(crate::timeline::render_findings(&report.findings).as_bytes())?;
     Ok(())
 }
 
