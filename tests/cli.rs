@@ -148,3 +148,44 @@ fn show_filters_and_reports_bad_filters_by_column() -> TestResult {
     );
     Ok(())
 }
+
+/// `decode --fields` maps every byte of a binary message to its field, Wireshark-style.
+#[test]
+fn decode_fields_maps_every_byte() -> TestResult {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fsshttpb/every-sub-response.bin"
+    );
+    let out = synctap().args(["decode", "--fields", path]).output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("000000  0E 00")
+            && lines[0].ends_with("protocol version = 14 (0x000E)"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.ends_with("Response end = 16-bit end: type 0x62")),
+        "{text}"
+    );
+    assert!(!text.contains("bytes not decoded)"), "{text}");
+    // The JSON form tiles the whole file.
+    let out = synctap()
+        .args(["decode", "--fields", "--json", path])
+        .output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut at = 0;
+    for f in v["fields"].as_array().ok_or("fields")? {
+        assert_eq!(f["offset"].as_u64(), Some(at), "{f}");
+        at += f["len"].as_u64().ok_or("len")?;
+    }
+    assert_eq!(at, std::fs::metadata(path)?.len());
+    Ok(())
+}

@@ -31,6 +31,11 @@ pub struct DecodeArgs {
     /// and write it here.
     #[arg(long, value_name = "OUT")]
     extract_file: Option<PathBuf>,
+    /// List every byte of the MS-FSSHTTPB message (or of each Cell payload of a SOAP
+    /// message) with the field it belongs to: offset, bytes, field name and value,
+    /// indented by stream object nesting. With --json, a JSON array of fields.
+    #[arg(long)]
+    fields: bool,
 }
 
 /// What the body was decoded as.
@@ -63,6 +68,9 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
     let decoded = decode(&bytes, args)?;
+    if args.fields {
+        return print_fields(&bytes, &decoded, args.json);
+    }
     let (tree, diagnostics, package) = describe(&decoded);
     let extracted = package
         .and_then(fsshttpb::extract_file)
@@ -216,6 +224,92 @@ fn describe(
             serde_json::to_string_pretty(body).unwrap_or_default(),
             diagnostics.clone(),
             None,
+        ),
+    }
+}
+
+/// `--fields`: the byte map of the message, or of each Cell payload of a SOAP message.
+fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i32> {
+    // (heading, payload) pairs.
+    let payloads: Vec<(String, &[u8])> = match decoded {
+        Decoded::FsshttpRequest(r) => r
+            .sub_requests()
+            .filter_map(|(_, s)| Some((s.sub_request_token, s.cell_payload()?)))
+            .map(|(t, p)| (payload_heading("SubRequest", t, p), p.bytes.as_slice()))
+            .collect(),
+        Decoded::FsshttpResponse(r) => r
+            .sub_responses()
+            .filter_map(|(_, s)| Some((s.sub_request_token, s.cell_payload()?)))
+            .map(|(t, p)| (payload_heading("SubResponse", t, p), p.bytes.as_slice()))
+            .collect(),
+        Decoded::FsshttpbRequest(_)
+        | Decoded::FsshttpbResponse(_)
+        | Decoded::OneNotePackaging(_) => {
+            vec![(String::new(), bytes)]
+        }
+        Decoded::WebDav { .. } | Decoded::SpFileSync { .. } => {
+            anyhow::bail!("--fields lists MS-FSSHTTPB messages; this body is XML")
+        }
+    };
+    if payloads.is_empty() {
+        anyhow::bail!("this SOAP message carries no Cell payload (MS-FSSHTTPB) to list");
+    }
+    let mut all = Vec::new();
+    let mut any_diag = false;
+    for (heading, payload) in &payloads {
+        let Some((fields, diags)) = fsshttpb::fields(payload) else {
+            let what = format!(
+                "not an MS-FSSHTTPB message or packaging file ({} bytes)",
+                payload.len()
+            );
+            if payloads.len() == 1 && heading.is_empty() {
+                anyhow::bail!("{what}");
+            }
+            any_diag = true;
+            if json {
+                all.push(serde_json::json!({ "payload": heading, "error": what }));
+            } else {
+                println!("{heading}\n  {what}");
+            }
+            continue;
+        };
+        any_diag |= !diags.is_empty();
+        if json {
+            all.push(
+                serde_json::json!({ "payload": heading, "fields": fields, "diagnostics": diags }),
+            );
+        } else {
+            if !heading.is_empty() {
+                println!("{heading}");
+            }
+            print!("{}", fsshttpb::render_fields(&fields, payload));
+            for d in &diags {
+                println!("diagnostic: {d}");
+            }
+        }
+    }
+    if json {
+        let v = if all.len() == 1 && payloads[0].0.is_empty() {
+            all.swap_remove(0)
+        } else {
+            serde_json::Value::Array(all)
+        };
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(i32::from(any_diag))
+}
+
+fn payload_heading(kind: &str, token: Option<u64>, p: &fsshttp::CellPayload) -> String {
+    let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
+    match &p.origin {
+        fsshttp::PayloadOrigin::Inline => {
+            format!("{kind} {token}: Cell payload, {} bytes, inline base64 (offsets below are in the decoded payload)", p.bytes.len())
+        }
+        fsshttp::PayloadOrigin::Part { content_id, range } => format!(
+            "{kind} {token}: Cell payload, {} bytes, XOP part <{content_id}> at body bytes {}..{} (offsets below are from the part's start)",
+            p.bytes.len(),
+            range.start,
+            range.end
         ),
     }
 }

@@ -8,7 +8,12 @@
 //! where it failed. Offsets are absolute (from the start of the buffer the cursor was made
 //! for) even in sub-cursors.
 
-use super::model::{Bytes, CellId, ExGuid, Guid, SerialNumber};
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use super::model::{Bytes, CellId, ExGuid, Field, FieldKind, Guid, SerialNumber};
+use super::names::object_type_name;
 
 /// Why a read failed: where, what was expected, and whether the data simply ran out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +66,22 @@ impl Header {
     }
 }
 
+/// The fields a traced decode has read, in reading order ([`Cursor::traced`]).
+pub(crate) type Trace = Rc<RefCell<Vec<Field>>>;
+
 /// A reader over `buf[pos..end]` that never panics.
+///
+/// A traced cursor also records every field it reads (offset, length, name, value), which
+/// is how [`super::fields`] maps each byte of a message to what it is. Reads made inside
+/// another read (the GUID inside an Extended GUID) are not recorded on their own.
 #[derive(Debug, Clone)]
 pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
     end: usize,
+    trace: Option<Trace>,
+    /// How many recording reads are under way (only the outermost one records).
+    nested: u32,
 }
 
 impl<'a> Cursor<'a> {
@@ -76,7 +91,55 @@ impl<'a> Cursor<'a> {
             buf,
             pos: 0,
             end: buf.len(),
+            trace: None,
+            nested: 0,
         }
+    }
+
+    /// A cursor over the whole of `buf` that records the fields it reads into `trace`.
+    pub(crate) fn traced(buf: &'a [u8], trace: Trace) -> Self {
+        Self {
+            trace: Some(trace),
+            ..Self::new(buf)
+        }
+    }
+
+    /// A copy for looking ahead: it reads the same bytes but records nothing.
+    pub(crate) fn peek(&self) -> Self {
+        Self {
+            trace: None,
+            ..self.clone()
+        }
+    }
+
+    /// Runs the read `f`; on success, when tracing and not inside another read, records
+    /// the bytes it consumed as one field named `what` with the value `show` gives.
+    #[inline]
+    fn field<T>(
+        &mut self,
+        what: &str,
+        kind: FieldKind,
+        f: impl FnOnce(&mut Self) -> R<T>,
+        show: impl FnOnce(&T) -> String,
+    ) -> R<T> {
+        if self.trace.is_none() {
+            return f(self);
+        }
+        let start = self.pos;
+        self.nested += 1;
+        let r = f(self);
+        self.nested -= 1;
+        if let (Ok(v), 0, Some(t)) = (&r, self.nested, &self.trace) {
+            t.borrow_mut().push(Field {
+                offset: start,
+                len: self.pos - start,
+                name: what.to_owned(),
+                value: show(v),
+                kind,
+                depth: 0,
+            });
+        }
+        r
     }
 
     /// Current absolute offset.
@@ -87,6 +150,13 @@ impl<'a> Cursor<'a> {
     /// Moves back to an earlier absolute offset (used for recovery).
     pub(crate) fn seek(&mut self, pos: usize) {
         self.pos = pos.min(self.end);
+        if let Some(t) = &self.trace {
+            // Fields read past the new position are read again (or skipped) from here.
+            let mut t = t.borrow_mut();
+            while t.last().is_some_and(|f| f.offset >= self.pos) {
+                t.pop();
+            }
+        }
     }
 
     /// Bytes left.
@@ -111,8 +181,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Takes `n` bytes.
+    /// Takes `n` bytes (recorded as one field when tracing).
     pub(crate) fn take(&mut self, n: u64, what: &str) -> R<&'a [u8]> {
+        self.field(
+            what,
+            FieldKind::Bytes,
+            |c| c.raw(n, what),
+            |b| hex_preview(b),
+        )
+    }
+
+    /// Takes `n` bytes without recording them.
+    fn raw(&mut self, n: u64, what: &str) -> R<&'a [u8]> {
         let len = usize::try_from(n).map_err(|_| self.eof(n, what))?;
         if len > self.remaining() {
             return Err(self.eof(n, what));
@@ -126,26 +206,31 @@ impl<'a> Cursor<'a> {
         Ok(slice)
     }
 
-    /// The rest of this cursor's bytes.
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let s = self.buf.get(self.pos..self.end).unwrap_or(&[]);
-        self.pos = self.end;
-        s
+    /// The rest of this cursor's bytes (recorded as one field named `what` when tracing
+    /// and not empty).
+    pub(crate) fn rest(&mut self, what: &str) -> &'a [u8] {
+        let n = self.remaining() as u64;
+        if n == 0 {
+            return &[];
+        }
+        self.take(n, what).unwrap_or(&[])
     }
 
     /// Splits off a sub-cursor of `n` bytes and advances past them.
     pub(crate) fn sub(&mut self, n: u64, what: &str) -> R<Cursor<'a>> {
         let start = self.pos;
-        let slice = self.take(n, what)?;
+        let slice = self.raw(n, what)?;
         Ok(Cursor {
             buf: self.buf,
             pos: start,
             end: start + slice.len(),
+            trace: self.trace.clone(),
+            nested: 0,
         })
     }
 
     fn array<const N: usize>(&mut self, what: &str) -> R<[u8; N]> {
-        let s = self.take(N as u64, what)?;
+        let s = self.raw(N as u64, what)?;
         let mut out = [0u8; N];
         out.copy_from_slice(s);
         Ok(out)
@@ -159,28 +244,82 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn u8(&mut self, what: &str) -> R<u8> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.u8_inner(what),
+            |v| format!("{v} (0x{v:02X})"),
+        )
+    }
+
+    fn u8_inner(&mut self, what: &str) -> R<u8> {
         Ok(self.array::<1>(what)?[0])
     }
 
     pub(crate) fn u16(&mut self, what: &str) -> R<u16> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.u16_inner(what),
+            |v| format!("{v} (0x{v:04X})"),
+        )
+    }
+
+    fn u16_inner(&mut self, what: &str) -> R<u16> {
         Ok(u16::from_le_bytes(self.array(what)?))
     }
 
     pub(crate) fn u32(&mut self, what: &str) -> R<u32> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.u32_inner(what),
+            |v| format!("{v} (0x{v:08X})"),
+        )
+    }
+
+    fn u32_inner(&mut self, what: &str) -> R<u32> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
     pub(crate) fn u64(&mut self, what: &str) -> R<u64> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.u64_inner(what),
+            |v| format!("0x{v:016X}"),
+        )
+    }
+
+    fn u64_inner(&mut self, what: &str) -> R<u64> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
     /// A 16-byte GUID in `Guid.ToByteArray()` order.
     pub(crate) fn guid(&mut self, what: &str) -> R<Guid> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.guid_inner(what),
+            |g| g.to_string(),
+        )
+    }
+
+    fn guid_inner(&mut self, what: &str) -> R<Guid> {
         Ok(Guid::from_bytes_le(self.array(what)?))
     }
 
     /// Compact unsigned 64-bit integer ([MS-FSSHTTPB] 2.2.1.1).
     pub(crate) fn compact(&mut self, what: &str) -> R<u64> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.compact_inner(what),
+            |v| v.to_string(),
+        )
+    }
+
+    fn compact_inner(&mut self, what: &str) -> R<u64> {
         let start = self.pos;
         let b0 = self
             .peek_u8()
@@ -208,6 +347,15 @@ impl<'a> Cursor<'a> {
 
     /// Extended GUID ([MS-FSSHTTPB] 2.2.1.7), every form.
     pub(crate) fn exguid(&mut self, what: &str) -> R<ExGuid> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.exguid_inner(what),
+            |e| e.to_string(),
+        )
+    }
+
+    fn exguid_inner(&mut self, what: &str) -> R<ExGuid> {
         let start = self.pos;
         let b0 = self
             .peek_u8()
@@ -241,6 +389,18 @@ impl<'a> Cursor<'a> {
 
     /// Serial Number ([MS-FSSHTTPB] 2.2.1.9); `None` is the null serial number.
     pub(crate) fn serial(&mut self, what: &str) -> R<Option<SerialNumber>> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.serial_inner(what),
+            |s| {
+                s.as_ref()
+                    .map_or_else(|| "null".to_owned(), ToString::to_string)
+            },
+        )
+    }
+
+    fn serial_inner(&mut self, what: &str) -> R<Option<SerialNumber>> {
         let start = self.pos;
         match self.u8(what)? {
             0 => Ok(None),
@@ -258,6 +418,15 @@ impl<'a> Cursor<'a> {
 
     /// Cell ID ([MS-FSSHTTPB] 2.2.1.10).
     pub(crate) fn cell_id(&mut self, what: &str) -> R<CellId> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.cell_id_inner(what),
+            |c| c.to_string(),
+        )
+    }
+
+    fn cell_id_inner(&mut self, what: &str) -> R<CellId> {
         Ok(CellId {
             ex1: self.exguid(what)?,
             ex2: self.exguid(what)?,
@@ -282,18 +451,45 @@ impl<'a> Cursor<'a> {
 
     /// Extended GUID Array ([MS-FSSHTTPB] 2.2.1.8).
     pub(crate) fn exguid_array(&mut self, what: &str) -> R<Vec<ExGuid>> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.exguid_array_inner(what),
+            |v| list(v),
+        )
+    }
+
+    fn exguid_array_inner(&mut self, what: &str) -> R<Vec<ExGuid>> {
         let n = self.count(what)?;
         (0..n).map(|_| self.exguid(what)).collect()
     }
 
     /// Cell ID Array ([MS-FSSHTTPB] 2.2.1.11).
     pub(crate) fn cell_id_array(&mut self, what: &str) -> R<Vec<CellId>> {
+        self.field(
+            what,
+            FieldKind::Value,
+            |c| c.cell_id_array_inner(what),
+            |v| list(v),
+        )
+    }
+
+    fn cell_id_array_inner(&mut self, what: &str) -> R<Vec<CellId>> {
         let n = self.count(what)?;
         (0..n).map(|_| self.cell_id(what)).collect()
     }
 
     /// Binary Item ([MS-FSSHTTPB] 2.2.1.3).
     pub(crate) fn binary_item(&mut self, what: &str) -> R<Bytes> {
+        self.field(
+            what,
+            FieldKind::Bytes,
+            |c| c.binary_item_inner(what),
+            |b| hex_preview(&b.0),
+        )
+    }
+
+    fn binary_item_inner(&mut self, what: &str) -> R<Bytes> {
         let at = self.pos;
         let n = self.compact(what)?;
         self.take(n, what)
@@ -303,6 +499,31 @@ impl<'a> Cursor<'a> {
 
     /// Reads a stream object header of any of the four forms ([MS-FSSHTTPB] 2.2.1.5).
     pub(crate) fn header(&mut self, what: &str) -> R<Header> {
+        let h = self.field(
+            "",
+            FieldKind::End,
+            |c| c.header_inner(what),
+            describe_header,
+        )?;
+        if let (Some(t), 0) = (&self.trace, self.nested) {
+            // Name the recorded field after the object it starts or ends.
+            if let Some(f) = t.borrow_mut().last_mut() {
+                let ty = object_type_name(h.object_type);
+                if h.is_end() {
+                    f.name = format!("{ty} end");
+                } else {
+                    f.name = format!("{ty} start");
+                    f.kind = FieldKind::Start {
+                        compound: h.compound,
+                        length: h.length,
+                    };
+                }
+            }
+        }
+        Ok(h)
+    }
+
+    fn header_inner(&mut self, what: &str) -> R<Header> {
         let offset = self.pos;
         let b0 = self.peek_u8().ok_or_else(|| self.eof(1, what))?;
         let (kind, object_type, compound, length) = match b0 & 0x03 {
@@ -357,6 +578,48 @@ impl<'a> Cursor<'a> {
 
     /// The next header without consuming it.
     pub(crate) fn peek_header(&self) -> Option<Header> {
-        self.clone().header("stream object header").ok()
+        self.peek().header("stream object header").ok()
     }
+}
+
+/// How a traced header is shown: its form, raw value and decoded parts, as the
+/// specification's examples put it.
+fn describe_header(h: &Header) -> String {
+    let form = match h.kind {
+        HeaderKind::Start16 => "16-bit",
+        HeaderKind::Start32 => "32-bit",
+        HeaderKind::End8 => "8-bit end",
+        HeaderKind::End16 => "16-bit end",
+    };
+    if h.is_end() {
+        format!("{form}: type 0x{:02X}", h.object_type)
+    } else {
+        format!(
+            "{form}: type 0x{:02X}, length {}{}",
+            h.object_type,
+            h.length,
+            if h.compound { ", compound" } else { "" }
+        )
+    }
+}
+
+/// Up to 16 bytes in hex, with the total when there are more.
+fn hex_preview(b: &[u8]) -> String {
+    let mut s = String::new();
+    for (i, x) in b.iter().take(16).enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{x:02X}");
+    }
+    if b.len() > 16 {
+        let _ = write!(s, " … ({} bytes)", b.len());
+    }
+    s
+}
+
+/// `[a, b, c]` from the items' display forms.
+fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    let items: Vec<String> = v.iter().map(ToString::to_string).collect();
+    format!("[{}]", items.join(", "))
 }

@@ -8,7 +8,7 @@
 //! or data element that fails to decode is reported and skipped with the generic stream
 //! object walk; truncated input stops decoding with one diagnostic saying where it ends.
 
-use super::cursor::{Cursor, Fail, Header, R};
+use super::cursor::{Cursor, Fail, Header, Trace, R};
 use super::model::*;
 use super::names::*;
 use crate::decode::Diagnostic;
@@ -124,12 +124,12 @@ pub(crate) fn done(p: &Cursor<'_>, ty: u16) -> R<()> {
 
 /// Peeks the next header; at the end of data, fails with "expected `what`".
 fn next(c: &Cursor<'_>, what: &str) -> R<Header> {
-    c.clone().header(what)
+    c.peek().header(what)
 }
 
 /// Skips the data and children of an object whose start header was read.
 pub(crate) fn skip_rest(c: &mut Cursor<'_>, h: &Header) -> R<()> {
-    payload(c, h)?;
+    payload(c, h)?.rest("data (not decoded here)");
     if !h.compound {
         return Ok(());
     }
@@ -155,7 +155,7 @@ pub(crate) fn skip_rest(c: &mut Cursor<'_>, h: &Header) -> R<()> {
             }
             stack.pop();
         } else {
-            payload(c, &h2)?;
+            payload(c, &h2)?.rest("data (not decoded here)");
             if h2.compound {
                 if stack.len() >= MAX_DEPTH {
                     return Err(Fail::new(
@@ -245,8 +245,11 @@ fn preamble(c: &mut Cursor<'_>) -> R<(u16, u16, u64)> {
 }
 
 /// Decodes a request; see [`super::decode_request`].
-pub(crate) fn request(payload_bytes: &[u8]) -> FsshttpbRequest {
-    let mut c = Cursor::new(payload_bytes);
+pub(crate) fn request(payload_bytes: &[u8], trace: Option<Trace>) -> FsshttpbRequest {
+    let mut c = match trace {
+        Some(t) => Cursor::traced(payload_bytes, t),
+        None => Cursor::new(payload_bytes),
+    };
     let mut ctx = Ctx::default();
     let mut req = FsshttpbRequest::default();
     if let Err(e) = request_body(&mut c, &mut ctx, &mut req) {
@@ -464,7 +467,7 @@ fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChangesRequest> {
             }
             QUERY_CHANGES_VERSIONING => {
                 let mut p = single(c, h.object_type)?;
-                q.versioning = Some(Bytes(p.rest().to_vec()));
+                q.versioning = Some(Bytes(p.rest("versioning").to_vec()));
             }
             QUERY_CHANGES_FILTER => q.filters.push(filter(c)?),
             FILTER_FLAGS => {
@@ -511,7 +514,7 @@ fn filter(c: &mut Cursor<'_>) -> R<QueryChangesFilter> {
                 FILTER_CELL_ID => FilterData::CellId(p.cell_id("cell id")?),
                 FILTER_SCHEMA_SPECIFIC => FilterData::Custom {
                     schema: p.guid("schema guid")?,
-                    data: Bytes(p.rest().to_vec()),
+                    data: Bytes(p.rest("filter data").to_vec()),
                 },
                 FILTER_DATA_ELEMENT_IDS => {
                     FilterData::DataElementIds(p.exguid_array("data element ids")?)
@@ -555,7 +558,7 @@ fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequest> {
         expected_storage_index_id,
         flags,
         flag_names: flag_names(u64::from(flags), PUT_CHANGES_FLAGS),
-        trailing: Bytes(p.rest().to_vec()),
+        trailing: Bytes(p.rest("trailing bytes").to_vec()),
         ..PutChangesRequest::default()
     };
     loop {
@@ -569,7 +572,8 @@ fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequest> {
                 let f = p.u16("additional flags")?;
                 pc.additional_flags = Some(f);
                 pc.additional_flag_names = flag_names(u64::from(f), ADDITIONAL_FLAGS_NAMES);
-                pc.additional_flags_trailing = Bytes(p.rest().to_vec());
+                pc.additional_flags_trailing =
+                    Bytes(p.rest("additional flags trailing bytes").to_vec());
             }
             LOCK_ID => {
                 let mut p = single(c, h.object_type)?;
@@ -593,8 +597,15 @@ fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequest> {
 // ---------------------------------------------------------------------------------------
 
 /// Decodes a response; see [`super::decode_response`].
-pub(crate) fn response(bytes: &[u8], request: Option<&FsshttpbRequest>) -> FsshttpbResponse {
-    let mut c = Cursor::new(bytes);
+pub(crate) fn response(
+    bytes: &[u8],
+    request: Option<&FsshttpbRequest>,
+    trace: Option<Trace>,
+) -> FsshttpbResponse {
+    let mut c = match trace {
+        Some(t) => Cursor::traced(bytes, t),
+        None => Cursor::new(bytes),
+    };
     let mut ctx = Ctx::default();
     let mut resp = FsshttpbResponse::default();
     if let Err(e) = response_body(&mut c, &mut ctx, &mut resp) {
@@ -948,7 +959,9 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
                         == VERSION_TOKEN_KNOWLEDGE =>
                 {
                     let mut p = single(c, VERSION_TOKEN_KNOWLEDGE)?;
-                    SpecializedKnowledge::VersionTokenKnowledge(Bytes(p.rest().to_vec()))
+                    SpecializedKnowledge::VersionTokenKnowledge(Bytes(
+                        p.rest("version token knowledge").to_vec(),
+                    ))
                 }
                 _ => SpecializedKnowledge::Unknown {
                     guid,
@@ -1142,7 +1155,7 @@ fn data_element(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<DataElement> {
                     size: p.compact("data element size")?,
                     start: p.compact("chunk start")?,
                     length: p.compact("chunk length")?,
-                    data: Bytes(p.rest().to_vec()),
+                    data: Bytes(p.rest("fragment data").to_vec()),
                 });
                 Ok(Some(()))
             })?;
@@ -1155,7 +1168,7 @@ fn data_element(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<DataElement> {
                     return Ok(None);
                 }
                 let mut p = payload(c, h)?;
-                b = Some(Bytes(p.rest().to_vec()));
+                b = Some(Bytes(p.rest("object data blob").to_vec()));
                 Ok(Some(()))
             })?;
             DataElementBody::ObjectDataBlob(b.unwrap_or_default())

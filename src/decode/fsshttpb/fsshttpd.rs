@@ -74,7 +74,7 @@ fn node(data: &[u8]) -> Option<Node> {
         let h = c.header("").ok()?;
         let mut p = payload(&mut c, &h).ok()?;
         match h.object_type {
-            SIGNATURE => signature = Some(p.rest().to_vec()),
+            SIGNATURE => signature = Some(p.rest("signature").to_vec()),
             DATA_SIZE => {
                 size = Some(p.u64("").ok()?);
                 done(&p, DATA_SIZE).ok()?;

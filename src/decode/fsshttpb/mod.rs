@@ -39,8 +39,8 @@ pub use names::{
 };
 pub use packaging::{PackagedFile, PackagingRefusal, ONETOC2_FILE_TYPE, ONE_FILE_TYPE};
 pub use render::{
-    render_package_tree, render_request_tree, render_response_tree, summarize_package,
-    summarize_request, summarize_response,
+    render_fields, render_package_tree, render_request_tree, render_response_tree,
+    summarize_package, summarize_request, summarize_response,
 };
 
 use serde::{Deserialize, Serialize};
@@ -61,13 +61,13 @@ pub enum Kind {
 /// Decodes an FSSHTTPB request payload ([MS-FSSHTTPB] 2.2.2). Never panics; problems are
 /// listed in `diagnostics` with offsets into `payload`.
 pub fn decode_request(payload: &[u8]) -> FsshttpbRequest {
-    decode::request(payload)
+    decode::request(payload, None)
 }
 
 /// Decodes an FSSHTTPB response payload ([MS-FSSHTTPB] 2.2.3). When `request` is given,
 /// each sub-response gets a copy of the sub-request with the same Request ID.
 pub fn decode_response(payload: &[u8], request: Option<&FsshttpbRequest>) -> FsshttpbResponse {
-    decode::response(payload, request)
+    decode::response(payload, request, None)
 }
 
 /// Decodes a OneNote file in alternative packaging ([MS-ONESTORE] 2.8.1).
@@ -77,7 +77,60 @@ pub fn decode_response(payload: &[u8], request: Option<&FsshttpbRequest>) -> Fss
 /// [`PackagingRefusal::NotPackaging`] for anything else that is not alternative packaging.
 /// Damage inside a packaging file is reported in its `diagnostics`, not as an error.
 pub fn decode_packaging(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
-    packaging::decode(file)
+    packaging::decode(file, None)
+}
+
+/// Every field of an FSSHTTPB request or response, or of a OneNote packaging file: which
+/// bytes, what they are, and the stream object nesting, in byte order (what Wireshark's
+/// byte pane shows). `None` when [`sniff`] does not recognise the bytes or the file is in
+/// the revision-store format. Bytes the decoder could not place are absent; the returned
+/// diagnostics (the same as the decoder's) say why.
+pub fn fields(bytes: &[u8]) -> Option<(Vec<Field>, Vec<crate::decode::Diagnostic>)> {
+    let trace = cursor::Trace::default();
+    let diagnostics = match sniff(bytes)? {
+        Kind::Request => decode::request(bytes, Some(trace.clone())).diagnostics,
+        Kind::Response => decode::response(bytes, None, Some(trace.clone())).diagnostics,
+        Kind::Packaging => {
+            packaging::decode(bytes, Some(trace.clone()))
+                .ok()?
+                .diagnostics
+        }
+        Kind::RevisionStore => return None,
+    };
+    let mut fields = trace.take();
+    fields.sort_by_key(|f| f.offset);
+    nest(&mut fields);
+    Some((fields, diagnostics))
+}
+
+/// Sets each field's `depth` from the start and end headers around it: a compound object
+/// lasts until its end header, any other object for its declared length.
+fn nest(fields: &mut [Field]) {
+    // For each open object: `Some(end offset)` when it has no end header.
+    let mut open: Vec<Option<usize>> = Vec::new();
+    for f in fields {
+        while let Some(Some(end)) = open.last() {
+            if f.offset < *end {
+                break;
+            }
+            open.pop();
+        }
+        if f.kind == FieldKind::End {
+            open.pop();
+        }
+        f.depth = open.len();
+        if let FieldKind::Start { compound, length } = f.kind {
+            open.push(if compound {
+                None
+            } else {
+                Some(
+                    f.offset
+                        .saturating_add(f.len)
+                        .saturating_add(usize::try_from(length).unwrap_or(usize::MAX)),
+                )
+            });
+        }
+    }
 }
 
 /// Recognises an FSSHTTPB request or response (protocol version 12..=14, minimum version

@@ -214,6 +214,45 @@ impl<'de> Deserialize<'de> for Bytes {
     }
 }
 
+/// One field of a message as [`super::fields`] lists it: which bytes, what they are.
+///
+/// The list covers every byte the decoder understood, in order, so a user can point at
+/// any byte and see the field (and the stream object) it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// Offset of the field's first byte in the payload.
+    pub offset: usize,
+    /// Length in bytes.
+    pub len: usize,
+    /// The field, named after the specification (stream object headers are named after
+    /// their object type, e.g. `Knowledge start`, `CellKnowledge end`).
+    pub name: String,
+    /// The decoded value.
+    pub value: String,
+    /// Header, end or value.
+    pub kind: FieldKind,
+    /// How many stream objects enclose the field.
+    pub depth: usize,
+}
+
+/// What a [`Field`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FieldKind {
+    /// A stream object start header.
+    Start {
+        /// Compound bit: the object ends with an end header.
+        compound: bool,
+        /// Declared length of the object's own data.
+        length: u64,
+    },
+    /// A stream object end header.
+    End,
+    /// A decoded value.
+    Value,
+    /// Bytes kept as they are (names, opaque data, skipped objects' data).
+    Bytes,
+}
+
 /// A well-formed stream object that the specification does not name at this place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnknownObject {

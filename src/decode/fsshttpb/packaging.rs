@@ -8,7 +8,7 @@
 //! u32 reserved, 32-bit stream object start 0x7A, ExGUID storage index, GUID cell schema,
 //! the Data Element Package, 16-bit end 0x7A.
 
-use super::cursor::{Cursor, Fail};
+use super::cursor::{Cursor, Fail, Trace};
 use super::decode::{done, end, package, payload, start, Ctx};
 use super::model::{DataElementPackage, ExGuid, Guid};
 use super::names::{ALTERNATIVE_PACKAGING, PACKAGING_FORMAT_GUID};
@@ -81,7 +81,7 @@ pub(crate) fn header_guids(file: &[u8]) -> Option<[Guid; 4]> {
 }
 
 /// Decodes a file in alternative packaging; see [`super::decode_packaging`].
-pub(crate) fn decode(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
+pub(crate) fn decode(file: &[u8], trace: Option<Trace>) -> Result<PackagedFile, PackagingRefusal> {
     let Some([file_type, guid_file, legacy, format]) = header_guids(file) else {
         return Err(PackagingRefusal::NotPackaging {
             reason: format!(
@@ -110,8 +110,21 @@ pub(crate) fn decode(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
         file_format: format,
         ..PackagedFile::default()
     };
-    let mut c = Cursor::new(file);
-    c.seek(64);
+    let mut c = match trace {
+        Some(t) => Cursor::traced(file, t),
+        None => Cursor::new(file),
+    };
+    // The header was checked above; read it again so that a trace lists it.
+    for name in [
+        "guidFileType",
+        "guidFile",
+        "guidLegacyFileVersion",
+        "guidFileFormat",
+    ] {
+        if c.guid(name).is_err() {
+            break;
+        }
+    }
     let mut ctx = Ctx::default();
     let r = (|| {
         out.reserved = c.u32("reserved")?;
@@ -123,7 +136,7 @@ pub(crate) fn decode(file: &[u8]) -> Result<PackagedFile, PackagingRefusal> {
         let r = package(&mut c, &mut ctx, &mut out.data_element_package);
         r?;
         end(&mut c, ALTERNATIVE_PACKAGING)?;
-        let rest = c.rest();
+        let rest = c.rest("zero padding");
         if rest.iter().all(|b| *b == 0) {
             out.zero_padding = rest.len() as u64;
         } else {

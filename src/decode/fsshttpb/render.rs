@@ -677,3 +677,65 @@ pub fn render_package_tree(p: &DataElementPackage) -> String {
     package(&mut t, 0, p);
     t.out
 }
+
+/// The byte map of a message ([`super::fields`]), one line per field: offset, up to eight
+/// bytes in hex, and the field indented by its stream object depth, e.g.
+/// `000018  84 00        Knowledge start = 16-bit: type 0x10, length 0, compound`.
+/// Bytes between fields (which the decoder could not place) get a `(not decoded)` line.
+pub fn render_fields(fields: &[Field], bytes: &[u8]) -> String {
+    fn line(out: &mut String, bytes: &[u8], offset: usize, len: usize, depth: usize, text: &str) {
+        let shown = bytes
+            .get(offset..offset.saturating_add(len.min(8)))
+            .unwrap_or(&[]);
+        let mut hex = String::new();
+        for (i, b) in shown.iter().enumerate() {
+            if i > 0 {
+                hex.push(' ');
+            }
+            let _ = write!(hex, "{b:02X}");
+        }
+        if len > 8 {
+            hex.push_str(" …");
+        }
+        let _ = writeln!(
+            out,
+            "{offset:06X}  {hex:<25} {:width$}{text}",
+            "",
+            width = depth * 2
+        );
+    }
+    let mut out = String::new();
+    let mut at = 0usize;
+    for f in fields {
+        if f.offset > at {
+            let n = f.offset - at;
+            line(
+                &mut out,
+                bytes,
+                at,
+                n,
+                f.depth,
+                &format!("({n} bytes not decoded)"),
+            );
+        }
+        let text = if f.name.is_empty() {
+            f.value.clone()
+        } else {
+            format!("{} = {}", f.name, f.value)
+        };
+        line(&mut out, bytes, f.offset, f.len, f.depth, &text);
+        at = at.max(f.offset.saturating_add(f.len));
+    }
+    if at < bytes.len() {
+        let n = bytes.len() - at;
+        line(
+            &mut out,
+            bytes,
+            at,
+            n,
+            0,
+            &format!("({n} bytes not decoded)"),
+        );
+    }
+    out
+}

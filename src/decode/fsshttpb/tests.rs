@@ -229,6 +229,202 @@ fn spec_4_4_put_changes_response() {
     assert_eq!(encode_response(&r), b, "re-encodes byte for byte");
 }
 
+/// Checks a field list against a specification example's figure: `page` lists, in the
+/// page's order, each field label the figure shows with the name our decoder gives that
+/// field. Also checks that the fields cover `bytes` from the first byte to `until`, with no
+/// gap and no overlap.
+fn compare_with_page(fields: &[Field], page: &[(&str, &str)], until: usize) {
+    let ours: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    let theirs: Vec<&str> = page.iter().map(|(_, ours)| *ours).collect();
+    assert_eq!(
+        ours,
+        theirs,
+        "the decoder's fields differ from the page's figure (page labels: {:?})",
+        page.iter().map(|(l, _)| *l).collect::<Vec<_>>()
+    );
+    let mut at = 0;
+    for f in fields {
+        assert_eq!(f.offset, at, "gap or overlap before {f:?}");
+        at += f.len;
+    }
+    assert_eq!(at, until, "the fields end at byte {at}");
+}
+
+/// [MS-FSSHTTPB] 4.4 "Put Changes Response"
+/// (<https://msdn.microsoft.com/en-us/library/15091211-e4bf-45b0-89b3-3419293ae3d9>) prints
+/// the 145 bytes and a figure naming each field in order; its text decodes the first
+/// fields. This test walks the decoder's byte map ([`fields`]) next to that figure.
+///
+/// Two things on the page do not match its own bytes: the text calls the signature
+/// 0x9B069439F329CF9C "the signature of this request", but the bytes hold
+/// 0x9B069439F329CF9D, the response signature (2.2.3); and there is no 32-bit
+/// Put Changes Response header (2.2.3.1.3) before the knowledge: the figure goes from the
+/// sub-response's status straight to "Knowledge Serialization Start", and so does the
+/// decoder (the header is optional in practice; real servers send it).
+#[test]
+fn spec_4_4_put_changes_response_field_by_field() {
+    let Some(dir) = external_dir() else { return };
+    let b = std::fs::read(dir.join("ms-openspecs/ms-fsshttpb-4.4-put-changes-response.bin"))
+        .expect("read");
+    let (fields, diags) = fields(&b).expect("recognised");
+    assert_eq!(diags, vec![]);
+    // (label in the page's figure, the decoder's field name)
+    let page = [
+        ("Protocol Version", "protocol version"),
+        ("Minimum Version", "minimum version"),
+        ("Signature", "signature"),
+        ("Cell Response Start", "Response start"),
+        ("Status / Reserved", "response status"),
+        ("Cell Sub-response Start", "SubResponse start"),
+        ("Request ID", "request id"),
+        ("Request Type", "request type"),
+        ("Status / Reserved", "sub-response status"),
+        ("Knowledge Serialization Start", "Knowledge start"),
+        (
+            "Knowledge Specialized Serialization Start",
+            "SpecializedKnowledge start",
+        ),
+        ("Cell Knowledge GUID", "specialized knowledge guid"),
+        ("Cell Knowledge Serialization Start", "CellKnowledge start"),
+        ("Cell Knowledge Range Entry", "CellKnowledgeRange start"),
+        ("Cell GUID", "cell knowledge range guid"),
+        ("From", "from"),
+        ("To", "to"),
+        ("Cell Knowledge Range Entry", "CellKnowledgeRange start"),
+        ("Cell GUID", "cell knowledge range guid"),
+        ("From", "from"),
+        ("To", "to"),
+        ("A", "CellKnowledge end"),
+        (
+            "Knowledge Specialized Serialization End",
+            "SpecializedKnowledge end",
+        ),
+        ("B", "SpecializedKnowledge start"),
+        ("G", "specialized knowledge guid"),
+        ("C", "ContentTagKnowledge start"),
+        (
+            "Content Knowledge Tag Entry",
+            "ContentTagKnowledgeEntry start",
+        ),
+        ("D", "blob heap extended guid"),
+        ("Clock Data", "clock data"),
+        ("E", "ContentTagKnowledge end"),
+        (
+            "Knowledge Specialized Serialization End",
+            "SpecializedKnowledge end",
+        ),
+        ("F", "Knowledge end"),
+        ("Cell Sub-response end", "SubResponse end"),
+        ("Cell Response End", "Response end"),
+    ];
+    compare_with_page(&fields, &page, b.len());
+    let v = |i: usize| fields[i].value.as_str();
+    // What the page's text says of the first fields.
+    assert_eq!(v(0), "12 (0x000C)", "Protocol Version 0x000C");
+    assert_eq!(v(1), "11 (0x000B)", "Minimum Version 0x000B");
+    assert_eq!(
+        v(2),
+        "0x9B069439F329CF9D",
+        "the response signature (the page's text has a typo)"
+    );
+    assert_eq!(
+        &b[12..16],
+        [0x16, 0x03, 0x02, 0x00],
+        "Cell Response Start 0x00020316"
+    );
+    assert_eq!(
+        v(3),
+        "32-bit: type 0x62, length 1, compound",
+        "\"a type of 0x062, length 1, and is compound\""
+    );
+    // The rest follows from the figure and sections 2.2.1.13.x.
+    assert_eq!(v(6), "1");
+    assert_eq!(v(7), "5", "Put Changes (2.2.1.6)");
+    assert_eq!(v(11), CELL_KNOWLEDGE_GUID.to_string());
+    assert_eq!((v(15), v(16), v(19), v(20)), ("0", "116", "0", "111"));
+    assert_eq!(v(24), CONTENT_TAG_KNOWLEDGE_GUID.to_string());
+    assert_eq!(v(28), "33 00 00 00");
+    // Nesting: Response > SubResponse > Knowledge > SpecializedKnowledge > CellKnowledge >
+    // CellKnowledgeRange (non-compound, so its GUID/From/To sit one level deeper).
+    let depths: Vec<usize> = fields.iter().map(|f| f.depth).collect();
+    assert_eq!(
+        depths,
+        [
+            0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4, 5, 6, 6, 6, 5, 6, 6, 6, 4, 3, 3, 4, 4, 5, 6, 6,
+            4, 3, 2, 1, 0
+        ]
+    );
+}
+
+/// [MS-FSSHTTPD] 3.1.1 "Request Header"
+/// (<https://learn.microsoft.com/en-us/openspecs/sharepoint_protocols/ms-fsshttpd/c05dfae5-cbdb-4db7-93ce-05b4e6fafbfe>):
+/// the first 85 bytes of a Put Changes request, against the page's figure and text. The
+/// page's text has two slips its own bytes contradict: the user agent GUID is printed as
+/// {E731B87E-DD45-44AA-80AB80-0C75FBD1530E} (the bytes give ...-AB80-0C75FBD1530E), and the
+/// User Agent Version header 0x0008027A is said to have type 0x2F, where its bits give
+/// 0x4F (User Agent Version in [MS-FSSHTTPB] 2.2.1.5.2; bits 3..16 of 0x0008027A).
+#[test]
+fn fsshttpd_3_1_1_field_by_field() {
+    let Some(dir) = external_dir() else { return };
+    let b =
+        std::fs::read(dir.join("ms-openspecs/ms-fsshttpd-3.1.1-put-changes-request-header.bin"))
+            .expect("read");
+    let (fields, diags) = fields(&b).expect("recognised");
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].offset, 85);
+    let page = [
+        ("Protocol Version", "protocol version"),
+        ("Minimum Version", "minimum version"),
+        ("Signature", "signature"),
+        ("Cell Request Start", "Request start"),
+        ("User Agent Start", "UserAgent start"),
+        ("User Agent GUID", "UserAgentGuid start"),
+        ("GUID", "user agent guid"),
+        ("User Agent Version", "UserAgentVersion start"),
+        ("Version", "user agent version"),
+        ("User Agent End", "UserAgent end"),
+        ("Sub-request Start", "SubRequest start"),
+        ("Request ID", "request id"),
+        ("Request Type", "request type"),
+        ("Priority", "priority"),
+        ("Put Changes Request", "PutChangesRequest start"),
+        ("Storage Index EXGUID", "storage index extended guid"),
+        ("A", "expected storage index extended guid"),
+        ("Put Changes Flags", "put changes flags"),
+        ("Sub-request End", "SubRequest end"),
+        ("Data Element Package Start", "DataElementPackage start"),
+        ("Reserved", "reserved"),
+    ];
+    compare_with_page(&fields, &page, b.len());
+    let v = |i: usize| fields[i].value.as_str();
+    assert_eq!(v(0), "12 (0x000C)");
+    assert_eq!(v(1), "11 (0x000B)");
+    assert_eq!(v(2), "0x9B069439F329CF9C");
+    assert_eq!(v(3), "32-bit: type 0x40, length 0, compound", "0x00000206");
+    assert_eq!(v(4), "32-bit: type 0x5D, length 0, compound", "0x000002EE");
+    assert_eq!(v(5), "32-bit: type 0x55, length 16", "0x002002AA");
+    assert_eq!(v(6), "{E731B87E-DD45-44AA-AB80-0C75FBD1530E}");
+    assert_eq!(v(7), "32-bit: type 0x4F, length 4", "0x0008027A");
+    assert_eq!(v(8), "786473877 (0x2EE0A395)", "Version 0x2EE0A395");
+}
+
+/// Every byte of every external packaging file is placed in a field, with no gap.
+#[test]
+fn external_packaged_files_have_a_complete_byte_map() {
+    let Some(dir) = external_dir() else { return };
+    for f in packaged_files(&dir) {
+        let b = std::fs::read(&f).expect("read");
+        let (fields, diags) = fields(&b).expect("recognised");
+        assert_eq!(diags, vec![], "{}", f.display());
+        let mut at = 0;
+        for x in &fields {
+            assert_eq!(x.offset, at, "{}: gap or overlap before {x:?}", f.display());
+            at += x.len;
+        }
+        assert_eq!(at, b.len(), "{}", f.display());
+    }
+}
+
 #[test]
 fn fsshttpd_3_1_1_prefix_reports_where_it_ends() {
     let Some(dir) = external_dir() else { return };
@@ -1806,6 +2002,20 @@ mod props {
             let _ = decode_response(&input, None);
             let _ = decode_packaging(&input);
             let _ = sniff(&input);
+            if let Some((fields, diags)) = fields(&input) {
+                // Tracing changes nothing the decoder reports, and the map is ordered
+                // without overlaps.
+                let plain = match sniff(&input) {
+                    Some(Kind::Request) => decode_request(&input).diagnostics,
+                    Some(Kind::Response) => decode_response(&input, None).diagnostics,
+                    _ => decode_packaging(&input).map(|p| p.diagnostics).unwrap_or_default(),
+                };
+                prop_assert_eq!(diags, plain);
+                for w in fields.windows(2) {
+                    prop_assert!(w[0].offset + w[0].len <= w[1].offset, "{:?}", w);
+                }
+                let _ = render_fields(&fields, &input);
+            }
         }
 
         #[test]
