@@ -194,7 +194,11 @@ impl Cap {
             conn,
             Request {
                 method: method.to_owned(),
-                url: format!("https://dav.example{path}"),
+                url: if path.starts_with("https://") {
+                    path.to_owned()
+                } else {
+                    format!("https://dav.example{path}")
+                },
                 headers: h(headers),
                 body: Body::complete(body.to_vec()),
             },
@@ -1298,6 +1302,54 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "{rule} ({sev:?}): {got:?}"
         );
     }
+    Ok(())
+}
+
+/// A cell storage lock refused while a WebDAV client holds a write lock on the same file
+/// is explained by that lock, not reported as a refusal with no holder.
+#[test]
+fn webdav_lock_explains_a_cell_storage_refusal() -> TestResult {
+    let mut c = Cap::new();
+    let lt = format!("<{TOKEN}>");
+    c.dav(
+        0,
+        1,
+        "LOCK",
+        FILE,
+        &[("Timeout", "Second-3600"), ("Depth", "0")],
+        LOCKINFO.as_bytes(),
+        200,
+        &[("Lock-Token", lt.as_str())],
+        &lockdiscovery(TOKEN, 3600),
+    );
+    c.fss(
+        10,
+        2,
+        vec![(
+            exclusive(ExclusiveLockRequestType::GetLock, "{X}", None, Some(3600)),
+            fail("FileAlreadyLockedOnServer"),
+        )],
+    );
+    let r = c.fold()?;
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.rule == "lock.unexplained-refusal"),
+        "{:?}",
+        r.findings
+    );
+    assert_eq!(r.files.len(), 1, "one file for both protocols");
+    let refusal = r.files[0]
+        .lanes
+        .iter()
+        .flat_map(|l| l.events.iter())
+        .find(|e| e.result == "FileAlreadyLockedOnServer")
+        .ok_or("refusal")?;
+    let detail = refusal.detail.as_deref().unwrap_or("");
+    assert!(
+        detail.contains(&format!("WebDAV lock {TOKEN} of alice")),
+        "{detail}"
+    );
     Ok(())
 }
 

@@ -853,6 +853,21 @@ impl FileState {
                 )
             })
             .collect();
+        // A WebDAV write lock on the file refuses cell storage locks too (the reference
+        // server and SharePoint both answer FileAlreadyLockedOnServer).
+        for l in self
+            .lanes
+            .iter()
+            .filter(|l| l.kind == LaneKind::WebDavLock && l.open.is_some())
+        {
+            out.push(format!(
+                "WebDAV lock {} of {} granted in exchange {} ({})",
+                l.holder,
+                l.owner.as_deref().unwrap_or("unknown owner"),
+                l.last_grant,
+                l.live_expiry()
+            ));
+        }
         for l in self.live_shared(client) {
             let differs = match (schema, l.schema_lock_id.as_deref()) {
                 (Some(a), Some(b)) => a != b,
