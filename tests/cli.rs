@@ -189,3 +189,25 @@ fn decode_fields_maps_every_byte() -> TestResult {
     assert_eq!(at, std::fs::metadata(path)?.len());
     Ok(())
 }
+
+/// A reader that goes away (`synctap decode … | head -1`) ends the command quietly with
+/// exit 0, not with a panic about a broken pipe.
+#[test]
+fn closed_stdout_is_a_quiet_exit() -> TestResult {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fsshttpb/every-sub-response.bin"
+    );
+    let mut child = synctap()
+        .args(["decode", "--fields", path])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Close the read end before the child has had time to write.
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    Ok(())
+}

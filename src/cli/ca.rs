@@ -40,9 +40,9 @@ pub(super) fn run(certs: &Path, args: &CaArgs) -> anyhow::Result<i32> {
     match &args.action {
         CaAction::Init => {
             if ca::init(certs)? {
-                println!("created a new CA in {}", certs.display());
+                outln!("created a new CA in {}", certs.display());
             } else {
-                println!("a CA already exists in {} (left as is)", certs.display());
+                outln!("a CA already exists in {} (left as is)", certs.display());
             }
             print_info(certs)?;
         }
@@ -54,12 +54,12 @@ pub(super) fn run(certs: &Path, args: &CaArgs) -> anyhow::Result<i32> {
                 let der = ca::pem_to_der(&text)?;
                 std::fs::write(out, der.as_ref())
                     .with_context(|| format!("cannot write {}", out.display()))?;
-                println!("wrote {} (DER)", out.display());
+                outln!("wrote {} (DER)", out.display());
             }
             if let Some(out) = pem {
                 std::fs::write(out, text.as_bytes())
                     .with_context(|| format!("cannot write {}", out.display()))?;
-                println!("wrote {} (PEM)", out.display());
+                outln!("wrote {} (PEM)", out.display());
             }
         }
     }
@@ -69,19 +69,19 @@ pub(super) fn run(certs: &Path, args: &CaArgs) -> anyhow::Result<i32> {
 fn print_info(certs: &Path) -> anyhow::Result<()> {
     let i = ca::info(certs)?;
     let pem = i.cert_path.display();
-    println!("certificate  {pem}");
-    println!(
+    outln!("certificate  {pem}");
+    outln!(
         "key          {} (mode 0600; never share or commit it)",
         i.key_path.display()
     );
-    println!("subject      {}", i.subject);
-    println!("valid        {} .. {}", i.not_before, i.not_after);
-    println!("SHA-256      {}", i.sha256);
-    println!();
-    println!("Trust it:");
-    println!("  curl       curl --proxy http://127.0.0.1:8080 --cacert {pem} https://...");
-    println!("  Windows    certutil -addstore Root synctap-ca.der   (after `synctap ca export --der synctap-ca.der`)");
-    println!("  macOS      sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {pem}");
-    println!("  Debian     cp {pem} /usr/local/share/ca-certificates/synctap-ca.crt && update-ca-certificates");
+    outln!("subject      {}", i.subject);
+    outln!("valid        {} .. {}", i.not_before, i.not_after);
+    outln!("SHA-256      {}", i.sha256);
+    outln!();
+    outln!("Trust it:");
+    outln!("  curl       curl --proxy http://127.0.0.1:8080 --cacert {pem} https://...");
+    outln!("  Windows    certutil -addstore Root synctap-ca.der   (after `synctap ca export --der synctap-ca.der`)");
+    outln!("  macOS      sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {pem}");
+    outln!("  Debian     cp {pem} /usr/local/share/ca-certificates/synctap-ca.crt && update-ca-certificates");
     Ok(())
 }

@@ -76,14 +76,14 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         .and_then(fsshttpb::extract_file)
         .or_else(|| extract_from_soap(&decoded));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&decoded)?);
+        outln!("{}", serde_json::to_string_pretty(&decoded)?);
     } else {
-        print!("{tree}");
+        out!("{tree}");
         if !tree.ends_with('\n') {
-            println!();
+            outln!();
         }
         for d in &diagnostics {
-            println!("diagnostic: {d}");
+            outln!("diagnostic: {d}");
         }
     }
     if let Some(out) = &args.extract_file {
@@ -269,7 +269,7 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             if json {
                 all.push(serde_json::json!({ "payload": heading, "error": what }));
             } else {
-                println!("{heading}\n  {what}");
+                outln!("{heading}\n  {what}");
             }
             continue;
         };
@@ -280,11 +280,11 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             );
         } else {
             if !heading.is_empty() {
-                println!("{heading}");
+                outln!("{heading}");
             }
-            print!("{}", fsshttpb::render_fields(&fields, payload));
+            out!("{}", fsshttpb::render_fields(&fields, payload));
             for d in &diags {
-                println!("diagnostic: {d}");
+                outln!("diagnostic: {d}");
             }
         }
     }
@@ -294,7 +294,7 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
         } else {
             serde_json::Value::Array(all)
         };
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     }
     Ok(i32::from(any_diag))
 }

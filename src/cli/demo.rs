@@ -99,7 +99,7 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
         let proxy_task = tokio::spawn(proxy.run(async {
             let _ = prx.await;
         }));
-        println!(
+        outln!(
             "synctap demo: server {server_url}, proxy {proxy_addr}, capture {}",
             capture.display()
         );
@@ -115,8 +115,8 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
     let records = writer.stats().exchanges.load(Ordering::Relaxed);
     writer.finish();
     result?;
-    println!();
-    println!("── capture: {} ({records} exchanges) ──", capture.display());
+    outln!();
+    outln!("── capture: {} ({records} exchanges) ──", capture.display());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     print_report(&capture, &mut out)?;
@@ -163,7 +163,7 @@ pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn say(step: &str, x: &CellReply) {
+fn say(step: &str, x: &CellReply) -> std::io::Result<()> {
     let codes: Vec<String> = (0..x.response.sub_responses().count())
         .map(|i| {
             // Name the FSSHTTPB error inside a failed Cell subresponse (e.g. CoherencyFailure).
@@ -183,7 +183,8 @@ fn say(step: &str, x: &CellReply) {
             }
         })
         .collect();
-    println!("  {step:<58} → {}", codes.join(", "));
+    outln!("  {step:<58} → {}", codes.join(", "));
+    Ok(())
 }
 
 /// The scripted story (README walkthrough). Every request goes through the proxy.
@@ -204,7 +205,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         "C0000000-0000-4000-8000-00000000000C",
     );
 
-    println!("Document {doc} (coauthorable, at most {DEMO_MAX_COAUTHORS} coauthors):");
+    outln!("Document {doc} (coauthorable, at most {DEMO_MAX_COAUTHORS} coauthors):");
     let open = |cl: &CellClient| {
         let mut dl = cl.download_sub();
         dl.depends_on = Some(1);
@@ -212,72 +213,72 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         vec![cl.coauth(CoauthRequestType::JoinCoauthoring), dl]
     };
     let x = a.call(open(&a)).await?;
-    say("A opens: JoinCoauthoring + download", &x);
+    say("A opens: JoinCoauthoring + download", &x)?;
     let x = b.call(open(&b)).await?;
-    say("B opens: JoinCoauthoring + download (Coauthoring)", &x);
+    say("B opens: JoinCoauthoring + download (Coauthoring)", &x)?;
     let x = a
         .call(vec![a.coauth(CoauthRequestType::RefreshCoauthoring)])
         .await?;
-    say("A refreshes", &x);
+    say("A refreshes", &x)?;
     let x = a
         .call(vec![a.coauth(CoauthRequestType::MarkTransitionComplete)])
         .await?;
-    say("A marks the transition complete", &x);
+    say("A marks the transition complete", &x)?;
     let x = b
         .call(vec![b.coauth(CoauthRequestType::RefreshCoauthoring)])
         .await?;
-    say("B refreshes", &x);
+    say("B refreshes", &x)?;
     let schema = b.schema_lock_id.clone();
     let x = b
         .call(vec![
             b.upload_sub(b"Quarterly report, edited by Bob.\n", &schema)
         ])
         .await?;
-    say("B uploads a new version", &x);
+    say("B uploads a new version", &x)?;
     let x = a
         .call(vec![
             a.upload_sub(b"Quarterly report, edited by Alice.\n", &schema)
         ])
         .await?;
-    say("A uploads on a stale version: CoherencyFailure", &x);
+    say("A uploads on a stale version: CoherencyFailure", &x)?;
     let (x, file) = a.download().await?;
-    say("A downloads Bob's version", &x);
+    say("A downloads Bob's version", &x)?;
     let merged = [file.unwrap_or_default(), b"Alice's paragraph.\n".to_vec()].concat();
     let x = a.call(vec![a.upload_sub(&merged, &schema)]).await?;
-    say("A retries the upload after merging", &x);
+    say("A retries the upload after merging", &x)?;
     let x = c.call(open(&c)).await?;
-    say("C opens: refused, the session is full", &x);
+    say("C opens: refused, the session is full", &x)?;
     let x = a
         .call(vec![a.coauth(CoauthRequestType::ConvertToExclusive)])
         .await?;
-    say("A converts to exclusive while B is present", &x);
+    say("A converts to exclusive while B is present", &x)?;
     let x = b
         .call(vec![b.coauth(CoauthRequestType::ExitCoauthoring)])
         .await?;
-    say("B exits", &x);
+    say("B exits", &x)?;
     a.timeout = 1;
     let x = a
         .call(vec![a.coauth(CoauthRequestType::ConvertToExclusive)])
         .await?;
-    say("A converts to exclusive, alone, with a 1 s timeout", &x);
+    say("A converts to exclusive, alone, with a 1 s timeout", &x)?;
     let x = c
         .call(vec![CellClient::sub(SubRequestType::LockStatus, None)])
         .await?;
-    say("C asks for the lock status (exclusive)", &x);
+    say("C asks for the lock status (exclusive)", &x)?;
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let x = c
         .call(vec![CellClient::sub(SubRequestType::LockStatus, None)])
         .await?;
-    say("C asks again after 1.3 s: A's lock expired", &x);
+    say("C asks again after 1.3 s: A's lock expired", &x)?;
     let x = c.call(open(&c)).await?;
-    say("C opens: alone now", &x);
+    say("C opens: alone now", &x)?;
     let x = c
         .call(vec![c.coauth(CoauthRequestType::ExitCoauthoring)])
         .await?;
-    say("C exits", &x);
+    say("C exits", &x)?;
 
     let doc2 = "Inventory.csv";
-    println!("Document {doc2} (not coauthorable):");
+    outln!("Document {doc2} (not coauthorable):");
     let mut d = CellClient::new(
         Arc::clone(&hc),
         site,
@@ -293,23 +294,23 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         vec![cl.exclusive(ExclusiveLockRequestType::GetLock), dl]
     };
     let x = d.call(open_excl(&d)).await?;
-    say("D opens with an exclusive lock + download", &x);
+    say("D opens with an exclusive lock + download", &x)?;
     let x = e.call(open_excl(&e)).await?;
-    say("E opens: FileAlreadyLockedOnServer, reads only", &x);
+    say("E opens: FileAlreadyLockedOnServer, reads only", &x)?;
     let x = d
         .call(vec![d.exclusive(ExclusiveLockRequestType::ReleaseLock)])
         .await?;
-    say("D releases the lock", &x);
+    say("D releases the lock", &x)?;
 
-    println!("SPFileSync (a OneDrive-like sync client on the library):");
+    outln!("SPFileSync (a OneDrive-like sync client on the library):");
     let mut sync = SyncClient::new(http("contoso\\sync")?, site);
     sync.discover().await?;
-    println!(
+    outln!(
         "  discovers the default library                              → {}",
         sync.base.as_deref().unwrap_or("-")
     );
     let r = sync.policy().await?;
-    println!(
+    outln!(
         "  reads the sync policy                                      → HTTP {}",
         r.status
     );
@@ -323,7 +324,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
             .flat_map(|f| f.items.iter())
             .filter_map(|i| i.fields.get("RelationshipName").cloned())
             .collect();
-        println!(
+        outln!(
             "  initial sync, page {page} (MaxItemCount=2)                    → {} (HasMoreData {})",
             items.join(", "),
             p.has_more
@@ -342,7 +343,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         .next()
         .and_then(|i| i.document_streams.first())
         .and_then(|s| s.fields.get("PreAuthURL").cloned());
-    println!(
+    outln!(
         "  asks again: no changes                                     → {} items",
         last.folder.as_ref().map_or(0, |f| f.items.len())
     );
@@ -358,7 +359,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
             f.upload_sub(b"Plain text notes, edited by Frank.\n", "")
         ])
         .await?;
-    say("F saves Notes.txt through cell storage", &x);
+    say("F saves Notes.txt through cell storage", &x)?;
     let p = sync.changes(2).await?;
     let changed: Vec<(String, String)> = p
         .folder
@@ -374,7 +375,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
             )
         })
         .collect();
-    println!("  incremental sync with the SyncToken                        → {changed:?}");
+    outln!("  incremental sync with the SyncToken                        → {changed:?}");
     if let Some((_, Some(stream))) = p
         .folder
         .iter()
@@ -384,7 +385,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     {
         if let Some(u) = stream.fields.get("PreAuthURL").or(url.as_ref()) {
             let bytes = sync.download(u).await?;
-            println!(
+            outln!(
                 "  downloads the changed file (PreAuthURL)                    → {} bytes",
                 bytes.len()
             );
@@ -392,7 +393,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     }
     let _ = names;
 
-    println!("WebDAV replication (a sync client on the library collection):");
+    outln!("WebDAV replication (a sync client on the library collection):");
     let mut w = DavClient::new(http("contoso\\dav")?, site);
     let ms = w.search().await?;
     let hrefs: Vec<String> = ms
@@ -400,7 +401,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         .iter()
         .filter_map(|r| r.href.first().cloned())
         .collect();
-    println!(
+    outln!(
         "  SEARCH, empty collblob                                     → {} changes, collblob {}",
         hrefs.len(),
         w.collblob
@@ -408,7 +409,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     for h in &hrefs {
         w.get(h).await?;
     }
-    println!(
+    outln!(
         "  GETs every resource, keeping its resourcetag               → {} files",
         hrefs.len()
     );
@@ -420,7 +421,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     let status = w
         .put(&notes, b"Notes, edited over WebDAV.\n".to_vec(), None)
         .await?;
-    println!("  PUT Notes.txt with If: (<resourcetag>)                     → HTTP {status}");
+    outln!("  PUT Notes.txt with If: (<resourcetag>)                     → HTTP {status}");
     let mut g = CellClient::new(
         http("contoso\\gina")?,
         site,
@@ -431,7 +432,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     let x = g
         .call(vec![g.upload_sub(b"Budget, edited by Gina.\n", "")])
         .await?;
-    say("G saves Budget.xlsx through cell storage", &x);
+    say("G saves Budget.xlsx through cell storage", &x)?;
     let ms = w.search().await?;
     for r in &ms.response {
         let (Some(h), Some(tag)) = (r.href.first(), r.resourcetag()) else {
@@ -439,10 +440,10 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         };
         let name = h.rsplit('/').next().unwrap_or(h);
         if w.tags.get(h).map(String::as_str) == Some(tag) {
-            println!("  SEARCH with collblob: {name:<20} resourcetag unchanged → skipped");
+            outln!("  SEARCH with collblob: {name:<20} resourcetag unchanged → skipped");
         } else {
             let bytes = w.get(h).await?;
-            println!(
+            outln!(
                 "  SEARCH with collblob: {name:<20} resourcetag changed   → GET {} bytes",
                 bytes.len()
             );
@@ -450,7 +451,7 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     }
     let inv = format!("{}Inventory.csv", w.collection);
     let (status, token) = w.lock(&inv, 120).await?;
-    println!("  LOCK Inventory.csv                                         → HTTP {status}");
+    outln!("  LOCK Inventory.csv                                         → HTTP {status}");
     let mut e2 = CellClient::new(
         http("contoso\\erin")?,
         site,
@@ -460,12 +461,12 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
     let x = e2
         .call(vec![e2.exclusive(ExclusiveLockRequestType::GetLock)])
         .await?;
-    say("E asks cell storage for an exclusive lock on it", &x);
+    say("E asks cell storage for an exclusive lock on it", &x)?;
     let status = w.put(&inv, b"item,count\n".to_vec(), None).await?;
-    println!("  PUT Inventory.csv without the lock token                   → HTTP {status}");
+    outln!("  PUT Inventory.csv without the lock token                   → HTTP {status}");
     if let Some(t) = token {
         let status = w.unlock(&inv, &t).await?;
-        println!("  UNLOCK Inventory.csv                                       → HTTP {status}");
+        outln!("  UNLOCK Inventory.csv                                       → HTTP {status}");
     }
     Ok(())
 }

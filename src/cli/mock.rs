@@ -44,8 +44,8 @@ pub(super) fn run(certs: &Path, args: &MockArgs) -> anyhow::Result<i32> {
             recorded,
         )
         .await?;
-        println!("synctap mock listening on {}", mock.url());
-        println!(
+        outln!("synctap mock listening on {}", mock.url());
+        outln!(
             "serving {} recorded responses from {}",
             mock.len(),
             args.capture.display()

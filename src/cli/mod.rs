@@ -3,6 +3,23 @@
 //! `main` parses [`Opts`], calls [`run`] and turns the result into an exit code; tests call
 //! [`run`] in process. Errors are printed once, by `main`, with their causes.
 
+/// `println!` for command output: a closed stdout (`synctap show … | head`) becomes an
+/// error that `main` turns into a quiet exit instead of a panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
 mod ca;
 mod decode;
 pub mod demo;

@@ -122,12 +122,12 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
             Some(t) => format!("reverse → {}", t.origin()),
             None => "forward".to_owned(),
         };
-        println!("synctap proxy listening on {addr} ({mode})");
-        println!(
+        outln!("synctap proxy listening on {addr} ({mode})");
+        outln!(
             "CA certificate: {} (trust it: `synctap ca show`)",
             proxy.ca_cert_path().display()
         );
-        println!("capture: {capture_name}");
+        outln!("capture: {capture_name}");
         let _ = std::io::stdout().flush();
         if let Some(rx) = live_rx {
             let title = format!("live {addr} ({mode}) · capture {capture_name}");

@@ -190,7 +190,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
     } else {
         report::render_text(&rep)
     };
-    print!("{text}");
+    out!("{text}");
     if let Some(path) = &args.report {
         let body = if args.json {
             text

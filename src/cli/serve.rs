@@ -66,14 +66,14 @@ pub(super) fn run(certs: &Path, args: &ServeArgs) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     rt.block_on(async {
         let server = Server::bind(config).await?;
-        println!("synctap serve listening on {}", server.url());
-        println!(
+        outln!("synctap serve listening on {}", server.url());
+        outln!(
             "cell storage: {}/_vti_bin/cellstorage.svc/CellStorageService",
             server.url()
         );
-        println!("documents: {}", data.display());
+        outln!("documents: {}", data.display());
         if let Some(ca) = server.ca_cert_path() {
-            println!("CA certificate: {}", ca.display());
+            outln!("CA certificate: {}", ca.display());
         }
         let _ = std::io::stdout().flush();
         server.run(super::proxy::shutdown_signal()).await;
