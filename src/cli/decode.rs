@@ -301,17 +301,10 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
 
 fn payload_heading(kind: &str, token: Option<u64>, p: &fsshttp::CellPayload) -> String {
     let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
-    match &p.origin {
-        fsshttp::PayloadOrigin::Inline => {
-            format!("{kind} {token}: Cell payload, {} bytes, inline base64 (offsets below are in the decoded payload)", p.bytes.len())
-        }
-        fsshttp::PayloadOrigin::Part { content_id, range } => format!(
-            "{kind} {token}: Cell payload, {} bytes, XOP part <{content_id}> at body bytes {}..{} (offsets below are from the part's start)",
-            p.bytes.len(),
-            range.start,
-            range.end
-        ),
-    }
+    format!(
+        "{kind} {token}: Cell payload, {} (offsets below are from the payload's start)",
+        p.describe()
+    )
 }
 
 /// The file carried by the first Cell payload of a SOAP message that carries one.

@@ -1,12 +1,14 @@
 //! The detail pane of one exchange: its tabs (Decoded tree, Request, Response, Hex,
-//! Timing), built once when the pane opens, with the tree's collapse state and the cursor.
+//! Fields, Timing), built once when the pane opens, with the tree's collapse state and the
+//! cursor.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Side};
 use crate::decode::fsshttp::render_tree;
-use crate::decode::fsshttpb::{render_request_tree, render_response_tree};
+use crate::decode::fsshttp::CellPayload;
+use crate::decode::fsshttpb::{self, render_request_tree, render_response_tree};
 use crate::model::{Body, Exchange, Headers};
 
 /// The detail tabs.
@@ -20,17 +22,20 @@ pub(crate) enum Tab {
     Response,
     /// Both bodies in hex.
     Hex,
+    /// The byte map of each MS-FSSHTTPB message (every field with its offset and bytes).
+    Fields,
     /// Timings.
     Timing,
 }
 
 impl Tab {
     /// Tabs in order.
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Decoded,
         Self::Request,
         Self::Response,
         Self::Hex,
+        Self::Fields,
         Self::Timing,
     ];
 
@@ -41,6 +46,7 @@ impl Tab {
             Self::Request => "Request",
             Self::Response => "Response",
             Self::Hex => "Hex",
+            Self::Fields => "Fields",
             Self::Timing => "Timing",
         }
     }
@@ -97,6 +103,8 @@ pub(crate) struct Detail {
     pub hex: Vec<HexLine>,
     /// Diagnostic offsets per side, highlighted in hex.
     pub marks: Vec<(Side, usize)>,
+    /// Fields tab lines.
+    pub fields: Vec<String>,
     /// Timing lines.
     pub timing: Vec<String>,
     /// Scroll offset of the text tabs.
@@ -120,6 +128,7 @@ impl Detail {
             response: Vec::new(),
             hex: Vec::new(),
             marks: Vec::new(),
+            fields: Vec::new(),
             timing: Vec::new(),
             scroll: 0,
         };
@@ -166,6 +175,7 @@ impl Detail {
                         });
                     }
                 }
+                d.fields = field_lines(&x, &decoded);
                 d.timing = timing_lines(&x);
             }
         }
@@ -212,6 +222,7 @@ impl Detail {
             Tab::Request => self.request.len(),
             Tab::Response => self.response.len(),
             Tab::Hex => self.hex.len(),
+            Tab::Fields => self.fields.len(),
             Tab::Timing => self.timing.len(),
         }
     }
@@ -263,6 +274,57 @@ impl Detail {
         self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
         self.scroll = 0;
     }
+}
+
+/// The Fields tab: the byte map ([`fsshttpb::fields`]) of every MS-FSSHTTPB message in
+/// the exchange: each Cell payload of a SOAP envelope, or a body that is one itself.
+fn field_lines(x: &Exchange, d: &DecodedExchange) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |heading: String, bytes: &[u8]| {
+        let Some((fields, diags)) = fsshttpb::fields(bytes) else {
+            out.push(format!("{heading}: not an MS-FSSHTTPB message"));
+            return;
+        };
+        out.push(format!("{heading} (offsets from the payload's start)"));
+        out.extend(
+            fsshttpb::render_fields(&fields, bytes)
+                .lines()
+                .map(str::to_owned),
+        );
+        out.extend(diags.iter().map(|g| format!("diagnostic: {g}")));
+        out.push(String::new());
+    };
+    let cell = |kind: &str, token: Option<u64>, p: &CellPayload| {
+        let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
+        format!("{kind} {token} Cell payload, {}", p.describe())
+    };
+    let f = d.fsshttp.as_ref();
+    if let Some(env) = f.and_then(|f| f.request.as_ref()) {
+        for (_, s) in env.sub_requests() {
+            if let Some(p) = s.cell_payload() {
+                add(cell("SubRequest", s.sub_request_token, p), &p.bytes);
+            }
+        }
+    } else if let Some(r) = &x.request {
+        if fsshttpb::sniff(&r.body.bytes).is_some() {
+            add("Request body".to_owned(), &r.body.bytes);
+        }
+    }
+    if let Some(env) = f.and_then(|f| f.response.as_ref()) {
+        for (_, s) in env.sub_responses() {
+            if let Some(p) = s.cell_payload() {
+                add(cell("SubResponse", s.sub_request_token, p), &p.bytes);
+            }
+        }
+    } else if let Some(r) = &x.response {
+        if fsshttpb::sniff(&r.body.bytes).is_some() {
+            add("Response body".to_owned(), &r.body.bytes);
+        }
+    }
+    if out.is_empty() {
+        out.push("(no MS-FSSHTTPB message in this exchange)".to_owned());
+    }
+    out
 }
 
 /// The decoded tree: protocol and summary, the MS-FSSHTTP envelopes, each Cell

@@ -315,10 +315,11 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
                 .collect();
             Paragraph::new(lines).render(inner, buf);
         }
-        Tab::Request | Tab::Response | Tab::Timing => {
+        Tab::Request | Tab::Response | Tab::Fields | Tab::Timing => {
             let src = match d.tab {
                 Tab::Request => &d.request,
                 Tab::Response => &d.response,
+                Tab::Fields => &d.fields,
                 _ => &d.timing,
             };
             let lines: Vec<Line<'_>> = src

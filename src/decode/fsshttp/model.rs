@@ -81,6 +81,22 @@ pub struct CellPayload {
     pub origin: PayloadOrigin,
 }
 
+impl CellPayload {
+    /// Its size and origin, e.g. `1234 bytes, XOP part <cid> at body bytes 560..1794` or
+    /// `1234 bytes, inline base64`.
+    pub fn describe(&self) -> String {
+        match &self.origin {
+            PayloadOrigin::Inline => format!("{} bytes, inline base64", self.bytes.len()),
+            PayloadOrigin::Part { content_id, range } => format!(
+                "{} bytes, XOP part <{content_id}> at body bytes {}..{}",
+                self.bytes.len(),
+                range.start,
+                range.end
+            ),
+        }
+    }
+}
+
 mod b64 {
     use base64::Engine;
     use serde::{Deserialize, Deserializer, Serializer};
