@@ -5,8 +5,11 @@
 //! storage each SubResponse joined by SubRequestToken (ErrorCode, HResult, LockType,
 //! CoauthStatus, ExclusiveLockReturnReason) and for Cell subrequests the FSSHTTPB status,
 //! errors and shape (sub-response statuses, data element counts by type, the reassembled
-//! file's size and SHA-256); for SPFileSync and WebDAV the status and the item sets
-//! (names, ChangeTypes, per-resource statuses). Values a server mints on its own (times,
+//! file's size and SHA-256); for SPFileSync and WebDAV the status, the item sets
+//! (names, ChangeTypes, per-resource statuses) and what the typed decoders say of the
+//! answer (granted lock Timeout, lockscope, owner, error conditions, X-MSDAVEXT_ERROR,
+//! the replication manifest by name and change, X-HasMoreData, item counts, and whether a
+//! lock token, collblob or sync token came back). Values a server mints on its own (times,
 //! GUIDs, correlation ids, health scores, ETags, TransitionIDs, storage index ids) are
 //! volatile: compared only with `strict`. Any field can be ignored by name.
 
@@ -132,6 +135,11 @@ pub fn compare(
                 ("resource status", &*DAV_STATUS),
             ] {
                 a.cmp(field, set_of(re, ob), set_of(re, nb), false);
+            }
+            let (of, nf) = (typed_fields(&od), typed_fields(&nd));
+            for (field, volatile) in TYPED_FIELDS {
+                let get = |f: &BTreeMap<&str, String>| f.get(field).cloned();
+                a.cmp(field, get(&of), get(&nf), *volatile);
             }
             push(
                 format!("{} {}", method_of(original), od.protocol.name()),
@@ -415,6 +423,113 @@ fn sub_label(token: u64, sr: &SubRequest) -> String {
     }
 }
 
+/// The typed WebDAV and SPFileSync fields compared, and whether each is volatile.
+const TYPED_FIELDS: &[(&str, bool)] = &[
+    ("Timeout", false),
+    ("lockscope", false),
+    ("locktype", false),
+    ("Depth", false),
+    ("owner", false),
+    ("Lock-Token", false),
+    ("error condition", false),
+    ("X-MSDAVEXT_ERROR", false),
+    ("collblob", false),
+    ("manifest", false),
+    ("X-HasMoreData", false),
+    ("item count", false),
+    ("X-SyncToken", false),
+];
+
+/// What the typed decoders say of a WebDAV or SPFileSync response, by field name.
+/// Server-minted values (lock tokens, collblobs, sync tokens) are reduced to whether
+/// they are there; manifest entries to `name change` pairs in name order.
+fn typed_fields(d: &DecodedExchange) -> BTreeMap<&'static str, String> {
+    use crate::decode::spfilesync::SyncBody;
+    use crate::decode::webdav::{DavBody, DavTimeout};
+    let mut f = BTreeMap::new();
+    let timeout = |t: &DavTimeout| match t {
+        DavTimeout::Infinite => "Infinite".to_owned(),
+        DavTimeout::Second(n) => format!("Second-{n}"),
+        DavTimeout::Invalid(s) => s.clone(),
+    };
+    if let Some(w) = &d.webdav {
+        if let Some(r) = &w.response {
+            if let Some(t) = r.headers.timeout.first() {
+                f.insert("Timeout", timeout(t));
+            }
+            if r.headers.lock_token.is_some() {
+                f.insert("Lock-Token", "present".to_owned());
+            }
+            if let Some(e) = &r.headers.x_msdavext_error {
+                f.insert(
+                    "X-MSDAVEXT_ERROR",
+                    e.code.map_or_else(|| e.text.clone(), |c| c.to_string()),
+                );
+            }
+            match &r.body {
+                Some(DavBody::Prop(p)) => {
+                    if let Some(l) = p.lockdiscovery.first() {
+                        let mut put = |k, v: &Option<String>| {
+                            if let Some(v) = v {
+                                f.insert(k, v.clone());
+                            }
+                        };
+                        put("lockscope", &l.lockscope);
+                        put("locktype", &l.locktype);
+                        put("Depth", &l.depth);
+                        put("owner", &l.owner);
+                        if let Some(t) = &l.timeout {
+                            f.entry("Timeout").or_insert_with(|| timeout(t));
+                        }
+                    }
+                }
+                Some(DavBody::Error(e)) => {
+                    f.insert("error condition", e.conditions.join(", "));
+                }
+                _ => {}
+            }
+        }
+        if let Some(m) = &w.manifest {
+            if m.collblob.is_some() {
+                f.insert("collblob", "present".to_owned());
+            }
+            let mut entries: Vec<String> = m
+                .changes
+                .iter()
+                .map(|c| {
+                    let name = c
+                        .href
+                        .as_deref()
+                        .map(|h| percent_decode(h.rsplit('/').find(|s| !s.is_empty()).unwrap_or(h)))
+                        .unwrap_or_else(|| "?".to_owned());
+                    format!("{name} {:?}", c.change_type)
+                })
+                .collect();
+            entries.sort();
+            f.insert("manifest", entries.join(", "));
+        }
+    }
+    if let Some(s) = &d.spfilesync {
+        if let Some(r) = &s.response {
+            if let Some(m) = r.has_more_data() {
+                f.insert("X-HasMoreData", m.to_string());
+            }
+            if r.sync_token().is_some() {
+                f.insert("X-SyncToken", "present".to_owned());
+            }
+            let count = match &r.body {
+                Some(SyncBody::Folder(i) | SyncBody::Document(i)) => Some(i.items.len()),
+                Some(SyncBody::Items(v)) => Some(v.len()),
+                _ => None,
+            };
+            if let Some(n) = count {
+                f.insert("item count", n.to_string());
+            }
+        }
+    }
+    f
+}
+
 static NAMES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?:RelationshipName"?\s*[:=]\s*"|<(?:[\w.-]+:)?href>)([^"<]+)"#)
         .expect("static regex")
@@ -588,6 +703,86 @@ mod tests {
     fn percent_decoding() {
         assert_eq!(percent_decode("Report%20Q1.docx"), "Report Q1.docx");
         assert_eq!(percent_decode("a%2"), "a%2");
+    }
+
+    fn lock(timeout: &str, scope: &str, token: &str) -> Exchange {
+        use crate::decode::webdav::{encode_lockdiscovery, ActiveLock, DavTimeout};
+        use crate::model::{Body, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
+        let h = |v: &[(&str, &str)]| {
+            Headers(
+                v.iter()
+                    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                    .collect(),
+            )
+        };
+        let secs = timeout.trim_start_matches("Second-").parse().unwrap_or(0);
+        let body = encode_lockdiscovery(&[ActiveLock {
+            lockscope: Some(scope.to_owned()),
+            locktype: Some("write".to_owned()),
+            depth: Some("0".to_owned()),
+            owner: Some("alice".to_owned()),
+            timeout: Some(DavTimeout::Second(secs)),
+            locktoken: Some(token.to_owned()),
+            ..ActiveLock::default()
+        }]);
+        let lock_token = format!("<{token}>");
+        Exchange {
+            id: 1,
+            kind: ExchangeKind::Http,
+            connection_id: 1,
+            client_addr: "127.0.0.1:50000".to_owned(),
+            mode: ProxyMode::Other,
+            tls: None,
+            server: "dav.example:443".to_owned(),
+            http_version: "HTTP/1.1".to_owned(),
+            request: Some(Request {
+                method: "LOCK".to_owned(),
+                url: "https://dav.example/docs/Plan.docx".to_owned(),
+                headers: h(&[("Timeout", "Second-3600"), ("Depth", "0")]),
+                body: Body::complete(
+                    br#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>alice</D:owner></D:lockinfo>"#.to_vec(),
+                ),
+            }),
+            response: Some(Response {
+                status: 200,
+                reason: "OK".to_owned(),
+                headers: h(&[
+                    ("Lock-Token", lock_token.as_str()),
+                    ("Timeout", timeout),
+                    ("Content-Type", "text/xml; charset=utf-8"),
+                ]),
+                body: Body::complete(body),
+            }),
+            tunnel: None,
+            timings: Timings::default(),
+            error: None,
+        }
+    }
+
+    /// A WebDAV LOCK is compared through its decoded answer: a new lock token is not a
+    /// difference, a shorter granted Timeout or another lockscope is.
+    #[test]
+    fn webdav_lock_answers_are_compared_typed() {
+        let opts = DiffOptions::default();
+        let a = lock("Second-3600", "exclusive", "opaquelocktoken:aaaa-1");
+        let same = lock("Second-3600", "exclusive", "opaquelocktoken:bbbb-2");
+        assert_eq!(compare(&a, &same, "c", &opts), vec![]);
+        let other = lock("Second-600", "shared", "opaquelocktoken:cccc-3");
+        let d = compare(&a, &other, "c", &opts);
+        assert_eq!(d.len(), 1, "{d:?}");
+        let fields: Vec<(&str, &str, &str)> = d[0]
+            .changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.recorded.as_str(), c.replayed.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("Timeout", "Second-3600", "Second-600"),
+                ("lockscope", "exclusive", "shared"),
+            ]
+        );
+        assert_eq!(d[0].place, "LOCK WebDAV");
     }
 
     #[test]
