@@ -1,9 +1,9 @@
 //! The terminal UI (ratatui + crossterm): exchanges, lock timeline and findings, from a
 //! capture file (followed while it grows) or live from the proxy's broadcast channel.
 //!
-//! The app owns its state ([`app`]); drawing ([`render`]) only reads it; one loop turns
-//! terminal input, ticks and source messages into [`app::AppEvent`]s, drains the source
-//! channel once per frame, updates and draws. Sources ([`source`]) run on their own
+//! The app owns its state (`app`); drawing (`render`) only reads it; one loop turns
+//! terminal input, ticks and source messages into `app::AppEvent`s, drains the source
+//! channel once per frame, updates and draws. Sources (`source`) run on their own
 //! threads, decode each exchange once into a compact row and fold it into the timeline;
 //! full exchanges are loaded on demand. The UI never touches sockets: the proxy sends to
 //! a broadcast channel and never waits on it.
