@@ -43,14 +43,13 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn expect_ns(&mut self, n: &XNode<'_>, ns: &str) {
-        if n.ns.as_deref() != Some(ns) {
+        if n.ns != Some(ns) {
             self.diags.push(Diagnostic::new(
                 n.offset,
                 format!(
                     "element {} is in namespace {}, expected {ns}",
                     n.local(),
-                    n.ns.as_deref()
-                        .map_or("(none)".to_owned(), |s| format!("{s:?}"))
+                    n.ns.map_or("(none)".to_owned(), |s| format!("{s:?}"))
                 ),
             ));
         }
@@ -366,7 +365,7 @@ fn read_sub_request_data(
     let mut include = None;
     for c in &n.children {
         match c.local() {
-            "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
+            "Include" if c.ns == Some(XOP_NS) => include = Some(c),
             "PropertyIds" => {
                 d.property_ids = Some(list_attr(ctx, c, "PropertyId", "id", path));
             }
@@ -489,7 +488,7 @@ fn read_sub_response_data(
     for c in &n.children {
         let cp = format!("{path}/{}", c.local());
         match c.local() {
-            "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
+            "Include" if c.ns == Some(XOP_NS) => include = Some(c),
             "DocProps" | "FolderProps" => {
                 let props = read_list(ctx, c, "Property", &cp, |_, _, bag| {
                     let mut p = MetaProperty::default();

@@ -1,4 +1,4 @@
-//! A lenient, namespace-resolved element tree over quick-xml's `NsReader`, with byte
+//! A lenient, namespace-resolved element tree over quick-xml's `Reader`, with byte
 //! offsets into the HTTP body.
 //!
 //! The SOAP envelopes of MS-FSSHTTP are small (binary data travels in XOP parts or as
@@ -7,12 +7,17 @@
 //! adds a diagnostic; duplicate attributes (emitted by SharePoint 2010, MS-FSSHTTP
 //! 2.2.3.5 <12>) keep the first value and add a diagnostic; depth is capped at
 //! [`MAX_DEPTH`].
+//!
+//! quick-xml tokenizes; attributes are split and namespace prefixes resolved here, in
+//! one pass per start tag, with the same results and error texts as quick-xml's
+//! `NsReader` and attribute iterator (which would each split the attributes again).
 
 use std::borrow::Cow;
 
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{NamespaceResolver, ResolveResult};
-use quick_xml::NsReader;
+use quick_xml::events::attributes::{AttrError, Attribute};
+use quick_xml::events::Event;
+use quick_xml::name::{NamespaceError, QName};
+use quick_xml::Reader;
 
 use super::model::UnknownNode;
 use super::values::AttrValue;
@@ -27,17 +32,8 @@ pub const MAX_ELEMENTS: usize = 200_000;
 /// Most attributes kept on one element; more are reported and ignored.
 pub const MAX_ATTRIBUTES: usize = 128;
 
-/// A namespace URI; the ones this decoder matches on are not allocated.
-pub(crate) type Ns = Option<Cow<'static, str>>;
-
-fn intern(uri: &str) -> Cow<'static, str> {
-    match uri {
-        super::TNS => Cow::Borrowed(super::TNS),
-        super::SOAP11_NS => Cow::Borrowed(super::SOAP11_NS),
-        super::XOP_NS => Cow::Borrowed(super::XOP_NS),
-        other => Cow::Owned(other.to_owned()),
-    }
-}
+/// A namespace URI, borrowed from the `xmlns` attribute that declared it.
+pub(crate) type Ns<'a> = Option<&'a str>;
 
 /// `s` as a slice of `text` with `text`'s lifetime, when `s` points into `text`.
 ///
@@ -58,13 +54,18 @@ fn cow_in<'a>(text: &'a str, c: Cow<'_, str>) -> Cow<'a, str> {
     }
 }
 
+/// Where the local part of a qualified name starts (after the first `:`).
+fn local_start(qname: &str) -> usize {
+    qname.find(':').map_or(0, |i| i + 1)
+}
+
 /// One attribute, unqualified names have `ns == None`.
 #[derive(Debug, Clone)]
 pub(crate) struct XAttr<'a> {
-    pub qname: Cow<'a, str>,
+    pub qname: &'a str,
     /// Where the local name starts in `qname`.
     local_start: usize,
-    pub ns: Ns,
+    pub ns: Ns<'a>,
     pub value: Cow<'a, str>,
     pub offset: usize,
 }
@@ -78,10 +79,10 @@ impl XAttr<'_> {
 /// One element.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct XNode<'a> {
-    pub qname: Cow<'a, str>,
+    pub qname: &'a str,
     /// Where the local name starts in `qname`.
     local_start: usize,
-    pub ns: Ns,
+    pub ns: Ns<'a>,
     pub attrs: Vec<XAttr<'a>>,
     pub children: Vec<XNode<'a>>,
     pub text: Cow<'a, str>,
@@ -97,14 +98,6 @@ impl XNode<'_> {
     }
 }
 
-fn resolved_ns(r: ResolveResult<'_>) -> Result<Ns, String> {
-    match r {
-        ResolveResult::Bound(ns) => Ok(Some(intern(ns.0))),
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(p) => Err(p),
-    }
-}
-
 fn lowercase_first(s: String) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -113,34 +106,254 @@ fn lowercase_first(s: String) -> String {
     }
 }
 
+/// One attribute as written in a start tag.
+#[derive(Debug, Clone, Copy)]
+struct RawAttr<'a> {
+    /// The qualified name.
+    key: &'a str,
+    /// Where `key` starts in the tag.
+    key_at: usize,
+    /// The value between the quotes, not yet normalized.
+    value: &'a str,
+}
+
+/// XML whitespace as quick-xml's attribute iterator defines it.
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\r' | b'\n' | b'\t')
+}
+
+/// Splits the attributes of start tag `tag` (the text between `<` and `>` or `/>`; the
+/// attributes start at `from`) into `out`, stopping at the first malformed attribute
+/// and returning its error.
+///
+/// This follows quick-xml's attribute iterator in XML mode without duplicate checks:
+/// the same splits and the same errors at the same positions (relative to `tag`).
+fn split_attrs<'a>(tag: &'a str, from: usize, out: &mut Vec<RawAttr<'a>>) -> Option<AttrError> {
+    let b = tag.as_bytes();
+    let len = b.len();
+    let skip_ws = |mut i: usize| {
+        while b.get(i).is_some_and(|&c| is_ws(c)) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = from;
+    loop {
+        i = skip_ws(i);
+        if i >= len {
+            return None;
+        }
+        let key_at = i;
+        // The key ends at `=` or whitespace, and at least one byte in.
+        i += 1;
+        while b.get(i).is_some_and(|&c| c != b'=' && !is_ws(c)) {
+            i += 1;
+        }
+        let key_end = i;
+        if b.get(i).is_some_and(|&c| is_ws(c)) {
+            i = skip_ws(i);
+        }
+        match b.get(i) {
+            Some(b'=') => i += 1,
+            Some(_) => return Some(AttrError::ExpectedEq(i)),
+            None => return Some(AttrError::ExpectedEq(len)),
+        }
+        i = skip_ws(i);
+        let quote = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            Some(_) => return Some(AttrError::UnquotedValue(i)),
+            None => return Some(AttrError::ExpectedValue(len)),
+        };
+        let value_at = i + 1;
+        let Some(n) = b.get(value_at..).and_then(|v| memchr::memchr(quote, v)) else {
+            return Some(AttrError::ExpectedQuote(len, quote));
+        };
+        let value_end = value_at + n;
+        out.push(RawAttr {
+            key: tag.get(key_at..key_end).unwrap_or(""),
+            key_at,
+            value: tag.get(value_at..value_end).unwrap_or(""),
+        });
+        i = value_end + 1;
+    }
+}
+
+/// What an attribute name declares: `None` for an ordinary attribute, `Some("")` for
+/// the default namespace (`xmlns`, and quick-xml also reads `xmlns:` so), else the prefix.
+fn declared_prefix(key: &str) -> Option<&str> {
+    match key.strip_prefix("xmlns")? {
+        "" => Some(""),
+        rest => rest.strip_prefix(':'),
+    }
+}
+
+/// The namespace of the reserved `xml` prefix.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace of the reserved `xmlns` prefix.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+/// Most namespace declarations in scope at once, besides `xml` and `xmlns` (quick-xml's
+/// default limit).
+const MAX_BINDINGS: usize = 128;
+
+/// One namespace declaration in scope.
+#[derive(Debug, Clone, Copy)]
+struct Binding<'a> {
+    /// The prefix, empty for the default namespace.
+    prefix: &'a str,
+    /// The URI as written (raw attribute value), empty to undeclare.
+    uri: &'a str,
+    /// Nesting level of the declaring element (1 for the root).
+    level: u16,
+}
+
+/// The namespace declarations in scope, resolving prefixes like quick-xml's
+/// `NamespaceResolver` (same limits and errors).
+struct Scopes<'a> {
+    bindings: Vec<Binding<'a>>,
+    level: u16,
+}
+
+impl<'a> Scopes<'a> {
+    fn new() -> Self {
+        let builtin = |prefix, uri| Binding {
+            prefix,
+            uri,
+            level: 0,
+        };
+        Self {
+            bindings: vec![builtin("xml", XML_NS), builtin("xmlns", XMLNS_NS)],
+            level: 0,
+        }
+    }
+
+    /// Opens the scope of an element with attributes `attrs`.
+    fn push(&mut self, attrs: &[RawAttr<'a>]) -> Result<(), NamespaceError> {
+        self.level = self
+            .level
+            .checked_add(1)
+            .ok_or(NamespaceError::TooDeeplyNested(usize::from(u16::MAX)))?;
+        for a in attrs {
+            let Some(prefix) = declared_prefix(a.key) else {
+                continue;
+            };
+            let uri = a.value;
+            match prefix {
+                "xml" if uri != XML_NS => {
+                    return Err(NamespaceError::InvalidXmlPrefixBind(uri.to_owned()))
+                }
+                "xml" => continue,
+                "xmlns" => return Err(NamespaceError::InvalidXmlnsPrefixBind(uri.to_owned())),
+                "" => {}
+                p if uri == XML_NS => {
+                    return Err(NamespaceError::InvalidPrefixForXml(p.to_owned()))
+                }
+                p if uri == XMLNS_NS => {
+                    return Err(NamespaceError::InvalidPrefixForXmlns(p.to_owned()))
+                }
+                _ => {}
+            }
+            if self.bindings.len().saturating_sub(2) >= MAX_BINDINGS {
+                return Err(NamespaceError::TooManyBindings(MAX_BINDINGS));
+            }
+            self.bindings.push(Binding {
+                prefix,
+                uri,
+                level: self.level,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the innermost scope.
+    fn pop(&mut self) {
+        self.level = self.level.saturating_sub(1);
+        while self.bindings.last().is_some_and(|b| b.level > self.level) {
+            self.bindings.pop();
+        }
+    }
+
+    /// The namespace bound to a non-empty `prefix`, `None` when undeclared.
+    fn prefixed(&self, prefix: &str) -> Option<&'a str> {
+        if prefix.is_empty() {
+            return None;
+        }
+        let b = self.bindings.iter().rev().find(|b| b.prefix == prefix)?;
+        (!b.uri.is_empty()).then_some(b.uri)
+    }
+
+    /// The namespace of an element name; `Err(prefix)` when its prefix is undeclared.
+    fn element(&self, qname: &str) -> Result<Ns<'a>, String> {
+        match qname.split_once(':') {
+            Some((prefix, _)) => self
+                .prefixed(prefix)
+                .map(Some)
+                .ok_or_else(|| prefix.to_owned()),
+            None => Ok(self
+                .bindings
+                .iter()
+                .rev()
+                .find(|b| b.prefix.is_empty())
+                .and_then(|b| (!b.uri.is_empty()).then_some(b.uri))),
+        }
+    }
+
+    /// The namespace of an attribute name (unprefixed or undeclared: none).
+    fn attribute(&self, qname: &str) -> Ns<'a> {
+        self.prefixed(qname.split_once(':')?.0)
+    }
+}
+
+/// Adds the "malformed xml" diagnostic for a quick-xml error.
+fn malformed(diags: &mut Vec<Diagnostic>, at: usize, e: &quick_xml::Error) {
+    diags.push(Diagnostic::new(
+        at,
+        format!("malformed xml: {}", lowercase_first(e.to_string())),
+    ));
+}
+
 /// Parses `text` (found at `base` in the body) into a list of top-level elements.
 pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec<XNode<'a>> {
-    let mut reader = NsReader::from_str(text);
+    let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
+    let mut scopes = Scopes::new();
+    // An empty element's scope closes before the next event, like `NsReader` does.
+    let mut pending_pop = false;
+    let mut raw: Vec<RawAttr<'a>> = Vec::new();
     let mut stack: Vec<XNode<'a>> = Vec::new();
     let mut roots: Vec<XNode<'a>> = Vec::new();
     let mut skipping = 0usize;
     let mut errored = false;
     let mut elements = 0usize;
     loop {
+        if pending_pop {
+            scopes.pop();
+            pending_pop = false;
+        }
         let pos = usize::try_from(reader.buffer_position()).unwrap_or(0);
-        let event = reader.read_resolved_event();
-        let (ns, ev) = match event {
-            Ok(x) => x,
+        let ev = match reader.read_event() {
+            Ok(ev) => ev,
             Err(e) => {
                 let at = usize::try_from(reader.error_position()).unwrap_or(0);
-                diags.push(Diagnostic::new(
-                    base.saturating_add(at),
-                    format!("malformed xml: {}", lowercase_first(e.to_string())),
-                ));
+                malformed(diags, base.saturating_add(at), &e);
                 errored = true;
                 break;
             }
         };
-        let ns = resolved_ns(ns);
         match ev {
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let empty = matches!(ev, Event::Empty(_));
+                // Slice readers borrow events from the input.
+                let tag = reborrow(text, s).unwrap_or("");
+                let name_len = s.name().as_ref().len();
+                raw.clear();
+                let attr_error = split_attrs(tag, name_len, &mut raw);
+                if let Err(e) = scopes.push(&raw) {
+                    let at = usize::try_from(reader.error_position()).unwrap_or(0);
+                    malformed(diags, base.saturating_add(at), &e.into());
+                    errored = true;
+                    break;
+                }
+                pending_pop = empty;
                 elements += 1;
                 if elements > MAX_ELEMENTS {
                     diags.push(Diagnostic::new(
@@ -162,7 +375,8 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                     }
                     continue;
                 }
-                let ns = match ns {
+                let qname = tag.get(..name_len).unwrap_or("");
+                let ns = match scopes.element(qname) {
                     Ok(ns) => ns,
                     Err(prefix) => {
                         diags.push(Diagnostic::new(
@@ -172,7 +386,17 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                         None
                     }
                 };
-                let node = start_node(text, reader.resolver(), s, ns, base + pos, diags);
+                let mut node = XNode {
+                    qname,
+                    local_start: local_start(qname),
+                    ns,
+                    offset: base + pos,
+                    ..XNode::default()
+                };
+                let tag_base = base + pos + 1;
+                add_attrs(
+                    &mut node, &scopes, tag, name_len, &raw, attr_error, tag_base, diags,
+                );
                 if empty {
                     push_child(&mut stack, &mut roots, node);
                 } else {
@@ -180,6 +404,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                 }
             }
             Event::End(_) => {
+                pending_pop = true;
                 if skipping > 0 {
                     skipping -= 1;
                     continue;
@@ -263,75 +488,92 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
     })
 }
 
-fn start_node<'a>(
-    text: &'a str,
-    resolver: &NamespaceResolver,
-    s: &BytesStart<'_>,
-    ns: Ns,
-    offset: usize,
-    diags: &mut Vec<Diagnostic>,
-) -> XNode<'a> {
-    let qname = cow_in(text, Cow::Borrowed(s.name().0));
-    let local_start = qname.len() - s.local_name().as_ref().len();
-    let mut node = XNode {
-        qname,
-        local_start,
-        ns,
-        offset,
-        ..XNode::default()
+/// Where `key` is first found in `attrs` at or after `from`, given that it is at `at`.
+///
+/// Attribute offsets have always been found by searching each name from the end of the
+/// previous one, which can land in the previous value; this keeps those offsets.
+fn first_occurrence(attrs: &[u8], from: usize, at: usize, key: &[u8]) -> usize {
+    let Some((&first, rest)) = key.split_first() else {
+        return at;
     };
-    // Attribute offsets: search each name from a running cursor in the raw start tag.
-    let tag_text = s.attributes_raw();
-    let tag_base = offset + 1 + node.qname.len();
+    let mut p = from;
+    while p < at {
+        match attrs.get(p..at).and_then(|h| memchr::memchr(first, h)) {
+            Some(n) => p += n,
+            None => return at,
+        }
+        if attrs.get(p + 1..p + key.len()) == Some(rest) {
+            return p;
+        }
+        p += 1;
+    }
+    at
+}
+
+/// Adds the attributes `raw` of start tag `tag` (split up to `error`) to `node`, with
+/// values normalized and namespaces resolved. The tag text starts at `tag_base` in the
+/// body and its first `name_len` bytes are the element name.
+#[allow(clippy::too_many_arguments)]
+fn add_attrs<'a>(
+    node: &mut XNode<'a>,
+    scopes: &Scopes<'a>,
+    tag: &'a str,
+    name_len: usize,
+    raw: &[RawAttr<'a>],
+    error: Option<AttrError>,
+    tag_base: usize,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let attr_text = tag.as_bytes().get(name_len..).unwrap_or(&[]);
+    let attrs_base = tag_base + name_len;
     let mut cursor = 0usize;
-    let mut attrs = s.attributes();
-    attrs.with_checks(false);
-    for a in attrs {
-        let a = match a {
-            Ok(a) => a,
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    tag_base + cursor,
-                    format!("malformed attribute in <{}>: {e}", node.qname),
-                ));
-                break;
-            }
-        };
-        let key = a.key.0;
-        // A plain window scan: tags are short, and building a substring searcher per
-        // attribute showed up in profiles.
-        let at = tag_text
-            .as_bytes()
-            .get(cursor..)
-            .and_then(|t| t.windows(key.len()).position(|w| w == key.as_bytes()))
-            .map_or(cursor, |p| cursor + p);
+    for a in raw {
+        let key = a.key;
+        let at = first_occurrence(
+            attr_text,
+            cursor,
+            a.key_at.saturating_sub(name_len),
+            key.as_bytes(),
+        );
         cursor = at + key.len();
-        if key == "xmlns" || key.starts_with("xmlns:") {
+        if declared_prefix(key).is_some() {
             continue;
         }
-        let value = match a.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
-            Ok(v) => cow_in(text, v),
-            Err(e) => {
-                diags.push(Diagnostic::new(
-                    tag_base + at,
-                    format!("cannot unescape attribute {key}: {e}"),
-                ));
-                cow_in(text, a.value)
+        let value = if a
+            .value
+            .bytes()
+            .any(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
+        {
+            let attr = Attribute {
+                key: QName(key),
+                value: Cow::Borrowed(a.value),
+            };
+            match attr.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+                Ok(v) => v,
+                Err(e) => {
+                    diags.push(Diagnostic::new(
+                        attrs_base + at,
+                        format!("cannot unescape attribute {key}: {e}"),
+                    ));
+                    Cow::Borrowed(a.value)
+                }
             }
+        } else {
+            Cow::Borrowed(a.value)
         };
         if node.attrs.len() >= MAX_ATTRIBUTES {
             diags.push(Diagnostic::new(
-                tag_base + at,
+                attrs_base + at,
                 format!(
                     "more than {MAX_ATTRIBUTES} attributes on {}; the rest are ignored",
                     node.qname
                 ),
             ));
-            break;
+            return;
         }
         if node.attrs.iter().any(|x| x.qname == key) {
             diags.push(Diagnostic::new(
-                tag_base + at,
+                attrs_base + at,
                 format!(
                     "duplicate attribute {key} on {}; first value kept",
                     node.qname
@@ -339,17 +581,20 @@ fn start_node<'a>(
             ));
             continue;
         }
-        let (ans, alocal) = resolver.resolve_attribute(a.key);
-        let ans = resolved_ns(ans).unwrap_or(None);
         node.attrs.push(XAttr {
-            qname: cow_in(text, Cow::Borrowed(key)),
-            local_start: key.len() - alocal.as_ref().len(),
-            ns: ans,
+            qname: key,
+            local_start: local_start(key),
+            ns: scopes.attribute(key),
             value,
-            offset: tag_base + at,
+            offset: attrs_base + at,
         });
     }
-    node
+    if let Some(e) = error {
+        diags.push(Diagnostic::new(
+            attrs_base + cursor,
+            format!("malformed attribute in <{}>: {e}", node.qname),
+        ));
+    }
 }
 
 /// The attributes of one element, consumed by name; what is left is unknown.
