@@ -10,7 +10,7 @@ use base64::Engine;
 
 use super::model::*;
 use super::values::{ErrorCode, SubRequestType};
-use super::xml::{self, AttrBag, XNode};
+use super::xml::{self, AttrBag, Tree, XNode};
 use super::{SOAP11_NS, TNS, XOP_NS};
 use crate::decode::mtom::{self, Multipart};
 use crate::decode::Diagnostic;
@@ -42,26 +42,26 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn expect_ns(&mut self, n: &XNode<'_>, ns: &str) {
-        if n.ns != Some(ns) {
+    fn expect_ns(&mut self, n: XNode<'_>, ns: &str) {
+        if n.ns() != Some(ns) {
             self.diags.push(Diagnostic::new(
-                n.offset,
+                n.offset(),
                 format!(
                     "element {} is in namespace {}, expected {ns}",
                     n.local(),
-                    n.ns.map_or("(none)".to_owned(), |s| format!("{s:?}"))
+                    n.ns().map_or("(none)".to_owned(), |s| format!("{s:?}"))
                 ),
             ));
         }
     }
 
-    fn unknown_element(&mut self, path: &str, n: &XNode<'_>) {
+    fn unknown_element(&mut self, path: &str, n: XNode<'_>) {
         self.unknown.push(UnknownNode::element(path, n));
     }
 }
 
-/// Unpacks the body and returns the top-level elements of the SOAP document.
-fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNode<'a>>) {
+/// Unpacks the body and parses the SOAP document.
+fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>) {
     let mut ctx = Ctx {
         body,
         mp: None,
@@ -123,40 +123,42 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNod
     };
     if text.trim().is_empty() {
         ctx.diags.push(Diagnostic::new(base, "empty soap document"));
-        return (ctx, Vec::new());
+        return (ctx, Tree::default());
     }
-    let roots = xml::parse(text, base, &mut ctx.diags);
-    (ctx, roots)
+    let tree = xml::parse(text, base, &mut ctx.diags);
+    (ctx, tree)
 }
 
 /// The children of `s:Body` (or the top-level elements when there is no envelope).
-fn body_children<'a>(ctx: &mut Ctx<'_>, roots: Vec<XNode<'a>>) -> Vec<XNode<'a>> {
+fn body_children<'t>(ctx: &mut Ctx<'_>, tree: &'t Tree<'t>) -> Vec<XNode<'t>> {
     let mut out = Vec::new();
-    for root in roots {
+    for root in tree.roots() {
         if root.local() == "Envelope" {
-            ctx.expect_ns(&root, SOAP11_NS);
+            ctx.expect_ns(root, SOAP11_NS);
             let mut found_body = false;
-            for child in root.children {
+            for child in root.children() {
                 match child.local() {
                     "Body" => {
-                        ctx.expect_ns(&child, SOAP11_NS);
+                        ctx.expect_ns(child, SOAP11_NS);
                         found_body = true;
-                        out.extend(child.children);
+                        out.extend(child.children());
                     }
                     "Header" => {
-                        if !child.children.is_empty() {
-                            ctx.unknown_element("Envelope", &child);
+                        if child.has_children() {
+                            ctx.unknown_element("Envelope", child);
                         }
                     }
-                    _ => ctx.unknown_element("Envelope", &child),
+                    _ => ctx.unknown_element("Envelope", child),
                 }
             }
             if !found_body {
-                ctx.diags
-                    .push(Diagnostic::new(root.offset, "soap Envelope without a Body"));
+                ctx.diags.push(Diagnostic::new(
+                    root.offset(),
+                    "soap Envelope without a Body",
+                ));
             }
         } else if root.local() == "Body" {
-            out.extend(root.children);
+            out.extend(root.children());
         } else {
             out.push(root);
         }
@@ -164,16 +166,16 @@ fn body_children<'a>(ctx: &mut Ctx<'_>, roots: Vec<XNode<'a>>) -> Vec<XNode<'a>>
     out
 }
 
-fn read_fault(ctx: &mut Ctx<'_>, n: &XNode<'_>) -> SoapFault {
+fn read_fault(ctx: &mut Ctx<'_>, n: XNode<'_>) -> SoapFault {
     let mut f = SoapFault::default();
-    let text = |c: &XNode<'_>| Some(c.text.trim().to_owned());
-    for c in &n.children {
+    let text = |c: XNode<'_>| Some(c.text().trim().to_owned());
+    for c in n.children() {
         match c.local() {
             "faultcode" => f.faultcode = text(c),
             "faultstring" => f.faultstring = text(c),
             "faultactor" => f.faultactor = text(c),
             "detail" => {
-                for d in &c.children {
+                for d in c.children() {
                     match d.local() {
                         "ErrorString" => f.error_string = text(d),
                         "ErrorCode" => f.error_code = text(d),
@@ -187,7 +189,7 @@ fn read_fault(ctx: &mut Ctx<'_>, n: &XNode<'_>) -> SoapFault {
     f
 }
 
-fn read_version(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> VersionInfo {
+fn read_version(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> VersionInfo {
     ctx.expect_ns(n, TNS);
     let mut v = VersionInfo::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -195,7 +197,7 @@ fn read_version(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> VersionInfo {
     bag.require(&v.version, "Version");
     bag.require(&v.minor_version, "MinorVersion");
     bag.finish(path, &mut ctx.unknown);
-    for c in &n.children {
+    for c in n.children() {
         ctx.unknown_element(path, c);
     }
     v
@@ -215,31 +217,31 @@ fn lowercase_reason(s: &str) -> String {
 /// Decodes the Cell payload or text content of a `SubRequestData` / `SubResponseData`.
 fn read_payload(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
-    include: Option<&XNode<'_>>,
+    n: XNode<'_>,
+    include: Option<XNode<'_>>,
     cellish: bool,
 ) -> (Option<CellPayload>, Option<String>) {
     if let Some(inc) = include {
         let href = inc
-            .attrs
+            .attrs()
             .iter()
             .find(|a| a.local() == "href" && a.ns.is_none())
-            .map(|a| a.value.clone());
+            .map(|a| &*a.value);
         let Some(href) = href else {
             ctx.diags.push(Diagnostic::new(
-                inc.offset,
+                inc.offset(),
                 "missing required attribute href on Include",
             ));
             return (None, None);
         };
         let Some(mp) = ctx.mp.as_ref() else {
             ctx.diags.push(Diagnostic::new(
-                inc.offset,
+                inc.offset(),
                 format!("xop:Include {href:?} in a body that is not multipart"),
             ));
             return (None, None);
         };
-        return match mp.resolve_cid(&href) {
+        return match mp.resolve_cid(href) {
             Some((_, part)) => {
                 let range = part.range.clone();
                 let bytes = ctx.body.get(range.clone()).unwrap_or(&[]).to_vec();
@@ -256,14 +258,14 @@ fn read_payload(
             }
             None => {
                 ctx.diags.push(Diagnostic::new(
-                    inc.offset,
+                    inc.offset(),
                     format!("xop:Include href {href:?} matches no MIME part"),
                 ));
                 (None, None)
             }
         };
     }
-    let text = n.text.trim();
+    let text = n.text().trim();
     if text.is_empty() {
         return (None, None);
     }
@@ -280,12 +282,12 @@ fn read_payload(
             None,
         ),
         Err(e) => {
-            let base = n.text_offset.unwrap_or(n.offset);
+            let base = n.text_offset().unwrap_or(n.offset());
             let (at, what) = match e {
                 base64::DecodeError::InvalidByte(i, b) => {
                     // Map the index in the whitespace-free text back to the raw text.
                     let raw = n
-                        .text
+                        .text()
                         .bytes()
                         .enumerate()
                         .filter(|(_, c)| !c.is_ascii_whitespace())
@@ -304,14 +306,18 @@ fn read_payload(
     }
 }
 
-fn list_attr(ctx: &mut Ctx<'_>, n: &XNode<'_>, child: &str, attr: &str, path: &str) -> Vec<String> {
+fn list_attr(ctx: &mut Ctx<'_>, n: XNode<'_>, child: &str, attr: &str, path: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for c in &n.children {
+    for c in n.children() {
         if c.local() == child {
-            match c.attrs.iter().find(|a| a.local() == attr && a.ns.is_none()) {
+            match c
+                .attrs()
+                .iter()
+                .find(|a| a.local() == attr && a.ns.is_none())
+            {
                 Some(a) => out.push(a.value.clone().into_owned()),
                 None => ctx.diags.push(Diagnostic::new(
-                    c.offset,
+                    c.offset(),
                     format!("missing required attribute {attr} on {child}"),
                 )),
             }
@@ -325,13 +331,13 @@ fn list_attr(ctx: &mut Ctx<'_>, n: &XNode<'_>, child: &str, attr: &str, path: &s
 /// Reads a list of `child` elements that are attribute structs.
 fn read_list<T: Default>(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     child: &str,
     path: &str,
-    mut read: impl FnMut(&mut Ctx<'_>, &XNode<'_>, &mut AttrBag<'_>) -> T,
+    mut read: impl FnMut(&mut Ctx<'_>, XNode<'_>, &mut AttrBag<'_>) -> T,
 ) -> Vec<T> {
     let mut out = Vec::new();
-    for (i, c) in n.children.iter().enumerate() {
+    for (i, c) in n.children().enumerate() {
         if c.local() == child {
             let p = format!("{path}/{child}[{i}]");
             let mut diags = std::mem::take(&mut ctx.diags);
@@ -350,7 +356,7 @@ fn read_list<T: Default>(
 
 fn read_sub_request_data(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     kind: Option<&SubRequestType>,
     path: &str,
 ) -> SubRequestData {
@@ -363,9 +369,9 @@ fn read_sub_request_data(
     }
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
-    for c in &n.children {
+    for c in n.children() {
         match c.local() {
-            "Include" if c.ns == Some(XOP_NS) => include = Some(c),
+            "Include" if c.ns() == Some(XOP_NS) => include = Some(c),
             "PropertyIds" => {
                 d.property_ids = Some(list_attr(ctx, c, "PropertyId", "id", path));
             }
@@ -377,7 +383,7 @@ fn read_sub_request_data(
     d
 }
 
-fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
+fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> Request {
     ctx.expect_ns(n, TNS);
     let mut r = Request::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -385,7 +391,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
     bag.require(&r.url, "Url");
     bag.require(&r.request_token, "RequestToken");
     bag.finish(path, &mut ctx.unknown);
-    for c in &n.children {
+    for c in n.children() {
         match c.local() {
             "SubRequest" => {
                 let p = format!("{path}/SubRequest[{}]", r.sub_requests.len());
@@ -396,7 +402,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
                 bag.require(&s.type_, "Type");
                 bag.require(&s.sub_request_token, "SubRequestToken");
                 bag.finish(&p, &mut ctx.unknown);
-                for d in &c.children {
+                for d in c.children() {
                     if d.local() == "SubRequestData" && s.sub_request_data.is_none() {
                         let dp = format!("{p}/SubRequestData");
                         s.sub_request_data =
@@ -430,10 +436,10 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
 
 /// Decodes a request body (plain SOAP or MTOM).
 pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelope {
-    let (mut ctx, roots) = prepare(content_type, body);
-    let children = body_children(&mut ctx, roots);
+    let (mut ctx, tree) = prepare(content_type, body);
+    let children = body_children(&mut ctx, &tree);
     let mut env = RequestEnvelope::default();
-    for c in &children {
+    for &c in &children {
         match c.local() {
             "RequestVersion" => {
                 env.request_version = Some(read_version(&mut ctx, c, "RequestVersion"))
@@ -445,7 +451,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
                 rc.read_attrs(&mut bag);
                 bag.require(&rc.correlation_id, "CorrelationId");
                 bag.finish("RequestCollection", &mut ctx.unknown);
-                for r in &c.children {
+                for r in c.children() {
                     if r.local() == "Request" {
                         let p = format!("RequestCollection/Request[{}]", rc.requests.len());
                         let req = read_request(&mut ctx, r, &p);
@@ -462,7 +468,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
     }
     if env.fault.is_none() && env.request_collection.is_none() && !children.is_empty() {
         ctx.diags.push(Diagnostic::new(
-            children.first().map_or(0, |c| c.offset),
+            children.first().map_or(0, |c| c.offset()),
             "no RequestCollection in soap Body",
         ));
     }
@@ -475,7 +481,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
 
 fn read_sub_response_data(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     kind: Option<&SubRequestType>,
     path: &str,
 ) -> SubResponseData {
@@ -485,10 +491,10 @@ fn read_sub_response_data(
     d.read_attrs(&mut bag);
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
-    for c in &n.children {
+    for c in n.children() {
         let cp = format!("{path}/{}", c.local());
         match c.local() {
-            "Include" if c.ns == Some(XOP_NS) => include = Some(c),
+            "Include" if c.ns() == Some(XOP_NS) => include = Some(c),
             "DocProps" | "FolderProps" => {
                 let props = read_list(ctx, c, "Property", &cp, |_, _, bag| {
                     let mut p = MetaProperty::default();
@@ -515,7 +521,7 @@ fn read_sub_response_data(
                     let mut v = FileVersion::default();
                     v.read_attrs(bag);
                     bag.require(&v.number, "Number");
-                    for e in &vn.children {
+                    for e in vn.children() {
                         if e.local() == "Events" {
                             v.events = Some(read_list(
                                 ctx,
@@ -554,22 +560,22 @@ fn read_sub_response_data(
     d
 }
 
-fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> GetVersionsResults {
+fn read_get_versions(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> GetVersionsResults {
     let mut out = GetVersionsResults::default();
     // GetVersionsResponse/GetVersionsResult/results, tolerating missing wrappers.
     let mut node = n;
     for name in ["GetVersionsResult", "results"] {
-        if let Some(c) = node.children.iter().find(|c| c.local() == name) {
+        if let Some(c) = node.children().find(|c| c.local() == name) {
             node = c;
         }
     }
-    let attr = |c: &XNode<'_>, name: &str| {
-        c.attrs
+    let attr = |c: XNode<'_>, name: &str| {
+        c.attrs()
             .iter()
             .find(|a| a.local() == name)
             .map(|a| a.value.clone().into_owned())
     };
-    for c in &node.children {
+    for c in node.children() {
         match c.local() {
             "list" => out.list = attr(c, "id"),
             "versioning" => out.versioning = attr(c, "enabled"),
@@ -602,7 +608,7 @@ fn match_request<'r>(
 
 fn read_response(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     path: &str,
     req: Option<&Request>,
     request: Option<&RequestEnvelope>,
@@ -617,7 +623,7 @@ fn read_response(
     let req = req.or_else(|| match_request(request, &r, index));
     if request.is_some() && req.is_none() {
         ctx.diags.push(Diagnostic::new(
-            n.offset,
+            n.offset(),
             format!(
                 "Response RequestToken {} matches no Request",
                 r.request_token
@@ -625,7 +631,7 @@ fn read_response(
             ),
         ));
     }
-    for c in &n.children {
+    for c in n.children() {
         if c.local() != "SubResponse" {
             ctx.unknown_element(path, c);
             continue;
@@ -647,12 +653,12 @@ fn read_response(
             {
                 Some(sr) => s.request_type = sr.type_.clone(),
                 None => ctx.diags.push(Diagnostic::new(
-                    c.offset,
+                    c.offset(),
                     format!("SubResponse SubRequestToken {tok} matches no SubRequest"),
                 )),
             }
         }
-        for d in &c.children {
+        for d in c.children() {
             match d.local() {
                 "SubResponseData" if s.sub_response_data.is_none() => {
                     let dp = format!("{p}/SubResponseData");
@@ -680,7 +686,7 @@ fn read_response(
                 .any(|s| s.sub_request_token == Some(tok))
             {
                 ctx.diags.push(Diagnostic::new(
-                    n.offset,
+                    n.offset(),
                     format!("no SubResponse for SubRequestToken {tok}"),
                 ));
             }
@@ -695,10 +701,10 @@ pub fn decode_response(
     body: &[u8],
     request: Option<&RequestEnvelope>,
 ) -> ResponseEnvelope {
-    let (mut ctx, roots) = prepare(content_type, body);
-    let children = body_children(&mut ctx, roots);
+    let (mut ctx, tree) = prepare(content_type, body);
+    let children = body_children(&mut ctx, &tree);
     let mut env = ResponseEnvelope::default();
-    for c in &children {
+    for &c in &children {
         match c.local() {
             "ResponseVersion" => {
                 env.response_version = Some(read_version(&mut ctx, c, "ResponseVersion"));
@@ -709,7 +715,7 @@ pub fn decode_response(
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 rc.read_attrs(&mut bag);
                 bag.finish("ResponseCollection", &mut ctx.unknown);
-                for r in &c.children {
+                for r in c.children() {
                     if r.local() == "Response" {
                         let i = rc.responses.len();
                         let p = format!("ResponseCollection/Response[{i}]");
@@ -732,7 +738,7 @@ pub fn decode_response(
         .is_some_and(|e: &ErrorCode| !e.is_success());
     if env.fault.is_none() && env.response_version.is_none() && !children.is_empty() {
         ctx.diags.push(Diagnostic::new(
-            children.first().map_or(0, |c| c.offset),
+            children.first().map_or(0, |c| c.offset()),
             "no ResponseVersion in soap Body",
         ));
     }
@@ -742,7 +748,7 @@ pub fn decode_response(
         && !children.is_empty()
     {
         ctx.diags.push(Diagnostic::new(
-            children.first().map_or(0, |c| c.offset),
+            children.first().map_or(0, |c| c.offset()),
             "no ResponseCollection in soap Body",
         ));
     }

@@ -145,25 +145,24 @@ impl UnknownNode {
         }
     }
 
-    pub(crate) fn element(path: &str, n: &XNode<'_>) -> Self {
-        let text = n.text.trim();
+    pub(crate) fn element(path: &str, n: XNode<'_>) -> Self {
+        let text = n.text().trim();
         Self {
             path: path.to_owned(),
             kind: UnknownKind::Element,
-            name: n.qname.to_owned(),
-            namespace: n.ns.map(str::to_owned),
+            name: n.qname().to_owned(),
+            namespace: n.ns().map(str::to_owned),
             value: (!text.is_empty()).then(|| text.to_owned()),
             attributes: n
-                .attrs
+                .attrs()
                 .iter()
                 .map(|a| (a.qname.to_owned(), a.value.clone().into_owned()))
                 .collect(),
             children: n
-                .children
-                .iter()
+                .children()
                 .map(|c| Self::element(&format!("{path}/{}", n.local()), c))
                 .collect(),
-            offset: n.offset,
+            offset: n.offset(),
         }
     }
 }

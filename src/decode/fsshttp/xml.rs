@@ -54,9 +54,9 @@ fn cow_in<'a>(text: &'a str, c: Cow<'_, str>) -> Cow<'a, str> {
     }
 }
 
-/// Where the local part of a qualified name starts (after the first `:`).
-fn local_start(qname: &str) -> usize {
-    qname.find(':').map_or(0, |i| i + 1)
+/// Where the first `:` of a qualified name is (names are short: no searcher).
+fn colon(qname: &str) -> Option<usize> {
+    qname.bytes().position(|b| b == b':')
 }
 
 /// One attribute, unqualified names have `ns == None`.
@@ -76,25 +76,130 @@ impl XAttr<'_> {
     }
 }
 
-/// One element.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct XNode<'a> {
-    pub qname: &'a str,
+/// One element as stored in a [`Tree`].
+#[derive(Debug)]
+struct Element<'a> {
+    qname: &'a str,
     /// Where the local name starts in `qname`.
     local_start: usize,
-    pub ns: Ns<'a>,
-    pub attrs: Vec<XAttr<'a>>,
-    pub children: Vec<XNode<'a>>,
-    pub text: Cow<'a, str>,
+    ns: Ns<'a>,
+    /// Its attributes are `Tree::attrs[attrs_start..attrs_end]`.
+    attrs_start: usize,
+    attrs_end: usize,
+    /// Index one past its last descendant in `Tree::elements`.
+    end: usize,
+    text: Cow<'a, str>,
     /// Offset of the element's `<` in the body.
-    pub offset: usize,
+    offset: usize,
     /// Offset of the first text content byte, if any.
-    pub text_offset: Option<usize>,
+    text_offset: Option<usize>,
 }
 
-impl XNode<'_> {
-    pub fn local(&self) -> &str {
-        self.qname.get(self.local_start..).unwrap_or("")
+/// A parsed document: the elements in document order, each followed by its subtree,
+/// and all attributes in one list. Two vectors instead of two per element.
+#[derive(Debug, Default)]
+pub(crate) struct Tree<'a> {
+    elements: Vec<Element<'a>>,
+    attrs: Vec<XAttr<'a>>,
+}
+
+impl<'a> Tree<'a> {
+    /// The top-level elements.
+    pub fn roots(&self) -> Children<'_> {
+        Children {
+            tree: self,
+            next: 0,
+            end: self.elements.len(),
+        }
+    }
+}
+
+/// One element of a [`Tree`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct XNode<'t> {
+    tree: &'t Tree<'t>,
+    index: usize,
+    el: &'t Element<'t>,
+}
+
+impl<'t> XNode<'t> {
+    /// The qualified name as written.
+    pub fn qname(&self) -> &'t str {
+        self.el.qname
+    }
+
+    /// The local name.
+    pub fn local(&self) -> &'t str {
+        self.el.qname.get(self.el.local_start..).unwrap_or("")
+    }
+
+    /// The namespace URI, if any.
+    pub fn ns(&self) -> Ns<'t> {
+        self.el.ns
+    }
+
+    /// The attributes, in document order (duplicates dropped).
+    pub fn attrs(&self) -> &'t [XAttr<'t>] {
+        self.tree
+            .attrs
+            .get(self.el.attrs_start..self.el.attrs_end)
+            .unwrap_or(&[])
+    }
+
+    /// The text content (text and CDATA of the element itself, entities resolved).
+    pub fn text(&self) -> &'t str {
+        &self.el.text
+    }
+
+    /// Offset of the element's `<` in the body.
+    pub fn offset(&self) -> usize {
+        self.el.offset
+    }
+
+    /// Offset of the first text content byte, if any.
+    pub fn text_offset(&self) -> Option<usize> {
+        self.el.text_offset
+    }
+
+    /// The child elements.
+    pub fn children(&self) -> Children<'t> {
+        Children {
+            tree: self.tree,
+            next: self.index + 1,
+            end: self.el.end,
+        }
+    }
+
+    /// Whether the element has child elements.
+    pub fn has_children(&self) -> bool {
+        self.el.end > self.index + 1
+    }
+}
+
+/// The child elements of an element (or the roots of a tree), in document order.
+#[derive(Debug, Clone)]
+pub(crate) struct Children<'t> {
+    tree: &'t Tree<'t>,
+    next: usize,
+    end: usize,
+}
+
+impl<'t> Iterator for Children<'t> {
+    type Item = XNode<'t>;
+
+    fn next(&mut self) -> Option<XNode<'t>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let index = self.next;
+        let el = self.tree.elements.get(index)?;
+        // A subtree always ends after its root; `max` keeps the walk moving regardless.
+        self.next = el.end.max(index + 1);
+        Some(XNode {
+            tree: self.tree,
+            index,
+            el,
+        })
     }
 }
 
@@ -281,13 +386,10 @@ impl<'a> Scopes<'a> {
         (!b.uri.is_empty()).then_some(b.uri)
     }
 
-    /// The namespace of an element name; `Err(prefix)` when its prefix is undeclared.
-    fn element(&self, qname: &str) -> Result<Ns<'a>, String> {
-        match qname.split_once(':') {
-            Some((prefix, _)) => self
-                .prefixed(prefix)
-                .map(Some)
-                .ok_or_else(|| prefix.to_owned()),
+    /// The namespace of an element name with `prefix`; `Err(prefix)` when undeclared.
+    fn element(&self, prefix: Option<&str>) -> Result<Ns<'a>, String> {
+        match prefix {
+            Some(p) => self.prefixed(p).map(Some).ok_or_else(|| p.to_owned()),
             None => Ok(self
                 .bindings
                 .iter()
@@ -297,9 +399,10 @@ impl<'a> Scopes<'a> {
         }
     }
 
-    /// The namespace of an attribute name (unprefixed or undeclared: none).
-    fn attribute(&self, qname: &str) -> Ns<'a> {
-        self.prefixed(qname.split_once(':')?.0)
+    /// The namespace of an attribute name with `prefix` (none when unprefixed or
+    /// undeclared).
+    fn attribute(&self, prefix: Option<&str>) -> Ns<'a> {
+        self.prefixed(prefix?)
     }
 }
 
@@ -311,16 +414,20 @@ fn malformed(diags: &mut Vec<Diagnostic>, at: usize, e: &quick_xml::Error) {
     ));
 }
 
-/// Parses `text` (found at `base` in the body) into a list of top-level elements.
-pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>) -> Vec<XNode<'a>> {
+/// Parses `text` (found at `base` in the body) into a tree.
+pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>) -> Tree<'a> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
     let mut scopes = Scopes::new();
     // An empty element's scope closes before the next event, like `NsReader` does.
     let mut pending_pop = false;
     let mut raw: Vec<RawAttr<'a>> = Vec::new();
-    let mut stack: Vec<XNode<'a>> = Vec::new();
-    let mut roots: Vec<XNode<'a>> = Vec::new();
+    let mut tree = Tree {
+        elements: Vec::with_capacity(text.len() / 128),
+        attrs: Vec::with_capacity(text.len() / 64),
+    };
+    // Indexes of the open elements.
+    let mut stack: Vec<usize> = Vec::new();
     let mut skipping = 0usize;
     let mut errored = false;
     let mut elements = 0usize;
@@ -339,6 +446,8 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                 break;
             }
         };
+        let count = tree.elements.len();
+        let top = stack.last().and_then(|&i| tree.elements.get_mut(i));
         match ev {
             Event::Start(ref s) | Event::Empty(ref s) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -376,7 +485,8 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                     continue;
                 }
                 let qname = tag.get(..name_len).unwrap_or("");
-                let ns = match scopes.element(qname) {
+                let colon = colon(qname);
+                let ns = match scopes.element(colon.and_then(|c| qname.get(..c))) {
                     Ok(ns) => ns,
                     Err(prefix) => {
                         diags.push(Diagnostic::new(
@@ -386,21 +496,32 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                         None
                     }
                 };
-                let mut node = XNode {
-                    qname,
-                    local_start: local_start(qname),
-                    ns,
-                    offset: base + pos,
-                    ..XNode::default()
-                };
+                let attrs_start = tree.attrs.len();
                 let tag_base = base + pos + 1;
                 add_attrs(
-                    &mut node, &scopes, tag, name_len, &raw, attr_error, tag_base, diags,
+                    &mut tree.attrs,
+                    qname,
+                    &scopes,
+                    tag,
+                    &raw,
+                    attr_error,
+                    tag_base,
+                    diags,
                 );
-                if empty {
-                    push_child(&mut stack, &mut roots, node);
-                } else {
-                    stack.push(node);
+                let index = tree.elements.len();
+                tree.elements.push(Element {
+                    qname,
+                    local_start: colon.map_or(0, |c| c + 1),
+                    ns,
+                    attrs_start,
+                    attrs_end: tree.attrs.len(),
+                    end: index + 1,
+                    text: Cow::Borrowed(""),
+                    offset: base + pos,
+                    text_offset: None,
+                });
+                if !empty {
+                    stack.push(index);
                 }
             }
             Event::End(_) => {
@@ -409,27 +530,26 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                     skipping -= 1;
                     continue;
                 }
-                if let Some(node) = stack.pop() {
-                    push_child(&mut stack, &mut roots, node);
+                if let Some(top) = top {
+                    top.end = count;
+                    stack.pop();
                 }
             }
             Event::Text(t) => {
-                if skipping == 0 {
-                    if let Some(top) = stack.last_mut() {
-                        let c = t.xml10_content();
-                        if top.text_offset.is_none() && !c.trim().is_empty() {
-                            top.text_offset = Some(base + pos);
-                        }
-                        if top.text.is_empty() {
-                            top.text = cow_in(text, c);
-                        } else {
-                            top.text.to_mut().push_str(&c);
-                        }
+                if let (0, Some(top)) = (skipping, top) {
+                    let c = t.xml10_content();
+                    if top.text_offset.is_none() && !c.trim().is_empty() {
+                        top.text_offset = Some(base + pos);
+                    }
+                    if top.text.is_empty() {
+                        top.text = cow_in(text, c);
+                    } else {
+                        top.text.to_mut().push_str(&c);
                     }
                 }
             }
             Event::CData(t) => {
-                if let (0, Some(top)) = (skipping, stack.last_mut()) {
+                if let (0, Some(top)) = (skipping, top) {
                     top.text.to_mut().push_str(&t.xml10_content());
                 }
             }
@@ -444,7 +564,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                 };
                 match resolved {
                     Some(v) => {
-                        if let Some(top) = stack.last_mut() {
+                        if let Some(top) = top {
                             top.text.to_mut().push_str(&v);
                         }
                     }
@@ -458,23 +578,21 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
     }
-    if let (Some(open), false) = (stack.last(), errored) {
+    let open = stack.last().and_then(|&i| tree.elements.get(i));
+    if let (Some(open), false) = (open, errored) {
         diags.push(Diagnostic::new(
             base + text.len(),
             format!("truncated xml: element {} not closed", open.qname),
         ));
     }
-    while let Some(node) = stack.pop() {
-        push_child(&mut stack, &mut roots, node);
+    // Unclosed elements hold everything after them.
+    let len = tree.elements.len();
+    for i in stack {
+        if let Some(el) = tree.elements.get_mut(i) {
+            el.end = len;
+        }
     }
-    roots
-}
-
-fn push_child<'a>(stack: &mut [XNode<'a>], roots: &mut Vec<XNode<'a>>, node: XNode<'a>) {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(node),
-        None => roots.push(node),
-    }
+    tree
 }
 
 fn predefined_entity(name: &str) -> Option<&'static str> {
@@ -510,31 +628,29 @@ fn first_occurrence(attrs: &[u8], from: usize, at: usize, key: &[u8]) -> usize {
     at
 }
 
-/// Adds the attributes `raw` of start tag `tag` (split up to `error`) to `node`, with
-/// values normalized and namespaces resolved. The tag text starts at `tag_base` in the
-/// body and its first `name_len` bytes are the element name.
+/// Appends the attributes `raw` of start tag `tag` of element `qname` (split up to
+/// `error`) to `attrs`, with values normalized and namespaces resolved. The tag text
+/// starts at `tag_base` in the body with the element name.
 #[allow(clippy::too_many_arguments)]
 fn add_attrs<'a>(
-    node: &mut XNode<'a>,
+    attrs: &mut Vec<XAttr<'a>>,
+    qname: &str,
     scopes: &Scopes<'a>,
     tag: &'a str,
-    name_len: usize,
     raw: &[RawAttr<'a>],
     error: Option<AttrError>,
     tag_base: usize,
     diags: &mut Vec<Diagnostic>,
 ) {
+    let first = attrs.len();
+    let name_len = qname.len();
     let attr_text = tag.as_bytes().get(name_len..).unwrap_or(&[]);
     let attrs_base = tag_base + name_len;
     let mut cursor = 0usize;
     for a in raw {
         let key = a.key;
-        let at = first_occurrence(
-            attr_text,
-            cursor,
-            a.key_at.saturating_sub(name_len),
-            key.as_bytes(),
-        );
+        let real = a.key_at.saturating_sub(name_len);
+        let at = first_occurrence(attr_text, cursor, real, key.as_bytes());
         cursor = at + key.len();
         if declared_prefix(key).is_some() {
             continue;
@@ -561,30 +677,26 @@ fn add_attrs<'a>(
         } else {
             Cow::Borrowed(a.value)
         };
-        if node.attrs.len() >= MAX_ATTRIBUTES {
+        let mine = attrs.get(first..).unwrap_or(&[]);
+        if mine.len() >= MAX_ATTRIBUTES {
             diags.push(Diagnostic::new(
                 attrs_base + at,
-                format!(
-                    "more than {MAX_ATTRIBUTES} attributes on {}; the rest are ignored",
-                    node.qname
-                ),
+                format!("more than {MAX_ATTRIBUTES} attributes on {qname}; the rest are ignored"),
             ));
             return;
         }
-        if node.attrs.iter().any(|x| x.qname == key) {
+        if mine.iter().any(|x| x.qname == key) {
             diags.push(Diagnostic::new(
                 attrs_base + at,
-                format!(
-                    "duplicate attribute {key} on {}; first value kept",
-                    node.qname
-                ),
+                format!("duplicate attribute {key} on {qname}; first value kept"),
             ));
             continue;
         }
-        node.attrs.push(XAttr {
+        let colon = colon(key);
+        attrs.push(XAttr {
             qname: key,
-            local_start: local_start(key),
-            ns: scopes.attribute(key),
+            local_start: colon.map_or(0, |c| c + 1),
+            ns: scopes.attribute(colon.and_then(|c| key.get(..c))),
             value,
             offset: attrs_base + at,
         });
@@ -592,7 +704,7 @@ fn add_attrs<'a>(
     if let Some(e) = error {
         diags.push(Diagnostic::new(
             attrs_base + cursor,
-            format!("malformed attribute in <{}>: {e}", node.qname),
+            format!("malformed attribute in <{qname}>: {e}"),
         ));
     }
 }
@@ -610,12 +722,12 @@ pub(crate) struct AttrBag<'a> {
 }
 
 impl<'a> AttrBag<'a> {
-    pub fn new(node: &'a XNode<'a>, diags: &'a mut Vec<Diagnostic>) -> Self {
+    pub fn new(node: XNode<'a>, diags: &'a mut Vec<Diagnostic>) -> Self {
         Self {
-            attrs: &node.attrs,
+            attrs: node.attrs(),
             taken: 0,
             element: node.local(),
-            offset: node.offset,
+            offset: node.offset(),
             invalid: Vec::new(),
             diags,
         }
