@@ -6,6 +6,8 @@
 //! decoded, with a diagnostic. Attributes and elements the specification does not name
 //! go to `unknown`.
 
+use std::fmt;
+
 use base64::Engine;
 
 use super::model::*;
@@ -33,6 +35,57 @@ fn cap_diagnostics(diags: &mut Vec<Diagnostic>) {
 /// Largest SOAP root part parsed as XML; anything longer is cut with a diagnostic.
 pub const MAX_XML_LEN: usize = 256 << 20;
 
+/// A node's place in the message, e.g. `RequestCollection/Request[0]/SubRequest[2]`:
+/// a chain of segments on the stack, written out only when an unknown node is kept.
+#[derive(Debug, Clone, Copy)]
+struct Path<'p> {
+    parent: Option<&'p Path<'p>>,
+    name: &'p str,
+    index: Option<usize>,
+}
+
+impl<'p> Path<'p> {
+    /// A top-level path.
+    const fn root(name: &'p str) -> Self {
+        Self {
+            parent: None,
+            name,
+            index: None,
+        }
+    }
+
+    /// `self/name`.
+    fn child(&'p self, name: &'p str) -> Self {
+        Self {
+            parent: Some(self),
+            name,
+            index: None,
+        }
+    }
+
+    /// `self/name[index]`.
+    fn item(&'p self, name: &'p str, index: usize) -> Self {
+        Self {
+            parent: Some(self),
+            name,
+            index: Some(index),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}/")?;
+        }
+        f.write_str(self.name)?;
+        match self.index {
+            Some(i) => write!(f, "[{i}]"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Decoding state shared by one message.
 struct Ctx<'a> {
     body: &'a [u8],
@@ -55,8 +108,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn unknown_element(&mut self, path: &str, n: XNode<'_>) {
-        self.unknown.push(UnknownNode::element(path, n));
+    fn unknown_element(&mut self, path: &Path<'_>, n: XNode<'_>) {
+        self.unknown
+            .push(UnknownNode::element(&path.to_string(), n));
     }
 }
 
@@ -131,6 +185,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
 
 /// The children of `s:Body` (or the top-level elements when there is no envelope).
 fn body_children<'t>(ctx: &mut Ctx<'_>, tree: &'t Tree<'t>) -> Vec<XNode<'t>> {
+    let envelope = Path::root("Envelope");
     let mut out = Vec::new();
     for root in tree.roots() {
         if root.local() == "Envelope" {
@@ -145,10 +200,10 @@ fn body_children<'t>(ctx: &mut Ctx<'_>, tree: &'t Tree<'t>) -> Vec<XNode<'t>> {
                     }
                     "Header" => {
                         if child.has_children() {
-                            ctx.unknown_element("Envelope", child);
+                            ctx.unknown_element(&envelope, child);
                         }
                     }
-                    _ => ctx.unknown_element("Envelope", child),
+                    _ => ctx.unknown_element(&envelope, child),
                 }
             }
             if !found_body {
@@ -167,6 +222,8 @@ fn body_children<'t>(ctx: &mut Ctx<'_>, tree: &'t Tree<'t>) -> Vec<XNode<'t>> {
 }
 
 fn read_fault(ctx: &mut Ctx<'_>, n: XNode<'_>) -> SoapFault {
+    let fault = Path::root("Fault");
+    let detail = fault.child("detail");
     let mut f = SoapFault::default();
     let text = |c: XNode<'_>| Some(c.text().trim().to_owned());
     for c in n.children() {
@@ -179,17 +236,17 @@ fn read_fault(ctx: &mut Ctx<'_>, n: XNode<'_>) -> SoapFault {
                     match d.local() {
                         "ErrorString" => f.error_string = text(d),
                         "ErrorCode" => f.error_code = text(d),
-                        _ => ctx.unknown_element("Fault/detail", d),
+                        _ => ctx.unknown_element(&detail, d),
                     }
                 }
             }
-            _ => ctx.unknown_element("Fault", c),
+            _ => ctx.unknown_element(&fault, c),
         }
     }
     f
 }
 
-fn read_version(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> VersionInfo {
+fn read_version(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> VersionInfo {
     ctx.expect_ns(n, TNS);
     let mut v = VersionInfo::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -306,7 +363,13 @@ fn read_payload(
     }
 }
 
-fn list_attr(ctx: &mut Ctx<'_>, n: XNode<'_>, child: &str, attr: &str, path: &str) -> Vec<String> {
+fn list_attr(
+    ctx: &mut Ctx<'_>,
+    n: XNode<'_>,
+    child: &str,
+    attr: &str,
+    path: &Path<'_>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for c in n.children() {
         if c.local() == child {
@@ -333,13 +396,13 @@ fn read_list<T: Default>(
     ctx: &mut Ctx<'_>,
     n: XNode<'_>,
     child: &str,
-    path: &str,
+    path: &Path<'_>,
     mut read: impl FnMut(&mut Ctx<'_>, XNode<'_>, &mut AttrBag<'_>) -> T,
 ) -> Vec<T> {
     let mut out = Vec::new();
     for (i, c) in n.children().enumerate() {
         if c.local() == child {
-            let p = format!("{path}/{child}[{i}]");
+            let p = path.item(child, i);
             let mut diags = std::mem::take(&mut ctx.diags);
             let mut bag = AttrBag::new(c, &mut diags);
             let v = read(ctx, c, &mut bag);
@@ -358,7 +421,7 @@ fn read_sub_request_data(
     ctx: &mut Ctx<'_>,
     n: XNode<'_>,
     kind: Option<&SubRequestType>,
-    path: &str,
+    path: &Path<'_>,
 ) -> SubRequestData {
     ctx.expect_ns(n, TNS);
     let mut d = SubRequestData::default();
@@ -383,7 +446,7 @@ fn read_sub_request_data(
     d
 }
 
-fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> Request {
+fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> Request {
     ctx.expect_ns(n, TNS);
     let mut r = Request::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -394,7 +457,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> Request {
     for c in n.children() {
         match c.local() {
             "SubRequest" => {
-                let p = format!("{path}/SubRequest[{}]", r.sub_requests.len());
+                let p = path.item("SubRequest", r.sub_requests.len());
                 ctx.expect_ns(c, TNS);
                 let mut s = SubRequest::default();
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
@@ -404,7 +467,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> Request {
                 bag.finish(&p, &mut ctx.unknown);
                 for d in c.children() {
                     if d.local() == "SubRequestData" && s.sub_request_data.is_none() {
-                        let dp = format!("{p}/SubRequestData");
+                        let dp = p.child("SubRequestData");
                         s.sub_request_data =
                             Some(read_sub_request_data(ctx, d, s.type_.as_ref(), &dp));
                     } else {
@@ -418,7 +481,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> Request {
                     ctx,
                     c,
                     "Property",
-                    &format!("{path}/GenericProperties"),
+                    &path.child("GenericProperties"),
                     |_, _, bag| {
                         let mut p = GenericProperty::default();
                         p.read_attrs(bag);
@@ -438,11 +501,13 @@ fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> Request {
 pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelope {
     let (mut ctx, tree) = prepare(content_type, body);
     let children = body_children(&mut ctx, &tree);
+    let body_path = Path::root("Body");
+    let collection = Path::root("RequestCollection");
     let mut env = RequestEnvelope::default();
     for &c in &children {
         match c.local() {
             "RequestVersion" => {
-                env.request_version = Some(read_version(&mut ctx, c, "RequestVersion"))
+                env.request_version = Some(read_version(&mut ctx, c, &Path::root("RequestVersion")))
             }
             "RequestCollection" => {
                 ctx.expect_ns(c, TNS);
@@ -450,20 +515,20 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 rc.read_attrs(&mut bag);
                 bag.require(&rc.correlation_id, "CorrelationId");
-                bag.finish("RequestCollection", &mut ctx.unknown);
+                bag.finish(&collection, &mut ctx.unknown);
                 for r in c.children() {
                     if r.local() == "Request" {
-                        let p = format!("RequestCollection/Request[{}]", rc.requests.len());
+                        let p = collection.item("Request", rc.requests.len());
                         let req = read_request(&mut ctx, r, &p);
                         rc.requests.push(req);
                     } else {
-                        ctx.unknown_element("RequestCollection", r);
+                        ctx.unknown_element(&collection, r);
                     }
                 }
                 env.request_collection = Some(rc);
             }
             "Fault" => env.fault = Some(read_fault(&mut ctx, c)),
-            _ => ctx.unknown_element("Body", c),
+            _ => ctx.unknown_element(&body_path, c),
         }
     }
     if env.fault.is_none() && env.request_collection.is_none() && !children.is_empty() {
@@ -483,7 +548,7 @@ fn read_sub_response_data(
     ctx: &mut Ctx<'_>,
     n: XNode<'_>,
     kind: Option<&SubRequestType>,
-    path: &str,
+    path: &Path<'_>,
 ) -> SubResponseData {
     ctx.expect_ns(n, TNS);
     let mut d = SubResponseData::default();
@@ -492,7 +557,7 @@ fn read_sub_response_data(
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
     for c in n.children() {
-        let cp = format!("{path}/{}", c.local());
+        let cp = path.child(c.local());
         match c.local() {
             "Include" if c.ns() == Some(XOP_NS) => include = Some(c),
             "DocProps" | "FolderProps" => {
@@ -527,7 +592,7 @@ fn read_sub_response_data(
                                 ctx,
                                 e,
                                 "Event",
-                                &format!("{cp}/Events"),
+                                &cp.child("Events"),
                                 |_, _, bag| {
                                     let mut ev = VersionEvent::default();
                                     ev.read_attrs(bag);
@@ -560,7 +625,7 @@ fn read_sub_response_data(
     d
 }
 
-fn read_get_versions(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> GetVersionsResults {
+fn read_get_versions(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> GetVersionsResults {
     let mut out = GetVersionsResults::default();
     // GetVersionsResponse/GetVersionsResult/results, tolerating missing wrappers.
     let mut node = n;
@@ -584,7 +649,7 @@ fn read_get_versions(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &str) -> GetVersions
                 let mut r = VersionResult::default();
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 r.read_attrs(&mut bag);
-                bag.finish(&format!("{path}/result"), &mut ctx.unknown);
+                bag.finish(&path.child("result"), &mut ctx.unknown);
                 out.result.push(r);
             }
             _ => ctx.unknown_element(path, c),
@@ -609,7 +674,7 @@ fn match_request<'r>(
 fn read_response(
     ctx: &mut Ctx<'_>,
     n: XNode<'_>,
-    path: &str,
+    path: &Path<'_>,
     req: Option<&Request>,
     request: Option<&RequestEnvelope>,
     index: usize,
@@ -636,7 +701,7 @@ fn read_response(
             ctx.unknown_element(path, c);
             continue;
         }
-        let p = format!("{path}/SubResponse[{}]", r.sub_responses.len());
+        let p = path.item("SubResponse", r.sub_responses.len());
         ctx.expect_ns(c, TNS);
         let mut s = SubResponse::default();
         let mut bag = AttrBag::new(c, &mut ctx.diags);
@@ -661,13 +726,13 @@ fn read_response(
         for d in c.children() {
             match d.local() {
                 "SubResponseData" if s.sub_response_data.is_none() => {
-                    let dp = format!("{p}/SubResponseData");
+                    let dp = p.child("SubResponseData");
                     s.sub_response_data =
                         Some(read_sub_response_data(ctx, d, s.request_type.as_ref(), &dp));
                 }
                 "SubResponseStreamInvalid" => s.sub_response_stream_invalid = true,
                 "GetVersionsResponse" => {
-                    let gp = format!("{p}/GetVersionsResponse");
+                    let gp = p.child("GetVersionsResponse");
                     s.get_versions_response = Some(read_get_versions(ctx, d, &gp));
                 }
                 _ => ctx.unknown_element(&p, d),
@@ -703,32 +768,35 @@ pub fn decode_response(
 ) -> ResponseEnvelope {
     let (mut ctx, tree) = prepare(content_type, body);
     let children = body_children(&mut ctx, &tree);
+    let body_path = Path::root("Body");
+    let collection = Path::root("ResponseCollection");
     let mut env = ResponseEnvelope::default();
     for &c in &children {
         match c.local() {
             "ResponseVersion" => {
-                env.response_version = Some(read_version(&mut ctx, c, "ResponseVersion"));
+                env.response_version =
+                    Some(read_version(&mut ctx, c, &Path::root("ResponseVersion")));
             }
             "ResponseCollection" => {
                 ctx.expect_ns(c, TNS);
                 let mut rc = ResponseCollection::default();
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 rc.read_attrs(&mut bag);
-                bag.finish("ResponseCollection", &mut ctx.unknown);
+                bag.finish(&collection, &mut ctx.unknown);
                 for r in c.children() {
                     if r.local() == "Response" {
                         let i = rc.responses.len();
-                        let p = format!("ResponseCollection/Response[{i}]");
+                        let p = collection.item("Response", i);
                         let resp = read_response(&mut ctx, r, &p, None, request, i);
                         rc.responses.push(resp);
                     } else {
-                        ctx.unknown_element("ResponseCollection", r);
+                        ctx.unknown_element(&collection, r);
                     }
                 }
                 env.response_collection = Some(rc);
             }
             "Fault" => env.fault = Some(read_fault(&mut ctx, c)),
-            _ => ctx.unknown_element("Body", c),
+            _ => ctx.unknown_element(&body_path, c),
         }
     }
     let version_error = env

@@ -13,6 +13,7 @@
 //! `NsReader` and attribute iterator (which would each split the attributes again).
 
 use std::borrow::Cow;
+use std::fmt;
 
 use quick_xml::events::attributes::{AttrError, Attribute};
 use quick_xml::events::Event;
@@ -777,10 +778,13 @@ impl<'a> AttrBag<'a> {
         }
     }
 
-    /// Moves the attributes nobody took to `unknown`.
-    pub fn finish(self, path: &str, unknown: &mut Vec<UnknownNode>) {
+    /// Moves the attributes nobody took to `unknown`, under `path` (written out only
+    /// when there is one).
+    pub fn finish(self, path: &impl fmt::Display, unknown: &mut Vec<UnknownNode>) {
+        let mut written: Option<String> = None;
         for (i, a) in self.attrs.iter().enumerate().take(MAX_ATTRIBUTES) {
             if self.taken & (1u128 << i) == 0 {
+                let path = written.get_or_insert_with(|| path.to_string());
                 unknown.push(UnknownNode::attribute(path, a));
             }
         }
