@@ -658,25 +658,76 @@ fn read_get_versions(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> GetVer
     out
 }
 
-/// Finds the Request a Response answers: by RequestToken, else by position.
-fn match_request<'r>(
-    request: Option<&'r RequestEnvelope>,
-    resp: &Response,
-    index: usize,
-) -> Option<&'r Request> {
-    let reqs = &request?.request_collection.as_ref()?.requests;
-    match resp.request_token {
-        Some(t) => reqs.iter().find(|r| r.request_token == Some(t)),
-        None => reqs.get(index),
+/// Most items joined by scanning; longer lists get a sorted index, so that joining n
+/// responses to n requests never costs n² comparisons (short lists are faster to scan
+/// than to sort).
+const SCAN_MAX: usize = 32;
+
+/// The items of a list by token (RequestToken, SubRequestToken), for joining responses
+/// to requests.
+struct ByToken<'l, T> {
+    items: &'l [T],
+    token: fn(&T) -> Option<u64>,
+    /// (token, position) of the items with a token, sorted; `None` for short lists.
+    sorted: Option<Vec<(u64, usize)>>,
+}
+
+impl<'l, T> ByToken<'l, T> {
+    fn new(items: &'l [T], token: fn(&T) -> Option<u64>) -> Self {
+        let sorted = (items.len() > SCAN_MAX).then(|| {
+            let mut v: Vec<(u64, usize)> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, x)| Some((token(x)?, i)))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        Self {
+            items,
+            token,
+            sorted,
+        }
+    }
+
+    /// The position of the first item with `token`.
+    fn position(&self, token: u64) -> Option<usize> {
+        match &self.sorted {
+            Some(sorted) => {
+                let &(t, at) = sorted.get(sorted.partition_point(|&(t, _)| t < token))?;
+                (t == token).then_some(at)
+            }
+            None => self
+                .items
+                .iter()
+                .position(|x| (self.token)(x) == Some(token)),
+        }
+    }
+
+    /// The first item with `token`.
+    fn first(&self, token: u64) -> Option<&'l T> {
+        self.items.get(self.position(token)?)
     }
 }
 
+/// The Request a Response answers: by RequestToken, else by position.
+fn answered_request<'r>(
+    requests: &ByToken<'r, Request>,
+    resp: &Response,
+    index: usize,
+) -> Option<&'r Request> {
+    match resp.request_token {
+        Some(t) => requests.first(t),
+        None => requests.items.get(index),
+    }
+}
+
+/// Reads Response number `index`, joined to its Request when `requests` is given.
 fn read_response(
     ctx: &mut Ctx<'_>,
     n: XNode<'_>,
     path: &Path<'_>,
-    req: Option<&Request>,
-    request: Option<&RequestEnvelope>,
+    requests: Option<&ByToken<'_, Request>>,
     index: usize,
 ) -> Response {
     ctx.expect_ns(n, TNS);
@@ -685,8 +736,8 @@ fn read_response(
     r.read_attrs(&mut bag);
     bag.require(&r.health_score, "HealthScore");
     bag.finish(path, &mut ctx.unknown);
-    let req = req.or_else(|| match_request(request, &r, index));
-    if request.is_some() && req.is_none() {
+    let req = requests.and_then(|q| answered_request(q, &r, index));
+    if requests.is_some() && req.is_none() {
         ctx.diags.push(Diagnostic::new(
             n.offset(),
             format!(
@@ -696,6 +747,7 @@ fn read_response(
             ),
         ));
     }
+    let subs = req.map(|q| ByToken::new(&q.sub_requests, |s| s.sub_request_token));
     for c in n.children() {
         if c.local() != "SubResponse" {
             ctx.unknown_element(path, c);
@@ -710,12 +762,8 @@ fn read_response(
         bag.require(&s.error_code, "ErrorCode");
         bag.require(&s.h_result, "HResult");
         bag.finish(&p, &mut ctx.unknown);
-        if let (Some(req), Some(tok)) = (req, s.sub_request_token) {
-            match req
-                .sub_requests
-                .iter()
-                .find(|sr| sr.sub_request_token == Some(tok))
-            {
+        if let (Some(subs), Some(tok)) = (&subs, s.sub_request_token) {
+            match subs.first(tok) {
                 Some(sr) => s.request_type = sr.type_.clone(),
                 None => ctx.diags.push(Diagnostic::new(
                     c.offset(),
@@ -741,15 +789,12 @@ fn read_response(
         r.sub_responses.push(s);
     }
     if let Some(req) = req {
+        let answered = ByToken::new(&r.sub_responses, |s| s.sub_request_token);
         for sr in &req.sub_requests {
             let Some(tok) = sr.sub_request_token else {
                 continue;
             };
-            if !r
-                .sub_responses
-                .iter()
-                .any(|s| s.sub_request_token == Some(tok))
-            {
+            if answered.first(tok).is_none() {
                 ctx.diags.push(Diagnostic::new(
                     n.offset(),
                     format!("no SubResponse for SubRequestToken {tok}"),
@@ -768,6 +813,13 @@ pub fn decode_response(
 ) -> ResponseEnvelope {
     let (mut ctx, tree) = prepare(content_type, body);
     let children = body_children(&mut ctx, &tree);
+    let requests = request.map(|q| {
+        let list = q
+            .request_collection
+            .as_ref()
+            .map_or(&[][..], |c| &c.requests);
+        ByToken::new(list, |r| r.request_token)
+    });
     let body_path = Path::root("Body");
     let collection = Path::root("ResponseCollection");
     let mut env = ResponseEnvelope::default();
@@ -787,7 +839,7 @@ pub fn decode_response(
                     if r.local() == "Response" {
                         let i = rc.responses.len();
                         let p = collection.item("Response", i);
-                        let resp = read_response(&mut ctx, r, &p, None, request, i);
+                        let resp = read_response(&mut ctx, r, &p, requests.as_ref(), i);
                         rc.responses.push(resp);
                     } else {
                         ctx.unknown_element(&collection, r);
@@ -825,4 +877,24 @@ pub fn decode_response(
     cap_diagnostics(&mut env.diagnostics);
     env.unknown = ctx.unknown;
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_token_sorted_index_finds_what_a_scan_finds() {
+        // Tokens with gaps, repeats (the first one wins) and items without a token.
+        let items: Vec<Option<u64>> = (0..100u64)
+            .map(|i| (i % 7 != 3).then_some((i * 37) % 60))
+            .collect();
+        let index = ByToken::new(&items, |t| *t);
+        assert!(index.sorted.is_some());
+        for token in 0..70 {
+            let scanned = items.iter().position(|t| *t == Some(token));
+            assert_eq!(index.position(token), scanned, "{token}");
+        }
+        assert!(ByToken::new(&items[..SCAN_MAX], |t| *t).sorted.is_none());
+    }
 }
