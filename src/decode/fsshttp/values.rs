@@ -623,12 +623,11 @@ impl HResult {
 /// is slow enough to show in decode profiles).
 fn hex32(value: u32) -> String {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = String::with_capacity(10);
-    s.push_str("0x");
-    for shift in (0..32).step_by(4).rev() {
-        s.push(char::from(DIGITS[(value >> shift) as usize & 0xF]));
+    let mut text = *b"0x00000000";
+    for (i, digit) in text.iter_mut().skip(2).enumerate() {
+        *digit = DIGITS[(value >> (28 - 4 * i)) as usize & 0xF];
     }
-    s
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 impl AttrValue for HResult {
