@@ -423,9 +423,11 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
     // An empty element's scope closes before the next event, like `NsReader` does.
     let mut pending_pop = false;
     let mut raw: Vec<RawAttr<'a>> = Vec::new();
+    // Room for typical FSSHTTP markup (an element per 64 bytes, an attribute per 24),
+    // capped so that a large base64 text node does not reserve room for nothing.
     let mut tree = Tree {
-        elements: Vec::with_capacity(text.len() / 128),
-        attrs: Vec::with_capacity(text.len() / 64),
+        elements: Vec::with_capacity((text.len() / 64).min(1 << 10)),
+        attrs: Vec::with_capacity((text.len() / 24).min(1 << 12)),
     };
     // Indexes of the open elements.
     let mut stack: Vec<usize> = Vec::new();
