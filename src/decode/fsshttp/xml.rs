@@ -792,3 +792,86 @@ impl<'a> AttrBag<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    /// The tree and diagnostics of `text`, one line per element, attribute and diagnostic.
+    fn dump(text: &str) -> String {
+        fn walk<'t>(nodes: impl Iterator<Item = XNode<'t>>, depth: usize, out: &mut String) {
+            for n in nodes {
+                let (q, ns, at) = (n.qname(), n.ns(), n.offset());
+                let _ = writeln!(out, "{:depth$}E {q} {ns:?} {at}", "");
+                for a in n.attrs() {
+                    let (q, ns, v, at) = (a.qname, a.ns, &a.value, a.offset);
+                    let _ = writeln!(out, "{:depth$} A {q} {ns:?} {v:?} {at}", "");
+                }
+                walk(n.children(), depth + 1, out);
+            }
+        }
+        let mut diags = Vec::new();
+        let tree = parse(text, 0, &mut diags);
+        let mut out = String::new();
+        walk(tree.roots(), 0, &mut out);
+        for d in diags {
+            let _ = writeln!(out, "D {} {}", d.offset, d.message);
+        }
+        out
+    }
+
+    // Expectations recorded from the NsReader-based tree this one replaced.
+
+    #[test]
+    fn namespaces_resolve_like_ns_reader() {
+        let text = r#"<s:E xmlns:s="urn:s" xmlns="urn:d"><B a="1" s:b="2" xml:lang="en"><C xmlns=""/></B><p:X/></s:E>"#;
+        assert_eq!(
+            dump(text),
+            r#"E s:E Some("urn:s") 0
+ E B Some("urn:d") 35
+  A a None "1" 38
+  A s:b Some("urn:s") "2" 44
+  A xml:lang Some("http://www.w3.org/XML/1998/namespace") "en" 52
+  E C None 66
+ E p:X None 83
+D 83 undeclared namespace prefix "p"
+"#
+        );
+        assert_eq!(
+            dump(r#"<a xmlns:xml="urn:x"/>"#),
+            "D 0 malformed xml: the namespace prefix 'xml' cannot be bound to 'urn:x'\n"
+        );
+        assert_eq!(
+            dump(r#"<a xmlns:p="http://www.w3.org/2000/xmlns/"/>"#),
+            "D 0 malformed xml: the namespace prefix 'p' cannot be bound to 'http://www.w3.org/2000/xmlns/'\n"
+        );
+    }
+
+    #[test]
+    fn attributes_split_like_quick_xml() {
+        // `b` is found inside the previous value: the historical offset search.
+        assert_eq!(
+            dump("<a x=\"b\" b=\"1\" c='&amp;&bogus;' d=\"t\tn\"/>"),
+            r#"E a None 0
+ A x None "b" 3
+ A b None "1" 6
+ A c None "&amp;&bogus;" 15
+ A d None "t n" 32
+D 15 cannot unescape attribute c: at 6..11: unrecognized entity `bogus`
+"#
+        );
+        assert_eq!(
+            dump("<a b='1' c/>"),
+            r#"E a None 0
+ A b None "1" 3
+D 4 malformed attribute in <a>: position 9: attribute key must be directly followed by `=` or space
+"#
+        );
+        assert_eq!(
+            dump(r#"<a t="1" t="2"/>"#),
+            "E a None 0\n A t None \"1\" 3\nD 9 duplicate attribute t on a; first value kept\n"
+        );
+    }
+}
