@@ -6,11 +6,13 @@
 //! decoded, with a diagnostic. Attributes and elements the specification does not name
 //! go to `unknown`.
 
+use std::fmt;
+
 use base64::Engine;
 
 use super::model::*;
 use super::values::{ErrorCode, SubRequestType};
-use super::xml::{self, AttrBag, XNode};
+use super::xml::{self, AttrBag, Tree, XNode};
 use super::{SOAP11_NS, TNS, XOP_NS};
 use crate::decode::mtom::{self, Multipart};
 use crate::decode::Diagnostic;
@@ -33,6 +35,57 @@ fn cap_diagnostics(diags: &mut Vec<Diagnostic>) {
 /// Largest SOAP root part parsed as XML; anything longer is cut with a diagnostic.
 pub const MAX_XML_LEN: usize = 256 << 20;
 
+/// A node's place in the message, e.g. `RequestCollection/Request[0]/SubRequest[2]`:
+/// a chain of segments on the stack, written out only when an unknown node is kept.
+#[derive(Debug, Clone, Copy)]
+struct Path<'p> {
+    parent: Option<&'p Path<'p>>,
+    name: &'p str,
+    index: Option<usize>,
+}
+
+impl<'p> Path<'p> {
+    /// A top-level path.
+    const fn root(name: &'p str) -> Self {
+        Self {
+            parent: None,
+            name,
+            index: None,
+        }
+    }
+
+    /// `self/name`.
+    fn child(&'p self, name: &'p str) -> Self {
+        Self {
+            parent: Some(self),
+            name,
+            index: None,
+        }
+    }
+
+    /// `self/name[index]`.
+    fn item(&'p self, name: &'p str, index: usize) -> Self {
+        Self {
+            parent: Some(self),
+            name,
+            index: Some(index),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}/")?;
+        }
+        f.write_str(self.name)?;
+        match self.index {
+            Some(i) => write!(f, "[{i}]"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Decoding state shared by one message.
 struct Ctx<'a> {
     body: &'a [u8],
@@ -42,27 +95,27 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn expect_ns(&mut self, n: &XNode<'_>, ns: &str) {
-        if n.ns.as_deref() != Some(ns) {
+    fn expect_ns(&mut self, n: XNode<'_>, ns: &str) {
+        if n.ns() != Some(ns) {
             self.diags.push(Diagnostic::new(
-                n.offset,
+                n.offset(),
                 format!(
                     "element {} is in namespace {}, expected {ns}",
                     n.local(),
-                    n.ns.as_deref()
-                        .map_or("(none)".to_owned(), |s| format!("{s:?}"))
+                    n.ns().map_or("(none)".to_owned(), |s| format!("{s:?}"))
                 ),
             ));
         }
     }
 
-    fn unknown_element(&mut self, path: &str, n: &XNode<'_>) {
-        self.unknown.push(UnknownNode::element(path, n));
+    fn unknown_element(&mut self, path: &Path<'_>, n: XNode<'_>) {
+        self.unknown
+            .push(UnknownNode::element(&path.to_string(), n));
     }
 }
 
-/// Unpacks the body and returns the top-level elements of the SOAP document.
-fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNode<'a>>) {
+/// Unpacks the body and parses the SOAP document.
+fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>) {
     let mut ctx = Ctx {
         body,
         mp: None,
@@ -124,40 +177,43 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Vec<XNod
     };
     if text.trim().is_empty() {
         ctx.diags.push(Diagnostic::new(base, "empty soap document"));
-        return (ctx, Vec::new());
+        return (ctx, Tree::default());
     }
-    let roots = xml::parse(text, base, &mut ctx.diags);
-    (ctx, roots)
+    let tree = xml::parse(text, base, &mut ctx.diags);
+    (ctx, tree)
 }
 
 /// The children of `s:Body` (or the top-level elements when there is no envelope).
-fn body_children<'a>(ctx: &mut Ctx<'_>, roots: Vec<XNode<'a>>) -> Vec<XNode<'a>> {
+fn body_children<'t>(ctx: &mut Ctx<'_>, tree: &'t Tree<'t>) -> Vec<XNode<'t>> {
+    let envelope = Path::root("Envelope");
     let mut out = Vec::new();
-    for root in roots {
+    for root in tree.roots() {
         if root.local() == "Envelope" {
-            ctx.expect_ns(&root, SOAP11_NS);
+            ctx.expect_ns(root, SOAP11_NS);
             let mut found_body = false;
-            for child in root.children {
+            for child in root.children() {
                 match child.local() {
                     "Body" => {
-                        ctx.expect_ns(&child, SOAP11_NS);
+                        ctx.expect_ns(child, SOAP11_NS);
                         found_body = true;
-                        out.extend(child.children);
+                        out.extend(child.children());
                     }
                     "Header" => {
-                        if !child.children.is_empty() {
-                            ctx.unknown_element("Envelope", &child);
+                        if child.has_children() {
+                            ctx.unknown_element(&envelope, child);
                         }
                     }
-                    _ => ctx.unknown_element("Envelope", &child),
+                    _ => ctx.unknown_element(&envelope, child),
                 }
             }
             if !found_body {
-                ctx.diags
-                    .push(Diagnostic::new(root.offset, "soap Envelope without a Body"));
+                ctx.diags.push(Diagnostic::new(
+                    root.offset(),
+                    "soap Envelope without a Body",
+                ));
             }
         } else if root.local() == "Body" {
-            out.extend(root.children);
+            out.extend(root.children());
         } else {
             out.push(root);
         }
@@ -165,30 +221,32 @@ fn body_children<'a>(ctx: &mut Ctx<'_>, roots: Vec<XNode<'a>>) -> Vec<XNode<'a>>
     out
 }
 
-fn read_fault(ctx: &mut Ctx<'_>, n: &XNode<'_>) -> SoapFault {
+fn read_fault(ctx: &mut Ctx<'_>, n: XNode<'_>) -> SoapFault {
+    let fault = Path::root("Fault");
+    let detail = fault.child("detail");
     let mut f = SoapFault::default();
-    let text = |c: &XNode<'_>| Some(c.text.trim().to_owned());
-    for c in &n.children {
+    let text = |c: XNode<'_>| Some(c.text().trim().to_owned());
+    for c in n.children() {
         match c.local() {
             "faultcode" => f.faultcode = text(c),
             "faultstring" => f.faultstring = text(c),
             "faultactor" => f.faultactor = text(c),
             "detail" => {
-                for d in &c.children {
+                for d in c.children() {
                     match d.local() {
                         "ErrorString" => f.error_string = text(d),
                         "ErrorCode" => f.error_code = text(d),
-                        _ => ctx.unknown_element("Fault/detail", d),
+                        _ => ctx.unknown_element(&detail, d),
                     }
                 }
             }
-            _ => ctx.unknown_element("Fault", c),
+            _ => ctx.unknown_element(&fault, c),
         }
     }
     f
 }
 
-fn read_version(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> VersionInfo {
+fn read_version(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> VersionInfo {
     ctx.expect_ns(n, TNS);
     let mut v = VersionInfo::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -196,7 +254,7 @@ fn read_version(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> VersionInfo {
     bag.require(&v.version, "Version");
     bag.require(&v.minor_version, "MinorVersion");
     bag.finish(path, &mut ctx.unknown);
-    for c in &n.children {
+    for c in n.children() {
         ctx.unknown_element(path, c);
     }
     v
@@ -216,31 +274,31 @@ fn lowercase_reason(s: &str) -> String {
 /// Decodes the Cell payload or text content of a `SubRequestData` / `SubResponseData`.
 fn read_payload(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
-    include: Option<&XNode<'_>>,
+    n: XNode<'_>,
+    include: Option<XNode<'_>>,
     cellish: bool,
 ) -> (Option<CellPayload>, Option<String>) {
     if let Some(inc) = include {
         let href = inc
-            .attrs
+            .attrs()
             .iter()
             .find(|a| a.local() == "href" && a.ns.is_none())
-            .map(|a| a.value.clone());
+            .map(|a| &*a.value);
         let Some(href) = href else {
             ctx.diags.push(Diagnostic::new(
-                inc.offset,
+                inc.offset(),
                 "missing required attribute href on Include",
             ));
             return (None, None);
         };
         let Some(mp) = ctx.mp.as_ref() else {
             ctx.diags.push(Diagnostic::new(
-                inc.offset,
+                inc.offset(),
                 format!("xop:Include {href:?} in a body that is not multipart"),
             ));
             return (None, None);
         };
-        return match mp.resolve_cid(&href) {
+        return match mp.resolve_cid(href) {
             Some((_, part)) => {
                 let range = part.range.clone();
                 let bytes = ctx.body.get(range.clone()).unwrap_or(&[]).to_vec();
@@ -257,14 +315,14 @@ fn read_payload(
             }
             None => {
                 ctx.diags.push(Diagnostic::new(
-                    inc.offset,
+                    inc.offset(),
                     format!("xop:Include href {href:?} matches no MIME part"),
                 ));
                 (None, None)
             }
         };
     }
-    let text = n.text.trim();
+    let text = n.text().trim();
     if text.is_empty() {
         return (None, None);
     }
@@ -281,12 +339,12 @@ fn read_payload(
             None,
         ),
         Err(e) => {
-            let base = n.text_offset.unwrap_or(n.offset);
+            let base = n.text_offset().unwrap_or(n.offset());
             let (at, what) = match e {
                 base64::DecodeError::InvalidByte(i, b) => {
                     // Map the index in the whitespace-free text back to the raw text.
                     let raw = n
-                        .text
+                        .text()
                         .bytes()
                         .enumerate()
                         .filter(|(_, c)| !c.is_ascii_whitespace())
@@ -305,14 +363,24 @@ fn read_payload(
     }
 }
 
-fn list_attr(ctx: &mut Ctx<'_>, n: &XNode<'_>, child: &str, attr: &str, path: &str) -> Vec<String> {
+fn list_attr(
+    ctx: &mut Ctx<'_>,
+    n: XNode<'_>,
+    child: &str,
+    attr: &str,
+    path: &Path<'_>,
+) -> Vec<String> {
     let mut out = Vec::new();
-    for c in &n.children {
+    for c in n.children() {
         if c.local() == child {
-            match c.attrs.iter().find(|a| a.local() == attr && a.ns.is_none()) {
+            match c
+                .attrs()
+                .iter()
+                .find(|a| a.local() == attr && a.ns.is_none())
+            {
                 Some(a) => out.push(a.value.clone().into_owned()),
                 None => ctx.diags.push(Diagnostic::new(
-                    c.offset,
+                    c.offset(),
                     format!("missing required attribute {attr} on {child}"),
                 )),
             }
@@ -326,15 +394,15 @@ fn list_attr(ctx: &mut Ctx<'_>, n: &XNode<'_>, child: &str, attr: &str, path: &s
 /// Reads a list of `child` elements that are attribute structs.
 fn read_list<T: Default>(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     child: &str,
-    path: &str,
-    mut read: impl FnMut(&mut Ctx<'_>, &XNode<'_>, &mut AttrBag<'_>) -> T,
+    path: &Path<'_>,
+    mut read: impl FnMut(&mut Ctx<'_>, XNode<'_>, &mut AttrBag<'_>) -> T,
 ) -> Vec<T> {
     let mut out = Vec::new();
-    for (i, c) in n.children.iter().enumerate() {
+    for (i, c) in n.children().enumerate() {
         if c.local() == child {
-            let p = format!("{path}/{child}[{i}]");
+            let p = path.item(child, i);
             let mut diags = std::mem::take(&mut ctx.diags);
             let mut bag = AttrBag::new(c, &mut diags);
             let v = read(ctx, c, &mut bag);
@@ -351,9 +419,9 @@ fn read_list<T: Default>(
 
 fn read_sub_request_data(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     kind: Option<&SubRequestType>,
-    path: &str,
+    path: &Path<'_>,
 ) -> SubRequestData {
     ctx.expect_ns(n, TNS);
     let mut d = SubRequestData::default();
@@ -364,9 +432,9 @@ fn read_sub_request_data(
     }
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
-    for c in &n.children {
+    for c in n.children() {
         match c.local() {
-            "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
+            "Include" if c.ns() == Some(XOP_NS) => include = Some(c),
             "PropertyIds" => {
                 d.property_ids = Some(list_attr(ctx, c, "PropertyId", "id", path));
             }
@@ -378,7 +446,7 @@ fn read_sub_request_data(
     d
 }
 
-fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
+fn read_request(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> Request {
     ctx.expect_ns(n, TNS);
     let mut r = Request::default();
     let mut bag = AttrBag::new(n, &mut ctx.diags);
@@ -386,10 +454,10 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
     bag.require(&r.url, "Url");
     bag.require(&r.request_token, "RequestToken");
     bag.finish(path, &mut ctx.unknown);
-    for c in &n.children {
+    for c in n.children() {
         match c.local() {
             "SubRequest" => {
-                let p = format!("{path}/SubRequest[{}]", r.sub_requests.len());
+                let p = path.item("SubRequest", r.sub_requests.len());
                 ctx.expect_ns(c, TNS);
                 let mut s = SubRequest::default();
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
@@ -397,9 +465,9 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
                 bag.require(&s.type_, "Type");
                 bag.require(&s.sub_request_token, "SubRequestToken");
                 bag.finish(&p, &mut ctx.unknown);
-                for d in &c.children {
+                for d in c.children() {
                     if d.local() == "SubRequestData" && s.sub_request_data.is_none() {
-                        let dp = format!("{p}/SubRequestData");
+                        let dp = p.child("SubRequestData");
                         s.sub_request_data =
                             Some(read_sub_request_data(ctx, d, s.type_.as_ref(), &dp));
                     } else {
@@ -413,7 +481,7 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
                     ctx,
                     c,
                     "Property",
-                    &format!("{path}/GenericProperties"),
+                    &path.child("GenericProperties"),
                     |_, _, bag| {
                         let mut p = GenericProperty::default();
                         p.read_attrs(bag);
@@ -431,13 +499,15 @@ fn read_request(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> Request {
 
 /// Decodes a request body (plain SOAP or MTOM).
 pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelope {
-    let (mut ctx, roots) = prepare(content_type, body);
-    let children = body_children(&mut ctx, roots);
+    let (mut ctx, tree) = prepare(content_type, body);
+    let children = body_children(&mut ctx, &tree);
+    let body_path = Path::root("Body");
+    let collection = Path::root("RequestCollection");
     let mut env = RequestEnvelope::default();
-    for c in &children {
+    for &c in &children {
         match c.local() {
             "RequestVersion" => {
-                env.request_version = Some(read_version(&mut ctx, c, "RequestVersion"))
+                env.request_version = Some(read_version(&mut ctx, c, &Path::root("RequestVersion")))
             }
             "RequestCollection" => {
                 ctx.expect_ns(c, TNS);
@@ -445,25 +515,25 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 rc.read_attrs(&mut bag);
                 bag.require(&rc.correlation_id, "CorrelationId");
-                bag.finish("RequestCollection", &mut ctx.unknown);
-                for r in &c.children {
+                bag.finish(&collection, &mut ctx.unknown);
+                for r in c.children() {
                     if r.local() == "Request" {
-                        let p = format!("RequestCollection/Request[{}]", rc.requests.len());
+                        let p = collection.item("Request", rc.requests.len());
                         let req = read_request(&mut ctx, r, &p);
                         rc.requests.push(req);
                     } else {
-                        ctx.unknown_element("RequestCollection", r);
+                        ctx.unknown_element(&collection, r);
                     }
                 }
                 env.request_collection = Some(rc);
             }
             "Fault" => env.fault = Some(read_fault(&mut ctx, c)),
-            _ => ctx.unknown_element("Body", c),
+            _ => ctx.unknown_element(&body_path, c),
         }
     }
     if env.fault.is_none() && env.request_collection.is_none() && !children.is_empty() {
         ctx.diags.push(Diagnostic::new(
-            children.first().map_or(0, |c| c.offset),
+            children.first().map_or(0, |c| c.offset()),
             "no RequestCollection in soap Body",
         ));
     }
@@ -476,9 +546,9 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
 
 fn read_sub_response_data(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
+    n: XNode<'_>,
     kind: Option<&SubRequestType>,
-    path: &str,
+    path: &Path<'_>,
 ) -> SubResponseData {
     ctx.expect_ns(n, TNS);
     let mut d = SubResponseData::default();
@@ -486,10 +556,10 @@ fn read_sub_response_data(
     d.read_attrs(&mut bag);
     bag.finish(path, &mut ctx.unknown);
     let mut include = None;
-    for c in &n.children {
-        let cp = format!("{path}/{}", c.local());
+    for c in n.children() {
+        let cp = path.child(c.local());
         match c.local() {
-            "Include" if c.ns.as_deref() == Some(XOP_NS) => include = Some(c),
+            "Include" if c.ns() == Some(XOP_NS) => include = Some(c),
             "DocProps" | "FolderProps" => {
                 let props = read_list(ctx, c, "Property", &cp, |_, _, bag| {
                     let mut p = MetaProperty::default();
@@ -516,13 +586,13 @@ fn read_sub_response_data(
                     let mut v = FileVersion::default();
                     v.read_attrs(bag);
                     bag.require(&v.number, "Number");
-                    for e in &vn.children {
+                    for e in vn.children() {
                         if e.local() == "Events" {
                             v.events = Some(read_list(
                                 ctx,
                                 e,
                                 "Event",
-                                &format!("{cp}/Events"),
+                                &cp.child("Events"),
                                 |_, _, bag| {
                                     let mut ev = VersionEvent::default();
                                     ev.read_attrs(bag);
@@ -555,22 +625,22 @@ fn read_sub_response_data(
     d
 }
 
-fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> GetVersionsResults {
+fn read_get_versions(ctx: &mut Ctx<'_>, n: XNode<'_>, path: &Path<'_>) -> GetVersionsResults {
     let mut out = GetVersionsResults::default();
     // GetVersionsResponse/GetVersionsResult/results, tolerating missing wrappers.
     let mut node = n;
     for name in ["GetVersionsResult", "results"] {
-        if let Some(c) = node.children.iter().find(|c| c.local() == name) {
+        if let Some(c) = node.children().find(|c| c.local() == name) {
             node = c;
         }
     }
-    let attr = |c: &XNode<'_>, name: &str| {
-        c.attrs
+    let attr = |c: XNode<'_>, name: &str| {
+        c.attrs()
             .iter()
             .find(|a| a.local() == name)
             .map(|a| a.value.clone().into_owned())
     };
-    for c in &node.children {
+    for c in node.children() {
         match c.local() {
             "list" => out.list = attr(c, "id"),
             "versioning" => out.versioning = attr(c, "enabled"),
@@ -579,7 +649,7 @@ fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> GetVersion
                 let mut r = VersionResult::default();
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 r.read_attrs(&mut bag);
-                bag.finish(&format!("{path}/result"), &mut ctx.unknown);
+                bag.finish(&path.child("result"), &mut ctx.unknown);
                 out.result.push(r);
             }
             _ => ctx.unknown_element(path, c),
@@ -588,25 +658,76 @@ fn read_get_versions(ctx: &mut Ctx<'_>, n: &XNode<'_>, path: &str) -> GetVersion
     out
 }
 
-/// Finds the Request a Response answers: by RequestToken, else by position.
-fn match_request<'r>(
-    request: Option<&'r RequestEnvelope>,
-    resp: &Response,
-    index: usize,
-) -> Option<&'r Request> {
-    let reqs = &request?.request_collection.as_ref()?.requests;
-    match resp.request_token {
-        Some(t) => reqs.iter().find(|r| r.request_token == Some(t)),
-        None => reqs.get(index),
+/// Most items joined by scanning; longer lists get a sorted index, so that joining n
+/// responses to n requests never costs n² comparisons (short lists are faster to scan
+/// than to sort).
+const SCAN_MAX: usize = 32;
+
+/// The items of a list by token (RequestToken, SubRequestToken), for joining responses
+/// to requests.
+struct ByToken<'l, T> {
+    items: &'l [T],
+    token: fn(&T) -> Option<u64>,
+    /// (token, position) of the items with a token, sorted; `None` for short lists.
+    sorted: Option<Vec<(u64, usize)>>,
+}
+
+impl<'l, T> ByToken<'l, T> {
+    fn new(items: &'l [T], token: fn(&T) -> Option<u64>) -> Self {
+        let sorted = (items.len() > SCAN_MAX).then(|| {
+            let mut v: Vec<(u64, usize)> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, x)| Some((token(x)?, i)))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        Self {
+            items,
+            token,
+            sorted,
+        }
+    }
+
+    /// The position of the first item with `token`.
+    fn position(&self, token: u64) -> Option<usize> {
+        match &self.sorted {
+            Some(sorted) => {
+                let &(t, at) = sorted.get(sorted.partition_point(|&(t, _)| t < token))?;
+                (t == token).then_some(at)
+            }
+            None => self
+                .items
+                .iter()
+                .position(|x| (self.token)(x) == Some(token)),
+        }
+    }
+
+    /// The first item with `token`.
+    fn first(&self, token: u64) -> Option<&'l T> {
+        self.items.get(self.position(token)?)
     }
 }
 
+/// The Request a Response answers: by RequestToken, else by position.
+fn answered_request<'r>(
+    requests: &ByToken<'r, Request>,
+    resp: &Response,
+    index: usize,
+) -> Option<&'r Request> {
+    match resp.request_token {
+        Some(t) => requests.first(t),
+        None => requests.items.get(index),
+    }
+}
+
+/// Reads Response number `index`, joined to its Request when `requests` is given.
 fn read_response(
     ctx: &mut Ctx<'_>,
-    n: &XNode<'_>,
-    path: &str,
-    req: Option<&Request>,
-    request: Option<&RequestEnvelope>,
+    n: XNode<'_>,
+    path: &Path<'_>,
+    requests: Option<&ByToken<'_, Request>>,
     index: usize,
 ) -> Response {
     ctx.expect_ns(n, TNS);
@@ -615,10 +736,10 @@ fn read_response(
     r.read_attrs(&mut bag);
     bag.require(&r.health_score, "HealthScore");
     bag.finish(path, &mut ctx.unknown);
-    let req = req.or_else(|| match_request(request, &r, index));
-    if request.is_some() && req.is_none() {
+    let req = requests.and_then(|q| answered_request(q, &r, index));
+    if requests.is_some() && req.is_none() {
         ctx.diags.push(Diagnostic::new(
-            n.offset,
+            n.offset(),
             format!(
                 "Response RequestToken {} matches no Request",
                 r.request_token
@@ -626,12 +747,13 @@ fn read_response(
             ),
         ));
     }
-    for c in &n.children {
+    let subs = req.map(|q| ByToken::new(&q.sub_requests, |s| s.sub_request_token));
+    for c in n.children() {
         if c.local() != "SubResponse" {
             ctx.unknown_element(path, c);
             continue;
         }
-        let p = format!("{path}/SubResponse[{}]", r.sub_responses.len());
+        let p = path.item("SubResponse", r.sub_responses.len());
         ctx.expect_ns(c, TNS);
         let mut s = SubResponse::default();
         let mut bag = AttrBag::new(c, &mut ctx.diags);
@@ -640,29 +762,25 @@ fn read_response(
         bag.require(&s.error_code, "ErrorCode");
         bag.require(&s.h_result, "HResult");
         bag.finish(&p, &mut ctx.unknown);
-        if let (Some(req), Some(tok)) = (req, s.sub_request_token) {
-            match req
-                .sub_requests
-                .iter()
-                .find(|sr| sr.sub_request_token == Some(tok))
-            {
+        if let (Some(subs), Some(tok)) = (&subs, s.sub_request_token) {
+            match subs.first(tok) {
                 Some(sr) => s.request_type = sr.type_.clone(),
                 None => ctx.diags.push(Diagnostic::new(
-                    c.offset,
+                    c.offset(),
                     format!("SubResponse SubRequestToken {tok} matches no SubRequest"),
                 )),
             }
         }
-        for d in &c.children {
+        for d in c.children() {
             match d.local() {
                 "SubResponseData" if s.sub_response_data.is_none() => {
-                    let dp = format!("{p}/SubResponseData");
+                    let dp = p.child("SubResponseData");
                     s.sub_response_data =
                         Some(read_sub_response_data(ctx, d, s.request_type.as_ref(), &dp));
                 }
                 "SubResponseStreamInvalid" => s.sub_response_stream_invalid = true,
                 "GetVersionsResponse" => {
-                    let gp = format!("{p}/GetVersionsResponse");
+                    let gp = p.child("GetVersionsResponse");
                     s.get_versions_response = Some(read_get_versions(ctx, d, &gp));
                 }
                 _ => ctx.unknown_element(&p, d),
@@ -671,17 +789,14 @@ fn read_response(
         r.sub_responses.push(s);
     }
     if let Some(req) = req {
+        let answered = ByToken::new(&r.sub_responses, |s| s.sub_request_token);
         for sr in &req.sub_requests {
             let Some(tok) = sr.sub_request_token else {
                 continue;
             };
-            if !r
-                .sub_responses
-                .iter()
-                .any(|s| s.sub_request_token == Some(tok))
-            {
+            if answered.first(tok).is_none() {
                 ctx.diags.push(Diagnostic::new(
-                    n.offset,
+                    n.offset(),
                     format!("no SubResponse for SubRequestToken {tok}"),
                 ));
             }
@@ -696,34 +811,44 @@ pub fn decode_response(
     body: &[u8],
     request: Option<&RequestEnvelope>,
 ) -> ResponseEnvelope {
-    let (mut ctx, roots) = prepare(content_type, body);
-    let children = body_children(&mut ctx, roots);
+    let (mut ctx, tree) = prepare(content_type, body);
+    let children = body_children(&mut ctx, &tree);
+    let requests = request.map(|q| {
+        let list = q
+            .request_collection
+            .as_ref()
+            .map_or(&[][..], |c| &c.requests);
+        ByToken::new(list, |r| r.request_token)
+    });
+    let body_path = Path::root("Body");
+    let collection = Path::root("ResponseCollection");
     let mut env = ResponseEnvelope::default();
-    for c in &children {
+    for &c in &children {
         match c.local() {
             "ResponseVersion" => {
-                env.response_version = Some(read_version(&mut ctx, c, "ResponseVersion"));
+                env.response_version =
+                    Some(read_version(&mut ctx, c, &Path::root("ResponseVersion")));
             }
             "ResponseCollection" => {
                 ctx.expect_ns(c, TNS);
                 let mut rc = ResponseCollection::default();
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 rc.read_attrs(&mut bag);
-                bag.finish("ResponseCollection", &mut ctx.unknown);
-                for r in &c.children {
+                bag.finish(&collection, &mut ctx.unknown);
+                for r in c.children() {
                     if r.local() == "Response" {
                         let i = rc.responses.len();
-                        let p = format!("ResponseCollection/Response[{i}]");
-                        let resp = read_response(&mut ctx, r, &p, None, request, i);
+                        let p = collection.item("Response", i);
+                        let resp = read_response(&mut ctx, r, &p, requests.as_ref(), i);
                         rc.responses.push(resp);
                     } else {
-                        ctx.unknown_element("ResponseCollection", r);
+                        ctx.unknown_element(&collection, r);
                     }
                 }
                 env.response_collection = Some(rc);
             }
             "Fault" => env.fault = Some(read_fault(&mut ctx, c)),
-            _ => ctx.unknown_element("Body", c),
+            _ => ctx.unknown_element(&body_path, c),
         }
     }
     let version_error = env
@@ -733,7 +858,7 @@ pub fn decode_response(
         .is_some_and(|e: &ErrorCode| !e.is_success());
     if env.fault.is_none() && env.response_version.is_none() && !children.is_empty() {
         ctx.diags.push(Diagnostic::new(
-            children.first().map_or(0, |c| c.offset),
+            children.first().map_or(0, |c| c.offset()),
             "no ResponseVersion in soap Body",
         ));
     }
@@ -743,7 +868,7 @@ pub fn decode_response(
         && !children.is_empty()
     {
         ctx.diags.push(Diagnostic::new(
-            children.first().map_or(0, |c| c.offset),
+            children.first().map_or(0, |c| c.offset()),
             "no ResponseCollection in soap Body",
         ));
     }
@@ -752,4 +877,24 @@ pub fn decode_response(
     cap_diagnostics(&mut env.diagnostics);
     env.unknown = ctx.unknown;
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_token_sorted_index_finds_what_a_scan_finds() {
+        // Tokens with gaps, repeats (the first one wins) and items without a token.
+        let items: Vec<Option<u64>> = (0..100u64)
+            .map(|i| (i % 7 != 3).then_some((i * 37) % 60))
+            .collect();
+        let index = ByToken::new(&items, |t| *t);
+        assert!(index.sorted.is_some());
+        for token in 0..70 {
+            let scanned = items.iter().position(|t| *t == Some(token));
+            assert_eq!(index.position(token), scanned, "{token}");
+        }
+        assert!(ByToken::new(&items[..SCAN_MAX], |t| *t).sorted.is_none());
+    }
 }

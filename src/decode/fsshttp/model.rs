@@ -152,8 +152,8 @@ impl UnknownNode {
         Self {
             path: path.to_owned(),
             kind: UnknownKind::Attribute,
-            name: a.qname.clone().into_owned(),
-            namespace: a.ns.as_deref().map(str::to_owned),
+            name: a.qname.to_owned(),
+            namespace: a.ns.map(str::to_owned),
             value: Some(a.value.clone().into_owned()),
             attributes: Vec::new(),
             children: Vec::new(),
@@ -161,25 +161,24 @@ impl UnknownNode {
         }
     }
 
-    pub(crate) fn element(path: &str, n: &XNode<'_>) -> Self {
-        let text = n.text.trim();
+    pub(crate) fn element(path: &str, n: XNode<'_>) -> Self {
+        let text = n.text().trim();
         Self {
             path: path.to_owned(),
             kind: UnknownKind::Element,
-            name: n.qname.clone().into_owned(),
-            namespace: n.ns.as_deref().map(str::to_owned),
+            name: n.qname().to_owned(),
+            namespace: n.ns().map(str::to_owned),
             value: (!text.is_empty()).then(|| text.to_owned()),
             attributes: n
-                .attrs
+                .attrs()
                 .iter()
-                .map(|a| (a.qname.clone().into_owned(), a.value.clone().into_owned()))
+                .map(|a| (a.qname.to_owned(), a.value.clone().into_owned()))
                 .collect(),
             children: n
-                .children
-                .iter()
+                .children()
                 .map(|c| Self::element(&format!("{path}/{}", n.local()), c))
                 .collect(),
-            offset: n.offset,
+            offset: n.offset(),
         }
     }
 }

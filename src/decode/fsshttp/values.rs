@@ -88,8 +88,12 @@ macro_rules! string_enum {
             }
         }
         impl From<&str> for $name {
+            /// Copies `s` only for values the specification does not define.
             fn from(s: &str) -> Self {
-                Self::from(s.to_owned())
+                match s {
+                    $(stringify!($var) => Self::$var,)*
+                    _ => Self::Other(s.to_owned()),
+                }
             }
         }
         impl From<$name> for String {
@@ -311,14 +315,21 @@ impl LockType {
     }
 }
 
+impl LockType {
+    /// The defined lock type `s` names (surrounding whitespace ignored).
+    fn known(s: &str) -> Option<Self> {
+        match s.trim() {
+            "None" | "0" => Some(Self::None),
+            "SchemaLock" | "1" => Some(Self::SchemaLock),
+            "ExclusiveLock" | "2" => Some(Self::ExclusiveLock),
+            _ => None,
+        }
+    }
+}
+
 impl From<String> for LockType {
     fn from(s: String) -> Self {
-        match s.trim() {
-            "None" | "0" => Self::None,
-            "SchemaLock" | "1" => Self::SchemaLock,
-            "ExclusiveLock" | "2" => Self::ExclusiveLock,
-            _ => Self::Other(s),
-        }
+        Self::known(&s).unwrap_or(Self::Other(s))
     }
 }
 
@@ -336,7 +347,7 @@ impl fmt::Display for LockType {
 
 impl AttrValue for LockType {
     fn parse_attr(s: &str) -> Result<Self, String> {
-        Ok(Self::from(s.to_owned()))
+        Ok(Self::known(s).unwrap_or_else(|| Self::Other(s.to_owned())))
     }
     fn format_attr(&self) -> String {
         self.as_str().to_owned()
@@ -603,9 +614,20 @@ impl HResult {
         Self {
             raw: value.to_string(),
             value,
-            hex: format!("0x{value:08X}"),
+            hex: hex32(value),
         }
     }
+}
+
+/// `value` as `0x` and eight uppercase hex digits (as `format!("0x{value:08X}")`, which
+/// is slow enough to show in decode profiles).
+fn hex32(value: u32) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut text = *b"0x00000000";
+    for (i, digit) in text.iter_mut().skip(2).enumerate() {
+        *digit = DIGITS[(value >> (28 - 4 * i)) as usize & 0xF];
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 impl AttrValue for HResult {
@@ -624,7 +646,7 @@ impl AttrValue for HResult {
         Ok(Self {
             raw: t.to_owned(),
             value,
-            hex: format!("0x{value:08X}"),
+            hex: hex32(value),
         })
     }
     fn format_attr(&self) -> String {
@@ -714,6 +736,9 @@ mod tests {
         }
         assert_eq!(HResult::parse_attr("0").map(|h| h.value), Ok(0));
         assert!(HResult::parse_attr("99999999999").is_err());
+        for v in [0, 1, 0xDEAD_BEEF, u32::MAX] {
+            assert_eq!(hex32(v), format!("0x{v:08X}"));
+        }
     }
 
     #[test]
