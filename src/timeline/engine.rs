@@ -378,6 +378,17 @@ struct Chain {
 }
 
 impl LaneState {
+    /// `WebDAV lock <token> of <owner> granted in exchange N (<expiry>)`.
+    fn describe_webdav(&self) -> String {
+        format!(
+            "WebDAV lock {} of {} granted in exchange {} ({})",
+            self.holder,
+            self.owner.as_deref().unwrap_or("unknown owner"),
+            self.last_grant,
+            self.live_expiry()
+        )
+    }
+
     fn new(kind: LaneKind, holder: String) -> Self {
         Self {
             kind,
@@ -520,6 +531,15 @@ impl FileState {
             .iter()
             .filter(|l| is_shared(l.kind) && l.open.is_some())
             .filter(|l| except_client != Some(l.holder.as_str()))
+            .collect()
+    }
+
+    /// Open WebDAV locks, except the one whose token is `except`.
+    fn live_webdav(&self, except: Option<&str>) -> Vec<&LaneState> {
+        self.lanes
+            .iter()
+            .filter(|l| l.kind == LaneKind::WebDavLock && l.open.is_some())
+            .filter(|l| except != Some(l.holder.as_str()))
             .collect()
     }
 
@@ -855,19 +875,11 @@ impl FileState {
             .collect();
         // A WebDAV write lock on the file refuses cell storage locks too (the reference
         // server and SharePoint both answer FileAlreadyLockedOnServer).
-        for l in self
-            .lanes
-            .iter()
-            .filter(|l| l.kind == LaneKind::WebDavLock && l.open.is_some())
-        {
-            out.push(format!(
-                "WebDAV lock {} of {} granted in exchange {} ({})",
-                l.holder,
-                l.owner.as_deref().unwrap_or("unknown owner"),
-                l.last_grant,
-                l.live_expiry()
-            ));
-        }
+        out.extend(
+            self.live_webdav(None)
+                .into_iter()
+                .map(LaneState::describe_webdav),
+        );
         for l in self.live_shared(client) {
             let differs = match (schema, l.schema_lock_id.as_deref()) {
                 (Some(a), Some(b)) => a != b,
@@ -1456,19 +1468,9 @@ impl FileState {
         if !ok {
             let li = self.lane(LaneKind::WebDavLock, &holder);
             let live: Vec<String> = self
-                .lanes
-                .iter()
-                .filter(|x| {
-                    x.kind == LaneKind::WebDavLock && x.open.is_some() && x.holder != holder
-                })
-                .map(|x| {
-                    format!(
-                        "lock {} of {} granted in exchange {}",
-                        x.holder,
-                        x.owner.as_deref().unwrap_or("unknown owner"),
-                        x.last_grant
-                    )
-                })
+                .live_webdav(Some(&holder))
+                .into_iter()
+                .map(LaneState::describe_webdav)
                 .collect();
             let result = l
                 .status
@@ -1515,10 +1517,7 @@ impl FileState {
                 .scope
                 .as_deref()
                 .is_none_or(|s| s.eq_ignore_ascii_case("exclusive"));
-            let other = self
-                .lanes
-                .iter()
-                .find(|x| x.kind == LaneKind::WebDavLock && x.open.is_some() && x.holder != holder);
+            let other = self.live_webdav(Some(&holder)).into_iter().next();
             if let Some(o) = other.filter(|_| exclusive) {
                 cx.sink.emit(
                     Severity::Error,
