@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         for w in fields.windows(2) {
             assert!(w[0].offset + w[0].len <= w[1].offset, "fields overlap: {w:?}");
         }
-        let _ = fsshttpb::render_fields(&fields, &framed);
+        let _ = fsshttpb::render_fields(&fields, &diagnostics, &framed);
     }
     // Whatever decoded cleanly must re-encode to something that decodes the same way.
     if request.diagnostics.is_empty() && request.unknown.is_empty() {

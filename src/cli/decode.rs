@@ -179,24 +179,20 @@ fn describe(
         Decoded::FsshttpRequest(r) => {
             let mut tree = fsshttp::render_tree(Some(r), None);
             let mut diags = r.diagnostics.clone();
-            for (_, sub) in r.sub_requests() {
-                if let Some(p) = sub.cell_payload() {
-                    let b = fsshttpb::decode_request(&p.bytes);
-                    tree.push_str(&indent(&fsshttpb::render_request_tree(&b)));
-                    diags.extend(b.diagnostics.iter().cloned());
-                }
+            for (_, p) in r.cell_payloads() {
+                let b = fsshttpb::decode_request(&p.bytes);
+                tree.push_str(&indent(&fsshttpb::render_request_tree(&b)));
+                diags.extend(b.diagnostics.iter().cloned());
             }
             (tree, diags, None)
         }
         Decoded::FsshttpResponse(r) => {
             let mut tree = fsshttp::render_tree(None, Some(r));
             let mut diags = r.diagnostics.clone();
-            for (_, sub) in r.sub_responses() {
-                if let Some(p) = sub.cell_payload() {
-                    let b = fsshttpb::decode_response(&p.bytes, None);
-                    tree.push_str(&indent(&fsshttpb::render_response_tree(&b)));
-                    diags.extend(b.diagnostics.iter().cloned());
-                }
+            for (_, p) in r.cell_payloads() {
+                let b = fsshttpb::decode_response(&p.bytes, None);
+                tree.push_str(&indent(&fsshttpb::render_response_tree(&b)));
+                diags.extend(b.diagnostics.iter().cloned());
             }
             (tree, diags, None)
         }
@@ -233,14 +229,12 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     // (heading, payload) pairs.
     let payloads: Vec<(String, &[u8])> = match decoded {
         Decoded::FsshttpRequest(r) => r
-            .sub_requests()
-            .filter_map(|(_, s)| Some((s.sub_request_token, s.cell_payload()?)))
-            .map(|(t, p)| (payload_heading("SubRequest", t, p), p.bytes.as_slice()))
+            .cell_payloads()
+            .map(|(t, p)| (p.heading("SubRequest", t), p.bytes.as_slice()))
             .collect(),
         Decoded::FsshttpResponse(r) => r
-            .sub_responses()
-            .filter_map(|(_, s)| Some((s.sub_request_token, s.cell_payload()?)))
-            .map(|(t, p)| (payload_heading("SubResponse", t, p), p.bytes.as_slice()))
+            .cell_payloads()
+            .map(|(t, p)| (p.heading("SubResponse", t), p.bytes.as_slice()))
             .collect(),
         Decoded::FsshttpbRequest(_)
         | Decoded::FsshttpbResponse(_)
@@ -280,12 +274,9 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             );
         } else {
             if !heading.is_empty() {
-                outln!("{heading}");
+                outln!("{heading} (offsets from the payload's start)");
             }
-            out!("{}", fsshttpb::render_fields(&fields, payload));
-            for d in &diags {
-                outln!("diagnostic: {d}");
-            }
+            out!("{}", fsshttpb::render_fields(&fields, &diags, payload));
         }
     }
     if json {
@@ -299,23 +290,15 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     Ok(i32::from(any_diag))
 }
 
-fn payload_heading(kind: &str, token: Option<u64>, p: &fsshttp::CellPayload) -> String {
-    let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
-    format!(
-        "{kind} {token}: Cell payload, {} (offsets below are from the payload's start)",
-        p.describe()
-    )
-}
-
 /// The file carried by the first Cell payload of a SOAP message that carries one.
 fn extract_from_soap(d: &Decoded) -> Option<Vec<u8>> {
     match d {
-        Decoded::FsshttpRequest(r) => r.sub_requests().find_map(|(_, s)| {
-            let b = fsshttpb::decode_request(&s.cell_payload()?.bytes);
+        Decoded::FsshttpRequest(r) => r.cell_payloads().find_map(|(_, p)| {
+            let b = fsshttpb::decode_request(&p.bytes);
             fsshttpb::extract_file(b.data_element_package.as_ref()?)
         }),
-        Decoded::FsshttpResponse(r) => r.sub_responses().find_map(|(_, s)| {
-            let b = fsshttpb::decode_response(&s.cell_payload()?.bytes, None);
+        Decoded::FsshttpResponse(r) => r.cell_payloads().find_map(|(_, p)| {
+            let b = fsshttpb::decode_response(&p.bytes, None);
             fsshttpb::extract_file(b.data_element_package.as_ref()?)
         }),
         _ => None,

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Side};
 use crate::decode::fsshttp::render_tree;
-use crate::decode::fsshttp::CellPayload;
 use crate::decode::fsshttpb::{self, render_request_tree, render_response_tree};
 use crate::model::{Body, Exchange, Headers};
 
@@ -286,24 +285,14 @@ fn field_lines(x: &Exchange, d: &DecodedExchange) -> Vec<String> {
             return;
         };
         out.push(format!("{heading} (offsets from the payload's start)"));
-        out.extend(
-            fsshttpb::render_fields(&fields, bytes)
-                .lines()
-                .map(str::to_owned),
-        );
-        out.extend(diags.iter().map(|g| format!("diagnostic: {g}")));
+        let text = fsshttpb::render_fields(&fields, &diags, bytes);
+        out.extend(text.lines().map(str::to_owned));
         out.push(String::new());
-    };
-    let cell = |kind: &str, token: Option<u64>, p: &CellPayload| {
-        let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
-        format!("{kind} {token} Cell payload, {}", p.describe())
     };
     let f = d.fsshttp.as_ref();
     if let Some(env) = f.and_then(|f| f.request.as_ref()) {
-        for (_, s) in env.sub_requests() {
-            if let Some(p) = s.cell_payload() {
-                add(cell("SubRequest", s.sub_request_token, p), &p.bytes);
-            }
+        for (t, p) in env.cell_payloads() {
+            add(p.heading("SubRequest", t), &p.bytes);
         }
     } else if let Some(r) = &x.request {
         if fsshttpb::sniff(&r.body.bytes).is_some() {
@@ -311,10 +300,8 @@ fn field_lines(x: &Exchange, d: &DecodedExchange) -> Vec<String> {
         }
     }
     if let Some(env) = f.and_then(|f| f.response.as_ref()) {
-        for (_, s) in env.sub_responses() {
-            if let Some(p) = s.cell_payload() {
-                add(cell("SubResponse", s.sub_request_token, p), &p.bytes);
-            }
+        for (t, p) in env.cell_payloads() {
+            add(p.heading("SubResponse", t), &p.bytes);
         }
     } else if let Some(r) = &x.response {
         if fsshttpb::sniff(&r.body.bytes).is_some() {

@@ -82,6 +82,13 @@ pub struct CellPayload {
 }
 
 impl CellPayload {
+    /// A heading naming the payload: `SubRequest 2: Cell payload, 1234 bytes, …` (`kind`
+    /// is `SubRequest` or `SubResponse`).
+    pub fn heading(&self, kind: &str, token: Option<u64>) -> String {
+        let token = token.map_or_else(|| "?".to_owned(), |t| t.to_string());
+        format!("{kind} {token}: Cell payload, {}", self.describe())
+    }
+
     /// Its size and origin, e.g. `1234 bytes, XOP part <cid> at body bytes 560..1794` or
     /// `1234 bytes, inline base64`.
     pub fn describe(&self) -> String {
@@ -424,6 +431,12 @@ impl RequestEnvelope {
             .flat_map(|c| c.requests.iter())
             .flat_map(|r| r.sub_requests.iter().map(move |s| (r, s)))
     }
+
+    /// The Cell payloads with their SubRequestToken, in document order.
+    pub fn cell_payloads(&self) -> impl Iterator<Item = (Option<u64>, &CellPayload)> {
+        self.sub_requests()
+            .filter_map(|(_, s)| Some((s.sub_request_token, s.cell_payload()?)))
+    }
 }
 
 attr_struct! {
@@ -725,5 +738,11 @@ impl ResponseEnvelope {
             .iter()
             .flat_map(|c| c.responses.iter())
             .flat_map(|r| r.sub_responses.iter().map(move |s| (r, s)))
+    }
+
+    /// The Cell payloads with their SubRequestToken, in document order.
+    pub fn cell_payloads(&self) -> impl Iterator<Item = (Option<u64>, &CellPayload)> {
+        self.sub_responses()
+            .filter_map(|(_, s)| Some((s.sub_request_token, s.cell_payload()?)))
     }
 }

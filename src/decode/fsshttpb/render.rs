@@ -681,8 +681,13 @@ pub fn render_package_tree(p: &DataElementPackage) -> String {
 /// The byte map of a message ([`super::fields`]), one line per field: offset, up to eight
 /// bytes in hex, and the field indented by its stream object depth, e.g.
 /// `000018  84 00        Knowledge start = 16-bit: type 0x10, length 0, compound`.
-/// Bytes between fields (which the decoder could not place) get a `(not decoded)` line.
-pub fn render_fields(fields: &[Field], bytes: &[u8]) -> String {
+/// Bytes between fields (which the decoder could not place) get a `(not decoded)` line;
+/// the decoder's `diagnostics` follow, one `diagnostic: …` line each.
+pub fn render_fields(
+    fields: &[Field],
+    diagnostics: &[crate::decode::Diagnostic],
+    bytes: &[u8],
+) -> String {
     fn line(out: &mut String, bytes: &[u8], offset: usize, len: usize, depth: usize, text: &str) {
         let shown = bytes
             .get(offset..offset.saturating_add(len.min(8)))
@@ -736,6 +741,9 @@ pub fn render_fields(fields: &[Field], bytes: &[u8]) -> String {
             0,
             &format!("({n} bytes not decoded)"),
         );
+    }
+    for d in diagnostics {
+        let _ = writeln!(out, "diagnostic: {d}");
     }
     out
 }

@@ -2010,11 +2010,11 @@ mod props {
                     Some(Kind::Response) => decode_response(&input, None).diagnostics,
                     _ => decode_packaging(&input).map(|p| p.diagnostics).unwrap_or_default(),
                 };
-                prop_assert_eq!(diags, plain);
+                prop_assert_eq!(&diags, &plain);
                 for w in fields.windows(2) {
                     prop_assert!(w[0].offset + w[0].len <= w[1].offset, "{:?}", w);
                 }
-                let _ = render_fields(&fields, &input);
+                let _ = render_fields(&fields, &diags, &input);
             }
         }
 
