@@ -28,7 +28,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::spfilesync::{self, OperationKind, SpFileSyncExchange};
-use crate::decode::webdav::{self, percent_decode, ChangeType, WebDavExchange};
+use crate::decode::text::percent_decode;
+use crate::decode::webdav::{self, ChangeType, WebDavExchange};
 
 /// How serious a finding is.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

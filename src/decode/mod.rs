@@ -11,6 +11,7 @@ pub mod fsshttp;
 pub mod fsshttpb;
 pub mod mtom;
 pub mod spfilesync;
+pub mod text;
 pub mod webdav;
 
 pub use diag::Diagnostic;

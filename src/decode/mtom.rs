@@ -16,6 +16,7 @@ use std::ops::Range;
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
+use crate::decode::text::percent_decode;
 use crate::decode::Diagnostic;
 
 /// Most parts accepted in one body; more are reported and ignored.
@@ -200,48 +201,6 @@ pub fn cid_from_href(href: &str) -> String {
     strip_angle(&decoded).to_owned()
 }
 
-/// Percent-decodes `s`; malformed escapes are kept as they are.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters, as WCF does for `cid:` URLs.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Splits `body` into parts using `params.boundary`.
 ///
 /// Never fails: a missing opening delimiter, a header block cut short or a missing
@@ -392,6 +351,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::text::percent_encode;
 
     #[test]
     fn content_type_params_any_order_quoted_or_not() {

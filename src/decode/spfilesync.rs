@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::webdav::{percent_decode, xml};
+use crate::decode::text::percent_decode;
+use crate::decode::webdav::xml;
 use crate::decode::Diagnostic;
 
 /// Simple text elements of a `web3s` item, in the order the encoder writes them (observed

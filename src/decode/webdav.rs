@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::text::percent_decode;
 use crate::decode::Diagnostic;
 
 /// The `DAV:` namespace (RFC 4918).
@@ -1132,26 +1133,6 @@ fn parse_ext_error(v: &str) -> MsDavExtError {
         code: code.trim().parse().ok(),
         text: percent_decode(text.trim()),
     }
-}
-
-/// Percent-decode `s` as UTF-8 (lossy); malformed escapes are kept as they are.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parse an `If` header leniently (RFC 4918 10.4).

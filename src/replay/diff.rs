@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
 use crate::decode::fsshttp::{SubRequest, SubResponse};
 use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
+use crate::decode::text::percent_decode;
 use crate::model::Exchange;
 use crate::timeline::{Timeline, TimelineOptions, TimelineReport};
 
@@ -607,24 +608,6 @@ pub fn file_of(x: &Exchange, d: &DecodedExchange) -> String {
     percent_decode(last)
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The timeline of a sequence of exchanges.
 pub fn timeline_of<'a>(xs: impl IntoIterator<Item = &'a Exchange>) -> TimelineReport {
     let mut t = Timeline::new(TimelineOptions::default());
@@ -699,22 +682,93 @@ pub fn compare_timelines(old: &TimelineReport, new: &TimelineReport) -> Vec<Diff
 mod tests {
     use super::*;
 
+    use crate::model::{Body, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
+
+    fn h(v: &[(&str, &str)]) -> Headers {
+        Headers(
+            v.iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn dav_exchange(
+        method: &str,
+        url: &str,
+        req: Headers,
+        req_body: Vec<u8>,
+        status: u16,
+        resp: Headers,
+        resp_body: Vec<u8>,
+    ) -> Exchange {
+        Exchange {
+            id: 1,
+            kind: ExchangeKind::Http,
+            connection_id: 1,
+            client_addr: "127.0.0.1:50000".to_owned(),
+            mode: ProxyMode::Other,
+            tls: None,
+            server: "dav.example:443".to_owned(),
+            http_version: "HTTP/1.1".to_owned(),
+            request: Some(Request {
+                method: method.to_owned(),
+                url: url.to_owned(),
+                headers: req,
+                body: Body::complete(req_body),
+            }),
+            response: Some(Response {
+                status,
+                reason: String::new(),
+                headers: resp,
+                body: Body::complete(resp_body),
+            }),
+            tunnel: None,
+            timings: Timings::default(),
+            error: None,
+        }
+    }
+
+    /// Issue 14.3: a target answering a replication SEARCH with an href holding `%` before
+    /// a multibyte character (`N%Kä`) made the comparison panic ("byte index is not a char
+    /// boundary"). It is now a manifest difference like any other.
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("Report%20Q1.docx"), "Report Q1.docx");
-        assert_eq!(percent_decode("a%2"), "a%2");
+    fn hostile_href_with_percent_before_multibyte_character(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/webdav/");
+        let search = std::fs::read(format!("{dir}search_repl_initial.xml"))?;
+        let manifest = std::fs::read_to_string(format!("{dir}manifest_207.xml"))?;
+        let hostile = manifest.replace("Inbox/Budget.EML", "Inbox/N%K\u{e4}");
+        assert_ne!(hostile, manifest);
+        let x = |body: &str| {
+            dav_exchange(
+                "SEARCH",
+                "http://mail.contoso.com/exchange/adele/Inbox/",
+                h(&[("Content-Type", "text/xml"), ("Depth", "1")]),
+                search.clone(),
+                207,
+                h(&[("Content-Type", "text/xml")]),
+                body.as_bytes().to_vec(),
+            )
+        };
+        let d = compare(&x(&manifest), &x(&hostile), "c", &DiffOptions::default());
+        let manifest_change = d
+            .iter()
+            .flat_map(|d| &d.changes)
+            .find(|c| c.field == "manifest")
+            .ok_or("no manifest difference")?;
+        assert!(
+            manifest_change.replayed.contains("N%K\u{e4}"),
+            "{manifest_change:?}"
+        );
+        assert!(
+            manifest_change.recorded.contains("Budget.EML"),
+            "{manifest_change:?}"
+        );
+        Ok(())
     }
 
     fn lock(timeout: &str, scope: &str, token: &str) -> Exchange {
         use crate::decode::webdav::{encode_lockdiscovery, ActiveLock, DavTimeout};
-        use crate::model::{Body, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
-        let h = |v: &[(&str, &str)]| {
-            Headers(
-                v.iter()
-                    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                    .collect(),
-            )
-        };
         let secs = timeout.trim_start_matches("Second-").parse().unwrap_or(0);
         let body = encode_lockdiscovery(&[ActiveLock {
             lockscope: Some(scope.to_owned()),
@@ -726,37 +780,19 @@ mod tests {
             ..ActiveLock::default()
         }]);
         let lock_token = format!("<{token}>");
-        Exchange {
-            id: 1,
-            kind: ExchangeKind::Http,
-            connection_id: 1,
-            client_addr: "127.0.0.1:50000".to_owned(),
-            mode: ProxyMode::Other,
-            tls: None,
-            server: "dav.example:443".to_owned(),
-            http_version: "HTTP/1.1".to_owned(),
-            request: Some(Request {
-                method: "LOCK".to_owned(),
-                url: "https://dav.example/docs/Plan.docx".to_owned(),
-                headers: h(&[("Timeout", "Second-3600"), ("Depth", "0")]),
-                body: Body::complete(
-                    br#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>alice</D:owner></D:lockinfo>"#.to_vec(),
-                ),
-            }),
-            response: Some(Response {
-                status: 200,
-                reason: "OK".to_owned(),
-                headers: h(&[
-                    ("Lock-Token", lock_token.as_str()),
-                    ("Timeout", timeout),
-                    ("Content-Type", "text/xml; charset=utf-8"),
-                ]),
-                body: Body::complete(body),
-            }),
-            tunnel: None,
-            timings: Timings::default(),
-            error: None,
-        }
+        dav_exchange(
+            "LOCK",
+            "https://dav.example/docs/Plan.docx",
+            h(&[("Timeout", "Second-3600"), ("Depth", "0")]),
+            br#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>alice</D:owner></D:lockinfo>"#.to_vec(),
+            200,
+            h(&[
+                ("Lock-Token", lock_token.as_str()),
+                ("Timeout", timeout),
+                ("Content-Type", "text/xml; charset=utf-8"),
+            ]),
+            body,
+        )
     }
 
     /// A WebDAV LOCK is compared through its decoded answer: a new lock token is not a

@@ -907,7 +907,7 @@ impl CellService {
             }
             // A Put Changes to a missing Url creates the file (A.7.1).
             let path = c.url.split(['?', '#']).next().unwrap_or("");
-            let name = crate::decode::mtom::percent_decode(path.rsplit('/').next().unwrap_or(""));
+            let name = crate::decode::text::percent_decode(path.rsplit('/').next().unwrap_or(""));
             self.store.insert(&name, Vec::new(), now, &user);
         }
         let range_guid = self.fresh_guid(0xA11);

@@ -370,7 +370,7 @@ impl Store {
 pub fn doc_key(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or("");
     let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    crate::decode::mtom::percent_decode(last).to_ascii_lowercase()
+    crate::decode::text::percent_decode(last).to_ascii_lowercase()
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ impl DavRequest<'_> {
 /// Answers a WebDAV request on the library, or `None` when it is not one.
 pub(crate) fn answer(store: &mut Store, r: &DavRequest<'_>) -> Option<Answer> {
     let lower = r.path.to_ascii_lowercase();
-    let decoded = crate::decode::mtom::percent_decode(&lower);
+    let decoded = crate::decode::text::percent_decode(&lower);
     let at = decoded.find(LIBRARY)?;
     let collection_path = r.path;
     let is_collection = decoded.len() == at + LIBRARY.len();
@@ -126,7 +126,7 @@ fn entry(seed: u64, d: &Document, collection: &str, changetype: bool) -> MultiSt
         href: vec![format!(
             "{}{}",
             collection,
-            crate::decode::mtom::percent_encode(&d.name)
+            crate::decode::text::percent_encode(&d.name)
         )],
         propstat: vec![PropStat {
             prop: Prop {

@@ -323,7 +323,7 @@ struct Cx<'a> {
 /// slash.
 pub fn normalise_url(url: &str) -> String {
     let no_query = url.trim().split(['?', '#']).next().unwrap_or("");
-    let decoded = crate::decode::webdav::percent_decode(no_query);
+    let decoded = crate::decode::text::percent_decode(no_query);
     let lower = decoded.to_lowercase();
     let t = lower.trim_end_matches('/');
     if t.is_empty() {

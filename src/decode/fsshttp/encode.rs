@@ -12,7 +12,7 @@ use base64::Engine;
 
 use super::model::*;
 use super::{SOAP11_NS, TNS, XOP_NS};
-use crate::decode::mtom::percent_encode;
+use crate::decode::text::percent_encode;
 
 /// How to encode a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,93 @@
+//! Text helpers every decoder and view shares: percent decoding and encoding of URL
+//! parts (RFC 3986 2.1), and escaping of text from the wire before it reaches a terminal.
+//!
+//! These are byte-level and total: no input makes them panic, whatever mix of `%`,
+//! multibyte UTF-8 and control characters it holds.
+
+/// Decodes `%XX` escapes (RFC 3986 2.1). A `%` not followed by two hex digits is kept as
+/// it is; bytes that do not form UTF-8 after decoding become U+FFFD.
+///
+/// Works on bytes, so a `%` before a multibyte character (`N%Kä`) is just a literal `%`.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    if !bytes.contains(&b'%') {
+        return s.to_owned();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex_val),
+                bytes.get(i + 2).copied().and_then(hex_val),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, as WCF does for `cid:`
+/// URLs and as SharePoint does for file names in hrefs.
+pub fn percent_encode(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0F)]));
+        }
+    }
+    out
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_escapes_and_keeps_bad_ones() {
+        assert_eq!(percent_decode("Report%20Q1.docx"), "Report Q1.docx");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("a%"), "a%");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%C3%A4"), "ä");
+        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
+    }
+
+    /// Issue 14.3: `%` before a multibyte character panicked ("byte index is not a char
+    /// boundary") in replay's copy of this function.
+    #[test]
+    fn percent_before_multibyte_character() {
+        assert_eq!(percent_decode("N%Kä"), "N%Kä");
+        assert_eq!(percent_decode("%ä"), "%ä");
+        assert_eq!(percent_decode("%4ä"), "%4ä");
+        assert_eq!(percent_decode("ä%"), "ä%");
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        for s in ["Shared Documents/Report.docx", "ä ö/%", "", "a-b.c_d~"] {
+            assert_eq!(percent_decode(&percent_encode(s)), s);
+        }
+        assert_eq!(percent_encode("a b"), "a%20b");
+    }
+}
