@@ -56,8 +56,7 @@ async fn start(coauth: bool, max_coauthors: usize) -> Result<Srv, Box<dyn std::e
 }
 
 fn client(s: &Srv, file: &str, id: &str) -> Result<CellClient, Box<dyn std::error::Error>> {
-    let http = Arc::new(HttpClient::new(&[], None, &format!("test\\{id}"))?);
-    Ok(CellClient::new(http, &s.site, file, id))
+    client_for(&s.site, file, id)
 }
 
 /// `call!(client, subrequests)`: builds the subrequests first, then sends them.
@@ -492,6 +491,103 @@ fn dependencies_and_missing_files() -> TestResult {
         assert_eq!(file.as_deref(), Some(&b"new file\n"[..]));
         Ok(())
     })
+}
+
+/// Issue 14.1: a Put Changes to a new Url took the Url's last segment, percent-decoded, as
+/// a path under `--data`, so `%2e%2e%2F` and `%2F` wrote files anywhere. Every encoding of
+/// a path is now refused with `InvalidUrl`, nothing is written outside the data folder,
+/// and a later WebDAV PUT to the same name finds no document (409, WebDAV cannot create).
+#[test]
+fn put_changes_to_a_url_naming_a_path_is_refused() -> TestResult {
+    use synctap::server::client::DavClient;
+    runtime().block_on(async {
+        let root = tempfile::tempdir()?;
+        let data = root.path().join("a").join("b").join("data");
+        let server = Server::bind(ServerConfig {
+            tls: false,
+            certs_dir: root.path().join("certs"),
+            data_dir: Some(data.clone()),
+            clock: ManualClock::new(T0),
+            ..ServerConfig::default()
+        })
+        .await?;
+        let host = server.url();
+        let site = format!("{host}/sites/t");
+        let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        let victim = root.path().join("a").join("victim.txt");
+        let absolute = root.path().join("absolute.txt");
+        let abs = absolute.to_string_lossy().replace('/', "%2F");
+        let lib = format!("{site}/Shared%20Documents");
+        let urls = [
+            format!("{lib}/%2e%2e%2F%2e%2e%2Fvictim.txt"),
+            format!("{lib}/%2E%2E%2f%2E%2E%2fvictim.txt"),
+            format!("{lib}/..%2F..%2Fvictim.txt"),
+            format!("{lib}/{abs}"),
+            format!("{lib}/%252e%252e%252f%252e%252e%252fvictim.txt"),
+            format!("{lib}/..%5C..%5Cvictim.txt"),
+            format!("{lib}/..\\..\\victim.txt"),
+            format!("{lib}/%2e%2e"),
+            format!("{lib}/x%00.txt"),
+            format!("{lib}/C%3A%5Cvictim.txt"),
+            format!("https://other.example/sites/t/Shared%20Documents/..%2F..%2Fvictim.txt"),
+        ];
+        for url in &urls {
+            let mut c = client_for(&site, "Report.docx", "T")?;
+            c.file_url.clone_from(url);
+            let x = call!(c, vec![c.upload_sub(b"owned\n", "none")]).await?;
+            assert_eq!(x.code(0), "InvalidUrl", "{url}");
+        }
+        assert!(!victim.exists(), "wrote {}", victim.display());
+        assert!(!absolute.exists(), "wrote {}", absolute.display());
+        let mut outside = Vec::new();
+        let mut stack = vec![root.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)? {
+                let p = e?.path();
+                if p.is_dir() {
+                    if p != data && !p.ends_with("certs") {
+                        stack.push(p);
+                    }
+                } else {
+                    outside.push(p);
+                }
+            }
+        }
+        assert!(outside.is_empty(), "files outside --data: {outside:?}");
+        for e in std::fs::read_dir(&data)? {
+            let name = e?.file_name().to_string_lossy().into_owned();
+            assert!(!name.contains("victim") && !name.contains('%'), "{name}");
+        }
+        // The refused names never became documents, so WebDAV finds nothing to PUT to.
+        let http = Arc::new(HttpClient::new(&[], None, "test\\dav")?);
+        let mut w = DavClient::new(http, &site);
+        let put = w
+            .put(
+                "/sites/t/Shared%20Documents/%2e%2e%2F%2e%2e%2Fvictim.txt",
+                b"again".to_vec(),
+                None,
+            )
+            .await?;
+        assert_eq!(
+            put, 409,
+            "no document by that name, so nothing to overwrite"
+        );
+        assert!(!victim.exists());
+        // A plain new name still works.
+        let mut c = client_for(&site, "New%20File.docx", "T")?;
+        let x = call!(c, vec![c.upload_sub(b"fine\n", "none")]).await?;
+        assert_eq!(x.code(0), "Success");
+        assert!(data.join("New File.docx").exists());
+        Ok(())
+    })
+}
+
+fn client_for(site: &str, file: &str, id: &str) -> Result<CellClient, Box<dyn std::error::Error>> {
+    let http = Arc::new(HttpClient::new(&[], None, &format!("test\\{id}"))?);
+    Ok(CellClient::new(http, site, file, id))
 }
 
 #[test]

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::store::{guid, Clock, Document, Editor, Lock, Store, Version};
+use super::store::{check_name, guid, Clock, Document, Editor, Lock, Store, Version};
 use crate::decode::fsshttp::{
     CellPayload, CoauthRequestType, CoauthStatus, DependencyType, DotNetTicks,
     EditorsTableRequestType, ErrorCode, ExclusiveLockRequestType, ExclusiveLockReturnReason,
@@ -871,6 +871,12 @@ impl CellService {
                 return Outcome::err_msg("FileAlreadyLockedOnServer", d.holder());
             }
         }
+        if let Err(why) = check_name(&new_name) {
+            return Outcome::err_msg(
+                "InvalidArgument",
+                format!("{why}: {}", new_name.escape_debug()),
+            );
+        }
         if self.store.rename(c.url, &new_name) {
             Outcome::ok(SubResponseData::default())
         } else {
@@ -906,8 +912,12 @@ impl CellService {
                 return cell_outcome("CellRequestFail", &r, None);
             }
             // A Put Changes to a missing Url creates the file (A.7.1).
+            // The name comes from the wire: it must be a plain file name (issue 14.1).
             let path = c.url.split(['?', '#']).next().unwrap_or("");
             let name = crate::decode::text::percent_decode(path.rsplit('/').next().unwrap_or(""));
+            if let Err(why) = check_name(&name) {
+                return Outcome::err_msg("InvalidUrl", format!("{why}: {}", name.escape_debug()));
+            }
             self.store.insert(&name, Vec::new(), now, &user);
         }
         let range_guid = self.fresh_guid(0xA11);

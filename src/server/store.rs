@@ -337,33 +337,92 @@ impl Store {
     }
 
     /// Writes the content of a new version of `name` to the data folder.
+    ///
+    /// `name` is checked again here ([`check_name`]): whatever a caller passes, nothing is
+    /// written outside the data folder.
     pub fn write_back(&self, name: &str, content: &[u8]) {
-        if let Some(dir) = &self.data_dir {
-            if let Err(e) = std::fs::write(dir.join(name), content) {
-                tracing::warn!(error = %e, file = name, "cannot write the uploaded version");
-            }
+        let Some(path) = self.data_path(name) else {
+            return;
+        };
+        if let Err(e) = std::fs::write(&path, content) {
+            tracing::warn!(error = %e, file = name, "cannot write the uploaded version");
         }
+    }
+
+    /// The file in the data folder that holds `name`, or `None` without a data folder or
+    /// when `name` is not a plain file name.
+    fn data_path(&self, name: &str) -> Option<PathBuf> {
+        let dir = self.data_dir.as_ref()?;
+        if let Err(why) = check_name(name) {
+            tracing::warn!(
+                file = name.escape_debug().to_string(),
+                why,
+                "not writing a file with an invalid name"
+            );
+            return None;
+        }
+        Some(dir.join(name))
     }
 
     /// Renames a document; false when the new name is taken or the old one is missing.
     pub fn rename(&mut self, url: &str, new_name: &str) -> bool {
         let key = doc_key(url);
         let new_key = new_name.to_ascii_lowercase();
-        if new_name.is_empty() || new_name.contains(['/', '\\']) || self.docs.contains_key(&new_key)
-        {
+        if check_name(new_name).is_err() || self.docs.contains_key(&new_key) {
             return false;
         }
         let Some(mut doc) = self.docs.remove(&key) else {
             return false;
         };
-        if let Some(dir) = &self.data_dir {
-            let _ = std::fs::rename(dir.join(&doc.name), dir.join(new_name));
+        if let (Some(from), Some(to)) = (self.data_path(&doc.name), self.data_path(new_name)) {
+            if let Err(e) = std::fs::rename(from, to) {
+                tracing::warn!(error = %e, file = new_name, "cannot rename the stored file");
+            }
         }
         new_name.clone_into(&mut doc.name);
         self.docs.insert(new_key.clone(), doc);
         self.touch(&new_key);
         true
     }
+}
+
+/// Checks that `name`, the last segment of a URL after percent-decoding, can name a
+/// document in the library, and so a file in the data folder.
+///
+/// Refused, as SharePoint refuses them in a file name: empty names, `.` and `..`, path
+/// separators (`/`, `\`), NUL and other control characters, a drive letter or NTFS
+/// stream (`:`), the characters `" * < > ? |`, a `%` (a name still percent-encoded after
+/// one decoding is a double-encoded path, not a name), names that start or end with a
+/// space or end with a period, and names longer than 255 bytes.
+///
+/// # Errors
+/// A short reason, for the log and the SubResponse's ErrorMessage.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("the file name is empty");
+    }
+    if name == "." || name == ".." {
+        return Err("the file name is a relative path");
+    }
+    if name.len() > 255 {
+        return Err("the file name is longer than 255 bytes");
+    }
+    if name.contains(['/', '\\']) {
+        return Err("the file name contains a path separator");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("the file name contains a control character");
+    }
+    if name.contains(':') {
+        return Err("the file name contains a drive letter or stream separator (:)");
+    }
+    if name.contains(['"', '*', '<', '>', '?', '|', '%']) {
+        return Err("the file name contains a character SharePoint does not allow");
+    }
+    if name.starts_with(' ') || name.ends_with(' ') || name.ends_with('.') {
+        return Err("the file name starts or ends with a space or ends with a period");
+    }
+    Ok(())
 }
 
 /// The store key of a file URL: its last path segment, percent-decoded, lowercase.
@@ -386,6 +445,42 @@ mod tests {
         assert_eq!(guid(1, 2, 3), guid(1, 2, 3));
         assert_ne!(guid(1, 2, 3), guid(2, 2, 3));
         assert!(guid(7, 1, 1).to_string().starts_with('{'));
+    }
+
+    #[test]
+    fn names_from_urls_never_leave_the_folder() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "..\\x",
+            "a/b",
+            "/etc/passwd",
+            "C:x",
+            "C:\\x",
+            "x\0y",
+            "a\u{1b}[41m",
+            "%2e%2e",
+            "a?b",
+            "a|b",
+            "x.",
+            " x",
+            "x ",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "Report.docx",
+            "Report Q1.docx",
+            "ä ö.txt",
+            "a.b.c",
+            "~$x.docx",
+            "..x",
+        ] {
+            assert_eq!(check_name(good), Ok(()), "{good:?}");
+        }
+        assert!(check_name(&"a".repeat(256)).is_err());
     }
 
     #[test]
