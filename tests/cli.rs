@@ -211,3 +211,43 @@ fn closed_stdout_is_a_quiet_exit() -> TestResult {
     assert_eq!(out.status.code(), Some(0), "{err}");
     Ok(())
 }
+
+/// Issue 14.2: a web3s body of ~9,150 nested `<Folder><Items>` overflowed the stack and
+/// aborted `decode`, `show` and `proxy --ui`. 100,000 levels now decode to the nesting
+/// limit with a diagnostic (exit 1), in text and JSON, and the process survives.
+#[test]
+fn deeply_nested_web3s_is_a_diagnostic_not_a_crash() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("deep.xml");
+    let depth = 100_000;
+    let mut body = String::from("<?xml version=\"1.0\"?>");
+    body.push_str(&"<Folder><Items>".repeat(depth));
+    body.push_str(&"</Items></Folder>".repeat(depth));
+    std::fs::write(&path, &body)?;
+    for json in [false, true] {
+        let mut cmd = synctap();
+        cmd.args(["decode", "--content-type", "application/web3s+xml"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.arg(&path).output()?;
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "json={json}: {}",
+            &all[..all.len().min(2000)]
+        );
+        assert!(all.contains("nested more than 256 levels"), "json={json}");
+        assert!(
+            out.stdout.len() < 8 << 20,
+            "output {} bytes",
+            out.stdout.len()
+        );
+    }
+    Ok(())
+}

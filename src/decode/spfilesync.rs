@@ -918,9 +918,9 @@ fn decode_body(
     };
     let root = doc.root_element();
     let b = match root.tag_name().name() {
-        "Folder" => SyncBody::Folder(read_item(root, &mut diags)),
-        "Document" => SyncBody::Document(read_item(root, &mut diags)),
-        "Items" => SyncBody::Items(read_items(root, &mut diags)),
+        "Folder" => SyncBody::Folder(read_item(root, 0, &mut diags)),
+        "Document" => SyncBody::Document(read_item(root, 0, &mut diags)),
+        "Items" => SyncBody::Items(read_items(root, 0, &mut diags)),
         "PolicyDocument" => SyncBody::PolicyDocument(read_policy(root)),
         name => {
             let discovery = matches!(
@@ -1015,11 +1015,11 @@ fn is_item_element(name: &str) -> bool {
     matches!(name, "Folder" | "Document") || name.starts_with("Deleted")
 }
 
-fn read_items(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> Vec<Item> {
+fn read_items(n: Node<'_, '_>, depth: usize, d: &mut Vec<Diagnostic>) -> Vec<Item> {
     let mut out = Vec::new();
     for c in n.children().filter(Node::is_element) {
         if is_item_element(c.tag_name().name()) {
-            out.push(read_item(c, d));
+            out.push(read_item(c, depth, d));
         } else {
             d.push(Diagnostic::new(
                 c.range().start,
@@ -1059,14 +1059,27 @@ fn read_fields(
     }
 }
 
-fn read_item(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> Item {
+/// How deeply `Items` may nest inside `Folder`s before the decoder stops descending.
+///
+/// A SharePoint path has at most 400 characters, so a real folder tree is far shallower;
+/// the limit keeps a hostile body from overflowing the stack (the decoder, `Item`'s
+/// drop and every renderer recurse once per level).
+pub const MAX_ITEM_NESTING: usize = 256;
+
+fn read_item(n: Node<'_, '_>, depth: usize, d: &mut Vec<Diagnostic>) -> Item {
     let mut item = Item {
         element: n.tag_name().name().to_owned(),
         ..Item::default()
     };
     for c in n.children().filter(Node::is_element) {
         match c.tag_name().name() {
-            "Items" => item.items.extend(read_items(c, d)),
+            "Items" if depth + 1 >= MAX_ITEM_NESTING => d.push(Diagnostic::new(
+                c.range().start,
+                format!(
+                    "Items nested more than {MAX_ITEM_NESTING} levels deep; the items below are not decoded"
+                ),
+            )),
+            "Items" => item.items.extend(read_items(c, depth + 1, d)),
             "DocumentStreams" => {
                 for s in c.children().filter(Node::is_element) {
                     if s.tag_name().name() != "DocumentStream" {
@@ -2005,6 +2018,60 @@ mod tests {
             d,
             [Diagnostic::new(0, "multipart content type has no boundary")]
         );
+        Ok(())
+    }
+
+    /// Issue 14.2: about 9,150 nested `<Folder><Items>` levels overflowed the stack and
+    /// aborted the process (`proxy --ui` included). 100,000 levels now decode to the limit,
+    /// with one diagnostic at the offset of the first `Items` past it, and every consumer
+    /// (JSON, summary, encoder, drop) copes with what was kept.
+    #[test]
+    fn hundred_thousand_nested_folders() -> TestResult {
+        let depth = 100_000;
+        let mut body = String::with_capacity(depth * 40);
+        body.push_str("<?xml version=\"1.0\"?>");
+        for _ in 0..depth {
+            body.push_str("<Folder><Items>");
+        }
+        for _ in 0..depth {
+            body.push_str("</Items></Folder>");
+        }
+        let (decoded, d) = decode_xml(body.as_bytes());
+        assert_eq!(d.len(), 1, "{d:?}");
+        let first_cut =
+            "<?xml version=\"1.0\"?>".len() + (MAX_ITEM_NESTING - 1) * 15 + "<Folder>".len();
+        assert_eq!(d[0].offset, first_cut);
+        assert!(
+            d[0].message.contains("nested more than 256 levels"),
+            "{}",
+            d[0].message
+        );
+        let Some(SyncBody::Folder(root)) = decoded else {
+            return Err("not a folder".into());
+        };
+        let mut levels = 0;
+        let mut at = &root;
+        while let Some(next) = at.items.first() {
+            levels += 1;
+            at = next;
+        }
+        assert_eq!(levels, MAX_ITEM_NESTING - 1);
+        let json = serde_json::to_string(&root)?;
+        assert!(json.len() < 64 * 1024, "{}", json.len());
+        let encoded = encode_folder(&root);
+        assert!(encoded.len() < body.len());
+        let x = decode(
+            "GET",
+            "https://contoso.sharepoint.com/_api/SPFileSync/sync/3fa6e3a5f1f84d2e9d4fbd8f0ba6a1d2/RootFolder?Filter=changes",
+            &[],
+            None,
+            b"",
+            Some(200),
+            &[],
+            Some("application/web3s+xml"),
+            body.as_bytes(),
+        );
+        assert!(!summarize(&x).is_empty());
         Ok(())
     }
 
