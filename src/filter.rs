@@ -14,7 +14,7 @@
 
 use regex::{bytes, Regex, RegexBuilder};
 
-use crate::decode::exchange::{DecodedExchange, Protocol};
+use crate::decode::exchange::{decoded_body, DecodedExchange, Protocol};
 use crate::model::Exchange;
 
 /// A parsed filter.
@@ -384,11 +384,12 @@ fn eval(e: &Expr, x: &Exchange, d: &DecodedExchange) -> bool {
                 urls.iter().any(|u| r.is_match(u))
             }
         }
+        // Bodies are matched as decoded from their Content-Encoding.
         Expr::Body(r) => {
-            req.is_some_and(|q| r.is_match(&q.body.bytes))
+            req.is_some_and(|q| r.is_match(&decoded_body(&q.headers.pairs(), &q.body.bytes)))
                 || x.response
                     .as_ref()
-                    .is_some_and(|s| r.is_match(&s.body.bytes))
+                    .is_some_and(|s| r.is_match(&decoded_body(&s.headers.pairs(), &s.body.bytes)))
         }
     }
 }

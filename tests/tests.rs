@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod compression;
 mod demo;
 mod faults;
 mod har;

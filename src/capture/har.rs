@@ -17,7 +17,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::format::B64;
-use crate::decode::exchange::decode_recorded;
+use crate::decode::exchange::{decode_recorded, decoded_body};
 use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
 
 /// Builds the HAR document for `exchanges`.
@@ -44,9 +44,13 @@ fn headers_json(h: &Headers) -> Vec<Value> {
 
 /// Text when UTF-8, else base64; the second value names the encoding.
 fn body_text(b: &Body) -> (String, Option<&'static str>) {
-    match std::str::from_utf8(&b.bytes) {
+    body_text_of(&b.bytes)
+}
+
+fn body_text_of(bytes: &[u8]) -> (String, Option<&'static str>) {
+    match std::str::from_utf8(bytes) {
         Ok(t) => (t.to_owned(), None),
-        Err(_) => (B64.encode(&b.bytes), Some("base64")),
+        Err(_) => (B64.encode(bytes), Some("base64")),
     }
 }
 
@@ -95,14 +99,27 @@ fn entry(x: &Exchange) -> Value {
         }
         request["postData"] = post;
     }
+    let mut wire_body = None;
     let response = match &x.response {
         Some(r) => {
-            let (text, enc) = body_text(&r.body);
+            // As browsers do, a compressed response is given decoded, with the bytes saved
+            // in `compression`; the wire bytes go in `_synctap` so import restores them.
+            let plain = decoded_body(&r.headers.pairs(), &r.body.bytes);
+            let decoded = matches!(plain, std::borrow::Cow::Owned(_));
+            let (text, enc) = if decoded {
+                wire_body = Some(B64.encode(&r.body.bytes));
+                body_text_of(&plain)
+            } else {
+                body_text(&r.body)
+            };
             let mut content = json!({
-                "size": r.body.len,
+                "size": if decoded { plain.len() as u64 } else { r.body.len },
                 "mimeType": r.headers.get("content-type").unwrap_or(""),
                 "text": text,
             });
+            if decoded {
+                content["compression"] = json!(plain.len() as i64 - r.body.bytes.len() as i64);
+            }
             if let Some(e) = enc {
                 content["encoding"] = json!(e);
             }
@@ -157,7 +174,7 @@ fn entry(x: &Exchange) -> Value {
     if let Some(r) = meta.response.as_mut() {
         r.body.bytes.clear();
     }
-    json!({
+    let mut out = json!({
         "startedDateTime": t.start,
         "time": done.max(0.0),
         "request": request,
@@ -173,7 +190,11 @@ fn entry(x: &Exchange) -> Value {
             "ClientID": decoded.client_id(),
             "diagnostics": decoded.diagnostics.len(),
         },
-    })
+    });
+    if let Some(w) = wire_body {
+        out["_synctap"]["response_body_as_sent"] = json!(w);
+    }
+    out
 }
 
 /// What an import did.
@@ -301,6 +322,12 @@ fn import_entry(e: &Value, report: &mut ImportReport) -> Result<Exchange, String
             r.body.stored = req_bytes.len() as u64;
             r.body.bytes = req_bytes;
         }
+        let resp_bytes = match str_of(&e["_synctap"]["response_body_as_sent"]) {
+            Some(wire) => B64
+                .decode(wire.trim())
+                .map_err(|_| "_synctap.response_body_as_sent is not valid base64".to_owned())?,
+            None => resp_bytes,
+        };
         if let Some(r) = x.response.as_mut() {
             r.body.stored = resp_bytes.len() as u64;
             r.body.bytes = resp_bytes;

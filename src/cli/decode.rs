@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use crate::decode::{fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
+use crate::decode::{content_encoding, fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
 
 /// Arguments of `synctap decode`.
 #[derive(Debug, Args)]
@@ -18,6 +18,11 @@ pub struct DecodeArgs {
     /// tell the dialect when sniffing cannot).
     #[arg(long, value_name = "CT")]
     content_type: Option<String>,
+    /// Undo this Content-Encoding first (`gzip`, `deflate`, `br`, `zstd`, or a list such
+    /// as `gzip, br` in the order the sender applied them). At most --decode-limit bytes
+    /// are decoded.
+    #[arg(long, value_name = "CODINGS")]
+    content_encoding: Option<String>,
     /// Decode as a request.
     #[arg(long, conflicts_with = "response")]
     request: bool,
@@ -67,6 +72,20 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
     } else {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
+    let mut coding_diags = Vec::new();
+    let bytes = match args.content_encoding.as_deref() {
+        None => bytes,
+        Some(ce) => {
+            let d = content_encoding::decode(Some(ce), &bytes, content_encoding::decode_limit());
+            for x in &d.diagnostics {
+                coding_diags.push(format!("content-encoding: {x}"));
+            }
+            d.bytes.into_owned()
+        }
+    };
+    for d in &coding_diags {
+        eprintln!("diagnostic: {d}");
+    }
     let decoded = decode(&bytes, args)?;
     if args.fields {
         return print_fields(&bytes, &decoded, args.json);
@@ -91,7 +110,9 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         std::fs::write(out, &file).with_context(|| format!("cannot write {}", out.display()))?;
         eprintln!("wrote {} ({} bytes)", out.display(), file.len());
     }
-    Ok(i32::from(!diagnostics.is_empty()))
+    Ok(i32::from(
+        !diagnostics.is_empty() || !coding_diags.is_empty(),
+    ))
 }
 
 fn decode(bytes: &[u8], args: &DecodeArgs) -> anyhow::Result<Decoded> {

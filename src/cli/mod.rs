@@ -36,6 +36,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use proxy::parse_size;
+
 /// synctap: an intercepting debug proxy and inspector for Office file-sync traffic
 /// (MS-FSSHTTP cell storage, MS-FSSHTTPB, SharePoint SPFileSync, WebDAV).
 ///
@@ -47,6 +49,11 @@ pub struct Opts {
     /// Folder holding synctap's CA (synctap-ca.pem, synctap-ca.key).
     #[arg(long, global = true, default_value = "certs", env = "SYNCTAP_CERTS")]
     pub certs: PathBuf,
+    /// The most bytes a compressed body (Content-Encoding gzip, deflate, br, zstd) is
+    /// decoded to when synctap reads it; past it, a diagnostic and the part decoded so far.
+    /// The capture always keeps the bytes as sent. Default 256MiB.
+    #[arg(long, global = true, value_name = "BYTES", default_value = "256MiB", value_parser = parse_size)]
+    pub decode_limit: u64,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -99,6 +106,9 @@ pub enum Command {
 /// # Errors
 /// Whatever kept the command from running; `main` prints it and exits with 2.
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
+    crate::decode::content_encoding::set_decode_limit(
+        usize::try_from(opts.decode_limit).unwrap_or(usize::MAX),
+    );
     match opts.command {
         Command::Ca(a) => ca::run(&opts.certs, &a),
         Command::Proxy(a) => proxy::run(&opts.certs, a),

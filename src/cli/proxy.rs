@@ -54,7 +54,7 @@ pub struct ProxyArgs {
     grace: u64,
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(super) fn parse_size(s: &str) -> Result<u64, String> {
     s.trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())

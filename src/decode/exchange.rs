@@ -7,8 +7,11 @@
 //! MS-FSSHTTPB decoder and joined to their subrequest by SubRequestToken, so a consumer
 //! sees one tree: SOAP subrequest → FSSHTTPB sub-requests → data elements.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
+use super::content_encoding::{self, BodyEncoding};
 use super::fsshttp::{self, PayloadOrigin, RequestEnvelope, ResponseEnvelope};
 use super::fsshttpb::{self, FsshttpbRequest, FsshttpbResponse};
 use super::spfilesync::{self, SpFileSyncExchange};
@@ -102,6 +105,10 @@ pub struct DecodedExchange {
     /// WebDAV model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webdav: Option<WebDavExchange>,
+    /// The bodies whose `Content-Encoding` was undone before decoding (the models and the
+    /// offsets of their diagnostics then refer to the decoded bytes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_encoding: Vec<BodyEncoding>,
 }
 
 impl DecodedExchange {
@@ -164,6 +171,70 @@ pub fn decode_exchange(
     request_body: &[u8],
     response_body: &[u8],
 ) -> DecodedExchange {
+    let limit = content_encoding::decode_limit();
+    let req_ce = content_encoding_header(meta.request_headers);
+    let resp_ce = content_encoding_header(meta.response_headers);
+    let req = content_encoding::decode(req_ce.as_deref(), request_body, limit);
+    let resp = content_encoding::decode(resp_ce.as_deref(), response_body, limit);
+    let mut d = decode_plain(meta, &req.bytes, &resp.bytes);
+    for (side, ce, wire, dec) in [
+        (Side::Request, &req_ce, request_body, &req),
+        (Side::Response, &resp_ce, response_body, &resp),
+    ] {
+        let Some(ce) = ce else { continue };
+        if !dec.is_decoded() && dec.diagnostics.is_empty() {
+            continue;
+        }
+        if dec.is_decoded() {
+            let within = format!("decoded body (Content-Encoding: {ce})");
+            for x in d
+                .diagnostics
+                .iter_mut()
+                .filter(|x| x.side == side && x.within.is_none())
+            {
+                x.within = Some(within.clone());
+            }
+        }
+        d.diagnostics.extend(located(
+            &dec.diagnostics,
+            side,
+            Some(&format!("body as sent (Content-Encoding: {ce})")),
+        ));
+        d.content_encoding.push(BodyEncoding {
+            side,
+            content_encoding: ce.clone(),
+            wire_len: wire.len(),
+            decoded_len: dec.bytes.len(),
+            complete: dec.complete,
+        });
+    }
+    d
+}
+
+/// Every `Content-Encoding` field of `headers`, joined as one list.
+fn content_encoding_header(headers: &[(&str, &str)]) -> Option<String> {
+    let mut all = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty());
+    let first = all.next()?;
+    Some(all.fold(first.to_owned(), |acc, v| format!("{acc}, {v}")))
+}
+
+/// `body` with the codings its `Content-Encoding` fields list undone (up to the decode
+/// limit), for consumers that read a body themselves: the `~b` filter, mock matching,
+/// replay's comparison, HAR export. Borrowed when there was nothing to undo.
+pub fn decoded_body<'a>(headers: &[(&str, &str)], body: &'a [u8]) -> Cow<'a, [u8]> {
+    match content_encoding_header(headers) {
+        None => Cow::Borrowed(body),
+        Some(ce) => {
+            content_encoding::decode(Some(&ce), body, content_encoding::decode_limit()).bytes
+        }
+    }
+}
+
+fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
     let prefix = &request_body[..request_body.len().min(4096)];
     if fsshttp::recognise(meta.method, meta.url, meta.request_headers, prefix)
         || (request_body.is_empty()
@@ -199,6 +270,7 @@ pub fn decode_exchange(
             fsshttp: None,
             spfilesync: Some(x),
             webdav: None,
+            content_encoding: Vec::new(),
         };
     }
     // A WebDAV status (207 Multi-Status, 423 Locked, 424 Failed Dependency) marks a plain
@@ -226,6 +298,7 @@ pub fn decode_exchange(
             fsshttp: None,
             spfilesync: None,
             webdav: Some(x),
+            content_encoding: Vec::new(),
         };
     }
     DecodedExchange {
@@ -235,6 +308,7 @@ pub fn decode_exchange(
         fsshttp: None,
         spfilesync: None,
         webdav: None,
+        content_encoding: Vec::new(),
     }
 }
 
@@ -344,6 +418,7 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
         }),
         spfilesync: None,
         webdav: None,
+        content_encoding: Vec::new(),
     }
 }
 
@@ -396,6 +471,7 @@ pub fn decode_recorded(x: &crate::model::Exchange) -> DecodedExchange {
             fsshttp: None,
             spfilesync: None,
             webdav: None,
+            content_encoding: Vec::new(),
         };
     };
     let req_headers = req.headers.pairs();

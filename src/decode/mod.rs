@@ -4,6 +4,7 @@
 //! type, method, URL, headers): no IO, no tokio, no hyper. Decoders are lenient: they
 //! return what they understood plus [`Diagnostic`]s with byte offsets. [`exchange`]
 //! picks the decoder for one exchange and joins the layers (SOAP → FSSHTTPB).
+pub mod content_encoding;
 pub mod diag;
 pub mod exchange;
 pub mod findings;

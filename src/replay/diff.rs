@@ -19,7 +19,7 @@ use std::sync::LazyLock;
 use regex::bytes::Regex;
 use serde::Serialize;
 
-use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
+use crate::decode::exchange::{decode_recorded, decoded_body, DecodedExchange, Protocol};
 use crate::decode::fsshttp::{SubRequest, SubResponse};
 use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
 use crate::decode::text::percent_decode;
@@ -135,7 +135,7 @@ pub fn compare(
                 ("ChangeType", &*CHANGE_TYPES),
                 ("resource status", &*DAV_STATUS),
             ] {
-                a.cmp(field, set_of(re, ob), set_of(re, nb), false);
+                a.cmp(field, set_of(re, &ob), set_of(re, &nb), false);
             }
             let (of, nf) = (typed_fields(&od), typed_fields(&nd));
             for (field, volatile) in TYPED_FIELDS {
@@ -575,8 +575,13 @@ fn set_of(re: &Regex, body: &[u8]) -> Option<String> {
     )
 }
 
-fn body_of(x: &Exchange) -> &[u8] {
-    x.response.as_ref().map_or(&[][..], |r| &r.body.bytes[..])
+/// The response body as decoded from its Content-Encoding.
+fn body_of(x: &Exchange) -> std::borrow::Cow<'_, [u8]> {
+    x.response
+        .as_ref()
+        .map_or(std::borrow::Cow::Borrowed(&[][..]), |r| {
+            decoded_body(&r.headers.pairs(), &r.body.bytes)
+        })
 }
 
 fn status_of(x: &Exchange) -> String {

@@ -32,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::decode::exchange::decoded_body;
 use crate::decode::fsshttp::{self, EncodeOptions, ResponseEnvelope, SoapFault};
 use crate::decode::fsshttpb as b;
 use crate::model::Exchange;
@@ -126,7 +127,8 @@ impl Mock {
                 continue;
             };
             let ct = req.headers.get("content-type");
-            let key = request_key(&req.method, &req.url, ct, &req.body.bytes);
+            let body = decoded_body(&req.headers.pairs(), &req.body.bytes);
+            let key = request_key(&req.method, &req.url, ct, &body);
             let i = entries.len();
             let q = queues.entry(key.text()).or_default();
             q.0.push_back(i);
@@ -225,10 +227,22 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let codings: Vec<(String, String)> = req
+        .headers()
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| ("content-encoding".to_owned(), v.to_owned()))
+        .collect();
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return plain(400, &format!("cannot read the request body: {e}")),
     };
+    let pairs: Vec<(&str, &str)> = codings
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let body = decoded_body(&pairs, &body);
     let key = request_key(&method, &url, ct.as_deref(), &body);
     let found = state.queues.lock().ok().and_then(|mut q| {
         let (queue, last) = q.get_mut(&key.text())?;
@@ -244,7 +258,13 @@ fn recorded_response(state: &State, e: &Entry) -> Response<Full<Bytes>> {
     let Some(r) = &e.exchange.response else {
         return plain(502, "the recorded exchange has no response");
     };
-    let mut body = r.body.bytes.clone();
+    // A compressed recorded answer is served decoded (without its Content-Encoding), so
+    // the origin rewrite below works on text and the client gets a consistent message.
+    let pairs = r.headers.pairs();
+    let encoded = pairs
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-encoding"));
+    let mut body = decoded_body(&pairs, &r.body.bytes).into_owned();
     if let Some(o) = &e.origin {
         super::remap::replace_bytes(&mut body, o.as_bytes(), state.base.as_bytes());
     }
@@ -255,7 +275,8 @@ fn recorded_response(state: &State, e: &Entry) -> Response<Full<Bytes>> {
         if matches!(
             l.as_str(),
             "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "date"
-        ) {
+        ) || (encoded && l == "content-encoding")
+        {
             continue;
         }
         let v = match &e.origin {
