@@ -765,3 +765,31 @@ fn a_failing_capture_disk_keeps_forwarding_and_counts_the_lost_records() -> Test
     assert!(lost >= 4, "the header and 3 exchanges: {err}");
     Ok(())
 }
+
+#[test]
+fn a_reverse_tls_client_that_never_says_hello_is_closed() -> TestResult {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let proxy = ProxyProcess::start(&[
+        "--reverse",
+        &up.url(),
+        "--upstream-ca",
+        ca.pem_path.to_str().unwrap_or(""),
+        "--client-header-timeout",
+        "1s",
+    ]);
+    let mut s = TcpStream::connect(proxy.addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf)?, 0, "closed without a ClientHello");
+    // TLS clients still get through.
+    let c = client(&proxy.ca_pem(), None, false);
+    let r = rt.block_on(async {
+        c.get(format!("https://127.0.0.1:{}/x", proxy.addr.port()))
+            .send()
+            .await
+    })?;
+    assert_eq!(r.status(), 200);
+    Ok(())
+}

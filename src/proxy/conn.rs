@@ -98,6 +98,11 @@ impl ConnCtx {
 
     /// Emits a record straight away (errors before any request, tunnels).
     pub(crate) fn emit(&self, x: Exchange) {
+        tracing::debug!(
+            exchange = x.id,
+            error = x.error.as_deref(),
+            "exchange recorded"
+        );
         if let Some(live) = &self.shared.live {
             let _ = live.send(Arc::new(x.clone()));
         }

@@ -270,6 +270,7 @@ pub(crate) async fn forward(
     // HTTP/1 allows one request at a time; HTTP/2 multiplexes. Either way the slot
     // lock can go now: `ready()` will wait for the previous exchange to finish.
     drop(slot);
+    tracing::debug!("request sent upstream");
     let timeouts = ctx.shared.config.timeouts;
     let resp = match await_response(fut, &progress, &timeouts).await {
         Ok(Ok(r)) => r,
@@ -373,6 +374,7 @@ async fn take_upstream(
         return Ok(());
     }
     let (up, c, t) = connect_upstream(ctx, target).await?;
+    tracing::debug!(upstream = %key, connect_ms = c, tls_ms = t, "upstream connected");
     rec.update(|x| {
         x.timings.connect_ms = Some(c);
         x.timings.tls_ms = t;

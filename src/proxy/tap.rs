@@ -78,6 +78,7 @@ impl Recorder {
     /// already. The exchange error reads `client: ...` or `upstream: ...`.
     pub fn fail(&self, fault: Fault, what: &str) {
         let text = fault.blame(what);
+        tracing::debug!(error = %text, "exchange failed");
         if fault == Fault::Client {
             if let Ok(mut f) = self.client_fault.lock() {
                 f.get_or_insert_with(|| text.clone());
@@ -139,6 +140,12 @@ impl Drop for Recorder {
                 timings: crate::model::Timings::default(),
                 error: None,
             },
+        );
+        tracing::debug!(
+            exchange = x.id,
+            status = x.response.as_ref().map(|r| r.status),
+            error = x.error.as_deref(),
+            "exchange recorded"
         );
         if let Some(live) = &self.live {
             // No subscriber is fine; a slow one loses old entries, never blocks us.
