@@ -557,7 +557,7 @@ where
             }
         }
         Err(e) => {
-            tracing::debug!(error = %e, "upstream not reachable at handshake; requests will get 502")
+            tracing::debug!(error = %error_chain(&e), "upstream not reachable at handshake; requests will get 502")
         }
     }
     if alpn.as_deref() == Some(b"h2") {
