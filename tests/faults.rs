@@ -793,3 +793,51 @@ fn a_reverse_tls_client_that_never_says_hello_is_closed() -> TestResult {
     assert_eq!(r.status(), 200);
     Ok(())
 }
+
+#[test]
+fn an_upstream_stalling_its_tls_handshake_hits_the_connect_timeout() -> TestResult {
+    let up = scripted_upstream(stall)?;
+    let proxy = ProxyProcess::start(&[
+        "--reverse",
+        &format!("https://127.0.0.1:{}", up.port()),
+        "--listen-plain",
+        "--upstream-connect-timeout",
+        "1s",
+    ]);
+    let answer = raw(
+        proxy.addr,
+        b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )?;
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer:?}");
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    assert!(
+        error_of(&xs[0]).starts_with("upstream: connecting to 127.0.0.1:")
+            && error_of(&xs[0]).ends_with("timed out after 1s (--upstream-connect-timeout)"),
+        "{xs:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_client_that_stops_reading_is_closed_and_blamed() -> TestResult {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let proxy = ProxyProcess::start(&[
+        "--reverse",
+        &format!("http://{}", up.addr),
+        "--listen-plain",
+        "--client-idle-timeout",
+        "1s",
+    ]);
+    let mut s = TcpStream::connect(proxy.addr)?;
+    s.write_all(b"GET /download?n=50000000 HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    // Read nothing: the proxy's writes block, and the watchdog closes the connection.
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(
+        error_of(&xs[0]),
+        "client: response body was not completely delivered to the client"
+    );
+    drop(s);
+    Ok(())
+}
