@@ -40,14 +40,7 @@ fn malformed_request_gets_400_and_is_recorded() -> TestResult {
         "{xs:?}"
     );
     // Still serving.
-    let answer = raw(
-        proxy.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )?;
-    assert!(
-        answer.starts_with("HTTP/1.1 400"),
-        "origin-form to a forward proxy: {answer:?}"
-    );
+    still_answers(&proxy, "/", "400")?;
     Ok(())
 }
 
@@ -116,11 +109,7 @@ fn client_vanishing_mid_upload_is_recorded() -> TestResult {
     let err = xs[0].error.as_deref().unwrap_or("");
     assert!(err.starts_with("client: request body failed"), "{err}");
     // Other connections go on.
-    let answer = raw(
-        proxy.addr,
-        b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )?;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    still_answers(&proxy, "/x", "200")?;
     Ok(())
 }
 
@@ -208,6 +197,32 @@ fn passthrough_hosts_are_not_intercepted_and_keylog_has_both_legs() -> TestResul
     Ok(())
 }
 
+/// The test upstream (plain HTTP) and a `--reverse` `--listen-plain` proxy in front of
+/// it, with `extra` arguments.
+fn reverse_plain(extra: &[&str]) -> (tokio::runtime::Runtime, crate::util::Upstream, ProxyProcess) {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let proxy = reverse_plain_to(up.addr, extra);
+    (rt, up, proxy)
+}
+
+/// A `--reverse` `--listen-plain` proxy in front of the plain HTTP upstream at `up`.
+fn reverse_plain_to(up: std::net::SocketAddr, extra: &[&str]) -> ProxyProcess {
+    let target = format!("http://{up}");
+    let mut args = vec!["--reverse", &target, "--listen-plain"];
+    args.extend_from_slice(extra);
+    ProxyProcess::start(&args)
+}
+
+/// Asserts that the proxy still answers a plain GET of `path` with `status`.
+fn still_answers(proxy: &ProxyProcess, path: &str, status: &str) -> TestResult {
+    let get = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let answer = raw(proxy.addr, get.as_bytes())?;
+    let want = format!("HTTP/1.1 {status}");
+    assert!(answer.starts_with(&want), "still serving? {answer:?}");
+    Ok(())
+}
+
 /// Reads one response (head, then a Content-Length body) without waiting for EOF.
 fn read_response(s: &mut TcpStream) -> Result<String, Box<dyn std::error::Error>> {
     let mut out = Vec::new();
@@ -281,7 +296,17 @@ fn recorded_after_sentinel(
     Ok(xs
         .into_iter()
         .filter(|x| x.request.as_ref().is_some_and(|r| r.url.ends_with(path)))
-        .collect())
+        .collect::<Vec<_>>())
+}
+
+/// The record whose URL ends with `path`.
+fn record_of<'a>(
+    xs: &'a [synctap::model::Exchange],
+    path: &str,
+) -> Result<&'a synctap::model::Exchange, String> {
+    xs.iter()
+        .find(|x| x.request.as_ref().is_some_and(|r| r.url.ends_with(path)))
+        .ok_or_else(|| format!("no record of {path}: {xs:#?}"))
 }
 
 fn error_of(x: &synctap::model::Exchange) -> &str {
@@ -321,23 +346,13 @@ fn connect_to_an_invalid_port_or_without_one_is_answered_400() -> TestResult {
     assert!(port99999.contains("invalid port \"99999\""), "{port99999}");
     assert!(error_of(&xs[3]).contains("has no port"), "{:?}", xs[3]);
     // Still serving.
-    let answer = raw(
-        proxy.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )?;
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    still_answers(&proxy, "/", "400")?;
     Ok(())
 }
 
 #[test]
 fn bad_chunk_size_from_the_client_is_answered_400_and_blamed_on_the_client() -> TestResult {
-    let rt = runtime();
-    let up = rt.block_on(start_upstream(None));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{}", up.addr),
-        "--listen-plain",
-    ]);
+    let (_rt, _up, proxy) = reverse_plain(&[]);
     let answer = raw(
         proxy.addr,
         b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n",
@@ -379,10 +394,7 @@ fn stalled_upstream_gets_504_and_the_proxy_stays_up() -> TestResult {
         "still forwarding: {answer:?}"
     );
     let xs = wait_for_exchanges(&proxy.capture, 2);
-    let x = xs
-        .iter()
-        .find(|x| x.request.as_ref().is_some_and(|r| r.url.ends_with("/poll")))
-        .ok_or("no record of the stalled exchange")?;
+    let x = record_of(&xs, "/poll")?;
     assert!(
         error_of(x).starts_with("upstream: timed out: no response head within 1s"),
         "{x:?}"
@@ -398,13 +410,7 @@ fn upstream_stalling_mid_body_is_cut_and_recorded_as_a_timeout() -> TestResult {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
         stall(s);
     })?;
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{up}"),
-        "--listen-plain",
-        "--upstream-idle-timeout",
-        "1s",
-    ]);
+    let proxy = reverse_plain_to(up, &["--upstream-idle-timeout", "1s"]);
     let answer = raw(proxy.addr, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")?;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert!(
@@ -432,15 +438,15 @@ fn an_exchange_in_flight_outlives_the_client_timeouts() -> TestResult {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
         stall(s);
     })?;
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{up}"),
-        "--listen-plain",
-        "--client-header-timeout",
-        "1s",
-        "--client-idle-timeout",
-        "1s",
-    ]);
+    let proxy = reverse_plain_to(
+        up,
+        &[
+            "--client-header-timeout",
+            "1s",
+            "--client-idle-timeout",
+            "1s",
+        ],
+    );
     let mut s = TcpStream::connect(proxy.addr)?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     s.write_all(b"GET /subscribe HTTP/1.1\r\nHost: x\r\n\r\n")?;
@@ -477,28 +483,13 @@ fn clients_that_send_nothing_or_half_a_head_are_closed() -> TestResult {
         error_of(&xs[0]).starts_with("client: timed out: request head not complete within 1s"),
         "{xs:?}"
     );
-    let answer = raw(
-        proxy.addr,
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )?;
-    assert!(
-        answer.starts_with("HTTP/1.1 400"),
-        "still serving: {answer:?}"
-    );
+    still_answers(&proxy, "/", "400")?;
     Ok(())
 }
 
 #[test]
 fn client_stalling_mid_upload_gets_408() -> TestResult {
-    let rt = runtime();
-    let up = rt.block_on(start_upstream(None));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{}", up.addr),
-        "--listen-plain",
-        "--client-idle-timeout",
-        "1s",
-    ]);
+    let (_rt, _up, proxy) = reverse_plain(&["--client-idle-timeout", "1s"]);
     let mut s = TcpStream::connect(proxy.addr)?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     s.write_all(b"POST /put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")?;
@@ -555,10 +546,7 @@ fn upstream_resetting_or_answering_garbage_is_blamed_on_the_upstream() -> TestRe
         );
     }
     let xs = crate::util::read_capture(&proxy.capture);
-    let body = xs
-        .iter()
-        .find(|x| x.request.as_ref().is_some_and(|r| r.url.ends_with("/body")))
-        .ok_or("no /body record")?;
+    let body = record_of(&xs, "/body")?;
     assert!(
         error_of(body).starts_with("upstream: response body failed"),
         "{body:?}"
@@ -568,13 +556,7 @@ fn upstream_resetting_or_answering_garbage_is_blamed_on_the_upstream() -> TestRe
 
 #[test]
 fn client_vanishing_mid_download_is_blamed_on_the_client() -> TestResult {
-    let rt = runtime();
-    let up = rt.block_on(start_upstream(None));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{}", up.addr),
-        "--listen-plain",
-    ]);
+    let (_rt, _up, proxy) = reverse_plain(&[]);
     {
         let mut s = TcpStream::connect(proxy.addr)?;
         s.write_all(b"GET /download?n=20000000 HTTP/1.1\r\nHost: x\r\n\r\n")?;
@@ -602,17 +584,7 @@ fn client_vanishing_mid_download_is_blamed_on_the_client() -> TestResult {
 
 #[test]
 fn request_heads_over_the_limits_get_431() -> TestResult {
-    let rt = runtime();
-    let up = rt.block_on(start_upstream(None));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{}", up.addr),
-        "--listen-plain",
-        "--max-headers",
-        "10",
-        "--max-header-bytes",
-        "8KiB",
-    ]);
+    let (_rt, _up, proxy) = reverse_plain(&["--max-headers", "10", "--max-header-bytes", "8KiB"]);
     let head = |fields: usize, pad: usize| {
         let mut h = String::from("GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
         for i in 2..fields {
@@ -652,18 +624,8 @@ fn response_heads_over_the_limit_give_502() -> TestResult {
         let _ = s.write_all(h.as_bytes());
         stall(s);
     })?;
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{up}"),
-        "--listen-plain",
-        "--max-headers",
-        "10",
-    ]);
-    let answer = raw(
-        proxy.addr,
-        b"GET /many HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )?;
-    assert!(answer.starts_with("HTTP/1.1 502"), "{answer:?}");
+    let proxy = reverse_plain_to(up, &["--max-headers", "10"]);
+    still_answers(&proxy, "/many", "502")?;
     let xs = wait_for_exchanges(&proxy.capture, 1);
     assert!(
         error_of(&xs[0]).starts_with("upstream: response head too large"),
@@ -674,23 +636,15 @@ fn response_heads_over_the_limit_give_502() -> TestResult {
 
 #[test]
 fn connections_over_the_per_client_limit_get_503() -> TestResult {
-    let rt = runtime();
-    let up = rt.block_on(start_upstream(None));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{}", up.addr),
-        "--listen-plain",
-        "--max-client-connections",
-        "2",
-    ]);
+    let (_rt, _up, proxy) = reverse_plain(&["--max-client-connections", "2"]);
     let first = TcpStream::connect(proxy.addr)?;
     let _second = TcpStream::connect(proxy.addr)?;
-    let answer = raw(
+    let third = raw(
         proxy.addr,
         b"GET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )?;
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
-    assert!(answer.contains("--max-client-connections"), "{answer:?}");
+    assert!(third.starts_with("HTTP/1.1 503"), "{third:?}");
+    assert!(third.contains("--max-client-connections"), "{third:?}");
     let xs = wait_for_exchanges(&proxy.capture, 1);
     assert!(
         error_of(&xs[0])
@@ -768,29 +722,20 @@ fn a_failing_capture_disk_keeps_forwarding_and_counts_the_lost_records() -> Test
 
 #[test]
 fn a_reverse_tls_client_that_never_says_hello_is_closed() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &up.url(),
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-        "--client-header-timeout",
-        "1s",
-    ]);
+    // No upstream listens there: the TLS leg to the client is what is tested.
+    let dead = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let target = format!("https://{dead}");
+    let proxy = ProxyProcess::start(&["--reverse", &target, "--client-header-timeout", "1s"]);
     let mut s = TcpStream::connect(proxy.addr)?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut buf = [0u8; 16];
     assert_eq!(s.read(&mut buf)?, 0, "closed without a ClientHello");
-    // TLS clients still get through.
+    // A TLS client still gets its handshake and an answer (502: no upstream).
+    let rt = runtime();
     let c = client(&proxy.ca_pem(), None, false);
-    let r = rt.block_on(async {
-        c.get(format!("https://127.0.0.1:{}/x", proxy.addr.port()))
-            .send()
-            .await
-    })?;
-    assert_eq!(r.status(), 200);
+    let url = format!("https://127.0.0.1:{}/x", proxy.addr.port());
+    let r = rt.block_on(async { c.get(url).send().await })?;
+    assert_eq!(r.status(), 502);
     Ok(())
 }
 
@@ -804,11 +749,7 @@ fn an_upstream_stalling_its_tls_handshake_hits_the_connect_timeout() -> TestResu
         "--upstream-connect-timeout",
         "1s",
     ]);
-    let answer = raw(
-        proxy.addr,
-        b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )?;
-    assert!(answer.starts_with("HTTP/1.1 502"), "{answer:?}");
+    still_answers(&proxy, "/x", "502")?;
     let xs = wait_for_exchanges(&proxy.capture, 1);
     assert!(
         error_of(&xs[0]).starts_with("upstream: connecting to 127.0.0.1:")
@@ -820,15 +761,7 @@ fn an_upstream_stalling_its_tls_handshake_hits_the_connect_timeout() -> TestResu
 
 #[test]
 fn a_client_that_stops_reading_is_closed_and_blamed() -> TestResult {
-    let rt = runtime();
-    let up = rt.block_on(start_upstream(None));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &format!("http://{}", up.addr),
-        "--listen-plain",
-        "--client-idle-timeout",
-        "1s",
-    ]);
+    let (_rt, _up, proxy) = reverse_plain(&["--client-idle-timeout", "1s"]);
     let mut s = TcpStream::connect(proxy.addr)?;
     s.write_all(b"GET /download?n=50000000 HTTP/1.1\r\nHost: x\r\n\r\n")?;
     // Read nothing: the proxy's writes block, and the watchdog closes the connection.

@@ -96,6 +96,18 @@ impl ConnCtx {
         }
     }
 
+    /// Records a client's fault that belongs to no request (a broken or timed-out head).
+    fn emit_client_error(&self, what: &str) {
+        let server = self
+            .target
+            .as_ref()
+            .map(Target::authority)
+            .unwrap_or_default();
+        let mut x = self.exchange(self.shared.exchange_id(), ExchangeKind::Http, server);
+        x.error = Some(Fault::Client.blame(what));
+        self.emit(x);
+    }
+
     /// Emits a record straight away (errors before any request, tunnels).
     pub(crate) fn emit(&self, x: Exchange) {
         tracing::debug!(
@@ -210,16 +222,7 @@ where
     if let Err(e) = result {
         if let Some(msg) = connection_error(&*e, &limits) {
             tracing::debug!(error = %msg, "client connection ended with an error");
-            let mut x = ctx.exchange(
-                ctx.shared.exchange_id(),
-                ExchangeKind::Http,
-                ctx.target
-                    .as_ref()
-                    .map(Target::authority)
-                    .unwrap_or_default(),
-            );
-            x.error = Some(Fault::Client.blame(msg));
-            ctx.emit(x);
+            ctx.emit_client_error(&msg);
         }
     }
 }
@@ -253,16 +256,7 @@ fn expire(ctx: &ConnCtx, why: Expiry) {
     let text = why.describe(&ctx.shared.config.timeouts);
     tracing::debug!(reason = %text, "closing the client connection");
     if matches!(why, Expiry::Header { bytes: true }) {
-        let mut x = ctx.exchange(
-            ctx.shared.exchange_id(),
-            ExchangeKind::Http,
-            ctx.target
-                .as_ref()
-                .map(Target::authority)
-                .unwrap_or_default(),
-        );
-        x.error = Some(Fault::Client.blame(text));
-        ctx.emit(x);
+        ctx.emit_client_error(&text);
     }
 }
 

@@ -143,10 +143,7 @@ async fn open_upstream(
             .max_header_list_size(limits.h2_header_list())
             .handshake(TokioIo::new(tls))
             .await
-            .map_err(|source| UpstreamError::Handshake {
-                authority: authority.clone(),
-                source,
-            })?;
+            .map_err(handshake_failed(&authority))?;
         drive(conn);
         Sender::H2(sender)
     } else {
@@ -174,12 +171,16 @@ where
         .max_header_size(limits.max_header_bytes)
         .handshake(TokioIo::new(io))
         .await
-        .map_err(|source| UpstreamError::Handshake {
-            authority: authority.to_owned(),
-            source,
-        })?;
+        .map_err(handshake_failed(authority))?;
     drive(conn);
     Ok(Sender::H1(sender))
+}
+
+fn handshake_failed(authority: &str) -> impl FnOnce(hyper::Error) -> UpstreamError + '_ {
+    move |source| UpstreamError::Handshake {
+        authority: authority.to_owned(),
+        source,
+    }
 }
 
 /// Runs an upstream connection until it ends, logging how it ended.

@@ -180,13 +180,20 @@ impl ClientActivity {
 
     fn write(&self, blocked: bool) {
         if let Ok(mut s) = self.state.lock() {
-            if blocked {
-                s.write_blocked.get_or_insert_with(Instant::now);
-            } else {
-                s.write_blocked = None;
-                s.last = Instant::now();
-            }
+            let s = &mut *s;
+            mark(&mut s.write_blocked, &mut s.last, blocked);
         }
+    }
+}
+
+/// Notes a poll's outcome: `waiting` keeps the time the wait began; progress ends the
+/// wait and is the new `last`.
+fn mark(since: &mut Option<Instant>, last: &mut Instant, waiting: bool) {
+    if waiting {
+        since.get_or_insert_with(Instant::now);
+    } else {
+        *since = None;
+        *last = Instant::now();
     }
 }
 
@@ -222,12 +229,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for ActivityIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        let filled = buf.filled().len();
+        std::task::ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        if buf.filled().len() > filled {
             self.activity.read();
         }
-        res
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -310,12 +317,8 @@ impl Progress {
 
     fn frame(&self, pending: bool) {
         if let Ok(mut s) = self.state.lock() {
-            if pending {
-                s.waiting.get_or_insert_with(Instant::now);
-            } else {
-                s.waiting = None;
-                s.last = Instant::now();
-            }
+            let s = &mut *s;
+            mark(&mut s.waiting, &mut s.last, pending);
         }
     }
 }
