@@ -18,6 +18,8 @@ use anyhow::Context as _;
 
 use super::format::{CaptureHeader, Record};
 
+/// The write buffer; records reach the file when it fills or the queue runs dry.
+const BUFFER: usize = 256 << 10;
 /// How many records may wait for the writer.
 const QUEUE_RECORDS: usize = 4096;
 /// How many body bytes may wait for the writer before producers drop copies.
@@ -109,17 +111,26 @@ impl CaptureWriter {
             .open(path)
             .with_context(|| format!("cannot open capture file {}", path.display()))?;
         let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-        let mut out = BufWriter::with_capacity(256 << 10, file);
+        let mut out = BufWriter::with_capacity(BUFFER, file);
         let stats = Arc::new(CaptureStats::default());
         if empty {
             let mut line = serde_json::to_vec(&Record::Header(CaptureHeader::now()))?;
             line.push(b'\n');
-            out.write_all(&line)
-                .and_then(|()| out.flush())
-                .with_context(|| format!("cannot write to capture file {}", path.display()))?;
-            stats
-                .bytes_written
-                .fetch_add(line.len() as u64, Ordering::Relaxed);
+            match out.write_all(&line).and_then(|()| out.flush()) {
+                Ok(()) => {
+                    stats
+                        .bytes_written
+                        .fetch_add(line.len() as u64, Ordering::Relaxed);
+                }
+                // A full or failing disk: traffic still flows; the loss is counted and
+                // reported, as for every later record.
+                Err(e) => {
+                    let mut reported = false;
+                    report(&mut reported, path, &e);
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    out = discard(out);
+                }
+            }
         }
         let (tx, rx) = mpsc::sync_channel(QUEUE_RECORDS);
         let thread_stats = Arc::clone(&stats);
@@ -169,13 +180,13 @@ fn write_loop(
 ) {
     let mut reported = false;
     let mut line = Vec::with_capacity(64 << 10);
+    // Records (and exchange records among them) in the buffer, not yet in the file.
+    let mut pending = (0u64, 0u64);
     loop {
         let (record, weight) = match rx.try_recv() {
             Ok(r) => r,
             Err(TryRecvError::Empty) => {
-                if let Err(e) = out.flush() {
-                    report(&mut reported, path, &e);
-                }
+                out = flush(out, &mut pending, stats, &mut reported, path);
                 match rx.recv() {
                     Ok(r) => r,
                     Err(_) => break,
@@ -190,24 +201,54 @@ fn write_loop(
             continue;
         }
         line.push(b'\n');
+        let exchange = u64::from(matches!(record, Record::Exchange(_)));
         match out.write_all(&line) {
             Ok(()) => {
                 stats
                     .bytes_written
                     .fetch_add(line.len() as u64, Ordering::Relaxed);
-                if matches!(record, Record::Exchange(_)) {
-                    stats.exchanges.fetch_add(1, Ordering::Relaxed);
-                }
+                pending.0 += 1;
+                pending.1 += exchange;
             }
             Err(e) => {
-                stats.failed.fetch_add(1, Ordering::Relaxed);
+                // This record and whatever the buffer held are lost.
+                stats.failed.fetch_add(pending.0 + 1, Ordering::Relaxed);
+                pending = (0, 0);
                 report(&mut reported, path, &e);
+                out = discard(out);
             }
         }
     }
-    if let Err(e) = out.flush() {
-        report(&mut reported, path, &e);
+    flush(out, &mut pending, stats, &mut reported, path);
+}
+
+/// Flushes the buffer; on failure its records are counted as lost and thrown away, so
+/// that the next records get a fresh chance (a disk that was full may have room again).
+fn flush(
+    mut out: BufWriter<File>,
+    pending: &mut (u64, u64),
+    stats: &CaptureStats,
+    reported: &mut bool,
+    path: &Path,
+) -> BufWriter<File> {
+    let (records, exchanges) = std::mem::take(pending);
+    match out.flush() {
+        Ok(()) => {
+            stats.exchanges.fetch_add(exchanges, Ordering::Relaxed);
+            out
+        }
+        Err(e) => {
+            stats.failed.fetch_add(records, Ordering::Relaxed);
+            report(reported, path, &e);
+            discard(out)
+        }
     }
+}
+
+/// The same file with an empty buffer: what could not be written is dropped.
+fn discard(out: BufWriter<File>) -> BufWriter<File> {
+    let (file, _unwritten) = out.into_parts();
+    BufWriter::with_capacity(BUFFER, file)
 }
 
 fn report(reported: &mut bool, path: &Path, e: &std::io::Error) {

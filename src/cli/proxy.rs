@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::capture::{CaptureSink, CaptureWriter};
-use crate::proxy::{Proxy, ProxyConfig, Target};
+use crate::proxy::{Limits, Proxy, ProxyConfig, Target, Timeouts};
 
 /// Arguments of `synctap proxy`.
 #[derive(Debug, Args)]
@@ -52,6 +52,57 @@ pub struct ProxyArgs {
     /// How long shutdown waits for exchanges in flight, in seconds.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Upstream: TCP connect plus TLS and HTTP handshakes (e.g. 15s, 500ms). The client
+    /// gets 502.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    upstream_connect_timeout: Duration,
+    /// Upstream: from the end of the request body to the response head. Long enough for
+    /// Office's long polls (SPFileSync subscriptions, coauthoring refreshes). The client
+    /// gets 504, and the exchange is recorded as timed out.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    upstream_timeout: Duration,
+    /// Upstream: longest gap in a response body; then the body is cut and the exchange
+    /// recorded as timed out.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    upstream_idle_timeout: Duration,
+    /// Client: time to send a complete request head (from its first byte, or from the
+    /// connection's start) and to finish the TLS handshake; then the connection is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    client_header_timeout: Duration,
+    /// Client: a keep-alive connection with no exchange in flight, a request body that
+    /// stops (the client gets 408), or a client that stops reading; then it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    client_idle_timeout: Duration,
+    /// Most header fields in a request or response head (a client gets 431, a response
+    /// over it gives 502).
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    max_headers: u32,
+    /// Most bytes in a request or response head, start line included (at least 8KiB).
+    #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_head_size)]
+    max_header_bytes: u64,
+    /// Most open connections from one client IP address; more get 503.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_client_connections: u32,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?} (e.g. 30s, 5m, 500ms): {e}"))?;
+    if d.is_zero() {
+        return Err("a timeout must be more than 0".into());
+    }
+    Ok(d)
+}
+
+fn parse_head_size(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n < Limits::MIN_HEADER_BYTES as u64 {
+        return Err(format!(
+            "{s:?} is too small: a head limit must be at least {} bytes",
+            Limits::MIN_HEADER_BYTES
+        ));
+    }
+    Ok(n)
 }
 
 pub(super) fn parse_size(s: &str) -> Result<u64, String> {
@@ -89,6 +140,18 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         body_limit: args.body_limit,
         passthrough: args.passthrough,
         shutdown_grace: Duration::from_secs(args.grace),
+        timeouts: Timeouts {
+            upstream_connect: args.upstream_connect_timeout,
+            upstream_response: args.upstream_timeout,
+            upstream_idle: args.upstream_idle_timeout,
+            client_header: args.client_header_timeout,
+            client_idle: args.client_idle_timeout,
+        },
+        limits: Limits {
+            max_headers: args.max_headers as usize,
+            max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
+            max_client_connections: args.max_client_connections as usize,
+        },
     };
     if config.insecure_upstream {
         eprintln!("warning: --insecure-upstream: upstream certificates are NOT verified");
@@ -148,7 +211,7 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
     })?;
     // Give detached tasks a moment to drop their recorders, then close the capture.
     rt.shutdown_timeout(Duration::from_secs(2));
-    let (file, bytes, exchanges, dropped) = match writer {
+    let (file, bytes, exchanges, dropped, lost) = match writer {
         Some(w) => {
             let stats = std::sync::Arc::clone(w.stats());
             let path = w.path().display().to_string();
@@ -158,9 +221,10 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
                 stats.bytes_written.load(Ordering::Relaxed),
                 stats.exchanges.load(Ordering::Relaxed),
                 stats.dropped.load(Ordering::Relaxed),
+                stats.failed.load(Ordering::Relaxed),
             )
         }
-        None => ("(no capture)".to_owned(), 0, summary.exchanges, 0),
+        None => ("(no capture)".to_owned(), 0, summary.exchanges, 0, 0),
     };
     let mut line = format!(
         "synctap: {exchanges} exchanges on {} connections, {} written to {file}",
@@ -169,6 +233,11 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
     );
     if dropped > 0 {
         line.push_str(&format!(", {dropped} records dropped (writer behind)"));
+    }
+    if lost > 0 {
+        line.push_str(&format!(
+            ", {lost} records lost: the capture file could not be written"
+        ));
     }
     if summary.abandoned > 0 {
         line.push_str(&format!(

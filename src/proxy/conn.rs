@@ -13,12 +13,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio::net::TcpStream;
+use tracing::Instrument as _;
 
-use super::forward::{self, full, RespBody, Upstream};
+use super::error::{error_chain, BadConnect, Fault};
+use super::forward::{self, full, headers_of, RespBody, Upstream};
 use super::head::{HeadTap, SharedWindow};
+use super::limits::ClientSlot;
+use super::timeouts::{ActivityIo, ClientActivity, Expiry};
 use super::tls::Rewind;
 use super::{glob_match, tls, ActiveGuard, Shared, Target};
-use crate::model::{Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
+use crate::model::{Body, Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
 
 /// What every request on one client connection shares.
 pub(crate) struct ConnCtx {
@@ -40,10 +44,19 @@ pub(crate) struct ConnCtx {
     pub(crate) first_timings: Mutex<Option<(f64, Option<f64>)>>,
     /// Recent bytes from the client (HTTP/1), to record heads as sent.
     pub(crate) client_head: Option<SharedWindow>,
+    /// What the client connection is doing, for its timeouts.
+    pub(crate) activity: Arc<ClientActivity>,
+    /// This connection's place in the per-client connection count.
+    pub(crate) slot: Option<Arc<ClientSlot>>,
 }
 
 impl ConnCtx {
-    fn new(shared: &Arc<Shared>, id: u64, client_addr: SocketAddr, mode: ProxyMode) -> Self {
+    pub(crate) fn new(
+        shared: &Arc<Shared>,
+        id: u64,
+        client_addr: SocketAddr,
+        mode: ProxyMode,
+    ) -> Self {
         Self {
             shared: Arc::clone(shared),
             id,
@@ -56,6 +69,8 @@ impl ConnCtx {
             upstream: tokio::sync::Mutex::new(None),
             first_timings: Mutex::new(None),
             client_head: None,
+            activity: ClientActivity::new(),
+            slot: None,
         }
     }
 
@@ -81,8 +96,25 @@ impl ConnCtx {
         }
     }
 
+    /// Records a client's fault that belongs to no request (a broken or timed-out head).
+    fn emit_client_error(&self, what: &str) {
+        let server = self
+            .target
+            .as_ref()
+            .map(Target::authority)
+            .unwrap_or_default();
+        let mut x = self.exchange(self.shared.exchange_id(), ExchangeKind::Http, server);
+        x.error = Some(Fault::Client.blame(what));
+        self.emit(x);
+    }
+
     /// Emits a record straight away (errors before any request, tunnels).
     pub(crate) fn emit(&self, x: Exchange) {
+        tracing::debug!(
+            exchange = x.id,
+            error = x.error.as_deref(),
+            "exchange recorded"
+        );
         if let Some(live) = &self.shared.live {
             let _ = live.send(Arc::new(x.clone()));
         }
@@ -93,43 +125,65 @@ impl ConnCtx {
 }
 
 /// Serves one accepted TCP connection until it closes.
-pub(crate) async fn handle(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+#[tracing::instrument(skip_all, fields(conn = tracing::field::Empty, client = %peer))]
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ClientSlot,
+) {
     let id = shared
         .next_connection
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::Span::current().record("conn", id);
+    tracing::debug!("client connected");
+    let slot = Some(Arc::new(slot));
     match shared.config.reverse.clone() {
         Some(target) if !shared.config.listen_plain => {
-            let base = ConnCtx::new(&shared, id, peer, ProxyMode::Reverse);
+            let mut base = ConnCtx::new(&shared, id, peer, ProxyMode::Reverse);
+            base.slot = slot;
             intercept_tls(base, Rewind::new(Bytes::new(), stream), target).await;
         }
         Some(target) => {
             let mut ctx = ConnCtx::new(&shared, id, peer, ProxyMode::Reverse);
+            ctx.slot = slot;
             ctx.target = Some(target);
             let (io, window) = HeadTap::new(stream);
             ctx.client_head = Some(window);
-            serve(Arc::new(ctx), TokioIo::new(io), None).await;
+            serve(Arc::new(ctx), io, None).await;
         }
         None => {
             let mut ctx = ConnCtx::new(&shared, id, peer, ProxyMode::Forward);
+            ctx.slot = slot;
             let (io, window) = HeadTap::new(stream);
             ctx.client_head = Some(window);
-            serve(Arc::new(ctx), TokioIo::new(io), None).await;
+            serve(Arc::new(ctx), io, None).await;
         }
     }
+    tracing::debug!("client connection closed");
 }
 
-/// Serves HTTP/1.1 or HTTP/2 on `io` until the connection ends or shutdown.
-async fn serve<I>(ctx: Arc<ConnCtx>, io: I, alpn: Option<&[u8]>)
+/// Serves HTTP/1.1 or HTTP/2 on `io` until the connection ends, times out, or shutdown.
+async fn serve<T>(ctx: Arc<ConnCtx>, io: T, alpn: Option<&[u8]>)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = ctx.shared.config.limits;
+    let timeouts = ctx.shared.config.timeouts;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .preserve_header_case(true)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(120));
-    builder.http2().timer(hyper_util::rt::TokioTimer::new());
+        // The watchdog below times heads: hyper's timer would also end idle keep-alive
+        // connections, and does not cover the HTTP/1-or-2 sniffing.
+        .header_read_timeout(Option::<Duration>::None)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.h1_buffer());
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_header_list_size(limits.h2_header_list());
     let builder = match alpn {
         Some(b"h2") => builder.http2_only(),
         Some(b"http/1.1") => builder.http1_only(),
@@ -140,72 +194,149 @@ where
         let ctx = Arc::clone(&svc_ctx);
         async move { Ok::<_, Infallible>(route(ctx, req).await) }
     });
+    let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&ctx.activity)));
     let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::pin!(conn);
     let mut shutdown = ctx.shared.shutdown.clone();
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        () = stop => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    tokio::pin!(stop);
+    let result = loop {
+        let at = ctx.activity.wake_at(&timeouts);
+        tokio::select! {
+            r = conn.as_mut() => break r,
+            () = &mut stop => {
+                conn.as_mut().graceful_shutdown();
+                break conn.as_mut().await;
+            }
+            () = tokio::time::sleep_until(at.into()) => {
+                if let Some(why) = ctx.activity.expired(&timeouts) {
+                    // Dropping the connection closes it.
+                    expire(&ctx, why);
+                    return;
+                }
+            }
         }
     };
     if let Err(e) = result {
-        let msg = error_chain(&*e);
-        // A client that goes away between requests is normal; say nothing then.
-        let benign = msg.contains("connection closed before message completed")
-            || msg.contains("connection reset")
-            || msg.contains("broken pipe")
-            || msg.contains("error shutting down connection");
-        if !benign {
-            tracing::debug!(connection = ctx.id, error = %msg, "client connection ended with an error");
-            let mut x = ctx.exchange(
-                ctx.shared.exchange_id(),
-                ExchangeKind::Http,
-                ctx.target
-                    .as_ref()
-                    .map(Target::authority)
-                    .unwrap_or_default(),
-            );
-            x.error = Some(format!("client connection: {msg}"));
-            ctx.emit(x);
+        if let Some(msg) = connection_error(&*e, &limits) {
+            tracing::debug!(error = %msg, "client connection ended with an error");
+            ctx.emit_client_error(&msg);
         }
+    }
+}
+
+/// What to record for an error that ended a client connection; `None` when there is
+/// nothing to add.
+fn connection_error(
+    e: &(dyn std::error::Error + Send + Sync + 'static),
+    limits: &super::Limits,
+) -> Option<String> {
+    if let Some(h) = e.downcast_ref::<hyper::Error>() {
+        // A body or service of ours failed: its exchange has recorded why already.
+        if h.is_user() {
+            return None;
+        }
+        if h.is_parse_too_large() {
+            return Some(limits.head_too_large("request"));
+        }
+    }
+    let msg = error_chain(e);
+    // A client that goes away between requests is normal; say nothing then.
+    let benign = msg.contains("connection closed before message completed")
+        || msg.contains("connection reset")
+        || msg.contains("broken pipe")
+        || msg.contains("error shutting down connection");
+    (!benign).then(|| format!("connection error: {msg}"))
+}
+
+/// A client connection's watchdog fired: log it, and record a half-sent head.
+fn expire(ctx: &ConnCtx, why: Expiry) {
+    let text = why.describe(&ctx.shared.config.timeouts);
+    tracing::debug!(reason = %text, "closing the client connection");
+    if matches!(why, Expiry::Header { bytes: true }) {
+        ctx.emit_client_error(&text);
     }
 }
 
 async fn route(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
+    let in_flight = ctx.activity.begin();
     if req.method() == http::Method::CONNECT && ctx.mode == ProxyMode::Forward && ctx.tls.is_none()
     {
         return connect(ctx, req);
     }
-    forward::forward(ctx, req).await
+    forward::forward(ctx, req, in_flight).await
 }
 
-/// Answers CONNECT with 200 and takes over the upgraded stream.
+/// Answers CONNECT with 200 and takes over the upgraded stream; 400 when the target is
+/// not `host:port` with a port from 1 to 65535.
 fn connect(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
-    let Some(auth) = req.uri().authority().cloned() else {
-        return simple(StatusCode::BAD_REQUEST, "CONNECT needs host:port\n");
+    let (host, port) = match connect_target(req.uri()) {
+        Ok(t) => t,
+        Err(e) => {
+            let mut x = ctx.exchange(
+                ctx.shared.exchange_id(),
+                ExchangeKind::Http,
+                req.uri().to_string(),
+            );
+            x.request = Some(crate::model::Request {
+                method: req.method().to_string(),
+                url: req.uri().to_string(),
+                headers: headers_of(req.headers()),
+                body: Body::default(),
+            });
+            x.error = Some(Fault::Client.blame(&e));
+            ctx.emit(x);
+            return simple(StatusCode::BAD_REQUEST, &format!("synctap: {e}\n"));
+        }
     };
-    let host = auth
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = auth.port_u16().unwrap_or(443);
     // The tunnelled connection outlives this request: count it as active so that
     // shutdown waits for its exchanges too.
     let guard = ActiveGuard::new(&ctx.shared);
-    tokio::spawn(async move {
-        match hyper::upgrade::on(req).await {
-            Ok(upgraded) => after_connect(ctx, TokioIo::new(upgraded), host, port).await,
-            Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+    tokio::spawn(
+        async move {
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => after_connect(ctx, TokioIo::new(upgraded), host, port).await,
+                Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+            }
+            drop(guard);
         }
-        drop(guard);
-    });
+        .in_current_span(),
+    );
     Response::new(forward::empty())
+}
+
+/// The host and port of a CONNECT request-target (`host:port`, `[v6]:port`).
+fn connect_target(uri: &http::Uri) -> Result<(String, u16), BadConnect> {
+    let target = uri.authority().ok_or(BadConnect::NoAuthority)?.as_str();
+    let (host, port) = match target.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| BadConnect::BadHost(target.to_owned()))?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match target.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (target, None),
+        },
+    };
+    if host.is_empty() || host.contains('@') || (host.contains(':') && !target.starts_with('[')) {
+        return Err(BadConnect::BadHost(target.to_owned()));
+    }
+    let port = port.ok_or_else(|| BadConnect::NoPort(target.to_owned()))?;
+    let number = port
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| port.parse::<u16>().ok())
+        .flatten()
+        .filter(|p| *p != 0);
+    let port = number.ok_or_else(|| BadConnect::BadPort {
+        target: target.to_owned(),
+        port: port.to_owned(),
+    })?;
+    Ok((host.to_owned(), port))
 }
 
 async fn after_connect<T>(ctx: Arc<ConnCtx>, mut io: T, host: String, port: u16)
@@ -237,7 +368,8 @@ where
     };
     first.truncate(n);
     if first.first() == Some(&0x16) {
-        let base = ConnCtx::new(&shared, ctx.id, ctx.client_addr, ProxyMode::Forward);
+        let mut base = ConnCtx::new(&shared, ctx.id, ctx.client_addr, ProxyMode::Forward);
+        base.slot.clone_from(&ctx.slot);
         intercept_tls(base, Rewind::new(Bytes::from(first), io), target).await;
     } else {
         tunnel(
@@ -278,7 +410,11 @@ where
                 Err(e) => x.error = Some(format!("tunnel: {e}")),
             }
         }
-        Err(e) => x.error = Some(format!("cannot connect to {}: {e}", target.authority())),
+        Err(e) => {
+            x.error = Some(
+                Fault::Upstream.blame(format!("cannot connect to {}: {e}", target.authority())),
+            );
+        }
     }
     x.timings.done_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     ctx.emit(x);
@@ -290,14 +426,33 @@ where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = Arc::clone(&ctx.shared);
-    let started =
-        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await;
+    let header_timeout = shared.config.timeouts.client_header;
+    let started = tokio::time::timeout(
+        header_timeout,
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io),
+    )
+    .await;
     let start = match started {
-        Ok(s) => s,
-        Err(e) => {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
             let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
-            x.error = Some(format!("client TLS: not a valid ClientHello: {e}"));
+            x.error = Some(Fault::Client.blame(format!("TLS: not a valid ClientHello: {e}")));
             ctx.emit(x);
+            return;
+        }
+        Err(_) => {
+            // After CONNECT the client has sent the start of a handshake: record that.
+            // A reverse-mode client that never sends a byte is just closed.
+            tracing::debug!("no ClientHello in time; closing");
+            if ctx.mode == ProxyMode::Forward {
+                let mut x =
+                    ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
+                x.error = Some(Fault::Client.blame(format!(
+                    "timed out: no complete TLS ClientHello within {}s (--client-header-timeout)",
+                    header_timeout.as_secs_f64()
+                )));
+                ctx.emit(x);
+            }
             return;
         }
     };
@@ -347,12 +502,24 @@ where
         Ok(c) => c,
         Err(e) => {
             let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
-            x.error = Some(format!("cannot mint a certificate for {names:?}: {e:#}"));
+            x.error = Some(format!(
+                "proxy: cannot mint a certificate for {names:?}: {e:#}"
+            ));
             ctx.emit(x);
             return;
         }
     };
-    let tls_stream = match start.into_stream(config).await {
+    let handshake = tokio::time::timeout(header_timeout, start.into_stream(config)).await;
+    let handshake = handshake.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "timed out after {}s (--client-header-timeout)",
+                header_timeout.as_secs_f64()
+            ),
+        ))
+    });
+    let tls_stream = match handshake {
         Ok(s) => s,
         Err(e) => {
             let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
@@ -360,9 +527,9 @@ where
                 sni,
                 ..TlsInfo::default()
             });
-            x.error = Some(format!(
-                "client TLS handshake failed: {e} (does the client trust synctap's CA? see `synctap ca show`)"
-            ));
+            x.error = Some(Fault::Client.blame(format!(
+                "TLS handshake failed: {e} (does the client trust synctap's CA? see `synctap ca show`)"
+            )));
             ctx.emit(x);
             return;
         }
@@ -384,15 +551,15 @@ where
             }
         }
         Err(e) => {
-            tracing::debug!(error = %e, "upstream not reachable at handshake; requests will get 502")
+            tracing::debug!(error = %error_chain(&e), "upstream not reachable at handshake; requests will get 502")
         }
     }
     if alpn.as_deref() == Some(b"h2") {
-        serve(Arc::new(ctx), TokioIo::new(tls_stream), alpn.as_deref()).await;
+        serve(Arc::new(ctx), tls_stream, alpn.as_deref()).await;
     } else {
         let (io, window) = HeadTap::new(tls_stream);
         ctx.client_head = Some(window);
-        serve(Arc::new(ctx), TokioIo::new(io), alpn.as_deref()).await;
+        serve(Arc::new(ctx), io, alpn.as_deref()).await;
     }
 }
 
@@ -405,19 +572,4 @@ pub(crate) fn simple(status: StatusCode, text: &str) -> Response<RespBody> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
-}
-
-/// An error and its causes, `: `-joined.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
 }

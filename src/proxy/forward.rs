@@ -2,7 +2,7 @@
 //! streaming the response back, with both bodies tapped for the capture.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, HOST};
@@ -14,23 +14,24 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
+use tracing::Instrument as _;
 
-use super::conn::{error_chain, simple, ConnCtx};
+use super::conn::{simple, ConnCtx};
+use super::error::{error_chain, Fault, Timeout, UpstreamError};
 use super::head::{HeadTap, SharedWindow};
 use super::tap::{Recorder, TapBody, TapPolicy};
-use super::Target;
+use super::timeouts::{await_response, BoxError, IdleBody, InFlight, Progress, ProgressBody};
+use super::{Limits, Target};
 use crate::capture::format::Side;
 use crate::model::{Body, ExchangeKind, Headers, ProxyMode};
 
 /// The body type sent to clients.
-pub(crate) type RespBody = BoxBody<Bytes, hyper::Error>;
+pub(crate) type RespBody = BoxBody<Bytes, BoxError>;
 /// The body type sent upstream.
-pub(crate) type ReqBody = TapBody<Incoming>;
+pub(crate) type ReqBody = TapBody<ProgressBody<Incoming>>;
 
 type ResponseFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<Response<Incoming>>> + Send>>;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A full body.
 pub(crate) fn full(b: Bytes) -> RespBody {
@@ -73,43 +74,50 @@ impl Upstream {
     }
 }
 
-/// Opens a TCP (and TLS, for https) connection to `target` and does the HTTP handshake.
-/// Returns the upstream, the TCP connect time and the TLS handshake time in ms.
+/// Opens a TCP (and TLS, for https) connection to `target` and does the HTTP handshake,
+/// all within the upstream connect timeout. Returns the upstream, the TCP connect time
+/// and the TLS handshake time in ms.
 pub(crate) async fn connect_upstream(
     ctx: &ConnCtx,
     target: &Target,
-) -> Result<(Upstream, f64, Option<f64>), String> {
+) -> Result<(Upstream, f64, Option<f64>), UpstreamError> {
+    let after = ctx.shared.config.timeouts.upstream_connect;
+    tokio::time::timeout(after, open_upstream(ctx, target))
+        .await
+        .unwrap_or_else(|_| {
+            Err(UpstreamError::ConnectTimeout {
+                authority: target.authority(),
+                after,
+            })
+        })
+}
+
+async fn open_upstream(
+    ctx: &ConnCtx,
+    target: &Target,
+) -> Result<(Upstream, f64, Option<f64>), UpstreamError> {
+    let authority = target.authority();
     let t0 = Instant::now();
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| format!("connect to {} timed out", target.authority()))?
-    .map_err(|e| format!("cannot connect to {}: {e}", target.authority()))?;
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|source| UpstreamError::Connect {
+            authority: authority.clone(),
+            source,
+        })?;
     let _ = tcp.set_nodelay(true);
     let connect_ms = ms(t0);
-    let key = format!("{}://{}", target.scheme, target.authority());
+    let key = format!("{}://{}", target.scheme, authority);
+    let limits = ctx.shared.config.limits;
     if !target.is_tls() {
         let (io, window) = HeadTap::new(tcp);
-        let (sender, conn) = http1::Builder::new()
-            .preserve_header_case(true)
-            .handshake(TokioIo::new(io))
-            .await
-            .map_err(|e| format!("upstream HTTP handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        return Ok((
-            Upstream {
-                key,
-                sender: Sender::H1(sender),
-                alpn: None,
-                head: Some(window),
-            },
-            connect_ms,
-            None,
-        ));
+        let sender = handshake_h1(io, &limits, &authority).await?;
+        let up = Upstream {
+            key,
+            sender,
+            alpn: None,
+            head: Some(window),
+        };
+        return Ok((up, connect_ms, None));
     }
     let t1 = Instant::now();
     let config = ctx.shared.upstream_tls.for_client_alpn(&ctx.client_alpn);
@@ -118,94 +126,204 @@ pub(crate) async fn connect_upstream(
         .clone()
         .unwrap_or_else(|| target.host.clone());
     let name = ServerName::try_from(sni.clone())
-        .map_err(|e| format!("invalid upstream server name {sni:?}: {e}"))?;
-    let tls = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
-    )
-    .await
-    .map_err(|_| format!("TLS handshake with {} timed out", target.authority()))?
-    .map_err(|e| {
-        format!(
-            "TLS handshake with {} failed: {}",
-            target.authority(),
-            error_chain(&e)
-        )
-    })?;
+        .map_err(|source| UpstreamError::ServerName { name: sni, source })?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|source| UpstreamError::Tls {
+            authority: authority.clone(),
+            source,
+        })?;
     let tls_ms = ms(t1);
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let mut head = None;
     let sender = if alpn.as_deref() == Some(b"h2") {
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(hyper_util::rt::TokioTimer::new())
+            .max_header_list_size(limits.h2_header_list())
             .handshake(TokioIo::new(tls))
             .await
-            .map_err(|e| format!("upstream HTTP/2 handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+            .map_err(handshake_failed(&authority))?;
+        drive(conn);
         Sender::H2(sender)
     } else {
         let (io, window) = HeadTap::new(tls);
         head = Some(window);
-        let (sender, conn) = http1::Builder::new()
-            .preserve_header_case(true)
-            .handshake(TokioIo::new(io))
-            .await
-            .map_err(|e| format!("upstream HTTP handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Sender::H1(sender)
+        handshake_h1(io, &limits, &authority).await?
     };
-    Ok((
-        Upstream {
-            key,
-            sender,
-            alpn,
-            head,
-        },
-        connect_ms,
-        Some(tls_ms),
-    ))
+    let up = Upstream {
+        key,
+        sender,
+        alpn,
+        head,
+    };
+    Ok((up, connect_ms, Some(tls_ms)))
+}
+
+/// The HTTP/1 client handshake on a new upstream connection, with the header limits.
+async fn handshake_h1<T>(io: T, limits: &Limits, authority: &str) -> Result<Sender, UpstreamError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .preserve_header_case(true)
+        .max_headers(limits.max_headers)
+        .max_header_size(limits.max_header_bytes)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(handshake_failed(authority))?;
+    drive(conn);
+    Ok(Sender::H1(sender))
+}
+
+fn handshake_failed(authority: &str) -> impl FnOnce(hyper::Error) -> UpstreamError + '_ {
+    move |source| UpstreamError::Handshake {
+        authority: authority.to_owned(),
+        source,
+    }
+}
+
+/// Runs an upstream connection until it ends, logging how it ended.
+fn drive<C>(conn: C)
+where
+    C: std::future::Future<Output = hyper::Result<()>> + Send + 'static,
+{
+    tokio::spawn(
+        async move {
+            match conn.await {
+                Ok(()) => tracing::debug!("upstream connection closed"),
+                Err(e) => tracing::debug!(error = %error_chain(&e), "upstream connection ended with an error"),
+            }
+        }
+        .in_current_span(),
+    );
 }
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Forwards one request and returns the response to send to the client.
-pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
+/// Forwards one request and returns the response to send to the client. `in_flight`
+/// keeps the client connection counted as busy until the response body is over.
+#[tracing::instrument(skip_all, fields(conn = ctx.id, client = %ctx.client_addr, exchange = tracing::field::Empty, method = %req.method(), url = %req.uri()))]
+pub(crate) async fn forward(
+    ctx: Arc<ConnCtx>,
+    req: Request<Incoming>,
+    in_flight: InFlight,
+) -> Response<RespBody> {
     let started = Instant::now();
-    let shared = Arc::clone(&ctx.shared);
-    let id = shared.exchange_id();
+    let id = ctx.shared.exchange_id();
+    tracing::Span::current().record("exchange", id);
     let (mut parts, body) = req.into_parts();
-
     let Some(target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
-        {
-            let mut x = ctx.exchange(id, ExchangeKind::Http, String::new());
-            x.http_version = version_str(parts.version);
-            x.request = Some(crate::model::Request {
-                method: parts.method.to_string(),
-                url: parts.uri.to_string(),
-                headers: headers_of(&parts.headers),
-                body: Body::default(),
-            });
-            x.error = Some("not a proxy request: a forward proxy needs absolute-form URLs or CONNECT (use --reverse to stand in for a server)".into());
-            ctx.emit(x);
-            return simple(
-                StatusCode::BAD_REQUEST,
-                "synctap: this is a forward proxy; send absolute-form requests or CONNECT, or run synctap with --reverse URL\n",
-            );
-        }
+        return not_a_proxy_request(&ctx, id, &parts);
     };
     let path = parts
         .uri
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str)
         .to_owned();
-    let url = format!("{}{}", target.origin(), path);
+    let rec = start_record(&ctx, id, &parts, &target, &path, started);
+    // What the client thinks the origin is, for reverse-mode rewriting.
+    let client_origin = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| {
+            let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{h}")
+        });
 
+    let mut slot = ctx.upstream.lock().await;
+    if let Err(e) = take_upstream(&ctx, &mut slot, &target, &rec).await {
+        *slot = None;
+        return failure(&rec, StatusCode::BAD_GATEWAY, &error_chain(&e));
+    }
+    let Some(up) = slot.as_mut() else {
+        return failure(&rec, StatusCode::BAD_GATEWAY, "no upstream connection");
+    };
+    let upstream_head = up.head.clone();
+    shape_request(
+        &ctx,
+        &mut parts,
+        &target,
+        &path,
+        up.is_h2(),
+        client_origin.as_deref(),
+    );
+    let progress = Progress::new();
+    let body = ProgressBody::new(body, Arc::clone(&progress));
+    let body = TapBody::new(
+        body,
+        Arc::clone(&rec),
+        Side::Request,
+        policy(&ctx, &parts.headers),
+    );
+    let fut = match send(up, Request::from_parts(parts, body)).await {
+        Ok(f) => f,
+        Err(e) => {
+            *slot = None;
+            drop(slot);
+            let why = format!("connection: {}", error_chain(&e));
+            return failure(&rec, StatusCode::BAD_GATEWAY, &why);
+        }
+    };
+    // HTTP/1 allows one request at a time; HTTP/2 multiplexes. Either way the slot
+    // lock can go now: `ready()` will wait for the previous exchange to finish.
+    drop(slot);
+    tracing::debug!("request sent upstream");
+    let timeouts = ctx.shared.config.timeouts;
+    let resp = match await_response(fut, &progress, &timeouts).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) if e.is_parse_too_large() => {
+            let why = ctx.shared.config.limits.head_too_large("response");
+            return failure(&rec, StatusCode::BAD_GATEWAY, &why);
+        }
+        Ok(Err(e)) => return failure(&rec, StatusCode::BAD_GATEWAY, &error_chain(&e)),
+        Err(t) => return timed_out(&rec, t),
+    };
+    let first_byte = rec.elapsed_ms();
+    let mut resp = record_response(&ctx, &rec, resp, upstream_head, first_byte);
+    strip_hop_by_hop(resp.headers_mut());
+    if ctx.mode == ProxyMode::Reverse {
+        rewrite_response_urls(resp.headers_mut(), client_origin.as_deref(), &target);
+    }
+    // The client's version decides the framing hyper uses towards it.
+    *resp.version_mut() = Version::HTTP_11;
+    let resp_policy = policy(&ctx, resp.headers());
+    resp.map(|body| {
+        let body = IdleBody::new(body, timeouts.upstream_idle, Some(in_flight));
+        TapBody::new(body, rec, Side::Response, resp_policy).boxed()
+    })
+}
+
+/// Answers an origin-form request to a forward proxy, and records it.
+fn not_a_proxy_request(ctx: &ConnCtx, id: u64, parts: &http::request::Parts) -> Response<RespBody> {
+    let mut x = ctx.exchange(id, ExchangeKind::Http, String::new());
+    x.http_version = version_str(parts.version);
+    x.request = Some(crate::model::Request {
+        method: parts.method.to_string(),
+        url: parts.uri.to_string(),
+        headers: headers_of(&parts.headers),
+        body: Body::default(),
+    });
+    x.error = Some(Fault::Client.blame("not a proxy request: a forward proxy needs absolute-form URLs or CONNECT (use --reverse to stand in for a server)"));
+    ctx.emit(x);
+    simple(
+        StatusCode::BAD_REQUEST,
+        "synctap: this is a forward proxy; send absolute-form requests or CONNECT, or run synctap with --reverse URL\n",
+    )
+}
+
+/// The record of this exchange, with the request head as the client sent it.
+fn start_record(
+    ctx: &ConnCtx,
+    id: u64,
+    parts: &http::request::Parts,
+    target: &Target,
+    path: &str,
+    started: Instant,
+) -> Arc<Recorder> {
     let raw_headers = (parts.version != Version::HTTP_2)
         .then_some(ctx.client_head.as_ref())
         .flatten()
@@ -218,83 +336,83 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
     x.http_version = version_str(parts.version);
     x.request = Some(crate::model::Request {
         method: parts.method.to_string(),
-        url,
+        url: format!("{}{}", target.origin(), path),
         headers: raw_headers.unwrap_or_else(|| headers_of(&parts.headers)),
         body: Body::default(),
     });
-    let rec = Recorder::new(shared.sink.clone(), x, started, shared.live.clone());
-    let limit = shared.config.body_limit;
-    let policy_for = |headers: &HeaderMap| TapPolicy {
+    let shared = &ctx.shared;
+    Recorder::new(shared.sink.clone(), x, started, shared.live.clone())
+}
+
+/// How much of a body with these headers the capture stores, and whether it is hashed.
+fn policy(ctx: &ConnCtx, headers: &HeaderMap) -> TapPolicy {
+    let limit = ctx.shared.config.body_limit;
+    TapPolicy {
         body_limit: limit,
         hash: content_length(headers).is_none_or(|n| n > limit),
-    };
-    let req_policy = policy_for(&parts.headers);
+    }
+}
 
-    // What the client thinks the origin is, for reverse-mode rewriting.
-    let client_origin = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| {
-            let scheme = if ctx.tls.is_some() { "https" } else { "http" };
-            format!("{scheme}://{h}")
-        });
-
-    // Take (or open) this connection's upstream.
-    let mut slot = ctx.upstream.lock().await;
+/// Makes sure `slot` holds a live upstream connection to `target`, opening one if needed.
+async fn take_upstream(
+    ctx: &ConnCtx,
+    slot: &mut Option<Upstream>,
+    target: &Target,
+    rec: &Recorder,
+) -> Result<(), UpstreamError> {
     let key = format!("{}://{}", target.scheme, target.authority());
     let reusable = slot
         .as_ref()
         .is_some_and(|u| u.key == key && !u.is_closed());
     if reusable {
+        // A connection opened at the TLS handshake: its timings go to the first request.
         if let Some(t) = ctx.first_timings.lock().ok().and_then(|mut t| t.take()) {
             rec.update(|x| {
                 x.timings.connect_ms = Some(t.0);
                 x.timings.tls_ms = t.1;
             });
         }
-    } else {
-        match connect_upstream(&ctx, &target).await {
-            Ok((up, c, t)) => {
-                rec.update(|x| {
-                    x.timings.connect_ms = Some(c);
-                    x.timings.tls_ms = t;
-                });
-                *slot = Some(up);
-            }
-            Err(e) => {
-                *slot = None;
-                drop(slot);
-                return bad_gateway(&rec, &e);
-            }
-        }
+        return Ok(());
     }
-    let Some(up) = slot.as_mut() else {
-        return bad_gateway(&rec, "no upstream connection");
-    };
-    let upstream_h2 = up.is_h2();
-    let upstream_head = up.head.clone();
+    let (up, c, t) = connect_upstream(ctx, target).await?;
+    tracing::debug!(upstream = %key, connect_ms = c, tls_ms = t, "upstream connected");
+    rec.update(|x| {
+        x.timings.connect_ms = Some(c);
+        x.timings.tls_ms = t;
+    });
+    *slot = Some(up);
+    Ok(())
+}
 
-    // Shape the request for the upstream leg.
+/// Shapes the request head for the upstream leg: hop-by-hop fields, Host, reverse-mode
+/// URL rewriting, and the target form for HTTP/1 or HTTP/2.
+fn shape_request(
+    ctx: &ConnCtx,
+    parts: &mut http::request::Parts,
+    target: &Target,
+    path: &str,
+    upstream_h2: bool,
+    client_origin: Option<&str>,
+) {
     strip_hop_by_hop(&mut parts.headers);
     if ctx.mode == ProxyMode::Reverse {
-        rewrite_request_urls(&mut parts.headers, client_origin.as_deref(), &target);
-        if let Ok(v) = HeaderValue::from_str(&host_header(&target)) {
+        rewrite_request_urls(&mut parts.headers, client_origin, target);
+        if let Ok(v) = HeaderValue::from_str(&host_header(target)) {
             parts.headers.insert(HOST, v);
         }
     }
     if upstream_h2 {
         parts.version = Version::HTTP_2;
         parts.headers.remove(HOST);
-        parts.uri = format!("{}{}", target.origin(), path)
-            .parse()
-            .unwrap_or(parts.uri);
+        if let Ok(uri) = format!("{}{}", target.origin(), path).parse() {
+            parts.uri = uri;
+        }
     } else {
         if !parts.headers.contains_key(HOST) {
             let host = parts
                 .uri
                 .authority()
-                .map_or_else(|| host_header(&target), ToString::to_string);
+                .map_or_else(|| host_header(target), ToString::to_string);
             if let Ok(v) = HeaderValue::from_str(&host) {
                 parts.headers.insert(HOST, v);
             }
@@ -302,75 +420,88 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
         parts.version = Version::HTTP_11;
         parts.uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
     }
-    let body = TapBody::new(body, Arc::clone(&rec), Side::Request, req_policy);
-    let upstream_req = Request::from_parts(parts, body);
+}
 
-    let sent = match &mut up.sender {
-        Sender::H1(s) => match s.ready().await {
-            Ok(()) => Ok(Box::pin(s.send_request(upstream_req)) as ResponseFuture),
-            Err(e) => Err(e),
-        },
-        Sender::H2(s) => match s.ready().await {
-            Ok(()) => Ok(Box::pin(s.send_request(upstream_req)) as ResponseFuture),
-            Err(e) => Err(e),
-        },
-    };
-    let fut = match sent {
-        Ok(f) => f,
-        Err(e) => {
-            *slot = None;
-            drop(slot);
-            return bad_gateway(&rec, &format!("upstream connection: {}", error_chain(&e)));
+/// Sends the request once the connection is ready; the future yields the response head.
+async fn send(up: &mut Upstream, req: Request<ReqBody>) -> hyper::Result<ResponseFuture> {
+    Ok(match &mut up.sender {
+        Sender::H1(s) => {
+            s.ready().await?;
+            Box::pin(s.send_request(req)) as ResponseFuture
         }
-    };
-    // HTTP/1 allows one request at a time; HTTP/2 multiplexes. Either way the slot
-    // lock can go now: `ready()` will wait for the previous exchange to finish.
-    drop(slot);
-    let resp = match fut.await {
-        Ok(r) => r,
-        Err(e) => return bad_gateway(&rec, &format!("upstream: {}", error_chain(&e))),
-    };
-    let first_byte = rec.elapsed_ms();
-    let (mut parts, body) = resp.into_parts();
-    let reason = parts
-        .extensions
+        Sender::H2(s) => {
+            s.ready().await?;
+            Box::pin(s.send_request(req)) as ResponseFuture
+        }
+    })
+}
+
+/// Records the response head as the server sent it.
+fn record_response(
+    ctx: &ConnCtx,
+    rec: &Recorder,
+    resp: Response<Incoming>,
+    upstream_head: Option<SharedWindow>,
+    first_byte: f64,
+) -> Response<Incoming> {
+    let reason = resp
+        .extensions()
         .get::<hyper::ext::ReasonPhrase>()
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-        .or_else(|| parts.status.canonical_reason().map(str::to_owned))
+        .or_else(|| resp.status().canonical_reason().map(str::to_owned))
         .unwrap_or_default();
-    let resp_policy = policy_for(&parts.headers);
-    let status = parts.status.as_u16();
-    let resp_headers = upstream_head
+    let status = resp.status().as_u16();
+    let headers = upstream_head
         .and_then(|w| w.lock().ok()?.response_headers(status))
-        .unwrap_or_else(|| headers_of(&parts.headers));
+        .unwrap_or_else(|| headers_of(resp.headers()));
+    tracing::debug!(status, conn = ctx.id, "response head from upstream");
     rec.update(|x| {
         x.timings.first_response_byte_ms = Some(first_byte);
         x.response = Some(crate::model::Response {
             status,
             reason,
-            headers: resp_headers,
+            headers,
             body: Body::default(),
         });
     });
-    strip_hop_by_hop(&mut parts.headers);
-    if ctx.mode == ProxyMode::Reverse {
-        rewrite_response_urls(&mut parts.headers, client_origin.as_deref(), &target);
-    }
-    // The client's version decides the framing hyper uses towards it.
-    parts.version = Version::HTTP_11;
-    let body = TapBody::new(body, rec, Side::Response, resp_policy);
-    Response::from_parts(parts, body.boxed())
+    resp
 }
 
-fn bad_gateway(rec: &Recorder, reason: &str) -> Response<RespBody> {
+/// An exchange that failed before a response head: the client's fault when its request
+/// body broke (400), else the upstream's (`status`, 502).
+fn failure(rec: &Recorder, status: StatusCode, reason: &str) -> Response<RespBody> {
+    if let Some(why) = rec.client_fault() {
+        tracing::debug!(exchange = rec.id(), reason = %why, "client failure");
+        return error_response(StatusCode::BAD_REQUEST, Fault::Client, &why);
+    }
+    let reason = Fault::Upstream.blame(reason);
     tracing::debug!(exchange = rec.id(), %reason, "upstream failure");
-    rec.update(|x| x.error = Some(reason.to_owned()));
-    let mut r = simple(
-        StatusCode::BAD_GATEWAY,
-        &format!("synctap: {}\n", reason.replace('\n', " ")),
-    );
-    r.headers_mut()
-        .insert("x-synctap-error", HeaderValue::from_static("upstream"));
+    rec.update(|x| x.error = Some(reason.clone()));
+    error_response(status, Fault::Upstream, &reason)
+}
+
+/// A timeout before the response head: 408 when the client stopped sending its body,
+/// 504 when the upstream did not answer.
+fn timed_out(rec: &Recorder, t: Timeout) -> Response<RespBody> {
+    let fault = t.fault();
+    let reason = fault.blame(t);
+    tracing::debug!(exchange = rec.id(), %reason, "timeout");
+    rec.update(|x| x.error = Some(reason.clone()));
+    let status = match fault {
+        Fault::Client => StatusCode::REQUEST_TIMEOUT,
+        Fault::Upstream => StatusCode::GATEWAY_TIMEOUT,
+    };
+    error_response(status, fault, &reason)
+}
+
+/// A small text response naming the side at fault in `x-synctap-error`.
+fn error_response(status: StatusCode, fault: Fault, reason: &str) -> Response<RespBody> {
+    let mut r = simple(status, &format!("synctap: {}\n", reason.replace('\n', " ")));
+    let side = match fault {
+        Fault::Client => HeaderValue::from_static("client"),
+        Fault::Upstream => HeaderValue::from_static("upstream"),
+    };
+    r.headers_mut().insert("x-synctap-error", side);
     r
 }
 

@@ -9,9 +9,12 @@
 
 pub mod ca;
 mod conn;
+mod error;
 mod forward;
 mod head;
+mod limits;
 pub mod tap;
+mod timeouts;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -28,6 +31,9 @@ use crate::capture::CaptureSink;
 use crate::model::Exchange;
 
 pub use ca::CertificateAuthority;
+pub use error::Fault;
+pub use limits::Limits;
+pub use timeouts::Timeouts;
 
 /// Where reverse mode sends traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +124,10 @@ pub struct ProxyConfig {
     pub passthrough: Vec<String>,
     /// How long shutdown waits for exchanges in flight.
     pub shutdown_grace: Duration,
+    /// How long each side may keep the proxy waiting.
+    pub timeouts: Timeouts,
+    /// Header and connection limits.
+    pub limits: Limits,
 }
 
 impl Default for ProxyConfig {
@@ -133,6 +143,8 @@ impl Default for ProxyConfig {
             body_limit: 64 << 20,
             passthrough: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -151,6 +163,7 @@ pub(crate) struct Shared {
     pub(crate) idle: Notify,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) local_addr: SocketAddr,
+    pub(crate) clients: Arc<limits::ClientCounts>,
 }
 
 impl Shared {
@@ -238,6 +251,7 @@ impl Proxy {
             idle: Notify::new(),
             shutdown: shutdown_rx,
             local_addr,
+            clients: Arc::default(),
         });
         Ok(Self {
             listener,
@@ -272,9 +286,14 @@ impl Proxy {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let guard = ActiveGuard::new(&shared);
+                        let max = shared.config.limits.max_client_connections;
+                        let slot = shared.clients.acquire(peer.ip(), max);
                         let shared = Arc::clone(&shared);
                         tokio::spawn(async move {
-                            conn::handle(shared, stream, peer).await;
+                            match slot {
+                                Ok(slot) => conn::handle(shared, stream, peer, slot).await,
+                                Err(open) => limits::refuse(shared, stream, peer, open).await,
+                            }
                             drop(guard);
                         });
                     }

@@ -16,6 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
+use super::error::{error_chain, Fault};
 use crate::capture::format::{Chunk, Record, Side, INLINE_LIMIT};
 use crate::capture::CaptureSink;
 use crate::model::{Body, Exchange};
@@ -30,6 +31,8 @@ pub struct Recorder {
     started: Instant,
     exchange: Mutex<Exchange>,
     live: Option<tokio::sync::broadcast::Sender<Arc<Exchange>>>,
+    /// Why the client broke the exchange (its request body failed), if it did.
+    client_fault: Mutex<Option<String>>,
 }
 
 impl Recorder {
@@ -45,6 +48,7 @@ impl Recorder {
             started,
             exchange: Mutex::new(exchange),
             live,
+            client_fault: Mutex::new(None),
         })
     }
 
@@ -68,6 +72,45 @@ impl Recorder {
     /// The sink, for chunk records.
     pub fn sink(&self) -> &CaptureSink {
         &self.sink
+    }
+
+    /// Records that `fault`'s side broke the exchange, unless an error is recorded
+    /// already. The exchange error reads `client: ...` or `upstream: ...`.
+    pub fn fail(&self, fault: Fault, what: &str) {
+        let text = fault.blame(what);
+        tracing::debug!(error = %text, "exchange failed");
+        if fault == Fault::Client {
+            if let Ok(mut f) = self.client_fault.lock() {
+                f.get_or_insert_with(|| text.clone());
+            }
+        }
+        self.update(|x| {
+            x.error.get_or_insert(text);
+        });
+    }
+
+    /// Why the client broke the exchange, if it did: what the proxy then answers and
+    /// records instead of blaming the upstream.
+    pub fn client_fault(&self) -> Option<String> {
+        self.client_fault.lock().ok()?.clone()
+    }
+}
+
+/// Errors whose whole chain of causes goes into the record.
+pub trait ErrorText {
+    /// The error and its causes, `: `-joined.
+    fn text(&self) -> String;
+}
+
+impl ErrorText for hyper::Error {
+    fn text(&self) -> String {
+        error_chain(self)
+    }
+}
+
+impl ErrorText for Box<dyn std::error::Error + Send + Sync> {
+    fn text(&self) -> String {
+        error_chain(self.as_ref())
     }
 }
 
@@ -97,6 +140,12 @@ impl Drop for Recorder {
                 timings: crate::model::Timings::default(),
                 error: None,
             },
+        );
+        tracing::debug!(
+            exchange = x.id,
+            status = x.response.as_ref().map(|r| r.status),
+            error = x.error.as_deref(),
+            "exchange recorded"
         );
         if let Some(live) = &self.live {
             // No subscriber is fine; a slow one loses old entries, never blocks us.
@@ -207,7 +256,7 @@ impl TapState {
         }
     }
 
-    fn finish(&mut self, complete: bool, error: Option<String>) {
+    fn finish(&mut self, complete: bool, error: Option<(Option<Fault>, String)>) {
         if self.chunked {
             self.flush_chunk();
         }
@@ -231,36 +280,36 @@ impl TapState {
         };
         let side = self.side;
         let at = self.rec.elapsed_ms();
-        self.rec.update(|x| {
-            match side {
-                Side::Request => {
-                    if let Some(r) = x.request.as_mut() {
-                        r.body = body;
-                    }
-                    if complete {
-                        x.timings.request_sent_ms = Some(at);
-                    }
+        self.rec.update(|x| match side {
+            Side::Request => {
+                if let Some(r) = x.request.as_mut() {
+                    r.body = body;
                 }
-                Side::Response => {
-                    if let Some(r) = x.response.as_mut() {
-                        r.body = body;
-                    }
-                    x.timings.done_ms = Some(at);
+                if complete {
+                    x.timings.request_sent_ms = Some(at);
                 }
             }
-            if let Some(e) = error {
-                if x.error.is_none() {
-                    x.error = Some(e);
+            Side::Response => {
+                if let Some(r) = x.response.as_mut() {
+                    r.body = body;
                 }
+                x.timings.done_ms = Some(at);
             }
         });
+        match error {
+            Some((Some(fault), e)) => self.rec.fail(fault, &e),
+            Some((None, e)) => self.rec.update(|x| {
+                x.error.get_or_insert(e);
+            }),
+            None => {}
+        }
     }
 }
 
 impl<B> HttpBody for TapBody<B>
 where
     B: HttpBody<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: ErrorText,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -279,11 +328,11 @@ where
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(mut st) = this.state.take() {
-                    let what = match st.side {
-                        Side::Request => "request body from client",
-                        Side::Response => "response body from server",
+                    let (fault, what) = match st.side {
+                        Side::Request => (Fault::Client, "request body failed"),
+                        Side::Response => (Fault::Upstream, "response body failed"),
                     };
-                    st.finish(false, Some(format!("{what} failed: {e}")));
+                    st.finish(false, Some((Some(fault), format!("{what}: {}", e.text()))));
                 }
             }
             Poll::Ready(None) => {
@@ -312,11 +361,18 @@ impl<B: HttpBody> Drop for TapBody<B> {
                 st.finish(true, None);
                 return;
             }
-            let what = match st.side {
-                Side::Request => "request body was not completely read",
-                Side::Response => "response body was not completely delivered to the client",
+            // A response body dropped before its end: the client went away or stopped
+            // reading. A request body dropped early: the upstream answered (or failed)
+            // before reading it all, which is no one's fault by itself.
+            let err = match st.side {
+                Side::Request => {
+                    (st.len > 0).then(|| (None, "request body was not completely read".to_owned()))
+                }
+                Side::Response => Some((
+                    Some(Fault::Client),
+                    "response body was not completely delivered to the client".to_owned(),
+                )),
             };
-            let err = (st.len > 0 || st.side == Side::Response).then(|| what.to_owned());
             st.finish(false, err);
         }
     }
