@@ -1793,6 +1793,7 @@ fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
         vec![
             (Severity::Warning, "decode.diagnostics".to_owned()),
             (Severity::Warning, "decode.diagnostics".to_owned()),
+            (Severity::Info, "fsshttp.dependency-not-run".to_owned()),
             (Severity::Error, "fsshttp.unknown-error-code".to_owned()),
         ],
         "{text}"
@@ -1801,5 +1802,100 @@ fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
         assert!(line.chars().count() <= 100, "too wide: {line}");
     }
     insta::assert_snapshot!("fixtures", text);
+    Ok(())
+}
+
+/// Word's usual request: JoinCoauthoring, and a SchemaLock GetLock that only runs when the
+/// Coauth subrequest is not supported. The server ran the first, so it did not run the
+/// second: that is "not run (dependency)", not a refused lock.
+fn word_fallback_capture(code: &str, dependency: synctap::decode::fsshttp::DependencyType) -> Cap {
+    let mut c = Cap::new();
+    let mut fallback = schema_lock(SchemaLockRequestType::GetLock, "client-1", Some(3600));
+    fallback.depends_on = Some(1);
+    fallback.dependency_type = Some(dependency);
+    c.fss(
+        0,
+        1,
+        vec![
+            (
+                coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)),
+                shared("Alone"),
+            ),
+            (fallback, fail(code)),
+        ],
+    );
+    c
+}
+
+#[test]
+fn a_subrequest_not_run_because_of_its_dependency_is_not_a_refusal() -> TestResult {
+    use synctap::decode::fsshttp::DependencyType as D;
+    for (code, dependency) in [
+        (
+            "DependentOnlyOnNotSupportedRequestGetSupported",
+            D::OnNotSupported,
+        ),
+        ("DependentRequestNotExecuted", D::OnExecute),
+        ("DependentOnlyOnSuccessRequestFailed", D::OnSuccess),
+    ] {
+        let r = word_fallback_capture(code, dependency.clone()).fold()?;
+        no_errors(&r);
+        assert_eq!(
+            events(&r, LaneKind::SchemaLock, "client-1"),
+            vec![(EventKind::NotRun, 1, "not run (dependency)".to_owned())],
+            "{code}"
+        );
+        assert!(r
+            .files
+            .iter()
+            .flat_map(|f| f.lanes.iter())
+            .flat_map(|l| l.events.iter())
+            .all(|e| e.kind != EventKind::Failed));
+        let finding = r
+            .findings
+            .iter()
+            .find(|f| f.rule == "fsshttp.dependency-not-run")
+            .expect("a note for check");
+        assert_eq!(finding.severity, Severity::Info);
+        assert!(
+            finding.sentence.contains(&format!(
+                "the SchemaLock SubRequest with SubRequestToken 2 was not run (dependency): DependsOn SubRequestToken 1 with DependencyType {}; ErrorCode {code}",
+                dependency.as_str()
+            )),
+            "{}",
+            finding.sentence
+        );
+        let text = render_text(&r, None);
+        assert!(text.contains("GetLock not run (dependency)"), "{text}");
+        assert!(!text.contains('✗'), "{text}");
+        let detail = r
+            .files
+            .iter()
+            .flat_map(|f| f.lanes.iter())
+            .flat_map(|l| l.events.iter())
+            .find_map(|e| e.detail.clone())
+            .unwrap_or_default();
+        assert!(detail.starts_with(&format!("{code}: ")), "{detail}");
+    }
+    // `synctap check` names it too, and exits 0.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("fallback.jsonl");
+    write_capture(
+        &path,
+        word_fallback_capture(
+            "DependentOnlyOnNotSupportedRequestGetSupported",
+            D::OnNotSupported,
+        )
+        .xs,
+    )?;
+    let out = crate::util::synctap().arg("check").arg(&path).output()?;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("info fsshttp.dependency-not-run #1"),
+        "{text}"
+    );
+    assert!(flat.contains("was not run (dependency)"), "{text}");
     Ok(())
 }

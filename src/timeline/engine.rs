@@ -12,12 +12,12 @@ use super::extract::{extract, CellOp, DavLockOp, Obs, Op, OpKind, OpResult};
 use super::time::{clock, format_rfc3339, parse_rfc3339};
 use super::{
     Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Refresh, Severity, Span,
-    SpanEnd, StatusChange, TimelineOptions, TimelineReport,
+    SpanEnd, StatusChange, TimelineOptions, TimelineReport, NOT_RUN_RESULT,
 };
 use crate::decode::exchange::{decode_exchange, DecodedExchange, Meta};
 use crate::decode::findings::{CrossExchange, DavOrSync};
 use crate::decode::fsshttp::{
-    CoauthRequestType, EditorsTableRequestType, ExclusiveLockRequestType, LockType,
+    CoauthRequestType, EditorsTableRequestType, ErrorCode, ExclusiveLockRequestType, LockType,
     SchemaLockRequestType,
 };
 use crate::model::Exchange;
@@ -900,6 +900,23 @@ impl FileState {
 
     fn failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
         let code = r.error_code.as_str();
+        if r.not_run_by_dependency() {
+            let meaning = ErrorCode::new(code).meaning().unwrap_or_default();
+            let detail = match &r.depends_on {
+                Some(d) => format!("{code}: {meaning}; {d}"),
+                None => format!("{code}: {meaning}"),
+            };
+            self.marker(
+                cx,
+                li,
+                EventKind::NotRun,
+                &op.operation,
+                NOT_RUN_RESULT,
+                Some(detail),
+                Vec::new(),
+            );
+            return;
+        }
         let detail = match code {
             "FileAlreadyLockedOnServer" => {
                 let any_shared = matches!(op.kind, OpKind::Exclusive(_));

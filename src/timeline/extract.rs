@@ -22,6 +22,19 @@ const COHERENCY_FAILURE: u32 = 12;
 const SPEC_JOIN: &str = "MS-FSSHTTP 2.2.3.5, 2.2.3.10 (SubResponse@SubRequestToken matches a SubRequest; one SubResponse per SubRequest)";
 const SPEC_CODES: &str = "MS-FSSHTTP 2.2.5.4 (ErrorCodeTypes: the six groups of values)";
 const SPEC_DIAG: &str = "MS-FSSHTTP 2.2, MS-FSSHTTPB 2.2 (message syntax)";
+const SPEC_DEPENDENCY: &str =
+    "MS-FSSHTTP 2.2.5.2 (DependencyCheckRelatedErrorCodeTypes), 2.2.5.3 (DependencyTypes)";
+const SPEC_REQUEST_TOKEN: &str =
+    "MS-FSSHTTP 2.2.3.5 (Response@RequestToken names the Request it answers)";
+
+/// The ErrorCodes by which the server says it did not run a subrequest because of its
+/// `DependsOn` (MS-FSSHTTP 2.2.5.2): not a refusal of what the subrequest asked.
+pub(crate) const NOT_RUN_BY_DEPENDENCY: &[&str] = &[
+    "DependentRequestNotExecuted",
+    "DependentOnlyOnSuccessRequestFailed",
+    "DependentOnlyOnFailRequestSucceeded",
+    "DependentOnlyOnNotSupportedRequestGetSupported",
+];
 
 /// One exchange, reduced.
 #[derive(Debug)]
@@ -79,11 +92,18 @@ pub(crate) struct OpResult {
     pub coauth_status: Option<String>,
     pub transition_id: Option<String>,
     pub am_i_alone: Option<bool>,
+    /// The subrequest's `DependsOn` and `DependencyType`, as one phrase.
+    pub depends_on: Option<String>,
 }
 
 impl OpResult {
     pub fn success(&self) -> bool {
         self.error_code == "Success"
+    }
+
+    /// The server did not run the subrequest because of its dependency.
+    pub fn not_run_by_dependency(&self) -> bool {
+        NOT_RUN_BY_DEPENDENCY.contains(&self.error_code.as_str())
     }
 }
 
@@ -155,6 +175,15 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
     };
     let resp = x.response.as_ref();
     let mut whole_failed = false;
+    for n in resp.map(|r| r.notes.as_slice()).unwrap_or_default() {
+        obs.findings.push(Finding {
+            severity: Severity::Info,
+            rule: Cow::Borrowed("fsshttp.request-token-paired"),
+            exchanges: vec![id],
+            sentence: format!("exchange {id}: {}", n.message),
+            spec: SPEC_REQUEST_TOKEN.to_owned(),
+        });
+    }
     if let Some(r) = resp {
         if let Some(v) = &r.response_version {
             if let Some(e) = &v.error_code {
@@ -237,8 +266,39 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                         .map(|c| c.as_str().to_owned()),
                     transition_id: rd.and_then(|d| d.transition_id.clone()),
                     am_i_alone: rd.and_then(|d| d.am_i_alone),
+                    depends_on: sub.depends_on.map(|t| {
+                        format!(
+                            "DependsOn SubRequestToken {t}{}",
+                            sub.dependency_type
+                                .as_ref()
+                                .map(|d| format!(" with DependencyType {}", d.as_str()))
+                                .unwrap_or_default()
+                        )
+                    }),
                 }
             });
+            if let (Some(r), Some((_, s))) = (&result, found) {
+                if r.not_run_by_dependency() {
+                    obs.findings.push(Finding {
+                        severity: Severity::Info,
+                        rule: Cow::Borrowed("fsshttp.dependency-not-run"),
+                        exchanges: vec![id],
+                        sentence: format!(
+                            "the {} SubRequest with SubRequestToken {} was not run (dependency): {}; ErrorCode {}{}",
+                            sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
+                            token.map_or_else(|| "(none)".to_owned(), |t| t.to_string()),
+                            r.depends_on.as_deref().unwrap_or("no DependsOn"),
+                            r.error_code,
+                            s.error_code
+                                .as_ref()
+                                .and_then(|e| e.meaning())
+                                .map(|m| format!(" ({m})"))
+                                .unwrap_or_default()
+                        ),
+                        spec: SPEC_DEPENDENCY.to_owned(),
+                    });
+                }
+            }
             let (kind, operation) = match &sub.type_ {
                 Some(SubRequestType::Coauth) => match &data.coauth_request_type {
                     Some(t) => (OpKind::Coauth(t.clone()), t.as_str().to_owned()),
