@@ -1899,3 +1899,52 @@ fn a_subrequest_not_run_because_of_its_dependency_is_not_a_refusal() -> TestResu
     assert!(flat.contains("was not run (dependency)"), "{text}");
     Ok(())
 }
+
+/// The SPFileSync SyncToken continuity rule has no Microsoft specification behind it: a
+/// break is a warning that names what in the capture could explain it.
+#[test]
+fn an_unspecified_rule_is_at_most_a_warning_and_names_other_explanations() -> TestResult {
+    let list = "https://contoso.sharepoint.com/_api/SPFileSync/sync/5D2445A6-F48D-4C1E-9B0A-1C2D3E4F5A6B/RootFolder?Filter=changes&MaxItemCount=500&View=SkyDriveSync";
+    let mut c = Cap::new();
+    for (i, (sent, next)) in [
+        (None, "4;%234;%231;100"),
+        (Some("4%3B%234%3B%231%3B100"), "4;%234;%231;200"),
+        // The client skips a token the capture never saw answered.
+        (Some("4%3B%234%3B%231%3B900"), "4;%234;%231;1000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let url = match sent {
+            Some(t) => format!("{list}&SyncToken={t}"),
+            None => list.to_owned(),
+        };
+        c.dav(
+            i as i64 * 10,
+            1,
+            "GET",
+            &url,
+            &[],
+            b"",
+            200,
+            &[("X-SyncToken", next), ("X-HasMoreData", "True")],
+            b"",
+        );
+    }
+    let r = c.fold()?;
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "spfilesync.synctoken-continuity")
+        .expect("the rule fires");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.exchanges, vec![2, 3]);
+    assert!(
+        f.sentence.ends_with("; no Microsoft specification defines this rule, and the capture may explain it instead: exchanges between #2 and #3 may be missing (sent over a connection that bypassed the proxy, or not recorded), or the proxy started in the middle of the client's session"),
+        "{}",
+        f.sentence
+    );
+    no_errors(&r);
+    assert!(!r.has_errors());
+    Ok(())
+}

@@ -41,6 +41,30 @@ const SPEC_DAV_LOCK: &str = "RFC 4918 6.1 (lock compatibility), 9.10 (LOCK)";
 
 /// How many refreshes a span lists (all are counted).
 const MAX_REFRESH_LOG: usize = 32;
+
+/// Rules that rest on observed client behaviour, not on a Microsoft specification: a
+/// breach is at most a warning, and the sentence says what in the capture explains it as
+/// well as a misbehaving client would.
+const UNSPECIFIED_RULES: &[&str] = &["spfilesync.synctoken-continuity"];
+
+/// Caps a finding of an [`UNSPECIFIED_RULES`] rule at warning and names the other
+/// explanations: the proxy started mid-session, or exchanges between the ones involved
+/// are missing from the capture.
+fn cap_unspecified(f: &mut Finding) {
+    if !UNSPECIFIED_RULES.contains(&f.rule.as_ref()) {
+        return;
+    }
+    // Severity orders Error < Warning < Info: the larger is the milder.
+    f.severity = f.severity.max(Severity::Warning);
+    let between = match f.exchanges.as_slice() {
+        [a, .., b] => format!(" between #{a} and #{b}"),
+        _ => String::new(),
+    };
+    f.sentence = format!(
+        "{}; no Microsoft specification defines this rule, and the capture may explain it instead: exchanges{between} may be missing (sent over a connection that bypassed the proxy, or not recorded), or the proxy started in the middle of the client's session",
+        f.sentence
+    );
+}
 /// How many connection → ClientID associations are remembered.
 const MAX_CONNECTIONS: usize = 65_536;
 
@@ -198,7 +222,8 @@ impl Timeline {
                 DavOrSync::WebDav(w) => self.cross.push_webdav(id, w, &mut out),
                 DavOrSync::SpFileSync(s) => self.cross.push_spfilesync(id, s, &mut out),
             }
-            for f in out {
+            for mut f in out {
+                cap_unspecified(&mut f);
                 self.sink.add(f);
             }
         }

@@ -12,7 +12,10 @@
 //!
 //! Checks produce [`Finding`]s (severity, rule, exchanges, one sentence, specification).
 //! The proxy only sees traffic that passed through it, so a finding that could be
-//! explained by a client it does not see is a warning and says so.
+//! explained by a client it does not see is a warning and says so. So is a finding of a
+//! rule that no Microsoft specification defines (`spfilesync.synctoken-continuity`): its
+//! sentence names the capture's other explanations (exchanges missing, the proxy started
+//! mid-session).
 //!
 //! The engine is streaming: [`Timeline::push`] takes one exchange at a time and keeps
 //! memory proportional to the live locks and files, plus a bounded history per lane
