@@ -1948,3 +1948,63 @@ fn an_unspecified_rule_is_at_most_a_warning_and_names_other_explanations() -> Te
     assert!(!r.has_errors());
     Ok(())
 }
+
+/// Cobalt.ashx answers `RequestToken="0"` with `RequestToken="1"`: the one Request and the
+/// one Response are paired, the subresponses join their subrequests (no "matches no
+/// Request" warning, no unanswered subrequest), and an info finding says so.
+#[test]
+fn cobalt_request_token_zero_answered_by_one_is_paired_with_a_note() -> TestResult {
+    let (mut qh, qb) = fixture(include_bytes!("../testdata/fsshttp/coauth_join.request"));
+    let qb = String::from_utf8(qb)?.replace(
+        "\" RequestToken=\"1\" UserAgent=",
+        "\" RequestToken=\"0\" UserAgent=",
+    );
+    qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
+    let (ah, ab) = fixture(include_bytes!("../testdata/fsshttp/coauth_join.response"));
+    let mut c = Cap::new();
+    c.exchange(
+        0,
+        1,
+        Request {
+            method: "POST".to_owned(),
+            url: "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService"
+                .replace("cellstorage.svc/CellStorageService", "Cobalt.ashx"),
+            headers: qh,
+            body: Body::complete(qb.into_bytes()),
+        },
+        Some(Response {
+            status: 200,
+            reason: "OK".to_owned(),
+            headers: ah,
+            body: Body::complete(ab),
+        }),
+    );
+    let r = c.fold()?;
+    let rules = rules(&r);
+    assert!(
+        rules.contains(&(Severity::Info, "fsshttp.request-token-paired".to_owned())),
+        "{rules:?}"
+    );
+    // (The fixture's synthetic Cell payload is not FSSHTTPB: that diagnostic stays.)
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.sentence.contains("matches no Request")),
+        "{:#?}",
+        r.findings
+    );
+    no_errors(&r);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "fsshttp.request-token-paired")
+        .ok_or("note")?;
+    assert!(
+        f.sentence.contains(
+            "Response RequestToken 1 differs from the RequestToken 0 of the only Request"
+        ),
+        "{}",
+        f.sentence
+    );
+    Ok(())
+}
