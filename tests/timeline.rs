@@ -211,6 +211,30 @@ impl Cap {
         )
     }
 
+    /// One cell storage POST to `url` from a decoder fixture pair (header block, blank
+    /// line, body), answered 200.
+    fn fixture_exchange(&mut self, at: i64, conn: u64, url: &str, q: &[u8], a: &[u8]) -> u64 {
+        let (mut qh, qb) = fixture(q);
+        qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
+        let (ah, ab) = fixture(a);
+        self.exchange(
+            at,
+            conn,
+            Request {
+                method: "POST".to_owned(),
+                url: url.to_owned(),
+                headers: qh,
+                body: Body::complete(qb),
+            },
+            Some(Response {
+                status: 200,
+                reason: "OK".to_owned(),
+                headers: ah,
+                body: Body::complete(ab),
+            }),
+        )
+    }
+
     /// Writes the capture with the capture writer, reads it back, folds it.
     fn fold(self) -> Result<TimelineReport, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
@@ -1741,25 +1765,7 @@ fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
     ];
     let mut c = Cap::new();
     for (i, (q, a)) in pairs.iter().enumerate() {
-        let (mut qh, qb) = fixture(q);
-        qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
-        let (ah, ab) = fixture(a);
-        c.exchange(
-            i as i64 * 60,
-            i as u64 + 1,
-            Request {
-                method: "POST".to_owned(),
-                url: ENDPOINT.to_owned(),
-                headers: qh,
-                body: Body::complete(qb),
-            },
-            Some(Response {
-                status: 200,
-                reason: "OK".to_owned(),
-                headers: ah,
-                body: Body::complete(ab),
-            }),
-        );
+        c.fixture_exchange(i as i64 * 60, i as u64 + 1, ENDPOINT, q, a);
     }
     let r = c.fold()?;
     let text = render_text(&r, None);
@@ -1954,30 +1960,18 @@ fn an_unspecified_rule_is_at_most_a_warning_and_names_other_explanations() -> Te
 /// Request" warning, no unanswered subrequest), and an info finding says so.
 #[test]
 fn cobalt_request_token_zero_answered_by_one_is_paired_with_a_note() -> TestResult {
-    let (mut qh, qb) = fixture(include_bytes!("../testdata/fsshttp/coauth_join.request"));
-    let qb = String::from_utf8(qb)?.replace(
-        "\" RequestToken=\"1\" UserAgent=",
-        "\" RequestToken=\"0\" UserAgent=",
-    );
-    qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
-    let (ah, ab) = fixture(include_bytes!("../testdata/fsshttp/coauth_join.response"));
+    let request =
+        String::from_utf8_lossy(include_bytes!("../testdata/fsshttp/coauth_join.request")).replace(
+            "\" RequestToken=\"1\" UserAgent=",
+            "\" RequestToken=\"0\" UserAgent=",
+        );
     let mut c = Cap::new();
-    c.exchange(
+    c.fixture_exchange(
         0,
         1,
-        Request {
-            method: "POST".to_owned(),
-            url: "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService"
-                .replace("cellstorage.svc/CellStorageService", "Cobalt.ashx"),
-            headers: qh,
-            body: Body::complete(qb.into_bytes()),
-        },
-        Some(Response {
-            status: 200,
-            reason: "OK".to_owned(),
-            headers: ah,
-            body: Body::complete(ab),
-        }),
+        "https://contoso.example/sites/team/_vti_bin/Cobalt.ashx",
+        request.as_bytes(),
+        include_bytes!("../testdata/fsshttp/coauth_join.response"),
     );
     let r = c.fold()?;
     let rules = rules(&r);

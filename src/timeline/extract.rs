@@ -48,6 +48,19 @@ pub(crate) struct Obs {
     pub findings: Vec<Finding>,
 }
 
+impl Obs {
+    /// Adds an info-level finding about this exchange.
+    fn info(&mut self, rule: &'static str, sentence: String, spec: &str) {
+        self.findings.push(Finding {
+            severity: Severity::Info,
+            rule: Cow::Borrowed(rule),
+            exchanges: vec![self.id],
+            sentence,
+            spec: spec.to_owned(),
+        });
+    }
+}
+
 /// The sub-operation of one MS-FSSHTTP subrequest.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OpKind {
@@ -176,13 +189,11 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
     let resp = x.response.as_ref();
     let mut whole_failed = false;
     for n in resp.map(|r| r.notes.as_slice()).unwrap_or_default() {
-        obs.findings.push(Finding {
-            severity: Severity::Info,
-            rule: Cow::Borrowed("fsshttp.request-token-paired"),
-            exchanges: vec![id],
-            sentence: format!("exchange {id}: {}", n.message),
-            spec: SPEC_REQUEST_TOKEN.to_owned(),
-        });
+        obs.info(
+            "fsshttp.request-token-paired",
+            format!("exchange {id}: {}", n.message),
+            SPEC_REQUEST_TOKEN,
+        );
     }
     if let Some(r) = resp {
         if let Some(v) = &r.response_version {
@@ -242,11 +253,7 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                     severity: Severity::Error,
                     rule: Cow::Borrowed("fsshttp.subrequest-without-subresponse"),
                     exchanges: vec![id],
-                    sentence: format!(
-                        "the {} SubRequest with SubRequestToken {} got no SubResponse",
-                        sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
-                        token.map_or_else(|| "(none)".to_owned(), |t| t.to_string())
-                    ),
+                    sentence: format!("{} got no SubResponse", the_sub_request(sub)),
                     spec: SPEC_JOIN.to_owned(),
                 });
             }
@@ -279,24 +286,18 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
             });
             if let (Some(r), Some((_, s))) = (&result, found) {
                 if r.not_run_by_dependency() {
-                    obs.findings.push(Finding {
-                        severity: Severity::Info,
-                        rule: Cow::Borrowed("fsshttp.dependency-not-run"),
-                        exchanges: vec![id],
-                        sentence: format!(
-                            "the {} SubRequest with SubRequestToken {} was not run (dependency): {}; ErrorCode {}{}",
-                            sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
-                            token.map_or_else(|| "(none)".to_owned(), |t| t.to_string()),
+                    let meaning = s.error_code.as_ref().and_then(|e| e.meaning());
+                    obs.info(
+                        "fsshttp.dependency-not-run",
+                        format!(
+                            "{} was not run (dependency): {}; ErrorCode {}{}",
+                            the_sub_request(sub),
                             r.depends_on.as_deref().unwrap_or("no DependsOn"),
                             r.error_code,
-                            s.error_code
-                                .as_ref()
-                                .and_then(|e| e.meaning())
-                                .map(|m| format!(" ({m})"))
-                                .unwrap_or_default()
+                            meaning.map(|m| format!(" ({m})")).unwrap_or_default()
                         ),
-                        spec: SPEC_DEPENDENCY.to_owned(),
-                    });
+                        SPEC_DEPENDENCY,
+                    );
                 }
             }
             let (kind, operation) = match &sub.type_ {
@@ -383,6 +384,16 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
             });
         }
     }
+}
+
+/// "the SchemaLock SubRequest with SubRequestToken 2".
+fn the_sub_request(sub: &crate::decode::fsshttp::SubRequest) -> String {
+    format!(
+        "the {} SubRequest with SubRequestToken {}",
+        sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
+        sub.sub_request_token
+            .map_or_else(|| "(none)".to_owned(), |t| t.to_string())
+    )
 }
 
 fn unknown_code(obs: &mut Obs, e: &ErrorCode, element: &str) {
