@@ -251,3 +251,178 @@ fn deeply_nested_web3s_is_a_diagnostic_not_a_crash() -> TestResult {
     }
     Ok(())
 }
+
+/// Splits a fixture (`Content-Type: …` header block, blank line, body) into its
+/// Content-Type and body.
+fn split_fixture(raw: &[u8]) -> (String, Vec<u8>) {
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_default();
+    let head = String::from_utf8_lossy(&raw[..at]);
+    let ct = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Type:"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    (ct, raw[at + 4..].to_vec())
+}
+
+/// Issue 16.5: without a URL, a multipart/related body whose root part is
+/// application/web3s+xml is an SPFileSync upload, not MS-FSSHTTP; binary data that
+/// happens to contain `<` is not SPFileSync XML.
+#[test]
+fn decode_sniffs_web3s_multipart_and_refuses_binary() -> TestResult {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/spfilesync/upload_request.multipart"
+    );
+    let out = synctap().args(["decode", "--json", path]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("RequestCollection"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["kind"], "SpFileSync", "{text}");
+    assert!(v["message"]["body"]["Multipart"].is_object(), "{text}");
+    let out = synctap().args(["decode", path]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("soap Body"), "{text}");
+    // Random bytes with `<` in them (xorshift, fixed seed).
+    let dir = tempfile::tempdir()?;
+    let bin = dir.path().join("random.bin");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    bytes[0] = b'<';
+    bytes[100] = b'<';
+    std::fs::write(&bin, &bytes)?;
+    let out = synctap().arg("decode").arg(&bin).output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot tell what this is"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("SpFileSync"));
+    Ok(())
+}
+
+/// Issue 16.5: `decode --json` of a SOAP/MTOM message carries its Cell payloads decoded,
+/// as `show --json` gives them for the same exchange.
+#[test]
+fn decode_json_carries_the_cell_payloads_as_show_does() -> TestResult {
+    use synctap::capture::{CaptureWriter, Record};
+    use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response};
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/fsshttp/");
+    let (qct, qbody) = split_fixture(&std::fs::read(format!(
+        "{fixtures}cell_upload_two_parts.request"
+    ))?);
+    let (rct, rbody) = split_fixture(&std::fs::read(format!(
+        "{fixtures}cell_upload_two_parts.response"
+    ))?);
+    let dir = tempfile::tempdir()?;
+    let capture = dir.path().join("cell.jsonl");
+    let (writer, sink) = CaptureWriter::start(&capture)?;
+    let x = Exchange {
+        id: 1,
+        kind: ExchangeKind::Http,
+        connection_id: 1,
+        client_addr: "127.0.0.1:50001".to_owned(),
+        mode: ProxyMode::Other,
+        tls: None,
+        server: "contoso.example:443".to_owned(),
+        http_version: "HTTP/1.1".to_owned(),
+        request: Some(Request {
+            method: "POST".to_owned(),
+            url: "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService"
+                .to_owned(),
+            headers: Headers(vec![
+                ("Content-Type".to_owned(), qct.clone()),
+                ("SOAPAction".to_owned(), "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"".to_owned()),
+            ]),
+            body: Body::complete(qbody.clone()),
+        }),
+        response: Some(Response {
+            status: 200,
+            reason: "OK".to_owned(),
+            headers: Headers(vec![("Content-Type".to_owned(), rct.clone())]),
+            body: Body::complete(rbody.clone()),
+        }),
+        tunnel: None,
+        timings: synctap::model::Timings {
+            start: "2026-01-01T09:00:00Z".to_owned(),
+            ..synctap::model::Timings::default()
+        },
+        error: None,
+    };
+    assert!(sink.try_send(Record::Exchange(Box::new(x)), 0));
+    drop(sink);
+    writer.finish();
+    let out = synctap().args(["show", "--json"]).arg(&capture).output()?;
+    let line = String::from_utf8_lossy(&out.stdout);
+    let shown: serde_json::Value =
+        serde_json::from_str(line.lines().next().ok_or("no exchange shown")?)?;
+    let shown_cells = shown["decoded"]["fsshttp"]["cells"]
+        .as_array()
+        .ok_or("show has cells")?
+        .clone();
+    assert!(!shown_cells.is_empty());
+    // Fields a lone message cannot have: the response's join to its request.
+    fn unjoined(mut v: serde_json::Value) -> serde_json::Value {
+        if let Some(subs) = v
+            .get_mut("sub_responses")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for s in subs {
+                if let Some(m) = s.as_object_mut() {
+                    m.remove("sub_request");
+                }
+            }
+        }
+        v
+    }
+    for (side, ct, body) in [("request", &qct, &qbody), ("response", &rct, &rbody)] {
+        let file = dir.path().join(side);
+        std::fs::write(&file, body)?;
+        let out = synctap()
+            .args([
+                "decode",
+                "--json",
+                "--content-type",
+                ct,
+                &format!("--{side}"),
+            ])
+            .arg(&file)
+            .output()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        // No Cell payload on this side: no "cells" (show has no such side either).
+        let cells = v["cells"].as_array().cloned().unwrap_or_default();
+        let ours: Vec<_> = cells.iter().map(|c| unjoined(c[side].clone())).collect();
+        let theirs: Vec<_> = shown_cells
+            .iter()
+            .map(|c| unjoined(c[side].clone()))
+            .filter(|c| !c.is_null())
+            .collect();
+        assert_eq!(
+            ours.is_empty(),
+            side == "response",
+            "{side}: the fixture's cells"
+        );
+        assert_eq!(ours, theirs, "{side}");
+        assert_eq!(
+            cells
+                .iter()
+                .map(|c| c["SubRequestToken"].clone())
+                .collect::<Vec<_>>(),
+            shown_cells
+                .iter()
+                .filter(|c| !c[side].is_null())
+                .map(|c| c["SubRequestToken"].clone())
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}

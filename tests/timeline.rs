@@ -211,6 +211,30 @@ impl Cap {
         )
     }
 
+    /// One cell storage POST to `url` from a decoder fixture pair (header block, blank
+    /// line, body), answered 200.
+    fn fixture_exchange(&mut self, at: i64, conn: u64, url: &str, q: &[u8], a: &[u8]) -> u64 {
+        let (mut qh, qb) = fixture(q);
+        qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
+        let (ah, ab) = fixture(a);
+        self.exchange(
+            at,
+            conn,
+            Request {
+                method: "POST".to_owned(),
+                url: url.to_owned(),
+                headers: qh,
+                body: Body::complete(qb),
+            },
+            Some(Response {
+                status: 200,
+                reason: "OK".to_owned(),
+                headers: ah,
+                body: Body::complete(ab),
+            }),
+        )
+    }
+
     /// Writes the capture with the capture writer, reads it back, folds it.
     fn fold(self) -> Result<TimelineReport, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
@@ -1741,25 +1765,7 @@ fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
     ];
     let mut c = Cap::new();
     for (i, (q, a)) in pairs.iter().enumerate() {
-        let (mut qh, qb) = fixture(q);
-        qh.0.push(("SOAPAction".to_owned(), SOAP_ACTION.to_owned()));
-        let (ah, ab) = fixture(a);
-        c.exchange(
-            i as i64 * 60,
-            i as u64 + 1,
-            Request {
-                method: "POST".to_owned(),
-                url: ENDPOINT.to_owned(),
-                headers: qh,
-                body: Body::complete(qb),
-            },
-            Some(Response {
-                status: 200,
-                reason: "OK".to_owned(),
-                headers: ah,
-                body: Body::complete(ab),
-            }),
-        );
+        c.fixture_exchange(i as i64 * 60, i as u64 + 1, ENDPOINT, q, a);
     }
     let r = c.fold()?;
     let text = render_text(&r, None);
@@ -1793,6 +1799,7 @@ fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
         vec![
             (Severity::Warning, "decode.diagnostics".to_owned()),
             (Severity::Warning, "decode.diagnostics".to_owned()),
+            (Severity::Info, "fsshttp.dependency-not-run".to_owned()),
             (Severity::Error, "fsshttp.unknown-error-code".to_owned()),
         ],
         "{text}"
@@ -1801,5 +1808,197 @@ fn decoder_fixtures_fold_into_lanes_and_findings() -> TestResult {
         assert!(line.chars().count() <= 100, "too wide: {line}");
     }
     insta::assert_snapshot!("fixtures", text);
+    Ok(())
+}
+
+/// Word's usual request: JoinCoauthoring, and a SchemaLock GetLock that only runs when the
+/// Coauth subrequest is not supported. The server ran the first, so it did not run the
+/// second: that is "not run (dependency)", not a refused lock.
+fn word_fallback_capture(code: &str, dependency: synctap::decode::fsshttp::DependencyType) -> Cap {
+    let mut c = Cap::new();
+    let mut fallback = schema_lock(SchemaLockRequestType::GetLock, "client-1", Some(3600));
+    fallback.depends_on = Some(1);
+    fallback.dependency_type = Some(dependency);
+    c.fss(
+        0,
+        1,
+        vec![
+            (
+                coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)),
+                shared("Alone"),
+            ),
+            (fallback, fail(code)),
+        ],
+    );
+    c
+}
+
+#[test]
+fn a_subrequest_not_run_because_of_its_dependency_is_not_a_refusal() -> TestResult {
+    use synctap::decode::fsshttp::DependencyType as D;
+    for (code, dependency) in [
+        (
+            "DependentOnlyOnNotSupportedRequestGetSupported",
+            D::OnNotSupported,
+        ),
+        ("DependentRequestNotExecuted", D::OnExecute),
+        ("DependentOnlyOnSuccessRequestFailed", D::OnSuccess),
+    ] {
+        let r = word_fallback_capture(code, dependency.clone()).fold()?;
+        no_errors(&r);
+        assert_eq!(
+            events(&r, LaneKind::SchemaLock, "client-1"),
+            vec![(EventKind::NotRun, 1, "not run (dependency)".to_owned())],
+            "{code}"
+        );
+        assert!(r
+            .files
+            .iter()
+            .flat_map(|f| f.lanes.iter())
+            .flat_map(|l| l.events.iter())
+            .all(|e| e.kind != EventKind::Failed));
+        let finding = r
+            .findings
+            .iter()
+            .find(|f| f.rule == "fsshttp.dependency-not-run")
+            .expect("a note for check");
+        assert_eq!(finding.severity, Severity::Info);
+        assert!(
+            finding.sentence.contains(&format!(
+                "the SchemaLock SubRequest with SubRequestToken 2 was not run (dependency): DependsOn SubRequestToken 1 with DependencyType {}; ErrorCode {code}",
+                dependency.as_str()
+            )),
+            "{}",
+            finding.sentence
+        );
+        let text = render_text(&r, None);
+        assert!(text.contains("GetLock not run (dependency)"), "{text}");
+        assert!(!text.contains('✗'), "{text}");
+        let detail = r
+            .files
+            .iter()
+            .flat_map(|f| f.lanes.iter())
+            .flat_map(|l| l.events.iter())
+            .find_map(|e| e.detail.clone())
+            .unwrap_or_default();
+        assert!(detail.starts_with(&format!("{code}: ")), "{detail}");
+    }
+    // `synctap check` names it too, and exits 0.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("fallback.jsonl");
+    write_capture(
+        &path,
+        word_fallback_capture(
+            "DependentOnlyOnNotSupportedRequestGetSupported",
+            D::OnNotSupported,
+        )
+        .xs,
+    )?;
+    let out = crate::util::synctap().arg("check").arg(&path).output()?;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("info fsshttp.dependency-not-run #1"),
+        "{text}"
+    );
+    assert!(flat.contains("was not run (dependency)"), "{text}");
+    Ok(())
+}
+
+/// The SPFileSync SyncToken continuity rule has no Microsoft specification behind it: a
+/// break is a warning that names what in the capture could explain it.
+#[test]
+fn an_unspecified_rule_is_at_most_a_warning_and_names_other_explanations() -> TestResult {
+    let list = "https://contoso.sharepoint.com/_api/SPFileSync/sync/5D2445A6-F48D-4C1E-9B0A-1C2D3E4F5A6B/RootFolder?Filter=changes&MaxItemCount=500&View=SkyDriveSync";
+    let mut c = Cap::new();
+    for (i, (sent, next)) in [
+        (None, "4;%234;%231;100"),
+        (Some("4%3B%234%3B%231%3B100"), "4;%234;%231;200"),
+        // The client skips a token the capture never saw answered.
+        (Some("4%3B%234%3B%231%3B900"), "4;%234;%231;1000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let url = match sent {
+            Some(t) => format!("{list}&SyncToken={t}"),
+            None => list.to_owned(),
+        };
+        c.dav(
+            i as i64 * 10,
+            1,
+            "GET",
+            &url,
+            &[],
+            b"",
+            200,
+            &[("X-SyncToken", next), ("X-HasMoreData", "True")],
+            b"",
+        );
+    }
+    let r = c.fold()?;
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "spfilesync.synctoken-continuity")
+        .expect("the rule fires");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.exchanges, vec![2, 3]);
+    assert!(
+        f.sentence.ends_with("; no Microsoft specification defines this rule, and the capture may explain it instead: exchanges between #2 and #3 may be missing (sent over a connection that bypassed the proxy, or not recorded), or the proxy started in the middle of the client's session"),
+        "{}",
+        f.sentence
+    );
+    no_errors(&r);
+    assert!(!r.has_errors());
+    Ok(())
+}
+
+/// Cobalt.ashx answers `RequestToken="0"` with `RequestToken="1"`: the one Request and the
+/// one Response are paired, the subresponses join their subrequests (no "matches no
+/// Request" warning, no unanswered subrequest), and an info finding says so.
+#[test]
+fn cobalt_request_token_zero_answered_by_one_is_paired_with_a_note() -> TestResult {
+    let request =
+        String::from_utf8_lossy(include_bytes!("../testdata/fsshttp/coauth_join.request")).replace(
+            "\" RequestToken=\"1\" UserAgent=",
+            "\" RequestToken=\"0\" UserAgent=",
+        );
+    let mut c = Cap::new();
+    c.fixture_exchange(
+        0,
+        1,
+        "https://contoso.example/sites/team/_vti_bin/Cobalt.ashx",
+        request.as_bytes(),
+        include_bytes!("../testdata/fsshttp/coauth_join.response"),
+    );
+    let r = c.fold()?;
+    let rules = rules(&r);
+    assert!(
+        rules.contains(&(Severity::Info, "fsshttp.request-token-paired".to_owned())),
+        "{rules:?}"
+    );
+    // (The fixture's synthetic Cell payload is not FSSHTTPB: that diagnostic stays.)
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.sentence.contains("matches no Request")),
+        "{:#?}",
+        r.findings
+    );
+    no_errors(&r);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "fsshttp.request-token-paired")
+        .ok_or("note")?;
+    assert!(
+        f.sentence.contains(
+            "Response RequestToken 1 differs from the RequestToken 0 of the only Request"
+        ),
+        "{}",
+        f.sentence
+    );
     Ok(())
 }

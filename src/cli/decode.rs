@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
+use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
 use crate::decode::{content_encoding, fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
 
 /// Arguments of `synctap decode`.
@@ -90,12 +91,17 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
     if args.fields {
         return print_fields(&bytes, &decoded, args.json);
     }
-    let (tree, diagnostics, package) = describe(&decoded);
+    let cells = cells(&decoded);
+    let (tree, diagnostics, package) = describe(&decoded, &cells);
     let extracted = package
         .and_then(fsshttpb::extract_file)
-        .or_else(|| extract_from_soap(&decoded));
+        .or_else(|| extract_from_cells(&cells));
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&decoded)?);
+        let mut v = serde_json::to_value(&decoded)?;
+        if let (serde_json::Value::Object(m), false) = (&mut v, cells.is_empty()) {
+            m.insert("cells".into(), serde_json::to_value(&cells)?);
+        }
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         out!("{tree}");
         if !tree.ends_with('\n') {
@@ -116,104 +122,88 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
 }
 
 fn decode(bytes: &[u8], args: &DecodeArgs) -> anyhow::Result<Decoded> {
-    if let Some(kind) = fsshttpb::sniff(bytes) {
-        return match kind {
-            fsshttpb::Kind::Request if !args.response => Ok(Decoded::FsshttpbRequest(Box::new(
-                fsshttpb::decode_request(bytes),
-            ))),
-            fsshttpb::Kind::Request | fsshttpb::Kind::Response => Ok(Decoded::FsshttpbResponse(
-                Box::new(fsshttpb::decode_response(bytes, None)),
-            )),
-            fsshttpb::Kind::Packaging | fsshttpb::Kind::RevisionStore => {
-                match fsshttpb::decode_packaging(bytes) {
-                    Ok(p) => Ok(Decoded::OneNotePackaging(Box::new(p))),
-                    Err(e) => Err(anyhow::anyhow!("{e}")),
-                }
+    let Some(sniffed) = sniff_body(bytes, args.content_type.as_deref()) else {
+        anyhow::bail!(
+            "cannot tell what this is: not MS-FSSHTTPB, SOAP/MTOM, WebDAV or SPFileSync XML (give --content-type)"
+        )
+    };
+    let ct = sniffed.content_type.as_deref();
+    Ok(match sniffed.kind {
+        BodyKind::Fsshttpb(fsshttpb::Kind::Request) if !args.response => {
+            Decoded::FsshttpbRequest(Box::new(fsshttpb::decode_request(bytes)))
+        }
+        BodyKind::Fsshttpb(fsshttpb::Kind::Request | fsshttpb::Kind::Response) => {
+            Decoded::FsshttpbResponse(Box::new(fsshttpb::decode_response(bytes, None)))
+        }
+        BodyKind::Fsshttpb(fsshttpb::Kind::Packaging | fsshttpb::Kind::RevisionStore) => {
+            match fsshttpb::decode_packaging(bytes) {
+                Ok(p) => Decoded::OneNotePackaging(Box::new(p)),
+                Err(e) => anyhow::bail!("{e}"),
             }
-        };
-    }
-    let ct = args.content_type.clone().or_else(|| sniff_multipart(bytes));
-    let head = &bytes[..bytes.len().min(64 << 10)];
-    let has = |needle: &[u8]| memchr::memmem::find(head, needle).is_some();
-    let is_soap = has(b"RequestCollection")
-        || has(b"ResponseCollection")
-        || has(b"RequestEnvelope")
-        || has(b"ResponseEnvelope")
-        || has(b"schemas.xmlsoap.org/soap/envelope");
-    if is_soap
-        || ct
-            .as_deref()
-            .is_some_and(|c| c.contains("multipart/related"))
-    {
-        let response = args.response
-            || (!args.request && (has(b"ResponseEnvelope") || has(b"ResponseCollection")));
-        return Ok(if response {
-            Decoded::FsshttpResponse(Box::new(fsshttp::decode_response(
-                ct.as_deref(),
-                bytes,
-                None,
-            )))
-        } else {
-            Decoded::FsshttpRequest(Box::new(fsshttp::decode_request(ct.as_deref(), bytes)))
-        });
-    }
-    let dav = has(b"DAV:") || has(b"xmlns:D=") || has(b"multistatus");
-    if dav {
-        let (body, diagnostics) = webdav::decode_body(bytes);
-        return Ok(Decoded::WebDav {
-            body: body.map(Box::new),
-            diagnostics,
-        });
-    }
-    if head.contains(&b'<') {
-        let (body, diagnostics) = spfilesync::decode_xml(bytes);
-        return Ok(Decoded::SpFileSync {
-            body: body.map(Box::new),
-            diagnostics,
-        });
-    }
-    anyhow::bail!(
-        "cannot tell what this is: not MS-FSSHTTPB, SOAP/MTOM, WebDAV or SPFileSync XML (give --content-type)"
-    )
-}
-
-/// A Content-Type for a body that starts with its MIME boundary line.
-fn sniff_multipart(bytes: &[u8]) -> Option<String> {
-    let rest = bytes.strip_prefix(b"--")?;
-    let end = memchr::memchr(b'\n', rest)?;
-    let boundary = std::str::from_utf8(&rest[..end])
-        .ok()?
-        .trim_end_matches('\r');
-    (!boundary.is_empty() && boundary.len() <= 200).then(|| {
-        format!("multipart/related; type=\"application/xop+xml\"; boundary=\"{boundary}\"; start-info=\"text/xml\"")
+        }
+        BodyKind::Fsshttp { response } if args.response || (!args.request && response) => {
+            Decoded::FsshttpResponse(Box::new(fsshttp::decode_response(ct, bytes, None)))
+        }
+        BodyKind::Fsshttp { .. } => {
+            Decoded::FsshttpRequest(Box::new(fsshttp::decode_request(ct, bytes)))
+        }
+        BodyKind::WebDav => {
+            let (body, diagnostics) = webdav::decode_body(bytes);
+            Decoded::WebDav {
+                body: body.map(Box::new),
+                diagnostics,
+            }
+        }
+        BodyKind::SpFileSync => {
+            let (body, diagnostics) = spfilesync::decode_message(ct, bytes);
+            Decoded::SpFileSync {
+                body: body.map(Box::new),
+                diagnostics,
+            }
+        }
     })
 }
 
-fn describe(
-    d: &Decoded,
+/// The Cell payloads (MS-FSSHTTPB) of a SOAP or MTOM message, decoded as `show` decodes
+/// them ([`decode_cells`]).
+fn cells(d: &Decoded) -> Vec<CellExchange> {
+    match d {
+        Decoded::FsshttpRequest(r) => decode_cells(Some(r), None).0,
+        Decoded::FsshttpResponse(r) => decode_cells(None, Some(r)).0,
+        _ => Vec::new(),
+    }
+}
+
+fn describe<'d>(
+    d: &'d Decoded,
+    cells: &[CellExchange],
 ) -> (
     String,
     Vec<Diagnostic>,
-    Option<&fsshttpb::DataElementPackage>,
+    Option<&'d fsshttpb::DataElementPackage>,
 ) {
     match d {
-        Decoded::FsshttpRequest(r) => {
-            let mut tree = fsshttp::render_tree(Some(r), None);
-            let mut diags = r.diagnostics.clone();
-            for (_, p) in r.cell_payloads() {
-                let b = fsshttpb::decode_request(&p.bytes);
-                tree.push_str(&indent(&fsshttpb::render_request_tree(&b)));
-                diags.extend(b.diagnostics.iter().cloned());
-            }
-            (tree, diags, None)
-        }
-        Decoded::FsshttpResponse(r) => {
-            let mut tree = fsshttp::render_tree(None, Some(r));
-            let mut diags = r.diagnostics.clone();
-            for (_, p) in r.cell_payloads() {
-                let b = fsshttpb::decode_response(&p.bytes, None);
-                tree.push_str(&indent(&fsshttpb::render_response_tree(&b)));
-                diags.extend(b.diagnostics.iter().cloned());
+        Decoded::FsshttpRequest(_) | Decoded::FsshttpResponse(_) => {
+            let (req, resp) = match d {
+                Decoded::FsshttpRequest(r) => (Some(&**r), None),
+                Decoded::FsshttpResponse(r) => (None, Some(&**r)),
+                _ => (None, None),
+            };
+            let mut tree = fsshttp::render_tree(req, resp);
+            let mut diags = req
+                .map(|r| &r.diagnostics)
+                .or(resp.map(|r| &r.diagnostics))
+                .cloned()
+                .unwrap_or_default();
+            for c in cells {
+                if let Some(b) = &c.request {
+                    tree.push_str(&indent(&fsshttpb::render_request_tree(b)));
+                    diags.extend(b.diagnostics.iter().cloned());
+                }
+                if let Some(b) = &c.response {
+                    tree.push_str(&indent(&fsshttpb::render_response_tree(b)));
+                    diags.extend(b.diagnostics.iter().cloned());
+                }
             }
             (tree, diags, None)
         }
@@ -312,18 +302,15 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
 }
 
 /// The file carried by the first Cell payload of a SOAP message that carries one.
-fn extract_from_soap(d: &Decoded) -> Option<Vec<u8>> {
-    match d {
-        Decoded::FsshttpRequest(r) => r.cell_payloads().find_map(|(_, p)| {
-            let b = fsshttpb::decode_request(&p.bytes);
-            fsshttpb::extract_file(b.data_element_package.as_ref()?)
-        }),
-        Decoded::FsshttpResponse(r) => r.cell_payloads().find_map(|(_, p)| {
-            let b = fsshttpb::decode_response(&p.bytes, None);
-            fsshttpb::extract_file(b.data_element_package.as_ref()?)
-        }),
-        _ => None,
-    }
+fn extract_from_cells(cells: &[CellExchange]) -> Option<Vec<u8>> {
+    cells.iter().find_map(|c| {
+        let package = match (&c.request, &c.response) {
+            (Some(q), _) => q.data_element_package.as_ref(),
+            (None, Some(r)) => r.data_element_package.as_ref(),
+            (None, None) => None,
+        };
+        fsshttpb::extract_file(package?)
+    })
 }
 
 fn indent(s: &str) -> String {

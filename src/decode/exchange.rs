@@ -341,56 +341,8 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
         diagnostics.extend(located(&r.diagnostics, Side::Response, None));
     }
     let mut summary = fsshttp::summarize(request.as_ref(), response.as_ref());
-
-    // Cell payloads: decode FSSHTTPB requests, then responses joined to them.
-    let mut cells: Vec<CellExchange> = Vec::new();
-    if let Some(req) = &request {
-        for (_, sub) in req.sub_requests() {
-            let Some(p) = sub.cell_payload() else {
-                continue;
-            };
-            let b = fsshttpb::decode_request(&p.bytes);
-            let token = sub.sub_request_token;
-            diagnostics.extend(payload_diags(
-                &b.diagnostics,
-                Side::Request,
-                &p.origin,
-                token,
-            ));
-            cells.push(CellExchange {
-                sub_request_token: token,
-                request: Some(b),
-                response: None,
-            });
-        }
-    }
-    if let Some(resp) = &response {
-        for (_, sub) in resp.sub_responses() {
-            let Some(p) = sub.cell_payload() else {
-                continue;
-            };
-            let token = sub.sub_request_token;
-            let idx = cells
-                .iter()
-                .position(|c| c.sub_request_token == token && c.response.is_none());
-            let b =
-                fsshttpb::decode_response(&p.bytes, idx.and_then(|i| cells[i].request.as_ref()));
-            diagnostics.extend(payload_diags(
-                &b.diagnostics,
-                Side::Response,
-                &p.origin,
-                token,
-            ));
-            match idx {
-                Some(i) => cells[i].response = Some(b),
-                None => cells.push(CellExchange {
-                    sub_request_token: token,
-                    request: None,
-                    response: Some(b),
-                }),
-            }
-        }
-    }
+    let (cells, cell_diagnostics) = decode_cells(request.as_ref(), response.as_ref());
+    diagnostics.extend(cell_diagnostics);
     for c in &cells {
         let mut phrase = match (&c.request, &c.response) {
             (Some(q), Some(r)) => {
@@ -420,6 +372,224 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
         webdav: None,
         content_encoding: Vec::new(),
     }
+}
+
+/// Decodes the Cell payloads (MS-FSSHTTPB) of a request and its response: each request's
+/// first, then each response joined to the request of the same SubRequestToken (whose
+/// flags some response layouts depend on). Either side may be missing, as when one lone
+/// message is decoded. Returns the cells and their diagnostics, located in the HTTP bodies.
+pub fn decode_cells(
+    request: Option<&RequestEnvelope>,
+    response: Option<&ResponseEnvelope>,
+) -> (Vec<CellExchange>, Vec<SideDiagnostic>) {
+    let mut diagnostics = Vec::new();
+    let mut cells: Vec<CellExchange> = Vec::new();
+    if let Some(req) = request {
+        for (_, sub) in req.sub_requests() {
+            let Some(p) = sub.cell_payload() else {
+                continue;
+            };
+            let b = fsshttpb::decode_request(&p.bytes);
+            let token = sub.sub_request_token;
+            diagnostics.extend(payload_diags(
+                &b.diagnostics,
+                Side::Request,
+                &p.origin,
+                token,
+            ));
+            cells.push(CellExchange {
+                sub_request_token: token,
+                request: Some(b),
+                response: None,
+            });
+        }
+    }
+    if let Some(resp) = response {
+        for (_, sub) in resp.sub_responses() {
+            let Some(p) = sub.cell_payload() else {
+                continue;
+            };
+            let token = sub.sub_request_token;
+            let idx = cells
+                .iter()
+                .position(|c| c.sub_request_token == token && c.response.is_none());
+            let b =
+                fsshttpb::decode_response(&p.bytes, idx.and_then(|i| cells[i].request.as_ref()));
+            diagnostics.extend(payload_diags(
+                &b.diagnostics,
+                Side::Response,
+                &p.origin,
+                token,
+            ));
+            match idx {
+                Some(i) => cells[i].response = Some(b),
+                None => cells.push(CellExchange {
+                    sub_request_token: token,
+                    request: None,
+                    response: Some(b),
+                }),
+            }
+        }
+    }
+    (cells, diagnostics)
+}
+
+/// What a lone message body is, told from its bytes and its Content-Type when known
+/// ([`sniff_body`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyKind {
+    /// MS-FSSHTTPB binary (or a OneNote packaging file).
+    Fsshttpb(fsshttpb::Kind),
+    /// MS-FSSHTTP SOAP or MTOM; `response` when it names a response element.
+    Fsshttp {
+        /// A `ResponseEnvelope` or `ResponseCollection` is in it.
+        response: bool,
+    },
+    /// WebDAV XML.
+    WebDav,
+    /// SPFileSync `web3s` or policy XML, or a `multipart/related` upload whose root part
+    /// is `application/web3s+xml`.
+    SpFileSync,
+}
+
+/// A sniffed body: its kind and the Content-Type to decode it with (the given one, or one
+/// built from the body's first MIME boundary line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sniffed {
+    /// What it is.
+    pub kind: BodyKind,
+    /// The Content-Type to decode it with.
+    pub content_type: Option<String>,
+}
+
+/// How much of a body the text sniffers look at.
+const SNIFF_HEAD: usize = 64 << 10;
+
+/// Tells what a lone body is without its URL (for `synctap decode`). `None` when it is
+/// none of the kinds synctap decodes. Binary data that merely contains `<` is not XML.
+pub fn sniff_body(bytes: &[u8], content_type: Option<&str>) -> Option<Sniffed> {
+    if let Some(kind) = fsshttpb::sniff(bytes) {
+        return Some(Sniffed {
+            kind: BodyKind::Fsshttpb(kind),
+            content_type: content_type.map(str::to_owned),
+        });
+    }
+    let head = &bytes[..bytes.len().min(SNIFF_HEAD)];
+    let has = |needle: &[u8]| memchr::memmem::find(head, needle).is_some();
+    let response = has(b"ResponseEnvelope") || has(b"ResponseCollection");
+    let soap = || BodyKind::Fsshttp { response };
+    let given = content_type.filter(|c| super::mtom::is_multipart_related(c));
+    let boundary = match given {
+        Some(_) => None,
+        None => first_boundary(bytes),
+    };
+    if given.is_some() || boundary.is_some() {
+        let web3s = if let Some(b) = &boundary {
+            root_is_web3s(bytes, b)
+        } else {
+            let ct = given.unwrap_or_default();
+            super::mtom::parse_content_type(ct).is_some_and(|p| {
+                p.type_.as_deref().is_some_and(is_web3s)
+                    || root_part_type(bytes, &p).is_some_and(|t| is_web3s(&t))
+            })
+        };
+        let content_type = given.map(str::to_owned).or_else(|| {
+            boundary.as_ref().map(|b| {
+                let ty = if web3s {
+                    "application/web3s+xml"
+                } else {
+                    "application/xop+xml"
+                };
+                let info = if web3s {
+                    ""
+                } else {
+                    "; start-info=\"text/xml\""
+                };
+                format!("multipart/related; type=\"{ty}\"; boundary=\"{b}\"{info}")
+            })
+        });
+        let kind = if web3s { BodyKind::SpFileSync } else { soap() };
+        return Some(Sniffed { kind, content_type });
+    }
+    let sniffed = |kind| {
+        Some(Sniffed {
+            kind,
+            content_type: content_type.map(str::to_owned),
+        })
+    };
+    if has(b"RequestCollection")
+        || has(b"ResponseCollection")
+        || has(b"RequestEnvelope")
+        || has(b"ResponseEnvelope")
+        || has(b"schemas.xmlsoap.org/soap/envelope")
+    {
+        return sniffed(soap());
+    }
+    if !looks_like_xml(head) {
+        return None;
+    }
+    if has(b"DAV:") || has(b"xmlns:D=") || has(b"multistatus") {
+        return sniffed(BodyKind::WebDav);
+    }
+    sniffed(BodyKind::SpFileSync)
+}
+
+fn is_web3s(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/web3s+xml"))
+}
+
+/// The boundary of a body that starts with its MIME delimiter line (`--boundary`).
+fn first_boundary(bytes: &[u8]) -> Option<String> {
+    let rest = bytes.strip_prefix(b"--")?;
+    let end = memchr::memchr(b'\n', rest)?;
+    let boundary = std::str::from_utf8(&rest[..end])
+        .ok()?
+        .trim_end_matches('\r');
+    let ok = !boundary.is_empty()
+        && boundary.len() <= 200
+        && !boundary.contains(['"', '\\'])
+        && !boundary.chars().any(char::is_control);
+    ok.then(|| boundary.to_owned())
+}
+
+fn root_is_web3s(bytes: &[u8], boundary: &str) -> bool {
+    let params = super::mtom::MultipartParams {
+        boundary: boundary.to_owned(),
+        ..super::mtom::MultipartParams::default()
+    };
+    root_part_type(bytes, &params).is_some_and(|t| is_web3s(&t))
+}
+
+/// The Content-Type of the root part of a multipart body (the `start` part, else the first).
+fn root_part_type(bytes: &[u8], params: &super::mtom::MultipartParams) -> Option<String> {
+    super::mtom::split(bytes, params)
+        .root_part()?
+        .content_type
+        .clone()
+}
+
+/// True when `head` reads as the start of an XML document: after a byte order mark and
+/// white space the first byte is `<`, and the text is UTF-8 without control characters
+/// (a cut-off last character is allowed).
+fn looks_like_xml(head: &[u8]) -> bool {
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = text.iter().position(|b| !b.is_ascii_whitespace());
+    if start.map(|i| text[i]) != Some(b'<') {
+        return false;
+    }
+    let valid = match std::str::from_utf8(text) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !valid
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 fn located(d: &[Diagnostic], side: Side, within: Option<&str>) -> Vec<SideDiagnostic> {

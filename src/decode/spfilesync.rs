@@ -615,6 +615,20 @@ pub fn decode_xml(body: &[u8]) -> (Option<SyncBody>, Vec<Diagnostic>) {
     decode_body(Some("application/web3s+xml"), body, None, false)
 }
 
+/// Decode a lone body by its Content-Type: a `multipart/related` upload, else `web3s` or
+/// policy XML (used by `synctap decode`). `None` for an empty body.
+pub fn decode_message(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (Option<SyncBody>, Vec<Diagnostic>) {
+    decode_body(
+        content_type.or(Some("application/web3s+xml")),
+        body,
+        None,
+        false,
+    )
+}
+
 /// One line describing the exchange, e.g.
 /// `SPFileSync RootFolder changes (SyncToken 4;#4;#1;3;…) → 37 items, more data`.
 pub fn summarize(x: &SpFileSyncExchange) -> String {

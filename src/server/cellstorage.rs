@@ -1007,6 +1007,7 @@ impl CellService {
                                     applied: Some(AppliedStorageIndex {
                                         applied_storage_index_id: d.storage_index(seed),
                                         data_elements_added: added,
+                                        ..AppliedStorageIndex::default()
                                     }),
                                     resultant_knowledge: Some(knowledge(&d.package_options(seed))),
                                     diagnostic_output: None,

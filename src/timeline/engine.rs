@@ -12,12 +12,12 @@ use super::extract::{extract, CellOp, DavLockOp, Obs, Op, OpKind, OpResult};
 use super::time::{clock, format_rfc3339, parse_rfc3339};
 use super::{
     Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Refresh, Severity, Span,
-    SpanEnd, StatusChange, TimelineOptions, TimelineReport,
+    SpanEnd, StatusChange, TimelineOptions, TimelineReport, NOT_RUN_RESULT,
 };
 use crate::decode::exchange::{decode_exchange, DecodedExchange, Meta};
 use crate::decode::findings::{CrossExchange, DavOrSync};
 use crate::decode::fsshttp::{
-    CoauthRequestType, EditorsTableRequestType, ExclusiveLockRequestType, LockType,
+    CoauthRequestType, EditorsTableRequestType, ErrorCode, ExclusiveLockRequestType, LockType,
     SchemaLockRequestType,
 };
 use crate::model::Exchange;
@@ -41,6 +41,30 @@ const SPEC_DAV_LOCK: &str = "RFC 4918 6.1 (lock compatibility), 9.10 (LOCK)";
 
 /// How many refreshes a span lists (all are counted).
 const MAX_REFRESH_LOG: usize = 32;
+
+/// Rules that rest on observed client behaviour, not on a Microsoft specification: a
+/// breach is at most a warning, and the sentence says what in the capture explains it as
+/// well as a misbehaving client would.
+const UNSPECIFIED_RULES: &[&str] = &["spfilesync.synctoken-continuity"];
+
+/// Caps a finding of an [`UNSPECIFIED_RULES`] rule at warning and names the other
+/// explanations: the proxy started mid-session, or exchanges between the ones involved
+/// are missing from the capture.
+fn cap_unspecified(f: &mut Finding) {
+    if !UNSPECIFIED_RULES.contains(&f.rule.as_ref()) {
+        return;
+    }
+    // Severity orders Error < Warning < Info: the larger is the milder.
+    f.severity = f.severity.max(Severity::Warning);
+    let between = match f.exchanges.as_slice() {
+        [a, .., b] => format!(" between #{a} and #{b}"),
+        _ => String::new(),
+    };
+    f.sentence = format!(
+        "{}; no Microsoft specification defines this rule, and the capture may explain it instead: exchanges{between} may be missing (sent over a connection that bypassed the proxy, or not recorded), or the proxy started in the middle of the client's session",
+        f.sentence
+    );
+}
 /// How many connection → ClientID associations are remembered.
 const MAX_CONNECTIONS: usize = 65_536;
 
@@ -198,7 +222,8 @@ impl Timeline {
                 DavOrSync::WebDav(w) => self.cross.push_webdav(id, w, &mut out),
                 DavOrSync::SpFileSync(s) => self.cross.push_spfilesync(id, s, &mut out),
             }
-            for f in out {
+            for mut f in out {
+                cap_unspecified(&mut f);
                 self.sink.add(f);
             }
         }
@@ -900,6 +925,23 @@ impl FileState {
 
     fn failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
         let code = r.error_code.as_str();
+        if r.not_run_by_dependency() {
+            let meaning = ErrorCode::new(code).meaning().unwrap_or_default();
+            let detail = match &r.depends_on {
+                Some(d) => format!("{code}: {meaning}; {d}"),
+                None => format!("{code}: {meaning}"),
+            };
+            self.marker(
+                cx,
+                li,
+                EventKind::NotRun,
+                &op.operation,
+                NOT_RUN_RESULT,
+                Some(detail),
+                Vec::new(),
+            );
+            return;
+        }
         let detail = match code {
             "FileAlreadyLockedOnServer" => {
                 let any_shared = matches!(op.kind, OpKind::Exclusive(_));

@@ -22,6 +22,19 @@ const COHERENCY_FAILURE: u32 = 12;
 const SPEC_JOIN: &str = "MS-FSSHTTP 2.2.3.5, 2.2.3.10 (SubResponse@SubRequestToken matches a SubRequest; one SubResponse per SubRequest)";
 const SPEC_CODES: &str = "MS-FSSHTTP 2.2.5.4 (ErrorCodeTypes: the six groups of values)";
 const SPEC_DIAG: &str = "MS-FSSHTTP 2.2, MS-FSSHTTPB 2.2 (message syntax)";
+const SPEC_DEPENDENCY: &str =
+    "MS-FSSHTTP 2.2.5.2 (DependencyCheckRelatedErrorCodeTypes), 2.2.5.3 (DependencyTypes)";
+const SPEC_REQUEST_TOKEN: &str =
+    "MS-FSSHTTP 2.2.3.5 (Response@RequestToken names the Request it answers)";
+
+/// The ErrorCodes by which the server says it did not run a subrequest because of its
+/// `DependsOn` (MS-FSSHTTP 2.2.5.2): not a refusal of what the subrequest asked.
+pub(crate) const NOT_RUN_BY_DEPENDENCY: &[&str] = &[
+    "DependentRequestNotExecuted",
+    "DependentOnlyOnSuccessRequestFailed",
+    "DependentOnlyOnFailRequestSucceeded",
+    "DependentOnlyOnNotSupportedRequestGetSupported",
+];
 
 /// One exchange, reduced.
 #[derive(Debug)]
@@ -33,6 +46,19 @@ pub(crate) struct Obs {
     pub dav_lock: Option<DavLockOp>,
     pub dav: Option<DavOrSync>,
     pub findings: Vec<Finding>,
+}
+
+impl Obs {
+    /// Adds an info-level finding about this exchange.
+    fn info(&mut self, rule: &'static str, sentence: String, spec: &str) {
+        self.findings.push(Finding {
+            severity: Severity::Info,
+            rule: Cow::Borrowed(rule),
+            exchanges: vec![self.id],
+            sentence,
+            spec: spec.to_owned(),
+        });
+    }
 }
 
 /// The sub-operation of one MS-FSSHTTP subrequest.
@@ -79,11 +105,18 @@ pub(crate) struct OpResult {
     pub coauth_status: Option<String>,
     pub transition_id: Option<String>,
     pub am_i_alone: Option<bool>,
+    /// The subrequest's `DependsOn` and `DependencyType`, as one phrase.
+    pub depends_on: Option<String>,
 }
 
 impl OpResult {
     pub fn success(&self) -> bool {
         self.error_code == "Success"
+    }
+
+    /// The server did not run the subrequest because of its dependency.
+    pub fn not_run_by_dependency(&self) -> bool {
+        NOT_RUN_BY_DEPENDENCY.contains(&self.error_code.as_str())
     }
 }
 
@@ -155,6 +188,13 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
     };
     let resp = x.response.as_ref();
     let mut whole_failed = false;
+    for n in resp.map(|r| r.notes.as_slice()).unwrap_or_default() {
+        obs.info(
+            "fsshttp.request-token-paired",
+            format!("exchange {id}: {}", n.message),
+            SPEC_REQUEST_TOKEN,
+        );
+    }
     if let Some(r) = resp {
         if let Some(v) = &r.response_version {
             if let Some(e) = &v.error_code {
@@ -213,11 +253,7 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                     severity: Severity::Error,
                     rule: Cow::Borrowed("fsshttp.subrequest-without-subresponse"),
                     exchanges: vec![id],
-                    sentence: format!(
-                        "the {} SubRequest with SubRequestToken {} got no SubResponse",
-                        sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
-                        token.map_or_else(|| "(none)".to_owned(), |t| t.to_string())
-                    ),
+                    sentence: format!("{} got no SubResponse", the_sub_request(sub)),
                     spec: SPEC_JOIN.to_owned(),
                 });
             }
@@ -237,8 +273,33 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                         .map(|c| c.as_str().to_owned()),
                     transition_id: rd.and_then(|d| d.transition_id.clone()),
                     am_i_alone: rd.and_then(|d| d.am_i_alone),
+                    depends_on: sub.depends_on.map(|t| {
+                        format!(
+                            "DependsOn SubRequestToken {t}{}",
+                            sub.dependency_type
+                                .as_ref()
+                                .map(|d| format!(" with DependencyType {}", d.as_str()))
+                                .unwrap_or_default()
+                        )
+                    }),
                 }
             });
+            if let (Some(r), Some((_, s))) = (&result, found) {
+                if r.not_run_by_dependency() {
+                    let meaning = s.error_code.as_ref().and_then(|e| e.meaning());
+                    obs.info(
+                        "fsshttp.dependency-not-run",
+                        format!(
+                            "{} was not run (dependency): {}; ErrorCode {}{}",
+                            the_sub_request(sub),
+                            r.depends_on.as_deref().unwrap_or("no DependsOn"),
+                            r.error_code,
+                            meaning.map(|m| format!(" ({m})")).unwrap_or_default()
+                        ),
+                        SPEC_DEPENDENCY,
+                    );
+                }
+            }
             let (kind, operation) = match &sub.type_ {
                 Some(SubRequestType::Coauth) => match &data.coauth_request_type {
                     Some(t) => (OpKind::Coauth(t.clone()), t.as_str().to_owned()),
@@ -323,6 +384,16 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
             });
         }
     }
+}
+
+/// "the SchemaLock SubRequest with SubRequestToken 2".
+fn the_sub_request(sub: &crate::decode::fsshttp::SubRequest) -> String {
+    format!(
+        "the {} SubRequest with SubRequestToken {}",
+        sub.type_.as_ref().map_or("untyped", |t| t.as_str()),
+        sub.sub_request_token
+            .map_or_else(|| "(none)".to_owned(), |t| t.to_string())
+    )
 }
 
 fn unknown_code(obs: &mut Obs, e: &ErrorCode, element: &str) {

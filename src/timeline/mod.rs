@@ -12,7 +12,10 @@
 //!
 //! Checks produce [`Finding`]s (severity, rule, exchanges, one sentence, specification).
 //! The proxy only sees traffic that passed through it, so a finding that could be
-//! explained by a client it does not see is a warning and says so.
+//! explained by a client it does not see is a warning and says so. So is a finding of a
+//! rule that no Microsoft specification defines (`spfilesync.synctoken-continuity`): its
+//! sentence names the capture's other explanations (exchanges missing, the proxy started
+//! mid-session).
 //!
 //! The engine is streaming: [`Timeline::push`] takes one exchange at a time and keeps
 //! memory proportional to the live locks and files, plus a bounded history per lane
@@ -24,8 +27,13 @@
 //! `coauth.status-coauthoring`, `lock.refresh-after-expiry`, `lock.timeout-range`,
 //! `lock.release-without-lock`, `lock.unexplained-refusal`,
 //! `fsshttp.subresponse-without-subrequest`, `fsshttp.subrequest-without-subresponse`,
-//! `fsshttp.unknown-error-code`, `cell.retry-without-download`, `decode.diagnostics`, and
-//! the WebDAV / SPFileSync rules of [`crate::decode::findings`].
+//! `fsshttp.unknown-error-code`, `cell.retry-without-download`, `decode.diagnostics`,
+//! `fsshttp.dependency-not-run` and `fsshttp.request-token-paired` (info), and the
+//! WebDAV / SPFileSync rules of [`crate::decode::findings`].
+//!
+//! A subrequest the server did not run because of its `DependsOn` (Word's SchemaLock
+//! fallback next to a supported JoinCoauthoring) is an [`EventKind::NotRun`] event
+//! ("not run (dependency)"), not a refusal.
 //!
 //! ```
 //! use synctap::timeline::{render_text, Timeline, TimelineOptions};
@@ -51,6 +59,9 @@ pub use crate::decode::findings::{Finding, Severity};
 pub use engine::{normalise_url, Timeline};
 pub use render::{render_findings, render_text};
 pub use time::{format_rfc3339, parse_rfc3339};
+
+/// The result of an [`EventKind::NotRun`] event.
+pub const NOT_RUN_RESULT: &str = "not run (dependency)";
 
 /// How the engine runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +310,9 @@ pub struct Refresh {
 pub enum EventKind {
     /// A request the server refused (ErrorCode other than Success, HTTP 4xx/5xx).
     Failed,
+    /// A subrequest the server did not run because of its `DependsOn` (MS-FSSHTTP
+    /// 2.2.5.2): result [`NOT_RUN_RESULT`], the ErrorCode in the detail.
+    NotRun,
     /// A Cell PutChanges.
     Upload,
     /// A Cell QueryChanges.

@@ -162,6 +162,7 @@ fn marker_style(kind: EventKind) -> (char, Style) {
         EventKind::CoherencyChain => ('!', Style::new().fg(Color::LightRed)),
         EventKind::Transition | EventKind::TransitionComplete => ('◆', Style::new()),
         EventKind::AmIAlone | EventKind::Check => ('?', Style::new().fg(Color::Gray)),
+        EventKind::NotRun => ('○', Style::new().fg(Color::Gray)),
     }
 }
 

@@ -92,6 +92,8 @@ struct Ctx<'a> {
     mp: Option<Multipart>,
     diags: Vec<Diagnostic>,
     unknown: Vec<UnknownNode>,
+    /// Facts that are not failures ([`ResponseEnvelope::notes`]).
+    notes: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
@@ -121,6 +123,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
         mp: None,
         diags: Vec::new(),
         unknown: Vec::new(),
+        notes: Vec::new(),
     };
     let mut params = content_type.and_then(mtom::parse_content_type);
     if params.is_none() && content_type.is_some_and(mtom::is_multipart_related) {
@@ -710,16 +713,36 @@ impl<'l, T> ByToken<'l, T> {
     }
 }
 
-/// The Request a Response answers: by RequestToken, else by position.
+/// The Request a Response answers: by RequestToken, else by position. `alone` says the
+/// Response is the only one and answers a request body with exactly one Request: Office's
+/// Cobalt.ashx endpoint answers `RequestToken="0"` with `RequestToken="1"`, and then the
+/// two are paired anyway, with a note.
 fn answered_request<'r>(
     requests: &ByToken<'r, Request>,
     resp: &Response,
     index: usize,
+    alone: bool,
+    notes: &mut Vec<Diagnostic>,
+    at: usize,
 ) -> Option<&'r Request> {
-    match resp.request_token {
-        Some(t) => requests.first(t),
-        None => requests.items.get(index),
+    let Some(t) = resp.request_token else {
+        return requests.items.get(index);
+    };
+    if let Some(q) = requests.first(t) {
+        return Some(q);
     }
+    let only = match requests.items {
+        [only] if alone => only,
+        _ => return None,
+    };
+    notes.push(Diagnostic::new(
+        at,
+        format!(
+            "Response RequestToken {t} differs from the RequestToken {} of the only Request; paired as the only Request and Response of the message",
+            only.request_token.map_or("(none)".to_owned(), |t| t.to_string())
+        ),
+    ));
+    Some(only)
 }
 
 /// Reads Response number `index`, joined to its Request when `requests` is given.
@@ -729,6 +752,7 @@ fn read_response(
     path: &Path<'_>,
     requests: Option<&ByToken<'_, Request>>,
     index: usize,
+    alone: bool,
 ) -> Response {
     ctx.expect_ns(n, TNS);
     let mut r = Response::default();
@@ -736,7 +760,8 @@ fn read_response(
     r.read_attrs(&mut bag);
     bag.require(&r.health_score, "HealthScore");
     bag.finish(path, &mut ctx.unknown);
-    let req = requests.and_then(|q| answered_request(q, &r, index));
+    let req =
+        requests.and_then(|q| answered_request(q, &r, index, alone, &mut ctx.notes, n.offset()));
     if requests.is_some() && req.is_none() {
         ctx.diags.push(Diagnostic::new(
             n.offset(),
@@ -835,11 +860,12 @@ pub fn decode_response(
                 let mut bag = AttrBag::new(c, &mut ctx.diags);
                 rc.read_attrs(&mut bag);
                 bag.finish(&collection, &mut ctx.unknown);
+                let alone = c.children().filter(|r| r.local() == "Response").count() == 1;
                 for r in c.children() {
                     if r.local() == "Response" {
                         let i = rc.responses.len();
                         let p = collection.item("Response", i);
-                        let resp = read_response(&mut ctx, r, &p, requests.as_ref(), i);
+                        let resp = read_response(&mut ctx, r, &p, requests.as_ref(), i, alone);
                         rc.responses.push(resp);
                     } else {
                         ctx.unknown_element(&collection, r);
@@ -876,6 +902,7 @@ pub fn decode_response(
     env.diagnostics = ctx.diags;
     cap_diagnostics(&mut env.diagnostics);
     env.unknown = ctx.unknown;
+    env.notes = ctx.notes;
     env
 }
 

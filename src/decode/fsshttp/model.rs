@@ -729,6 +729,10 @@ pub struct ResponseEnvelope {
     /// What decoded but the specification does not name.
     #[serde(default)]
     pub unknown: Vec<UnknownNode>,
+    /// Facts worth knowing that are not decoding failures (a Response paired with its
+    /// Request although their RequestTokens differ).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Diagnostic>,
 }
 
 impl ResponseEnvelope {

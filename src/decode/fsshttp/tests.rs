@@ -882,3 +882,87 @@ proptest! {
         let _ = summarize(Some(&req), Some(&resp));
     }
 }
+
+/// Cobalt.ashx answers `RequestToken="0"` with `RequestToken="1"`: with one Request and
+/// one Response the two are paired (subresponses typed, no diagnostic) and noted.
+#[test]
+fn only_request_and_response_pair_despite_their_request_tokens() {
+    let f = load("coauth_join.request");
+    let body = String::from_utf8_lossy(&f.body).replace(
+        "\" RequestToken=\"1\" UserAgent=",
+        "\" RequestToken=\"0\" UserAgent=",
+    );
+    assert_ne!(
+        body.as_bytes(),
+        &f.body[..],
+        "the fixture's Request carries RequestToken 1"
+    );
+    let req = decode_request(f.content_type.as_deref(), body.as_bytes());
+    assert_eq!(
+        req.request_collection
+            .as_ref()
+            .map(|c| c.requests[0].request_token),
+        Some(Some(0))
+    );
+    let (_, paired, rf) = response("coauth_join");
+    let resp = decode_response(rf.content_type.as_deref(), &rf.body, Some(&req));
+    assert_eq!(
+        resp.diagnostics, paired.diagnostics,
+        "no diagnostic is added"
+    );
+    assert!(!resp
+        .diagnostics
+        .iter()
+        .any(|d| d.message.contains("matches no Request")));
+    let types = |r: &ResponseEnvelope| -> Vec<Option<SubRequestType>> {
+        r.sub_responses()
+            .map(|(_, s)| s.request_type.clone())
+            .collect()
+    };
+    assert_eq!(
+        types(&resp),
+        types(&paired),
+        "subresponses are typed from the Request"
+    );
+    assert!(types(&resp).iter().all(Option::is_some));
+    let at = offset_of(&rf.body, "<Response ", 0);
+    assert_eq!(
+        resp.notes,
+        vec![Diagnostic::new(
+            at,
+            "Response RequestToken 1 differs from the RequestToken 0 of the only Request; paired as the only Request and Response of the message"
+        )]
+    );
+    assert_eq!(paired.notes, vec![], "matching tokens need no note");
+}
+
+/// With two Requests a Response whose RequestToken matches neither is still diagnosed.
+#[test]
+fn mismatched_request_token_among_several_requests_is_diagnosed() {
+    let f = load("coauth_join.request");
+    let text = String::from_utf8_lossy(&f.body);
+    let (start, end) = (
+        text.find("<Request ").expect("Request"),
+        text.find("</Request>").expect("end") + "</Request>".len(),
+    );
+    let second = text[start..end].replace(
+        "\" RequestToken=\"1\" UserAgent=",
+        "\" RequestToken=\"5\" UserAgent=",
+    );
+    let body = format!("{}{second}{}", &text[..end], &text[end..]).replace(
+        "\" RequestToken=\"1\" UserAgent=",
+        "\" RequestToken=\"0\" UserAgent=",
+    );
+    let req = decode_request(f.content_type.as_deref(), body.as_bytes());
+    assert_eq!(
+        req.request_collection.as_ref().map(|c| c.requests.len()),
+        Some(2)
+    );
+    let rf = load("coauth_join.response");
+    let resp = decode_response(rf.content_type.as_deref(), &rf.body, Some(&req));
+    assert!(resp
+        .diagnostics
+        .iter()
+        .any(|d| d.message == "Response RequestToken 1 matches no Request"));
+    assert_eq!(resp.notes, vec![]);
+}

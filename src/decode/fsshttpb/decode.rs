@@ -608,7 +608,7 @@ pub(crate) fn response(
     };
     let mut ctx = Ctx::default();
     let mut resp = FsshttpbResponse::default();
-    if let Err(e) = response_body(&mut c, &mut ctx, &mut resp) {
+    if let Err(e) = response_body(&mut c, &mut ctx, &mut resp, request) {
         ctx.fail(e);
     } else if !c.is_empty() {
         ctx.fail(Fail::new(
@@ -633,7 +633,12 @@ pub(crate) fn response(
     resp
 }
 
-fn response_body(c: &mut Cursor<'_>, ctx: &mut Ctx, resp: &mut FsshttpbResponse) -> R<()> {
+fn response_body(
+    c: &mut Cursor<'_>,
+    ctx: &mut Ctx,
+    resp: &mut FsshttpbResponse,
+    request: Option<&FsshttpbRequest>,
+) -> R<()> {
     let (v, m, s) = preamble(c)?;
     resp.protocol_version = v;
     resp.minimum_version = m;
@@ -664,7 +669,7 @@ fn response_body(c: &mut Cursor<'_>, ctx: &mut Ctx, resp: &mut FsshttpbResponse)
                 r?;
             }
             SUB_RESPONSE => {
-                if let Some(s) = recover(c, ctx, sub_response)? {
+                if let Some(s) = recover(c, ctx, |c, ctx| sub_response(c, ctx, request))? {
                     resp.sub_responses.push(s);
                 }
             }
@@ -674,7 +679,11 @@ fn response_body(c: &mut Cursor<'_>, ctx: &mut Ctx, resp: &mut FsshttpbResponse)
     end(c, RESPONSE)
 }
 
-fn sub_response(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<SubResponse> {
+fn sub_response(
+    c: &mut Cursor<'_>,
+    ctx: &mut Ctx,
+    request: Option<&FsshttpbRequest>,
+) -> R<SubResponse> {
     let h = start(c, SUB_RESPONSE)?;
     let mut p = payload(c, &h)?;
     let mut s = SubResponse {
@@ -760,20 +769,12 @@ fn sub_response(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<SubResponse> {
                 }
             }
             PUT_CHANGES_RESPONSE => {
-                let mut p = single(c, h.object_type)?;
-                let applied_storage_index_id = p.exguid("applied storage index id")?;
-                let data_elements_added = p.exguid_array("data elements added")?;
-                done(&p, h.object_type)?;
-                pc.get_or_insert_with(Default::default).applied = Some(AppliedStorageIndex {
-                    applied_storage_index_id,
-                    data_elements_added,
-                });
+                let asked = put_changes_asked(request, s.request_id);
+                put_changes_response(c, ctx, pc.get_or_insert_with(Default::default), asked)?;
             }
             DIAGNOSTIC_OUTPUT => {
-                let mut p = single(c, h.object_type)?;
-                let f = p.u8("diagnostic request option output")?;
-                done(&p, h.object_type)?;
-                pc.get_or_insert_with(Default::default).diagnostic_output = Some(f);
+                pc.get_or_insert_with(Default::default).diagnostic_output =
+                    Some(diagnostic_output(c)?);
             }
             ALLOCATE_RESPONSE => {
                 let mut p = single(c, h.object_type)?;
@@ -800,6 +801,113 @@ fn sub_response(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<SubResponse> {
         s.data = SubResponseData::PutChanges(PutChangesResponse::default());
     }
     Ok(s)
+}
+
+/// What the paired Put Changes request asked the response to hold: its Additional Flags
+/// ([MS-FSSHTTPB] 2.2.2.1.4.1) A "Return Applied Storage Index Id Entries" and B "Return
+/// Data Elements Added" (no Additional Flags object: neither). `None` without the request.
+fn put_changes_asked(request: Option<&FsshttpbRequest>, request_id: u64) -> Option<(bool, bool)> {
+    let sub = request?
+        .sub_requests
+        .iter()
+        .find(|r| r.request_id == request_id)?;
+    let SubRequestData::PutChanges(p) = &sub.data else {
+        return None;
+    };
+    let f = p.additional_flags.unwrap_or(0);
+    Some((f & 1 != 0, f & 2 != 0))
+}
+
+/// Diagnostic Request Option Output (0x89, [MS-FSSHTTPB] 2.2.3.1.3.1): F "Forced" and 7
+/// reserved bits.
+fn diagnostic_output(c: &mut Cursor<'_>) -> R<u8> {
+    let mut p = single(c, DIAGNOSTIC_OUTPUT)?;
+    let f = p.u8("diagnostic request option output")?;
+    done(&p, DIAGNOSTIC_OUTPUT)?;
+    Ok(f)
+}
+
+/// Put Changes Response (0x87, [MS-FSSHTTPB] 2.2.3.1.3): the optional Applied Storage
+/// Index Id (Extended GUID) and Data Elements Added (Extended GUID Array), then, when the
+/// object's length covers them, the Resultant Knowledge and the Diagnostic Request Option
+/// Output that the section draws under the same header.
+///
+/// Which optional fields are there follows the request's Additional Flags (`asked`); when
+/// the request is unknown, or the bytes do not fit what it asked for, the first layout that
+/// explains every byte of the object wins.
+fn put_changes_response(
+    c: &mut Cursor<'_>,
+    ctx: &mut Ctx,
+    pc: &mut PutChangesResponse,
+    asked: Option<(bool, bool)>,
+) -> R<()> {
+    let h = start(c, PUT_CHANGES_RESPONSE)?;
+    let mut p = payload(c, &h)?;
+    // A request that asked for neither says nothing about an object the server sent anyway.
+    let candidates = asked.filter(|&a| a != (false, false)).into_iter().chain([
+        (true, true),
+        (true, false),
+        (false, true),
+        (false, false),
+    ]);
+    let (applied, added) = candidates
+        .into_iter()
+        .find(|&(a, b)| put_changes_fits(&p, a, b))
+        .unwrap_or((true, true));
+    let mut a = AppliedStorageIndex {
+        layout: PutChangesResponseLayout {
+            applied_storage_index_id: applied,
+            data_elements_added: added,
+            frames_knowledge: false,
+        },
+        ..AppliedStorageIndex::default()
+    };
+    if applied {
+        a.applied_storage_index_id = p.exguid("applied storage index id")?;
+    }
+    if added {
+        a.data_elements_added = p.exguid_array("data elements added")?;
+    }
+    let framed = !p.is_empty();
+    a.layout.frames_knowledge = framed;
+    pc.applied = Some(a);
+    while !p.is_empty() {
+        match p.peek().header("a stream object")?.object_type {
+            KNOWLEDGE if pc.resultant_knowledge.is_none() => {
+                pc.resultant_knowledge = Some(knowledge(&mut p, ctx)?);
+            }
+            DIAGNOSTIC_OUTPUT if pc.diagnostic_output.is_none() => {
+                pc.diagnostic_output = Some(diagnostic_output(&mut p)?);
+            }
+            _ => unknown(&mut p, ctx, "PutChangesResponse")?,
+        }
+    }
+    Ok(())
+}
+
+/// True when the 0x87 data in `p` reads as the optional fields `applied` and `added`
+/// followed by nothing or by a whole Knowledge and Diagnostic Request Option Output.
+fn put_changes_fits(p: &Cursor<'_>, applied: bool, added: bool) -> bool {
+    let mut q = p.peek();
+    if applied && q.exguid("").is_err() {
+        return false;
+    }
+    if added && q.exguid_array("").is_err() {
+        return false;
+    }
+    while !q.is_empty() {
+        let fits = q.header("").and_then(|h| {
+            if h.is_end() || !matches!(h.object_type, KNOWLEDGE | DIAGNOSTIC_OUTPUT) {
+                Err(Fail::new(h.offset, "not part of a Put Changes response"))
+            } else {
+                skip_rest(&mut q, &h)
+            }
+        });
+        if fits.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn response_error(c: &mut Cursor<'_>, ctx: &mut Ctx, depth: usize) -> R<ResponseError> {

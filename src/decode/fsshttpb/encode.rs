@@ -374,20 +374,7 @@ fn sub_response(w: &mut W, s: &SubResponse) {
                         });
                     }
                 }
-                SubResponseData::PutChanges(p) => {
-                    if let Some(a) = &p.applied {
-                        w.single(PUT_CHANGES_RESPONSE, |w| {
-                            w.exguid(&a.applied_storage_index_id);
-                            w.exguid_array(&a.data_elements_added);
-                        });
-                    }
-                    if let Some(k) = &p.resultant_knowledge {
-                        knowledge(w, k);
-                    }
-                    if let Some(d) = p.diagnostic_output {
-                        w.single(DIAGNOSTIC_OUTPUT, |w| w.u8(d));
-                    }
-                }
+                SubResponseData::PutChanges(p) => put_changes_response(w, p),
                 SubResponseData::AllocateExtendedGuidRange(a) => w.single(ALLOCATE_RESPONSE, |w| {
                     w.guid(&a.guid);
                     w.compact(a.min);
@@ -397,6 +384,37 @@ fn sub_response(w: &mut W, s: &SubResponse) {
             }
         },
     );
+}
+
+/// Put Changes sub-response data ([MS-FSSHTTPB] 2.2.3.1.3) in the layout it was decoded
+/// with ([`PutChangesResponseLayout`]).
+fn put_changes_response(w: &mut W, p: &PutChangesResponse) {
+    let tail = |w: &mut W| {
+        if let Some(k) = &p.resultant_knowledge {
+            knowledge(w, k);
+        }
+        if let Some(d) = p.diagnostic_output {
+            w.single(DIAGNOSTIC_OUTPUT, |w| w.u8(d));
+        }
+    };
+    let Some(a) = &p.applied else {
+        return tail(w);
+    };
+    let framed = a.layout.frames_knowledge;
+    w.single(PUT_CHANGES_RESPONSE, |w| {
+        if a.layout.applied_storage_index_id {
+            w.exguid(&a.applied_storage_index_id);
+        }
+        if a.layout.data_elements_added {
+            w.exguid_array(&a.data_elements_added);
+        }
+        if framed {
+            tail(w);
+        }
+    });
+    if !framed {
+        tail(w);
+    }
 }
 
 fn response_error(w: &mut W, e: &ResponseError) {

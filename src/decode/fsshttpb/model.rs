@@ -630,13 +630,46 @@ pub struct PutChangesResponse {
     pub diagnostic_output: Option<u8>,
 }
 
-/// Put Changes Response (0x87).
+/// Put Changes Response (0x87, [MS-FSSHTTPB] 2.2.3.1.3).
+///
+/// Both fields are optional: the request's Additional Flags (2.2.2.1.4.1) A "Return
+/// Applied Storage Index Id Entries" and B "Return Data Elements Added" ask for them.
+/// [`PutChangesResponseLayout`] records which ones the 0x87 data held, so that the
+/// encoder writes the same bytes back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct AppliedStorageIndex {
-    /// Applied Storage Index Id.
+    /// Applied Storage Index Id (null when the data did not hold it).
     pub applied_storage_index_id: ExGuid,
-    /// Data Elements Added.
+    /// Data Elements Added (empty when the data did not hold it).
     pub data_elements_added: Vec<ExGuid>,
+    /// Which optional fields the 0x87 data held, and what else it framed.
+    #[serde(default)]
+    pub layout: PutChangesResponseLayout,
+}
+
+/// The shape of one Put Changes Response object (0x87) on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutChangesResponseLayout {
+    /// The data holds the Applied Storage Index Id (Extended GUID).
+    pub applied_storage_index_id: bool,
+    /// The data holds Data Elements Added (Extended GUID Array).
+    pub data_elements_added: bool,
+    /// The object's length also covers the Resultant Knowledge and the Diagnostic Request
+    /// Option Output that 2.2.3.1.3 draws under the same header (some servers frame them
+    /// so; others send them after the object).
+    pub frames_knowledge: bool,
+}
+
+impl Default for PutChangesResponseLayout {
+    /// Both fields, nothing else framed: what [MS-FSSHTTPB] 4.x servers send when the
+    /// request asks for both.
+    fn default() -> Self {
+        Self {
+            applied_storage_index_id: true,
+            data_elements_added: true,
+            frames_knowledge: false,
+        }
+    }
 }
 
 /// Allocate Extended GUID Range response (0x81).

@@ -633,14 +633,14 @@ pub fn render_response_tree(r: &FsshttpbResponse) -> String {
             }
             SubResponseData::PutChanges(p) => {
                 if let Some(a) = &p.applied {
-                    t.text(
-                        2,
-                        &format!(
-                            "PutChangesResponse applied {} added {}",
-                            a.applied_storage_index_id,
-                            a.data_elements_added.len()
-                        ),
-                    );
+                    let mut line = "PutChangesResponse".to_owned();
+                    if a.layout.applied_storage_index_id {
+                        line.push_str(&format!(" applied {}", a.applied_storage_index_id));
+                    }
+                    if a.layout.data_elements_added {
+                        line.push_str(&format!(" added {}", a.data_elements_added.len()));
+                    }
+                    t.text(2, &line);
                 }
                 if let Some(k) = &p.resultant_knowledge {
                     knowledge(&mut t, 2, k);

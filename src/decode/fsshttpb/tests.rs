@@ -1080,6 +1080,7 @@ fn every_sub_response() -> FsshttpbResponse {
                     applied: Some(AppliedStorageIndex {
                         applied_storage_index_id: x(10),
                         data_elements_added: vec![x(11), x(12)],
+                        ..AppliedStorageIndex::default()
                     }),
                     resultant_knowledge: Some(every_knowledge()),
                     diagnostic_output: Some(1),
@@ -1887,6 +1888,7 @@ mod props {
                             AppliedStorageIndex {
                                 applied_storage_index_id,
                                 data_elements_added,
+                                ..AppliedStorageIndex::default()
                             }
                         }),
                         resultant_knowledge,
@@ -2081,4 +2083,219 @@ fn committed_fixtures_match_the_encoder() -> Result<(), Box<dyn std::error::Erro
     assert_eq!(file.len(), 5000);
     assert_eq!(file[300], (300 % 251) as u8);
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Put Changes Response layouts ([MS-FSSHTTPB] 2.2.3.1.3), as SharePoint sends them
+// ---------------------------------------------------------------------------------------
+
+/// Version 13 response framing around one Put Changes sub-response (request id 1, type 5,
+/// status 0) whose data is `data` (hex).
+fn v13_put_changes_response(data: &str) -> Vec<u8> {
+    hex(&format!(
+        "0D 00 0B 00 9D CF 29 F3 39 94 06 9B 16 03 02 00 00 0E 02 06 00 03 0B 00 {data} 07 01 8B 01"
+    ))
+}
+
+/// A request whose Put Changes sub-request (id 1) carries Additional Flags `flags`.
+fn put_changes_request_with(flags: Option<u16>) -> FsshttpbRequest {
+    FsshttpbRequest {
+        sub_requests: vec![SubRequest {
+            request_id: 1,
+            request_type: 5,
+            data: SubRequestData::PutChanges(PutChangesRequest {
+                additional_flags: flags,
+                ..PutChangesRequest::default()
+            }),
+            ..SubRequest::default()
+        }],
+        ..FsshttpbRequest::default()
+    }
+}
+
+/// 32-bit Put Changes Response header (0x87) with data length 18, then Data Elements
+/// Added only (Extended GUID Array: count 1, one 5-bit Extended GUID of value 1), as asked
+/// for by Additional Flags B alone; then an empty Knowledge (16-bit start 0x10, 8-bit end)
+/// and a Diagnostic Request Option Output (0x89, F set) after the object.
+const ADDED_ONLY: &str = "3A 04 24 00 03 0C 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 \
+                          84 00 41 4A 04 02 00 01";
+
+/// 0x87 whose length (26) also covers what 2.2.3.1.3 draws under its header: Applied
+/// Storage Index Id (value 1), an empty Data Elements Added, the Resultant Knowledge and
+/// the Diagnostic Request Option Output.
+const FRAMED: &str = "3A 04 34 00 0C 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 22 00 \
+                      84 00 41 4A 04 02 00 01";
+
+fn put_changes_data(r: &FsshttpbResponse) -> &PutChangesResponse {
+    match &r.sub_responses[0].data {
+        SubResponseData::PutChanges(p) => p,
+        other => panic!("expected PutChanges, got {other:?}"),
+    }
+}
+
+#[test]
+fn put_changes_response_with_only_data_elements_added_follows_the_request_flags() {
+    let b = v13_put_changes_response(ADDED_ONLY);
+    let guid = Guid::parse("{11111111-1111-1111-1111-111111111111}").expect("guid");
+    for req in [Some(put_changes_request_with(Some(2))), None] {
+        let r = decode_response(&b, req.as_ref());
+        assert_eq!(r.diagnostics, vec![], "with the request: {}", req.is_some());
+        assert_eq!(r.unknown, vec![]);
+        assert_eq!(r.protocol_version, 13);
+        let p = put_changes_data(&r);
+        let a = p.applied.as_ref().expect("0x87");
+        assert_eq!(
+            a.layout,
+            PutChangesResponseLayout {
+                applied_storage_index_id: false,
+                data_elements_added: true,
+                frames_knowledge: false,
+            }
+        );
+        assert_eq!(a.data_elements_added, vec![ExGuid { guid, value: 1 }]);
+        assert!(p.resultant_knowledge.is_some());
+        assert_eq!(p.diagnostic_output, Some(1));
+        assert_eq!(encode_response(&r), b, "re-encodes byte for byte");
+    }
+}
+
+#[test]
+fn put_changes_response_whose_length_frames_the_knowledge_decodes_every_byte() {
+    let b = v13_put_changes_response(FRAMED);
+    // What the request asked for (A and B) agrees with the bytes; without it, the bytes alone.
+    for req in [Some(put_changes_request_with(Some(3))), None] {
+        let r = decode_response(&b, req.as_ref());
+        assert_eq!(
+            r.diagnostics,
+            vec![],
+            "no unexpected bytes at the end of 0x87"
+        );
+        assert_eq!(r.unknown, vec![]);
+        let p = put_changes_data(&r);
+        let a = p.applied.as_ref().expect("0x87");
+        assert_eq!(
+            a.layout,
+            PutChangesResponseLayout {
+                applied_storage_index_id: true,
+                data_elements_added: true,
+                frames_knowledge: true,
+            }
+        );
+        assert_eq!(a.applied_storage_index_id.value, 1);
+        assert_eq!(a.data_elements_added, vec![]);
+        assert!(p.resultant_knowledge.is_some());
+        assert_eq!(p.diagnostic_output, Some(1));
+        assert_eq!(encode_response(&r), b, "re-encodes byte for byte");
+    }
+}
+
+#[test]
+fn put_changes_response_only_applied_storage_index_id_when_only_flag_a_is_set() {
+    // 0x87 of length 17: the Applied Storage Index Id alone, then the knowledge outside.
+    let b = v13_put_changes_response(
+        "3A 04 22 00 0C 33 33 33 33 33 33 33 33 33 33 33 33 33 33 33 33 84 00 41",
+    );
+    let r = decode_response(&b, Some(&put_changes_request_with(Some(1))));
+    assert_eq!(r.diagnostics, vec![]);
+    let a = put_changes_data(&r).applied.as_ref().expect("0x87");
+    assert!(a.layout.applied_storage_index_id && !a.layout.data_elements_added);
+    assert_eq!(encode_response(&r), b);
+}
+
+#[test]
+fn put_changes_response_layouts_round_trip_through_the_encoder() {
+    let x = |v: u32| ExGuid {
+        guid: Guid::parse("{44444444-4444-4444-8444-444444444444}").expect("guid"),
+        value: v,
+    };
+    for (applied, added, framed) in [
+        (true, true, false),
+        (true, false, false),
+        (false, true, false),
+        (true, true, true),
+        (false, true, true),
+    ] {
+        let layout = PutChangesResponseLayout {
+            applied_storage_index_id: applied,
+            data_elements_added: added,
+            frames_knowledge: framed,
+        };
+        let pc = PutChangesResponse {
+            applied: Some(AppliedStorageIndex {
+                applied_storage_index_id: if applied { x(7) } else { ExGuid::default() },
+                data_elements_added: if added { vec![x(8), x(9)] } else { vec![] },
+                layout,
+            }),
+            resultant_knowledge: Some(every_knowledge()),
+            diagnostic_output: Some(0),
+        };
+        let r = FsshttpbResponse {
+            protocol_version: 13,
+            minimum_version: 11,
+            signature: RESPONSE_SIGNATURE,
+            sub_responses: vec![SubResponse {
+                request_id: 1,
+                request_type: 5,
+                data: SubResponseData::PutChanges(pc.clone()),
+                ..SubResponse::default()
+            }],
+            ..FsshttpbResponse::default()
+        };
+        let b = encode_response(&r);
+        let flags = u16::from(applied) | u16::from(added) << 1;
+        let back = decode_response(&b, Some(&put_changes_request_with(Some(flags))));
+        assert_eq!(back.diagnostics, vec![], "{layout:?}");
+        let mut got = put_changes_data(&back).clone();
+        if let Some(k) = got.resultant_knowledge.as_mut() {
+            k.offset = every_knowledge().offset;
+        }
+        assert_eq!(got, pc, "{layout:?}");
+        assert_eq!(encode_response(&back), b, "{layout:?}");
+    }
+}
+
+#[test]
+fn put_changes_response_fields_map_every_byte_of_the_new_fields() {
+    for (data, names) in [
+        (
+            ADDED_ONLY,
+            &[
+                "PutChangesResponse start",
+                "data elements added",
+                "Knowledge start",
+                "Knowledge end",
+                "DiagnosticRequestOptionOutput start",
+                "diagnostic request option output",
+            ][..],
+        ),
+        (
+            FRAMED,
+            &[
+                "PutChangesResponse start",
+                "applied storage index id",
+                "data elements added",
+                "Knowledge start",
+                "Knowledge end",
+                "DiagnosticRequestOptionOutput start",
+                "diagnostic request option output",
+            ][..],
+        ),
+    ] {
+        let b = v13_put_changes_response(data);
+        let (fields, diags) = fields(&b).expect("recognised");
+        assert_eq!(diags, vec![]);
+        let mut at = 0;
+        for f in &fields {
+            assert_eq!(f.offset, at, "gap or overlap before {f:?}");
+            at += f.len;
+        }
+        assert_eq!(at, b.len(), "the fields cover the message");
+        let ours: Vec<&str> = fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .skip_while(|n| *n != "PutChangesResponse start")
+            .take(names.len())
+            .collect();
+        assert_eq!(ours, names);
+    }
 }
