@@ -11,5 +11,6 @@ mod proxy;
 mod replay;
 mod server;
 mod timeline;
+mod trust;
 mod tui;
 mod webdav_peer;

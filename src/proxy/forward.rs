@@ -125,13 +125,7 @@ pub(crate) async fn connect_upstream(
     )
     .await
     .map_err(|_| format!("TLS handshake with {} timed out", target.authority()))?
-    .map_err(|e| {
-        format!(
-            "TLS handshake with {} failed: {}",
-            target.authority(),
-            error_chain(&e)
-        )
-    })?;
+    .map_err(|e| super::trust::handshake_failure(&e, &target.authority()))?;
     let tls_ms = ms(t1);
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let mut head = None;

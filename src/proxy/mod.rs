@@ -13,6 +13,7 @@ mod forward;
 mod head;
 pub mod tap;
 pub mod tls;
+pub mod trust;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
