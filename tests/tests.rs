@@ -3,6 +3,7 @@
 
 mod util;
 
+mod ca_truth;
 mod cli;
 mod demo;
 mod faults;

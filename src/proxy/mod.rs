@@ -208,7 +208,14 @@ impl Proxy {
         live: Option<tokio::sync::broadcast::Sender<Arc<Exchange>>>,
     ) -> anyhow::Result<Self> {
         tls::install_default_provider();
-        let (ca, _) = CertificateAuthority::load_or_create(&config.certs_dir)?;
+        // Reverse mode with a plain listener mints nothing: it needs no CA on disk, so
+        // the certs folder may be missing or read-only.
+        let mints = config.reverse.is_none() || !config.listen_plain;
+        let ca = if mints {
+            CertificateAuthority::load_or_create(&config.certs_dir)?.0
+        } else {
+            CertificateAuthority::ephemeral(&config.certs_dir)?
+        };
         let keylog: Option<Arc<dyn rustls::KeyLog>> = match &config.keylog {
             Some(p) => Some(tls::FileKeyLog::open(p)? as Arc<dyn rustls::KeyLog>),
             None => None,
