@@ -10,6 +10,7 @@ mod faults;
 mod har;
 mod proxy;
 mod replay;
+mod scope;
 mod server;
 mod timeline;
 mod trust;

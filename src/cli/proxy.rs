@@ -45,6 +45,10 @@ pub struct ProxyArgs {
     /// Tunnel CONNECTs to hosts matching this glob untouched (e.g. *.live.com); repeatable.
     #[arg(long, value_name = "HOST")]
     passthrough: Vec<String>,
+    /// Decrypt only CONNECTs to hosts matching this glob (e.g. *.sharepoint.com) and
+    /// tunnel the rest; repeatable. With --passthrough, the more specific glob wins.
+    #[arg(long, value_name = "HOST")]
+    intercept: Vec<String>,
     /// Show the terminal UI with exchanges as they happen (quit with q, which stops the
     /// proxy). The proxy never waits on the UI.
     #[arg(long)]
@@ -88,6 +92,7 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         keylog: args.keylog,
         body_limit: args.body_limit,
         passthrough: args.passthrough,
+        intercept: args.intercept,
         shutdown_grace: Duration::from_secs(args.grace),
     };
     if config.insecure_upstream {

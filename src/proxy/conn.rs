@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use super::forward::{self, full, RespBody, Upstream};
 use super::head::{HeadTap, SharedWindow};
 use super::tls::Rewind;
-use super::{glob_match, tls, ActiveGuard, Shared, Target};
+use super::{tls, ActiveGuard, Shared, Target};
 use crate::model::{Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
 
 /// What every request on one client connection shares.
@@ -218,13 +218,11 @@ where
         port,
     };
     let shared = Arc::clone(&ctx.shared);
-    if shared
-        .config
-        .passthrough
-        .iter()
-        .any(|p| glob_match(p, &target.host))
+    let cfg = &shared.config;
+    if let super::scope::Decision::Tunnel(why) =
+        super::scope::decide(&cfg.intercept, &cfg.passthrough, &target.host)
     {
-        tunnel(&ctx, io, Bytes::new(), &target, "passthrough host").await;
+        tunnel(&ctx, io, Bytes::new(), &target, why).await;
         return;
     }
     // Peek: TLS starts with a handshake record (0x16). Protocols where the server

@@ -11,6 +11,7 @@ pub mod ca;
 mod conn;
 mod forward;
 mod head;
+pub mod scope;
 pub mod tap;
 pub mod tls;
 pub mod trust;
@@ -117,6 +118,9 @@ pub struct ProxyConfig {
     pub body_limit: u64,
     /// CONNECT hosts (globs with `*` and `?`) tunnelled without interception.
     pub passthrough: Vec<String>,
+    /// When not empty, only CONNECT hosts matching one of these globs are intercepted
+    /// (see `scope` for how it combines with `passthrough`).
+    pub intercept: Vec<String>,
     /// How long shutdown waits for exchanges in flight.
     pub shutdown_grace: Duration,
 }
@@ -133,6 +137,7 @@ impl Default for ProxyConfig {
             keylog: None,
             body_limit: 64 << 20,
             passthrough: Vec::new(),
+            intercept: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
