@@ -4,6 +4,7 @@
 mod util;
 
 mod ca_truth;
+mod chain;
 mod cli;
 mod demo;
 mod faults;

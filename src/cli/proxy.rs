@@ -49,6 +49,10 @@ pub struct ProxyArgs {
     /// tunnel the rest; repeatable. With --passthrough, the more specific glob wins.
     #[arg(long, value_name = "HOST")]
     intercept: Vec<String>,
+    /// Send upstream traffic through this HTTP proxy (`http://[user:pass@]host:port`;
+    /// CONNECT for https). Without it, HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
+    #[arg(long, value_name = "URL")]
+    upstream_proxy: Option<String>,
     /// Show the terminal UI with exchanges as they happen (quit with q, which stops the
     /// proxy). The proxy never waits on the UI.
     #[arg(long)]
@@ -94,6 +98,9 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         passthrough: args.passthrough,
         intercept: args.intercept,
         shutdown_grace: Duration::from_secs(args.grace),
+        upstream_proxy: crate::proxy::upstream::ProxyRoute::from_flag_or_env(
+            args.upstream_proxy.as_deref(),
+        )?,
     };
     if config.insecure_upstream {
         eprintln!("warning: --insecure-upstream: upstream certificates are NOT verified");
@@ -126,6 +133,10 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         let mode = match &config.reverse {
             Some(t) => format!("reverse → {}", t.origin()),
             None => "forward".to_owned(),
+        };
+        let mode = match config.upstream_proxy.describe() {
+            Some(via) => format!("{mode}, {via}"),
+            None => mode,
         };
         outln!("synctap proxy listening on {addr} ({mode})");
         outln!(

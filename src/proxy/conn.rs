@@ -262,10 +262,10 @@ where
     );
     x.http_version = format!("tunnel ({why})");
     let mut client = Rewind::new(pre, io);
-    match TcpStream::connect((target.host.as_str(), target.port)).await {
-        Ok(mut server) => {
+    let route = &ctx.shared.config.upstream_proxy;
+    match route.connect(&target.host, target.port, true).await {
+        Ok((mut server, _)) => {
             x.timings.connect_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-            let _ = server.set_nodelay(true);
             match tokio::io::copy_bidirectional(&mut client, &mut server).await {
                 Ok((up, down)) => {
                     x.tunnel = Some(TunnelInfo {
@@ -276,7 +276,7 @@ where
                 Err(e) => x.error = Some(format!("tunnel: {e}")),
             }
         }
-        Err(e) => x.error = Some(format!("cannot connect to {}: {e}", target.authority())),
+        Err(e) => x.error = Some(e),
     }
     x.timings.done_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     ctx.emit(x);

@@ -13,7 +13,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
-use tokio::net::TcpStream;
 
 use super::conn::{error_chain, simple, ConnCtx};
 use super::head::{HeadTap, SharedWindow};
@@ -49,6 +48,8 @@ pub(crate) struct Upstream {
     alpn: Option<Vec<u8>>,
     /// Recent bytes from the server (HTTP/1), to record heads as sent.
     head: Option<SharedWindow>,
+    /// The HTTP proxy this plain-HTTP connection goes to (requests in absolute form).
+    via: Option<super::upstream::UpstreamProxy>,
 }
 
 enum Sender {
@@ -80,14 +81,12 @@ pub(crate) async fn connect_upstream(
     target: &Target,
 ) -> Result<(Upstream, f64, Option<f64>), String> {
     let t0 = Instant::now();
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| format!("connect to {} timed out", target.authority()))?
-    .map_err(|e| format!("cannot connect to {}: {e}", target.authority()))?;
-    let _ = tcp.set_nodelay(true);
+    let (tcp, via) = ctx
+        .shared
+        .config
+        .upstream_proxy
+        .connect(&target.host, target.port, target.is_tls())
+        .await?;
     let connect_ms = ms(t0);
     let key = format!("{}://{}", target.scheme, target.authority());
     if !target.is_tls() {
@@ -106,6 +105,7 @@ pub(crate) async fn connect_upstream(
                 sender: Sender::H1(sender),
                 alpn: None,
                 head: Some(window),
+                via,
             },
             connect_ms,
             None,
@@ -158,6 +158,7 @@ pub(crate) async fn connect_upstream(
             sender,
             alpn,
             head,
+            via: None,
         },
         connect_ms,
         Some(tls_ms),
@@ -267,6 +268,7 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
         return bad_gateway(&rec, "no upstream connection");
     };
     let upstream_h2 = up.is_h2();
+    let via = up.via.clone();
     let upstream_head = up.head.clone();
 
     // Shape the request for the upstream leg.
@@ -295,6 +297,9 @@ pub(crate) async fn forward(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respon
         }
         parts.version = Version::HTTP_11;
         parts.uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        if let Some(p) = &via {
+            super::upstream::to_absolute_form(&mut parts, &target.origin(), p);
+        }
     }
     let body = TapBody::new(body, Arc::clone(&rec), Side::Request, req_policy);
     let upstream_req = Request::from_parts(parts, body);

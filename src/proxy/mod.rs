@@ -15,6 +15,7 @@ pub mod scope;
 pub mod tap;
 pub mod tls;
 pub mod trust;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -123,6 +124,8 @@ pub struct ProxyConfig {
     pub intercept: Vec<String>,
     /// How long shutdown waits for exchanges in flight.
     pub shutdown_grace: Duration,
+    /// Which upstream connections go through another HTTP proxy.
+    pub upstream_proxy: upstream::ProxyRoute,
 }
 
 impl Default for ProxyConfig {
@@ -139,6 +142,7 @@ impl Default for ProxyConfig {
             passthrough: Vec::new(),
             intercept: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            upstream_proxy: upstream::ProxyRoute::default(),
         }
     }
 }

@@ -235,6 +235,8 @@ pub fn synctap() -> Command {
 /// A synctap proxy running as a real process; killed when dropped.
 pub struct ProxyProcess {
     pub child: Child,
+    /// The first line the proxy printed (address and mode).
+    pub banner: String,
     pub addr: SocketAddr,
     pub capture: PathBuf,
     pub certs: PathBuf,
@@ -283,6 +285,7 @@ impl ProxyProcess {
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
+            banner: first,
             addr,
             capture,
             certs,
