@@ -119,20 +119,41 @@ fn one_connect_per_client_connection_with_basic_auth() -> TestResult {
         proxy.banner
     );
     assert!(!proxy.banner.contains("s3cret"), "{}", proxy.banner);
-    // Client A: three requests on one connection; client B: one.
+    // Client A (curl): three requests on one connection; client B (curl): one. curl
+    // reuses its connection strictly in turn, so it opens no spare connections.
+    let curl = |urls: &[String]| -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let mut cmd = Command::new("curl");
+        for u in urls {
+            cmd.args(["-o", "/dev/null", u.as_str()]);
+        }
+        let out = cmd
+            .args(["-s", "-w", "%{http_code} %{num_connects}\\n", "--proxy"])
+            .arg(proxy.proxy_url())
+            .arg("--cacert")
+            .arg(proxy.ca_pem())
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    };
+    let x = format!("{}/x", up.url());
+    let a = curl(&[x.clone(), x.clone(), x.clone()])?;
+    // One new connection for the first request, none for the next two.
+    assert_eq!(a, ["200 1", "200 0", "200 0"]);
+    let b = curl(&[x])?;
+    assert_eq!(b, ["200 1"]);
+    assert_eq!(
+        tp.connects(),
+        2,
+        "{}",
+        std::fs::read_to_string(&tp.log).unwrap_or_default()
+    );
+    let xs = wait_for_exchanges(&proxy.capture, 4);
+    let mut ids: Vec<u64> = xs.iter().map(|x| x.connection_id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "{ids:?}");
     let a = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
-    let mut conns = Vec::new();
-    for _ in 0..3 {
-        let r = rt.block_on(async { a.get(format!("{}/x", up.url())).send().await })?;
-        assert_eq!(r.status(), 200);
-        conns.push(header(&r, "x-conn"));
-    }
-    let b = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
-    let r = rt.block_on(async { b.get(format!("{}/x", up.url())).send().await })?;
-    assert_eq!(r.status(), 200);
-    assert!(conns.iter().all(|c| *c == conns[0]), "{conns:?}");
-    assert_ne!(header(&r, "x-conn"), conns[0]);
-    assert_eq!(tp.connects(), 2, "{:?}", tp.requests());
     // Plain HTTP goes in absolute form, with the credentials.
     let r = rt.block_on(async { a.get(format!("http://{}/plain", plain.addr)).send().await })?;
     assert_eq!(r.status(), 200);
@@ -239,5 +260,56 @@ fn https_proxy_variable_is_honoured_and_no_proxy_bypasses_it() -> TestResult {
         "NO_PROXY host went through the proxy: {:?}",
         tp.requests()
     );
+    Ok(())
+}
+
+#[test]
+fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = crate::replay::serve(dir.path(), "data", &["--coauth", "on"])?;
+    let tp = Tinyproxy::start(Some(("alice", "s3cret")));
+    let via = format!("http://alice:s3cret@127.0.0.1:{}", tp.port);
+    let capture = dir.path().join("demo.jsonl");
+    let ca = dir.path().join("certs/synctap-ca.pem");
+    let out = crate::util::synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(&capture)
+        .arg("--server")
+        .arg(format!("{}/sites/demo", s.url))
+        .arg("--upstream-ca")
+        .arg(&ca)
+        .args(["--upstream-proxy", &via])
+        .output()?;
+    assert!(
+        out.status.success(),
+        "demo failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after_demo = tp.connects();
+    assert!(after_demo > 0, "{:?}", tp.requests());
+
+    // Replay through the proxy found in the environment.
+    let out = crate::util::synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .arg("replay")
+        .arg(&capture)
+        .args(["--target", &s.url, "--timing", "fast", "--upstream-ca"])
+        .arg(&ca)
+        .env("HTTPS_PROXY", &via)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("via http://alice@127.0.0.1:{}", tp.port)),
+        "{stderr}"
+    );
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 1),
+        "{stderr}"
+    );
+    assert!(tp.connects() > after_demo, "{:?}", tp.requests());
     Ok(())
 }
