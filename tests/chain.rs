@@ -89,14 +89,6 @@ impl Tinyproxy {
     }
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
-}
-
 #[test]
 fn one_connect_per_client_connection_with_basic_auth() -> TestResult {
     let rt = runtime();
