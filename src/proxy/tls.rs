@@ -161,7 +161,6 @@ fn client_config(
         let verifier = Arc::new(super::trust::PinningVerifier::new(
             trust.extra_roots.clone(),
             verifier,
-            Arc::clone(&provider),
         ));
         builder
             .dangerous()

@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
@@ -46,25 +45,20 @@ impl fmt::Display for Untrusted {
 
 impl std::error::Error for Untrusted {}
 
-/// Pinning in front of `inner`, which verifies everything not pinned.
+/// Pinning in front of `inner`, which verifies everything not pinned (and checks the
+/// handshake signatures of both).
 #[derive(Debug)]
 pub(crate) struct PinningVerifier {
     pins: Vec<CertificateDer<'static>>,
     inner: Arc<dyn ServerCertVerifier>,
-    provider: Arc<CryptoProvider>,
 }
 
 impl PinningVerifier {
     pub(crate) fn new(
         pins: Vec<CertificateDer<'static>>,
         inner: Arc<dyn ServerCertVerifier>,
-        provider: Arc<CryptoProvider>,
     ) -> Self {
-        Self {
-            pins,
-            inner,
-            provider,
-        }
+        Self { pins, inner }
     }
 }
 
@@ -106,12 +100,7 @@ impl ServerCertVerifier for PinningVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -120,18 +109,11 @@ impl ServerCertVerifier for PinningVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 
