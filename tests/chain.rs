@@ -28,6 +28,11 @@ impl Drop for Tinyproxy {
 impl Tinyproxy {
     /// Starts tinyproxy in the foreground; with `auth`, it demands `BasicAuth user pass`.
     fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::start_allowing(auth, "127.0.0.1")
+    }
+
+    /// Like `start`, accepting clients from `allow` only (others get 403).
+    fn start_allowing(auth: Option<(&str, &str)>, allow: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // tinyproxy cannot report a port it picked: take a free one and release it.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -36,7 +41,7 @@ impl Tinyproxy {
             .port();
         let log = dir.path().join("tinyproxy.log");
         let mut conf = format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow 127.0.0.1\n",
+            "Port {port}\nListen 127.0.0.1\nTimeout 60\nLogFile \"{}\"\nLogLevel Connect\nMaxClients 50\nAllow {allow}\n",
             log.display()
         );
         if let Some((u, p)) = auth {
@@ -303,5 +308,34 @@ fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
         "{stderr}"
     );
     assert!(tp.connects() > after_demo, "{:?}", tp.requests());
+    Ok(())
+}
+
+#[test]
+fn a_403_gives_a_502_naming_the_proxy() -> TestResult {
+    let rt = runtime();
+    let server = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&server)));
+    // tinyproxy answers 403 to clients outside its Allow list.
+    let tp = Tinyproxy::start_allowing(None, "192.0.2.1");
+    let proxy = ProxyProcess::start(&[
+        "--upstream-ca",
+        server.pem_path.to_str().unwrap_or(""),
+        "--upstream-proxy",
+        &tp.url(),
+    ]);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let r = rt.block_on(async { c.get(format!("{}/x", up.url())).send().await })?;
+    assert_eq!(r.status(), 502);
+    let text = rt.block_on(r.text())?;
+    let want = format!(
+        "upstream proxy {} refused CONNECT {}: HTTP/1.",
+        tp.url(),
+        up.addr
+    );
+    assert!(text.contains(&want) && text.contains("403"), "{text}");
+    let xs = wait_for_exchanges(&proxy.capture, 1);
+    let err = xs[0].error.clone().unwrap_or_default();
+    assert!(err.contains(&want) && err.contains("403"), "{err}");
     Ok(())
 }
