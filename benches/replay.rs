@@ -73,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 extra_roots: synctap::proxy::ca::load_pem_certs(&ca)?,
                 insecure: false,
             },
+            upstream_proxy: Default::default(),
         };
         let t = Instant::now();
         let first = synctap::replay::replay(capture, &cfg, Arc::new(|_| {})).await?;

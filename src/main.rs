@@ -5,10 +5,12 @@ use clap::Parser as _;
 fn main() {
     let opts = synctap::cli::Opts::parse();
     // `serve` logs one line per request unless RUST_LOG says otherwise.
+    // rustls-platform-verifier logs each refused certificate as an error in rustls debug
+    // text; synctap says why in words itself (proxy::trust).
     let default_filter = if matches!(opts.command, synctap::cli::Command::Serve(_)) {
-        "warn,synctap::server=info"
+        "warn,synctap::server=info,rustls_platform_verifier=off"
     } else {
-        "warn"
+        "warn,rustls_platform_verifier=off"
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -11,9 +11,9 @@ use synctap::decode::exchange::decode_recorded;
 use crate::util::{read_capture, synctap, TestResult};
 
 /// A `synctap serve` process; killed when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Serve {
@@ -23,7 +23,11 @@ impl Drop for Serve {
     }
 }
 
-fn serve(dir: &Path, name: &str, extra: &[&str]) -> Result<Serve, Box<dyn std::error::Error>> {
+pub(crate) fn serve(
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> Result<Serve, Box<dyn std::error::Error>> {
     let mut child = synctap()
         .arg("--certs")
         .arg(dir.join("certs"))

@@ -3,6 +3,8 @@
 
 mod util;
 
+mod ca_truth;
+mod chain;
 mod cli;
 mod compression;
 mod demo;
@@ -10,7 +12,9 @@ mod faults;
 mod har;
 mod proxy;
 mod replay;
+mod scope;
 mod server;
 mod timeline;
+mod trust;
 mod tui;
 mod webdav_peer;

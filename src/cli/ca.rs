@@ -70,10 +70,24 @@ fn print_info(certs: &Path) -> anyhow::Result<()> {
     let i = ca::info(certs)?;
     let pem = i.cert_path.display();
     outln!("certificate  {pem}");
-    outln!(
-        "key          {} (mode 0600; never share or commit it)",
-        i.key_path.display()
-    );
+    match i.key_mode {
+        Some(mode) => outln!(
+            "key          {} (mode {mode:04o}; never share or commit it)",
+            i.key_path.display()
+        ),
+        None => outln!(
+            "key          {} (never share or commit it)",
+            i.key_path.display()
+        ),
+    }
+    if i.key_readable_by_others() {
+        eprintln!(
+            "warning: the CA key {} can be read by group or others (mode {:04o}): anyone who reads it can intercept your TLS traffic; run `chmod 600 {}`",
+            i.key_path.display(),
+            i.key_mode.unwrap_or(0),
+            i.key_path.display()
+        );
+    }
     outln!("subject      {}", i.subject);
     outln!("valid        {} .. {}", i.not_before, i.not_after);
     outln!("SHA-256      {}", i.sha256);

@@ -37,6 +37,10 @@ pub struct DemoArgs {
     /// Extra CA certificate (PEM) the proxy trusts for --server.
     #[arg(long, value_name = "PEM")]
     upstream_ca: Vec<PathBuf>,
+    /// With --server: reach it through this HTTP proxy (`http://[user:pass@]host:port`).
+    /// Without it, HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured for --server.
+    #[arg(long, value_name = "URL", requires = "server")]
+    upstream_proxy: Option<String>,
 }
 
 /// The coauthor limit of the built-in server, so the third client is refused.
@@ -87,6 +91,14 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
                 certs_dir: certs.to_path_buf(),
                 upstream_ca,
                 shutdown_grace: Duration::from_secs(2),
+                // The built-in server is on loopback: only --server goes through a proxy.
+                upstream_proxy: if args.server.is_some() {
+                    crate::proxy::upstream::ProxyRoute::from_flag_or_env(
+                        args.upstream_proxy.as_deref(),
+                    )?
+                } else {
+                    crate::proxy::upstream::ProxyRoute::default()
+                },
                 ..ProxyConfig::default()
             },
             sink,

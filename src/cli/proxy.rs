@@ -45,6 +45,14 @@ pub struct ProxyArgs {
     /// Tunnel CONNECTs to hosts matching this glob untouched (e.g. *.live.com); repeatable.
     #[arg(long, value_name = "HOST")]
     passthrough: Vec<String>,
+    /// Decrypt only CONNECTs to hosts matching this glob (e.g. *.sharepoint.com) and
+    /// tunnel the rest; repeatable. With --passthrough, the more specific glob wins.
+    #[arg(long, value_name = "HOST")]
+    intercept: Vec<String>,
+    /// Send upstream traffic through this HTTP proxy (`http://[user:pass@]host:port`;
+    /// CONNECT for https). Without it, HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
+    #[arg(long, value_name = "URL")]
+    upstream_proxy: Option<String>,
     /// Show the terminal UI with exchanges as they happen (quit with q, which stops the
     /// proxy). The proxy never waits on the UI.
     #[arg(long)]
@@ -139,6 +147,7 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         keylog: args.keylog,
         body_limit: args.body_limit,
         passthrough: args.passthrough,
+        intercept: args.intercept,
         shutdown_grace: Duration::from_secs(args.grace),
         timeouts: Timeouts {
             upstream_connect: args.upstream_connect_timeout,
@@ -152,6 +161,9 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
             max_client_connections: args.max_client_connections as usize,
         },
+        upstream_proxy: crate::proxy::upstream::ProxyRoute::from_flag_or_env(
+            args.upstream_proxy.as_deref(),
+        )?,
     };
     if config.insecure_upstream {
         eprintln!("warning: --insecure-upstream: upstream certificates are NOT verified");
@@ -184,6 +196,10 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         let mode = match &config.reverse {
             Some(t) => format!("reverse → {}", t.origin()),
             None => "forward".to_owned(),
+        };
+        let mode = match config.upstream_proxy.describe() {
+            Some(via) => format!("{mode}, {via}"),
+            None => mode,
         };
         outln!("synctap proxy listening on {addr} ({mode})");
         outln!(

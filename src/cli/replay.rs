@@ -68,6 +68,10 @@ pub struct ReplayArgs {
     /// Do not verify the target's certificate.
     #[arg(long)]
     insecure_upstream: bool,
+    /// Reach the target through this HTTP proxy (`http://[user:pass@]host:port`).
+    /// Without it, HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
+    #[arg(long, value_name = "URL")]
+    upstream_proxy: Option<String>,
     /// A field never compared (e.g. `HResult`); repeatable.
     #[arg(long = "ignore", value_name = "FIELD")]
     ignore: Vec<String>,
@@ -118,7 +122,13 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
             extra_roots,
             insecure: args.insecure_upstream,
         },
+        upstream_proxy: crate::proxy::upstream::ProxyRoute::from_flag_or_env(
+            args.upstream_proxy.as_deref(),
+        )?,
     };
+    if let Some(via) = cfg.upstream_proxy.describe() {
+        eprintln!("synctap replay: {via}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,7 +136,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
     let total = recorded.len();
     let started = Instant::now();
     let replayed = rt.block_on(async {
-        check_reachable(&cfg.target).await?;
+        check_reachable(&cfg.target, &cfg.upstream_proxy).await?;
         crate::replay::replay(recorded, &cfg, progress(total)).await
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -208,7 +218,10 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
 }
 
 /// Fails with a clear sentence when nothing listens at the target.
-async fn check_reachable(target: &str) -> anyhow::Result<()> {
+async fn check_reachable(
+    target: &str,
+    route: &crate::proxy::upstream::ProxyRoute,
+) -> anyhow::Result<()> {
     let uri: http::Uri = target
         .parse()
         .with_context(|| format!("invalid --target URL {target}"))?;
@@ -224,12 +237,7 @@ async fn check_reachable(target: &str) -> anyhow::Result<()> {
         .trim_end_matches(']')
         .to_owned();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    match tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_secs(10), route.connect(&host, port, https)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(anyhow!(
             "the target {target} is unreachable ({e}); start the server or check --target"

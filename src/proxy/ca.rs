@@ -61,6 +61,16 @@ pub struct CaInfo {
     pub not_after: String,
     /// SHA-256 of the DER certificate, colon-separated uppercase hex.
     pub sha256: String,
+    /// The key file's permission bits (Unix), `None` where there are none or the file
+    /// cannot be read.
+    pub key_mode: Option<u32>,
+}
+
+impl CaInfo {
+    /// Whether the key file can be read by group or others.
+    pub fn key_readable_by_others(&self) -> bool {
+        self.key_mode.is_some_and(|m| m & 0o077 != 0)
+    }
 }
 
 impl CertificateAuthority {
@@ -89,8 +99,31 @@ impl CertificateAuthority {
             .with_context(|| format!("invalid CA key in {}", key_path.display()))?;
         let cert_der = pem_to_der(&cert_pem)
             .with_context(|| format!("invalid CA certificate in {}", cert_path.display()))?;
+        check_key_matches(&cert_der, &key, &cert_path, &key_path)?;
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .with_context(|| format!("invalid CA certificate in {}", cert_path.display()))?;
+        Self::assemble(dir, cert_pem, cert_der, issuer)
+    }
+
+    /// A CA that lives in memory only and is never written: for a proxy that mints no
+    /// certificate (reverse mode with a plain listener), so the certs folder may be
+    /// missing or read-only.
+    ///
+    /// # Errors
+    /// When key generation fails.
+    pub fn ephemeral(dir: &Path) -> anyhow::Result<Self> {
+        let (key, cert) = new_ca()?;
+        let cert_der = cert.der().clone();
+        let issuer = Issuer::from_ca_cert_der(&cert_der, key).context("in-memory CA")?;
+        Self::assemble(dir, cert.pem(), cert_der, issuer)
+    }
+
+    fn assemble(
+        dir: &Path,
+        cert_pem: String,
+        cert_der: CertificateDer<'static>,
+        issuer: Issuer<'static, KeyPair>,
+    ) -> anyhow::Result<Self> {
         let leaf_key = KeyPair::generate().context("cannot generate a leaf key")?;
         let leaf_signing_key = rustls::crypto::ring::default_provider()
             .key_provider
@@ -197,6 +230,14 @@ pub fn init(dir: &Path) -> anyhow::Result<bool> {
         (false, false) => {}
     }
     create_private_dir(dir)?;
+    let (key, cert) = new_ca()?;
+    write_new(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    Ok(true)
+}
+
+/// A fresh CA key and self-signed certificate.
+fn new_ca() -> anyhow::Result<(KeyPair, rcgen::Certificate)> {
     let key = KeyPair::generate().context("cannot generate the CA key")?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -220,9 +261,27 @@ pub fn init(dir: &Path) -> anyhow::Result<bool> {
     let cert = params
         .self_signed(&key)
         .context("cannot self-sign the CA")?;
-    write_new(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
-    write_new(&cert_path, cert.pem().as_bytes(), 0o644)?;
-    Ok(true)
+    Ok((key, cert))
+}
+
+/// Refuses a key that is not the certificate's: leaves signed with it would not chain
+/// to the certificate clients trust, and every handshake would fail.
+fn check_key_matches(
+    cert: &CertificateDer<'_>,
+    key: &KeyPair,
+    cert_path: &Path,
+    key_path: &Path,
+) -> anyhow::Result<()> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert)
+        .map_err(|e| anyhow::anyhow!("invalid CA certificate {}: {e}", cert_path.display()))?;
+    if x.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        bail!(
+            "the CA key {} does not match the CA certificate {} (its public key differs): restore the key that belongs to this certificate, or move both files away to create a new CA",
+            key_path.display(),
+            cert_path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Facts about the CA stored in `dir`, for `ca show`.
@@ -248,14 +307,29 @@ pub fn info(dir: &Path) -> anyhow::Result<CaInfo> {
         .collect::<Vec<_>>()
         .join(":");
     let validity = x509.validity();
+    let key_path = dir.join(CA_KEY_FILE);
     Ok(CaInfo {
         cert_path,
-        key_path: dir.join(CA_KEY_FILE),
+        key_mode: file_mode(&key_path),
         subject: x509.subject().to_string(),
         not_before: crate::util::rfc3339(validity.not_before.to_datetime()),
         not_after: crate::util::rfc3339(validity.not_after.to_datetime()),
         sha256,
+        key_path,
     })
+}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_path: &Path) -> Option<u32> {
+    None
 }
 
 /// The first certificate in a PEM text, as DER.

@@ -21,7 +21,7 @@ use super::head::{HeadTap, SharedWindow};
 use super::limits::ClientSlot;
 use super::timeouts::{ActivityIo, ClientActivity, Expiry};
 use super::tls::Rewind;
-use super::{glob_match, tls, ActiveGuard, Shared, Target};
+use super::{tls, ActiveGuard, Shared, Target};
 use crate::model::{Body, Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
 
 /// What every request on one client connection shares.
@@ -349,13 +349,11 @@ where
         port,
     };
     let shared = Arc::clone(&ctx.shared);
-    if shared
-        .config
-        .passthrough
-        .iter()
-        .any(|p| glob_match(p, &target.host))
+    let cfg = &shared.config;
+    if let super::scope::Decision::Tunnel(why) =
+        super::scope::decide(&cfg.intercept, &cfg.passthrough, &target.host)
     {
-        tunnel(&ctx, io, Bytes::new(), &target, "passthrough host").await;
+        tunnel(&ctx, io, Bytes::new(), &target, why).await;
         return;
     }
     // Peek: TLS starts with a handshake record (0x16). Protocols where the server
@@ -396,10 +394,10 @@ where
     );
     x.http_version = format!("tunnel ({why})");
     let mut client = Rewind::new(pre, io);
-    match TcpStream::connect((target.host.as_str(), target.port)).await {
-        Ok(mut server) => {
+    let route = &ctx.shared.config.upstream_proxy;
+    match route.connect(&target.host, target.port, true).await {
+        Ok((mut server, _)) => {
             x.timings.connect_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-            let _ = server.set_nodelay(true);
             match tokio::io::copy_bidirectional(&mut client, &mut server).await {
                 Ok((up, down)) => {
                     x.tunnel = Some(TunnelInfo {
@@ -410,11 +408,7 @@ where
                 Err(e) => x.error = Some(format!("tunnel: {e}")),
             }
         }
-        Err(e) => {
-            x.error = Some(
-                Fault::Upstream.blame(format!("cannot connect to {}: {e}", target.authority())),
-            );
-        }
+        Err(e) => x.error = Some(Fault::Upstream.blame(e)),
     }
     x.timings.done_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     ctx.emit(x);

@@ -36,13 +36,6 @@ impl fmt::Display for Fault {
 /// Why an upstream connection could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
-    /// The TCP connection failed.
-    #[error("cannot connect to {authority}")]
-    Connect {
-        authority: String,
-        #[source]
-        source: std::io::Error,
-    },
     /// TCP, TLS and HTTP handshakes together took longer than the connect timeout.
     #[error("connecting to {authority} timed out after {} (--upstream-connect-timeout)", secs(*after))]
     ConnectTimeout { authority: String, after: Duration },
@@ -53,13 +46,13 @@ pub(crate) enum UpstreamError {
         #[source]
         source: rustls_pki_types::InvalidDnsNameError,
     },
-    /// The TLS handshake failed (certificate, protocol).
-    #[error("TLS handshake with {authority} failed")]
-    Tls {
-        authority: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The TCP connection, directly or through the upstream HTTP proxy, failed (the text
+    /// names the proxy and its answer when there is one).
+    #[error("{0}")]
+    Route(String),
+    /// The TLS handshake failed, described in words with the option that fixes it.
+    #[error("{0}")]
+    Refused(String),
     /// The HTTP/1 or HTTP/2 handshake on the new connection failed.
     #[error("upstream HTTP handshake with {authority} failed")]
     Handshake {
@@ -146,10 +139,7 @@ mod tests {
             t.fault().blame(t),
             "upstream: timed out: no response head within 1.5s after the request (--upstream-timeout)"
         );
-        let e = UpstreamError::Connect {
-            authority: "h:1".into(),
-            source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
-        };
+        let e = UpstreamError::Route("cannot connect to h:1: refused".into());
         assert_eq!(error_chain(&e), "cannot connect to h:1: refused");
         assert_eq!(
             Timeout::ClientBody(Duration::from_secs(2)).fault(),

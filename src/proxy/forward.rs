@@ -13,7 +13,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
-use tokio::net::TcpStream;
 use tracing::Instrument as _;
 
 use super::conn::{simple, ConnCtx};
@@ -50,6 +49,8 @@ pub(crate) struct Upstream {
     alpn: Option<Vec<u8>>,
     /// Recent bytes from the server (HTTP/1), to record heads as sent.
     head: Option<SharedWindow>,
+    /// The HTTP proxy this plain-HTTP connection goes to (requests in absolute form).
+    via: Option<super::upstream::UpstreamProxy>,
 }
 
 enum Sender {
@@ -98,13 +99,13 @@ async fn open_upstream(
 ) -> Result<(Upstream, f64, Option<f64>), UpstreamError> {
     let authority = target.authority();
     let t0 = Instant::now();
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+    let (tcp, via) = ctx
+        .shared
+        .config
+        .upstream_proxy
+        .connect(&target.host, target.port, target.is_tls())
         .await
-        .map_err(|source| UpstreamError::Connect {
-            authority: authority.clone(),
-            source,
-        })?;
-    let _ = tcp.set_nodelay(true);
+        .map_err(UpstreamError::Route)?;
     let connect_ms = ms(t0);
     let key = format!("{}://{}", target.scheme, authority);
     let limits = ctx.shared.config.limits;
@@ -116,6 +117,7 @@ async fn open_upstream(
             sender,
             alpn: None,
             head: Some(window),
+            via,
         };
         return Ok((up, connect_ms, None));
     }
@@ -130,10 +132,7 @@ async fn open_upstream(
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .map_err(|source| UpstreamError::Tls {
-            authority: authority.clone(),
-            source,
-        })?;
+        .map_err(|e| UpstreamError::Refused(super::trust::handshake_failure(&e, &authority)))?;
     let tls_ms = ms(t1);
     let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     let mut head = None;
@@ -156,6 +155,7 @@ async fn open_upstream(
         sender,
         alpn,
         head,
+        via: None,
     };
     Ok((up, connect_ms, Some(tls_ms)))
 }
@@ -248,7 +248,7 @@ pub(crate) async fn forward(
         &mut parts,
         &target,
         &path,
-        up.is_h2(),
+        (up.is_h2(), up.via.as_ref()),
         client_origin.as_deref(),
     );
     let progress = Progress::new();
@@ -391,7 +391,7 @@ fn shape_request(
     parts: &mut http::request::Parts,
     target: &Target,
     path: &str,
-    upstream_h2: bool,
+    (upstream_h2, via): (bool, Option<&super::upstream::UpstreamProxy>),
     client_origin: Option<&str>,
 ) {
     strip_hop_by_hop(&mut parts.headers);
@@ -419,6 +419,9 @@ fn shape_request(
         }
         parts.version = Version::HTTP_11;
         parts.uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        if let Some(p) = via {
+            super::upstream::to_absolute_form(parts, &target.origin(), p);
+        }
     }
 }
 

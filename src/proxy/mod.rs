@@ -13,9 +13,12 @@ mod error;
 mod forward;
 mod head;
 mod limits;
+pub mod scope;
 pub mod tap;
 mod timeouts;
 pub mod tls;
+pub mod trust;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -122,12 +125,17 @@ pub struct ProxyConfig {
     pub body_limit: u64,
     /// CONNECT hosts (globs with `*` and `?`) tunnelled without interception.
     pub passthrough: Vec<String>,
+    /// When not empty, only CONNECT hosts matching one of these globs are intercepted
+    /// (see `scope` for how it combines with `passthrough`).
+    pub intercept: Vec<String>,
     /// How long shutdown waits for exchanges in flight.
     pub shutdown_grace: Duration,
     /// How long each side may keep the proxy waiting.
     pub timeouts: Timeouts,
     /// Header and connection limits.
     pub limits: Limits,
+    /// Which upstream connections go through another HTTP proxy.
+    pub upstream_proxy: upstream::ProxyRoute,
 }
 
 impl Default for ProxyConfig {
@@ -142,9 +150,11 @@ impl Default for ProxyConfig {
             keylog: None,
             body_limit: 64 << 20,
             passthrough: Vec::new(),
+            intercept: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            upstream_proxy: upstream::ProxyRoute::default(),
         }
     }
 }
@@ -220,7 +230,14 @@ impl Proxy {
         live: Option<tokio::sync::broadcast::Sender<Arc<Exchange>>>,
     ) -> anyhow::Result<Self> {
         tls::install_default_provider();
-        let (ca, _) = CertificateAuthority::load_or_create(&config.certs_dir)?;
+        // Reverse mode with a plain listener mints nothing: it needs no CA on disk, so
+        // the certs folder may be missing or read-only.
+        let mints = config.reverse.is_none() || !config.listen_plain;
+        let ca = if mints {
+            CertificateAuthority::load_or_create(&config.certs_dir)?.0
+        } else {
+            CertificateAuthority::ephemeral(&config.certs_dir)?
+        };
         let keylog: Option<Arc<dyn rustls::KeyLog>> = match &config.keylog {
             Some(p) => Some(tls::FileKeyLog::open(p)? as Arc<dyn rustls::KeyLog>),
             None => None,

@@ -70,7 +70,8 @@ impl rustls::KeyLog for FileKeyLog {
 /// Upstream verification settings.
 #[derive(Debug, Clone, Default)]
 pub struct UpstreamTrust {
-    /// Extra roots (from `--upstream-ca`).
+    /// Extra roots (from `--upstream-ca`); a server certificate byte-identical to one of
+    /// them is accepted by pinning (see `trust`).
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Skip verification entirely (`--insecure-upstream`).
     pub insecure: bool,
@@ -157,6 +158,10 @@ fn client_config(
                 .context("cannot build the upstream verifier")?
             }
         };
+        let verifier = Arc::new(super::trust::PinningVerifier::new(
+            trust.extra_roots.clone(),
+            verifier,
+        ));
         builder
             .dangerous()
             .with_custom_certificate_verifier(verifier)

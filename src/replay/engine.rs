@@ -57,6 +57,8 @@ pub struct ReplayConfig {
     pub drop_headers: Vec<String>,
     /// How the target's certificate is verified.
     pub trust: UpstreamTrust,
+    /// Which connections go through an upstream HTTP proxy.
+    pub upstream_proxy: crate::proxy::upstream::ProxyRoute,
 }
 
 /// One replayed exchange: the recording, what happened now, and remapping notes.
@@ -171,7 +173,8 @@ pub async fn replay(
     });
     let mut tasks = Vec::new();
     for (client_no, (key, idx)) in clients.into_iter().enumerate() {
-        let http = Arc::new(HttpClient::raw(Arc::clone(&tls)));
+        let http =
+            Arc::new(HttpClient::raw(Arc::clone(&tls)).with_route(cfg.upstream_proxy.clone()));
         let (xs, shared, ctx, sem) = (
             Arc::clone(&xs),
             Arc::clone(&shared),

@@ -20,8 +20,6 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
@@ -34,6 +32,7 @@ use crate::decode::fsshttpb::{
     self as b, ExGuid, FilePackageOptions, FsshttpbRequest, Guid, QueryChangesArguments,
     QueryChangesRequest, REQUEST_SIGNATURE,
 };
+use crate::proxy::upstream::{ProxyRoute, UpstreamProxy};
 use crate::proxy::{ca, tls};
 
 /// The largest response body a client reads.
@@ -59,8 +58,13 @@ pub struct HttpClient {
     user: String,
     /// Sends only the caller's headers (plus Host): no login or User-Agent of its own.
     raw: bool,
-    conn: Mutex<Option<(String, http1::SendRequest<Full<Bytes>>)>>,
+    /// Without `proxy`: which connections go through an upstream HTTP proxy.
+    route: ProxyRoute,
+    conn: Mutex<Option<(String, ClientConn)>>,
 }
+
+/// An open connection and the upstream HTTP proxy its plain-HTTP requests go to.
+type ClientConn = (http1::SendRequest<Full<Bytes>>, Option<UpstreamProxy>);
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,6 +101,7 @@ impl HttpClient {
             tls: Arc::new(cfg),
             user: user.to_owned(),
             raw: false,
+            route: ProxyRoute::default(),
             conn: Mutex::new(None),
         })
     }
@@ -109,8 +114,17 @@ impl HttpClient {
             tls,
             user: String::new(),
             raw: true,
+            route: ProxyRoute::default(),
             conn: Mutex::new(None),
         }
+    }
+
+    /// Reaches servers through the upstream HTTP proxies of `route` (for a client that
+    /// does not go through synctap's own proxy).
+    #[must_use]
+    pub fn with_route(mut self, route: ProxyRoute) -> Self {
+        self.route = route;
+        self
     }
 
     /// The login sent with each request.
@@ -155,26 +169,30 @@ impl HttpClient {
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let authority = format!("{host}:{port}");
         let key = format!("{}://{authority}", if https { "https" } else { "http" });
+        let mut guard = self.conn.lock().await;
+        let reuse = matches!(&*guard, Some((k, (s, _))) if *k == key && !s.is_closed());
+        if !reuse {
+            *guard = Some((key.clone(), self.connect(&host, port, https).await?));
+        }
+        let Some((_, (sender, via))) = guard.as_mut() else {
+            bail!("no connection");
+        };
         // Through a proxy, plain HTTP uses the absolute form; everything else the origin form.
-        let target = if self.proxy.is_some() && !https {
+        let target = if (self.proxy.is_some() || via.is_some()) && !https {
             url.to_owned()
         } else {
             uri.path_and_query()
                 .map_or("/".to_owned(), ToString::to_string)
         };
-        let mut guard = self.conn.lock().await;
-        let reuse = matches!(&*guard, Some((k, s)) if *k == key && !s.is_closed());
-        if !reuse {
-            *guard = Some((key.clone(), self.connect(&host, port, https).await?));
-        }
-        let Some((_, sender)) = guard.as_mut() else {
-            bail!("no connection");
-        };
+        let proxy_auth = via.as_ref().and_then(|v| v.authorization.clone());
         sender.ready().await.context("connection not ready")?;
         let mut rb = Request::builder()
             .method(method)
             .uri(target)
             .header(http::header::HOST, authority);
+        if let Some(a) = proxy_auth {
+            rb = rb.header(http::header::PROXY_AUTHORIZATION, a);
+        }
         if !self.raw {
             rb = rb
                 .header("x-synctap-user", self.user.as_str())
@@ -201,26 +219,32 @@ impl HttpClient {
         })
     }
 
-    async fn connect(
-        &self,
-        host: &str,
-        port: u16,
-        https: bool,
-    ) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
-        let mut tcp = match self.proxy {
-            Some(p) => TcpStream::connect(p)
+    async fn connect(&self, host: &str, port: u16, https: bool) -> anyhow::Result<ClientConn> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let (tcp, via) = match self.proxy {
+            // synctap's own proxy: a tunnel for https, the proxy itself for http.
+            Some(p) => {
+                let p = UpstreamProxy {
+                    host: p.ip().to_string(),
+                    port: p.port(),
+                    user: None,
+                    authorization: None,
+                };
+                let tcp = if https {
+                    p.tunnel(bare, port).await
+                } else {
+                    p.open().await
+                };
+                (tcp.map_err(|e| anyhow!(e))?, None)
+            }
+            None => self
+                .route
+                .connect(bare, port, https)
                 .await
-                .with_context(|| format!("cannot connect to the proxy {p}"))?,
-            None => TcpStream::connect((host, port))
-                .await
-                .with_context(|| format!("cannot connect to {host}:{port}"))?,
+                .map_err(|e| anyhow!(e))?,
         };
-        let _ = tcp.set_nodelay(true);
         if !https {
-            return handshake(tcp).await;
-        }
-        if self.proxy.is_some() {
-            connect_tunnel(&mut tcp, host, port).await?;
+            return Ok((handshake(tcp).await?, via));
         }
         let name = ServerName::try_from(
             host.trim_start_matches('[')
@@ -232,7 +256,7 @@ impl HttpClient {
             .connect(name, tcp)
             .await
             .with_context(|| format!("TLS handshake with {host}:{port}"))?;
-        handshake(tls).await
+        Ok((handshake(tls).await?, None))
     }
 }
 
@@ -247,33 +271,6 @@ where
         let _ = conn.await;
     });
     Ok(sender)
-}
-
-/// Sends `CONNECT host:port` and reads the proxy's answer head.
-async fn connect_tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> anyhow::Result<()> {
-    let head = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
-    tcp.write_all(head.as_bytes()).await?;
-    let mut buf = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if buf.len() > 16 * 1024 {
-            bail!("the proxy's CONNECT answer is too long");
-        }
-        let n = tcp.read(&mut byte).await?;
-        if n == 0 {
-            bail!("the proxy closed the connection during CONNECT");
-        }
-        buf.push(byte[0]);
-    }
-    let line = String::from_utf8_lossy(&buf);
-    let status = line.split_whitespace().nth(1).unwrap_or("");
-    if status != "200" {
-        bail!(
-            "the proxy refused CONNECT {host}:{port}: {}",
-            line.lines().next().unwrap_or("")
-        );
-    }
-    Ok(())
 }
 
 /// A scripted MS-FSSHTTP client: one ClientID working on one file.

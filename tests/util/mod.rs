@@ -60,6 +60,35 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A server identity from PEM files made elsewhere (e.g. by the `openssl` binary):
+    /// `pem_path` is the certificate itself, for `--upstream-ca`.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pem_path = dir.path().join("server.pem");
+        std::fs::copy(cert, &pem_path).expect("copy certificate");
+        let cert_pem = std::fs::read(cert).expect("read certificate");
+        let leaf_cert = rustls_pemfile::certs(&mut &cert_pem[..])
+            .next()
+            .expect("a certificate")
+            .expect("PEM")
+            .to_vec();
+        let key_pem = std::fs::read(key).expect("read key");
+        let leaf_key = rustls_pemfile::pkcs8_private_keys(&mut &key_pem[..])
+            .next()
+            .expect("a PKCS#8 key")
+            .expect("PEM")
+            .secret_pkcs8_der()
+            .to_vec();
+        Self {
+            pem_path,
+            leaf_cert,
+            leaf_key,
+            _dir: dir,
+        }
+    }
+}
+
 /// A running upstream: HTTPS (HTTP/1.1 and HTTP/2) or plain HTTP.
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -186,6 +215,18 @@ pub fn sha256(b: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, b).as_ref())
 }
 
+/// The proxy variables curl honours, in both cases.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// The synctap binary under test.
 pub fn synctap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synctap"))
@@ -194,6 +235,8 @@ pub fn synctap() -> Command {
 /// A synctap proxy running as a real process; killed when dropped.
 pub struct ProxyProcess {
     pub child: Child,
+    /// The first line the proxy printed (address and mode).
+    pub banner: String,
     pub addr: SocketAddr,
     pub capture: PathBuf,
     pub certs: PathBuf,
@@ -204,6 +247,12 @@ impl ProxyProcess {
     /// Starts `synctap proxy --listen 127.0.0.1:0` with `extra` arguments, in a fresh
     /// folder with its own certs and capture.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, &[], false)
+    }
+
+    /// Like `start`, with environment variables set (the proxy variables are removed
+    /// first) and, when `log` is set, stderr written to `stderr.log` (see `log`).
+    pub fn start_with(extra: &[&str], env: &[(&str, &str)], log: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
         let capture = dir.path().join("capture.jsonl");
@@ -216,6 +265,14 @@ impl ProxyProcess {
             .env_remove("SSLKEYLOGFILE")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        for v in PROXY_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.envs(env.iter().copied());
+        if log {
+            let f = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
+            cmd.stderr(f);
+        }
         let mut child = cmd.spawn().expect("spawn synctap");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -228,11 +285,17 @@ impl ProxyProcess {
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
+            banner: first,
             addr,
             capture,
             certs,
             dir,
         }
+    }
+
+    /// What the proxy wrote to stderr so far (started with `log`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
     pub fn ca_pem(&self) -> PathBuf {

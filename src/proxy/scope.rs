@@ -1,0 +1,105 @@
+//! Which CONNECT hosts are decrypted: `--intercept GLOB` and `--passthrough GLOB`.
+//!
+//! Without `--intercept`, every host is intercepted except those matching a
+//! `--passthrough` glob. With `--intercept`, only matching hosts are intercepted; the
+//! rest are tunnelled untouched (and recorded as tunnels). When a host matches globs of
+//! both lists, the more specific glob wins: the one with more literal characters (every
+//! character except `*` and `?`), so an exact host name beats `*.example.com`, which
+//! beats `*.com`. On a tie, passthrough wins: a client that pins its certificates keeps
+//! working.
+
+use super::glob_match;
+
+/// What to do with a CONNECT to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Decrypt it with a minted leaf.
+    Intercept,
+    /// Tunnel it untouched, for this reason (recorded in the tunnel's record).
+    Tunnel(&'static str),
+}
+
+/// How specific a glob is: its count of literal characters.
+pub fn specificity(glob: &str) -> usize {
+    glob.chars().filter(|c| *c != '*' && *c != '?').count()
+}
+
+fn best(globs: &[String], host: &str) -> Option<usize> {
+    globs
+        .iter()
+        .filter(|g| glob_match(g, host))
+        .map(|g| specificity(g))
+        .max()
+}
+
+/// Decides for `host` given the `--intercept` and `--passthrough` globs.
+pub fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decision {
+    let pass = best(passthrough, host);
+    if intercept.is_empty() {
+        return match pass {
+            Some(_) => Decision::Tunnel("passthrough host"),
+            None => Decision::Intercept,
+        };
+    }
+    match (best(intercept, host), pass) {
+        (None, _) => Decision::Tunnel("not in --intercept"),
+        (Some(i), Some(p)) if p >= i => Decision::Tunnel("passthrough host"),
+        (Some(_), _) => Decision::Intercept,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: &[&str]) -> Vec<String> {
+        x.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn without_intercept_everything_but_passthrough_is_decrypted() {
+        assert_eq!(
+            decide(&[], &v(&["*.live.com"]), "a.example.com"),
+            Decision::Intercept
+        );
+        assert_eq!(
+            decide(&[], &v(&["*.live.com"]), "login.live.com"),
+            Decision::Tunnel("passthrough host")
+        );
+    }
+
+    #[test]
+    fn intercept_limits_decryption() {
+        let i = v(&["*.sharepoint.com"]);
+        assert_eq!(
+            decide(&i, &[], "contoso.sharepoint.com"),
+            Decision::Intercept
+        );
+        assert_eq!(
+            decide(&i, &[], "login.microsoftonline.com"),
+            Decision::Tunnel("not in --intercept")
+        );
+    }
+
+    #[test]
+    fn the_more_specific_glob_wins_and_ties_pass_through() {
+        let i = v(&["*.sharepoint.com", "exact.example.com"]);
+        let p = v(&["*-my.sharepoint.com", "*.example.com"]);
+        // *-my.sharepoint.com (18 literals) beats *.sharepoint.com (15).
+        assert_eq!(
+            decide(&i, &p, "contoso-my.sharepoint.com"),
+            Decision::Tunnel("passthrough host")
+        );
+        assert_eq!(
+            decide(&i, &p, "contoso.sharepoint.com"),
+            Decision::Intercept
+        );
+        // An exact name beats a wildcard.
+        assert_eq!(decide(&i, &p, "exact.example.com"), Decision::Intercept);
+        // A tie passes through.
+        assert_eq!(
+            decide(&v(&["*.a.com"]), &v(&["x.*.com"]), "x.a.com"),
+            Decision::Tunnel("passthrough host")
+        );
+    }
+}
