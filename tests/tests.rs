@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod faults;
 mod har;
+mod output;
 mod proxy;
 mod replay;
 mod server;

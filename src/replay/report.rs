@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::diff::Difference;
+use crate::decode::text::escape_terminal;
 
 /// A remark about one replayed exchange (a value that could not be remapped...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -117,12 +118,13 @@ pub fn render_text(r: &Report) -> String {
             let _ = writeln!(out);
             group = Some(g);
         }
-        let _ = writeln!(out, "{}", line(d));
+        let _ = writeln!(out, "{}", escape_terminal(&line(d)));
     }
     if !r.notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
         for n in &r.notes {
-            let _ = writeln!(out, "{}  {}  #{}: {}", n.file, n.client, n.exchange, n.text);
+            let note = format!("{}  {}  #{}: {}", n.file, n.client, n.exchange, n.text);
+            let _ = writeln!(out, "{}", escape_terminal(&note));
         }
     }
     let _ = writeln!(out, "\n{}", r.totals());
