@@ -532,7 +532,7 @@ fn put_changes_to_a_url_naming_a_path_is_refused() -> TestResult {
             format!("{lib}/%2e%2e"),
             format!("{lib}/x%00.txt"),
             format!("{lib}/C%3A%5Cvictim.txt"),
-            format!("https://other.example/sites/t/Shared%20Documents/..%2F..%2Fvictim.txt"),
+            "https://other.example/sites/t/Shared%20Documents/..%2F..%2Fvictim.txt".to_owned(),
         ];
         for url in &urls {
             let mut c = client_for(&site, "Report.docx", "T")?;
