@@ -194,4 +194,40 @@ mod tests {
             "plan.docx  ClientID {A}  #3 SubRequest 2 Coauth JoinCoauthoring: CoauthStatus Coauthoring → Alone; LockType SchemaLock → ExclusiveLock"
         );
     }
+
+    /// Issue 14.7: the text report quotes the wire (file names, ClientIDs, values).
+    #[test]
+    fn the_text_report_escapes_control_characters() {
+        let r = Report {
+            differences: vec![Difference {
+                file: "pl\u{1b}]0;x\u{7}an.docx".into(),
+                client: "ClientID \u{1b}[41m".into(),
+                exchange: 1,
+                place: "SubRequest 1".into(),
+                changes: vec![Change {
+                    field: "ErrorCode".into(),
+                    recorded: "Success".into(),
+                    replayed: "a\r\nb".into(),
+                }],
+            }],
+            notes: vec![Note {
+                file: "f".into(),
+                client: "c\u{9b}".into(),
+                exchange: 2,
+                text: "n\u{7}".into(),
+            }],
+            ..Report::default()
+        };
+        let text = render_text(&r);
+        assert!(
+            !text.chars().any(|c| c != '\n' && c.is_control()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("pl\\u{1b}]0;x\\u{7}an.docx  ClientID \\u{1b}[41m"),
+            "{text}"
+        );
+        assert!(text.contains("Success → a\\r\\nb"), "{text}");
+        assert!(text.contains("c\\u{9b}  #2: n\\u{7}"), "{text}");
+    }
 }
