@@ -78,6 +78,40 @@ fn show_timeline_and_check_escape_text_from_the_wire() -> TestResult {
     Ok(())
 }
 
+/// Issue 14.7: `decode` printed attribute values such as `ErrorCode` raw in its tree.
+#[test]
+fn decode_escapes_text_from_the_wire() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let fixture = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fsshttp/coauth_join.response"),
+    )?;
+    let split = fixture
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no blank line in the fixture")?;
+    let head = String::from_utf8_lossy(&fixture[..split]).into_owned();
+    let content_type = head
+        .split_once(':')
+        .ok_or("no Content-Type")?
+        .1
+        .trim()
+        .to_owned();
+    let body = String::from_utf8_lossy(&fixture[split + 4..])
+        .replacen("ErrorCode=\"Success\"", "ErrorCode=\"&#27;[31mX&#13;\"", 1)
+        .replacen("HResult=\"0\"", "HResult=\"&#27;[32m\"", 1);
+    let file = dir.path().join("response.bin");
+    std::fs::write(&file, body)?;
+    let out = synctap()
+        .args(["decode", "--response", "--content-type", &content_type])
+        .arg(&file)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(control_bytes(&out.stdout), Vec::<u8>::new(), "{text}");
+    assert!(text.contains("ErrorCode=\\u{1b}[31mX"), "{text}");
+    assert!(text.contains("diagnostic:"), "{text}");
+    Ok(())
+}
+
 /// Issue 16.6: findings cited `REFERENCE.md`, a file no user has.
 #[test]
 fn findings_cite_public_specifications_only() -> TestResult {

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
+use crate::decode::text::{escape_terminal, escape_terminal_lines};
 use crate::decode::{fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
 
 /// Arguments of `synctap decode`.
@@ -78,12 +79,13 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&decoded)?);
     } else {
-        out!("{tree}");
+        // The tree quotes values from the wire (attribute values, names).
+        out!("{}", escape_terminal_lines(&tree));
         if !tree.ends_with('\n') {
             outln!();
         }
         for d in &diagnostics {
-            outln!("diagnostic: {d}");
+            outln!("diagnostic: {}", escape_terminal(&d.to_string()));
         }
     }
     if let Some(out) = &args.extract_file {
@@ -276,7 +278,8 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             if !heading.is_empty() {
                 outln!("{heading} (offsets from the payload's start)");
             }
-            out!("{}", fsshttpb::render_fields(&fields, &diags, payload));
+            let listing = fsshttpb::render_fields(&fields, &diags, payload);
+            out!("{}", escape_terminal_lines(&listing));
         }
     }
     if json {

@@ -81,6 +81,23 @@ pub fn escape_terminal(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// [`escape_terminal`] for multi-line text synctap composed (decoded trees, field
+/// listings) whose values could not be escaped one by one: its line breaks stay, every
+/// other control character, CR included, is escaped.
+pub fn escape_terminal_lines(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && needs_escape(c)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&escape_terminal(line));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether a terminal could act on `c` rather than show it.
 fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -141,6 +158,11 @@ mod tests {
         assert_eq!(escape_terminal("\u{9b}31m\u{7f}"), "\\u{9b}31m\\u{7f}");
         assert_eq!(escape_terminal("x\u{202e}fdp.exe"), "x\\u{202e}fdp.exe");
         assert_eq!(escape_terminal("\0"), "\\u{0}");
+        assert_eq!(escape_terminal_lines("a\u{1b}\nb\r\n"), "a\\u{1b}\nb\\r\n");
+        assert!(matches!(
+            escape_terminal_lines("tree\n  node\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         for s in ["\u{1b}", "a\u{85}b", "\u{2067}", "\r"] {
             let e = escape_terminal(s);
             assert!(!e.chars().any(needs_escape), "{e:?}");
