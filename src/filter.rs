@@ -11,11 +11,19 @@
 //! ```
 //!
 //! Regexes are case-insensitive. A bad expression is an error naming the column.
+//!
+//! Parsing, evaluation and dropping recurse over the expression, so its size is bounded:
+//! at most [`MAX_NESTING`] levels of `(` and `!`, and [`MAX_FILTERS`] filters.
 
 use regex::{bytes, Regex, RegexBuilder};
 
 use crate::decode::exchange::{decoded_body, DecodedExchange, Protocol};
 use crate::model::Exchange;
+
+/// Deepest nesting of parentheses and `!` a filter may have.
+pub const MAX_NESTING: usize = 64;
+/// Most `~` filters one expression may hold.
+pub const MAX_FILTERS: usize = 256;
 
 /// A parsed filter.
 #[derive(Debug, Clone)]
@@ -154,6 +162,8 @@ struct Parser<'a> {
     src: &'a str,
     toks: Vec<(usize, Tok)>,
     pos: usize,
+    // Current nesting of `(` and `!`, for MAX_NESTING.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -196,13 +206,22 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
         match self.peek().cloned() {
+            Some(Tok::Not | Tok::Open) if self.depth >= MAX_NESTING => {
+                Err(self.err(format!("nested more than {MAX_NESTING} levels deep")))
+            }
             Some(Tok::Not) => {
                 self.pos += 1;
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                self.depth += 1;
+                let e = self.unary();
+                self.depth -= 1;
+                Ok(Expr::Not(Box::new(e?)))
             }
             Some(Tok::Open) => {
                 self.pos += 1;
-                let e = self.or()?;
+                self.depth += 1;
+                let e = self.or();
+                self.depth -= 1;
+                let e = e?;
                 if self.peek() != Some(&Tok::Close) {
                     return Err(self.err("expected `)`"));
                 }
@@ -284,10 +303,22 @@ impl Filter {
     /// A [`FilterError`] naming the column of the first problem.
     pub fn parse(s: &str) -> Result<Self, FilterError> {
         let toks = lex(s)?;
+        if let Some((at, _)) = toks
+            .iter()
+            .filter(|(_, t)| matches!(t, Tok::Filter(_)))
+            .nth(MAX_FILTERS)
+        {
+            return Err(FilterError::new(
+                s,
+                *at,
+                format!("more than {MAX_FILTERS} filters in one expression"),
+            ));
+        }
         let mut p = Parser {
             src: s,
             toks,
             pos: 0,
+            depth: 0,
         };
         let expr = p.or()?;
         if p.pos < p.toks.len() {
@@ -411,5 +442,26 @@ mod tests {
         let e = Filter::parse("~c abc").err();
         assert!(e.is_some_and(|e| e.to_string().contains("column 4")));
         assert!(Filter::parse("~m GET & !(~c 4xx | ~p WebDAV) ~u \"a b\"").is_ok());
+    }
+
+    /// Found by fuzzing: 50,000 nested parentheses overflowed the stack in the parser
+    /// (and a long `&` chain would in evaluation and drop).
+    #[test]
+    fn size_is_bounded() {
+        let deep = format!("{}~m GET{}", "(".repeat(50_000), ")".repeat(50_000));
+        let e = Filter::parse(&deep).err();
+        assert!(e.is_some_and(|e| e.message.contains("nested more than 64") && e.column == 65));
+        let nots = format!("{}~m GET", "!".repeat(100_000));
+        assert!(Filter::parse(&nots).is_err());
+        let ok = format!(
+            "{}~m GET{}",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert!(Filter::parse(&ok).is_ok());
+        let long = "~m GET & ".repeat(MAX_FILTERS + 1) + "~m PUT";
+        let e = Filter::parse(&long).err();
+        assert!(e.is_some_and(|e| e.message.contains("more than 256 filters")));
+        assert!(Filter::parse(&("~m GET | ".repeat(MAX_FILTERS - 1) + "~m PUT")).is_ok());
     }
 }

@@ -18,6 +18,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .init();
     let code = match synctap::cli::run(opts) {
         Ok(code) => code,
@@ -25,7 +26,12 @@ fn main() {
             if is_broken_pipe(&e) {
                 0
             } else {
-                eprintln!("synctap: error: {e:#}");
+                // Errors can quote the wire (an upstream's answer, a URL).
+                let text = format!("{e:#}");
+                eprintln!(
+                    "synctap: error: {}",
+                    synctap::decode::text::escape_terminal(&text)
+                );
                 2
             }
         }
@@ -33,9 +39,26 @@ fn main() {
     std::process::exit(code);
 }
 
+fn log_colours() -> bool {
+    use std::io::IsTerminal as _;
+    synctap::cli::log_colours(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+/// Whether the command stopped because its reader went away (`synctap show … | head`):
+/// a normal end, not an error. serde_json keeps the IO error inside its own error type
+/// (its `source()` skips it), so both are looked for.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = c
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -962,3 +962,93 @@ fn demo_runs_against_a_separate_serve_process() -> TestResult {
     assert!(crate::util::read_capture(&capture).len() > 20);
     Ok(())
 }
+
+/// Issue 14.9: the server's WebDAV locking was lenient. It is as strict as RFC 4918 and
+/// MS-WDV now: the `If` header is evaluated against the resource each list names, a lock
+/// token only unlocks its own file, a LOCK body must be a well-formed lockinfo, and UNLOCK
+/// needs `Lock-Token`.
+#[test]
+fn webdav_locking_is_strict() -> TestResult {
+    use synctap::server::client::DavClient;
+    runtime().block_on(async {
+        let s = start(true, 10).await?;
+        let http = Arc::new(HttpClient::new(&[], None, "test\\strict")?);
+        let w = DavClient::new(http.clone(), &s.site);
+        let url = |name: &str| format!("{}{name}", w.collection);
+        let (notes, inventory, budget) = (url("Notes.txt"), url("Inventory.csv"), url("Budget.xlsx"));
+        let put = |target: String, headers: Vec<(&'static str, String)>| {
+            let http = http.clone();
+            async move {
+                let mut h: Vec<(&str, &str)> = vec![("translate", "f")];
+                h.extend(headers.iter().map(|(n, v)| (*n, v.as_str())));
+                anyhow::Ok(http.send(http::Method::PUT, &target, &h, b"x\n".to_vec()).await?.status)
+            }
+        };
+        let (status, a) = w.lock(&notes, 60).await?;
+        assert_eq!(status, 200);
+        let a = a.ok_or("no lock token for Notes.txt")?;
+        let (_, b) = w.lock(&inventory, 60).await?;
+        let b = b.ok_or("no lock token for Inventory.csv")?;
+
+        // RFC 4918 10.4.1: an If header that does not hold is 412.
+        // Another file's lock token, on an unlocked file (was 204).
+        assert_eq!(put(budget.clone(), vec![("if", format!("(<{b}>)"))]).await?, 412);
+        // ... and on a file locked with another token (was 423).
+        assert_eq!(put(notes.clone(), vec![("if", format!("(<{b}>)"))]).await?, 412);
+        // Notes.txt's own token, in a list tagged with another resource (was 204).
+        let tagged = format!("<{inventory}> (<{a}>)");
+        assert_eq!(put(notes.clone(), vec![("if", tagged)]).await?, 412);
+        // A list tagged with Inventory.csv holds there, but submits no token for Notes.txt.
+        let elsewhere = format!("<{inventory}> (<{b}>)");
+        assert_eq!(put(notes.clone(), vec![("if", elsewhere)]).await?, 423);
+        // MS-WDV 3.2.5.2: a Lock-Token header naming another lock fails the PUT (was 204
+        // on an unlocked file).
+        assert_eq!(put(budget.clone(), vec![("lock-token", format!("<{b}>"))]).await?, 412);
+        assert_eq!(put(notes.clone(), vec![("lock-token", format!("<{b}>"))]).await?, 412);
+        // `Not` and entity tags: this server sends no entity tags, so none matches.
+        assert_eq!(put(budget.clone(), vec![("if", "([\"x\"])".into())]).await?, 412);
+        assert_eq!(put(budget.clone(), vec![("if", "(Not <urn:x>)".into())]).await?, 204);
+        // The right token, untagged, tagged with the file itself, or as Lock-Token.
+        assert_eq!(put(notes.clone(), vec![("if", format!("(<{a}>)"))]).await?, 204);
+        let own = format!("<{notes}> (<{a}>)");
+        assert_eq!(put(notes.clone(), vec![("if", own)]).await?, 204);
+        assert_eq!(put(notes.clone(), vec![("lock-token", format!("<{a}>"))]).await?, 204);
+        assert_eq!(put(notes.clone(), Vec::new()).await?, 423);
+
+        // RFC 4918 8.2, 14.11: a LOCK body that is not a well-formed lockinfo is 400 (was
+        // granted a lock).
+        let lock = |body: &'static str| {
+            let http = http.clone();
+            let target = budget.clone();
+            async move {
+                let h = [("content-type", "text/xml"), ("timeout", "Second-60")];
+                let m = http::Method::from_bytes(b"LOCK")?;
+                anyhow::Ok(http.send(m, &target, &h, body.as_bytes().to_vec()).await?.status)
+            }
+        };
+        for bad in [
+            r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>"#,
+            "not xml at all",
+            r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#,
+            r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:locktype><D:write/></D:locktype></D:lockinfo>"#,
+            r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope></D:lockinfo>"#,
+            r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:read/></D:locktype></D:lockinfo>"#,
+        ] {
+            assert_eq!(lock(bad).await?, 400, "{bad}");
+        }
+        assert_eq!(
+            put(budget.clone(), Vec::new()).await?,
+            204,
+            "no lock was granted by a bad LOCK"
+        );
+
+        // RFC 4918 9.11.1: UNLOCK without Lock-Token is 400 (was 409); a token that is
+        // not this resource's lock stays 409.
+        let m = http::Method::from_bytes(b"UNLOCK")?;
+        assert_eq!(http.send(m.clone(), &notes, &[], Vec::new()).await?.status, 400);
+        assert_eq!(w.unlock(&notes, &b).await?, 409);
+        assert_eq!(w.unlock(&notes, &a).await?, 204);
+        assert_eq!(w.unlock(&inventory, &b).await?, 204);
+        Ok(())
+    })
+}

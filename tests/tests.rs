@@ -10,6 +10,7 @@ mod compression;
 mod demo;
 mod faults;
 mod har;
+mod output;
 mod proxy;
 mod replay;
 mod scope;

@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
+use crate::decode::text::{escape_terminal, escape_terminal_lines};
 use crate::decode::{content_encoding, fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
 
 /// Arguments of `synctap decode`.
@@ -85,7 +86,7 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         }
     };
     for d in &coding_diags {
-        eprintln!("diagnostic: {d}");
+        eprintln!("diagnostic: {}", escape_terminal(d));
     }
     let decoded = decode(&bytes, args)?;
     if args.fields {
@@ -103,12 +104,13 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         }
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        out!("{tree}");
+        // The tree quotes values from the wire (attribute values, names).
+        out!("{}", escape_terminal_lines(&tree));
         if !tree.ends_with('\n') {
             outln!();
         }
         for d in &diagnostics {
-            outln!("diagnostic: {d}");
+            outln!("diagnostic: {}", escape_terminal(&d.to_string()));
         }
     }
     if let Some(out) = &args.extract_file {
@@ -287,7 +289,8 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             if !heading.is_empty() {
                 outln!("{heading} (offsets from the payload's start)");
             }
-            out!("{}", fsshttpb::render_fields(&fields, &diags, payload));
+            let listing = fsshttpb::render_fields(&fields, &diags, payload);
+            out!("{}", escape_terminal_lines(&listing));
         }
     }
     if json {

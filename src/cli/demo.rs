@@ -195,7 +195,8 @@ fn say(step: &str, x: &CellReply) -> std::io::Result<()> {
             }
         })
         .collect();
-    outln!("  {step:<58} → {}", codes.join(", "));
+    let codes = crate::decode::text::escape_terminal(&codes.join(", ")).into_owned();
+    outln!("  {step:<58} → {codes}");
     Ok(())
 }
 

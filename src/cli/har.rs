@@ -9,6 +9,7 @@ use clap::Args;
 use crate::capture::har;
 use crate::capture::redact::{redact_exchange, RedactOptions, RedactReport};
 use crate::capture::{write_capture, CaptureReader};
+use crate::decode::text::escape_terminal;
 use crate::model::Exchange;
 
 /// Arguments of `synctap export`.
@@ -109,10 +110,10 @@ pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
         args.out.display()
     );
     for (why, n) in &report.skipped {
-        eprintln!("  skipped {n}: {why}");
+        eprintln!("  skipped {n}: {}", escape_terminal(why));
     }
     for (what, n) in &report.notes {
-        eprintln!("  note ({n}): {what}");
+        eprintln!("  note ({n}): {}", escape_terminal(what));
     }
     Ok(0)
 }

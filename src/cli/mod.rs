@@ -101,6 +101,13 @@ pub enum Command {
     Ui(ui::UiArgs),
 }
 
+/// Whether log lines may carry ANSI colours: only when stderr is a terminal, and never
+/// when `NO_COLOR` is set to a non-empty value (<https://no-color.org>). Files, pipes and
+/// CI logs get plain text.
+pub fn log_colours(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
 /// Runs the command; returns the process exit code.
 ///
 /// # Errors
@@ -124,5 +131,19 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Replay(a) => replay::run(&a),
         Command::Mock(a) => mock::run(&opts.certs, &a),
         Command::Ui(a) => ui::run(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn log_colours_only_on_a_terminal_without_no_color() {
+        assert!(super::log_colours(true, None));
+        assert!(super::log_colours(true, Some(OsStr::new(""))));
+        assert!(!super::log_colours(true, Some(OsStr::new("1"))));
+        assert!(!super::log_colours(false, None));
+        assert!(!super::log_colours(false, Some(OsStr::new("1"))));
     }
 }

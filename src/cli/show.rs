@@ -1,5 +1,6 @@
 //! `synctap show CAPTURE`: one line per exchange, or one JSON object per exchange.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use clap::Args;
 
 use crate::capture::CaptureReader;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
+use crate::decode::text::escape_terminal;
 use crate::model::{Exchange, ExchangeKind};
 
 /// Arguments of `synctap show`.
@@ -63,8 +65,17 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The one-line text form of an exchange, with its decoded summary.
+/// The one-line text form of an exchange, with its decoded summary. Text from the wire
+/// (URL, ClientID, summary, error) has its control characters escaped.
 pub(crate) fn line(x: &Exchange, d: &DecodedExchange) -> String {
+    let s = raw_line(x, d);
+    match escape_terminal(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(escaped) => escaped,
+    }
+}
+
+fn raw_line(x: &Exchange, d: &DecodedExchange) -> String {
     // The client column shows the ClientID (first 8 characters) when the exchange names
     // one, else the connection.
     let time = x

@@ -145,14 +145,12 @@ pub fn sniff(
     })
 }
 
-const SPEC_RESOURCETAG: &str =
-    "Exchange Server 2003 SDK, WebDAV replication: resourcetag (REFERENCE.md D.1)";
+const SPEC_RESOURCETAG: &str = "Exchange Server 2003 SDK, WebDAV replication: resourcetag";
 const SPEC_MANIFEST: &str =
-    "Exchange Server 2003 SDK, WebDAV replication: Manifest of a Collection, resourcetag (REFERENCE.md D.1)";
-const SPEC_COLLBLOB: &str =
-    "Exchange Server 2003 SDK, WebDAV replication: collblob (REFERENCE.md D.1)";
+    "Exchange Server 2003 SDK, WebDAV replication: Manifest of a Collection, resourcetag";
+const SPEC_COLLBLOB: &str = "Exchange Server 2003 SDK, WebDAV replication: collblob";
 const SPEC_SYNCTOKEN: &str =
-    "SPFileSync RootFolder change enumeration: repeat with the response's X-SyncToken (REFERENCE.md C.1, C.2; unconfirmed, no Microsoft specification)";
+    "SPFileSync RootFolder change enumeration: repeat with the response's X-SyncToken (observed behaviour of SharePoint and the OneDrive sync client; no Microsoft specification)";
 
 /// Where a resourcetag was learnt.
 #[derive(Clone)]

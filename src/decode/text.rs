@@ -50,6 +50,59 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Makes text from the wire safe to print on a terminal or in a UI cell: control
+/// characters (C0, DEL, C1), and the bidirectional overrides that reorder what a reader
+/// sees, become visible escapes (`\u{1b}`, `\r`, `\n`, `\t`, `\u{202e}`). Everything
+/// else, backslashes included, is kept, so clean text comes back borrowed and unchanged.
+///
+/// Escape each value from the wire before it is placed in a line synctap composes, or
+/// the composed line when it holds no line breaks of synctap's own.
+pub fn escape_terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            _ => {
+                use std::fmt::Write as _;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`escape_terminal`] for multi-line text synctap composed (decoded trees, field
+/// listings) whose values could not be escaped one by one: its line breaks stay, every
+/// other control character, CR included, is escaped.
+pub fn escape_terminal_lines(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && needs_escape(c)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&escape_terminal(line));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether a terminal could act on `c` rather than show it.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -89,5 +142,30 @@ mod tests {
             assert_eq!(percent_decode(&percent_encode(s)), s);
         }
         assert_eq!(percent_encode("a b"), "a%20b");
+    }
+
+    #[test]
+    fn escape_terminal_makes_controls_visible() {
+        assert!(matches!(
+            escape_terminal("Report Q1.docx ä \\ {ok}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_terminal("\u{1b}[41mred\u{7}"),
+            "\\u{1b}[41mred\\u{7}"
+        );
+        assert_eq!(escape_terminal("a\r\nb\tc"), "a\\r\\nb\\tc");
+        assert_eq!(escape_terminal("\u{9b}31m\u{7f}"), "\\u{9b}31m\\u{7f}");
+        assert_eq!(escape_terminal("x\u{202e}fdp.exe"), "x\\u{202e}fdp.exe");
+        assert_eq!(escape_terminal("\0"), "\\u{0}");
+        assert_eq!(escape_terminal_lines("a\u{1b}\nb\r\n"), "a\\u{1b}\nb\\r\n");
+        assert!(matches!(
+            escape_terminal_lines("tree\n  node\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        for s in ["\u{1b}", "a\u{85}b", "\u{2067}", "\r"] {
+            let e = escape_terminal(s);
+            assert!(!e.chars().any(needs_escape), "{e:?}");
+        }
     }
 }

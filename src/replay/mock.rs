@@ -318,8 +318,9 @@ fn unmatched(state: &State, method: &str, path: &str, key: &Key) -> Response<Ful
         None => format!("no recorded {} request at all", key.kind),
     };
     let msg = format!("synctap mock: no recorded answer for {method} {path} ({why})");
-    tracing::warn!("{msg}");
-    eprintln!("{msg}");
+    let shown = crate::decode::text::escape_terminal(&msg);
+    tracing::warn!("{shown}");
+    eprintln!("{shown}");
     if key.kind == "cell" {
         let env = ResponseEnvelope {
             fault: Some(SoapFault {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::diff::Difference;
+use crate::decode::text::escape_terminal;
 
 /// A remark about one replayed exchange (a value that could not be remapped...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -117,12 +118,13 @@ pub fn render_text(r: &Report) -> String {
             let _ = writeln!(out);
             group = Some(g);
         }
-        let _ = writeln!(out, "{}", line(d));
+        let _ = writeln!(out, "{}", escape_terminal(&line(d)));
     }
     if !r.notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
         for n in &r.notes {
-            let _ = writeln!(out, "{}  {}  #{}: {}", n.file, n.client, n.exchange, n.text);
+            let note = format!("{}  {}  #{}: {}", n.file, n.client, n.exchange, n.text);
+            let _ = writeln!(out, "{}", escape_terminal(&note));
         }
     }
     let _ = writeln!(out, "\n{}", r.totals());
@@ -191,5 +193,41 @@ mod tests {
             line(&d),
             "plan.docx  ClientID {A}  #3 SubRequest 2 Coauth JoinCoauthoring: CoauthStatus Coauthoring → Alone; LockType SchemaLock → ExclusiveLock"
         );
+    }
+
+    /// Issue 14.7: the text report quotes the wire (file names, ClientIDs, values).
+    #[test]
+    fn the_text_report_escapes_control_characters() {
+        let r = Report {
+            differences: vec![Difference {
+                file: "pl\u{1b}]0;x\u{7}an.docx".into(),
+                client: "ClientID \u{1b}[41m".into(),
+                exchange: 1,
+                place: "SubRequest 1".into(),
+                changes: vec![Change {
+                    field: "ErrorCode".into(),
+                    recorded: "Success".into(),
+                    replayed: "a\r\nb".into(),
+                }],
+            }],
+            notes: vec![Note {
+                file: "f".into(),
+                client: "c\u{9b}".into(),
+                exchange: 2,
+                text: "n\u{7}".into(),
+            }],
+            ..Report::default()
+        };
+        let text = render_text(&r);
+        assert!(
+            !text.chars().any(|c| c != '\n' && c.is_control()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("pl\\u{1b}]0;x\\u{7}an.docx  ClientID \\u{1b}[41m"),
+            "{text}"
+        );
+        assert!(text.contains("Success → a\\r\\nb"), "{text}");
+        assert!(text.contains("c\\u{9b}  #2: n\\u{7}"), "{text}");
     }
 }

@@ -305,6 +305,8 @@ async fn handle(state: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
                 }
             };
             let summary = fsshttp::summarize(Some(&env), Some(&out)).join("; ");
+            // The summary quotes the request (Url, ClientID): no control characters in logs.
+            let summary = crate::decode::text::escape_terminal(&summary);
             tracing::info!(%peer, %method, path = %path, status = 200, "{summary}");
             let (ct, body) = fsshttp::encode_response(&out, EncodeOptions::default());
             return reply(StatusCode::OK, &ct, body);

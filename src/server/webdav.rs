@@ -4,6 +4,12 @@
 //! `LOCK`/`UNLOCK` sharing the file's lock with MS-FSSHTTP (a WebDAV lock is an exclusive
 //! lock whose id is the lock token).
 //!
+//! Tests run against this server, so it is as strict as RFC 4918 and MS-WDV are: the `If`
+//! header is evaluated list by list against the resource each list names (RFC 4918 10.4),
+//! a write to a locked file needs that file's lock token (RFC 4918 7.5, MS-WDV 3.2.5.2), a
+//! LOCK body must be a well-formed `lockinfo` (RFC 4918 8.2, 14.11), and UNLOCK needs
+//! `Lock-Token` (RFC 4918 9.11.1).
+//!
 //! Bodies are written with `crate::decode::webdav`'s encoders and requests read with its
 //! decoder. The collection is the document library `{site}/Shared Documents/`.
 
@@ -199,18 +205,88 @@ fn propfind(store: &Store, r: &DavRequest<'_>, collection: &str) -> Answer {
     })
 }
 
-/// The state tokens of an `If` header (`(<token>)` lists), verbatim.
-fn if_tokens(r: &DavRequest<'_>) -> Vec<String> {
+/// What the `If` header of a request says about the resource it addresses.
+struct IfCheck {
+    /// False when the header is present and no list holds: RFC 4918 10.4.1, "the request
+    /// MUST fail with a 412 (Precondition Failed) status".
+    holds: bool,
+    /// State tokens (lock tokens, resourcetags) named for the request's own resource, in
+    /// untagged lists or lists tagged with its URL: the lock tokens "submitted"
+    /// (RFC 4918 7.5, 10.4.1).
+    submitted: Vec<String>,
+}
+
+/// Evaluates the `If` header (RFC 4918 10.4.2–10.4.4): a tagged list applies to the
+/// resource its tag names (10.4.2), an untagged one to the request URL; a list holds when
+/// all its conditions do (`Not` inverts one); a state token matches a resource when it is
+/// the token of a lock on it (10.4.4), or its resourcetag or repl-uid (Exchange WebDAV
+/// replication, `If: (<resourcetag>)`). This server sends no entity tags on WebDAV
+/// resources, so an entity-tag condition never matches; nor does an unmapped resource's
+/// list (10.4.3). Without an `If` header the check holds and submits nothing.
+fn check_if(store: &Store, r: &DavRequest<'_>) -> IfCheck {
     let Some(v) = r.header("if") else {
-        return Vec::new();
+        return IfCheck {
+            holds: true,
+            submitted: Vec::new(),
+        };
     };
-    dav::parse_if(v)
-        .lists
-        .iter()
-        .flat_map(|l| l.conditions.iter())
-        .filter(|c| !c.not)
-        .filter_map(|c| c.state_token.clone())
-        .collect()
+    let own = doc_key_in_library(r.path);
+    let mut holds = false;
+    let mut submitted = Vec::new();
+    for list in dav::parse_if(v).lists {
+        let target = match &list.resource {
+            Some(tag) => doc_key_in_library(tag),
+            None => own.clone(),
+        };
+        if target.is_some() && target == own {
+            submitted.extend(
+                list.conditions
+                    .iter()
+                    .filter(|c| !c.not)
+                    .filter_map(|c| c.state_token.clone()),
+            );
+        }
+        let state = target
+            .as_deref()
+            .and_then(|k| store.docs.get(k))
+            .map(|d| state_tokens(r.seed, d, r.now_ms));
+        let list_holds = state.as_ref().is_some_and(|state| {
+            !list.conditions.is_empty()
+                && list.conditions.iter().all(|c| {
+                    let matches = c.state_token.as_ref().is_some_and(|t| state.contains(t));
+                    matches != c.not
+                })
+        });
+        holds |= list_holds;
+    }
+    IfCheck { holds, submitted }
+}
+
+/// The state tokens of a document now: its live WebDAV/exclusive lock token, its
+/// resourcetag and its repl-uid.
+fn state_tokens(seed: u64, d: &Document, now_ms: u64) -> Vec<String> {
+    let mut out = vec![resourcetag(seed, d), repl_uid(seed, d)];
+    if let Lock::Exclusive { id, expires, .. } = &d.lock {
+        if *expires > now_ms {
+            out.push(id.clone());
+        }
+    }
+    out
+}
+
+/// The store key of a URL or path inside the library, `None` for anything else (another
+/// folder, another site, the library itself).
+fn doc_key_in_library(url: &str) -> Option<String> {
+    // An absolute URL (`If` tags are absolute URIs, RFC 4918 10.4.2): keep its path.
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let decoded = crate::decode::text::percent_decode(&path.to_ascii_lowercase());
+    let at = decoded.find(LIBRARY)?;
+    let name = &decoded[at + LIBRARY.len()..];
+    (!name.trim_end_matches('/').is_empty()).then(|| super::store::doc_key(path))
 }
 
 fn lock_token(r: &DavRequest<'_>) -> Option<String> {
@@ -223,10 +299,16 @@ fn lock_token(r: &DavRequest<'_>) -> Option<String> {
 }
 
 fn get(store: &mut Store, r: &DavRequest<'_>) -> Answer {
+    if let Some(d) = store.find_mut(r.path) {
+        d.expire(r.now_ms);
+    }
+    let holds = check_if(store, r).holds;
     let Some(d) = store.find_mut(r.path) else {
         return (404, Vec::new(), b"not found\n".to_vec());
     };
-    d.expire(r.now_ms);
+    if !holds {
+        return (412, Vec::new(), Vec::new());
+    }
     (
         200,
         vec![
@@ -238,9 +320,16 @@ fn get(store: &mut Store, r: &DavRequest<'_>) -> Answer {
     )
 }
 
-/// `PUT`: `If: (<resourcetag>)` must match the current tag when given (412 otherwise);
-/// a locked file needs the lock token (423 otherwise).
+/// `PUT`: the `If` header must hold (412 otherwise; a stale `If: (<resourcetag>)` is the
+/// replication conflict); a `Lock-Token` header (MS-WDV 2.2.4.2) must name this file's
+/// lock (412 otherwise: MS-WDV 3.2.5.2, "SHOULD fail the request if the token does not
+/// match or the file is not locked"); a locked file needs its lock token submitted in `If`
+/// or `Lock-Token` (423 `lock-token-submitted` otherwise, RFC 4918 7.5 and 16).
 fn put(store: &mut Store, r: &DavRequest<'_>) -> Answer {
+    if let Some(d) = store.find_mut(r.path) {
+        d.expire(r.now_ms);
+    }
+    let cond = check_if(store, r);
     let Some(d) = store.find_mut(r.path) else {
         return (
             409,
@@ -248,16 +337,21 @@ fn put(store: &mut Store, r: &DavRequest<'_>) -> Answer {
             b"creating files over WebDAV is not supported\n".to_vec(),
         );
     };
-    d.expire(r.now_ms);
-    let tokens = if_tokens(r);
-    let tag = resourcetag(r.seed, d);
-    if tokens.iter().any(|t| t.starts_with("rt:")) && !tokens.contains(&tag) {
+    if !cond.holds {
+        return (412, Vec::new(), Vec::new());
+    }
+    let header_token = lock_token(r);
+    let lock_id = match &d.lock {
+        Lock::Exclusive { id, .. } => Some(id.as_str()),
+        _ => None,
+    };
+    if header_token.is_some() && header_token.as_deref() != lock_id {
         return (412, Vec::new(), Vec::new());
     }
     let allowed = match &d.lock {
         Lock::None => true,
         Lock::Exclusive { id, .. } => {
-            tokens.contains(id) || lock_token(r).as_deref() == Some(id.as_str())
+            cond.submitted.contains(id) || header_token.as_deref() == Some(id.as_str())
         }
         Lock::Shared { .. } => false,
     };
@@ -285,11 +379,29 @@ fn put(store: &mut Store, r: &DavRequest<'_>) -> Answer {
     (204, headers, Vec::new())
 }
 
+/// `LOCK`: a new exclusive write lock (a well-formed `lockinfo` body, RFC 4918 9.10.1 and
+/// 14.11; anything else is 400, 8.2), or a refresh (no body, the lock token in `If`,
+/// 9.10.2). The `If` header must hold (412, 10.4.1).
 fn lock(store: &mut Store, r: &DavRequest<'_>) -> Answer {
+    if let Some(d) = store.find_mut(r.path) {
+        d.expire(r.now_ms);
+    }
+    let cond = check_if(store, r);
     let Some(d) = store.find_mut(r.path) else {
         return (404, Vec::new(), Vec::new());
     };
-    d.expire(r.now_ms);
+    if !cond.holds {
+        return (412, Vec::new(), Vec::new());
+    }
+    let refresh = r.body.is_empty();
+    let owner = if refresh {
+        None
+    } else {
+        match lock_info(r.body) {
+            Ok(owner) => owner,
+            Err(why) => return (400, vec![("content-type", "text/plain".to_owned())], why),
+        }
+    };
     let secs = r
         .header("timeout")
         .map(dav::parse_timeouts)
@@ -301,9 +413,8 @@ fn lock(store: &mut Store, r: &DavRequest<'_>) -> Answer {
             })
         })
         .unwrap_or(180);
-    let refresh = r.body.is_empty();
     let token = match (&d.lock, refresh) {
-        (Lock::Exclusive { id, .. }, true) if if_tokens(r).contains(id) => id.clone(),
+        (Lock::Exclusive { id, .. }, true) if cond.submitted.contains(id) => id.clone(),
         (Lock::None, false) => format!(
             "opaquelocktoken:{}",
             guid(r.seed, 0x10C, u32::try_from(r.now_ms % 1_000_000).unwrap_or(0) ^ d.doc_id)
@@ -319,10 +430,6 @@ fn lock(store: &mut Store, r: &DavRequest<'_>) -> Answer {
                 br#"<?xml version="1.0" encoding="utf-8"?><D:error xmlns:D="DAV:"><D:no-conflicting-lock/></D:error>"#.to_vec(),
             )
         }
-    };
-    let owner = match dav::decode_body(r.body).0 {
-        Some(DavBody::LockInfo(li)) => li.owner,
-        _ => None,
     };
     d.lock = Lock::Exclusive {
         id: token.clone(),
@@ -346,12 +453,44 @@ fn lock(store: &mut Store, r: &DavRequest<'_>) -> Answer {
     (200, headers, body)
 }
 
+/// The owner of a LOCK request's `lockinfo` body, or why the body is refused: not
+/// well-formed XML (RFC 4918 8.2: 400), not a `DAV:lockinfo`, or without the `lockscope`
+/// and `locktype` that 14.11 requires (`<!ELEMENT lockinfo (lockscope, locktype,
+/// owner?)>`), with values 14.13 and 14.15 define.
+fn lock_info(body: &[u8]) -> Result<Option<String>, Vec<u8>> {
+    let (decoded, diagnostics) = dav::decode_body(body);
+    if let Some(d) = diagnostics.first() {
+        return Err(
+            format!("malformed lockinfo at byte {}: {}\n", d.offset, d.message).into_bytes(),
+        );
+    }
+    let Some(DavBody::LockInfo(li)) = decoded else {
+        return Err(b"a LOCK body must be a DAV:lockinfo\n".to_vec());
+    };
+    if !matches!(li.lockscope.as_deref(), Some("exclusive" | "shared")) {
+        return Err(b"lockinfo needs lockscope exclusive or shared\n".to_vec());
+    }
+    if li.locktype.as_deref() != Some("write") {
+        return Err(b"lockinfo needs locktype write\n".to_vec());
+    }
+    Ok(li.owner)
+}
+
+/// `UNLOCK`: the `Lock-Token` header is required (400 without it) and must name the lock
+/// on this resource (409 `lock-token-matches-request-uri` otherwise): RFC 4918 9.11.1.
 fn unlock(store: &mut Store, r: &DavRequest<'_>) -> Answer {
     let Some(d) = store.find_mut(r.path) else {
         return (404, Vec::new(), Vec::new());
     };
     d.expire(r.now_ms);
-    match (&d.lock, lock_token(r)) {
+    let Some(token) = lock_token(r) else {
+        return (
+            400,
+            vec![("content-type", "text/plain".to_owned())],
+            b"UNLOCK needs a Lock-Token header\n".to_vec(),
+        );
+    };
+    match (&d.lock, Some(token)) {
         (Lock::Exclusive { id, .. }, Some(t)) if *id == t => {
             d.lock = Lock::None;
             (204, Vec::new(), Vec::new())

@@ -22,21 +22,16 @@ use crate::decode::fsshttp::{
 };
 use crate::model::Exchange;
 
-const SPEC_SCHEMA: &str =
-    "MS-FSSHTTP 2.2.8.1 (SchemaLockID), 3.1.4.3.1, 3.1.4.4.1 (REFERENCE.md A.10.3)";
-const SPEC_EXCLUSIVE: &str =
-    "MS-FSSHTTP 3.1.4.1, 3.1.4.3.1, 3.1.4.5.1 (REFERENCE.md A.10.1, A.10.4)";
-const SPEC_STATUS: &str =
-    "MS-FSSHTTP 2.2.5.1 (CoauthStatusType), 3.1.4.3.1, 3.1.4.3.7, 3.1.4.13 (REFERENCE.md A.7.2)";
-const SPEC_TIMEOUT: &str =
-    "MS-FSSHTTP 2.3.1.5, 2.3.1.9, 2.3.1.13, 2.3.1.23 (Timeout ranges; REFERENCE.md A.10.2)";
-const SPEC_EXPIRY: &str = "MS-FSSHTTP 3.1.4.1 (clients MUST refresh before the timeout), 3.1.4.3.3, 3.1.4.4.3, 3.1.4.5.3 (REFERENCE.md A.10.2)";
-const SPEC_RELEASE: &str =
-    "MS-FSSHTTP 3.1.4.3.2, 3.1.4.4.2, 3.1.4.5.2 (release without a lock; REFERENCE.md A.7.2–A.7.4)";
+const SPEC_SCHEMA: &str = "MS-FSSHTTP 2.2.8.1 (SchemaLockID), 3.1.4.3.1, 3.1.4.4.1";
+const SPEC_EXCLUSIVE: &str = "MS-FSSHTTP 3.1.4.1, 3.1.4.3.1, 3.1.4.5.1";
+const SPEC_STATUS: &str = "MS-FSSHTTP 2.2.5.1 (CoauthStatusType), 3.1.4.3.1, 3.1.4.3.7, 3.1.4.13";
+const SPEC_TIMEOUT: &str = "MS-FSSHTTP 2.3.1.5, 2.3.1.9, 2.3.1.13, 2.3.1.23 (Timeout ranges)";
+const SPEC_EXPIRY: &str =
+    "MS-FSSHTTP 3.1.4.1 (clients MUST refresh before the timeout), 3.1.4.3.3, 3.1.4.4.3, 3.1.4.5.3";
+const SPEC_RELEASE: &str = "MS-FSSHTTP 3.1.4.3.2, 3.1.4.4.2, 3.1.4.5.2 (release without a lock)";
 const SPEC_REFUSAL: &str =
     "MS-FSSHTTP 2.2.5.8 (FileAlreadyLockedOnServer: existing exclusive lock or other SchemaLockID)";
-const SPEC_COHERENCY: &str =
-    "MS-FSSHTTPB 2.2.3.2.1 (Cell Error 12, coherency failure), 2.2.2.1.4 (REFERENCE.md A.10.7)";
+const SPEC_COHERENCY: &str = "MS-FSSHTTPB 2.2.3.2.1 (Cell Error 12, coherency failure), 2.2.2.1.4";
 const SPEC_DAV_LOCK: &str = "RFC 4918 6.1 (lock compatibility), 9.10 (LOCK)";
 
 /// How many refreshes a span lists (all are counted).

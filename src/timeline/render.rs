@@ -6,6 +6,7 @@ use super::time::clock;
 use super::{
     Event, EventKind, FileTimeline, Finding, Lane, Severity, Span, SpanEnd, TimelineReport,
 };
+use crate::decode::text::escape_terminal;
 
 /// Output width in columns.
 const WIDTH: usize = 100;
@@ -66,7 +67,7 @@ pub fn render_findings(findings: &[Finding]) -> String {
 }
 
 fn render_file(out: &mut String, f: &FileTimeline) {
-    out.push_str(&f.url);
+    out.push_str(&escape_terminal(&f.url));
     out.push('\n');
     if !f.status.is_empty() {
         let mut items = vec!["  CoauthStatus:".to_owned()];
@@ -224,7 +225,9 @@ fn wrap_into(out: &mut String, items: &[String], sep: &str, indent: usize) {
     let pad = " ".repeat(indent);
     let sep_len = sep.chars().count();
     for item in items {
-        for word in split_words(item, WIDTH.saturating_sub(indent)) {
+        // Items carry text from the wire (URLs, ClientIDs, error messages).
+        let item = escape_terminal(item);
+        for word in split_words(&item, WIDTH.saturating_sub(indent)) {
             let wlen = word.chars().count();
             if !fresh && len + sep_len + wlen > WIDTH {
                 out.push_str(line.trim_end());

@@ -12,6 +12,7 @@ use super::app::{App, View};
 use super::detail::{Detail, Tab};
 use super::layout::Areas;
 use crate::decode::exchange::Side;
+use crate::decode::text::escape_terminal;
 use crate::timeline::Severity;
 
 /// Draws the whole screen.
@@ -125,9 +126,10 @@ fn size(n: u64) -> String {
 
 /// Shortens `s` to `w` characters, keeping the end (paths say most at the end).
 fn shorten(s: &str, w: usize) -> String {
+    let s = escape_terminal(s);
     let n = s.chars().count();
     if n <= w {
-        return s.to_owned();
+        return s.into_owned();
     }
     let keep = w.saturating_sub(1);
     let tail: String = s.chars().skip(n - keep).collect();
@@ -198,15 +200,15 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
             let mut cells = vec![
                 Cell::from(id),
                 Cell::from(time),
-                Cell::from(r.client.clone()),
-                Cell::from(r.method.clone()),
+                Cell::from(escape_terminal(&r.client)),
+                Cell::from(escape_terminal(&r.method)),
                 Cell::from(shorten(&r.target, target_w)),
             ];
             if wide {
                 cells.push(Cell::from(r.protocol));
             }
-            cells.push(Cell::from(r.summary.clone()));
-            cells.push(Cell::from(r.status.clone()));
+            cells.push(Cell::from(escape_terminal(&r.summary)));
+            cells.push(Cell::from(escape_terminal(&r.status)));
             if wide {
                 cells.push(Cell::from(size(r.size)));
                 cells.push(Cell::from(
@@ -275,9 +277,13 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
     let inner = block.inner(area);
     block.render(area, buf);
     if let Some(e) = &d.error {
-        Paragraph::new(format!("cannot show exchange #{}: {e}", d.id))
-            .red()
-            .render(inner, buf);
+        Paragraph::new(format!(
+            "cannot show exchange #{}: {}",
+            d.id,
+            escape_terminal(e)
+        ))
+        .red()
+        .render(inner, buf);
         return;
     }
     let h = usize::from(inner.height);
@@ -299,7 +305,12 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
                     } else {
                         "▾ "
                     };
-                    let text = format!("{:indent$}{mark}{}", "", n.text, indent = n.depth * 2);
+                    let text = format!(
+                        "{:indent$}{mark}{}",
+                        "",
+                        escape_terminal(&n.text),
+                        indent = n.depth * 2
+                    );
                     let mut style = Style::new();
                     if n.text.starts_with('!')
                         || n.text.starts_with("request @")
@@ -326,7 +337,7 @@ fn detail(d: &Detail, area: Rect, buf: &mut Buffer) {
                 .iter()
                 .skip(d.scroll)
                 .take(h)
-                .map(|s| Line::raw(s.as_str()))
+                .map(|s| Line::raw(escape_terminal(s)))
                 .collect();
             Paragraph::new(lines).render(inner, buf);
         }
@@ -430,7 +441,7 @@ fn findings(app: &App, area: Rect, buf: &mut Buffer) {
             TRow::new(vec![
                 Cell::from(sev).style(Style::new().fg(color)),
                 Cell::from(f.rule.to_string()),
-                Cell::from(f.sentence.clone()),
+                Cell::from(escape_terminal(&f.sentence)),
                 Cell::from(f.spec.clone()),
                 Cell::from(ids),
             ])

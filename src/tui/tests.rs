@@ -599,3 +599,49 @@ fn every_view_draws_at_tiny_sizes() {
         }
     }
 }
+
+/// Issue 14.7: text from the wire (URLs, headers, ClientIDs, error text) reaches the UI
+/// escaped. ratatui drops control characters, so unescaped they vanished from view (and
+/// bidirectional overrides, which are not control characters, reached the terminal).
+#[test]
+fn text_from_the_wire_is_shown_escaped() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/captures/terminal_escapes.jsonl");
+    let (mut app, _rx) = load(&path, 200, 30);
+    assert_eq!(app.rows.len(), 2);
+    let mut screens = vec![("exchanges".to_owned(), screen(&app))];
+    press(&mut app, KeyCode::Enter);
+    for tab in Tab::ALL {
+        screens.push((format!("exchange 1 {}", tab.title()), screen(&app)));
+        press(&mut app, KeyCode::Right);
+    }
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    screens.push(("exchange 2".to_owned(), screen(&app)));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Right);
+    screens.push(("timeline".to_owned(), screen(&app)));
+    press(&mut app, KeyCode::Char('3'));
+    screens.push(("findings".to_owned(), screen(&app)));
+    for (what, s) in &screens {
+        assert!(
+            !s.chars().any(|c| c != '\n' && c.is_control()),
+            "{what}:\n{s}"
+        );
+    }
+    let all: String = screens.iter().map(|(_, s)| s.as_str()).collect();
+    for want in [
+        // The Request URL, in the list.
+        "?\\u{1b}[2J\\u{7}\\r",
+        // The ClientID attribute (`&#27;[41mEVIL&#7;&#13;&#10;`).
+        "\\u{1b}[41mEVIL\\u{7}\\r\\n",
+        // A request header.
+        "evil\\u{1b}[31m\\r",
+        // The file name from the SOAP Request Url, in the timeline.
+        "Pl\\u{1b}]0;pwned\\u{7}an.docx",
+    ] {
+        assert!(all.contains(want), "no {want} on any screen:\n{all}");
+    }
+}

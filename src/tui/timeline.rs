@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use super::app::{App, TimelineState};
+use crate::decode::text::escape_terminal;
 use crate::timeline::{EventKind, FileTimeline, LaneKind, SpanEnd};
 
 /// Width of the lane labels.
@@ -213,7 +214,7 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         "file {}/{}: {}   (↑/↓ file, ←/→ event, +/- zoom, 0 fit, Enter open)",
         app.timeline.file + 1,
         report.files.len(),
-        f.url
+        escape_terminal(&f.url)
     );
     buf.set_stringn(
         area.x,
@@ -281,8 +282,7 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             y += 1;
             break;
         }
-        let holder: String = lane
-            .holder
+        let holder: String = escape_terminal(&lane.holder)
             .trim_matches(['{', '}'])
             .chars()
             .take(12)
@@ -345,7 +345,7 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 m.exchange,
                 clock(&crate::timeline::format_rfc3339(m.time_ms)),
                 m.kind,
-                m.text
+                escape_terminal(&m.text)
             );
             buf.set_stringn(area.x, y + 1, info, usize::from(area.width), Style::new());
         }
