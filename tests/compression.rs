@@ -349,8 +349,11 @@ fn compressed_bodies_are_decoded_everywhere_and_stored_as_sent() -> TestResult {
         .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("stdout")?;
+    let mut reader = std::io::BufReader::new(stdout);
     let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)?;
+    std::io::BufRead::read_line(&mut reader, &mut first)?;
+    // Keep reading: a mock whose stdout is closed ends quietly at its next line.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let mock_addr: SocketAddr = first
         .split_whitespace()
         .find_map(|w| w.trim_start_matches("http://").parse().ok())
