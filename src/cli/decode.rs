@@ -76,7 +76,11 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         .and_then(fsshttpb::extract_file)
         .or_else(|| extract_from_soap(&decoded));
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&decoded)?);
+        // Streamed: the JSON of a large message is never held whole in memory.
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        write_json(&mut w, &decoded)?;
+        std::io::Write::write_all(&mut w, b"\n")?;
+        std::io::Write::flush(&mut w)?;
     } else {
         out!("{tree}");
         if !tree.ends_with('\n') {
@@ -179,7 +183,12 @@ fn describe(
         Decoded::FsshttpRequest(r) => {
             let mut tree = fsshttp::render_tree(Some(r), None);
             let mut diags = r.diagnostics.clone();
-            for (_, p) in r.cell_payloads() {
+            let mut seen = Vec::new();
+            for (t, p) in r.cell_payloads() {
+                if let Some(first) = repeated(&mut seen, p, p.heading("SubRequest", t)) {
+                    tree.push_str(&indent(&format!("(the same MIME part as {first})")));
+                    continue;
+                }
                 let b = fsshttpb::decode_request(&p.bytes);
                 tree.push_str(&indent(&fsshttpb::render_request_tree(&b)));
                 diags.extend(b.diagnostics.iter().cloned());
@@ -189,7 +198,12 @@ fn describe(
         Decoded::FsshttpResponse(r) => {
             let mut tree = fsshttp::render_tree(None, Some(r));
             let mut diags = r.diagnostics.clone();
-            for (_, p) in r.cell_payloads() {
+            let mut seen = Vec::new();
+            for (t, p) in r.cell_payloads() {
+                if let Some(first) = repeated(&mut seen, p, p.heading("SubResponse", t)) {
+                    tree.push_str(&indent(&format!("(the same MIME part as {first})")));
+                    continue;
+                }
                 let b = fsshttpb::decode_response(&p.bytes, None);
                 tree.push_str(&indent(&fsshttpb::render_response_tree(&b)));
                 diags.extend(b.diagnostics.iter().cloned());
@@ -211,16 +225,8 @@ fn describe(
             p.diagnostics.clone(),
             Some(&p.data_element_package),
         ),
-        Decoded::WebDav { body, diagnostics } => (
-            serde_json::to_string_pretty(body).unwrap_or_default(),
-            diagnostics.clone(),
-            None,
-        ),
-        Decoded::SpFileSync { body, diagnostics } => (
-            serde_json::to_string_pretty(body).unwrap_or_default(),
-            diagnostics.clone(),
-            None,
-        ),
+        Decoded::WebDav { body, diagnostics } => (pretty_json(body), diagnostics.clone(), None),
+        Decoded::SpFileSync { body, diagnostics } => (pretty_json(body), diagnostics.clone(), None),
     }
 }
 
@@ -230,11 +236,11 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     let payloads: Vec<(String, &[u8])> = match decoded {
         Decoded::FsshttpRequest(r) => r
             .cell_payloads()
-            .map(|(t, p)| (p.heading("SubRequest", t), p.bytes.as_slice()))
+            .map(|(t, p)| (p.heading("SubRequest", t), &p.bytes[..]))
             .collect(),
         Decoded::FsshttpResponse(r) => r
             .cell_payloads()
-            .map(|(t, p)| (p.heading("SubResponse", t), p.bytes.as_slice()))
+            .map(|(t, p)| (p.heading("SubResponse", t), &p.bytes[..]))
             .collect(),
         Decoded::FsshttpbRequest(_)
         | Decoded::FsshttpbResponse(_)
@@ -250,7 +256,21 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     }
     let mut all = Vec::new();
     let mut any_diag = false;
+    let mut seen: Vec<(&[u8], &str)> = Vec::new();
     for (heading, payload) in &payloads {
+        // A MIME part included again is listed once.
+        let first = seen
+            .iter()
+            .find(|(b, _)| std::ptr::eq(*b, *payload) && !payload.is_empty());
+        if let Some((_, first)) = first {
+            if json {
+                all.push(serde_json::json!({ "payload": heading, "same_as": first }));
+            } else {
+                outln!("{heading}\n  (the same MIME part as {first})");
+            }
+            continue;
+        }
+        seen.push((payload, heading));
         let Some((fields, diags)) = fsshttpb::fields(payload) else {
             let what = format!(
                 "not an MS-FSSHTTPB message or packaging file ({} bytes)",
@@ -307,4 +327,121 @@ fn extract_from_soap(d: &Decoded) -> Option<Vec<u8>> {
 
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// When `p` shares its bytes with a payload met before (one MIME part named by several
+/// `xop:Include`s), the heading of that first payload; else records `p` under `heading`.
+/// The part is then decoded and printed once, however often it is included.
+fn repeated<'a>(
+    seen: &mut Vec<(&'a [u8], String)>,
+    p: &'a fsshttp::CellPayload,
+    heading: String,
+) -> Option<String> {
+    let bytes: &'a [u8] = &p.bytes;
+    if let Some((_, first)) = seen
+        .iter()
+        .find(|(b, _)| std::ptr::eq(*b, bytes) && !bytes.is_empty())
+    {
+        return Some(first.clone());
+    }
+    seen.push((bytes, heading));
+    None
+}
+
+/// Deepest JSON nesting that is indented further; deeper levels keep this indentation,
+/// so pretty output stays linear in the input however deeply a hostile body nests.
+const MAX_JSON_INDENT: usize = 16;
+
+/// serde_json's pretty format (two spaces per level) with the indentation capped at
+/// [`MAX_JSON_INDENT`] levels.
+#[derive(Default)]
+struct CappedPretty {
+    level: usize,
+    has_value: bool,
+}
+
+impl CappedPretty {
+    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        for _ in 0..self.level.min(MAX_JSON_INDENT) {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(c)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
+        self.level = self.level.saturating_sub(1);
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(c)
+    }
+
+    fn item<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl serde_json::ser::Formatter for CappedPretty {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+/// Writes `v` as pretty JSON with capped indentation; a write error (a closed stdout)
+/// comes back as the `std::io::Error` it was.
+fn write_json(w: &mut impl std::io::Write, v: &impl Serialize) -> anyhow::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(w, CappedPretty::default());
+    v.serialize(&mut ser).map_err(|e| match e.io_error_kind() {
+        Some(kind) => anyhow::Error::from(std::io::Error::from(kind)),
+        None => e.into(),
+    })
+}
+
+/// `v` as pretty JSON with capped indentation.
+fn pretty_json(v: &impl Serialize) -> String {
+    let mut out = Vec::new();
+    let _ = write_json(&mut out, v);
+    String::from_utf8(out).unwrap_or_default()
 }

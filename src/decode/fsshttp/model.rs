@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::values::*;
@@ -74,9 +75,11 @@ pub enum PayloadOrigin {
 /// message (MS-FSSHTTPB), decoded by another module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CellPayload {
-    /// The payload bytes (base64 in JSON).
+    /// The payload bytes (base64 in JSON). Shared, not copied: every `xop:Include` of
+    /// the same MIME part refers to one buffer, so memory stays proportional to the body
+    /// however often a part is included.
     #[serde(with = "b64")]
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// Where the bytes came from.
     pub origin: PayloadOrigin,
 }
@@ -112,10 +115,11 @@ mod b64 {
         s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
         let s = String::deserialize(d)?;
         base64::engine::general_purpose::STANDARD
             .decode(s.as_bytes())
+            .map(bytes::Bytes::from)
             .map_err(serde::de::Error::custom)
     }
 }
