@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
+use crate::decode::pretty::{self, pretty_json};
 use crate::decode::{fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
 
 /// Arguments of `synctap decode`.
@@ -185,7 +186,7 @@ fn describe(
             let mut diags = r.diagnostics.clone();
             let mut seen = Vec::new();
             for (t, p) in r.cell_payloads() {
-                if let Some(first) = repeated(&mut seen, p, p.heading("SubRequest", t)) {
+                if let Some(first) = p.repeats(&mut seen, p.heading("SubRequest", t)) {
                     tree.push_str(&indent(&format!("(the same MIME part as {first})")));
                     continue;
                 }
@@ -200,7 +201,7 @@ fn describe(
             let mut diags = r.diagnostics.clone();
             let mut seen = Vec::new();
             for (t, p) in r.cell_payloads() {
-                if let Some(first) = repeated(&mut seen, p, p.heading("SubResponse", t)) {
+                if let Some(first) = p.repeats(&mut seen, p.heading("SubResponse", t)) {
                     tree.push_str(&indent(&format!("(the same MIME part as {first})")));
                     continue;
                 }
@@ -329,119 +330,11 @@ fn indent(s: &str) -> String {
     s.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-/// When `p` shares its bytes with a payload met before (one MIME part named by several
-/// `xop:Include`s), the heading of that first payload; else records `p` under `heading`.
-/// The part is then decoded and printed once, however often it is included.
-fn repeated<'a>(
-    seen: &mut Vec<(&'a [u8], String)>,
-    p: &'a fsshttp::CellPayload,
-    heading: String,
-) -> Option<String> {
-    let bytes: &'a [u8] = &p.bytes;
-    if let Some((_, first)) = seen
-        .iter()
-        .find(|(b, _)| std::ptr::eq(*b, bytes) && !bytes.is_empty())
-    {
-        return Some(first.clone());
-    }
-    seen.push((bytes, heading));
-    None
-}
-
-/// Deepest JSON nesting that is indented further; deeper levels keep this indentation,
-/// so pretty output stays linear in the input however deeply a hostile body nests.
-const MAX_JSON_INDENT: usize = 16;
-
-/// serde_json's pretty format (two spaces per level) with the indentation capped at
-/// [`MAX_JSON_INDENT`] levels.
-#[derive(Default)]
-struct CappedPretty {
-    level: usize,
-    has_value: bool,
-}
-
-impl CappedPretty {
-    fn indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
-        for _ in 0..self.level.min(MAX_JSON_INDENT) {
-            w.write_all(b"  ")?;
-        }
-        Ok(())
-    }
-
-    fn open<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
-        self.level += 1;
-        self.has_value = false;
-        w.write_all(c)
-    }
-
-    fn close<W: ?Sized + std::io::Write>(&mut self, w: &mut W, c: &[u8]) -> std::io::Result<()> {
-        self.level = self.level.saturating_sub(1);
-        if self.has_value {
-            w.write_all(b"\n")?;
-            self.indent(w)?;
-        }
-        w.write_all(c)
-    }
-
-    fn item<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
-        w.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(w)
-    }
-}
-
-impl serde_json::ser::Formatter for CappedPretty {
-    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open(w, b"[")
-    }
-    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.close(w, b"]")
-    }
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.item(w, first)
-    }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.open(w, b"{")
-    }
-    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.close(w, b"}")
-    }
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        self.item(w, first)
-    }
-    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        w.write_all(b": ")
-    }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
-
 /// Writes `v` as pretty JSON with capped indentation; a write error (a closed stdout)
 /// comes back as the `std::io::Error` it was.
 fn write_json(w: &mut impl std::io::Write, v: &impl Serialize) -> anyhow::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(w, CappedPretty::default());
-    v.serialize(&mut ser).map_err(|e| match e.io_error_kind() {
+    pretty::write_json(w, v).map_err(|e| match e.io_error_kind() {
         Some(kind) => anyhow::Error::from(std::io::Error::from(kind)),
         None => e.into(),
     })
-}
-
-/// `v` as pretty JSON with capped indentation.
-fn pretty_json(v: &impl Serialize) -> String {
-    let mut out = Vec::new();
-    let _ = write_json(&mut out, v);
-    String::from_utf8(out).unwrap_or_default()
 }

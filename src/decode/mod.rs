@@ -10,6 +10,7 @@ pub mod findings;
 pub mod fsshttp;
 pub mod fsshttpb;
 pub mod mtom;
+pub mod pretty;
 pub mod spfilesync;
 pub mod text;
 pub mod webdav;

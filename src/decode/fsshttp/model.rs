@@ -85,6 +85,29 @@ pub struct CellPayload {
 }
 
 impl CellPayload {
+    /// Whether this payload holds the very bytes of `other` (one MIME part named by two
+    /// `xop:Include`s), not merely equal bytes.
+    pub fn same_part(&self, other: &CellPayload) -> bool {
+        !self.bytes.is_empty()
+            && self.bytes.as_ptr() == other.bytes.as_ptr()
+            && self.bytes.len() == other.bytes.len()
+    }
+
+    /// When this payload is the same MIME part as one in `seen`, the key recorded with
+    /// that first one; else records this payload under `key` and returns `None`. Callers
+    /// decode and print a part once, however often a hostile body includes it.
+    pub fn repeats<'a, K: Clone>(
+        &'a self,
+        seen: &mut Vec<(&'a CellPayload, K)>,
+        key: K,
+    ) -> Option<K> {
+        if let Some((_, first)) = seen.iter().find(|(p, _)| self.same_part(p)) {
+            return Some(first.clone());
+        }
+        seen.push((self, key));
+        None
+    }
+
     /// A heading naming the payload: `SubRequest 2: Cell payload, 1234 bytes, …` (`kind`
     /// is `SubRequest` or `SubResponse`).
     pub fn heading(&self, kind: &str, token: Option<u64>) -> String {
