@@ -1630,12 +1630,16 @@ fn write_lockdiscovery(w: &mut String, locks: &[ActiveLock]) {
     w.push_str("</D:lockdiscovery>");
 }
 
+/// Most XML nodes (elements, text, the document itself) in one WebDAV or SPFileSync XML
+/// body, so a hostile body cannot exhaust memory; beyond it the body is not decoded.
+pub const MAX_XML_NODES: usize = 1_000_000;
+
 /// Small XML helpers shared with the SPFileSync decoder.
 pub(crate) mod xml {
     use crate::decode::Diagnostic;
 
-    /// Cap on XML nodes per body, so a hostile body cannot exhaust memory.
-    const NODES_LIMIT: u32 = 1_000_000;
+    /// Cap on XML nodes per body ([`super::MAX_XML_NODES`]).
+    const NODES_LIMIT: u32 = super::MAX_XML_NODES as u32;
 
     /// Whether the body starts (after a BOM and whitespace) with `<`.
     pub(crate) fn looks_like_xml(body: &[u8]) -> bool {

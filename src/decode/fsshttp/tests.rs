@@ -396,14 +396,14 @@ fn unmatched_token_is_diagnosed() {
 fn nesting_is_capped() {
     let body = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
     let req = decode_request(Some("text/xml"), body.as_bytes());
-    let at = 3 * xml::MAX_DEPTH;
+    let at = 3 * MAX_DEPTH;
     assert_eq!(
         req.diagnostics[0],
         Diagnostic::new(
             at,
             format!(
                 "xml nested deeper than {} elements; subtree skipped",
-                xml::MAX_DEPTH
+                MAX_DEPTH
             )
         )
     );
@@ -427,7 +427,7 @@ fn deep_soap(depth: usize) -> String {
 #[test]
 fn hundred_thousand_nested_elements() {
     let soap = deep_soap(100_000);
-    let first_cut = soap.find("<a>").unwrap_or(0) + 3 * (xml::MAX_DEPTH - 2);
+    let first_cut = soap.find("<a>").unwrap_or(0) + 3 * (MAX_DEPTH - 2);
     let mtom_head = "--b\r\nContent-ID: <root>\r\nContent-Type: application/xop+xml\r\n\r\n";
     let mtom = format!("{mtom_head}{soap}\r\n--b--\r\n");
     for (ct, body, base) in [
