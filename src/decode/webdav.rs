@@ -1664,12 +1664,7 @@ pub(crate) mod xml {
     /// The offset of the first start tag at which more than [`MAX_NAMESPACES_IN_SCOPE`]
     /// declarations are in scope. Only bodies with that many `xmlns` at all are scanned.
     fn too_many_namespaces(text: &str) -> Option<usize> {
-        if memchr::memmem::find_iter(text.as_bytes(), b"xmlns")
-            .nth(MAX_NAMESPACES_IN_SCOPE)
-            .is_none()
-        {
-            return None;
-        }
+        memchr::memmem::find_iter(text.as_bytes(), b"xmlns").nth(MAX_NAMESPACES_IN_SCOPE)?;
         use quick_xml::events::Event;
         let mut reader = quick_xml::Reader::from_str(text);
         // In-scope declaration count at each open element.
