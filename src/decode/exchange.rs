@@ -105,6 +105,18 @@ pub struct DecodedExchange {
 }
 
 impl DecodedExchange {
+    /// An exchange that is plain HTTP: no protocol model, no summary, no diagnostics.
+    pub fn plain_http() -> Self {
+        Self {
+            protocol: Protocol::Http,
+            summary: Vec::new(),
+            diagnostics: Vec::new(),
+            fsshttp: None,
+            spfilesync: None,
+            webdav: None,
+        }
+    }
+
     /// The first ClientID named by a cell storage subrequest, if any.
     pub fn client_id(&self) -> Option<&str> {
         self.fsshttp
@@ -228,14 +240,7 @@ pub fn decode_exchange(
             webdav: Some(x),
         };
     }
-    DecodedExchange {
-        protocol: Protocol::Http,
-        summary: Vec::new(),
-        diagnostics: Vec::new(),
-        fsshttp: None,
-        spfilesync: None,
-        webdav: None,
-    }
+    DecodedExchange::plain_http()
 }
 
 fn has_response(meta: &Meta<'_>, body: &[u8]) -> bool {

@@ -263,18 +263,6 @@ fn guarded(decode: Decoder, x: &Exchange) -> Option<DecodedExchange> {
 /// The decoder a source uses (tests substitute one that panics).
 type Decoder = fn(&Exchange) -> DecodedExchange;
 
-/// The decoded form of an exchange that could not be decoded.
-fn undecoded() -> DecodedExchange {
-    DecodedExchange {
-        protocol: Protocol::Http,
-        summary: Vec::new(),
-        diagnostics: Vec::new(),
-        fsshttp: None,
-        spfilesync: None,
-        webdav: None,
-    }
-}
-
 /// Shared state of one source thread: the timeline, the filter and the outbox.
 struct Fold {
     tx: Sender<SourceMsg>,
@@ -303,7 +291,7 @@ impl Fold {
     /// A decoder panic loses only this exchange's decoding: its row says so.
     fn push(&mut self, x: &Exchange, loc: Loc, fold: bool) -> bool {
         let Some(d) = guarded(self.decode, x) else {
-            let mut row = make_row(x, &undecoded(), loc);
+            let mut row = make_row(x, &DecodedExchange::plain_http(), loc);
             row.summary = DECODE_FAILED.to_owned();
             row.error = true;
             self.batch.push(row);
