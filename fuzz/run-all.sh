@@ -58,7 +58,7 @@ for t in $targets; do
     result="ok"
   else
     failed=1
-    what="$(grep -m1 -oE 'deadly signal|panicked at [^ ]*|out-of-memory|timeout|stack overflow|ERROR: [^\n]*' "$log" || true)"
+    what="$(grep -m1 -oE 'deadly signal|panicked at [^ ]*|out-of-memory|timeout|stack overflow|ERROR: libFuzzer: [a-z-]+' "$log" || true)"
     input="$(grep -m1 -oE 'artifacts/[^ ]*(crash|oom|timeout|slow-unit)-[0-9a-f]+' "$log" || true)"
     result="CRASH (${what:-exit $rc}) ${input:-see $log}"
   fi
