@@ -47,7 +47,7 @@ fn cell(token: u64, bytes: Vec<u8>) -> SubRequest {
             coalesce: Some(true),
             bypass_lock_id: Some(SCHEMA.to_owned()),
             payload: Some(CellPayload {
-                bytes,
+                bytes: bytes.into(),
                 origin: PayloadOrigin::Inline,
             }),
             ..SubRequestData::default()

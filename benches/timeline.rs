@@ -205,7 +205,7 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
         sub_request_data: Some(SubRequestData {
             binary_data_size: Some(payload.len() as i64),
             payload: Some(CellPayload {
-                bytes: payload.to_vec(),
+                bytes: bytes::Bytes::copy_from_slice(payload),
                 origin: PayloadOrigin::Inline,
             }),
             ..SubRequestData::default()
@@ -217,7 +217,7 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
         h_result: Some(HResult::from_u32(0)),
         sub_response_data: Some(SubResponseData {
             payload: Some(CellPayload {
-                bytes: payload.to_vec(),
+                bytes: bytes::Bytes::copy_from_slice(payload),
                 origin: PayloadOrigin::Inline,
             }),
             ..SubResponseData::default()

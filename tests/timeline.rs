@@ -326,7 +326,7 @@ fn cell(payload: Vec<u8>) -> SubRequest {
             binary_data_size: Some(payload.len() as i64),
             schema_lock_id: Some(SCHEMA.to_owned()),
             payload: Some(CellPayload {
-                bytes: payload,
+                bytes: payload.into(),
                 origin: PayloadOrigin::Inline,
             }),
             ..data()
@@ -404,7 +404,7 @@ fn cell_answer(code: &str, r: &FsshttpbResponse) -> Option<SubResponse> {
         sub_response_data: Some(SubResponseData {
             etag: Some("\"{5C6E1F00-0000-4000-8000-000000000002},3\"".to_owned()),
             payload: Some(CellPayload {
-                bytes: fsshttpb::encode_response(r),
+                bytes: fsshttpb::encode_response(r).into(),
                 origin: PayloadOrigin::Inline,
             }),
             ..SubResponseData::default()

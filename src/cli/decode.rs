@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
+use crate::decode::pretty::{self, pretty_json};
 use crate::decode::text::{escape_terminal, escape_terminal_lines};
 use crate::decode::{content_encoding, fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};
 
@@ -43,6 +44,16 @@ pub struct DecodeArgs {
     /// indented by stream object nesting. With --json, a JSON array of fields.
     #[arg(long)]
     fields: bool,
+}
+
+/// The JSON of `decode --json`: the message, and for SOAP/MTOM the decoded Cell payloads
+/// (`cells`) exactly as `show --json` gives them.
+#[derive(Serialize)]
+struct WithCells<'a> {
+    #[serde(flatten)]
+    decoded: &'a Decoded,
+    #[serde(skip_serializing_if = "<[CellExchange]>::is_empty")]
+    cells: &'a [CellExchange],
 }
 
 /// What the body was decoded as.
@@ -98,11 +109,17 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         .and_then(fsshttpb::extract_file)
         .or_else(|| extract_from_cells(&cells));
     if args.json {
-        let mut v = serde_json::to_value(&decoded)?;
-        if let (serde_json::Value::Object(m), false) = (&mut v, cells.is_empty()) {
-            m.insert("cells".into(), serde_json::to_value(&cells)?);
-        }
-        outln!("{}", serde_json::to_string_pretty(&v)?);
+        // Streamed: the JSON of a large message is never held whole in memory.
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        write_json(
+            &mut w,
+            &WithCells {
+                decoded: &decoded,
+                cells: &cells,
+            },
+        )?;
+        std::io::Write::write_all(&mut w, b"\n")?;
+        std::io::Write::flush(&mut w)?;
     } else {
         // The tree quotes values from the wire (attribute values, names).
         out!("{}", escape_terminal_lines(&tree));
@@ -224,16 +241,8 @@ fn describe<'d>(
             p.diagnostics.clone(),
             Some(&p.data_element_package),
         ),
-        Decoded::WebDav { body, diagnostics } => (
-            serde_json::to_string_pretty(body).unwrap_or_default(),
-            diagnostics.clone(),
-            None,
-        ),
-        Decoded::SpFileSync { body, diagnostics } => (
-            serde_json::to_string_pretty(body).unwrap_or_default(),
-            diagnostics.clone(),
-            None,
-        ),
+        Decoded::WebDav { body, diagnostics } => (pretty_json(body), diagnostics.clone(), None),
+        Decoded::SpFileSync { body, diagnostics } => (pretty_json(body), diagnostics.clone(), None),
     }
 }
 
@@ -243,11 +252,11 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     let payloads: Vec<(String, &[u8])> = match decoded {
         Decoded::FsshttpRequest(r) => r
             .cell_payloads()
-            .map(|(t, p)| (p.heading("SubRequest", t), p.bytes.as_slice()))
+            .map(|(t, p)| (p.heading("SubRequest", t), &p.bytes[..]))
             .collect(),
         Decoded::FsshttpResponse(r) => r
             .cell_payloads()
-            .map(|(t, p)| (p.heading("SubResponse", t), p.bytes.as_slice()))
+            .map(|(t, p)| (p.heading("SubResponse", t), &p.bytes[..]))
             .collect(),
         Decoded::FsshttpbRequest(_)
         | Decoded::FsshttpbResponse(_)
@@ -263,7 +272,21 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     }
     let mut all = Vec::new();
     let mut any_diag = false;
+    let mut seen: Vec<(&[u8], &str)> = Vec::new();
     for (heading, payload) in &payloads {
+        // A MIME part included again is listed once.
+        let first = seen
+            .iter()
+            .find(|(b, _)| std::ptr::eq(*b, *payload) && !payload.is_empty());
+        if let Some((_, first)) = first {
+            if json {
+                all.push(serde_json::json!({ "payload": heading, "same_as": first }));
+            } else {
+                outln!("{heading}\n  (the same MIME part as {first})");
+            }
+            continue;
+        }
+        seen.push((payload, heading));
         let Some((fields, diags)) = fsshttpb::fields(payload) else {
             let what = format!(
                 "not an MS-FSSHTTPB message or packaging file ({} bytes)",
@@ -318,4 +341,13 @@ fn extract_from_cells(cells: &[CellExchange]) -> Option<Vec<u8>> {
 
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// Writes `v` as pretty JSON with capped indentation; a write error (a closed stdout)
+/// comes back as the `std::io::Error` it was.
+fn write_json(w: &mut impl std::io::Write, v: &impl Serialize) -> anyhow::Result<()> {
+    pretty::write_json(w, v).map_err(|e| match e.io_error_kind() {
+        Some(kind) => anyhow::Error::from(std::io::Error::from(kind)),
+        None => e.into(),
+    })
 }

@@ -112,6 +112,19 @@ pub struct DecodedExchange {
 }
 
 impl DecodedExchange {
+    /// An exchange that is plain HTTP: no protocol model, no summary, no diagnostics.
+    pub fn plain_http() -> Self {
+        Self {
+            protocol: Protocol::Http,
+            summary: Vec::new(),
+            diagnostics: Vec::new(),
+            fsshttp: None,
+            spfilesync: None,
+            webdav: None,
+            content_encoding: Vec::new(),
+        }
+    }
+
     /// The first ClientID named by a cell storage subrequest, if any.
     pub fn client_id(&self) -> Option<&str> {
         self.fsshttp
@@ -301,15 +314,7 @@ fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> D
             content_encoding: Vec::new(),
         };
     }
-    DecodedExchange {
-        protocol: Protocol::Http,
-        summary: Vec::new(),
-        diagnostics: Vec::new(),
-        fsshttp: None,
-        spfilesync: None,
-        webdav: None,
-        content_encoding: Vec::new(),
-    }
+    DecodedExchange::plain_http()
 }
 
 fn has_response(meta: &Meta<'_>, body: &[u8]) -> bool {
@@ -384,13 +389,24 @@ pub fn decode_cells(
 ) -> (Vec<CellExchange>, Vec<SideDiagnostic>) {
     let mut diagnostics = Vec::new();
     let mut cells: Vec<CellExchange> = Vec::new();
+    // A MIME part named by several xop:Includes is decoded once (no amplification).
+    let mut seen = Vec::new();
     if let Some(req) = request {
         for (_, sub) in req.sub_requests() {
             let Some(p) = sub.cell_payload() else {
                 continue;
             };
-            let b = fsshttpb::decode_request(&p.bytes);
             let token = sub.sub_request_token;
+            if let Some(first) = p.repeats(&mut seen, token) {
+                diagnostics.push(repeated_part(Side::Request, p, token, first));
+                cells.push(CellExchange {
+                    sub_request_token: token,
+                    request: None,
+                    response: None,
+                });
+                continue;
+            }
+            let b = fsshttpb::decode_request(&p.bytes);
             diagnostics.extend(payload_diags(
                 &b.diagnostics,
                 Side::Request,
@@ -410,6 +426,10 @@ pub fn decode_cells(
                 continue;
             };
             let token = sub.sub_request_token;
+            if let Some(first) = p.repeats(&mut seen, token) {
+                diagnostics.push(repeated_part(Side::Response, p, token, first));
+                continue;
+            }
             let idx = cells
                 .iter()
                 .position(|c| c.sub_request_token == token && c.response.is_none());
@@ -601,6 +621,29 @@ fn located(d: &[Diagnostic], side: Side, within: Option<&str>) -> Vec<SideDiagno
             within: within.map(str::to_owned),
         })
         .collect()
+}
+
+/// The diagnostic for a Cell payload that is the same MIME part as an earlier one.
+fn repeated_part(
+    side: Side,
+    p: &fsshttp::CellPayload,
+    token: Option<u64>,
+    first: Option<u64>,
+) -> SideDiagnostic {
+    let name = |t: Option<u64>| t.map_or_else(|| "?".to_owned(), |t| t.to_string());
+    SideDiagnostic {
+        side,
+        offset: match &p.origin {
+            PayloadOrigin::Part { range, .. } => range.start,
+            PayloadOrigin::Inline => 0,
+        },
+        message: format!(
+            "FSSHTTPB (SubRequestToken {}): the same MIME part as SubRequestToken {}; decoded once",
+            name(token),
+            name(first)
+        ),
+        within: None,
+    }
 }
 
 fn payload_diags(

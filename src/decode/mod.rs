@@ -10,7 +10,10 @@ pub mod exchange;
 pub mod findings;
 pub mod fsshttp;
 pub mod fsshttpb;
+#[cfg(test)]
+mod limits;
 pub mod mtom;
+pub mod pretty;
 pub mod spfilesync;
 pub mod text;
 pub mod webdav;

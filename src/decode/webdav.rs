@@ -1630,12 +1630,16 @@ fn write_lockdiscovery(w: &mut String, locks: &[ActiveLock]) {
     w.push_str("</D:lockdiscovery>");
 }
 
+/// Most XML nodes (elements, text, the document itself) in one WebDAV or SPFileSync XML
+/// body, so a hostile body cannot exhaust memory; beyond it the body is not decoded.
+pub const MAX_XML_NODES: usize = 1_000_000;
+
 /// Small XML helpers shared with the SPFileSync decoder.
 pub(crate) mod xml {
     use crate::decode::Diagnostic;
 
-    /// Cap on XML nodes per body, so a hostile body cannot exhaust memory.
-    const NODES_LIMIT: u32 = 1_000_000;
+    /// Cap on XML nodes per body ([`super::MAX_XML_NODES`]).
+    const NODES_LIMIT: u32 = super::MAX_XML_NODES as u32;
 
     /// Whether the body starts (after a BOM and whitespace) with `<`.
     pub(crate) fn looks_like_xml(body: &[u8]) -> bool {
@@ -1649,8 +1653,60 @@ pub(crate) mod xml {
             .map_err(|e| Diagnostic::new(e.valid_up_to(), "body is not valid utf-8"))
     }
 
+    /// Most namespace declarations in scope at once (on one element and its ancestors).
+    ///
+    /// roxmltree copies every inherited declaration into each element that declares a
+    /// new one, and checks each copy against the new ones: nested elements each declaring
+    /// another prefix cost quadratic memory and cubic time (5,000 levels, a 100 KB body,
+    /// ran for minutes). Real bodies have a handful in scope.
+    pub(crate) const MAX_NAMESPACES_IN_SCOPE: usize = 256;
+
+    /// The offset of the first start tag at which more than [`MAX_NAMESPACES_IN_SCOPE`]
+    /// declarations are in scope. Only bodies with that many `xmlns` at all are scanned.
+    fn too_many_namespaces(text: &str) -> Option<usize> {
+        memchr::memmem::find_iter(text.as_bytes(), b"xmlns").nth(MAX_NAMESPACES_IN_SCOPE)?;
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_str(text);
+        // In-scope declaration count at each open element.
+        let mut scope: Vec<usize> = Vec::new();
+        loop {
+            let at = usize::try_from(reader.buffer_position()).unwrap_or(0);
+            let (tag, open) = match reader.read_event() {
+                Ok(Event::Start(t)) => (t, true),
+                Ok(Event::Empty(t)) => (t, false),
+                Ok(Event::End(_)) => {
+                    scope.pop();
+                    continue;
+                }
+                Ok(Event::Eof) | Err(_) => return None,
+                Ok(_) => continue,
+            };
+            let declared = tag
+                .attributes()
+                .with_checks(false)
+                .filter_map(Result::ok)
+                .filter(|a| a.key.as_ref().starts_with("xmlns"))
+                .count();
+            let total = scope.last().copied().unwrap_or(0).saturating_add(declared);
+            if total > MAX_NAMESPACES_IN_SCOPE {
+                return Some(at);
+            }
+            if open {
+                scope.push(total);
+            }
+        }
+    }
+
     /// Parse `text`; a failure becomes a diagnostic at the byte offset of the error.
     pub(crate) fn parse(text: &str) -> Result<roxmltree::Document<'_>, Diagnostic> {
+        if let Some(at) = too_many_namespaces(text) {
+            return Err(Diagnostic::new(
+                at,
+                format!(
+                    "more than {MAX_NAMESPACES_IN_SCOPE} xml namespace declarations in scope; the body is not decoded"
+                ),
+            ));
+        }
         let opts = roxmltree::ParsingOptions {
             allow_dtd: false,
             nodes_limit: NODES_LIMIT,
@@ -2374,6 +2430,64 @@ mod tests {
                 responsedescription,
                 unknown: Vec::new(),
             })
+    }
+
+    /// Issue 14.2: 100,000 nested elements inside a property decode (the WebDAV decoder
+    /// does not recurse; roxmltree does not either), and JSON, summary and drop cope on
+    /// a normal test thread.
+    #[test]
+    fn hundred_thousand_nested_elements() -> TestResult {
+        let depth = 100_000;
+        let mut body = String::from(
+            r#"<D:multistatus xmlns:D="DAV:"><D:response><D:href>/a</D:href><D:propstat><D:prop><D:x>"#,
+        );
+        body.push_str(&"<D:x>".repeat(depth));
+        body.push_str(&"</D:x>".repeat(depth + 1));
+        body.push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>");
+        let x = decode(
+            "PROPFIND",
+            "/a",
+            &[("Depth", "0")],
+            b"",
+            Some(207),
+            &[],
+            body.as_bytes(),
+        );
+        let r = x.response.as_ref().ok_or("no response")?;
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics.first());
+        let json = serde_json::to_string(&x)?;
+        assert!(json.len() < 2 * body.len(), "{}", json.len());
+        assert!(!summarize(&x).is_empty());
+        Ok(())
+    }
+
+    /// Nested elements each declaring another namespace prefix: 256 in scope decode, 257
+    /// are refused with a diagnostic at the element that declares the 257th (roxmltree's
+    /// cost is quadratic in memory and cubic in time in this count).
+    #[test]
+    fn namespaces_in_scope_are_bounded() {
+        let nested = |n: usize| {
+            let mut body = String::from(r#"<D:multistatus xmlns:D="DAV:">"#);
+            for i in 1..n {
+                body.push_str(&format!(r#"<D:x xmlns:p{i}="urn:{i}">"#));
+            }
+            body.push_str(&"</D:x>".repeat(n - 1));
+            body.push_str("</D:multistatus>");
+            body
+        };
+        let (_, d) = decode_body(nested(xml::MAX_NAMESPACES_IN_SCOPE).as_bytes());
+        assert!(d.is_empty(), "{:?}", d.first());
+        let body = nested(xml::MAX_NAMESPACES_IN_SCOPE + 1);
+        let (_, d) = decode_body(body.as_bytes());
+        let last = body.rfind("<D:x").unwrap_or(0);
+        assert_eq!(d.len(), 1, "{:?}", d.first());
+        assert_eq!(d[0].offset, last);
+        assert!(d[0]
+            .message
+            .contains("more than 256 xml namespace declarations"));
+        // 10,000 levels: refused at once, not after minutes.
+        let (_, d) = decode_body(nested(10_000).as_bytes());
+        assert_eq!(d.len(), 1);
     }
 
     proptest! {

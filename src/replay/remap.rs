@@ -269,7 +269,7 @@ impl Remap {
                     let bytes = b::encode_request(&fb);
                     d.binary_data_size = Some(bytes.len() as i64);
                     inline |= matches!(p.origin, PayloadOrigin::Inline);
-                    p.bytes = bytes;
+                    p.bytes = bytes.into();
                     changed = true;
                 }
             }

@@ -1290,7 +1290,7 @@ fn cell_outcome(
 ) -> Outcome {
     let mut data = data.unwrap_or_default();
     data.payload = Some(CellPayload {
-        bytes: b::encode_response(r),
+        bytes: b::encode_response(r).into(),
         origin: PayloadOrigin::Inline,
     });
     Outcome {

@@ -430,7 +430,7 @@ impl CellClient {
             coauth_versioning: upload.then_some(true),
             get_file_props: Some(true),
             payload: Some(CellPayload {
-                bytes,
+                bytes: bytes.into(),
                 origin: PayloadOrigin::Inline,
             }),
             ..SubRequestData::default()

@@ -5,9 +5,11 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use crate::decode::exchange::{decode_recorded, DecodedExchange, Side};
-use crate::decode::fsshttp::render_tree;
+use super::source::{decode_guarded, DECODE_FAILED};
+use crate::decode::exchange::{DecodedExchange, Side};
+use crate::decode::fsshttp::{render_tree, CellPayload};
 use crate::decode::fsshttpb::{self, render_request_tree, render_response_tree};
+use crate::decode::pretty::pretty_json;
 use crate::model::{Body, Exchange, Headers};
 
 /// The detail tabs.
@@ -134,7 +136,11 @@ impl Detail {
         match x {
             Err(e) => d.error = Some(e),
             Ok(x) => {
-                let decoded = decode_recorded(&x);
+                // A decoder panic loses the decoded tabs of this exchange, not the UI.
+                let Some(decoded) = decode_guarded(&x) else {
+                    d.error = Some(DECODE_FAILED.to_owned());
+                    return d;
+                };
                 d.tree = tree(&decoded);
                 d.marks = decoded
                     .diagnostics
@@ -279,39 +285,56 @@ impl Detail {
 /// the exchange: each Cell payload of a SOAP envelope, or a body that is one itself.
 fn field_lines(x: &Exchange, d: &DecodedExchange) -> Vec<String> {
     let mut out = Vec::new();
-    let mut add = |heading: String, bytes: &[u8]| {
-        let Some((fields, diags)) = fsshttpb::fields(bytes) else {
-            out.push(format!("{heading}: not an MS-FSSHTTPB message"));
-            return;
-        };
-        out.push(format!("{heading} (offsets from the payload's start)"));
-        let text = fsshttpb::render_fields(&fields, &diags, bytes);
-        out.extend(text.lines().map(str::to_owned));
-        out.push(String::new());
-    };
     let f = d.fsshttp.as_ref();
+    // A MIME part named by several xop:Includes is listed once.
+    let mut seen = Vec::new();
     if let Some(env) = f.and_then(|f| f.request.as_ref()) {
         for (t, p) in env.cell_payloads() {
-            add(p.heading("SubRequest", t), &p.bytes);
+            payload_fields(&mut out, &mut seen, p.heading("SubRequest", t), p);
         }
     } else if let Some(r) = &x.request {
         if fsshttpb::sniff(&r.body.bytes).is_some() {
-            add("Request body".to_owned(), &r.body.bytes);
+            add_fields(&mut out, "Request body", &r.body.bytes);
         }
     }
     if let Some(env) = f.and_then(|f| f.response.as_ref()) {
         for (t, p) in env.cell_payloads() {
-            add(p.heading("SubResponse", t), &p.bytes);
+            payload_fields(&mut out, &mut seen, p.heading("SubResponse", t), p);
         }
     } else if let Some(r) = &x.response {
         if fsshttpb::sniff(&r.body.bytes).is_some() {
-            add("Response body".to_owned(), &r.body.bytes);
+            add_fields(&mut out, "Response body", &r.body.bytes);
         }
     }
     if out.is_empty() {
         out.push("(no MS-FSSHTTPB message in this exchange)".to_owned());
     }
     out
+}
+
+/// The byte map of one Cell payload, or a pointer to the payload it repeats.
+fn payload_fields<'a>(
+    out: &mut Vec<String>,
+    seen: &mut Vec<(&'a CellPayload, String)>,
+    heading: String,
+    p: &'a CellPayload,
+) {
+    match p.repeats(seen, heading.clone()) {
+        Some(first) => out.push(format!("{heading}: the same MIME part as {first}")),
+        None => add_fields(out, &heading, &p.bytes),
+    }
+}
+
+/// The byte map of one MS-FSSHTTPB message under `heading`.
+fn add_fields(out: &mut Vec<String>, heading: &str, bytes: &[u8]) {
+    let Some((fields, diags)) = fsshttpb::fields(bytes) else {
+        out.push(format!("{heading}: not an MS-FSSHTTPB message"));
+        return;
+    };
+    out.push(format!("{heading} (offsets from the payload's start)"));
+    let text = fsshttpb::render_fields(&fields, &diags, bytes);
+    out.extend(text.lines().map(str::to_owned));
+    out.push(String::new());
 }
 
 /// The decoded tree: protocol and summary, the MS-FSSHTTP envelopes, each Cell
@@ -399,18 +422,17 @@ fn indented(text: &str, base: usize, push: &mut impl FnMut(usize, String)) {
 }
 
 fn json_tree<T: serde::Serialize>(v: &T, base: usize, push: &mut impl FnMut(usize, String)) {
-    if let Ok(s) = serde_json::to_string_pretty(v) {
-        for line in s.lines() {
-            let t = line.trim_start();
-            if matches!(t, "}" | "}," | "]" | "]," | "{" | "[") {
-                continue;
-            }
-            let spaces = line.len() - t.len();
-            push(
-                base + (spaces / 2).saturating_sub(1),
-                t.trim_end_matches(['{', '[', ',']).trim_end().to_owned(),
-            );
+    // Indentation capped (crate::decode::pretty): deep nesting stays linear in size.
+    for line in pretty_json(v).lines() {
+        let t = line.trim_start();
+        if matches!(t, "}" | "}," | "]" | "]," | "{" | "[") {
+            continue;
         }
+        let spaces = line.len() - t.len();
+        push(
+            base + (spaces / 2).saturating_sub(1),
+            t.trim_end_matches(['{', '[', ',']).trim_end().to_owned(),
+        );
     }
 }
 

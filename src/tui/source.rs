@@ -242,9 +242,31 @@ fn attach(body: &mut crate::model::Body, bytes: Option<Vec<u8>>) {
     }
 }
 
+/// What a row or the detail pane shows for an exchange whose decoding panicked.
+pub(crate) const DECODE_FAILED: &str = "decode failed";
+
+/// Stack of the source threads. The decoders bound their recursion (see "Resource
+/// limits" in ARCHITECTURE.md); this is headroom on top, far above what they need.
+const SOURCE_STACK: usize = 64 << 20;
+
+/// Decodes `x`, or `None` when a decoder panicked. Decoders must never panic; if one
+/// does, the UI (and the proxy running it) loses that exchange's decoding, nothing more.
+pub(crate) fn decode_guarded(x: &Exchange) -> Option<DecodedExchange> {
+    guarded(decode_recorded, x)
+}
+
+/// `decode(x)`, or `None` when it panicked.
+fn guarded(decode: Decoder, x: &Exchange) -> Option<DecodedExchange> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(x))).ok()
+}
+
+/// The decoder a source uses (tests substitute one that panics).
+type Decoder = fn(&Exchange) -> DecodedExchange;
+
 /// Shared state of one source thread: the timeline, the filter and the outbox.
 struct Fold {
     tx: Sender<SourceMsg>,
+    decode: Decoder,
     timeline: Timeline,
     filter: Option<Filter>,
     batch: Vec<Row>,
@@ -256,6 +278,7 @@ impl Fold {
     fn new(tx: Sender<SourceMsg>) -> Self {
         Self {
             tx,
+            decode: decode_recorded,
             timeline: Timeline::new(TimelineOptions::default()),
             filter: None,
             batch: Vec::new(),
@@ -265,8 +288,15 @@ impl Fold {
     }
 
     /// Decodes, folds into the timeline when `fold`, and queues the row if it matches.
+    /// A decoder panic loses only this exchange's decoding: its row says so.
     fn push(&mut self, x: &Exchange, loc: Loc, fold: bool) -> bool {
-        let d = decode_recorded(x);
+        let Some(d) = guarded(self.decode, x) else {
+            let mut row = make_row(x, &DecodedExchange::plain_http(), loc);
+            row.summary = DECODE_FAILED.to_owned();
+            row.error = true;
+            self.batch.push(row);
+            return self.batch.len() < BATCH || self.flush(false);
+        };
         if fold {
             let t = parse_rfc3339(&x.timings.start).unwrap_or(0);
             let url = x.request.as_ref().map_or("", |r| r.url.as_str());
@@ -308,6 +338,7 @@ pub(crate) fn spawn_file(path: PathBuf, tx: Sender<SourceMsg>, follow: bool) -> 
     let (ctx, crx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("synctap-ui-file".into())
+        .stack_size(SOURCE_STACK)
         .spawn(move || {
             if let Err(e) = follow_file(&path, &tx, &crx, follow) {
                 let _ = tx.send(SourceMsg::Status(format!("{}: {e:#}", path.display())));
@@ -482,6 +513,7 @@ pub(crate) fn spawn_live(
     let ring2 = ring.clone();
     std::thread::Builder::new()
         .name("synctap-ui-live".into())
+        .stack_size(SOURCE_STACK)
         .spawn(move || {
             use tokio::sync::broadcast::error::TryRecvError as B;
             let mut fold = Fold::new(tx.clone());
@@ -540,4 +572,52 @@ pub(crate) fn spawn_live(
         })
         .ok();
     (ctx, ring)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(id: u64) -> Exchange {
+        let json = format!(
+            r#"{{"id":{id},"kind":"tunnel","connection_id":1,"client_addr":"127.0.0.1:1","mode":"forward","server":"contoso.example:443","timings":{{"start":"2026-12-04T19:00:00.000Z"}}}}"#
+        );
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn panics(x: &Exchange) -> DecodedExchange {
+        assert!(x.id != 2, "a decoder bug");
+        decode_recorded(x)
+    }
+
+    /// Issue 14.2: a decoder panic in the UI's source thread (which `proxy --ui` runs)
+    /// loses only that exchange's row, which says "decode failed"; the rows before and
+    /// after it decode as usual and the thread carries on.
+    #[test]
+    fn a_decoder_panic_loses_only_its_row() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut fold = Fold::new(tx);
+        fold.decode = panics;
+        for id in 1..=3 {
+            assert!(fold.push(&exchange(id), Loc::Memory, true));
+        }
+        assert!(fold.flush(true));
+        drop(fold);
+        let rows: Vec<Row> = rx
+            .iter()
+            .filter_map(|m| match m {
+                SourceMsg::Rows(r) => Some(r),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let summaries: Vec<(u64, &str, bool)> = rows
+            .iter()
+            .map(|r| (r.id, r.summary.as_str(), r.error))
+            .collect();
+        assert_eq!(
+            summaries,
+            [(1, "", false), (2, DECODE_FAILED, true), (3, "", false)]
+        );
+    }
 }

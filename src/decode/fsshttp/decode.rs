@@ -9,6 +9,7 @@
 use std::fmt;
 
 use base64::Engine;
+use bytes::Bytes;
 
 use super::model::*;
 use super::values::{ErrorCode, SubRequestType};
@@ -90,6 +91,9 @@ impl fmt::Display for Path<'_> {
 struct Ctx<'a> {
     body: &'a [u8],
     mp: Option<Multipart>,
+    /// The content of each MIME part some `xop:Include` referred to, by part index:
+    /// copied once, then shared by every later reference (no amplification).
+    part_bytes: Vec<Option<Bytes>>,
     diags: Vec<Diagnostic>,
     unknown: Vec<UnknownNode>,
     /// Facts that are not failures ([`ResponseEnvelope::notes`]).
@@ -121,6 +125,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
     let mut ctx = Ctx {
         body,
         mp: None,
+        part_bytes: Vec::new(),
         diags: Vec::new(),
         unknown: Vec::new(),
         notes: Vec::new(),
@@ -302,9 +307,22 @@ fn read_payload(
             return (None, None);
         };
         return match mp.resolve_cid(href) {
-            Some((_, part)) => {
+            Some((index, part)) => {
                 let range = part.range.clone();
-                let bytes = ctx.body.get(range.clone()).unwrap_or(&[]).to_vec();
+                if ctx.part_bytes.len() <= index {
+                    ctx.part_bytes.resize(index + 1, None);
+                }
+                let body = ctx.body;
+                let bytes = ctx
+                    .part_bytes
+                    .get_mut(index)
+                    .map(|slot| {
+                        slot.get_or_insert_with(|| {
+                            Bytes::copy_from_slice(body.get(range.clone()).unwrap_or(&[]))
+                        })
+                        .clone()
+                    })
+                    .unwrap_or_default();
                 (
                     Some(CellPayload {
                         bytes,
@@ -336,7 +354,7 @@ fn read_payload(
     match base64::engine::general_purpose::STANDARD.decode(&compact) {
         Ok(bytes) => (
             Some(CellPayload {
-                bytes,
+                bytes: bytes.into(),
                 origin: PayloadOrigin::Inline,
             }),
             None,

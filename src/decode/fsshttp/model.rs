@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::values::*;
@@ -74,14 +75,39 @@ pub enum PayloadOrigin {
 /// message (MS-FSSHTTPB), decoded by another module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CellPayload {
-    /// The payload bytes (base64 in JSON).
+    /// The payload bytes (base64 in JSON). Shared, not copied: every `xop:Include` of
+    /// the same MIME part refers to one buffer, so memory stays proportional to the body
+    /// however often a part is included.
     #[serde(with = "b64")]
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// Where the bytes came from.
     pub origin: PayloadOrigin,
 }
 
 impl CellPayload {
+    /// Whether this payload holds the very bytes of `other` (one MIME part named by two
+    /// `xop:Include`s), not merely equal bytes.
+    pub fn same_part(&self, other: &CellPayload) -> bool {
+        !self.bytes.is_empty()
+            && self.bytes.as_ptr() == other.bytes.as_ptr()
+            && self.bytes.len() == other.bytes.len()
+    }
+
+    /// When this payload is the same MIME part as one in `seen`, the key recorded with
+    /// that first one; else records this payload under `key` and returns `None`. Callers
+    /// decode and print a part once, however often a hostile body includes it.
+    pub fn repeats<'a, K: Clone>(
+        &'a self,
+        seen: &mut Vec<(&'a CellPayload, K)>,
+        key: K,
+    ) -> Option<K> {
+        if let Some((_, first)) = seen.iter().find(|(p, _)| self.same_part(p)) {
+            return Some(first.clone());
+        }
+        seen.push((self, key));
+        None
+    }
+
     /// A heading naming the payload: `SubRequest 2: Cell payload, 1234 bytes, …` (`kind`
     /// is `SubRequest` or `SubResponse`).
     pub fn heading(&self, kind: &str, token: Option<u64>) -> String {
@@ -112,10 +138,11 @@ mod b64 {
         s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
         let s = String::deserialize(d)?;
         base64::engine::general_purpose::STANDARD
             .decode(s.as_bytes())
+            .map(bytes::Bytes::from)
             .map_err(serde::de::Error::custom)
     }
 }

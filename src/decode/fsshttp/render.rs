@@ -103,12 +103,29 @@ fn sorted(o: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
     v
 }
 
-fn node(out: &mut String, depth: usize, name: &str, v: &Value) {
+/// The payload lines of a message in document order, for [`node`]: the tree is built
+/// from the JSON form, and the payloads are emptied before it is made so that a payload
+/// (possibly one MIME part included hundreds of times) is never base64-encoded just to
+/// print its first bytes.
+#[derive(Default)]
+struct PayloadLines(std::collections::VecDeque<String>);
+
+impl PayloadLines {
+    /// Records the line of `p` and empties it (keeping its origin).
+    fn take(&mut self, p: Option<&mut CellPayload>) {
+        if let Some(p) = p {
+            self.0.push_back(payload_line(p));
+            p.bytes = bytes::Bytes::new();
+        }
+    }
+}
+
+fn node(out: &mut String, lines: &mut PayloadLines, depth: usize, name: &str, v: &Value) {
     let pad = "  ".repeat(depth);
     match v {
         Value::Array(items) => {
             for it in items {
-                node(out, depth, name, it);
+                node(out, lines, depth, name, it);
             }
             if items.is_empty() {
                 let _ = writeln!(out, "{pad}{name} (empty)");
@@ -129,14 +146,13 @@ fn node(out: &mut String, depth: usize, name: &str, v: &Value) {
                 }
             }
             let _ = writeln!(out, "{line}");
-            if let Some(p) = o
-                .get("payload")
-                .and_then(|p| serde_json::from_value::<CellPayload>(p.clone()).ok())
-            {
-                let _ = writeln!(out, "{pad}  {}", payload_line(&p));
+            if o.get("payload").is_some_and(|p| !p.is_null()) {
+                if let Some(line) = lines.0.pop_front() {
+                    let _ = writeln!(out, "{pad}  {line}");
+                }
             }
             for (k, val) in nested {
-                node(out, depth + 1, k, val);
+                node(out, lines, depth + 1, k, val);
             }
         }
         other => {
@@ -200,10 +216,21 @@ pub fn render_tree(
     if let Some(r) = request {
         out.push_str("Request message\n");
         mtom_line(&mut out, r.mtom.as_ref());
-        if let Ok(Value::Object(o)) = serde_json::to_value(r) {
+        let mut r = r.clone();
+        let mut lines = PayloadLines::default();
+        for c in r.request_collection.iter_mut() {
+            for s in c
+                .requests
+                .iter_mut()
+                .flat_map(|q| q.sub_requests.iter_mut())
+            {
+                lines.take(s.sub_request_data.as_mut().and_then(|d| d.payload.as_mut()));
+            }
+        }
+        if let Ok(Value::Object(o)) = serde_json::to_value(&r) {
             for (k, v) in sorted(&o) {
                 if k != "mtom" && k != "diagnostics" && k != "unknown" {
-                    node(&mut out, 1, k, v);
+                    node(&mut out, &mut lines, 1, k, v);
                 }
             }
         }
@@ -212,10 +239,25 @@ pub fn render_tree(
     if let Some(r) = response {
         out.push_str("Response message\n");
         mtom_line(&mut out, r.mtom.as_ref());
-        if let Ok(Value::Object(o)) = serde_json::to_value(r) {
+        let mut r = r.clone();
+        let mut lines = PayloadLines::default();
+        for c in r.response_collection.iter_mut() {
+            for s in c
+                .responses
+                .iter_mut()
+                .flat_map(|q| q.sub_responses.iter_mut())
+            {
+                lines.take(
+                    s.sub_response_data
+                        .as_mut()
+                        .and_then(|d| d.payload.as_mut()),
+                );
+            }
+        }
+        if let Ok(Value::Object(o)) = serde_json::to_value(&r) {
             for (k, v) in sorted(&o) {
                 if k != "mtom" && k != "diagnostics" && k != "unknown" {
-                    node(&mut out, 1, k, v);
+                    node(&mut out, &mut lines, 1, k, v);
                 }
             }
         }

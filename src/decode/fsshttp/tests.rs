@@ -128,7 +128,7 @@ fn coauth_join_values() {
     match &cell.origin {
         PayloadOrigin::Part { content_id, range } => {
             assert_eq!(content_id, "http://tempuri.org/1/638000000000000001");
-            assert_eq!(&f.body[range.clone()], cell.bytes.as_slice());
+            assert_eq!(&f.body[range.clone()], &cell.bytes[..]);
         }
         PayloadOrigin::Inline => panic!("expected an XOP part"),
     }
@@ -396,19 +396,114 @@ fn unmatched_token_is_diagnosed() {
 fn nesting_is_capped() {
     let body = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
     let req = decode_request(Some("text/xml"), body.as_bytes());
-    let at = 3 * xml::MAX_DEPTH;
+    let at = 3 * MAX_DEPTH;
     assert_eq!(
         req.diagnostics[0],
         Diagnostic::new(
             at,
             format!(
                 "xml nested deeper than {} elements; subtree skipped",
-                xml::MAX_DEPTH
+                MAX_DEPTH
             )
         )
     );
     assert_eq!(req.diagnostics.len(), 2, "{:?}", req.diagnostics);
     assert_eq!(req.unknown.len(), 1);
+}
+
+/// A SOAP body with `depth` nested unknown elements inside `s:Body`.
+fn deep_soap(depth: usize) -> String {
+    let mut body =
+        String::from(r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>"#);
+    body.push_str(&"<a>".repeat(depth));
+    body.push_str(&"</a>".repeat(depth));
+    body.push_str("</s:Body></s:Envelope>");
+    body
+}
+
+/// Issue 14.2: 100,000 nested elements, plain SOAP and as the MTOM root part, decode
+/// to the depth limit with a diagnostic at the first skipped element, and every consumer
+/// (JSON, summary, tree, encoder, drop) copes on a normal test thread.
+#[test]
+fn hundred_thousand_nested_elements() {
+    let soap = deep_soap(100_000);
+    let first_cut = soap.find("<a>").unwrap_or(0) + 3 * (MAX_DEPTH - 2);
+    let mtom_head = "--b\r\nContent-ID: <root>\r\nContent-Type: application/xop+xml\r\n\r\n";
+    let mtom = format!("{mtom_head}{soap}\r\n--b--\r\n");
+    for (ct, body, base) in [
+        ("text/xml", soap.as_str(), 0),
+        (
+            "multipart/related; type=\"application/xop+xml\"; boundary=b; start=\"<root>\"",
+            mtom.as_str(),
+            mtom_head.len(),
+        ),
+    ] {
+        let req = decode_request(Some(ct), body.as_bytes());
+        let resp = decode_response(Some(ct), body.as_bytes(), Some(&req));
+        for d in [&req.diagnostics, &resp.diagnostics] {
+            let cut = d
+                .iter()
+                .find(|d| d.message.contains("nested deeper than"))
+                .map(|d| d.offset);
+            assert_eq!(cut, Some(base + first_cut), "{ct}: {d:?}");
+        }
+        let json = serde_json::to_string(&req).unwrap_or_default();
+        assert!(json.len() < 64 << 10, "{}", json.len());
+        assert!(serde_json::to_string(&resp).is_ok());
+        let tree = render_tree(Some(&req), Some(&resp));
+        assert!(tree.len() < 64 << 10, "{}", tree.len());
+        let _ = summarize(Some(&req), Some(&resp));
+        for mtom in [false, true] {
+            let opts = EncodeOptions {
+                mtom,
+                cell_inline: false,
+            };
+            let _ = encode_request(&req, opts);
+            let _ = encode_response(&resp, opts);
+        }
+    }
+}
+
+/// Issue 14.4: one 64 KiB MIME part named by 400 `xop:Include`s. The payloads share one
+/// copy of the part (the decoded form holds no more payload bytes than the body), and the
+/// tree does not grow with the part's size.
+#[test]
+fn one_part_included_many_times_is_shared() {
+    let part: Vec<u8> = (0..64 << 10).map(|i| (i % 251) as u8).collect();
+    let mut soap = String::from(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><RequestCollection CorrelationId="{c0ffee00-1234-4abc-8def-0123456789ab}" xmlns="http://schemas.microsoft.com/sharepoint/soap/"><Request Url="https://contoso.example/a.docx" RequestToken="1">"#,
+    );
+    for i in 1..=400 {
+        soap.push_str(&format!(
+            r#"<SubRequest Type="Cell" SubRequestToken="{i}"><SubRequestData BinaryDataSize="65536"><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:p"/></SubRequestData></SubRequest>"#
+        ));
+    }
+    soap.push_str("</Request></RequestCollection></s:Body></s:Envelope>");
+    let mut body =
+        format!("--b\r\nContent-ID: <root>\r\n\r\n{soap}\r\n--b\r\nContent-ID: <p>\r\n\r\n")
+            .into_bytes();
+    body.extend_from_slice(&part);
+    body.extend_from_slice(b"\r\n--b--\r\n");
+    let req = decode_request(Some("multipart/related; boundary=b"), &body);
+    assert_eq!(req.diagnostics.first(), None);
+    let payloads: Vec<&CellPayload> = req.cell_payloads().map(|(_, p)| p).collect();
+    assert_eq!(payloads.len(), 400);
+    // Payload bytes held by the decoded form: each distinct buffer counted once.
+    let mut buffers: Vec<(usize, usize)> = payloads
+        .iter()
+        .map(|p| (p.bytes.as_ptr().addr(), p.bytes.len()))
+        .collect();
+    buffers.sort_unstable();
+    buffers.dedup();
+    let held: usize = buffers.iter().map(|(_, len)| len).sum();
+    assert!(
+        held <= body.len(),
+        "{held} payload bytes for a {}-byte body",
+        body.len()
+    );
+    assert!(payloads.iter().all(|p| &p.bytes[..] == part.as_slice()));
+    let tree = render_tree(Some(&req), None);
+    assert!(tree.len() < 400 * 256, "{}", tree.len());
 }
 
 #[test]
@@ -560,7 +655,7 @@ fn enum_of<T: From<String> + std::fmt::Debug + Clone + 'static>(
 
 fn payload() -> impl Strategy<Value = CellPayload> {
     proptest::collection::vec(any::<u8>(), 1..300).prop_map(|bytes| CellPayload {
-        bytes,
+        bytes: bytes.into(),
         origin: PayloadOrigin::Inline,
     })
 }

@@ -299,7 +299,7 @@ const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// Most namespace declarations in scope at once, besides `xml` and `xmlns` (quick-xml's
 /// default limit).
-const MAX_BINDINGS: usize = 128;
+pub const MAX_BINDINGS: usize = 128;
 
 /// One namespace declaration in scope.
 #[derive(Debug, Clone, Copy)]

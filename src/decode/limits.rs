@@ -1,0 +1,137 @@
+//! Tests at limit+1 (and at the limit) of the decoders' resource limits, the ones listed
+//! in the "Resource limits" table of ARCHITECTURE.md. Limits tested next to their
+//! decoder are named there too (SPFileSync nesting, MS-FSSHTTPB nesting, namespaces in
+//! scope, shared MIME parts).
+
+use super::fsshttp;
+use super::mtom;
+use super::webdav;
+
+fn has(d: &[super::Diagnostic], text: &str) -> bool {
+    d.iter().any(|d| d.message.contains(text))
+}
+
+#[test]
+fn mtom_parts() {
+    let params = mtom::parse_content_type("multipart/related; boundary=b").unwrap_or_default();
+    let body = |n: usize| {
+        let mut b = String::new();
+        for i in 0..n {
+            b.push_str(&format!("--b\r\nContent-ID: <{i}>\r\n\r\nx\r\n"));
+        }
+        b.push_str("--b--\r\n");
+        b
+    };
+    let at = mtom::split(body(mtom::MAX_PARTS).as_bytes(), &params);
+    assert_eq!(at.parts.len(), mtom::MAX_PARTS);
+    assert!(at.diagnostics.is_empty(), "{:?}", at.diagnostics.first());
+    let over = body(mtom::MAX_PARTS + 1);
+    let mp = mtom::split(over.as_bytes(), &params);
+    assert_eq!(mp.parts.len(), mtom::MAX_PARTS);
+    // The part limit, then the closing delimiter that was not reached.
+    assert_eq!(mp.diagnostics.len(), 2, "{:?}", mp.diagnostics.first());
+    assert_eq!(mp.diagnostics[0].offset, over.rfind("--b\r\n").unwrap_or(0));
+    assert!(has(&mp.diagnostics, "more than 4096 multipart parts"));
+}
+
+#[test]
+fn mtom_part_headers() {
+    let params = mtom::parse_content_type("multipart/related; boundary=b").unwrap_or_default();
+    let body = |n: usize| {
+        let mut b = String::from("--b\r\n");
+        for i in 0..n {
+            b.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        b.push_str("\r\nx\r\n--b--\r\n");
+        b
+    };
+    let at = mtom::split(body(mtom::MAX_PART_HEADERS).as_bytes(), &params);
+    assert!(at.diagnostics.is_empty(), "{:?}", at.diagnostics.first());
+    let mp = mtom::split(body(mtom::MAX_PART_HEADERS + 1).as_bytes(), &params);
+    assert_eq!(mp.diagnostics.len(), 1, "{:?}", mp.diagnostics.first());
+    assert_eq!(mp.diagnostics[0].offset, 5);
+    assert!(has(
+        &mp.diagnostics,
+        "malformed headers in multipart part 0"
+    ));
+    // The part is still found, from the first blank line.
+    assert_eq!(mp.parts.len(), 1);
+}
+
+fn soap_diags(body: &str) -> Vec<super::Diagnostic> {
+    fsshttp::decode_request(Some("text/xml"), body.as_bytes()).diagnostics
+}
+
+#[test]
+fn soap_nesting_depth() {
+    let nested = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+    assert!(!has(
+        &soap_diags(&nested(fsshttp::MAX_DEPTH)),
+        "nested deeper"
+    ));
+    let d = soap_diags(&nested(fsshttp::MAX_DEPTH + 1));
+    let cut = d
+        .iter()
+        .find(|d| d.message.contains("nested deeper than 64"));
+    assert_eq!(cut.map(|d| d.offset), Some(3 * fsshttp::MAX_DEPTH));
+}
+
+#[test]
+fn soap_element_count() {
+    let many = |n: usize| format!("<r>{}</r>", "<a/>".repeat(n - 1));
+    assert!(!has(
+        &soap_diags(&many(fsshttp::MAX_ELEMENTS)),
+        "xml elements"
+    ));
+    let d = soap_diags(&many(fsshttp::MAX_ELEMENTS + 1));
+    let cut = d
+        .iter()
+        .find(|d| d.message.contains("more than 200000 xml elements"));
+    assert_eq!(
+        cut.map(|d| d.offset),
+        Some(3 + 4 * (fsshttp::MAX_ELEMENTS - 1))
+    );
+}
+
+#[test]
+fn soap_attribute_count() {
+    let attrs = |n: usize| {
+        let a: String = (0..n).map(|i| format!(" a{i}=\"\"")).collect();
+        format!("<x{a}/>")
+    };
+    assert!(!has(
+        &soap_diags(&attrs(fsshttp::MAX_ATTRIBUTES)),
+        "attributes on"
+    ));
+    let body = attrs(fsshttp::MAX_ATTRIBUTES + 1);
+    let d = soap_diags(&body);
+    let cut = d
+        .iter()
+        .find(|d| d.message.contains("more than 128 attributes on x"));
+    assert_eq!(cut.map(|d| d.offset), body.rfind(" a").map(|i| i + 1));
+}
+
+#[test]
+fn soap_namespace_bindings() {
+    let decls = |n: usize| {
+        let a: String = (0..n).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect();
+        format!("<x{a}/>")
+    };
+    assert!(!has(
+        &soap_diags(&decls(fsshttp::MAX_BINDINGS)),
+        "malformed xml"
+    ));
+    let d = soap_diags(&decls(fsshttp::MAX_BINDINGS + 1));
+    assert!(has(&d, "malformed xml"), "{:?}", d.first());
+}
+
+#[test]
+fn dav_and_web3s_node_count() {
+    let nodes = |n: usize| format!("<a>{}</a>", "<b/>".repeat(n));
+    // The document node, <a> and the <b/>s.
+    let (_, d) = webdav::decode_body(nodes(webdav::MAX_XML_NODES - 2).as_bytes());
+    assert!(d.is_empty(), "{:?}", d.first());
+    let (_, d) = webdav::decode_body(nodes(webdav::MAX_XML_NODES - 1).as_bytes());
+    assert_eq!(d.len(), 1, "{:?}", d.first());
+    assert!(has(&d, "nodes limit"), "{:?}", d.first());
+}
