@@ -204,9 +204,18 @@ impl ProxyProcess {
     /// Starts `synctap proxy --listen 127.0.0.1:0` with `extra` arguments, in a fresh
     /// folder with its own certs and capture.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_at(None, extra)
+    }
+
+    /// As [`ProxyProcess::start`], but capturing into `capture` (appending when it exists).
+    pub fn start_appending(capture: &Path, extra: &[&str]) -> Self {
+        Self::start_at(Some(capture), extra)
+    }
+
+    fn start_at(capture: Option<&Path>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
-        let capture = dir.path().join("capture.jsonl");
+        let capture = capture.map_or_else(|| dir.path().join("capture.jsonl"), Path::to_path_buf);
         let mut cmd = synctap();
         cmd.arg("--certs")
             .arg(&certs)
