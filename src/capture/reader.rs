@@ -38,6 +38,8 @@ pub const MAX_BODY_CHUNKS: usize = 16_384;
 /// Most chunked bodies waiting for their exchange line at once; past it the oldest is
 /// dropped. The proxy's writer queue holds 4,096 records, so a real capture has far fewer.
 pub const MAX_PENDING_BODIES: usize = 4_096;
+/// How much of an over-long line is read (and thrown away) at a time.
+const SKIP_PIECE: u64 = 64 << 10;
 /// Most warnings kept; later ones are only counted ([`CaptureReader::warnings_dropped`]).
 pub const MAX_WARNINGS: usize = 1_000;
 
@@ -504,16 +506,26 @@ impl<R: Read> CaptureReader<R> {
             self.buf.clear();
         }
         loop {
-            let avail = match self.input.fill_buf() {
-                Ok(a) => a,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            // Over the limit, keep counting (in pieces) but stop storing.
+            let over = self.line_len > self.max_line as u64;
+            if over {
+                self.buf.clear();
+            }
+            let room = if over {
+                SKIP_PIECE
+            } else {
+                (self.max_line + 1 - self.buf.len()) as u64
             };
-            if avail.is_empty() {
+            let before = self.buf.len();
+            let n = (&mut self.input)
+                .take(room)
+                .read_until(b'\n', &mut self.buf)?;
+            if n == 0 {
                 if self.line_len == 0 || self.follow {
                     return Ok(LineRead::End);
                 }
                 let bytes = self.line_len;
+                self.buf.clear();
                 self.end_line();
                 self.warn(ReadWarning::TornLastLine {
                     line: self.line_no,
@@ -521,16 +533,8 @@ impl<R: Read> CaptureReader<R> {
                 });
                 return Ok(LineRead::Torn);
             }
-            let (n, done) = match avail.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (avail.len(), false),
-            };
-            // Over the limit, keep counting but stop storing.
-            let room = (self.max_line + 1).saturating_sub(self.buf.len());
-            self.buf.extend_from_slice(&avail[..n.min(room)]);
-            self.input.consume(n);
             self.line_len += n as u64;
-            if done {
+            if self.buf.len() > before && self.buf.last() == Some(&b'\n') {
                 let len = self.line_len - 1;
                 let at = self.offset;
                 self.end_line();

@@ -303,8 +303,10 @@ impl Proxy {
             }
         }
         RunSummary {
-            connections: shared.next_connection.load(Ordering::Relaxed) - 1,
-            exchanges: shared.next_exchange.load(Ordering::Relaxed) - 1,
+            connections: shared.next_connection.load(Ordering::Relaxed)
+                - shared.sink.first_connection_id(),
+            exchanges: shared.next_exchange.load(Ordering::Relaxed)
+                - shared.sink.first_exchange_id(),
             abandoned: shared.active.load(Ordering::SeqCst),
         }
     }
