@@ -64,7 +64,8 @@ fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
 }
 
 pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
-    let mut xs = super::read_capture(&args.capture)?;
+    let mut xs = super::read_capture(&args.capture)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
     if let Some(expr) = &args.filter {
         let f = crate::filter::Filter::parse(expr)?;
         xs.retain(|x| f.matches(x, &crate::decode::exchange::decode_recorded(x)));
@@ -105,7 +106,8 @@ pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
 }
 
 pub(super) fn redact(args: &RedactArgs) -> anyhow::Result<i32> {
-    let mut xs = super::read_capture(&args.capture)?;
+    let mut xs = super::read_capture(&args.capture)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
     let report = redact_all(&mut xs, args.redact_identities);
     write_capture(&args.out, &xs, false)?;
     eprintln!("redacted: {}", report.summary());

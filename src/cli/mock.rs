@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{anyhow, Context as _};
 use clap::Args;
 
 use crate::replay::mock::{Mock, MockConfig};
@@ -25,7 +25,8 @@ pub struct MockArgs {
 }
 
 pub(super) fn run(certs: &Path, args: &MockArgs) -> anyhow::Result<i32> {
-    let recorded = super::read_capture(&args.capture)?;
+    let recorded = super::read_capture(&args.capture)
+        .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

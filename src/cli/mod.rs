@@ -139,8 +139,8 @@ fn print_capture_warnings(path: &Path, reader: &CaptureReader<File>) {
 }
 
 /// Reads every exchange of the capture at `path`, printing the reader's warnings.
-fn read_capture(path: &Path) -> anyhow::Result<Vec<Exchange>> {
-    let mut reader = open_capture(path)?;
+fn read_capture(path: &Path) -> Result<Vec<Exchange>, crate::capture::ReadError> {
+    let mut reader = CaptureReader::open(path)?;
     let mut out = Vec::new();
     while let Some(x) = reader.next_exchange()? {
         out.push(x);

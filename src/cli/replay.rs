@@ -76,7 +76,8 @@ pub struct ReplayArgs {
 }
 
 pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
-    let recorded = super::read_capture(&args.capture)?;
+    let recorded = super::read_capture(&args.capture)
+        .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?;
     let mut extra_roots = Vec::new();
     for p in &args.upstream_ca {
         extra_roots.extend(crate::proxy::ca::load_pem_certs(p)?);
