@@ -4,6 +4,7 @@
 mod util;
 
 mod ca_truth;
+mod capture;
 mod chain;
 mod cli;
 mod compression;

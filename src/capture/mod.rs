@@ -10,5 +10,5 @@ pub mod redact;
 pub mod writer;
 
 pub use format::{Record, FORMAT_VERSION};
-pub use reader::{CaptureReader, ReadError, ReadWarning};
+pub use reader::{CaptureReader, Entry, ReadError, ReadWarning};
 pub use writer::{write_capture, CaptureSink, CaptureStats, CaptureWriter};

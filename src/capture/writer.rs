@@ -16,10 +16,13 @@ use std::thread::JoinHandle;
 
 use anyhow::Context as _;
 
-use super::format::{CaptureHeader, Record};
+use super::format::{CaptureHeader, Chunk, Record, Side, INLINE_LIMIT};
+use super::reader::{CaptureReader, LastIds};
 
 /// The write buffer; records reach the file when it fills or the queue runs dry.
 const BUFFER: usize = 256 << 10;
+/// Size of the chunk lines [`write_capture`] writes for large bodies (as the proxy does).
+const CHUNK_BYTES: usize = 256 << 10;
 /// How many records may wait for the writer.
 const QUEUE_RECORDS: usize = 4096;
 /// How many body bytes may wait for the writer before producers drop copies.
@@ -44,6 +47,7 @@ pub struct CaptureStats {
 pub struct CaptureSink {
     tx: Option<SyncSender<(Record, usize)>>,
     stats: Arc<CaptureStats>,
+    after: LastIds,
 }
 
 impl CaptureSink {
@@ -52,7 +56,21 @@ impl CaptureSink {
         Self {
             tx: None,
             stats: Arc::default(),
+            after: LastIds::default(),
         }
+    }
+
+    /// The first exchange id this session may use: 1 for a new capture, one past the
+    /// highest id (of an exchange or a chunk line) of the capture appended to. Ids stay
+    /// unique in the file, so chunk lines an earlier, killed session left behind never
+    /// attach to an exchange of this one.
+    pub fn first_exchange_id(&self) -> u64 {
+        self.after.exchange.saturating_add(1)
+    }
+
+    /// The first connection id this session may use (as for exchange ids).
+    pub fn first_connection_id(&self) -> u64 {
+        self.after.connection.saturating_add(1)
     }
 
     /// Hands a record to the writer; `weight` is the number of body bytes it carries.
@@ -96,31 +114,49 @@ pub struct CaptureWriter {
 
 impl CaptureWriter {
     /// Creates (or appends to) the capture at `path` and starts the writer thread. A new
-    /// or empty file gets a header line; an existing capture is appended to.
+    /// or empty file gets a header line. An existing capture is appended to: its ids are
+    /// read first, so this session's ids continue after them
+    /// ([`CaptureSink::first_exchange_id`]), and a torn last line (a writer killed
+    /// mid-line) is ended with a newline, so it stays one skipped line instead of
+    /// swallowing this session's first record.
     ///
     /// # Errors
-    /// When the file cannot be opened or the header cannot be written.
+    /// When the file cannot be opened or the header cannot be written, and when an
+    /// existing file is not a capture or is from a newer format version.
     pub fn start(path: &Path) -> anyhow::Result<(Self, CaptureSink)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create capture folder {}", dir.display()))?;
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .open(path)
             .with_context(|| format!("cannot open capture file {}", path.display()))?;
-        let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
-        let mut out = BufWriter::with_capacity(BUFFER, file);
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let stats = Arc::new(CaptureStats::default());
-        if empty {
-            let mut line = serde_json::to_vec(&Record::Header(CaptureHeader::now()))?;
-            line.push(b'\n');
-            match out.write_all(&line).and_then(|()| out.flush()) {
+        let mut after = LastIds::default();
+        let mut start = Vec::new();
+        if size == 0 {
+            start = serde_json::to_vec(&Record::Header(CaptureHeader::now()))?;
+            start.push(b'\n');
+        } else {
+            after = CaptureReader::last_ids(path)
+                .map_err(|e| anyhow::anyhow!("cannot append to {}: {e}", path.display()))?;
+            if !ends_with_newline(&mut file, size)
+                .with_context(|| format!("cannot read capture file {}", path.display()))?
+            {
+                start.push(b'\n');
+            }
+        }
+        let mut out = BufWriter::with_capacity(BUFFER, file);
+        if !start.is_empty() {
+            match out.write_all(&start).and_then(|()| out.flush()) {
                 Ok(()) => {
                     stats
                         .bytes_written
-                        .fetch_add(line.len() as u64, Ordering::Relaxed);
+                        .fetch_add(start.len() as u64, Ordering::Relaxed);
                 }
                 // A full or failing disk: traffic still flows; the loss is counted and
                 // reported, as for every later record.
@@ -142,6 +178,7 @@ impl CaptureWriter {
         let sink = CaptureSink {
             tx: Some(tx),
             stats: Arc::clone(&stats),
+            after,
         };
         Ok((
             Self {
@@ -170,6 +207,15 @@ impl CaptureWriter {
             let _ = t.join();
         }
     }
+}
+
+/// Whether the last byte of `file` (of `size` bytes) is a newline.
+fn ends_with_newline(file: &mut File, size: u64) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(size - 1))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 fn write_loop(
@@ -287,7 +333,33 @@ pub fn write_capture<'a>(
     out.write_all(b"\n")?;
     let mut n = 0;
     for x in exchanges {
-        serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x.clone())))?;
+        let mut x = x.clone();
+        // Large bodies go out as chunk lines, as the proxy writes them, so no line comes
+        // near the reader's line limit.
+        for (side, body) in [
+            (Side::Request, x.request.as_mut().map(|r| &mut r.body)),
+            (Side::Response, x.response.as_mut().map(|r| &mut r.body)),
+        ] {
+            let Some(body) = body.filter(|b| b.bytes.len() > INLINE_LIMIT) else {
+                continue;
+            };
+            let mut offset = 0u64;
+            for piece in body.bytes.chunks(CHUNK_BYTES) {
+                let chunk = Chunk {
+                    exchange: x.id,
+                    side,
+                    offset,
+                    base64: piece.to_vec(),
+                };
+                serde_json::to_writer(&mut out, &Record::Chunk(chunk))?;
+                out.write_all(b"\n")?;
+                offset += piece.len() as u64;
+            }
+            body.stored = offset;
+            body.chunked = true;
+            body.bytes = Vec::new();
+        }
+        serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x)))?;
         out.write_all(b"\n")?;
         n += 1;
     }

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::capture::har;
 use crate::capture::redact::{redact_exchange, RedactOptions, RedactReport};
-use crate::capture::{write_capture, CaptureReader};
+use crate::capture::write_capture;
 use crate::decode::text::escape_terminal;
 use crate::model::Exchange;
 
@@ -55,19 +55,6 @@ pub struct RedactArgs {
     redact_identities: bool,
 }
 
-fn read_all(path: &std::path::Path) -> anyhow::Result<Vec<Exchange>> {
-    let mut reader =
-        CaptureReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    while let Some(x) = reader.next_exchange()? {
-        out.push(x);
-    }
-    for w in reader.warnings() {
-        eprintln!("synctap: warning: {}: {w}", path.display());
-    }
-    Ok(out)
-}
-
 fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
     let mut report = RedactReport::default();
     let opts = RedactOptions { identities };
@@ -78,7 +65,8 @@ fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
 }
 
 pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
-    let mut xs = read_all(&args.capture)?;
+    let mut xs = super::read_capture(&args.capture)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
     if let Some(expr) = &args.filter {
         let f = crate::filter::Filter::parse(expr)?;
         xs.retain(|x| f.matches(x, &crate::decode::exchange::decode_recorded(x)));
@@ -119,7 +107,8 @@ pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
 }
 
 pub(super) fn redact(args: &RedactArgs) -> anyhow::Result<i32> {
-    let mut xs = read_all(&args.capture)?;
+    let mut xs = super::read_capture(&args.capture)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
     let report = redact_all(&mut xs, args.redact_identities);
     write_capture(&args.out, &xs, false)?;
     eprintln!("redacted: {}", report.summary());

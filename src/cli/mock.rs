@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 use clap::Args;
 
-use crate::capture::CaptureReader;
 use crate::replay::mock::{Mock, MockConfig};
 
 /// Arguments of `synctap mock`.
@@ -26,9 +25,7 @@ pub struct MockArgs {
 }
 
 pub(super) fn run(certs: &Path, args: &MockArgs) -> anyhow::Result<i32> {
-    let recorded = CaptureReader::open(&args.capture)
-        .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?
-        .collect::<Result<Vec<_>, _>>()
+    let recorded = super::read_capture(&args.capture)
         .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

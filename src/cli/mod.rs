@@ -32,10 +32,13 @@ mod show;
 mod timeline;
 mod ui;
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use crate::capture::CaptureReader;
+use crate::model::Exchange;
 use proxy::parse_size;
 
 /// synctap: an intercepting debug proxy and inspector for Office file-sync traffic
@@ -132,6 +135,34 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Mock(a) => mock::run(&opts.certs, &a),
         Command::Ui(a) => ui::run(&a),
     }
+}
+
+/// Opens the capture at `path` for a command; the error names the file.
+fn open_capture(path: &Path) -> anyhow::Result<CaptureReader<File>> {
+    CaptureReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Prints what the reader skipped or noticed (bad lines, duplicate ids, contradicting
+/// lengths) on stderr, one `synctap: warning:` line each, naming the file.
+fn print_capture_warnings(path: &Path, reader: &CaptureReader<File>) {
+    for w in reader.warnings() {
+        eprintln!("synctap: warning: {}: {w}", path.display());
+    }
+    let more = reader.warnings_dropped();
+    if more > 0 {
+        eprintln!("synctap: warning: {}: {more} more warnings", path.display());
+    }
+}
+
+/// Reads every exchange of the capture at `path`, printing the reader's warnings.
+fn read_capture(path: &Path) -> Result<Vec<Exchange>, crate::capture::ReadError> {
+    let mut reader = CaptureReader::open(path)?;
+    let mut out = Vec::new();
+    while let Some(x) = reader.next_exchange()? {
+        out.push(x);
+    }
+    print_capture_warnings(path, &reader);
+    Ok(out)
 }
 
 #[cfg(test)]

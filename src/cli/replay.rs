@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, ValueEnum};
 
-use crate::capture::CaptureReader;
 use crate::proxy::tls::UpstreamTrust;
 use crate::replay::report::{self, Note, Report};
 use crate::replay::{compare, diff, DiffOptions, ReplayConfig, Timing};
@@ -81,9 +80,7 @@ pub struct ReplayArgs {
 }
 
 pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
-    let recorded = CaptureReader::open(&args.capture)
-        .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?
-        .collect::<Result<Vec<_>, _>>()
+    let recorded = super::read_capture(&args.capture)
         .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?;
     let mut extra_roots = Vec::new();
     for p in &args.upstream_ca {

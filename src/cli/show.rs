@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::capture::CaptureReader;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
 use crate::decode::text::escape_terminal;
 use crate::model::{Exchange, ExchangeKind};
@@ -33,8 +32,7 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(crate::filter::Filter::parse)
         .transpose()?;
-    let mut reader = CaptureReader::open(&args.capture)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
+    let mut reader = super::open_capture(&args.capture)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut n = 0u64;
@@ -56,9 +54,7 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
         }
     }
     out.flush()?;
-    for w in reader.warnings() {
-        eprintln!("synctap: warning: {}: {w}", args.capture.display());
-    }
+    super::print_capture_warnings(&args.capture, &reader);
     if n == 0 && !args.json {
         eprintln!("synctap: {} holds no exchanges", args.capture.display());
     }

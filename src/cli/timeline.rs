@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::capture::CaptureReader;
 use crate::timeline::{render_findings, render_text, Timeline, TimelineOptions, TimelineReport};
 
 /// Arguments of `synctap timeline`.
@@ -79,14 +78,11 @@ pub(super) fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
 }
 
 fn fold(path: &Path, opts: TimelineOptions) -> anyhow::Result<TimelineReport> {
-    let mut reader =
-        CaptureReader::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut reader = super::open_capture(path)?;
     let mut t = Timeline::new(opts);
     while let Some(x) = reader.next_exchange()? {
         t.push(&x);
     }
-    for w in reader.warnings() {
-        eprintln!("synctap: warning: {}: {w}", path.display());
-    }
+    super::print_capture_warnings(path, &reader);
     Ok(t.report())
 }

@@ -255,6 +255,7 @@ impl Proxy {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let first_ids = (sink.first_exchange_id(), sink.first_connection_id());
         let shared = Arc::new(Shared {
             config,
             ca,
@@ -262,8 +263,9 @@ impl Proxy {
             keylog,
             sink,
             live,
-            next_exchange: AtomicU64::new(1),
-            next_connection: AtomicU64::new(1),
+            // Appending to a capture: ids continue after the ones it holds.
+            next_exchange: AtomicU64::new(first_ids.0),
+            next_connection: AtomicU64::new(first_ids.1),
             active: AtomicUsize::new(0),
             idle: Notify::new(),
             shutdown: shutdown_rx,
@@ -337,8 +339,10 @@ impl Proxy {
             }
         }
         RunSummary {
-            connections: shared.next_connection.load(Ordering::Relaxed) - 1,
-            exchanges: shared.next_exchange.load(Ordering::Relaxed) - 1,
+            connections: shared.next_connection.load(Ordering::Relaxed)
+                - shared.sink.first_connection_id(),
+            exchanges: shared.next_exchange.load(Ordering::Relaxed)
+                - shared.sink.first_exchange_id(),
             abandoned: shared.active.load(Ordering::SeqCst),
         }
     }

@@ -4,15 +4,14 @@
 //! over a channel. Full exchanges are not kept: the UI loads one on demand from the file
 //! offset in its row (or from a bounded in-memory ring in live mode).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::capture::format::{Record, Side, FORMAT_NAME};
+use crate::capture::CaptureReader;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
 use crate::filter::Filter;
 use crate::model::{Exchange, ExchangeKind};
@@ -195,51 +194,14 @@ fn host_path(url: &str) -> String {
     rest.split(['?', '#']).next().unwrap_or(rest).to_owned()
 }
 
-/// Reads one exchange back from a capture at `start`.
+/// Reads one exchange back from a capture at `start` (its row's [`Loc::File`]).
 ///
 /// # Errors
 /// When the file cannot be read or holds no exchange `id` from there.
 pub(crate) fn load_exchange(path: &Path, start: u64, id: u64) -> anyhow::Result<Exchange> {
-    let mut f = BufReader::new(File::open(path)?);
-    f.seek(SeekFrom::Start(start))?;
-    let mut bodies: HashMap<Side, Vec<u8>> = HashMap::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if f.read_until(b'\n', &mut line)? == 0 {
-            anyhow::bail!("exchange {id} not found in the capture");
-        }
-        match serde_json::from_slice::<Record>(&line) {
-            Ok(Record::Chunk(c)) if c.exchange == id => {
-                let b = bodies.entry(c.side).or_default();
-                if c.offset as usize == b.len() {
-                    b.extend_from_slice(&c.base64);
-                }
-            }
-            Ok(Record::Exchange(mut x)) if x.id == id => {
-                if let Some(r) = x.request.as_mut() {
-                    attach(&mut r.body, bodies.remove(&Side::Request));
-                }
-                if let Some(r) = x.response.as_mut() {
-                    attach(&mut r.body, bodies.remove(&Side::Response));
-                }
-                return Ok(*x);
-            }
-            _ => {}
-        }
-    }
-}
-
-fn attach(body: &mut crate::model::Body, bytes: Option<Vec<u8>>) {
-    if body.chunked {
-        let bytes = bytes.unwrap_or_default();
-        if (bytes.len() as u64) < body.stored {
-            body.truncated = true;
-        }
-        body.stored = bytes.len() as u64;
-        body.bytes = bytes;
-        body.chunked = false;
-    }
+    CaptureReader::open(path)?
+        .read_at(start, id)?
+        .ok_or_else(|| anyhow::anyhow!("exchange {id} not found in the capture"))
 }
 
 /// What a row or the detail pane shows for an exchange whose decoding panicked.
@@ -348,83 +310,47 @@ pub(crate) fn spawn_file(path: PathBuf, tx: Sender<SourceMsg>, follow: bool) -> 
     ctx
 }
 
-/// A line reader over a growing file that never consumes a torn last line.
-struct Lines {
-    file: BufReader<File>,
-    pos: u64,
-    buf: Vec<u8>,
-}
-
-impl Lines {
-    fn open(path: &Path) -> anyhow::Result<Self> {
-        Ok(Self {
-            file: BufReader::with_capacity(256 << 10, File::open(path)?),
-            pos: 0,
-            buf: Vec::new(),
-        })
-    }
-
-    /// The next complete line and its offset; None when no complete line is there yet.
-    fn next(&mut self) -> anyhow::Result<Option<u64>> {
-        self.buf.clear();
-        let n = self.file.read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if self.buf.last() != Some(&b'\n') {
-            // Torn: the writer is mid-line. Come back for the whole line later.
-            self.file.seek(SeekFrom::Start(self.pos))?;
-            return Ok(None);
-        }
-        let at = self.pos;
-        self.pos += n as u64;
-        Ok(Some(at))
-    }
-
-    fn rewind(&mut self) -> anyhow::Result<()> {
-        self.file.seek(SeekFrom::Start(0))?;
-        self.pos = 0;
-        Ok(())
-    }
-}
-
 fn follow_file(
     path: &Path,
     tx: &Sender<SourceMsg>,
     crx: &Receiver<SourceCmd>,
     follow: bool,
 ) -> anyhow::Result<()> {
-    let mut lines = Lines::open(path)?;
+    // The capture reader in follow mode never consumes a torn last line: it answers None
+    // until the writer completes it.
+    let mut reader = CaptureReader::follow(path)?;
     let mut fold = Fold::new(tx.clone());
-    let mut header = false;
     let mut bad = 0u64;
-    // First offset of each pending chunked body, by exchange id.
-    let mut chunk_start: HashMap<u64, u64> = HashMap::new();
     // The offset up to which exchanges were folded into the timeline.
     let mut folded_to = 0u64;
     let mut caught_up = false;
+    // Forgets the rows and reads again from the start under a new filter.
+    let restart = |f: Option<Filter>, fold: &mut Fold, reader: &mut CaptureReader<File>| {
+        fold.filter = f;
+        fold.batch.clear();
+        if tx.send(SourceMsg::Reset).is_err() {
+            return Ok(false);
+        }
+        reader.rewind().map(|()| true)
+    };
     loop {
         match crx.try_recv() {
             Ok(SourceCmd::SetFilter(f)) => {
-                fold.filter = f;
-                fold.batch.clear();
-                if tx.send(SourceMsg::Reset).is_err() {
+                if !restart(f, &mut fold, &mut reader)? {
                     return Ok(());
                 }
-                lines.rewind()?;
-                chunk_start.clear();
-                header = false;
                 caught_up = false;
             }
             Err(TryRecvError::Disconnected) => return Ok(()),
             Err(TryRecvError::Empty) => {}
         }
-        let Some(at) = lines.next()? else {
+        let Some(entry) = reader.next_entry()? else {
             if !fold.flush(true) {
                 return Ok(());
             }
             if !caught_up {
                 caught_up = true;
+                bad = bad.max(reader.skipped_lines());
                 if bad > 0 {
                     let _ = tx.send(SourceMsg::Status(format!(
                         "{bad} unreadable line{} skipped",
@@ -439,14 +365,9 @@ fn follow_file(
                 // Still answer filter changes.
                 match crx.recv_timeout(Duration::from_millis(100)) {
                     Ok(SourceCmd::SetFilter(f)) => {
-                        fold.filter = f;
-                        fold.batch.clear();
-                        if tx.send(SourceMsg::Reset).is_err() {
+                        if !restart(f, &mut fold, &mut reader)? {
                             return Ok(());
                         }
-                        lines.rewind()?;
-                        chunk_start.clear();
-                        header = false;
                         caught_up = false;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
@@ -458,44 +379,12 @@ fn follow_file(
             continue;
         };
         caught_up = false;
-        let record = serde_json::from_slice::<Record>(&lines.buf);
-        if !header {
-            match record {
-                Ok(Record::Header(h)) if h.format == FORMAT_NAME => header = true,
-                _ => anyhow::bail!("not a synctap capture"),
-            }
-            continue;
+        let fold_it = entry.offset >= folded_to;
+        if fold_it {
+            folded_to = entry.end;
         }
-        match record {
-            Ok(Record::Chunk(c)) => {
-                chunk_start.entry(c.exchange).or_insert(at);
-            }
-            Ok(Record::Exchange(x)) => {
-                let start = chunk_start.remove(&x.id).unwrap_or(at);
-                let mut x = *x;
-                if x.request.as_ref().is_some_and(|r| r.body.chunked)
-                    || x.response.as_ref().is_some_and(|r| r.body.chunked)
-                {
-                    // Rare (bodies over 1 MiB): read it back with its chunks.
-                    if let Ok(full) = load_exchange(path, start, x.id) {
-                        x = full;
-                    }
-                }
-                let fold_it = at >= folded_to;
-                if fold_it {
-                    folded_to = lines.pos;
-                }
-                if !fold.push(&x, Loc::File { start }, fold_it) {
-                    return Ok(());
-                }
-            }
-            Ok(Record::Header(_)) => {}
-            Err(_) => {
-                if at >= folded_to {
-                    bad += 1;
-                    folded_to = lines.pos;
-                }
-            }
+        if !fold.push(&entry.exchange, Loc::File { start: entry.start }, fold_it) {
+            return Ok(());
         }
     }
 }

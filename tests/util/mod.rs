@@ -247,15 +247,24 @@ impl ProxyProcess {
     /// Starts `synctap proxy --listen 127.0.0.1:0` with `extra` arguments, in a fresh
     /// folder with its own certs and capture.
     pub fn start(extra: &[&str]) -> Self {
-        Self::start_with(extra, &[], false)
+        Self::start_at(None, extra, &[], false)
+    }
+
+    /// As [`ProxyProcess::start`], but capturing into `capture` (appending when it exists).
+    pub fn start_appending(capture: &Path, extra: &[&str]) -> Self {
+        Self::start_at(Some(capture), extra, &[], false)
     }
 
     /// Like `start`, with environment variables set (the proxy variables are removed
     /// first) and, when `log` is set, stderr written to `stderr.log` (see `log`).
     pub fn start_with(extra: &[&str], env: &[(&str, &str)], log: bool) -> Self {
+        Self::start_at(None, extra, env, log)
+    }
+
+    fn start_at(capture: Option<&Path>, extra: &[&str], env: &[(&str, &str)], log: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = dir.path().join("certs");
-        let capture = dir.path().join("capture.jsonl");
+        let capture = capture.map_or_else(|| dir.path().join("capture.jsonl"), Path::to_path_buf);
         let mut cmd = synctap();
         cmd.arg("--certs")
             .arg(&certs)
