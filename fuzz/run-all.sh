@@ -9,6 +9,9 @@
 # fuzz/artifacts/TARGET/. Exits 1 when any target crashed (or ran out of memory or time
 # on one input), 2 when the targets do not build.
 #
+# FUZZ_FLAGS is passed to cargo fuzz build and run (CI sets `--dev` to reuse the debug
+# build it already made; a real campaign uses the default release build).
+#
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP=1 enables them on stable, and
 # `-s none` builds without a sanitizer (safe Rust: the fuzzer looks for panics, stack
 # overflows, memory blow-ups and hangs).
@@ -23,9 +26,10 @@ if [ $# -gt 0 ]; then
 else
   targets="$(cd fuzz_targets && ls *.rs | sed 's/\.rs$//')"
 fi
+flags=(${FUZZ_FLAGS:-})
 ./seed.sh $targets >/dev/null || exit 2
 mkdir -p target/dict
-cargo fuzz build -s none $targets >/dev/null 2>target/build.log || {
+cargo fuzz build -s none "${flags[@]}" $targets >/dev/null 2>target/build.log || {
   cat target/build.log >&2
   exit 2
 }
@@ -44,7 +48,7 @@ for t in $targets; do
     cat "dict/$t.dict" >>"$merged"
     dict_args=("-dict=$merged")
   fi
-  cargo fuzz run -s none "$t" -- \
+  cargo fuzz run -s none "${flags[@]}" "$t" -- \
     -max_total_time="$secs" -rss_limit_mb=1024 -timeout=30 -print_final_stats=1 \
     "${dict_args[@]}" >"$log" 2>&1
   rc=$?
