@@ -91,6 +91,7 @@ fn exchange(id: u64, name: &str, secrets: bool) -> Exchange {
             done_ms: Some(10.0),
         },
         error: None,
+        imported: None,
     }
 }
 
