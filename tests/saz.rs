@@ -9,13 +9,17 @@ use std::path::{Path, PathBuf};
 
 use synctap::capture::write_capture;
 use synctap::decode::exchange::decode_recorded;
-use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings, TunnelInfo};
+use synctap::model::{
+    Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings, TunnelInfo,
+};
 
 use crate::util::{read_capture, synctap, TestResult};
 
 /// Head fields and body of a fixture in testdata/fsshttp.
 fn fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fsshttp").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/fsshttp")
+        .join(name);
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (split, sep) = data
         .windows(4)
@@ -86,7 +90,8 @@ fn zip_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 const CELL: &str = "/_vti_bin/cellstorage.svc/CellStorageService";
-const SOAP_ACTION: &str = "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"";
+const SOAP_ACTION: &str =
+    "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"";
 
 /// The sessions of the archive every import test starts from.
 fn members() -> Vec<(String, Vec<u8>)> {
@@ -106,29 +111,58 @@ fn members() -> Vec<(String, Vec<u8>)> {
     m.push(("raw/01_s.txt".into(), s1));
     m.push((
         "raw/01_m.xml".into(),
-        meta(1, "1", &[("x-clientip", "10.1.2.3"), ("x-clientport", "50100"), ("x-processinfo", "winword:7188"), ("x-hostip", "20.190.1.1"), ("ui-comments", "opened from SharePoint")]),
+        meta(
+            1,
+            "1",
+            &[
+                ("x-clientip", "10.1.2.3"),
+                ("x-clientport", "50100"),
+                ("x-processinfo", "winword:7188"),
+                ("x-hostip", "20.190.1.1"),
+                ("ui-comments", "opened from SharePoint"),
+            ],
+        ),
     ));
     // 2: origin-form request, gzip response body stored as it came.
     let c2 = head(
         "GET /sites/team/_api/web/DefaultDocumentLibrary/ID HTTP/1.1",
-        &[("Host".into(), "contoso.example".into()), ("Accept".into(), "application/json".into())],
+        &[
+            ("Host".into(), "contoso.example".into()),
+            ("Accept".into(), "application/json".into()),
+        ],
     );
     let json = br#"{"d":{"Id":"6c1f2c8c-0000-4000-8000-000000000001"}}"#;
     let z = gzip(json);
     let mut s2 = head(
         "HTTP/1.1 200 OK",
-        &[("Content-Type".into(), "application/json".into()), ("Content-Encoding".into(), "gzip".into()), ("Content-Length".into(), z.len().to_string())],
+        &[
+            ("Content-Type".into(), "application/json".into()),
+            ("Content-Encoding".into(), "gzip".into()),
+            ("Content-Length".into(), z.len().to_string()),
+        ],
     );
     s2.extend_from_slice(&z);
     m.push(("raw/02_c.txt".into(), c2));
     m.push(("raw/02_s.txt".into(), s2));
-    m.push(("raw/02_m.xml".into(), meta(2, "1", &[("x-processinfo", "onedrive:4242")])));
+    m.push((
+        "raw/02_m.xml".into(),
+        meta(2, "1", &[("x-processinfo", "onedrive:4242")]),
+    ));
     // 3: a CONNECT tunnel.
     m.push((
         "raw/03_c.txt".into(),
-        head("CONNECT login.microsoftonline.com:443 HTTP/1.1", &[("Host".into(), "login.microsoftonline.com:443".into())]),
+        head(
+            "CONNECT login.microsoftonline.com:443 HTTP/1.1",
+            &[("Host".into(), "login.microsoftonline.com:443".into())],
+        ),
     ));
-    m.push(("raw/03_s.txt".into(), head("HTTP/1.1 200 Connection Established", &[("FiddlerGateway".into(), "Direct".into())])));
+    m.push((
+        "raw/03_s.txt".into(),
+        head(
+            "HTTP/1.1 200 Connection Established",
+            &[("FiddlerGateway".into(), "Direct".into())],
+        ),
+    ));
     m.push(("raw/03_m.xml".into(), meta(3, "1000", &[])));
     // 4: aborted: no _s.txt.
     let (wh, wb) = fixture("whoami_servertime.request");
@@ -137,7 +171,10 @@ fn members() -> Vec<(String, Vec<u8>)> {
     let mut c4 = head(&format!("POST http://contoso.example{CELL} HTTP/1.1"), &wh);
     c4.extend_from_slice(&wb);
     m.push(("raw/04_c.txt".into(), c4.clone()));
-    m.push(("raw/04_m.xml".into(), meta(4, "0", &[("x-processinfo", "excel:99")])));
+    m.push((
+        "raw/04_m.xml".into(),
+        meta(4, "0", &[("x-processinfo", "excel:99")]),
+    ));
     // 5: no _m.xml.
     let (wrh, wrb) = fixture("whoami_servertime.response");
     let mut s5 = head("HTTP/1.1 200 OK", &wrh);
@@ -147,9 +184,15 @@ fn members() -> Vec<(String, Vec<u8>)> {
     // 6: garbage _m.xml.
     m.push(("raw/06_c.txt".into(), c4));
     m.push(("raw/06_s.txt".into(), s5));
-    m.push(("raw/06_m.xml".into(), b"<Session SID=\"6\" BitFlags=\"zz\"><SessionTimers ClientBeginRequest=\"2026-".to_vec()));
+    m.push((
+        "raw/06_m.xml".into(),
+        b"<Session SID=\"6\" BitFlags=\"zz\"><SessionTimers ClientBeginRequest=\"2026-".to_vec(),
+    ));
     // Hostile member names: never paths, only counted.
-    m.push(("raw/../../evil_c.txt".into(), b"GET /evil HTTP/1.1\r\n\r\n".to_vec()));
+    m.push((
+        "raw/../../evil_c.txt".into(),
+        b"GET /evil HTTP/1.1\r\n\r\n".to_vec(),
+    ));
     m.push(("/tmp/synctap-evil.txt".into(), b"x".to_vec()));
     m.push(("raw/7_c.txt\u{1b}[31m".into(), b"x".to_vec()));
     m.push(("[Content_Types].xml".into(), b"<Types/>".to_vec()));
@@ -158,11 +201,21 @@ fn members() -> Vec<(String, Vec<u8>)> {
 }
 
 fn import(file: &Path, out: &Path) -> std::process::Output {
-    synctap().arg("import").arg(file).arg("--out").arg(out).output().expect("run synctap import")
+    synctap()
+        .arg("import")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run synctap import")
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).expect("dir").flatten().map(|e| e.path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     v.sort();
     v
 }
@@ -177,11 +230,20 @@ fn every_kind_of_session_imports() -> TestResult {
     let run = import(&file, &out);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{err}");
-    assert!(err.contains("read 6 SAZ sessions, 6 exchanges, skipped 0"), "{err}");
-    assert!(err.contains("session metadata (_m.xml) is not well-formed XML"), "{err}");
+    assert!(
+        err.contains("read 6 SAZ sessions, 6 exchanges, skipped 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("session metadata (_m.xml) is not well-formed XML"),
+        "{err}"
+    );
     assert!(err.contains("sessions without _m.xml"), "{err}");
     // Hostile names are reported (escaped), and nothing was written anywhere.
-    assert!(err.contains("raw/../../evil_c.txt is not part of a session"), "{err}");
+    assert!(
+        err.contains("raw/../../evil_c.txt is not part of a session"),
+        "{err}"
+    );
     assert!(err.contains("raw/7_c.txt\\u{1b}[31m"), "escaped: {err}");
     assert!(!err.contains('\u{1b}'), "{err}");
     assert_eq!(files_in(dir.path()), [file.clone(), out.clone()]);
@@ -198,24 +260,40 @@ fn every_kind_of_session_imports() -> TestResult {
     assert_eq!(x.server, "contoso.example:443");
     assert_eq!(x.client_addr, "10.1.2.3:50100");
     let resp = x.response.as_ref().ok_or("response")?;
-    assert_eq!(resp.body.bytes, fixture("coauth_join.response").1, "unchunked");
-    assert_eq!(resp.headers.get("transfer-encoding"), Some("chunked"), "headers as sent");
+    assert_eq!(
+        resp.body.bytes,
+        fixture("coauth_join.response").1,
+        "unchunked"
+    );
+    assert_eq!(
+        resp.headers.get("transfer-encoding"),
+        Some("chunked"),
+        "headers as sent"
+    );
     let imp = x.imported.as_ref().ok_or("imported")?;
     assert_eq!(imp.process.as_deref(), Some("winword:7188"));
     assert_eq!(imp.number, Some(1));
-    assert!(imp.flags.contains(&("ui-comments".into(), "opened from SharePoint".into())));
+    assert!(imp
+        .flags
+        .contains(&("ui-comments".into(), "opened from SharePoint".into())));
     assert_eq!(x.timings.start, "2026-11-21T10:00:01.1Z");
     assert_eq!(x.timings.request_sent_ms, Some(20.0));
     assert_eq!(x.timings.first_response_byte_ms, Some(50.0));
     assert_eq!(x.timings.done_ms, Some(65.0));
-    assert_eq!((x.timings.connect_ms, x.timings.tls_ms), (Some(3.0), Some(12.0)));
+    assert_eq!(
+        (x.timings.connect_ms, x.timings.tls_ms),
+        (Some(3.0), Some(12.0))
+    );
     let d = decode_recorded(x);
     assert_eq!(d.protocol.name(), "FSSHTTP");
     assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
     assert!(x.error.is_none(), "{:?}", x.error);
     // 2: origin form joined to Host; the gzip body stays as sent and still decodes.
     let x = &xs[1];
-    assert_eq!(x.request.as_ref().ok_or("request")?.url, "https://contoso.example/sites/team/_api/web/DefaultDocumentLibrary/ID");
+    assert_eq!(
+        x.request.as_ref().ok_or("request")?.url,
+        "https://contoso.example/sites/team/_api/web/DefaultDocumentLibrary/ID"
+    );
     let resp = x.response.as_ref().ok_or("response")?;
     assert_eq!(&resp.body.bytes[..2], &[0x1f, 0x8b]);
     assert_eq!(decode_recorded(x).protocol.name(), "SPFileSync");
@@ -223,11 +301,21 @@ fn every_kind_of_session_imports() -> TestResult {
     let x = &xs[2];
     assert_eq!(x.kind, ExchangeKind::Tunnel);
     assert_eq!(x.server, "login.microsoftonline.com:443");
-    assert_eq!(x.tunnel, Some(TunnelInfo { bytes_up: 517, bytes_down: 4096 }));
+    assert_eq!(
+        x.tunnel,
+        Some(TunnelInfo {
+            bytes_up: 517,
+            bytes_down: 4096
+        })
+    );
     // 4: aborted: the request, no response, an error.
     let x = &xs[3];
     assert!(x.request.is_some() && x.response.is_none());
-    assert!(x.error.as_deref().unwrap_or("").contains("aborted"), "{:?}", x.error);
+    assert!(
+        x.error.as_deref().unwrap_or("").contains("aborted"),
+        "{:?}",
+        x.error
+    );
     // 5 and 6: without (usable) metadata, still whole exchanges.
     for x in &xs[4..] {
         assert_eq!(x.response.as_ref().ok_or("response")?.status, 200);
@@ -239,7 +327,10 @@ fn every_kind_of_session_imports() -> TestResult {
     let show = synctap().arg("show").arg(&out).output()?;
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(show.status.success());
-    assert!(text.lines().next().unwrap_or("").contains("[winword:7188]"), "{text}");
+    assert!(
+        text.lines().next().unwrap_or("").contains("[winword:7188]"),
+        "{text}"
+    );
     assert!(text.contains("[onedrive:4242]"), "{text}");
     Ok(())
 }
@@ -280,7 +371,10 @@ fn a_truncated_archive_imports_what_it_holds() -> TestResult {
     let dir = tempfile::tempdir()?;
     let whole = zip_of(&members());
     // Cut inside the members, far before the central directory.
-    let at = whole.windows(11).position(|w| w == b"raw/05_c.txt"[..11].as_ref()).ok_or("member 5")?;
+    let at = whole
+        .windows(11)
+        .position(|w| w == b"raw/05_c.txt"[..11].as_ref())
+        .ok_or("member 5")?;
     let file = dir.path().join("cut.saz");
     std::fs::write(&file, &whole[..at + 40])?;
     let out = dir.path().join("imported.jsonl");
@@ -290,7 +384,10 @@ fn a_truncated_archive_imports_what_it_holds() -> TestResult {
     assert!(err.contains("truncated or damaged"), "{err}");
     let xs = read_capture(&out);
     assert!(xs.len() >= 4, "{err}");
-    assert_eq!(xs[0].response.as_ref().ok_or("response")?.body.bytes, fixture("coauth_join.response").1);
+    assert_eq!(
+        xs[0].response.as_ref().ok_or("response")?.body.bytes,
+        fixture("coauth_join.response").1
+    );
     assert_eq!(xs[2].kind, ExchangeKind::Tunnel);
     Ok(())
 }
@@ -355,7 +452,10 @@ fn zip_raw(name: &str, data: &[u8], size: u32) -> Vec<u8> {
 #[test]
 fn a_zip_bomb_stops_at_the_member_cap() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let mut bomb = zip_of(&[("raw/1_c.txt".into(), b"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n".to_vec())]);
+    let mut bomb = zip_of(&[(
+        "raw/1_c.txt".into(),
+        b"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n".to_vec(),
+    )]);
     // Replace the archive by one whose response member inflates to 1 GiB + 1 MiB.
     let data = deflate_bomb(b"HTTP/1.1 200 OK\r\n\r\n", 1025);
     assert!(data.len() < 8 << 20, "{}", data.len());
@@ -419,15 +519,31 @@ fn sample(id: u64, name: &str) -> Exchange {
 }
 
 fn sample_capture(dir: &Path) -> Result<(PathBuf, Vec<Exchange>), Box<dyn std::error::Error>> {
-    let mut xs = vec![sample(1, "coauth_join"), sample(2, "cell_upload_two_parts"), sample(3, "whoami_servertime")];
+    let mut xs = vec![
+        sample(1, "coauth_join"),
+        sample(2, "cell_upload_two_parts"),
+        sample(3, "whoami_servertime"),
+    ];
     // A chunked response stored unchunked; a truncated body; a tunnel; an error.
     if let Some(r) = xs[2].response.as_mut() {
-        r.headers.0.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
-        r.headers.0.push(("Transfer-Encoding".into(), "chunked".into()));
+        r.headers
+            .0
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+        r.headers
+            .0
+            .push(("Transfer-Encoding".into(), "chunked".into()));
     }
     let mut big = sample(4, "coauth_join");
     if let Some(r) = big.response.as_mut() {
-        r.body = Body { bytes: vec![0xff, 0, 0x10, 0x80], len: 1_000_000, truncated: true, sha256: Some("ab".repeat(32)), incomplete: false, stored: 4, chunked: false };
+        r.body = Body {
+            bytes: vec![0xff, 0, 0x10, 0x80],
+            len: 1_000_000,
+            truncated: true,
+            sha256: Some("ab".repeat(32)),
+            incomplete: false,
+            stored: 4,
+            chunked: false,
+        };
     }
     xs.push(big);
     let mut tunnel = sample(5, "coauth_join");
@@ -435,7 +551,10 @@ fn sample_capture(dir: &Path) -> Result<(PathBuf, Vec<Exchange>), Box<dyn std::e
     tunnel.request = None;
     tunnel.response = None;
     tunnel.server = "login.live.com:443".into();
-    tunnel.tunnel = Some(TunnelInfo { bytes_up: 10, bytes_down: 20 });
+    tunnel.tunnel = Some(TunnelInfo {
+        bytes_up: 10,
+        bytes_down: 20,
+    });
     xs.push(tunnel);
     let mut failed = sample(6, "whoami_servertime");
     failed.response = None;
@@ -447,8 +566,17 @@ fn sample_capture(dir: &Path) -> Result<(PathBuf, Vec<Exchange>), Box<dyn std::e
 }
 
 fn export(capture: &Path, saz: &Path) -> TestResult {
-    let run = synctap().arg("export").arg(capture).arg("--saz").arg(saz).output()?;
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = synctap()
+        .arg("export")
+        .arg(capture)
+        .arg("--saz")
+        .arg(saz)
+        .output()?;
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     Ok(())
 }
 
@@ -475,26 +603,64 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
     let names: Vec<&str> = ms.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names[0], "[Content_Types].xml");
     assert_eq!(*names.last().ok_or("empty")?, "_index.htm");
-    for n in ["raw/01_c.txt", "raw/01_m.xml", "raw/01_s.txt", "raw/05_c.txt", "raw/06_m.xml"] {
+    for n in [
+        "raw/01_c.txt",
+        "raw/01_m.xml",
+        "raw/01_s.txt",
+        "raw/05_c.txt",
+        "raw/06_m.xml",
+    ] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
-    assert!(!names.contains(&"raw/06_s.txt"), "the failed exchange has no response");
-    let m1 = String::from_utf8(ms.iter().find(|(n, _)| n == "raw/01_m.xml").ok_or("m")?.1.clone())?;
+    assert!(
+        !names.contains(&"raw/06_s.txt"),
+        "the failed exchange has no response"
+    );
+    let m1 = String::from_utf8(
+        ms.iter()
+            .find(|(n, _)| n == "raw/01_m.xml")
+            .ok_or("m")?
+            .1
+            .clone(),
+    )?;
     assert!(m1.contains("<Session SID=\"1\" BitFlags=\"401\">"), "{m1}");
-    assert!(m1.contains("ClientBeginRequest=\"2026-11-21T10:00:01.1234560+00:00\""), "{m1}");
-    assert!(m1.contains("ClientDoneResponse=\"2026-11-21T10:00:01.1339560+00:00\""), "{m1}");
-    assert!(m1.contains("<SessionFlag N=\"x-clientip\" V=\"127.0.0.1\" />"), "{m1}");
+    assert!(
+        m1.contains("ClientBeginRequest=\"2026-11-21T10:00:01.1234560+00:00\""),
+        "{m1}"
+    );
+    assert!(
+        m1.contains("ClientDoneResponse=\"2026-11-21T10:00:01.1339560+00:00\""),
+        "{m1}"
+    );
+    assert!(
+        m1.contains("<SessionFlag N=\"x-clientip\" V=\"127.0.0.1\" />"),
+        "{m1}"
+    );
     let c1 = &ms.iter().find(|(n, _)| n == "raw/01_c.txt").ok_or("c")?.1;
-    assert!(c1.starts_with(format!("POST https://contoso.example{CELL}?x=1 HTTP/1.1\r\nHost: contoso.example\r\n").as_bytes()));
+    assert!(c1.starts_with(
+        format!("POST https://contoso.example{CELL}?x=1 HTTP/1.1\r\nHost: contoso.example\r\n")
+            .as_bytes()
+    ));
     let s3 = &ms.iter().find(|(n, _)| n == "raw/03_s.txt").ok_or("s")?.1;
     assert!(s3.ends_with(b"\r\n0\r\n\r\n"), "re-chunked on the way out");
     let index = String::from_utf8(ms.last().ok_or("index")?.1.clone())?;
-    assert!(index.contains("raw\\01_c.txt") && index.contains("contoso.example"), "{index}");
+    assert!(
+        index.contains("raw\\01_c.txt") && index.contains("contoso.example"),
+        "{index}"
+    );
 
     let back = dir.path().join("back.jsonl");
     let run = import(&saz, &back);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(read_capture(&back), original, "every field, header order and body byte");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        read_capture(&back),
+        original,
+        "every field, header order and body byte"
+    );
 
     // Without synctap's own flag (as after Fiddler re-saves it), the SAZ fields alone
     // give the same requests and responses.
@@ -505,7 +671,10 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
                 return (n, d);
             }
             let text = String::from_utf8_lossy(&d).into_owned();
-            let kept: Vec<&str> = text.lines().filter(|l| !l.contains("x-synctap-exchange")).collect();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("x-synctap-exchange"))
+                .collect();
             (n, kept.join("\n").into_bytes())
         })
         .collect();
@@ -513,7 +682,11 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
     std::fs::write(&plain, zip_of(&stripped))?;
     let back2 = dir.path().join("back2.jsonl");
     let run = import(&plain, &back2);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let got = read_capture(&back2);
     assert_eq!(got.len(), original.len());
     for (g, o) in got.iter().zip(&original) {
@@ -521,11 +694,34 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
         assert_eq!(g.server, o.server);
         assert_eq!(g.client_addr, o.client_addr);
         assert_eq!(g.timings.start, o.timings.start);
-        for (a, b) in [(g.timings.done_ms, o.timings.done_ms), (g.timings.first_response_byte_ms, o.timings.first_response_byte_ms)] {
-            assert!((a.unwrap_or(-1.0) - b.unwrap_or(-1.0)).abs() < 0.001, "{a:?} {b:?}");
+        for (a, b) in [
+            (g.timings.done_ms, o.timings.done_ms),
+            (
+                g.timings.first_response_byte_ms,
+                o.timings.first_response_byte_ms,
+            ),
+        ] {
+            assert!(
+                (a.unwrap_or(-1.0) - b.unwrap_or(-1.0)).abs() < 0.001,
+                "{a:?} {b:?}"
+            );
         }
-        assert_eq!(g.request.as_ref().map(|r| (&r.method, &r.url, &r.headers, &r.body.bytes)), o.request.as_ref().map(|r| (&r.method, &r.url, &r.headers, &r.body.bytes)));
-        assert_eq!(g.response.as_ref().map(|r| (r.status, &r.reason, &r.headers, &r.body.bytes)), o.response.as_ref().map(|r| (r.status, &r.reason, &r.headers, &r.body.bytes)));
+        assert_eq!(
+            g.request
+                .as_ref()
+                .map(|r| (&r.method, &r.url, &r.headers, &r.body.bytes)),
+            o.request
+                .as_ref()
+                .map(|r| (&r.method, &r.url, &r.headers, &r.body.bytes))
+        );
+        assert_eq!(
+            g.response
+                .as_ref()
+                .map(|r| (r.status, &r.reason, &r.headers, &r.body.bytes)),
+            o.response
+                .as_ref()
+                .map(|r| (r.status, &r.reason, &r.headers, &r.body.bytes))
+        );
     }
     assert_eq!(got[4].tunnel, original[4].tunnel);
     assert!(got[5].error.as_deref().unwrap_or("").contains("aborted"));

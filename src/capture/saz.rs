@@ -47,8 +47,6 @@ pub const MAX_ARCHIVE_BYTES: u64 = 64 << 30;
 pub const SYNCTAP_FLAG: &str = "x-synctap-exchange";
 /// Fiddler's `BitFlags`: the session was HTTPS.
 const BIT_HTTPS: u32 = 0x1;
-/// Fiddler's `BitFlags`: the client connection was reused.
-const BIT_CLIENT_PIPE_REUSED: u32 = 0x8;
 /// Fiddler's `BitFlags`: imported from another tool.
 const BIT_IMPORTED: u32 = 0x400;
 /// Fiddler's `BitFlags`: a blind (not decrypted) CONNECT tunnel.
@@ -171,7 +169,7 @@ pub fn import(
             ));
             continue;
         }
-        let x = read_session(
+        let mut x = read_session(
             &mut archive,
             number,
             &s,
@@ -180,15 +178,10 @@ pub fn import(
             &mut report,
             &mut conns,
         );
-        match x {
-            Some(mut x) => {
-                x.id = id;
-                id += 1;
-                report.exchanges += 1;
-                sink(x)?;
-            }
-            None => {}
-        }
+        x.id = id;
+        id += 1;
+        report.exchanges += 1;
+        sink(x)?;
     }
     progress(total, total);
     Ok(report)
@@ -324,7 +317,6 @@ struct Meta {
     timers: BTreeMap<String, String>,
     flags: Vec<(String, String)>,
     tunnel: Option<TunnelInfo>,
-    client_reuse: bool,
 }
 
 impl Meta {
@@ -378,11 +370,6 @@ fn parse_meta(bytes: &[u8], name: &str, report: &mut ImportReport) -> Meta {
                     meta.timers
                         .insert(a.name().to_owned(), a.value().to_owned());
                 }
-            }
-            "PipeInfo" => {
-                meta.client_reuse = child
-                    .attribute("CltReuse")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
             }
             "TunnelInfo" => {
                 let n = |a: &str| {
@@ -602,7 +589,8 @@ fn feed(
     }
 }
 
-/// Builds the exchange of one session; `None` only when the session has nothing at all.
+/// Builds the exchange of one session (an exchange with an error when its members are
+/// missing or unreadable: a session is never dropped).
 fn read_session(
     archive: &mut Archive,
     number: u64,
@@ -611,7 +599,7 @@ fn read_session(
     budget_left: &mut u64,
     report: &mut ImportReport,
     conns: &mut BTreeMap<String, u64>,
-) -> Option<Exchange> {
+) -> Exchange {
     let mut problems: Vec<String> = Vec::new();
     let meta = match &s.meta {
         Some((name, m)) => {
@@ -659,8 +647,7 @@ fn read_session(
     for p in &problems {
         report.problem(p.clone());
     }
-    let x = build(number, meta, req, resp, s, &problems, conns, report);
-    Some(x)
+    build(number, meta, req, resp, s, &problems, conns, report)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -791,7 +778,6 @@ fn build(
             flags,
         }),
     };
-    let _ = meta.client_reuse;
     if let Some(json) = synctap {
         restore(&mut x, &json, report);
     }
@@ -1220,7 +1206,6 @@ fn meta_xml(n: u64, x: &Exchange) -> String {
         ));
     }
     s.push_str("  </SessionFlags>\r\n</Session>");
-    let _ = BIT_CLIENT_PIPE_REUSED;
     s
 }
 

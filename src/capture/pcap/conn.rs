@@ -126,6 +126,9 @@ pub struct Conn {
     next_seq: u64,
     first_exchange: bool,
     lost_bytes: (u64, u64),
+    /// The response stream lost its place in a gap: the next response's pairing with
+    /// the oldest unanswered request is a guess, and says so.
+    resp_resynced: bool,
 }
 
 impl Conn {
@@ -155,6 +158,7 @@ impl Conn {
             next_seq: 0,
             first_exchange: true,
             lost_bytes: (0, 0),
+            resp_resynced: false,
         }
     }
 
@@ -387,7 +391,7 @@ impl Conn {
                         }
                         return;
                     };
-                    let used = body_at - before;
+                    let used = body_at.saturating_sub(before);
                     d = &d[used.min(d.len())..];
                     let head = match http1::parse_request_head(&buf[..end]) {
                         Ok(h) => h,
@@ -422,38 +426,24 @@ impl Conn {
                 }
                 Parse::Body(dec, seq) => {
                     let seq = *seq;
-                    let mut store = self
-                        .queue
-                        .iter_mut()
-                        .find(|p| p.seq == seq)
-                        .map(|p| std::mem::replace(&mut p.req_body, BodyStore::new(0)));
-                    let res = match store.as_mut() {
-                        Some(s) => dec.feed(d, &mut |b| s.push(b, &mut emit.budget)),
-                        None => dec.feed(d, &mut |_| {}),
+                    let Some(p) = self.queue.iter_mut().find(|p| p.seq == seq) else {
+                        self.req = Parse::Lost(Vec::new());
+                        return;
                     };
-                    let done = dec.is_done();
-                    let p = self.queue.iter_mut().find(|p| p.seq == seq);
-                    match (p, store) {
-                        (Some(p), Some(s)) => p.req_body = s,
-                        _ => {}
-                    }
-                    match res {
+                    let store = &mut p.req_body;
+                    match dec.feed(d, &mut |b| store.push(b, &mut emit.budget)) {
                         Ok(used) => {
                             d = &d[used..];
-                            if done {
-                                if let Some(p) = self.pending_mut(seq) {
-                                    p.req_done = true;
-                                    p.req_complete = true;
-                                    p.req_sent = Some(ts);
-                                }
+                            if dec.is_done() {
+                                p.req_done = true;
+                                p.req_complete = true;
+                                p.req_sent = Some(ts);
                                 self.req = Parse::Head(Vec::new(), None);
                             }
                         }
                         Err(e) => {
-                            if let Some(p) = self.pending_mut(seq) {
-                                p.req_done = true;
-                                p.problems.push(format!("request body: {e}"));
-                            }
+                            p.req_done = true;
+                            p.problems.push(format!("request body: {e}"));
                             emit.report.problem("broken chunked request bodies");
                             self.req = Parse::Lost(Vec::new());
                             return;
@@ -495,7 +485,7 @@ impl Conn {
                         }
                         return;
                     };
-                    let used = body_at - before;
+                    let used = body_at.saturating_sub(before);
                     d = &d[used.min(d.len())..];
                     let head = match http1::parse_response_head(&buf[..end]) {
                         Ok(h) => h,
@@ -543,6 +533,9 @@ impl Conn {
                             .is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
                             && (200..300).contains(&status));
                     p.problems.extend(head.problems.iter().cloned());
+                    if resynced {
+                        p.problems.push("response found after a capture gap: paired with the oldest unanswered request, which may be wrong".into());
+                    }
                     p.first_byte = Some(started);
                     p.response = Some(head);
                     p.resp_body = Some(BodyStore::new(limit));
@@ -650,6 +643,7 @@ impl Conn {
                 }
                 if !in_step {
                     self.resp = Parse::Lost(Vec::new());
+                    self.resp_resynced = true;
                 } else if done {
                     self.resp = Parse::Head(Vec::new(), None);
                 }
@@ -659,6 +653,7 @@ impl Conn {
                     self.lost_bytes.1 += buf.len() as u64;
                 }
                 self.resp = Parse::Lost(Vec::new());
+                self.resp_resynced = true;
             }
             Parse::Lost(_) | Parse::Raw => {}
         }

@@ -248,6 +248,9 @@ fn addr((ip, port): (IpAddr, u16)) -> String {
 struct Tracker {
     /// Open connections: key → (client endpoint, connection).
     open: HashMap<Key, ((IpAddr, u16), Conn)>,
+    /// Connections that ended (FIN both ways or RST): late packets of theirs
+    /// (retransmissions, the last ACKs) are not a new connection.
+    closed: std::collections::HashSet<Key>,
     next_conn: u64,
     packets: u64,
 }
@@ -339,7 +342,17 @@ impl Tracker {
                 }
             }
         }
+        if syn_only {
+            self.closed.remove(&k);
+        }
         if !self.open.contains_key(&k) {
+            if self.closed.contains(&k) {
+                if !data.is_empty() {
+                    emit.report
+                        .note("packets after their connection ended (retransmissions) ignored");
+                }
+                return;
+            }
             if data.is_empty() && cut == 0 && !tcp.syn() {
                 // A stray ACK, FIN or RST of a connection not seen opening.
                 return;
@@ -399,6 +412,10 @@ impl Tracker {
             if let Some((_, c)) = self.open.remove(&k) {
                 c.finish(emit);
             }
+            if self.closed.len() >= MAX_OPEN_CONNECTIONS * 4 {
+                self.closed.clear();
+            }
+            self.closed.insert(k);
         }
     }
 
