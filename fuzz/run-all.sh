@@ -29,10 +29,21 @@ fi
 flags=(${FUZZ_FLAGS:-})
 ./seed.sh $targets >/dev/null || exit 2
 mkdir -p target/dict
-cargo fuzz build -s none "${flags[@]}" $targets >/dev/null 2>target/build.log || {
-  cat target/build.log >&2
-  exit 2
-}
+: >target/build.log
+# cargo fuzz build takes one target at a time (or none for all of them).
+if [ $# -gt 0 ]; then
+  for t in $targets; do
+    cargo fuzz build -s none "${flags[@]}" "$t" >/dev/null 2>>target/build.log || {
+      cat target/build.log >&2
+      exit 2
+    }
+  done
+else
+  cargo fuzz build -s none "${flags[@]}" >/dev/null 2>target/build.log || {
+    cat target/build.log >&2
+    exit 2
+  }
+fi
 mkdir -p target/dict
 failed=0
 for t in $targets; do
