@@ -504,6 +504,7 @@ impl Conn {
                         self.resp = Parse::Head(Vec::new(), None);
                         continue;
                     }
+                    let resynced = std::mem::take(&mut self.resp_resynced);
                     let seq = match self.queue.iter().find(|p| p.response.is_none()) {
                         Some(p) => p.seq,
                         None => {
