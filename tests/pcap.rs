@@ -6,7 +6,7 @@
 //! out-of-order segments, TLS, snap-length cuts).
 
 use std::io::{BufRead as _, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -43,9 +43,12 @@ impl Serve {
             .spawn()
             .expect("start synctap serve");
         let out = child.stdout.take().expect("stdout");
+        let mut out = BufReader::new(out);
         let mut line = String::new();
-        BufReader::new(out).read_line(&mut line).expect("banner");
+        out.read_line(&mut line).expect("banner");
         assert!(line.contains("listening on"), "{line}");
+        // Keep reading: serve ends on a closed stdout.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         Self(child)
     }
 }
@@ -57,12 +60,18 @@ impl Drop for Serve {
     }
 }
 
-/// `tcpdump -i lo` writing `file`, ready when it says it is listening; stopped (and its
-/// file complete) by [`Tcpdump::stop`].
-struct Tcpdump(Child);
+/// `tcpdump -i lo` writing `file` (the TCP port `port`), ready when it says it is
+/// listening; stopped, with every packet sent before it in the file, by [`Tcpdump::stop`].
+struct Tcpdump {
+    child: Child,
+    file: PathBuf,
+    /// Receives the end marker: a UDP datagram the capture also takes, which the
+    /// importer ignores (not TCP).
+    marker: UdpSocket,
+}
 
 impl Tcpdump {
-    fn start(file: &Path, filter: &str) -> Self {
+    fn start(file: &Path, port: u16) -> Self {
         assert!(
             Command::new("id")
                 .arg("-u")
@@ -70,10 +79,20 @@ impl Tcpdump {
                 .is_ok_and(|o| o.stdout.starts_with(b"0")),
             "capturing with tcpdump needs root (CI runs as root)"
         );
+        let marker = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let udp = marker.local_addr().expect("addr").port();
         let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "-U", "-s", "0", "-w"])
+            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
             .arg(file)
-            .args(filter.split(' '))
+            .args([
+                "tcp",
+                "port",
+                &port.to_string(),
+                "or",
+                "udp",
+                "port",
+                &udp.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -90,13 +109,34 @@ impl Tcpdump {
         assert!(line.contains("listening on"), "tcpdump: {line}");
         // Keep draining stderr so tcpdump never blocks on it.
         std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
-        Self(child)
+        Self {
+            child,
+            file: file.to_owned(),
+            marker,
+        }
     }
 
+    /// Sends the end marker and waits until tcpdump wrote it (packets are written in
+    /// the order they were taken, so everything before it is in the file), then stops.
     fn stop(mut self) {
-        let pid = self.0.id().to_string();
+        let mark = format!("synctap-end-of-capture-{}", std::process::id());
+        let to = self.marker.local_addr().expect("addr");
+        let mut written = false;
+        for _ in 0..600 {
+            self.marker
+                .send_to(mark.as_bytes(), to)
+                .expect("send marker");
+            let data = std::fs::read(&self.file).unwrap_or_default();
+            if data.windows(mark.len()).any(|w| w == mark.as_bytes()) {
+                written = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-INT", &pid]).status();
-        let _ = self.0.wait();
+        let _ = self.child.wait();
+        assert!(written, "tcpdump never wrote the end marker");
     }
 }
 
@@ -146,7 +186,7 @@ fn the_demo_over_plain_http_imports_as_the_demo_recorded_it() -> TestResult {
     let serve = Serve::start(dir.path(), addr);
     let pcap = dir.path().join("demo.pcap");
     // Only the proxy-to-server leg: the demo's own capture is the client-to-proxy leg.
-    let dump = Tcpdump::start(&pcap, &format!("tcp port {port}"));
+    let dump = Tcpdump::start(&pcap, port);
     let capture = dir.path().join("demo.jsonl");
     let demo = synctap()
         .arg("--certs")
@@ -211,7 +251,8 @@ fn the_demo_over_plain_http_imports_as_the_demo_recorded_it() -> TestResult {
 }
 
 /// A loopback capture of curl against `serve` on `ip`: a 300 KB PUT with
-/// `Expect: 100-continue`, a GET of it on the same connection, a chunked upload.
+/// `Expect: 100-continue` over a file of the demo library (serve creates none), a GET of
+/// it on the same connection, a chunked upload.
 fn curl_capture(dir: &Path, ip: &str) -> (PathBuf, Vec<u8>) {
     let port = free_port(ip);
     let host = if ip.contains(':') {
@@ -225,7 +266,7 @@ fn curl_capture(dir: &Path, ip: &str) -> (PathBuf, Vec<u8>) {
         "curl-{}.pcap",
         if ip.contains(':') { "v6" } else { "v4" }
     ));
-    let dump = Tcpdump::start(&pcap, &format!("tcp port {port}"));
+    let dump = Tcpdump::start(&pcap, port);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let file = dir.join("big.bin");
     std::fs::write(&file, &big).expect("write");
@@ -235,7 +276,7 @@ fn curl_capture(dir: &Path, ip: &str) -> (PathBuf, Vec<u8>) {
     let status = Command::new("curl")
         .args([
             "-g",
-            "-s",
+            "-sS",
             "-o",
             "/dev/null",
             "-H",
@@ -243,9 +284,9 @@ fn curl_capture(dir: &Path, ip: &str) -> (PathBuf, Vec<u8>) {
             "-T",
         ])
         .arg(&file)
-        .arg(url("big.bin"))
+        .arg(url("Budget.xlsx"))
         .args(["--next", "-g", "-s", "-o", "/dev/null"])
-        .arg(url("big.bin"))
+        .arg(url("Budget.xlsx"))
         .args([
             "--next",
             "-g",
@@ -257,12 +298,17 @@ fn curl_capture(dir: &Path, ip: &str) -> (PathBuf, Vec<u8>) {
             "-T",
         ])
         .arg(&small)
-        .arg(url("notes.txt"))
-        .status()
+        .arg(url("Notes.txt"))
+        .output()
         .expect("curl");
     dump.stop();
     drop(serve);
-    assert!(status.success());
+    assert!(
+        status.status.success(),
+        "curl: {:?} {}",
+        status.status,
+        String::from_utf8_lossy(&status.stderr)
+    );
     (pcap, big)
 }
 
@@ -280,9 +326,9 @@ fn check_curl_exchanges(xs: &[Exchange], big: &[u8]) {
         })
         .collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
-    assert!(lines[0].starts_with("PUT big.bin 20"), "{lines:?}");
-    assert_eq!(lines[1], "GET big.bin 200");
-    assert!(lines[2].starts_with("PUT notes.txt 20"), "{lines:?}");
+    assert!(lines[0].starts_with("PUT Budget.xlsx 204"), "{lines:?}");
+    assert_eq!(lines[1], "GET Budget.xlsx 200");
+    assert!(lines[2].starts_with("PUT Notes.txt 204"), "{lines:?}");
     assert_eq!(
         xs[0].request.as_ref().map(|r| r.body.bytes.as_slice()),
         Some(big),
@@ -322,11 +368,13 @@ fn ipv6_loopback_as_pcap_and_pcapng() -> TestResult {
     let out_ng = dir.path().join("v6-ng.jsonl");
     let report = import(&ng, &out_ng);
     assert!(report.contains("pcapng"), "{report}");
-    assert_eq!(
-        read_capture(&out_ng),
-        xs,
-        "pcap and pcapng give the same exchanges"
-    );
+    let mut ng_xs = read_capture(&out_ng);
+    for x in &mut ng_xs {
+        let imported = x.imported.as_mut().ok_or("imported")?;
+        assert_eq!(imported.format, "pcapng");
+        imported.format = "pcap".into();
+    }
+    assert_eq!(ng_xs, xs, "pcap and pcapng give the same exchanges");
     Ok(())
 }
 

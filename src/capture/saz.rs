@@ -250,6 +250,8 @@ fn open(
             report.problem(format!(
                 "the ZIP central directory cannot be read ({e}): the archive is truncated or damaged; members were read from their local headers"
             ));
+            // The clones share one file position, which the failed attempt moved.
+            (&file).seek(SeekFrom::Start(0))?;
             let mut r = Counting {
                 inner: BufReader::new(file.try_clone()?),
                 pos: 0,
