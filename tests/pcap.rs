@@ -521,6 +521,7 @@ struct Built {
     frames: Vec<(u64, Vec<u8>, u32)>,
     seq: [u32; 2],
     ts: u64,
+    linktype: u32,
 }
 
 impl Built {
@@ -529,6 +530,7 @@ impl Built {
             frames: Vec::new(),
             seq: [1000, 5000],
             ts: 1_700_000_000_000_000,
+            linktype: 1,
         }
     }
 
@@ -583,10 +585,32 @@ impl Built {
         self.seq[i] = seq.wrapping_add(payload.len() as u32);
     }
 
+    /// The same packets under another link type: `head` makes its header from the
+    /// EtherType and the IP packet follows.
+    fn relinked(&self, linktype: u32, head: impl Fn(u16) -> Vec<u8>) -> Self {
+        let frames = self
+            .frames
+            .iter()
+            .map(|(ts, f, orig)| {
+                let mut g = head(u16::from_be_bytes([f[12], f[13]]));
+                let grown = g.len() as u32;
+                g.extend_from_slice(&f[14..]);
+                (*ts, g, orig - 14 + grown)
+            })
+            .collect();
+        Self {
+            frames,
+            seq: self.seq,
+            ts: self.ts,
+            linktype,
+        }
+    }
+
     fn pcap(&self) -> Vec<u8> {
         let mut out = vec![
-            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0,
         ];
+        out.extend_from_slice(&self.linktype.to_le_bytes());
         for (ts, f, orig) in &self.frames {
             out.extend_from_slice(&((ts / 1_000_000) as u32).to_le_bytes());
             out.extend_from_slice(&((ts % 1_000_000) as u32).to_le_bytes());
@@ -663,6 +687,49 @@ fn pipelining_retransmissions_and_reordering() -> TestResult {
         .timings
         .connect_ms
         .is_some_and(|c| (c - 1.0).abs() < 1e-6));
+    Ok(())
+}
+
+#[test]
+fn linux_cooked_bsd_loopback_and_raw_ip_link_types() -> TestResult {
+    let mut b = Built::new();
+    b.handshake();
+    b.send(
+        true,
+        b"PUT /f HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    b.send(false, b"HTTP/1.1 204 No Content\r\n\r\n");
+    let (want, _) = import_built(&b, "ethernet")?;
+    assert_eq!(want.len(), 1);
+    assert_eq!(want[0].response.as_ref().map(|r| r.status), Some(204));
+    let sll = |t: u16| {
+        // Packet type, ARPHRD_LOOPBACK, address length, address, protocol.
+        let mut h = vec![0, 0, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        h.extend_from_slice(&t.to_be_bytes());
+        h
+    };
+    let sll2 = |t: u16| {
+        // Protocol, reserved, interface index, ARPHRD_LOOPBACK, packet type, address.
+        let mut h = t.to_be_bytes().to_vec();
+        h.extend_from_slice(&[0, 0, 0, 0, 0, 1, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+        h
+    };
+    // BSD loopback: the address family in the capturing host's order (AF_INET = 2).
+    let null = |_: u16| 2u32.to_le_bytes().to_vec();
+    let raw = |_: u16| Vec::new();
+    for (name, linktype, got) in [
+        ("sll", 113, b.relinked(113, sll)),
+        ("sll2", 276, b.relinked(276, sll2)),
+        ("null", 0, b.relinked(0, null)),
+        ("raw", 101, b.relinked(101, raw)),
+    ] {
+        let (xs, report) = import_built(&got, name)?;
+        assert!(
+            report.contains("skipped 0"),
+            "{name} ({linktype}): {report}"
+        );
+        assert_eq!(xs, want, "{name} ({linktype})");
+    }
     Ok(())
 }
 
