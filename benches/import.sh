@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark of `synctap import` (and `export --saz`): throughput (MB/s of input) and peak
-# memory (max RSS) for a generated ~1 GB pcap and a 100,000-session SAZ. Needs python3
+# Benchmark of `synctap import` (and `export --saz`): throughput (MB/s of input,
+# exchanges/s written) and peak memory (max RSS) for a generated ~1 GB pcap and a
+# 100,000-session SAZ. Needs python3
 # and GNU time (/usr/bin/time); builds nothing (pass the binary, ideally a release build).
 #   benches/import.sh target/release/synctap [PCAP_MB] [SAZ_SESSIONS]
 set -euo pipefail
@@ -86,7 +87,9 @@ run() { # label, input file, command...
   read -r secs kb <"$dir/time"
   local bytes
   bytes=$(stat -c %s "$input")
-  python3 -c "import sys; s,kb,b=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]); print(f'%-28s %8.1f MB in %6.1f s = %7.1f MB/s, peak RSS %6.1f MiB' % (sys.argv[4], b/1e6, s, b/1e6/max(s,0.001), kb/1024))" "$secs" "$kb" "$bytes" "$label"
+  local n
+  n=$(grep -oE '\([0-9]+ (exchanges|sessions|entries)\)' "$dir/log" | tail -n 1 | tr -dc 0-9)
+  python3 -c "import sys; s,kb,b,n=float(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[5] or 0); s=max(s,0.001); print('%-28s %8.1f MB in %6.1f s = %7.1f MB/s, %8.0f exchanges/s, peak RSS %6.1f MiB' % (sys.argv[4], b/1e6, s, b/1e6/s, n/s, kb/1024))" "$secs" "$kb" "$bytes" "$label" "$n"
   tail -n 3 "$dir/log" | sed 's/^/    /'
 }
 
