@@ -27,11 +27,17 @@ pub fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     while let Some(p) = memchr::memchr(b'\n', &buf[i..]) {
         let nl = i + p;
         let next = nl + 1;
+        // The head ends before the last header line's terminator (CRLF or LF).
+        let end = if nl > 0 && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         if buf.get(next) == Some(&b'\n') {
-            return Some((nl, next + 1));
+            return Some((end, next + 1));
         }
         if buf.get(next) == Some(&b'\r') && buf.get(next + 1) == Some(&b'\n') {
-            return Some((nl, next + 2));
+            return Some((end, next + 2));
         }
         i = next;
     }
@@ -345,13 +351,7 @@ impl BodyDecoder {
                     i = input.len();
                 }
                 State::Length(rem) => {
-                    let n = usize::try_from(*rem)
-                        .unwrap_or(usize::MAX)
-                        .min(input.len() - i);
-                    out(&input[i..i + n]);
-                    i += n;
-                    *rem -= n as u64;
-                    if *rem == 0 {
+                    if take(rem, input, &mut i, out) {
                         self.state = State::Done;
                     }
                 }
@@ -411,6 +411,17 @@ impl BodyDecoder {
 
 /// One step of the chunked-coding state machine over `input`. Returns (bytes used,
 /// body done) or (bytes used before the error, message).
+/// Passes up to `rem` bytes of `input` from `i` to `out`; true when `rem` reached 0.
+fn take(rem: &mut u64, input: &[u8], i: &mut usize, out: &mut dyn FnMut(&[u8])) -> bool {
+    let n = usize::try_from(*rem)
+        .unwrap_or(usize::MAX)
+        .min(input.len() - *i);
+    out(&input[*i..*i + n]);
+    *i += n;
+    *rem -= n as u64;
+    *rem == 0
+}
+
 fn chunk_step(
     c: &mut Chunk,
     input: &[u8],
@@ -472,13 +483,7 @@ fn chunk_step(
                 }
             }
             Chunk::Data(rem) => {
-                let n = usize::try_from(*rem)
-                    .unwrap_or(usize::MAX)
-                    .min(input.len() - i);
-                out(&input[i..i + n]);
-                i += n;
-                *rem -= n as u64;
-                if *rem == 0 {
+                if take(rem, input, &mut i, out) {
                     *c = Chunk::DataEnd { cr: false };
                 }
             }

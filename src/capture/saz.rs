@@ -1212,19 +1212,7 @@ fn meta_xml(n: u64, x: &Exchange) -> String {
 }
 
 fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    xml_attr(s).replace('\'', "&#39;")
 }
 
 fn index_row(index: &mut String, num: &str, x: &Exchange, c: bool, s: bool) {

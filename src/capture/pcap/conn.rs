@@ -365,34 +365,28 @@ impl Conn {
             match &mut self.req {
                 Parse::Raw => return,
                 Parse::Lost(buf) => {
-                    buf.extend_from_slice(d);
-                    d = &[];
-                    match resync(buf, true) {
-                        Some(at) => {
-                            self.lost_bytes.0 += at as u64;
-                            let rest = buf.split_off(at);
-                            self.req = Parse::Head(Vec::new(), Some(ts));
-                            self.request_bytes(&rest, ts, packet, emit);
-                            return;
-                        }
-                        None => trim_tail(buf, &mut self.lost_bytes.0),
+                    if let Some(rest) = lost_step(buf, d, true, &mut self.lost_bytes.0) {
+                        self.req = Parse::Head(Vec::new(), Some(ts));
+                        self.request_bytes(&rest, ts, packet, emit);
                     }
+                    return;
                 }
                 Parse::Head(buf, started) => {
                     let started = *started.get_or_insert(ts);
-                    let before = buf.len();
-                    buf.extend_from_slice(d);
-                    let Some((end, body_at)) = http1::find_head_end(buf) else {
-                        if buf.len() > http1::MAX_HEAD {
+                    let (end, used) = match head_step(buf, d, true) {
+                        HeadStep::Found { end, used } => (end, used),
+                        HeadStep::Wait => return,
+                        HeadStep::TooBig => {
                             emit.report.skip("requests whose head is over 256 KiB");
                             self.req = Parse::Lost(Vec::new());
-                        } else if !http1::looks_like_request(buf) {
-                            self.req = Parse::Lost(std::mem::take(buf));
+                            return;
                         }
-                        return;
+                        HeadStep::NotHttp => {
+                            self.req = Parse::Lost(std::mem::take(buf));
+                            return;
+                        }
                     };
-                    let used = body_at.saturating_sub(before);
-                    d = &d[used.min(d.len())..];
+                    d = &d[used..];
                     let head = match http1::parse_request_head(&buf[..end]) {
                         Ok(h) => h,
                         Err(e) => {
@@ -459,34 +453,28 @@ impl Conn {
             match &mut self.resp {
                 Parse::Raw => return,
                 Parse::Lost(buf) => {
-                    buf.extend_from_slice(d);
-                    d = &[];
-                    match resync(buf, false) {
-                        Some(at) => {
-                            self.lost_bytes.1 += at as u64;
-                            let rest = buf.split_off(at);
-                            self.resp = Parse::Head(Vec::new(), Some(ts));
-                            self.response_bytes(&rest, ts, emit);
-                            return;
-                        }
-                        None => trim_tail(buf, &mut self.lost_bytes.1),
+                    if let Some(rest) = lost_step(buf, d, false, &mut self.lost_bytes.1) {
+                        self.resp = Parse::Head(Vec::new(), Some(ts));
+                        self.response_bytes(&rest, ts, emit);
                     }
+                    return;
                 }
                 Parse::Head(buf, started) => {
                     let started = *started.get_or_insert(ts);
-                    let before = buf.len();
-                    buf.extend_from_slice(d);
-                    let Some((end, body_at)) = http1::find_head_end(buf) else {
-                        if buf.len() > http1::MAX_HEAD {
+                    let (end, used) = match head_step(buf, d, false) {
+                        HeadStep::Found { end, used } => (end, used),
+                        HeadStep::Wait => return,
+                        HeadStep::TooBig => {
                             emit.report.problem("responses whose head is over 256 KiB");
                             self.resp = Parse::Lost(Vec::new());
-                        } else if !http1::looks_like_response(buf) {
-                            self.resp = Parse::Lost(std::mem::take(buf));
+                            return;
                         }
-                        return;
+                        HeadStep::NotHttp => {
+                            self.resp = Parse::Lost(std::mem::take(buf));
+                            return;
+                        }
                     };
-                    let used = body_at.saturating_sub(before);
-                    d = &d[used.min(d.len())..];
+                    d = &d[used..];
                     let head = match http1::parse_response_head(&buf[..end]) {
                         Ok(h) => h,
                         Err(e) => {
@@ -861,6 +849,55 @@ fn resync(buf: &[u8], request: bool) -> Option<usize> {
             return Some(at);
         }
         at = line_end + 1;
+    }
+}
+
+/// Adds `d` to the bytes of a side that lost its place; when a message start shows up,
+/// what follows it (to parse again) and the bytes before it counted in `lost`.
+fn lost_step(buf: &mut Vec<u8>, d: &[u8], request: bool, lost: &mut u64) -> Option<Vec<u8>> {
+    buf.extend_from_slice(d);
+    match resync(buf, request) {
+        Some(at) => {
+            *lost += at as u64;
+            Some(buf.split_off(at))
+        }
+        None => {
+            trim_tail(buf, lost);
+            None
+        }
+    }
+}
+
+/// What adding bytes to a message head being collected gave.
+enum HeadStep {
+    /// The head ends at `end` in the buffer; `used` bytes of the new data were part of it.
+    Found { end: usize, used: usize },
+    /// Not complete yet.
+    Wait,
+    /// Over [`http1::MAX_HEAD`] without its end.
+    TooBig,
+    /// Does not start like an HTTP/1.x message of this side.
+    NotHttp,
+}
+
+fn head_step(buf: &mut Vec<u8>, d: &[u8], request: bool) -> HeadStep {
+    let before = buf.len();
+    buf.extend_from_slice(d);
+    match http1::find_head_end(buf) {
+        Some((end, body_at)) => HeadStep::Found {
+            end,
+            used: body_at.saturating_sub(before).min(d.len()),
+        },
+        None if buf.len() > http1::MAX_HEAD => HeadStep::TooBig,
+        None if !(if request {
+            http1::looks_like_request(buf)
+        } else {
+            http1::looks_like_response(buf)
+        }) =>
+        {
+            HeadStep::NotHttp
+        }
+        None => HeadStep::Wait,
     }
 }
 
