@@ -383,8 +383,11 @@ fn ipv6_loopback_as_pcap_and_pcapng() -> TestResult {
     Ok(())
 }
 
-/// The records of a legacy pcap: (header 24 bytes, [(record header, data)]).
-fn records(pcap: &[u8]) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+/// A legacy pcap record: its 16-byte header and its data.
+type Record = (Vec<u8>, Vec<u8>);
+
+/// The records of a legacy pcap, after its 24-byte header.
+fn records(pcap: &[u8]) -> (Vec<u8>, Vec<Record>) {
     let mut at = 24;
     let mut out = Vec::new();
     while at + 16 <= pcap.len() {

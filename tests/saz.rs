@@ -246,7 +246,7 @@ fn every_kind_of_session_imports() -> TestResult {
     );
     assert!(err.contains("raw/7_c.txt\\u{1b}[31m"), "escaped: {err}");
     assert!(!err.contains('\u{1b}'), "{err}");
-    assert_eq!(files_in(dir.path()), [file.clone(), out.clone()]);
+    assert_eq!(files_in(dir.path()), [file, out.clone()]);
     assert!(!Path::new("/tmp/synctap-evil.txt").exists());
 
     let xs = read_capture(&out);
@@ -584,7 +584,10 @@ fn export(capture: &Path, saz: &Path) -> TestResult {
     Ok(())
 }
 
-fn members_of(saz: &Path) -> Result<Vec<(String, Vec<u8>)>, Box<dyn std::error::Error>> {
+/// ZIP members: name and bytes.
+type Members = Vec<(String, Vec<u8>)>;
+
+fn members_of(saz: &Path) -> Result<Members, Box<dyn std::error::Error>> {
     let mut z = zip::ZipArchive::new(std::fs::File::open(saz)?)?;
     let mut out = Vec::new();
     for i in 0..z.len() {

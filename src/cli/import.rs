@@ -144,29 +144,31 @@ pub(super) fn export_saz(
         .with_context(|| format!("cannot create {} (it must not exist yet)", out.display()))?;
     let mut reader = open()?;
     let mut failed = None;
-    let mut iter = std::iter::from_fn(|| loop {
-        match reader.next_exchange() {
-            Ok(Some(mut x)) => {
-                if keep(&mut x) {
-                    return Some(x);
-                }
-            }
-            Ok(None) => return None,
-            Err(e) => {
-                failed = Some(e);
-                return None;
-            }
-        }
-    });
     let bar = progress_bar("exporting SAZ");
     let progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let n = saz::export(file, count, &mut iter, &progress)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    // The iterator borrows `failed` until the export is over.
+    let n = {
+        let mut iter = std::iter::from_fn(|| loop {
+            match reader.next_exchange() {
+                Ok(Some(mut x)) => {
+                    if keep(&mut x) {
+                        return Some(x);
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    failed = Some(e);
+                    return None;
+                }
+            }
+        });
+        saz::export(file, count, &mut iter, &progress)
+            .with_context(|| format!("cannot write {}", out.display()))?
+    };
     bar.finish_and_clear();
-    drop(iter);
     if let Some(e) = failed {
         return Err(anyhow::anyhow!("{}: {e}", capture.display()));
     }
