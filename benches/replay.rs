@@ -182,6 +182,7 @@ fn generate(url: &str, n: usize) -> Result<Vec<Exchange>, Box<dyn std::error::Er
                 ..Timings::default()
             },
             error: None,
+            imported: None,
         });
     }
     Ok(out)

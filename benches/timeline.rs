@@ -139,6 +139,7 @@ fn generate(path: &Path, n: u64) -> Result<(), Box<dyn std::error::Error>> {
                 ..Timings::default()
             },
             error: None,
+            imported: None,
         };
         serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x)))?;
         out.write_all(b"\n")?;

@@ -112,6 +112,62 @@ def seeds(target):
         for p in files("fsshttpb", ".bin"):
             yield bytes([0, 5, 0x36, 0, 0]) + read(p) + b"\xff"
 
+    elif target == "saz_import":
+        import io, zipfile
+        fx = [read(p) for p in files("fsshttp", ".request", ".response")]
+        reqs = [f for f, p in zip(fx, files("fsshttp", ".request", ".response")) if p.endswith(".request")]
+        resps = [f for f, p in zip(fx, files("fsshttp", ".request", ".response")) if p.endswith(".response")]
+        meta = (b'<?xml version="1.0" encoding="utf-8"?><Session SID="1" BitFlags="1"><SessionTimers '
+                b'ClientBeginRequest="2026-11-21T10:00:00.0000000+01:00" ClientDoneResponse="2026-11-21T10:00:00.5000000+01:00"/>'
+                b'<PipeInfo/><SessionFlags><SessionFlag N="x-processinfo" V="winword:7188"/></SessionFlags></Session>')
+        for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            for i, (q, r) in enumerate(zip(reqs[:4], resps[:4])):
+                buf = io.BytesIO()
+                with zipfile.ZipFile(buf, "w", method) as z:
+                    z.writestr("[Content_Types].xml", b"<Types/>")
+                    z.writestr("raw/01_c.txt", b"POST https://h/_vti_bin/cellstorage.svc/CellStorageService HTTP/1.1\r\n" + q)
+                    z.writestr("raw/01_m.xml", meta)
+                    z.writestr("raw/01_s.txt", b"HTTP/1.1 200 OK\r\n" + r)
+                    z.writestr("raw/02_c.txt", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n")
+                    z.writestr("raw/02_s.txt", b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                data = buf.getvalue()
+                yield data
+                yield data[: len(data) * 2 // 3]
+    elif target == "pcap_import":
+        import struct
+        def frame(src, dst, sport, dport, seq, flags, payload):
+            tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 0, 0x4000, 64, 6, 0, bytes(src), bytes(dst))
+            return b"\x02" * 6 + b"\x01" * 6 + b"\x08\x00" + ip + tcp + payload
+        c, s = [10, 0, 0, 1], [10, 0, 0, 2]
+        flows = [
+            (True, 0x02, b""), (False, 0x12, b""),
+            (True, 0x18, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            (False, 0x18, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nxyzHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+            (True, 0x11, b""), (False, 0x11, b""),
+        ]
+        seqs = {True: 1000, False: 5000}
+        recs = []
+        for i, (up, flags, payload) in enumerate(flows):
+            f = frame(c if up else s, s if up else c, 50000 if up else 80, 80 if up else 50000, seqs[up], flags, payload)
+            seqs[up] += len(payload) + (1 if flags & 0x03 else 0)
+            recs.append(struct.pack("<IIII", 1700000000, i * 1000, len(f), len(f)) + f)
+        pcap = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + b"".join(recs)
+        yield pcap
+        yield pcap[: len(pcap) - 20]
+        yield struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + b"".join(recs[3:] + recs[:3])
+    elif target == "har_import":
+        import base64, json
+        for p in files("fsshttp", ".request"):
+            ct, body = split_headers(read(p))
+            entry = {"startedDateTime": "2026-11-21T10:00:00Z", "time": 1,
+                     "request": {"method": "POST", "url": "https://h/_vti_bin/cellstorage.svc/CellStorageService",
+                                 "httpVersion": "HTTP/1.1", "headers": [{"name": "Content-Type", "value": ct.decode("latin-1")}],
+                                 "postData": {"mimeType": ct.decode("latin-1"), "text": base64.b64encode(body).decode(), "encoding": "base64"}},
+                     "response": {"status": 200, "statusText": "OK", "headers": [], "content": {"size": 2, "mimeType": "text/plain", "text": "ok"}},
+                     "timings": {"send": 0, "wait": 1, "receive": 0}}
+            yield json.dumps({"log": {"version": "1.2", "entries": [entry]}}).encode()
+
 
 for target in targets:
     out = os.path.join(repo, "fuzz", "corpus", target)

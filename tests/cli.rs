@@ -94,6 +94,7 @@ fn show_tolerates_a_torn_last_line() -> TestResult {
             ..Default::default()
         },
         error: None,
+        imported: None,
     };
     let line = serde_json::to_string(&synctap::capture::Record::Exchange(Box::new(x)))?;
     std::fs::write(&f, format!("{header}\n{line}\n{}", &line[..line.len() / 2]))?;
@@ -357,6 +358,7 @@ fn decode_json_carries_the_cell_payloads_as_show_does() -> TestResult {
             ..synctap::model::Timings::default()
         },
         error: None,
+        imported: None,
     };
     assert!(sink.try_send(Record::Exchange(Box::new(x)), 0));
     drop(sink);

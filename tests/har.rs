@@ -91,6 +91,7 @@ fn exchange(id: u64, name: &str, secrets: bool) -> Exchange {
             done_ms: Some(10.0),
         },
         error: None,
+        imported: None,
     }
 }
 
@@ -218,7 +219,7 @@ fn import_devtools_and_mitmproxy_har() -> TestResult {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("imported 3 entries") && err.contains("skipped 1"),
+        err.contains("read 4 HAR entries, 3 exchanges, skipped 1"),
         "{err}"
     );
     assert!(err.contains("without request.url"), "{err}");

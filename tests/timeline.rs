@@ -78,6 +78,7 @@ impl Cap {
                 ..Timings::default()
             },
             error: None,
+            imported: None,
         });
         id
     }

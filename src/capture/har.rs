@@ -422,5 +422,6 @@ fn import_entry(e: &Value, report: &mut ImportReport) -> Result<Exchange, String
             done_ms: Some(setup + send + wait + receive),
         },
         error,
+        imported: None,
     })
 }

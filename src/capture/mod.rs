@@ -5,10 +5,14 @@
 //! examples in `docs/capture-format.md`.
 pub mod format;
 pub mod har;
+pub mod http1;
+pub mod import;
+pub mod pcap;
 pub mod reader;
 pub mod redact;
+pub mod saz;
 pub mod writer;
 
 pub use format::{Record, FORMAT_VERSION};
 pub use reader::{CaptureReader, Entry, ReadError, ReadWarning};
-pub use writer::{write_capture, CaptureSink, CaptureStats, CaptureWriter};
+pub use writer::{write_capture, CaptureFile, CaptureSink, CaptureStats, CaptureWriter};

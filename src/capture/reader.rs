@@ -920,6 +920,7 @@ mod tests {
                 ..Default::default()
             },
             error: None,
+            imported: None,
         }
     }
 

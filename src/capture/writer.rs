@@ -314,28 +314,61 @@ pub fn write_capture<'a>(
     exchanges: impl IntoIterator<Item = &'a crate::model::Exchange>,
     overwrite: bool,
 ) -> anyhow::Result<u64> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create folder {}", dir.display()))?;
-    }
-    let mut opts = OpenOptions::new();
-    opts.write(true);
-    if overwrite {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    let file = opts
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    let mut out = BufWriter::new(file);
-    serde_json::to_writer(&mut out, &Record::Header(CaptureHeader::now()))?;
-    out.write_all(b"\n")?;
-    let mut n = 0;
+    let mut file = CaptureFile::create(path, overwrite)?;
     for x in exchanges {
-        let mut x = x.clone();
-        // Large bodies go out as chunk lines, as the proxy writes them, so no line comes
-        // near the reader's line limit.
+        file.write(x.clone())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    file.finish()
+}
+
+/// A capture written synchronously one exchange at a time, for commands that stream
+/// (imports of large archives): memory holds one exchange, never the whole capture.
+#[derive(Debug)]
+pub struct CaptureFile {
+    out: BufWriter<File>,
+    path: PathBuf,
+    written: u64,
+}
+
+impl CaptureFile {
+    /// Creates the capture at `path` and writes its header. Refuses to overwrite an
+    /// existing file unless `overwrite`.
+    ///
+    /// # Errors
+    /// When the file exists (and `overwrite` is false) or cannot be written.
+    pub fn create(path: &Path, overwrite: bool) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create folder {}", dir.display()))?;
+        }
+        let mut opts = OpenOptions::new();
+        opts.write(true);
+        if overwrite {
+            opts.create(true).truncate(true);
+        } else {
+            opts.create_new(true);
+        }
+        let file = opts
+            .open(path)
+            .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+        let mut out = BufWriter::with_capacity(BUFFER, file);
+        serde_json::to_writer(&mut out, &Record::Header(CaptureHeader::now()))?;
+        out.write_all(b"\n")?;
+        Ok(Self {
+            out,
+            path: path.to_path_buf(),
+            written: 0,
+        })
+    }
+
+    /// Appends one exchange. Large bodies go out as chunk lines, as the proxy writes
+    /// them, so no line comes near the reader's line limit.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn write(&mut self, mut x: crate::model::Exchange) -> std::io::Result<()> {
+        let out = &mut self.out;
         for (side, body) in [
             (Side::Request, x.request.as_mut().map(|r| &mut r.body)),
             (Side::Response, x.response.as_mut().map(|r| &mut r.body)),
@@ -351,7 +384,7 @@ pub fn write_capture<'a>(
                     offset,
                     base64: piece.to_vec(),
                 };
-                serde_json::to_writer(&mut out, &Record::Chunk(chunk))?;
+                serde_json::to_writer(&mut *out, &Record::Chunk(chunk))?;
                 out.write_all(b"\n")?;
                 offset += piece.len() as u64;
             }
@@ -359,11 +392,20 @@ pub fn write_capture<'a>(
             body.chunked = true;
             body.bytes = Vec::new();
         }
-        serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x)))?;
+        serde_json::to_writer(&mut *out, &Record::Exchange(Box::new(x)))?;
         out.write_all(b"\n")?;
-        n += 1;
+        self.written += 1;
+        Ok(())
     }
-    out.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(n)
+
+    /// Flushes the file; returns how many exchanges it holds.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn finish(mut self) -> anyhow::Result<u64> {
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(self.written)
+    }
 }

@@ -9,7 +9,6 @@ use clap::Args;
 use crate::capture::har;
 use crate::capture::redact::{redact_exchange, RedactOptions, RedactReport};
 use crate::capture::write_capture;
-use crate::decode::text::escape_terminal;
 use crate::model::Exchange;
 
 /// Arguments of `synctap export`.
@@ -18,8 +17,17 @@ pub struct ExportArgs {
     /// The capture to export.
     capture: PathBuf,
     /// Write HAR 1.2 to this file.
+    #[arg(
+        long,
+        value_name = "OUT",
+        required_unless_present = "saz",
+        conflicts_with = "saz"
+    )]
+    har: Option<PathBuf>,
+    /// Write a Fiddler Session Archive (.saz) to this file, for Fiddler Classic and
+    /// Fiddler Everywhere.
     #[arg(long, value_name = "OUT")]
-    har: PathBuf,
+    saz: Option<PathBuf>,
     /// Replace credentials with stable placeholders (see `synctap redact`).
     #[arg(long)]
     redact: bool,
@@ -29,16 +37,6 @@ pub struct ExportArgs {
     /// Only exchanges matching this filter expression (as in `synctap show --filter`).
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
-}
-
-/// Arguments of `synctap import`.
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// A HAR file from browsers' devtools, mitmproxy, Fiddler, Charles or synctap.
-    har: PathBuf,
-    /// The capture file to create.
-    #[arg(long, value_name = "CAPTURE")]
-    out: PathBuf,
 }
 
 /// Arguments of `synctap redact`.
@@ -65,6 +63,38 @@ fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
 }
 
 pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
+    if let Some(out) = &args.saz {
+        let filter = args
+            .filter
+            .as_deref()
+            .map(crate::filter::Filter::parse)
+            .transpose()?;
+        let mut report = RedactReport::default();
+        let opts = RedactOptions {
+            identities: args.redact_identities,
+        };
+        let mut keep = |x: &mut Exchange| {
+            if filter
+                .as_ref()
+                .is_some_and(|f| !f.matches(x, &crate::decode::exchange::decode_recorded(x)))
+            {
+                return false;
+            }
+            if args.redact {
+                redact_exchange(x, opts, &mut report);
+            }
+            true
+        };
+        let n = super::import::export_saz(&args.capture, out, &mut keep)?;
+        if args.redact {
+            eprintln!("redacted: {}", report.summary());
+        }
+        eprintln!("wrote {} ({n} sessions)", out.display());
+        return Ok(0);
+    }
+    let Some(har_out) = &args.har else {
+        anyhow::bail!("give --har OUT or --saz OUT");
+    };
     let mut xs = super::read_capture(&args.capture)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
     if let Some(expr) = &args.filter {
@@ -76,33 +106,12 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
         eprintln!("redacted: {}", report.summary());
     }
     let doc = har::export(&xs);
-    let file = std::fs::File::create(&args.har)
-        .with_context(|| format!("cannot create {}", args.har.display()))?;
+    let file = std::fs::File::create(har_out)
+        .with_context(|| format!("cannot create {}", har_out.display()))?;
     serde_json::to_writer_pretty(std::io::BufWriter::new(file), &doc)
-        .with_context(|| format!("cannot write {}", args.har.display()))?;
+        .with_context(|| format!("cannot write {}", har_out.display()))?;
     let n = doc["log"]["entries"].as_array().map_or(0, Vec::len);
-    eprintln!("wrote {} ({n} entries)", args.har.display());
-    Ok(0)
-}
-
-pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
-    let data =
-        std::fs::read(&args.har).with_context(|| format!("cannot read {}", args.har.display()))?;
-    let (xs, report) =
-        har::import(&data).map_err(|e| anyhow::anyhow!("{}: {e}", args.har.display()))?;
-    write_capture(&args.out, &xs, false)?;
-    let skipped: u64 = report.skipped.values().sum();
-    eprintln!(
-        "imported {} entries into {}, skipped {skipped}",
-        report.imported,
-        args.out.display()
-    );
-    for (why, n) in &report.skipped {
-        eprintln!("  skipped {n}: {}", escape_terminal(why));
-    }
-    for (what, n) in &report.notes {
-        eprintln!("  note ({n}): {}", escape_terminal(what));
-    }
+    eprintln!("wrote {} ({n} entries)", har_out.display());
     Ok(0)
 }
 

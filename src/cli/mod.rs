@@ -24,6 +24,7 @@ mod ca;
 mod decode;
 pub mod demo;
 mod har;
+mod import;
 mod mock;
 mod proxy;
 mod replay;
@@ -74,10 +75,12 @@ pub enum Command {
     /// Decode one message body (SOAP/MTOM, bare FSSHTTPB, OneNote packaging, WebDAV or
     /// SPFileSync XML), sniffing the kind when not told. Exit 1 when there are diagnostics.
     Decode(decode::DecodeArgs),
-    /// Export a capture as HAR 1.2 (optionally redacted), for browsers, Fiddler, Charles.
+    /// Export a capture as HAR 1.2 or as a Fiddler SAZ (optionally redacted), for
+    /// browsers, Fiddler, Charles.
     Export(har::ExportArgs),
-    /// Import a HAR file (devtools, mitmproxy, Fiddler, synctap) into a capture.
-    Import(har::ImportArgs),
+    /// Import a HAR, Fiddler SAZ, pcap or pcapng file into a capture, and report what
+    /// was read, skipped and why.
+    Import(import::ImportArgs),
     /// Write a copy of a capture with credentials replaced by stable placeholders.
     Redact(har::RedactArgs),
     /// Run the reference server (MS-FSSHTTP cell storage: locks, coauthoring, Cell
@@ -125,7 +128,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Show(a) => show::run(&a),
         Command::Decode(a) => decode::run(&a),
         Command::Export(a) => har::export(&a),
-        Command::Import(a) => har::import(&a),
+        Command::Import(a) => import::import(&a),
         Command::Redact(a) => har::redact(&a),
         Command::Serve(a) => serve::run(&opts.certs, &a),
         Command::Demo(a) => demo::run(&opts.certs, &a),

@@ -83,6 +83,12 @@ fn raw_line(x: &Exchange, d: &DecodedExchange) -> String {
         || format!("c{}", x.connection_id),
         |id| id.trim_matches(['{', '}']).chars().take(8).collect(),
     );
+    // The client process an imported archive named (Fiddler's x-processinfo), which
+    // tells Word from OneDrive from the browser.
+    let client = match x.imported.as_ref().and_then(|i| i.process.as_deref()) {
+        Some(p) => format!("{client} [{p}]"),
+        None => client,
+    };
     let dur = x
         .timings
         .done_ms

@@ -43,6 +43,28 @@ pub struct Exchange {
     /// What went wrong, when something did (transport errors; distinct from HTTP status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where an imported exchange came from and what the other tool recorded about it
+    /// (Fiddler's session flags, such as the client process). Absent for the proxy's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
+}
+
+/// What an archive from another tool said about an exchange (`synctap import`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Imported {
+    /// The archive's format: `saz`, `pcap` or `pcapng`.
+    pub format: String,
+    /// The session's number in a SAZ archive (`raw/NNN_c.txt`), or the first packet of
+    /// the exchange in a packet capture (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// The client process as `name:pid` (Fiddler's `x-processinfo` session flag), e.g.
+    /// `winword:7188`: it tells Word from OneDrive from the browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// Fiddler's session flags (`<SessionFlag N= V=/>`), in archive order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<(String, String)>,
 }
 
 /// What kind of traffic an [`Exchange`] records.

@@ -93,6 +93,7 @@ impl ConnCtx {
                 ..Timings::default()
             },
             error: None,
+            imported: None,
         }
     }
 

@@ -139,6 +139,7 @@ impl Drop for Recorder {
                 tunnel: None,
                 timings: crate::model::Timings::default(),
                 error: None,
+                imported: None,
             },
         );
         tracing::debug!(

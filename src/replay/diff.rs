@@ -730,6 +730,7 @@ mod tests {
             tunnel: None,
             timings: Timings::default(),
             error: None,
+            imported: None,
         }
     }
 

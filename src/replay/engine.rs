@@ -369,6 +369,7 @@ async fn send_one(
             ..Timings::default()
         },
         error,
+        imported: None,
     };
     if new.response.is_some() {
         let old_m = Minted::of(x, &decode_recorded(x));

@@ -545,6 +545,16 @@ fn timing_lines(x: &Exchange) -> Vec<String> {
             tls.sni.as_deref().unwrap_or("-")
         ));
     }
+    if let Some(i) = &x.imported {
+        out.push(format!(
+            "imported     {} #{}{}",
+            i.format,
+            i.number.unwrap_or(0),
+            i.process
+                .as_ref()
+                .map_or_else(String::new, |p| format!(" process {p}"))
+        ));
+    }
     if let Some(e) = &x.error {
         out.push(format!("error        {e}"));
     }

@@ -102,8 +102,14 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         .get(11..23)
         .unwrap_or(x.timings.start.as_str())
         .to_owned();
+    // Without a ClientID, an imported exchange's client process (e.g. `winword` from
+    // Fiddler's x-processinfo) names the client better than the connection.
+    let process = x.imported.as_ref().and_then(|i| i.process.as_deref());
     let client = d.client_id().map_or_else(
-        || format!("c{}", x.connection_id),
+        || match process {
+            Some(p) => p.split(':').next().unwrap_or(p).to_owned(),
+            None => format!("c{}", x.connection_id),
+        },
         |id| id.trim_matches(['{', '}']).chars().take(8).collect(),
     );
     let (method, target, req_len) = match (&x.request, x.kind) {
