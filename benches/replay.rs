@@ -22,9 +22,10 @@ use synctap::decode::fsshttp::{
     RequestEnvelope, VersionInfo,
 };
 use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Timings};
-use synctap::proxy::tls::UpstreamTrust;
+use synctap::net::tls::UpstreamTrust;
+use synctap::net::HttpClient;
 use synctap::replay::{compare, DiffOptions, ReplayConfig, Timing};
-use synctap::server::client::{CellClient, HttpClient};
+use synctap::server::client::CellClient;
 use synctap::server::{CellSettings, Server, ServerConfig, SystemClock};
 use synctap::timeline::format_rfc3339;
 
@@ -70,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             set_headers: Vec::new(),
             drop_headers: Vec::new(),
             trust: UpstreamTrust {
-                extra_roots: synctap::proxy::ca::load_pem_certs(&ca)?,
+                extra_roots: synctap::net::ca::load_pem_certs(&ca)?,
                 insecure: false,
             },
             upstream_proxy: Default::default(),

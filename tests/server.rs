@@ -12,7 +12,8 @@ use synctap::decode::fsshttp::{
     SubResponseData,
 };
 use synctap::decode::fsshttpb::ErrorDetail;
-use synctap::server::client::{CellClient, CellReply, HttpClient};
+use synctap::net::HttpClient;
+use synctap::server::client::{CellClient, CellReply};
 use synctap::server::{CellSettings, ManualClock, Server, ServerConfig};
 
 use crate::util::{runtime, synctap, TestResult};

@@ -16,10 +16,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use super::error::{error_chain, Fault};
+use super::error::Fault;
 use crate::capture::format::{Chunk, Record, Side, INLINE_LIMIT};
 use crate::capture::CaptureSink;
 use crate::model::{Body, Exchange};
+use crate::net::error_chain;
 
 /// Size of the chunk records written for large bodies.
 const CHUNK_RECORD: usize = 256 << 10;
