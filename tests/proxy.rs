@@ -401,3 +401,39 @@ fn kill_9_leaves_a_readable_capture() -> TestResult {
     assert!(complete >= 20, "{text}");
     Ok(())
 }
+
+/// Issue 15.6: with `RUST_LOG=synctap=debug` every line the proxy logs while forwarding
+/// an exchange carries that exchange's span fields (connection, client, method, URL), so
+/// one exchange's story can be picked out of the log.
+#[test]
+fn debug_log_lines_of_an_exchange_carry_its_span_fields() -> TestResult {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let proxy = ProxyProcess::start_with(&[], &[("RUST_LOG", "synctap=debug")], true);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let url = format!("http://{}/story?n=1", up.addr);
+    let r = send(&rt, c.get(&url))?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(rt.block_on(r.text())?, "ok");
+    wait_for_exchanges(&proxy.capture, 1);
+    let log = proxy.log();
+    assert!(proxy.stop().success());
+    let story: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("url={url}")))
+        .collect();
+    for event in [
+        "request sent upstream",
+        "upstream connected",
+        "response head from upstream",
+    ] {
+        let line = story
+            .iter()
+            .find(|l| l.contains(event))
+            .ok_or_else(|| format!("no {event:?} line in the exchange's story:\n{log}"))?;
+        for field in ["exchange{", "conn=1", "client=127.0.0.1:", "method=GET"] {
+            assert!(line.contains(field), "{field} missing from {line:?}");
+        }
+    }
+    Ok(())
+}
