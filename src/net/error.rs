@@ -191,6 +191,29 @@ impl TlsError {
     }
 }
 
+/// Why synctap could not present a certificate of its own: minting a leaf with its CA
+/// ([`super::ca::CertificateAuthority::leaf`]) or building the TLS server config around it
+/// ([`super::tls::server_config`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MintError {
+    /// A name to put in the certificate is neither an IP address nor a valid DNS name.
+    #[error("invalid host name {name:?} for a certificate")]
+    HostName {
+        /// The name given.
+        name: String,
+        /// What rcgen said.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// Signing the leaf with the CA's key failed.
+    #[error("cannot sign a leaf certificate")]
+    Sign(#[source] rcgen::Error),
+    /// rustls refused the server config.
+    #[error("cannot build a TLS server config")]
+    Config(#[source] rustls::Error),
+}
+
 /// Why a request of [`super::HttpClient`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

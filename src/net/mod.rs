@@ -23,6 +23,6 @@ pub mod tls;
 pub mod trust;
 
 pub use client::{HttpClient, HttpResponse};
-pub use error::{error_chain, BadUrl, ClientError, ConnectError, TlsError};
+pub use error::{error_chain, BadUrl, ClientError, ConnectError, MintError, TlsError};
 pub use route::{ProxyRoute, UpstreamProxy};
 pub use target::Target;

@@ -16,6 +16,8 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use super::error::MintError;
+
 /// The one crypto provider synctap uses: ring.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -178,10 +180,10 @@ pub fn server_config(
     key: Arc<CertifiedKey>,
     alpn: Vec<Vec<u8>>,
     keylog: Option<Arc<dyn rustls::KeyLog>>,
-) -> anyhow::Result<Arc<ServerConfig>> {
+) -> Result<Arc<ServerConfig>, MintError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
+        .map_err(MintError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(FixedCert(key)));
     config.alpn_protocols = alpn;

@@ -464,7 +464,10 @@ fn client_config(
     match minted {
         Ok(c) => Some(c),
         Err(e) => {
-            let why = format!("proxy: cannot mint a certificate for {names:?}: {e:#}");
+            let why = format!(
+                "proxy: cannot mint a certificate for {names:?}: {}",
+                error_chain(&e)
+            );
             ctx.emit_error(target.authority(), why, |_| {});
             None
         }
