@@ -36,7 +36,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Accepts connections on `listener` until `stop` completes and hands each one, with
 /// `TCP_NODELAY` set, to `on_accept` (which spawns what serves it). A failed accept is
 /// logged and retried after a short pause.
-pub async fn accept_until(
+pub(crate) async fn accept_until(
     listener: &TcpListener,
     stop: impl Future<Output = ()>,
     mut on_accept: impl FnMut(TcpStream, SocketAddr),
@@ -62,7 +62,7 @@ pub async fn accept_until(
 /// TLS for an [`HttpListener`]: a leaf from the CA in `certs_dir` for `localhost` and the
 /// listening address, offering `alpn`.
 #[derive(Debug, Clone, Copy)]
-pub struct LocalTls<'a> {
+pub(crate) struct LocalTls<'a> {
     /// The folder holding synctap's CA (created when missing).
     pub certs_dir: &'a Path,
     /// The ALPN protocols offered, in order of preference.
@@ -70,7 +70,7 @@ pub struct LocalTls<'a> {
 }
 
 /// A bound listener serving HTTP to a handler.
-pub struct HttpListener {
+pub(crate) struct HttpListener {
     tcp: TcpListener,
     acceptor: Option<TlsAcceptor>,
     ca_cert: Option<PathBuf>,
@@ -91,7 +91,10 @@ impl HttpListener {
     ///
     /// # Errors
     /// When the address is taken, or the CA cannot be loaded or created.
-    pub async fn bind(listen: SocketAddr, tls: Option<LocalTls<'_>>) -> anyhow::Result<Self> {
+    pub(crate) async fn bind(
+        listen: SocketAddr,
+        tls: Option<LocalTls<'_>>,
+    ) -> anyhow::Result<Self> {
         let tcp = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -112,12 +115,12 @@ impl HttpListener {
     }
 
     /// The address actually bound.
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
     /// `https` or `http`.
-    pub fn scheme(&self) -> &'static str {
+    pub(crate) fn scheme(&self) -> &'static str {
         if self.acceptor.is_some() {
             "https"
         } else {
@@ -126,18 +129,18 @@ impl HttpListener {
     }
 
     /// The base URL, e.g. `https://127.0.0.1:8443`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}://{}", self.scheme(), self.local_addr)
     }
 
     /// The CA certificate clients must trust (TLS only).
-    pub fn ca_cert_path(&self) -> Option<&Path> {
+    pub(crate) fn ca_cert_path(&self) -> Option<&Path> {
         self.ca_cert.as_deref()
     }
 
     /// Serves every connection with `handler` (given each request and the client's
     /// address) until `stop` completes.
-    pub async fn serve<H, F>(self, stop: impl Future<Output = ()>, handler: H)
+    pub(crate) async fn serve<H, F>(self, stop: impl Future<Output = ()>, handler: H)
     where
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response<Full<Bytes>>> + Send + 'static,

@@ -16,11 +16,11 @@
 pub mod ca;
 pub mod client;
 pub mod error;
-pub mod listen;
-pub mod route;
-pub mod target;
+pub(crate) mod listen;
+pub(crate) mod route;
+mod target;
 pub mod tls;
-pub mod trust;
+pub(crate) mod trust;
 
 pub use client::{HttpClient, HttpResponse};
 pub use error::{error_chain, BadUrl, ClientError, ConnectError, MintError, TlsError};

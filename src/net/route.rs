@@ -390,7 +390,7 @@ pub(crate) fn to_absolute_form(
 
 /// curl's `NO_PROXY` rule: `*` matches everything; an entry matches the host itself and
 /// its subdomains (a leading dot is ignored); IP literals match exactly.
-pub fn no_proxy_matches(entries: &[String], host: &str) -> bool {
+pub(crate) fn no_proxy_matches(entries: &[String], host: &str) -> bool {
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')

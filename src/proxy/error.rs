@@ -12,7 +12,7 @@ use crate::net::{ConnectError, TlsError};
 
 /// Which side of an exchange caused a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// The client (what connects to the proxy).
     Client,
     /// The upstream server (what the proxy connects to).

@@ -10,7 +10,7 @@
 
 /// What to do with a CONNECT to a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Decrypt it with a minted leaf.
     Intercept,
     /// Tunnel it untouched, for this reason (recorded in the tunnel's record).
@@ -18,7 +18,7 @@ pub enum Decision {
 }
 
 /// How specific a glob is: its count of literal characters.
-pub fn specificity(glob: &str) -> usize {
+pub(crate) fn specificity(glob: &str) -> usize {
     glob.chars().filter(|c| *c != '*' && *c != '?').count()
 }
 
@@ -31,7 +31,7 @@ fn best(globs: &[String], host: &str) -> Option<usize> {
 }
 
 /// Decides for `host` given the `--intercept` and `--passthrough` globs.
-pub fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decision {
+pub(crate) fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decision {
     let pass = best(passthrough, host);
     if intercept.is_empty() {
         return match pass {
@@ -48,7 +48,7 @@ pub fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decis
 
 /// Whether `host` matches a glob with `*` (any run) and `?` (one character),
 /// case-insensitively.
-pub fn glob_match(pattern: &str, host: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, host: &str) -> bool {
     fn rec(p: &[u8], h: &[u8]) -> bool {
         match p.split_first() {
             None => h.is_empty(),

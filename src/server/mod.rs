@@ -9,11 +9,11 @@
 //! a forward proxy. Protocol facts come from REFERENCE.md Part A; the decoders and
 //! encoders in `crate::decode` are reused, never duplicated.
 
-pub mod cellstorage;
+mod cellstorage;
 pub mod client;
-pub mod spfilesync;
+mod spfilesync;
 pub mod store;
-pub mod webdav;
+mod webdav;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
