@@ -263,7 +263,7 @@ fn https_proxy_variable_is_honoured_and_no_proxy_bypasses_it() -> TestResult {
 #[test]
 fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let s = crate::replay::serve(dir.path(), "data", &["--coauth", "on"])?;
+    let s = crate::util::serve(dir.path(), "data", &["--coauth", "on"])?;
     let tp = Tinyproxy::start(Some(("alice", "s3cret")));
     let via = format!("http://alice:s3cret@127.0.0.1:{}", tp.port);
     let capture = dir.path().join("demo.jsonl");

@@ -4,8 +4,8 @@
 use std::process::Command;
 
 use crate::util::{
-    client, have_curl, runtime, sha256, start_upstream, wait_for_exchanges, ProxyProcess, TestCa,
-    TestResult,
+    client, have_curl, runtime, sha256, start_upstream, tls_setup, wait_for_exchanges,
+    ProxyProcess, TestCa, TestResult, TlsSetup,
 };
 
 fn send(
@@ -25,10 +25,12 @@ fn header(r: &reqwest::Response, name: &str) -> String {
 
 #[test]
 fn forward_reqwest_http1_records_the_exchange() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let body = "<s:Envelope>hello</s:Envelope>";
     let r = send(
@@ -84,10 +86,12 @@ fn forward_reqwest_http1_records_the_exchange() -> TestResult {
 
 #[test]
 fn forward_http2_on_both_legs() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), true);
     let r = send(&rt, c.post(format!("{}/echo", up.url())).body("h2 body"))?;
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
@@ -104,15 +108,12 @@ fn forward_http2_on_both_legs() -> TestResult {
 
 #[test]
 fn reverse_mode_stands_in_for_the_server() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &up.url(),
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-    ]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&["--reverse", "{up}"]);
     let c = client(&proxy.ca_pem(), None, false);
     let url = format!("https://localhost:{}/echo", proxy.addr.port());
     let r = send(&rt, c.put(&url).body("reverse"))?;
@@ -133,16 +134,12 @@ fn reverse_mode_stands_in_for_the_server() -> TestResult {
 
 #[test]
 fn reverse_mode_plain_listener() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &up.url(),
-        "--listen-plain",
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-    ]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up: _up,
+        proxy,
+    } = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
     let c = reqwest::Client::builder().no_proxy().build()?;
     let r = send(&rt, c.get(format!("http://{}/download?n=1000", proxy.addr)))?;
     assert_eq!(r.status(), 200);
@@ -152,10 +149,12 @@ fn reverse_mode_plain_listener() -> TestResult {
 
 #[test]
 fn one_upstream_connection_per_client_connection() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&[]);
     let conns_of = |c: &reqwest::Client| -> Result<Vec<String>, reqwest::Error> {
         let mut v = Vec::new();
         for i in 0..4 {
@@ -247,15 +246,12 @@ fn untrusted_upstream_certificate_gives_502() -> TestResult {
 
 #[test]
 fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-        "--body-limit",
-        "1MiB",
-    ]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&["--body-limit", "1MiB"]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let data: Vec<u8> = (0..50u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -276,10 +272,12 @@ fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
 
 #[test]
 fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let n = 3 << 20;
     let r = send(&rt, c.get(format!("{}/download?n={n}", up.url())))?;
@@ -320,10 +318,12 @@ fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
     if !have_curl() {
         return Err("curl is not installed (.ci/run installs it)".into());
     }
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let TlsSetup {
+        rt: _rt,
+        ca: _ca,
+        up,
+        proxy,
+    } = tls_setup(&[]);
     // curl makes the CA file before the proxy writes it? No: the proxy creates it at start.
     let file = proxy.dir.path().join("upload.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -363,10 +363,12 @@ fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
 
 #[test]
 fn kill_9_leaves_a_readable_capture() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let mut proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let TlsSetup {
+        rt,
+        ca: _ca,
+        up,
+        mut proxy,
+    } = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     for i in 0..20 {
         let r = send(
