@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use crate::util::{
     client, runtime, start_upstream, tls_setup, wait_for_exchanges, ProxyProcess, TestResult,
-    TlsSetup,
 };
 
 fn raw(addr: std::net::SocketAddr, send: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
@@ -88,12 +87,7 @@ fn upstream_hanging_up_mid_response_is_recorded() -> TestResult {
 
 #[test]
 fn client_vanishing_mid_upload_is_recorded() -> TestResult {
-    let TlsSetup {
-        rt: _rt,
-        ca: _ca,
-        up: _up,
-        proxy,
-    } = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
+    let (_rt, _ca, _up, proxy) = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
     {
         let mut s = TcpStream::connect(proxy.addr)?;
         s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial")?;
@@ -154,7 +148,7 @@ fn non_tls_stream_after_connect_is_tunnelled_and_recorded() -> TestResult {
 fn passthrough_hosts_are_not_intercepted_and_keylog_has_both_legs() -> TestResult {
     let keylog_dir = tempfile::tempdir()?;
     let keylog = keylog_dir.path().join("keys.log");
-    let TlsSetup { rt, ca, up, proxy } = tls_setup(&[
+    let (rt, ca, up, proxy) = tls_setup(&[
         "--passthrough",
         "localhost",
         "--keylog",

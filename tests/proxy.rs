@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::util::{
     client, have_curl, runtime, sha256, start_upstream, tls_setup, wait_for_exchanges,
-    ProxyProcess, TestCa, TestResult, TlsSetup,
+    ProxyProcess, TestCa, TestResult,
 };
 
 fn send(
@@ -25,12 +25,7 @@ fn header(r: &reqwest::Response, name: &str) -> String {
 
 #[test]
 fn forward_reqwest_http1_records_the_exchange() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&[]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let body = "<s:Envelope>hello</s:Envelope>";
     let r = send(
@@ -86,12 +81,7 @@ fn forward_reqwest_http1_records_the_exchange() -> TestResult {
 
 #[test]
 fn forward_http2_on_both_legs() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&[]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), true);
     let r = send(&rt, c.post(format!("{}/echo", up.url())).body("h2 body"))?;
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
@@ -108,12 +98,7 @@ fn forward_http2_on_both_legs() -> TestResult {
 
 #[test]
 fn reverse_mode_stands_in_for_the_server() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&["--reverse", "{up}"]);
+    let (rt, _ca, up, proxy) = tls_setup(&["--reverse", "{up}"]);
     let c = client(&proxy.ca_pem(), None, false);
     let url = format!("https://localhost:{}/echo", proxy.addr.port());
     let r = send(&rt, c.put(&url).body("reverse"))?;
@@ -134,12 +119,7 @@ fn reverse_mode_stands_in_for_the_server() -> TestResult {
 
 #[test]
 fn reverse_mode_plain_listener() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up: _up,
-        proxy,
-    } = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
+    let (rt, _ca, _up, proxy) = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
     let c = reqwest::Client::builder().no_proxy().build()?;
     let r = send(&rt, c.get(format!("http://{}/download?n=1000", proxy.addr)))?;
     assert_eq!(r.status(), 200);
@@ -149,12 +129,7 @@ fn reverse_mode_plain_listener() -> TestResult {
 
 #[test]
 fn one_upstream_connection_per_client_connection() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&[]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let conns_of = |c: &reqwest::Client| -> Result<Vec<String>, reqwest::Error> {
         let mut v = Vec::new();
         for i in 0..4 {
@@ -246,12 +221,7 @@ fn untrusted_upstream_certificate_gives_502() -> TestResult {
 
 #[test]
 fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&["--body-limit", "1MiB"]);
+    let (rt, _ca, up, proxy) = tls_setup(&["--body-limit", "1MiB"]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let data: Vec<u8> = (0..50u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -272,12 +242,7 @@ fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
 
 #[test]
 fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&[]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let n = 3 << 20;
     let r = send(&rt, c.get(format!("{}/download?n={n}", up.url())))?;
@@ -318,12 +283,7 @@ fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
     if !have_curl() {
         return Err("curl is not installed (.ci/run installs it)".into());
     }
-    let TlsSetup {
-        rt: _rt,
-        ca: _ca,
-        up,
-        proxy,
-    } = tls_setup(&[]);
+    let (_rt, _ca, up, proxy) = tls_setup(&[]);
     // curl makes the CA file before the proxy writes it? No: the proxy creates it at start.
     let file = proxy.dir.path().join("upload.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -363,12 +323,7 @@ fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
 
 #[test]
 fn kill_9_leaves_a_readable_capture() -> TestResult {
-    let TlsSetup {
-        rt,
-        ca: _ca,
-        up,
-        mut proxy,
-    } = tls_setup(&[]);
+    let (rt, _ca, up, mut proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     for i in 0..20 {
         let r = send(

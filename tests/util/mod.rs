@@ -287,17 +287,9 @@ pub fn serve(
 }
 
 /// The usual end-to-end setup: a runtime, a TLS upstream with its own CA, and a proxy
-/// that trusts that CA (`--upstream-ca`). Fields drop in order: proxy first.
-pub struct TlsSetup {
-    pub proxy: ProxyProcess,
-    pub up: Upstream,
-    pub ca: TestCa,
-    pub rt: tokio::runtime::Runtime,
-}
-
-/// Starts a [`TlsSetup`], the proxy with `args` after `--upstream-ca`; `{up}` in an
-/// argument stands for the upstream's URL (for `--reverse`).
-pub fn tls_setup(args: &[&str]) -> TlsSetup {
+/// that trusts that CA, started with `--upstream-ca` and `args`; `{up}` in an argument
+/// stands for the upstream's URL (for `--reverse`).
+pub fn tls_setup(args: &[&str]) -> (tokio::runtime::Runtime, TestCa, Upstream, ProxyProcess) {
     let rt = runtime();
     let ca = TestCa::new();
     let up = rt.block_on(start_upstream(Some(&ca)));
@@ -309,7 +301,7 @@ pub fn tls_setup(args: &[&str]) -> TlsSetup {
     all.extend(args.iter().map(|a| a.replace("{up}", &url)));
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let proxy = ProxyProcess::start(&all);
-    TlsSetup { proxy, up, ca, rt }
+    (rt, ca, up, proxy)
 }
 
 /// A synctap proxy running as a real process; killed when dropped.
