@@ -224,23 +224,12 @@ impl CellClient {
         }
         let token = self.next_token;
         self.next_token += 1;
-        let env = RequestEnvelope {
-            request_version: Some(VersionInfo {
-                version: Some(2),
-                minor_version: Some(3),
-                ..VersionInfo::default()
-            }),
-            request_collection: Some(RequestCollection {
-                correlation_id: Some(format!("{}-{token:04}", self.client_id)),
-                requests: vec![FRequest {
-                    url: Some(self.file_url.clone()),
-                    request_token: Some(token),
-                    sub_requests: subs,
-                    ..FRequest::default()
-                }],
-            }),
-            ..RequestEnvelope::default()
-        };
+        let env = request_envelope(
+            &self.file_url,
+            format!("{}-{token:04}", self.client_id),
+            token,
+            subs,
+        );
         let (ct, body) = fsshttp::encode_request(&env, EncodeOptions::default());
         let resp = self
             .http
@@ -339,4 +328,31 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// One MS-FSSHTTP Request for `url` (version 2.3) carrying `subs`, in an envelope with
+/// `correlation_id`.
+pub fn request_envelope(
+    url: &str,
+    correlation_id: String,
+    request_token: u64,
+    subs: Vec<SubRequest>,
+) -> RequestEnvelope {
+    RequestEnvelope {
+        request_version: Some(VersionInfo {
+            version: Some(2),
+            minor_version: Some(3),
+            ..VersionInfo::default()
+        }),
+        request_collection: Some(RequestCollection {
+            correlation_id: Some(correlation_id),
+            requests: vec![FRequest {
+                url: Some(url.to_owned()),
+                request_token: Some(request_token),
+                sub_requests: subs,
+                ..FRequest::default()
+            }],
+        }),
+        ..RequestEnvelope::default()
+    }
 }

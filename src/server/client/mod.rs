@@ -9,7 +9,9 @@ mod cell;
 mod dav;
 mod sync;
 
-pub use cell::{query_changes_request, CellClient, CellReply, WORD_SCHEMA_LOCK_ID};
+pub use cell::{
+    query_changes_request, request_envelope, CellClient, CellReply, WORD_SCHEMA_LOCK_ID,
+};
 pub use dav::DavClient;
 pub use sync::{ChangesPage, SyncClient};
 
