@@ -135,87 +135,79 @@ impl HttpClient {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<HttpResponse, ClientError> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.send_inner(method, url, headers, body))
-            .await
-            .map_err(|_| ClientError::Timeout {
+        let sent = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let uri: http::Uri = url.parse().map_err(|source| super::BadUrl::Invalid {
                 url: url.to_owned(),
-                after: REQUEST_TIMEOUT,
-            })?
-    }
-
-    async fn send_inner(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Result<HttpResponse, ClientError> {
-        let uri: http::Uri = url.parse().map_err(|source| super::BadUrl::Invalid {
-            url: url.to_owned(),
-            source,
-        })?;
-        let target = Target::from_uri(&uri, url)?;
-        let authority = target.authority();
-        let key = target.key();
-        let mut guard = self.conn.lock().await;
-        let (_, (sender, via)) = match &mut *guard {
-            Some(open) if open.0 == key && !open.1 .0.is_closed() => open,
-            slot => slot.insert((key, self.connect(&target).await?)),
-        };
-        // Through a proxy, plain HTTP uses the absolute form; everything else the origin form.
-        let request_target = if (self.proxy.is_some() || via.is_some()) && !target.is_tls() {
-            url.to_owned()
-        } else {
-            uri.path_and_query()
-                .map_or("/".to_owned(), ToString::to_string)
-        };
-        let proxy_auth = via.as_ref().and_then(|v| v.authorization.clone());
-        let http_failed = |doing| {
-            let authority = authority.clone();
-            move |source| ClientError::Http {
-                authority,
-                doing,
                 source,
+            })?;
+            let target = Target::from_uri(&uri, url)?;
+            let authority = target.authority();
+            let key = target.key();
+            let mut guard = self.conn.lock().await;
+            let (_, (sender, via)) = match &mut *guard {
+                Some(open) if open.0 == key && !open.1 .0.is_closed() => open,
+                slot => slot.insert((key, self.connect(&target).await?)),
+            };
+            // Through a proxy, plain HTTP uses the absolute form; everything else the origin form.
+            let request_target = if (self.proxy.is_some() || via.is_some()) && !target.is_tls() {
+                url.to_owned()
+            } else {
+                uri.path_and_query()
+                    .map_or("/".to_owned(), ToString::to_string)
+            };
+            let proxy_auth = via.as_ref().and_then(|v| v.authorization.clone());
+            let http_failed = |doing| {
+                let authority = authority.clone();
+                move |source| ClientError::Http {
+                    authority,
+                    doing,
+                    source,
+                }
+            };
+            sender.ready().await.map_err(http_failed("request"))?;
+            let mut rb = Request::builder()
+                .method(method)
+                .uri(request_target)
+                .header(http::header::HOST, authority.as_str());
+            if let Some(a) = proxy_auth {
+                rb = rb.header(http::header::PROXY_AUTHORIZATION, a);
             }
-        };
-        sender.ready().await.map_err(http_failed("request"))?;
-        let mut rb = Request::builder()
-            .method(method)
-            .uri(request_target)
-            .header(http::header::HOST, authority.as_str());
-        if let Some(a) = proxy_auth {
-            rb = rb.header(http::header::PROXY_AUTHORIZATION, a);
-        }
-        if !self.raw {
-            rb = rb
-                .header("x-synctap-user", self.user.as_str())
-                .header(http::header::USER_AGENT, "synctap-scripted-client/0.1");
-        }
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        let req = rb
-            .body(Full::new(Bytes::from(body)))
-            .map_err(ClientError::Build)?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(http_failed("request"))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = Limited::new(resp.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|source| ClientError::Body {
-                authority: authority.clone(),
-                source,
-            })?
-            .to_bytes();
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
+            if !self.raw {
+                rb = rb
+                    .header("x-synctap-user", self.user.as_str())
+                    .header(http::header::USER_AGENT, "synctap-scripted-client/0.1");
+            }
+            for (k, v) in headers {
+                rb = rb.header(*k, *v);
+            }
+            let req = rb
+                .body(Full::new(Bytes::from(body)))
+                .map_err(ClientError::Build)?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(http_failed("request"))?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|source| ClientError::Body {
+                    authority: authority.clone(),
+                    source,
+                })?
+                .to_bytes();
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
         })
+        .await;
+        sent.map_err(|_| ClientError::Timeout {
+            url: url.to_owned(),
+            after: REQUEST_TIMEOUT,
+        })?
     }
 
     async fn connect(&self, target: &Target) -> Result<ClientConn, ClientError> {
