@@ -192,8 +192,8 @@ impl TlsError {
 }
 
 /// Why synctap could not present a certificate of its own: minting a leaf with its CA
-/// ([`super::ca::CertificateAuthority::leaf`]) or building the TLS server config around it
-/// ([`super::tls::server_config`]).
+/// (`CertificateAuthority::leaf`) or building the TLS server config around it
+/// (`tls::server_config`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MintError {
