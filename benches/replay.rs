@@ -17,14 +17,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use synctap::decode::fsshttp::{
-    encode_request, CoauthRequestType, EncodeOptions, Request as FRequest, RequestCollection,
-    RequestEnvelope, VersionInfo,
-};
+use synctap::decode::fsshttp::{encode_request, CoauthRequestType, EncodeOptions};
 use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Timings};
-use synctap::proxy::tls::UpstreamTrust;
+use synctap::net::tls::UpstreamTrust;
+use synctap::net::HttpClient;
 use synctap::replay::{compare, DiffOptions, ReplayConfig, Timing};
-use synctap::server::client::{CellClient, HttpClient};
+use synctap::server::client::{request_envelope, CellClient};
 use synctap::server::{CellSettings, Server, ServerConfig, SystemClock};
 use synctap::timeline::format_rfc3339;
 
@@ -70,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             set_headers: Vec::new(),
             drop_headers: Vec::new(),
             trust: UpstreamTrust {
-                extra_roots: synctap::proxy::ca::load_pem_certs(&ca)?,
+                extra_roots: synctap::net::ca::load_pem_certs(&ca)?,
                 insecure: false,
             },
             upstream_proxy: Default::default(),
@@ -134,23 +132,12 @@ fn generate(url: &str, n: usize) -> Result<Vec<Exchange>, Box<dyn std::error::Er
         };
         let mut sub = c.coauth(kind);
         sub.sub_request_token = Some(1);
-        let env = RequestEnvelope {
-            request_version: Some(VersionInfo {
-                version: Some(2),
-                minor_version: Some(3),
-                ..VersionInfo::default()
-            }),
-            request_collection: Some(RequestCollection {
-                correlation_id: Some(format!("bench-{i}")),
-                requests: vec![FRequest {
-                    url: Some(c.file_url.clone()),
-                    request_token: Some(round as u64 + 1),
-                    sub_requests: vec![sub],
-                    ..FRequest::default()
-                }],
-            }),
-            ..RequestEnvelope::default()
-        };
+        let env = request_envelope(
+            &c.file_url,
+            format!("bench-{i}"),
+            round as u64 + 1,
+            vec![sub],
+        );
         let (ct, body) = encode_request(&env, EncodeOptions::default());
         out.push(Exchange {
             id: i as u64 + 1,

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::util::TestResult;
-use crate::util::{client, runtime, start_upstream, wait_for_exchanges, ProxyProcess, TestCa};
+use crate::util::{
+    client, runtime, start_upstream, tls_setup, wait_for_exchanges, ProxyProcess, TestCa,
+};
 
 /// A tinyproxy process; killed when dropped.
 struct Tinyproxy {
@@ -161,16 +163,19 @@ fn one_connect_per_client_connection_with_basic_auth() -> TestResult {
 
 #[test]
 fn a_407_gives_a_502_naming_the_proxy() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
     let tp = Tinyproxy::start(Some(("alice", "s3cret")));
-    let proxy = ProxyProcess::start(&[
-        "--upstream-ca",
-        server.pem_path.to_str().unwrap_or(""),
-        "--upstream-proxy",
-        &tp.url(),
-    ]);
+    let text = refused_connect_gives_a_502(&tp, "407")?;
+    assert!(text.contains("USER:PASS"), "{text}");
+    Ok(())
+}
+
+/// Through `tp`, which refuses the CONNECT with `status`: the client gets a 502 naming
+/// the proxy and its answer, and the record says the same. Returns the 502's text.
+fn refused_connect_gives_a_502(
+    tp: &Tinyproxy,
+    status: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let (rt, _ca, up, proxy) = tls_setup(&["--upstream-proxy", &tp.url()]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let r = rt.block_on(async { c.get(format!("{}/x", up.url())).send().await })?;
     assert_eq!(r.status(), 502);
@@ -180,12 +185,11 @@ fn a_407_gives_a_502_naming_the_proxy() -> TestResult {
         tp.url(),
         up.addr
     );
-    assert!(text.contains(&want), "{text}");
-    assert!(text.contains("407") && text.contains("USER:PASS"), "{text}");
+    assert!(text.contains(&want) && text.contains(status), "{text}");
     let xs = wait_for_exchanges(&proxy.capture, 1);
     let err = xs[0].error.clone().unwrap_or_default();
-    assert!(err.contains(&want) && err.contains("407"), "{err}");
-    Ok(())
+    assert!(err.contains(&want) && err.contains(status), "{err}");
+    Ok(text)
 }
 
 #[test]
@@ -263,7 +267,7 @@ fn https_proxy_variable_is_honoured_and_no_proxy_bypasses_it() -> TestResult {
 #[test]
 fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let s = crate::replay::serve(dir.path(), "data", &["--coauth", "on"])?;
+    let s = crate::util::serve(dir.path(), "data", &["--coauth", "on"])?;
     let tp = Tinyproxy::start(Some(("alice", "s3cret")));
     let via = format!("http://alice:s3cret@127.0.0.1:{}", tp.port);
     let capture = dir.path().join("demo.jsonl");
@@ -313,29 +317,8 @@ fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
 
 #[test]
 fn a_403_gives_a_502_naming_the_proxy() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
     // tinyproxy answers 403 to clients outside its Allow list.
     let tp = Tinyproxy::start_allowing(None, "192.0.2.1");
-    let proxy = ProxyProcess::start(&[
-        "--upstream-ca",
-        server.pem_path.to_str().unwrap_or(""),
-        "--upstream-proxy",
-        &tp.url(),
-    ]);
-    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
-    let r = rt.block_on(async { c.get(format!("{}/x", up.url())).send().await })?;
-    assert_eq!(r.status(), 502);
-    let text = rt.block_on(r.text())?;
-    let want = format!(
-        "upstream proxy {} refused CONNECT {}: HTTP/1.",
-        tp.url(),
-        up.addr
-    );
-    assert!(text.contains(&want) && text.contains("403"), "{text}");
-    let xs = wait_for_exchanges(&proxy.capture, 1);
-    let err = xs[0].error.clone().unwrap_or_default();
-    assert!(err.contains(&want) && err.contains("403"), "{err}");
+    refused_connect_gives_a_502(&tp, "403")?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::util::{
-    client, runtime, start_upstream, wait_for_exchanges, ProxyProcess, TestCa, TestResult,
+    client, runtime, start_upstream, tls_setup, wait_for_exchanges, ProxyProcess, TestResult,
 };
 
 fn raw(addr: std::net::SocketAddr, send: &[u8]) -> Result<String, Box<dyn std::error::Error>> {
@@ -87,16 +87,7 @@ fn upstream_hanging_up_mid_response_is_recorded() -> TestResult {
 
 #[test]
 fn client_vanishing_mid_upload_is_recorded() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &up.url(),
-        "--listen-plain",
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-    ]);
+    let (_rt, _ca, _up, proxy) = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
     {
         let mut s = TcpStream::connect(proxy.addr)?;
         s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial")?;
@@ -155,16 +146,11 @@ fn non_tls_stream_after_connect_is_tunnelled_and_recorded() -> TestResult {
 
 #[test]
 fn passthrough_hosts_are_not_intercepted_and_keylog_has_both_legs() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
     let keylog_dir = tempfile::tempdir()?;
     let keylog = keylog_dir.path().join("keys.log");
-    let proxy = ProxyProcess::start(&[
+    let (rt, ca, up, proxy) = tls_setup(&[
         "--passthrough",
         "localhost",
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
         "--keylog",
         keylog.to_str().unwrap_or(""),
     ]);

@@ -4,8 +4,8 @@
 use std::process::Command;
 
 use crate::util::{
-    client, have_curl, runtime, sha256, start_upstream, wait_for_exchanges, ProxyProcess, TestCa,
-    TestResult,
+    client, have_curl, runtime, sha256, start_upstream, tls_setup, wait_for_exchanges,
+    ProxyProcess, TestCa, TestResult,
 };
 
 fn send(
@@ -25,10 +25,7 @@ fn header(r: &reqwest::Response, name: &str) -> String {
 
 #[test]
 fn forward_reqwest_http1_records_the_exchange() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let body = "<s:Envelope>hello</s:Envelope>";
     let r = send(
@@ -84,10 +81,7 @@ fn forward_reqwest_http1_records_the_exchange() -> TestResult {
 
 #[test]
 fn forward_http2_on_both_legs() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), true);
     let r = send(&rt, c.post(format!("{}/echo", up.url())).body("h2 body"))?;
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
@@ -104,15 +98,7 @@ fn forward_http2_on_both_legs() -> TestResult {
 
 #[test]
 fn reverse_mode_stands_in_for_the_server() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &up.url(),
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-    ]);
+    let (rt, _ca, up, proxy) = tls_setup(&["--reverse", "{up}"]);
     let c = client(&proxy.ca_pem(), None, false);
     let url = format!("https://localhost:{}/echo", proxy.addr.port());
     let r = send(&rt, c.put(&url).body("reverse"))?;
@@ -133,16 +119,7 @@ fn reverse_mode_stands_in_for_the_server() -> TestResult {
 
 #[test]
 fn reverse_mode_plain_listener() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--reverse",
-        &up.url(),
-        "--listen-plain",
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-    ]);
+    let (rt, _ca, _up, proxy) = tls_setup(&["--reverse", "{up}", "--listen-plain"]);
     let c = reqwest::Client::builder().no_proxy().build()?;
     let r = send(&rt, c.get(format!("http://{}/download?n=1000", proxy.addr)))?;
     assert_eq!(r.status(), 200);
@@ -152,10 +129,7 @@ fn reverse_mode_plain_listener() -> TestResult {
 
 #[test]
 fn one_upstream_connection_per_client_connection() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let conns_of = |c: &reqwest::Client| -> Result<Vec<String>, reqwest::Error> {
         let mut v = Vec::new();
         for i in 0..4 {
@@ -247,15 +221,7 @@ fn untrusted_upstream_certificate_gives_502() -> TestResult {
 
 #[test]
 fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&[
-        "--upstream-ca",
-        ca.pem_path.to_str().unwrap_or(""),
-        "--body-limit",
-        "1MiB",
-    ]);
+    let (rt, _ca, up, proxy) = tls_setup(&["--body-limit", "1MiB"]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let data: Vec<u8> = (0..50u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -276,10 +242,7 @@ fn big_upload_is_forwarded_whole_and_recorded_truncated() -> TestResult {
 
 #[test]
 fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let (rt, _ca, up, proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let n = 3 << 20;
     let r = send(&rt, c.get(format!("{}/download?n={n}", up.url())))?;
@@ -320,10 +283,7 @@ fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
     if !have_curl() {
         return Err("curl is not installed (.ci/run installs it)".into());
     }
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let (_rt, _ca, up, proxy) = tls_setup(&[]);
     // curl makes the CA file before the proxy writes it? No: the proxy creates it at start.
     let file = proxy.dir.path().join("upload.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -363,10 +323,7 @@ fn curl_chunked_upload_and_expect_100_continue() -> TestResult {
 
 #[test]
 fn kill_9_leaves_a_readable_capture() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
-    let mut proxy = ProxyProcess::start(&["--upstream-ca", ca.pem_path.to_str().unwrap_or("")]);
+    let (rt, _ca, up, mut proxy) = tls_setup(&[]);
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     for i in 0..20 {
         let r = send(
@@ -399,5 +356,41 @@ fn kill_9_leaves_a_readable_capture() -> TestResult {
         .filter(|l| l.contains("POST") && l.contains(" 200 "))
         .count();
     assert!(complete >= 20, "{text}");
+    Ok(())
+}
+
+/// Issue 15.6: with `RUST_LOG=synctap=debug` every line the proxy logs while forwarding
+/// an exchange carries that exchange's span fields (connection, client, method, URL), so
+/// one exchange's story can be picked out of the log.
+#[test]
+fn debug_log_lines_of_an_exchange_carry_its_span_fields() -> TestResult {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let proxy = ProxyProcess::start_with(&[], &[("RUST_LOG", "synctap=debug")], true);
+    let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
+    let url = format!("http://{}/story?n=1", up.addr);
+    let r = send(&rt, c.get(&url))?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(rt.block_on(r.text())?, "ok");
+    wait_for_exchanges(&proxy.capture, 1);
+    let log = proxy.log();
+    assert!(proxy.stop().success());
+    let story: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("url={url}")))
+        .collect();
+    for event in [
+        "request sent upstream",
+        "upstream connected",
+        "response head from upstream",
+    ] {
+        let line = story
+            .iter()
+            .find(|l| l.contains(event))
+            .ok_or_else(|| format!("no {event:?} line in the exchange's story:\n{log}"))?;
+        for field in ["exchange{", "conn=1", "client=127.0.0.1:", "method=GET"] {
+            assert!(line.contains(field), "{field} missing from {line:?}");
+        }
+    }
     Ok(())
 }

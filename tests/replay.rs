@@ -2,48 +2,12 @@
 //! proxy against `synctap serve`, replayed against other `serve` processes (same rules,
 //! coauthoring off, a coauthor limit of 1), and served back by the mock.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use synctap::decode::exchange::decode_recorded;
 
-use crate::util::{read_capture, synctap, TestResult};
-
-/// A `synctap serve` process; killed when dropped.
-pub(crate) struct Serve {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn serve(
-    dir: &Path,
-    name: &str,
-    extra: &[&str],
-) -> Result<Serve, Box<dyn std::error::Error>> {
-    let mut child = synctap()
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls", "--data"])
-        .arg(dir.join(name))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().ok_or("serve printed nothing")??;
-    let url = first.split_whitespace().last().ok_or("no URL")?.to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Serve { child, url })
-}
+use crate::util::{read_capture, serve, synctap, ServerProcess, TestResult};
 
 /// Records the demo story through the proxy against a fresh `serve --coauth on`.
 fn record_demo(dir: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
@@ -235,22 +199,19 @@ fn replay_cannot_run() -> TestResult {
 }
 
 /// A `synctap mock` process; killed when dropped.
-fn mock(dir: &Path, capture: &Path, log: &Path) -> Result<Serve, Box<dyn std::error::Error>> {
-    let mut child = synctap()
-        .arg("--certs")
+fn mock(
+    dir: &Path,
+    capture: &Path,
+    log: &Path,
+) -> Result<ServerProcess, Box<dyn std::error::Error>> {
+    let mut cmd = synctap();
+    cmd.arg("--certs")
         .arg(dir.join("certs"))
         .arg("mock")
         .arg(capture)
         .args(["--listen", "127.0.0.1:0", "--tls"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log)?)
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().ok_or("mock printed nothing")??;
-    let url = first.split_whitespace().last().ok_or("no URL")?.to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Serve { child, url })
+        .stderr(std::fs::File::create(log)?);
+    ServerProcess::spawn(cmd)
 }
 
 #[test]

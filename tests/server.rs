@@ -2,8 +2,6 @@
 //! tracker, schema lock ids, exclusive locks, timeouts with a manual clock, coherency
 //! failures, dependencies, and `synctap serve` as a process.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::Stdio;
 use std::sync::Arc;
 
 use synctap::decode::fsshttp::{
@@ -12,10 +10,11 @@ use synctap::decode::fsshttp::{
     SubResponseData,
 };
 use synctap::decode::fsshttpb::ErrorDetail;
-use synctap::server::client::{CellClient, CellReply, HttpClient};
+use synctap::net::HttpClient;
+use synctap::server::client::{CellClient, CellReply};
 use synctap::server::{CellSettings, ManualClock, Server, ServerConfig};
 
-use crate::util::{runtime, synctap, TestResult};
+use crate::util::{runtime, serve, synctap, TestResult};
 
 struct Srv {
     site: String,
@@ -717,29 +716,11 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
 fn serve_process_prints_its_address_and_answers_over_tls() -> TestResult {
     let dir = tempfile::tempdir()?;
     let certs = dir.path().join("certs");
-    let mut child = synctap()
-        .arg("--certs")
-        .arg(&certs)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls",
-            "--seed",
-            "5",
-            "--data",
-        ])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().ok_or("no line")??;
-    std::thread::spawn(move || for _ in lines {});
-    let url = first
+    let s = serve(dir.path(), "data", &["--seed", "5"])?;
+    let url = s
+        .banner
         .strip_prefix("synctap serve listening on ")
-        .ok_or_else(|| format!("unexpected first line {first:?}"))?
+        .ok_or_else(|| format!("unexpected first line {:?}", s.banner))?
         .to_owned();
     assert!(url.starts_with("https://127.0.0.1:"));
     let result = runtime().block_on(async {
@@ -755,8 +736,7 @@ fn serve_process_prints_its_address_and_answers_over_tls() -> TestResult {
         assert!(file.is_some());
         Ok::<_, Box<dyn std::error::Error>>(())
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(s);
     assert!(dir.path().join("data").join("Report.docx").exists());
     result
 }
@@ -920,27 +900,9 @@ fn garbage_is_answered_not_panicked_on() -> TestResult {
 fn demo_runs_against_a_separate_serve_process() -> TestResult {
     let dir = tempfile::tempdir()?;
     let certs = dir.path().join("certs");
-    let mut child = synctap()
-        .arg("--certs")
-        .arg(&certs)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls",
-            "--max-coauthors",
-            "2",
-            "--data",
-        ])
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().ok_or("no line")??;
-    std::thread::spawn(move || for _ in lines {});
-    let url = first
+    let s = serve(dir.path(), "data", &["--max-coauthors", "2"])?;
+    let url = s
+        .banner
         .strip_prefix("synctap serve listening on ")
         .ok_or("unexpected first line")?
         .to_owned();
@@ -953,8 +915,7 @@ fn demo_runs_against_a_separate_serve_process() -> TestResult {
         .arg("--capture")
         .arg(&capture)
         .output();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(s);
     let out = out?;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");

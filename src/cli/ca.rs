@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use crate::proxy::ca;
+use crate::net::ca;
 
 /// Arguments of `synctap ca`.
 #[derive(Debug, Args)]

@@ -16,8 +16,9 @@ use crate::capture::{CaptureReader, CaptureWriter};
 use crate::decode::fsshttp::{
     CoauthRequestType, DependencyType, ExclusiveLockRequestType, SubRequestType,
 };
+use crate::net::HttpClient;
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::server::client::{CellClient, CellReply, DavClient, HttpClient, SyncClient};
+use crate::server::client::{CellClient, CellReply, DavClient, SyncClient};
 use crate::server::{CellSettings, Server, ServerConfig, SystemClock};
 
 /// Arguments of `synctap demo`.
@@ -84,7 +85,7 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
             }
         };
         let mut upstream_ca = args.upstream_ca.clone();
-        upstream_ca.push(certs.join(crate::proxy::ca::CA_CERT_FILE));
+        upstream_ca.push(certs.join(crate::net::ca::CA_CERT_FILE));
         let proxy = Proxy::bind(
             ProxyConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -93,11 +94,9 @@ pub(super) fn run(certs: &Path, args: &DemoArgs) -> anyhow::Result<i32> {
                 shutdown_grace: Duration::from_secs(2),
                 // The built-in server is on loopback: only --server goes through a proxy.
                 upstream_proxy: if args.server.is_some() {
-                    crate::proxy::upstream::ProxyRoute::from_flag_or_env(
-                        args.upstream_proxy.as_deref(),
-                    )?
+                    crate::net::route::ProxyRoute::from_flag_or_env(args.upstream_proxy.as_deref())?
                 } else {
-                    crate::proxy::upstream::ProxyRoute::default()
+                    crate::net::route::ProxyRoute::default()
                 },
                 ..ProxyConfig::default()
             },

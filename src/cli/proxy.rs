@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::capture::{CaptureSink, CaptureWriter};
-use crate::proxy::{Limits, Proxy, ProxyConfig, Target, Timeouts};
+use crate::net::Target;
+use crate::proxy::{Limits, Proxy, ProxyConfig, Timeouts};
 
 /// Arguments of `synctap proxy`.
 #[derive(Debug, Args)]
@@ -161,7 +162,7 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
             max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
             max_client_connections: args.max_client_connections as usize,
         },
-        upstream_proxy: crate::proxy::upstream::ProxyRoute::from_flag_or_env(
+        upstream_proxy: crate::net::route::ProxyRoute::from_flag_or_env(
             args.upstream_proxy.as_deref(),
         )?,
     };

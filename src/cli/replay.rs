@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, ValueEnum};
 
-use crate::proxy::tls::UpstreamTrust;
+use crate::net::tls::UpstreamTrust;
 use crate::replay::report::{self, Note, Report};
 use crate::replay::{compare, diff, DiffOptions, ReplayConfig, Timing};
 
@@ -84,7 +84,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         .map_err(|e| anyhow!("cannot read the capture {}: {e}", args.capture.display()))?;
     let mut extra_roots = Vec::new();
     for p in &args.upstream_ca {
-        extra_roots.extend(crate::proxy::ca::load_pem_certs(p)?);
+        extra_roots.extend(crate::net::ca::load_pem_certs(p)?);
     }
     let maps = args
         .maps
@@ -119,7 +119,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
             extra_roots,
             insecure: args.insecure_upstream,
         },
-        upstream_proxy: crate::proxy::upstream::ProxyRoute::from_flag_or_env(
+        upstream_proxy: crate::net::route::ProxyRoute::from_flag_or_env(
             args.upstream_proxy.as_deref(),
         )?,
     };
@@ -217,7 +217,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
 /// Fails with a clear sentence when nothing listens at the target.
 async fn check_reachable(
     target: &str,
-    route: &crate::proxy::upstream::ProxyRoute,
+    route: &crate::net::route::ProxyRoute,
 ) -> anyhow::Result<()> {
     let uri: http::Uri = target
         .parse()

@@ -1,8 +1,9 @@
-//! One client connection: plain HTTP, CONNECT (intercept or tunnel), or reverse-mode TLS.
+//! One client connection: plain HTTP, CONNECT (intercept or tunnel), or reverse-mode TLS;
+//! and the answer to a client over its connection limit.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -11,131 +12,33 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tracing::Instrument as _;
 
-use super::error::{error_chain, BadConnect, Fault};
-use super::forward::{self, full, headers_of, RespBody, Upstream};
-use super::head::{HeadTap, SharedWindow};
-use super::limits::ClientSlot;
-use super::timeouts::{ActivityIo, ClientActivity, Expiry};
-use super::tls::Rewind;
-use super::{tls, ActiveGuard, Shared, Target};
-use crate::model::{Body, Exchange, ExchangeKind, ProxyMode, Timings, TlsInfo, TunnelInfo};
-
-/// What every request on one client connection shares.
-pub(crate) struct ConnCtx {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) id: u64,
-    pub(crate) client_addr: SocketAddr,
-    pub(crate) mode: ProxyMode,
-    pub(crate) tls: Option<TlsInfo>,
-    /// The fixed upstream (CONNECT authority or reverse target); `None` for plain
-    /// forward-proxy connections, where each request names its own.
-    pub(crate) target: Option<Target>,
-    /// SNI to send upstream.
-    pub(crate) upstream_sni: Option<String>,
-    /// The ALPN protocols the client offered, offered upstream in turn.
-    pub(crate) client_alpn: Vec<Vec<u8>>,
-    /// This connection's own upstream connection (connection affinity).
-    pub(crate) upstream: tokio::sync::Mutex<Option<Upstream>>,
-    /// Timings of a connection made before the first request, given to that request.
-    pub(crate) first_timings: Mutex<Option<(f64, Option<f64>)>>,
-    /// Recent bytes from the client (HTTP/1), to record heads as sent.
-    pub(crate) client_head: Option<SharedWindow>,
-    /// What the client connection is doing, for its timeouts.
-    pub(crate) activity: Arc<ClientActivity>,
-    /// This connection's place in the per-client connection count.
-    pub(crate) slot: Option<Arc<ClientSlot>>,
-}
-
-impl ConnCtx {
-    pub(crate) fn new(
-        shared: &Arc<Shared>,
-        id: u64,
-        client_addr: SocketAddr,
-        mode: ProxyMode,
-    ) -> Self {
-        Self {
-            shared: Arc::clone(shared),
-            id,
-            client_addr,
-            mode,
-            tls: None,
-            target: None,
-            upstream_sni: None,
-            client_alpn: Vec::new(),
-            upstream: tokio::sync::Mutex::new(None),
-            first_timings: Mutex::new(None),
-            client_head: None,
-            activity: ClientActivity::new(),
-            slot: None,
-        }
-    }
-
-    /// A skeleton exchange on this connection.
-    pub(crate) fn exchange(&self, id: u64, kind: ExchangeKind, server: String) -> Exchange {
-        Exchange {
-            id,
-            kind,
-            connection_id: self.id,
-            client_addr: self.client_addr.to_string(),
-            mode: self.mode,
-            tls: self.tls.clone(),
-            server,
-            http_version: String::new(),
-            request: None,
-            response: None,
-            tunnel: None,
-            timings: Timings {
-                start: crate::util::now_rfc3339(),
-                ..Timings::default()
-            },
-            error: None,
-            imported: None,
-        }
-    }
-
-    /// Records a client's fault that belongs to no request (a broken or timed-out head).
-    fn emit_client_error(&self, what: &str) {
-        let server = self
-            .target
-            .as_ref()
-            .map(Target::authority)
-            .unwrap_or_default();
-        let mut x = self.exchange(self.shared.exchange_id(), ExchangeKind::Http, server);
-        x.error = Some(Fault::Client.blame(what));
-        self.emit(x);
-    }
-
-    /// Emits a record straight away (errors before any request, tunnels).
-    pub(crate) fn emit(&self, x: Exchange) {
-        tracing::debug!(
-            exchange = x.id,
-            error = x.error.as_deref(),
-            "exchange recorded"
-        );
-        if let Some(live) = &self.shared.live {
-            let _ = live.send(Arc::new(x.clone()));
-        }
-        self.shared
-            .sink
-            .try_send(crate::capture::Record::Exchange(Box::new(x)), 0);
-    }
-}
+use super::ctx::ConnCtx;
+use super::error::{BadConnect, Fault};
+use super::forward;
+use super::head::HeadTap;
+use super::io::Rewind;
+use super::limits::{ClientSlot, Limits};
+use super::respond::{empty, simple, RespBody};
+use super::shape::request_head;
+use super::shared::{ActiveGuard, Shared};
+use super::timeouts::{ActivityIo, Expiry};
+use super::upstream::{connect_upstream, Dial, Opened};
+use crate::model::{ExchangeKind, ProxyMode, TlsInfo, TunnelInfo};
+use crate::net::{error_chain, tls, Target};
 
 /// Serves one accepted TCP connection until it closes.
-#[tracing::instrument(skip_all, fields(conn = tracing::field::Empty, client = %peer))]
+#[tracing::instrument(level = "debug", name = "connection", skip_all, fields(conn = tracing::field::Empty, client = %peer))]
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
     slot: ClientSlot,
 ) {
-    let id = shared
-        .next_connection
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = shared.connection_id();
     tracing::Span::current().record("conn", id);
     tracing::debug!("client connected");
     let slot = Some(Arc::new(slot));
@@ -232,7 +135,7 @@ where
 /// nothing to add.
 fn connection_error(
     e: &(dyn std::error::Error + Send + Sync + 'static),
-    limits: &super::Limits,
+    limits: &Limits,
 ) -> Option<String> {
     if let Some(h) = e.downcast_ref::<hyper::Error>() {
         // A body or service of ours failed: its exchange has recorded why already.
@@ -276,19 +179,9 @@ fn connect(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
     let (host, port) = match connect_target(req.uri()) {
         Ok(t) => t,
         Err(e) => {
-            let mut x = ctx.exchange(
-                ctx.shared.exchange_id(),
-                ExchangeKind::Http,
-                req.uri().to_string(),
-            );
-            x.request = Some(crate::model::Request {
-                method: req.method().to_string(),
-                url: req.uri().to_string(),
-                headers: headers_of(req.headers()),
-                body: Body::default(),
-            });
-            x.error = Some(Fault::Client.blame(&e));
-            ctx.emit(x);
+            let url = req.uri().to_string();
+            let head = request_head(req.method(), url.clone(), req.headers());
+            ctx.emit_error(url, Fault::Client.blame(&e), |x| x.request = Some(head));
             return simple(StatusCode::BAD_REQUEST, &format!("synctap: {e}\n"));
         }
     };
@@ -305,7 +198,7 @@ fn connect(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
         }
         .in_current_span(),
     );
-    Response::new(forward::empty())
+    Response::new(empty())
 }
 
 /// The host and port of a CONNECT request-target (`host:port`, `[v6]:port`).
@@ -409,123 +302,68 @@ where
                 Err(e) => x.error = Some(format!("tunnel: {e}")),
             }
         }
-        Err(e) => x.error = Some(Fault::Upstream.blame(e)),
+        Err(e) => x.error = Some(Fault::Upstream.blame(error_chain(&e))),
     }
     x.timings.done_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     ctx.emit(x);
 }
 
 /// Terminates the client's TLS with a minted leaf and serves HTTP inside it.
+///
+/// The upstream connection is opened before the handshake with the client completes:
+/// what the server speaks (its ALPN choice) decides what is offered to the client.
 async fn intercept_tls<T>(mut ctx: ConnCtx, io: Rewind<T>, target: Target)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shared = Arc::clone(&ctx.shared);
-    let header_timeout = shared.config.timeouts.client_header;
-    let started = tokio::time::timeout(
-        header_timeout,
-        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io),
-    )
-    .await;
-    let start = match started {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
-            x.error = Some(Fault::Client.blame(format!("TLS: not a valid ClientHello: {e}")));
-            ctx.emit(x);
-            return;
-        }
-        Err(_) => {
-            // After CONNECT the client has sent the start of a handshake: record that.
-            // A reverse-mode client that never sends a byte is just closed.
-            tracing::debug!("no ClientHello in time; closing");
-            if ctx.mode == ProxyMode::Forward {
-                let mut x =
-                    ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
-                x.error = Some(Fault::Client.blame(format!(
-                    "timed out: no complete TLS ClientHello within {}s (--client-header-timeout)",
-                    header_timeout.as_secs_f64()
-                )));
-                ctx.emit(x);
-            }
-            return;
-        }
+    let Some(start) = read_client_hello(&ctx, io, &target).await else {
+        return;
     };
     let hello = start.client_hello();
     let sni = hello.server_name().map(str::to_owned);
-    let client_alpn: Vec<Vec<u8>> = hello
+    ctx.client_alpn = hello
         .alpn()
         .map(|it| it.map(<[u8]>::to_vec).collect())
         .unwrap_or_default();
-    let reverse = ctx.mode == ProxyMode::Reverse;
-    let upstream_sni = if reverse {
-        target.host.clone()
-    } else {
-        sni.clone().unwrap_or_else(|| target.host.clone())
-    };
-    ctx.upstream_sni = Some(upstream_sni);
-    ctx.client_alpn.clone_from(&client_alpn);
-    ctx.target = Some(target.clone());
-
-    // Learn what the server speaks before choosing what we speak to the client.
-    let pre = forward::connect_upstream(&ctx, &target).await;
-    let upstream_alpn: Option<Vec<u8>> = match &pre {
-        Ok((up, _, _)) => up.alpn(),
-        Err(_) => None,
-    };
-    let wanted: Vec<Vec<u8>> = match upstream_alpn {
-        Some(p) if client_alpn.contains(&p) => vec![p],
-        _ if client_alpn.iter().any(|p| p == b"http/1.1") => vec![b"http/1.1".to_vec()],
-        _ => Vec::new(),
-    };
-    let mut names = Vec::new();
-    if reverse {
-        if let Some(s) = &sni {
-            names.push(s.clone());
-        }
-        names.push(shared.local_addr.ip().to_string());
-        names.push("localhost".to_owned());
-        names.dedup();
-    } else {
-        names.push(sni.clone().unwrap_or_else(|| target.host.clone()));
-    }
-    let config = match shared
-        .ca
-        .leaf(&names)
-        .and_then(|k| tls::server_config(k, wanted, shared.keylog.clone()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
-            x.error = Some(format!(
-                "proxy: cannot mint a certificate for {names:?}: {e:#}"
-            ));
-            ctx.emit(x);
-            return;
-        }
-    };
-    let handshake = tokio::time::timeout(header_timeout, start.into_stream(config)).await;
-    let handshake = handshake.unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!(
-                "timed out after {}s (--client-header-timeout)",
-                header_timeout.as_secs_f64()
-            ),
-        ))
+    ctx.upstream_sni = Some(match (&sni, ctx.mode) {
+        (Some(s), ProxyMode::Forward) => s.clone(),
+        _ => target.host.clone(),
     });
+    ctx.target = Some(target.clone());
+    let dial = Dial {
+        target: &target,
+        sni: ctx.upstream_sni.as_deref(),
+        client_alpn: &ctx.client_alpn,
+    };
+    let pre = connect_upstream(&ctx.shared, dial).await;
+    let upstream_alpn = pre.as_ref().ok().and_then(|o| o.upstream.alpn());
+    let Some(config) = client_config(&ctx, &target, sni.as_deref(), upstream_alpn) else {
+        return;
+    };
+    let timeout = ctx.shared.config.timeouts.client_header;
+    let handshake = tokio::time::timeout(timeout, start.into_stream(config))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "timed out after {}s (--client-header-timeout)",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        });
     let tls_stream = match handshake {
         Ok(s) => s,
         Err(e) => {
-            let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, target.authority());
-            x.tls = Some(TlsInfo {
-                sni,
-                ..TlsInfo::default()
-            });
-            x.error = Some(Fault::Client.blame(format!(
+            let why = Fault::Client.blame(format!(
                 "TLS handshake failed: {e} (does the client trust synctap's CA? see `synctap ca show`)"
-            )));
-            ctx.emit(x);
+            ));
+            ctx.emit_error(target.authority(), why, |x| {
+                x.tls = Some(TlsInfo {
+                    sni,
+                    ..TlsInfo::default()
+                });
+            });
             return;
         }
     };
@@ -539,14 +377,18 @@ where
         version: session.protocol_version().map(|v| format!("{v:?}")),
     });
     match pre {
-        Ok((up, connect_ms, tls_ms)) => {
-            *ctx.upstream.get_mut() = Some(up);
+        Ok(Opened {
+            upstream,
+            connect_ms,
+            tls_ms,
+        }) => {
+            *ctx.upstream.get_mut() = Some(upstream);
             if let Ok(mut t) = ctx.first_timings.lock() {
                 *t = Some((connect_ms, tls_ms));
             }
         }
         Err(e) => {
-            tracing::debug!(error = %error_chain(&e), "upstream not reachable at handshake; requests will get 502")
+            tracing::debug!(error = %error_chain(&e), "upstream not reachable at handshake; requests will get 502");
         }
     }
     if alpn.as_deref() == Some(b"h2") {
@@ -558,13 +400,109 @@ where
     }
 }
 
-/// A small text response.
-pub(crate) fn simple(status: StatusCode, text: &str) -> Response<RespBody> {
-    let mut r = Response::new(full(Bytes::from(text.to_owned())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+/// Reads the client's ClientHello within the client header timeout; records why not
+/// when it does not come.
+async fn read_client_hello<T>(
+    ctx: &ConnCtx,
+    io: Rewind<T>,
+    target: &Target,
+) -> Option<tokio_rustls::StartHandshake<Rewind<T>>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = ctx.shared.config.timeouts.client_header;
+    let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    let why = match tokio::time::timeout(timeout, acceptor).await {
+        Ok(Ok(start)) => return Some(start),
+        Ok(Err(e)) => format!("TLS: not a valid ClientHello: {e}"),
+        // After CONNECT the client has sent the start of a handshake: record that.
+        // A reverse-mode client that never sends a byte is just closed.
+        Err(_) if ctx.mode == ProxyMode::Forward => format!(
+            "timed out: no complete TLS ClientHello within {}s (--client-header-timeout)",
+            timeout.as_secs_f64()
+        ),
+        Err(_) => {
+            tracing::debug!("no ClientHello in time; closing");
+            return None;
+        }
+    };
+    tracing::debug!(reason = %why, "no TLS session");
+    ctx.emit_error(target.authority(), Fault::Client.blame(why), |_| {});
+    None
+}
+
+/// The server config for the client's side: a leaf for the names the client may check
+/// (the SNI or the CONNECT host; in reverse mode also the listening address and
+/// `localhost`), offering the protocol the upstream chose when the client offered it
+/// too, else HTTP/1.1 when offered. Records why when no leaf can be minted.
+fn client_config(
+    ctx: &ConnCtx,
+    target: &Target,
+    sni: Option<&str>,
+    upstream_alpn: Option<Vec<u8>>,
+) -> Option<Arc<rustls::ServerConfig>> {
+    let client_alpn = &ctx.client_alpn;
+    let wanted: Vec<Vec<u8>> = match upstream_alpn {
+        Some(p) if client_alpn.contains(&p) => vec![p],
+        _ if client_alpn.iter().any(|p| p == b"http/1.1") => vec![b"http/1.1".to_vec()],
+        _ => Vec::new(),
+    };
+    let shared = &ctx.shared;
+    let mut names = Vec::new();
+    if ctx.mode == ProxyMode::Reverse {
+        names.extend(sni.map(str::to_owned));
+        names.push(shared.local_addr.ip().to_string());
+        names.push("localhost".to_owned());
+        names.dedup();
+    } else {
+        names.push(sni.unwrap_or(&target.host).to_owned());
+    }
+    let minted = shared
+        .ca
+        .leaf(&names)
+        .and_then(|k| tls::server_config(k, wanted, shared.keylog.clone()));
+    match minted {
+        Ok(c) => Some(c),
+        Err(e) => {
+            let why = format!(
+                "proxy: cannot mint a certificate for {names:?}: {}",
+                error_chain(&e)
+            );
+            ctx.emit_error(target.authority(), why, |_| {});
+            None
+        }
+    }
+}
+
+/// Answers a connection over the per-client limit with 503, records it, and closes it.
+#[tracing::instrument(level = "debug", name = "connection", skip_all, fields(client = %peer))]
+pub(crate) async fn refuse(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    open: usize,
+) {
+    let id = shared.connection_id();
+    let max = shared.config.limits.max_client_connections;
+    let why = format!(
+        "too many connections from {} ({open} open, limit {max}, --max-client-connections)",
+        peer.ip()
     );
-    r
+    tracing::warn!(client = %peer, "{why}");
+    let body = format!("synctap: {why}\n");
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\nX-Synctap-Error: client\r\n\r\n",
+        body.len()
+    );
+    let mode = if shared.config.reverse.is_some() {
+        ProxyMode::Reverse
+    } else {
+        ProxyMode::Forward
+    };
+    let ctx = ConnCtx::new(&shared, id, peer, mode);
+    ctx.emit_error(String::new(), Fault::Client.blame(&why), |_| {});
+    // TLS clients cannot read this; they see the connection close, which is as good.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }

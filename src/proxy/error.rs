@@ -3,14 +3,16 @@
 //!
 //! Every error recorded in a capture starts with the side at fault (`client: ...` or
 //! `upstream: ...`), so a reader can tell at once whether the client or the server broke
-//! the exchange. The causes are joined with `: ` by [`error_chain`].
+//! the exchange. The causes are joined with `: ` by [`crate::net::error_chain`].
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::net::{ConnectError, TlsError};
+
 /// Which side of an exchange caused a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// The client (what connects to the proxy).
     Client,
     /// The upstream server (what the proxy connects to).
@@ -46,13 +48,14 @@ pub(crate) enum UpstreamError {
         #[source]
         source: rustls_pki_types::InvalidDnsNameError,
     },
-    /// The TCP connection, directly or through the upstream HTTP proxy, failed (the text
-    /// names the proxy and its answer when there is one).
-    #[error("{0}")]
-    Route(String),
-    /// The TLS handshake failed, described in words with the option that fixes it.
-    #[error("{0}")]
-    Refused(String),
+    /// The TCP connection, directly or through the upstream HTTP proxy, failed (the
+    /// error names the proxy and its answer when there is one).
+    #[error(transparent)]
+    Route(#[from] ConnectError),
+    /// The TLS handshake failed; a refused certificate is described in words with the
+    /// option that fixes it.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The HTTP/1 or HTTP/2 handshake on the new connection failed.
     #[error("upstream HTTP handshake with {authority} failed")]
     Handshake {
@@ -113,21 +116,6 @@ fn secs(d: Duration) -> String {
     }
 }
 
-/// An error and its causes, `: `-joined (a cause whose text is already there is skipped).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,8 +127,14 @@ mod tests {
             t.fault().blame(t),
             "upstream: timed out: no response head within 1.5s after the request (--upstream-timeout)"
         );
-        let e = UpstreamError::Route("cannot connect to h:1: refused".into());
-        assert_eq!(error_chain(&e), "cannot connect to h:1: refused");
+        let e = UpstreamError::Route(ConnectError::Io {
+            authority: "h:1".into(),
+            source: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
+        });
+        assert_eq!(
+            crate::net::error_chain(&e),
+            "cannot connect to h:1: refused"
+        );
         assert_eq!(
             Timeout::ClientBody(Duration::from_secs(2)).fault(),
             Fault::Client

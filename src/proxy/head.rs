@@ -160,7 +160,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadTap<T> {
     }
 }
 
-super::tls::forward_async_write!(HeadTap);
+super::io::forward_async_write!(HeadTap);
 
 #[cfg(test)]
 mod tests {

@@ -7,16 +7,8 @@
 //! `503 Service Unavailable` and the connection is closed; it is recorded.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::TcpStream;
-
-use super::conn::ConnCtx;
-use super::error::Fault;
-use super::Shared;
-use crate::model::{ExchangeKind, ProxyMode};
 
 /// The proxy's resource limits (see the `synctap proxy` flags of the same names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,42 +101,6 @@ impl Drop for ClientSlot {
             }
         }
     }
-}
-
-/// Answers a connection over the per-client limit with 503, records it, and closes it.
-pub(crate) async fn refuse(
-    shared: Arc<Shared>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    open: usize,
-) {
-    let id = shared
-        .next_connection
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let max = shared.config.limits.max_client_connections;
-    let why = format!(
-        "too many connections from {} ({open} open, limit {max}, --max-client-connections)",
-        peer.ip()
-    );
-    tracing::warn!(client = %peer, "{why}");
-    let body = format!("synctap: {why}\n");
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\nX-Synctap-Error: client\r\n\r\n",
-        body.len()
-    );
-    let mode = if shared.config.reverse.is_some() {
-        ProxyMode::Reverse
-    } else {
-        ProxyMode::Forward
-    };
-    let ctx = ConnCtx::new(&shared, id, peer, mode);
-    let mut x = ctx.exchange(shared.exchange_id(), ExchangeKind::Http, String::new());
-    x.error = Some(Fault::Client.blame(&why));
-    ctx.emit(x);
-    // TLS clients cannot read this; they see the connection close, which is as good.
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
-    let _ = stream.shutdown().await;
 }
 
 #[cfg(test)]

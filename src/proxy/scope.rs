@@ -8,11 +8,9 @@
 //! beats `*.com`. On a tie, passthrough wins: a client that pins its certificates keeps
 //! working.
 
-use super::glob_match;
-
 /// What to do with a CONNECT to a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Decrypt it with a minted leaf.
     Intercept,
     /// Tunnel it untouched, for this reason (recorded in the tunnel's record).
@@ -20,7 +18,7 @@ pub enum Decision {
 }
 
 /// How specific a glob is: its count of literal characters.
-pub fn specificity(glob: &str) -> usize {
+pub(crate) fn specificity(glob: &str) -> usize {
     glob.chars().filter(|c| *c != '*' && *c != '?').count()
 }
 
@@ -33,7 +31,7 @@ fn best(globs: &[String], host: &str) -> Option<usize> {
 }
 
 /// Decides for `host` given the `--intercept` and `--passthrough` globs.
-pub fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decision {
+pub(crate) fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decision {
     let pass = best(passthrough, host);
     if intercept.is_empty() {
         return match pass {
@@ -48,12 +46,36 @@ pub fn decide(intercept: &[String], passthrough: &[String], host: &str) -> Decis
     }
 }
 
+/// Whether `host` matches a glob with `*` (any run) and `?` (one character),
+/// case-insensitively.
+pub(crate) fn glob_match(pattern: &str, host: &str) -> bool {
+    fn rec(p: &[u8], h: &[u8]) -> bool {
+        match p.split_first() {
+            None => h.is_empty(),
+            Some((b'*', rest)) => (0..=h.len()).any(|i| rec(rest, &h[i..])),
+            Some((b'?', rest)) => !h.is_empty() && rec(rest, &h[1..]),
+            Some((c, rest)) => {
+                h.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && rec(rest, &h[1..])
+            }
+        }
+    }
+    rec(pattern.as_bytes(), host.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn v(x: &[&str]) -> Vec<String> {
         x.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.example.com", "a.b.EXAMPLE.com"));
+        assert!(!glob_match("*.example.com", "example.org"));
+        assert!(glob_match("login.?icrosoft.com", "login.microsoft.com"));
+        assert!(glob_match("*", "anything"));
     }
 
     #[test]

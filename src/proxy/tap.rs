@@ -16,17 +16,18 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use super::error::{error_chain, Fault};
+use super::error::Fault;
 use crate::capture::format::{Chunk, Record, Side, INLINE_LIMIT};
 use crate::capture::CaptureSink;
 use crate::model::{Body, Exchange};
+use crate::net::error_chain;
 
 /// Size of the chunk records written for large bodies.
 const CHUNK_RECORD: usize = 256 << 10;
 
 /// The exchange under construction, emitted when dropped.
 #[derive(Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     sink: CaptureSink,
     started: Instant,
     exchange: Mutex<Exchange>,
@@ -37,7 +38,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts recording `exchange`; `started` is the zero of its timings.
-    pub fn new(
+    pub(crate) fn new(
         sink: CaptureSink,
         exchange: Exchange,
         started: Instant,
@@ -53,30 +54,30 @@ impl Recorder {
     }
 
     /// Milliseconds since the exchange started.
-    pub fn elapsed_ms(&self) -> f64 {
+    pub(crate) fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
     /// Changes the exchange under construction.
-    pub fn update(&self, f: impl FnOnce(&mut Exchange)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Exchange)) {
         if let Ok(mut x) = self.exchange.lock() {
             f(&mut x);
         }
     }
 
     /// The exchange id.
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.exchange.lock().map(|x| x.id).unwrap_or(0)
     }
 
     /// The sink, for chunk records.
-    pub fn sink(&self) -> &CaptureSink {
+    pub(crate) fn sink(&self) -> &CaptureSink {
         &self.sink
     }
 
     /// Records that `fault`'s side broke the exchange, unless an error is recorded
     /// already. The exchange error reads `client: ...` or `upstream: ...`.
-    pub fn fail(&self, fault: Fault, what: &str) {
+    pub(crate) fn fail(&self, fault: Fault, what: &str) {
         let text = fault.blame(what);
         tracing::debug!(error = %text, "exchange failed");
         if fault == Fault::Client {
@@ -91,13 +92,13 @@ impl Recorder {
 
     /// Why the client broke the exchange, if it did: what the proxy then answers and
     /// records instead of blaming the upstream.
-    pub fn client_fault(&self) -> Option<String> {
+    pub(crate) fn client_fault(&self) -> Option<String> {
         self.client_fault.lock().ok()?.clone()
     }
 }
 
 /// Errors whose whole chain of causes goes into the record.
-pub trait ErrorText {
+pub(crate) trait ErrorText {
     /// The error and its causes, `: `-joined.
     fn text(&self) -> String;
 }
@@ -158,7 +159,7 @@ impl Drop for Recorder {
 
 /// Per-body capture policy.
 #[derive(Debug, Clone, Copy)]
-pub struct TapPolicy {
+pub(crate) struct TapPolicy {
     /// At most this many bytes are stored per body.
     pub body_limit: u64,
     /// Whether the whole-body SHA-256 is computed (needed when the body may exceed the
@@ -167,7 +168,7 @@ pub struct TapPolicy {
 }
 
 /// A body passed through unchanged while its bytes are counted, hashed and copied.
-pub struct TapBody<B: HttpBody> {
+pub(crate) struct TapBody<B: HttpBody> {
     inner: B,
     state: Option<TapState>,
 }
@@ -188,7 +189,7 @@ struct TapState {
 
 impl<B: HttpBody> TapBody<B> {
     /// Wraps `inner`, recording into `rec` as `side`.
-    pub fn new(inner: B, rec: Arc<Recorder>, side: Side, policy: TapPolicy) -> Self {
+    pub(crate) fn new(inner: B, rec: Arc<Recorder>, side: Side, policy: TapPolicy) -> Self {
         Self {
             inner,
             state: Some(TapState {

@@ -26,8 +26,8 @@ use tokio::sync::{watch, Semaphore};
 use super::remap::{Minted, Remap};
 use crate::decode::exchange::{decode_recorded, Protocol};
 use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
-use crate::proxy::tls::{UpstreamConfigs, UpstreamTrust};
-use crate::server::client::HttpClient;
+use crate::net::tls::{UpstreamConfigs, UpstreamTrust};
+use crate::net::HttpClient;
 
 /// How the replay paces requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct ReplayConfig {
     /// How the target's certificate is verified.
     pub trust: UpstreamTrust,
     /// Which connections go through an upstream HTTP proxy.
-    pub upstream_proxy: crate::proxy::upstream::ProxyRoute,
+    pub upstream_proxy: crate::net::route::ProxyRoute,
 }
 
 /// One replayed exchange: the recording, what happened now, and remapping notes.

@@ -16,28 +16,20 @@
 //! so URLs the server handed out (PreAuthURL, discovery) lead back to the mock.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::decode::exchange::decoded_body;
 use crate::decode::fsshttp::{self, EncodeOptions, ResponseEnvelope, SoapFault};
 use crate::decode::fsshttpb as b;
 use crate::model::Exchange;
-use crate::proxy::ca::CertificateAuthority;
-use crate::proxy::tls;
+use crate::net::listen::{HttpListener, LocalTls};
 
 /// The largest request body the mock reads.
 const MAX_BODY: usize = 256 << 20;
@@ -55,8 +47,7 @@ pub struct MockConfig {
 
 /// A bound mock server.
 pub struct Mock {
-    listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
+    listener: HttpListener,
     state: Arc<State>,
 }
 
@@ -102,24 +93,12 @@ impl Mock {
     /// # Errors
     /// When the address cannot be bound or the CA cannot be loaded (with `tls`).
     pub async fn bind(config: MockConfig, recorded: Vec<Exchange>) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr()?;
-        let acceptor = if config.tls {
-            tls::install_default_provider();
-            let (ca, _) = CertificateAuthority::load_or_create(&config.certs_dir)?;
-            let mut names = vec!["localhost".to_owned(), addr.ip().to_string()];
-            if addr.ip().is_unspecified() {
-                names.push("127.0.0.1".to_owned());
-            }
-            let key = ca.leaf(&names)?;
-            let cfg = tls::server_config(key, vec![b"http/1.1".to_vec()], None)?;
-            Some(TlsAcceptor::from(cfg))
-        } else {
-            None
-        };
-        let base = format!("{}://{addr}", if config.tls { "https" } else { "http" });
+        let tls = config.tls.then_some(LocalTls {
+            certs_dir: &config.certs_dir,
+            alpn: &[b"http/1.1"],
+        });
+        let listener = HttpListener::bind(config.listen, tls).await?;
+        let base = listener.url();
         let mut entries = Vec::new();
         let mut queues: HashMap<String, (VecDeque<usize>, usize)> = HashMap::new();
         for x in recorded {
@@ -141,7 +120,6 @@ impl Mock {
         }
         Ok(Self {
             listener,
-            acceptor,
             state: Arc::new(State {
                 base,
                 entries,
@@ -168,50 +146,13 @@ impl Mock {
 
     /// Serves until `stop` completes.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let state = Arc::clone(&self.state);
-                        let acceptor = self.acceptor.clone();
-                        tokio::spawn(serve_connection(state, acceptor, stream, peer));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-    }
-}
-
-async fn serve_connection(
-    state: Arc<State>,
-    acceptor: Option<TlsAcceptor>,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-) {
-    let svc = service_fn(move |req| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(handle(&state, req).await) }
-    });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let result = match acceptor {
-        Some(a) => match a.accept(stream).await {
-            Ok(tls) => builder.serve_connection(TokioIo::new(tls), svc).await,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-        },
-        None => builder.serve_connection(TokioIo::new(stream), svc).await,
-    };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let state = self.state;
+        self.listener
+            .serve(stop, move |req, _| {
+                let state = Arc::clone(&state);
+                async move { handle(&state, req).await }
+            })
+            .await;
     }
 }
 

@@ -11,7 +11,7 @@
 //! - [`report`] renders the differences as text, markdown or JSON.
 //! - [`mock`] answers requests with recorded responses, matched semantically.
 //!
-//! Sockets and TLS come from [`crate::server::client`] and [`crate::proxy::tls`]; the
+//! Sockets and TLS come from [`crate::server::client`] and [`crate::net::tls`]; the
 //! command line lives in `cli::replay` and `cli::mock`.
 
 pub mod diff;

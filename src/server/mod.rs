@@ -9,34 +9,27 @@
 //! a forward proxy. Protocol facts come from REFERENCE.md Part A; the decoders and
 //! encoders in `crate::decode` are reused, never duplicated.
 
-pub mod cellstorage;
+mod cellstorage;
 pub mod client;
-pub mod spfilesync;
+mod spfilesync;
 pub mod store;
-pub mod webdav;
+mod webdav;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 pub use cellstorage::{CellService, CellSettings};
 pub use store::{Clock, ManualClock, Store, SystemClock};
 
 use crate::decode::fsshttp::{self, EncodeOptions};
-use crate::proxy::ca::CertificateAuthority;
-use crate::proxy::tls;
+use crate::net::listen::{HttpListener, LocalTls};
 
 /// The largest request body the server reads.
 pub const MAX_BODY: usize = 256 << 20;
@@ -75,10 +68,8 @@ impl Default for ServerConfig {
 
 /// A bound server, ready to run.
 pub struct Server {
-    listener: TcpListener,
-    acceptor: Option<TlsAcceptor>,
+    listener: HttpListener,
     state: Arc<Shared>,
-    ca_cert: Option<PathBuf>,
 }
 
 struct Shared {
@@ -105,99 +96,44 @@ impl Server {
                 s
             }
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let local_addr = listener.local_addr()?;
-        let (acceptor, ca_cert) = if config.tls {
-            tls::install_default_provider();
-            let (ca, _) = CertificateAuthority::load_or_create(&config.certs_dir)?;
-            let mut names = vec!["localhost".to_owned(), local_addr.ip().to_string()];
-            if local_addr.ip().is_unspecified() {
-                names.push("127.0.0.1".to_owned());
-            }
-            let key = ca.leaf(&names)?;
-            let cfg = tls::server_config(key, vec![b"h2".to_vec(), b"http/1.1".to_vec()], None)?;
-            (Some(TlsAcceptor::from(cfg)), Some(ca.cert_path()))
-        } else {
-            (None, None)
-        };
+        let tls = config.tls.then_some(LocalTls {
+            certs_dir: &config.certs_dir,
+            alpn: &[b"h2", b"http/1.1"],
+        });
+        let listener = HttpListener::bind(config.listen, tls).await?;
         let service = CellService::new(store, config.cell.clone(), Arc::clone(&config.clock));
-        Ok(Self {
-            listener,
-            acceptor,
-            state: Arc::new(Shared {
-                service: Mutex::new(service),
-                local_addr,
-                scheme: if config.tls { "https" } else { "http" },
-            }),
-            ca_cert,
-        })
+        let state = Arc::new(Shared {
+            service: Mutex::new(service),
+            local_addr: listener.local_addr(),
+            scheme: listener.scheme(),
+        });
+        Ok(Self { listener, state })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.state.local_addr
+        self.listener.local_addr()
     }
 
     /// The base URL, e.g. `https://127.0.0.1:8443`.
     pub fn url(&self) -> String {
-        format!("{}://{}", self.state.scheme, self.state.local_addr)
+        self.listener.url()
     }
 
     /// The CA certificate clients must trust (TLS only).
     pub fn ca_cert_path(&self) -> Option<PathBuf> {
-        self.ca_cert.clone()
+        self.listener.ca_cert_path().map(Path::to_path_buf)
     }
 
     /// Serves until `stop` completes.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let state = Arc::clone(&self.state);
-                        let acceptor = self.acceptor.clone();
-                        tokio::spawn(async move {
-                            serve_connection(state, acceptor, stream, peer).await;
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-    }
-}
-
-async fn serve_connection(
-    state: Arc<Shared>,
-    acceptor: Option<TlsAcceptor>,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-) {
-    let svc = service_fn(move |req| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
-    });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let result = match acceptor {
-        Some(a) => match a.accept(stream).await {
-            Ok(tls) => builder.serve_connection(TokioIo::new(tls), svc).await,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-        },
-        None => builder.serve_connection(TokioIo::new(stream), svc).await,
-    };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let state = self.state;
+        self.listener
+            .serve(stop, move |req, peer| {
+                let state = Arc::clone(&state);
+                async move { handle(&state, req, peer).await }
+            })
+            .await;
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
 const DEFAULT_PAGE: usize = 500;
 
 /// The library (list) id, 32 lowercase hex digits.
-pub fn list_id(seed: u64) -> String {
+pub(crate) fn list_id(seed: u64) -> String {
     hex32(&guid(seed, 0x115, 1).to_string())
 }
 
@@ -189,7 +189,7 @@ pub(crate) fn answer(
 }
 
 /// A SyncToken of the observed shape (percent-encoded `#`), carrying `change`.
-pub fn sync_token(seed: u64, now_ms: u64, change: u64) -> String {
+pub(crate) fn sync_token(seed: u64, now_ms: u64, change: u64) -> String {
     let ticks = 621_355_968_000_000_000u64.saturating_add(now_ms.saturating_mul(10_000));
     format!(
         "4;%234;%231;3;{};{ticks};{change};%23;%23;%230;%23",

@@ -27,7 +27,7 @@ const REPL_NS: &str = "http://schemas.microsoft.com/repl/";
 const LIBRARY: &str = "/shared documents/";
 
 /// The `resourcetag` of a document's current state.
-pub fn resourcetag(seed: u64, d: &Document) -> String {
+pub(crate) fn resourcetag(seed: u64, d: &Document) -> String {
     format!(
         "rt:{}:{}",
         guid(seed, 0xD0C, d.doc_id)

@@ -232,6 +232,78 @@ pub fn synctap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synctap"))
 }
 
+/// A `synctap serve` or `synctap mock` process, which prints its URL as the last word of
+/// its first line; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// The first line it printed.
+    pub banner: String,
+    /// The base URL from the banner.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Spawns `cmd` with stdout piped, reads the banner and keeps draining stdout.
+    pub fn spawn(mut cmd: Command) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let banner = match lines.next() {
+            Some(line) => line?,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the server printed nothing".into());
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let url = banner.split_whitespace().last().unwrap_or("").to_owned();
+        Ok(Self { child, banner, url })
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `synctap serve --listen 127.0.0.1:0 --tls --data DIR/NAME EXTRA…` with its CA in
+/// `DIR/certs`.
+pub fn serve(
+    dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> Result<ServerProcess, Box<dyn std::error::Error>> {
+    let mut cmd = synctap();
+    cmd.arg("--certs")
+        .arg(dir.join("certs"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls", "--data"])
+        .arg(dir.join(name))
+        .args(extra)
+        .stderr(Stdio::null());
+    ServerProcess::spawn(cmd)
+}
+
+/// The usual end-to-end setup: a runtime, a TLS upstream with its own CA, and a proxy
+/// that trusts that CA, started with `--upstream-ca` and `args`; `{up}` in an argument
+/// stands for the upstream's URL (for `--reverse`).
+pub fn tls_setup(args: &[&str]) -> (tokio::runtime::Runtime, TestCa, Upstream, ProxyProcess) {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    let url = up.url();
+    let mut all = vec![
+        "--upstream-ca".to_owned(),
+        ca.pem_path.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.replace("{up}", &url)));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let proxy = ProxyProcess::start(&all);
+    (rt, ca, up, proxy)
+}
+
 /// A synctap proxy running as a real process; killed when dropped.
 pub struct ProxyProcess {
     pub child: Child,

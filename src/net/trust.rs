@@ -2,7 +2,7 @@
 //! `--upstream-ca` is accepted when it is within its validity period and names the host
 //! (pinning, for self-signed test servers whose certificates say CA:TRUE); anything else
 //! goes to the platform verifier. Failures are described in words, with the option that
-//! fixes them, so no rustls debug text reaches a user.
+//! fixes them, so no rustls debug text reaches a user (see [`super::TlsError`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -260,7 +260,7 @@ fn describe(
     Untrusted { cause, text }
 }
 
-/// The refusal inside a failed upstream TLS handshake, if that is why it failed.
+/// The refusal inside a failed TLS handshake, if that is why it failed.
 pub(crate) fn untrusted_in(e: &std::io::Error) -> Option<&Untrusted> {
     let rustls::Error::InvalidCertificate(CertificateError::Other(o)) =
         e.get_ref()?.downcast_ref::<rustls::Error>()?
@@ -268,20 +268,4 @@ pub(crate) fn untrusted_in(e: &std::io::Error) -> Option<&Untrusted> {
         return None;
     };
     o.0.downcast_ref::<Untrusted>()
-}
-
-/// The 502 text for a failed upstream TLS handshake, logged as a warning when the
-/// certificate was refused.
-pub(crate) fn handshake_failure(e: &std::io::Error, authority: &str) -> String {
-    match untrusted_in(e) {
-        Some(u) => {
-            let text = format!("TLS handshake with {authority} failed: {u}");
-            tracing::warn!(upstream = authority, "{text}");
-            text
-        }
-        None => format!(
-            "TLS handshake with {authority} failed: {}",
-            super::error::error_chain(e)
-        ),
-    }
 }

@@ -22,6 +22,8 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
 
+use super::error::MintError;
+
 /// File name of the CA certificate inside the certs folder.
 pub const CA_CERT_FILE: &str = "synctap-ca.pem";
 /// File name of the CA private key inside the certs folder.
@@ -161,13 +163,13 @@ impl CertificateAuthority {
     /// subject CN), minted once per name set and cached.
     ///
     /// # Errors
-    /// When rcgen cannot build the certificate (an invalid DNS name).
-    pub fn leaf(&self, names: &[String]) -> anyhow::Result<Arc<CertifiedKey>> {
+    /// When a name is not a valid DNS name or IP address, or signing fails.
+    pub fn leaf(&self, names: &[String]) -> Result<Arc<CertifiedKey>, MintError> {
         let key = names.join(",");
         self.cache.get_or_insert_with(&key, || self.mint(names))
     }
 
-    fn mint(&self, names: &[String]) -> anyhow::Result<Arc<CertifiedKey>> {
+    fn mint(&self, names: &[String]) -> Result<Arc<CertifiedKey>, MintError> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(
@@ -180,11 +182,12 @@ impl CertificateAuthority {
             let n = n.trim_start_matches('[').trim_end_matches(']');
             let san = match n.parse::<IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(
-                    n.to_owned()
-                        .try_into()
-                        .with_context(|| format!("invalid host name {n:?}"))?,
-                ),
+                Err(_) => SanType::DnsName(n.to_owned().try_into().map_err(|source| {
+                    MintError::HostName {
+                        name: n.to_owned(),
+                        source,
+                    }
+                })?),
             };
             params.subject_alt_names.push(san);
         }
@@ -200,7 +203,7 @@ impl CertificateAuthority {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params
             .signed_by(&self.leaf_key, &self.issuer)
-            .context("cannot sign a leaf certificate")?;
+            .map_err(MintError::Sign)?;
         Ok(Arc::new(CertifiedKey::new(
             vec![cert.der().clone(), self.cert_der.clone()],
             Arc::clone(&self.leaf_signing_key),

@@ -1,23 +1,22 @@
-//! TLS plumbing for both legs: the client-facing server config built per connection
-//! from a minted leaf, the upstream client config (OS trust store, extra CAs, or no
-//! verification), the key log for Wireshark, and a rewind wrapper for peeked bytes.
+//! TLS configurations: server configs presenting a leaf minted by synctap's CA (the
+//! proxy's client leg, the reference server, the mock), client configs for reaching
+//! servers (OS trust store, extra CAs with pinning, or no verification), the crypto
+//! provider (ring), and the key log for Wireshark.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use anyhow::Context as _;
-use bytes::{Buf as _, Bytes};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::io::{AsyncRead, ReadBuf};
+
+use super::error::MintError;
 
 /// The one crypto provider synctap uses: ring.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -181,10 +180,10 @@ pub fn server_config(
     key: Arc<CertifiedKey>,
     alpn: Vec<Vec<u8>>,
     keylog: Option<Arc<dyn rustls::KeyLog>>,
-) -> anyhow::Result<Arc<ServerConfig>> {
+) -> Result<Arc<ServerConfig>, MintError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
+        .map_err(MintError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(FixedCert(key)));
     config.alpn_protocols = alpn;
@@ -251,78 +250,3 @@ impl ServerCertVerifier for NoVerify {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
-
-/// An IO that first yields bytes already read (peeked), then reads from `inner`.
-#[derive(Debug)]
-pub struct Rewind<T> {
-    pre: Bytes,
-    inner: T,
-}
-
-impl<T> Rewind<T> {
-    /// Wraps `inner`, replaying `pre` first.
-    pub fn new(pre: Bytes, inner: T) -> Self {
-        Self { pre, inner }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if !self.pre.is_empty() {
-            let n = self.pre.len().min(buf.remaining());
-            buf.put_slice(&self.pre[..n]);
-            self.pre.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-/// Implements `AsyncWrite` for a wrapper by passing every call to its `inner` field:
-/// the wrappers here only change how bytes are read.
-macro_rules! forward_async_write {
-    ($wrapper:ident) => {
-        impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $wrapper<T> {
-            fn poll_write(
-                mut self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-            }
-
-            fn poll_flush(
-                mut self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-            }
-
-            fn poll_shutdown(
-                mut self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-            }
-
-            fn poll_write_vectored(
-                mut self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                self.inner.is_write_vectored()
-            }
-        }
-    };
-}
-pub(crate) use forward_async_write;
-
-forward_async_write!(Rewind);
