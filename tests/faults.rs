@@ -267,22 +267,31 @@ fn stall(mut s: TcpStream) {
     while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
 }
 
-/// After one more exchange (on a new connection) is recorded, the records whose URL
-/// ends with `path`: anything the earlier exchanges caused is in the capture by then.
+/// The records whose URL ends with `path`, once one more exchange (a sentinel, on a new
+/// connection) and a record of `path` are in the capture: a duplicate record of `path`
+/// written with the first one is in the capture by then.
 fn recorded_after_sentinel(
     proxy: &ProxyProcess,
     path: &str,
 ) -> Result<Vec<synctap::model::Exchange>, Box<dyn std::error::Error>> {
-    let before = crate::util::read_capture(&proxy.capture).len();
     let _ = raw(
         proxy.addr,
         b"GET /sentinel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )?;
-    let xs = wait_for_exchanges(&proxy.capture, before + 1);
-    Ok(xs
-        .into_iter()
-        .filter(|x| x.request.as_ref().is_some_and(|r| r.url.ends_with(path)))
-        .collect::<Vec<_>>())
+    // The sentinel can be recorded before the exchange under test: the proxy learns that a
+    // client vanished only when a write to it fails. Wait for both (at most 10 s).
+    let ends = |x: &synctap::model::Exchange, p: &str| {
+        x.request.as_ref().is_some_and(|r| r.url.ends_with(p))
+    };
+    let mut xs = Vec::new();
+    for _ in 0..200 {
+        xs = crate::util::read_capture(&proxy.capture);
+        if xs.iter().any(|x| ends(x, "/sentinel")) && xs.iter().any(|x| ends(x, path)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(xs.into_iter().filter(|x| ends(x, path)).collect())
 }
 
 /// The record whose URL ends with `path`.
