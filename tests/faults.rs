@@ -289,7 +289,7 @@ fn recorded_after_sentinel(
         if xs.iter().any(|x| ends(x, "/sentinel")) && xs.iter().any(|x| ends(x, path)) {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(xs.into_iter().filter(|x| ends(x, path)).collect())
 }
