@@ -17,7 +17,7 @@
 //! * `webdav.lock.stale-token`: a request submitted a lock token that an earlier UNLOCK
 //!   (or `X-MSDAVEXTLockTimeout: Second-0`) already released.
 //! * `spfilesync.synctoken-continuity`: a change enumeration did not use the
-//!   `X-SyncToken` the previous response gave (`REFERENCE.md` C.1, C.2).
+//!   `X-SyncToken` the previous response gave.
 //! * `spfilesync.synctoken-reset`: a change enumeration restarted without a SyncToken.
 //!
 //! Pure functions, no IO.

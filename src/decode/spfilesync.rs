@@ -1,7 +1,7 @@
 //! SharePoint `SPFileSync` REST decoder (the OneDrive sync client's change enumeration,
 //! policy, uploads and downloads).
 //!
-//! There is no Microsoft specification for SPFileSync; see `REFERENCE.md` part C, built
+//! There is no Microsoft specification for SPFileSync; it is built
 //! from [Microsoft Learn's OneDrive sync page](https://learn.microsoft.com/en-us/sharepoint/sync-network-traffic),
 //! the AADInternals OneDrive client emulation and one public capture. Much of it is
 //! unconfirmed, so this decoder is lenient: URLs are recognised case-insensitively with

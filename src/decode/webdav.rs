@@ -7,7 +7,7 @@
 //! `collblob`, `resourcetaglist`, `resourcetag`, `repl-uid`, `changetype`),
 //! [MS-WDV](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wdv/) and
 //! [MS-WDVSE](https://learn.microsoft.com/en-us/openspecs/sharepoint_protocols/ms-wdvse/)
-//! (`X-MSDAVEXT*`, `MS-Author-Via`, `Translate`). See `REFERENCE.md` part D.
+//! (`X-MSDAVEXT*`, `MS-Author-Via`, `Translate`). See RFC 4918 and MS-WDV.
 //!
 //! Decoding is lenient: [`decode`] always returns a [`WebDavExchange`]; what could not be
 //! understood is reported as [`Diagnostic`]s with byte offsets into the body concerned, and

@@ -6,7 +6,7 @@
 //! [`cellstorage`] applies the MS-FSSHTTP rules to decoded requests; this module does
 //! the HTTP side (routing, MTOM framing through the crate's encoder, one tracing line per
 //! request); [`client`] holds the scripted clients that talk to it, directly or through
-//! a forward proxy. Protocol facts come from REFERENCE.md Part A; the decoders and
+//! a forward proxy. Protocol facts come from MS-FSSHTTP and MS-FSSHTTPB; the decoders and
 //! encoders in `crate::decode` are reused, never duplicated.
 
 mod cellstorage;

@@ -1,4 +1,4 @@
-//! SharePoint SPFileSync REST for the reference server (REFERENCE.md Part C): library
+//! SharePoint SPFileSync REST for the reference server: library
 //! discovery, the sync policy, `RootFolder?Filter=changes` with SyncToken paging, and
 //! PreAuthURL downloads. Bodies are written with `crate::decode::spfilesync`'s encoders
 //! and URLs are read with its `recognise`, so the server and the decoder agree.

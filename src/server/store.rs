@@ -1,5 +1,5 @@
 //! The reference server's state: documents, their versions, and the lock state of each
-//! file (the file coauthoring tracker of MS-FSSHTTP 3.1.1, REFERENCE.md A.10).
+//! file (the file coauthoring tracker of MS-FSSHTTP 3.1.1).
 //!
 //! Everything here is synchronous and takes the time from a [`Clock`], so tests can move
 //! time forward instead of sleeping. The SOAP layer (`cellstorage`) turns requests into

@@ -1,4 +1,4 @@
-//! WebDAV for the reference server (REFERENCE.md Part D): replication `SEARCH` with
+//! WebDAV for the reference server (RFC 4918, MS-WDV): replication `SEARCH` with
 //! `collblob` manifests and `resourcetag`s that change when a file changes, `PROPFIND`,
 //! `GET`/`PUT` with the `ResourceTag` header and `If: (<resourcetag>)` checks, and RFC 4918
 //! `LOCK`/`UNLOCK` sharing the file's lock with MS-FSSHTTP (a WebDAV lock is an exclusive

@@ -2,7 +2,7 @@
 //! coherency failure story, and the checks that compare each answer with the state.
 //!
 //! Facts about locking come from MS-FSSHTTP 3.1.4.1–3.1.4.5 and 3.1.4.13
-//! (`REFERENCE.md` A.7.2–A.7.4, A.10) and RFC 4918 6, 9.10, 9.11 (D.2).
+//! (MS-FSSHTTP 2.3.1, 3.1.4) and RFC 4918 6, 9.10, 9.11.
 
 use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};

@@ -1,5 +1,5 @@
 //! The lock subrequests: Coauth, SchemaLock and ExclusiveLock (MS-FSSHTTP 2.3.1.3 to
-//! 2.3.1.9, REFERENCE.md A.10): one shared lock per schema with a timeout per ClientID,
+//! 2.3.1.9): one shared lock per schema with a timeout per ClientID,
 //! exclusive locks, conversions between them, and the upload's lock check.
 
 use std::collections::BTreeMap;

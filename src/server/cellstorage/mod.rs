@@ -1,6 +1,6 @@
 //! The MS-FSSHTTP cell storage service of the reference server: one decoded
 //! [`RequestEnvelope`] in, one [`ResponseEnvelope`] out, with the rules of
-//! REFERENCE.md A.7 (per subrequest), A.9 (error codes) and A.10 (locking).
+//! MS-FSSHTTP 2.3 (per subrequest), 2.2.5 (error codes) and 3.1.4 (locking).
 //!
 //! Subrequests run in document order; `DependsOn`/`DependencyType` are evaluated
 //! against the subrequests already run. Cell payloads are decoded with the FSSHTTPB

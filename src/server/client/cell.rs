@@ -42,7 +42,7 @@ pub struct CellClient {
     next_token: u64,
 }
 
-/// The Word 2010 well-known SchemaLockID (REFERENCE.md A.10.3).
+/// The Word 2010 well-known SchemaLockID.
 pub const WORD_SCHEMA_LOCK_ID: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
 
 /// One exchange of a [`CellClient`]: the request sent and the response decoded.
