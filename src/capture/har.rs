@@ -185,7 +185,7 @@ fn entry(x: &Exchange) -> Value {
         "connection": x.connection_id.to_string(),
         "_synctap": {
             "exchange": meta,
-            "protocol": decoded.protocol.name(),
+            "protocol": decoded.protocol().name(),
             "summary": decoded.summary,
             "ClientID": decoded.client_id(),
             "diagnostics": decoded.diagnostics.len(),

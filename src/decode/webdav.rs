@@ -17,7 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::text::percent_decode;
+use crate::decode::meta::Meta;
+use crate::decode::text::{percent_decode, shorten};
 use crate::decode::Diagnostic;
 
 /// The `DAV:` namespace (RFC 4918).
@@ -694,21 +695,12 @@ pub fn recognise(method: &str, headers: &[(&str, &str)], body_prefix: &[u8]) -> 
         || memchr::memmem::find(body_prefix, b"'DAV:'").is_some()
 }
 
-/// Decode one WebDAV exchange. The response side is absent when `status` is `None` and
-/// there are no response headers or body.
-#[allow(clippy::too_many_arguments)]
-pub fn decode(
-    method: &str,
-    url: &str,
-    req_headers: &[(&str, &str)],
-    req_body: &[u8],
-    status: Option<u16>,
-    resp_headers: &[(&str, &str)],
-    resp_body: &[u8],
-) -> WebDavExchange {
-    let upper = method.trim().to_ascii_uppercase();
+/// Decode one WebDAV exchange. The response side is absent when the metadata has no
+/// response status or header fields and the response body is empty.
+pub fn decode(meta: &Meta<'_>, req_body: &[u8], resp_body: &[u8]) -> WebDavExchange {
+    let upper = meta.method.trim().to_ascii_uppercase();
     let mut request = DavMessage {
-        headers: parse_headers(req_headers),
+        headers: parse_headers(meta.request_headers),
         ..DavMessage::default()
     };
     let req_is_content = matches!(upper.as_str(), "PUT" | "POST");
@@ -720,22 +712,21 @@ pub fn decode(
             ..PropFind::default()
         }));
     }
-    let response =
-        (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
-            let mut r = DavMessage {
-                status,
-                headers: parse_headers(resp_headers),
-                ..DavMessage::default()
-            };
-            let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
-            (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
-            r
-        });
+    let response = meta.has_response(resp_body).then(|| {
+        let mut r = DavMessage {
+            status: meta.status,
+            headers: parse_headers(meta.response_headers),
+            ..DavMessage::default()
+        };
+        let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
+        (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
+        r
+    });
     let manifest = build_manifest(request.body.as_ref(), response.as_ref());
     let kind = classify(&upper, &request, response.as_ref(), manifest.is_some());
     WebDavExchange {
-        method: method.to_owned(),
-        url: url.to_owned(),
+        method: meta.method.to_owned(),
+        url: meta.url.to_owned(),
         kind,
         request,
         response,
@@ -968,21 +959,6 @@ fn timeout_text(t: &DavTimeout) -> String {
         DavTimeout::Infinite => "Infinite".into(),
         DavTimeout::Second(n) => format!("Second-{n}"),
         DavTimeout::Invalid(s) => format!("invalid {s:?}"),
-    }
-}
-
-/// A long opaque token cut to 28 characters with an ellipsis.
-pub(crate) fn shorten(s: &str) -> String {
-    shorten_to(s, 28)
-}
-
-/// `s` cut to `max` characters, the last being an ellipsis when it was cut.
-pub(crate) fn shorten_to(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let head: String = s.chars().take(max.saturating_sub(1)).collect();
-        format!("{head}…")
     }
 }
 
@@ -1303,7 +1279,7 @@ fn read_propfind(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> PropFind {
         }
     }
     if p.mode.is_empty() {
-        d.push(Diagnostic::new(
+        d.push(Diagnostic::missing(
             n.range().start,
             "propfind has no prop, allprop or propname",
         ));
@@ -1326,14 +1302,14 @@ fn read_propertyupdate(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> 
         if is(c, "set") {
             match prop {
                 Some(pr) => p.set.extend(read_properties(pr, text)),
-                None => d.push(Diagnostic::new(c.range().start, "set has no prop")),
+                None => d.push(Diagnostic::missing(c.range().start, "set has no prop")),
             }
         } else if is(c, "remove") {
             match prop {
                 Some(pr) => p
                     .remove
                     .extend(pr.children().filter(Node::is_element).map(qname)),
-                None => d.push(Diagnostic::new(c.range().start, "remove has no prop")),
+                None => d.push(Diagnostic::missing(c.range().start, "remove has no prop")),
             }
         } else {
             p.unknown.push(unknown(c));
@@ -1362,13 +1338,16 @@ fn read_lockinfo(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> LockInfo {
         }
     }
     if l.lockscope.is_none() {
-        d.push(Diagnostic::new(
+        d.push(Diagnostic::missing(
             n.range().start,
             "lockinfo has no lockscope",
         ));
     }
     if l.locktype.is_none() {
-        d.push(Diagnostic::new(n.range().start, "lockinfo has no locktype"));
+        d.push(Diagnostic::missing(
+            n.range().start,
+            "lockinfo has no locktype",
+        ));
     }
     l
 }
@@ -1391,7 +1370,7 @@ fn read_activelock(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> ActiveLock {
         } else if is(c, "timeout") {
             let t = parse_timeout(&xml::text(c));
             if let DavTimeout::Invalid(v) = &t {
-                d.push(Diagnostic::new(
+                d.push(Diagnostic::invalid_value(
                     c.range().start,
                     format!("invalid timeout {v:?}"),
                 ));
@@ -1400,7 +1379,10 @@ fn read_activelock(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> ActiveLock {
         } else if is(c, "locktoken") {
             a.locktoken = href_of(c);
             if a.locktoken.is_none() {
-                d.push(Diagnostic::new(c.range().start, "locktoken has no href"));
+                d.push(Diagnostic::missing(
+                    c.range().start,
+                    "locktoken has no href",
+                ));
             }
         } else if is(c, "lockroot") {
             a.lockroot = href_of(c);
@@ -1470,7 +1452,7 @@ fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiS
         } else if is(c, "status") {
             let s = xml::text(c);
             if status_code(&s).is_none() {
-                d.push(Diagnostic::new(
+                d.push(Diagnostic::malformed(
                     c.range().start,
                     format!("unparsable status line {s:?}"),
                 ));
@@ -1486,7 +1468,7 @@ fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiS
                 } else if is(k, "status") {
                     let s = xml::text(k);
                     if status_code(&s).is_none() {
-                        d.push(Diagnostic::new(
+                        d.push(Diagnostic::malformed(
                             k.range().start,
                             format!("unparsable status line {s:?}"),
                         ));
@@ -1512,7 +1494,7 @@ fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiS
         }
     }
     if r.href.is_empty() {
-        d.push(Diagnostic::new(n.range().start, "response has no href"));
+        d.push(Diagnostic::missing(n.range().start, "response has no href"));
     }
     r
 }
@@ -1636,7 +1618,7 @@ pub const MAX_XML_NODES: usize = 1_000_000;
 
 /// Small XML helpers shared with the SPFileSync decoder.
 pub(crate) mod xml {
-    use crate::decode::Diagnostic;
+    use crate::decode::{Diagnostic, DiagnosticKind};
 
     /// Cap on XML nodes per body ([`super::MAX_XML_NODES`]).
     const NODES_LIMIT: u32 = super::MAX_XML_NODES as u32;
@@ -1650,7 +1632,7 @@ pub(crate) mod xml {
     /// The body as UTF-8, or a diagnostic at the first invalid byte.
     pub(crate) fn as_text(body: &[u8]) -> Result<&str, Diagnostic> {
         std::str::from_utf8(body)
-            .map_err(|e| Diagnostic::new(e.valid_up_to(), "body is not valid utf-8"))
+            .map_err(|e| Diagnostic::malformed(e.valid_up_to(), "body is not valid utf-8"))
     }
 
     /// Most namespace declarations in scope at once (on one element and its ancestors).
@@ -1700,7 +1682,7 @@ pub(crate) mod xml {
     /// Parse `text`; a failure becomes a diagnostic at the byte offset of the error.
     pub(crate) fn parse(text: &str) -> Result<roxmltree::Document<'_>, Diagnostic> {
         if let Some(at) = too_many_namespaces(text) {
-            return Err(Diagnostic::new(
+            return Err(Diagnostic::limit(
                 at,
                 format!(
                     "more than {MAX_NAMESPACES_IN_SCOPE} xml namespace declarations in scope; the body is not decoded"
@@ -1716,7 +1698,13 @@ pub(crate) mod xml {
             let pos = e.pos();
             let msg = e.to_string();
             let msg = msg.rsplit_once(" at ").map_or(msg.as_str(), |(m, _)| m);
+            let kind = match e {
+                roxmltree::Error::NodesLimitReached => DiagnosticKind::Limit,
+                roxmltree::Error::DtdDetected => DiagnosticKind::Unexpected,
+                _ => DiagnosticKind::Malformed,
+            };
             Diagnostic::new(
+                kind,
                 byte_offset(text, pos.row, pos.col),
                 format!("malformed xml: {}", msg.to_lowercase()),
             )
@@ -1810,12 +1798,13 @@ mod tests {
     #[test]
     fn search_initial_manifest() -> TestResult {
         let x = decode(
-            "SEARCH",
-            "http://mail.contoso.com/exchange/adele/Inbox/",
-            &[("Content-Type", "text/xml"), ("Depth", "1")],
+            &Meta::request(
+                "SEARCH",
+                "http://mail.contoso.com/exchange/adele/Inbox/",
+                &[("Content-Type", "text/xml"), ("Depth", "1")],
+            )
+            .with_response(Some(207), &[("Content-Type", "text/xml")]),
             &fixture("search_repl_initial.xml")?,
-            Some(207),
-            &[("Content-Type", "text/xml")],
             &fixture("manifest_207.xml")?,
         );
         assert_eq!(x.kind, DavKind::Replication);
@@ -1852,12 +1841,8 @@ mod tests {
     #[test]
     fn search_no_changes() -> TestResult {
         let x = decode(
-            "SEARCH",
-            "/exchange/adele/Inbox/",
-            &[],
+            &Meta::request("SEARCH", "/exchange/adele/Inbox/", &[]).with_response(Some(207), &[]),
             &fixture("search_repl_next.xml")?,
-            Some(207),
-            &[],
             &fixture("manifest_empty_207.xml")?,
         );
         let m = x.manifest.as_ref().ok_or("no manifest")?;
@@ -1893,12 +1878,8 @@ mod tests {
     #[test]
     fn propfind_with_repl() -> TestResult {
         let x = decode(
-            "PROPFIND",
-            "/exchange/adele/Inbox/",
-            &[("Depth", "1")],
+            &Meta::request("PROPFIND", "/exchange/adele/Inbox/", &[("Depth", "1")]),
             &fixture("propfind_repl.xml")?,
-            None,
-            &[],
             &[],
         );
         assert_eq!(x.kind, DavKind::Replication);
@@ -1920,15 +1901,16 @@ mod tests {
     #[test]
     fn propfind_with_lockdiscovery() -> TestResult {
         let x = decode(
-            "PROPFIND",
-            "https://contoso.sharepoint.com/sites/team/Shared%20Documents/",
-            &[
-                ("Depth", "1"),
-                ("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045"),
-            ],
+            &Meta::request(
+                "PROPFIND",
+                "https://contoso.sharepoint.com/sites/team/Shared%20Documents/",
+                &[
+                    ("Depth", "1"),
+                    ("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045"),
+                ],
+            )
+            .with_response(Some(207), &[]),
             &fixture("propfind.xml")?,
-            Some(207),
-            &[],
             &fixture("propfind_207.xml")?,
         );
         assert_eq!(x.kind, DavKind::Properties);
@@ -1969,12 +1951,8 @@ mod tests {
     #[test]
     fn proppatch() -> TestResult {
         let x = decode(
-            "PROPPATCH",
-            "/docs/a.txt",
-            &[],
+            &Meta::request("PROPPATCH", "/docs/a.txt", &[]).with_response(Some(207), &[]),
             &fixture("proppatch.xml")?,
-            Some(207),
-            &[],
             &[],
         );
         let Some(DavBody::PropertyUpdate(p)) = &x.request.body else {
@@ -1994,16 +1972,17 @@ mod tests {
     #[test]
     fn lock_create() -> TestResult {
         let x = decode(
-            "LOCK",
-            "http://dav.contoso.com/docs/Report.docx",
-            &[
-                ("Depth", "0"),
-                ("Timeout", "Infinite, Second-4100000000"),
-                ("Content-Type", "text/xml"),
-            ],
+            &Meta::request(
+                "LOCK",
+                "http://dav.contoso.com/docs/Report.docx",
+                &[
+                    ("Depth", "0"),
+                    ("Timeout", "Infinite, Second-4100000000"),
+                    ("Content-Type", "text/xml"),
+                ],
+            )
+            .with_response(Some(200), &[("Lock-Token", &format!("<{TOKEN}>"))]),
             &fixture("lockinfo.xml")?,
-            Some(200),
-            &[("Lock-Token", &format!("<{TOKEN}>"))],
             &fixture("lock_response.xml")?,
         );
         assert_eq!(x.kind, DavKind::Locking);
@@ -2037,12 +2016,13 @@ mod tests {
     #[test]
     fn lock_refresh_and_unlock() -> TestResult {
         let refresh = decode(
-            "LOCK",
-            "/docs/Report.docx",
-            &[("If", &format!("(<{TOKEN}>)")), ("Timeout", "Second-600")],
+            &Meta::request(
+                "LOCK",
+                "/docs/Report.docx",
+                &[("If", &format!("(<{TOKEN}>)")), ("Timeout", "Second-600")],
+            )
+            .with_response(Some(200), &[]),
             b"",
-            Some(200),
-            &[],
             &fixture("lock_response.xml")?,
         );
         assert!(refresh.request.body.is_none());
@@ -2051,12 +2031,13 @@ mod tests {
         assert!(summarize(&refresh).starts_with("LOCK /docs/Report.docx refresh, Timeout Second-600, If opaquelocktoken:e71d4fae-5d… → 200"));
 
         let unlock = decode(
-            "UNLOCK",
-            "/docs/Report.docx",
-            &[("Lock-Token", &format!("<{TOKEN}>"))],
+            &Meta::request(
+                "UNLOCK",
+                "/docs/Report.docx",
+                &[("Lock-Token", &format!("<{TOKEN}>"))],
+            )
+            .with_response(Some(204), &[]),
             b"",
-            Some(204),
-            &[],
             b"",
         );
         assert_eq!(unlock.kind, DavKind::Locking);
@@ -2071,12 +2052,16 @@ mod tests {
     #[test]
     fn put_locked_423() -> TestResult {
         let x = decode(
-            "PUT",
-            "/docs/Report.docx",
-            &[("Content-Type", "application/octet-stream")],
+            &Meta::request(
+                "PUT",
+                "/docs/Report.docx",
+                &[("Content-Type", "application/octet-stream")],
+            )
+            .with_response(
+                Some(423),
+                &[("Content-Type", "application/xml; charset=utf-8")],
+            ),
             b"PK\x03\x04 not xml",
-            Some(423),
-            &[("Content-Type", "application/xml; charset=utf-8")],
             &fixture("locked_423.xml")?,
         );
         assert_eq!(x.kind, DavKind::Locking);
@@ -2096,20 +2081,24 @@ mod tests {
     #[test]
     fn msdavext_headers() {
         let x = decode(
-            "GET",
-            "/docs/Report.docx",
-            &[
-                ("X-MSDAVEXTLockTimeout", "Second-3600"),
-                ("Translate", "f"),
-                ("X-MSDAVEXT", "PROPFIND"),
-            ],
+            &Meta::request(
+                "GET",
+                "/docs/Report.docx",
+                &[
+                    ("X-MSDAVEXTLockTimeout", "Second-3600"),
+                    ("Translate", "f"),
+                    ("X-MSDAVEXT", "PROPFIND"),
+                ],
+            )
+            .with_response(
+                Some(200),
+                &[
+                    ("Lock-Token", &format!("<{TOKEN}>")),
+                    ("X-MSDAVEXTLockTimeout", "Second-3599"),
+                    ("X-MSDAVEXT_ERROR", "589831; File%20is%20checked%20out"),
+                ],
+            ),
             b"",
-            Some(200),
-            &[
-                ("Lock-Token", &format!("<{TOKEN}>")),
-                ("X-MSDAVEXTLockTimeout", "Second-3599"),
-                ("X-MSDAVEXT_ERROR", "589831; File%20is%20checked%20out"),
-            ],
             b"file bytes",
         );
         assert_eq!(x.kind, DavKind::Locking);
@@ -2139,12 +2128,16 @@ mod tests {
     #[test]
     fn conditional_get_with_resourcetag() {
         let x = decode(
-            "GET",
-            "/exchange/adele/Inbox/Budget.EML",
-            &[("If", "(<rt:0001>) (Not <opaquelocktoken:x> [\"etag-1\"])")],
+            &Meta::request(
+                "GET",
+                "/exchange/adele/Inbox/Budget.EML",
+                &[("If", "(<rt:0001>) (Not <opaquelocktoken:x> [\"etag-1\"])")],
+            )
+            .with_response(
+                Some(412),
+                &[("ResourceTag", "<rt:0002>"), ("Repl-UID", "<rid:77>")],
+            ),
             b"",
-            Some(412),
-            &[("ResourceTag", "<rt:0002>"), ("Repl-UID", "<rid:77>")],
             b"",
         );
         let ifh = x.request.headers.if_header.clone().unwrap_or_default();
@@ -2175,43 +2168,40 @@ mod tests {
     #[test]
     fn namespace_methods_and_options() {
         let mv = decode(
-            "MOVE",
-            "/docs/a.txt",
-            &[
-                ("Destination", "http://dav.contoso.com/docs/b.txt"),
-                ("Overwrite", "F"),
-            ],
+            &Meta::request(
+                "MOVE",
+                "/docs/a.txt",
+                &[
+                    ("Destination", "http://dav.contoso.com/docs/b.txt"),
+                    ("Overwrite", "F"),
+                ],
+            )
+            .with_response(Some(201), &[]),
             b"",
-            Some(201),
-            &[],
             b"",
         );
         assert_eq!(mv.kind, DavKind::Namespace);
         assert_eq!(summarize(&mv), "MOVE /docs/a.txt → /docs/b.txt → 201");
         let mk = decode(
-            "MKCOL",
-            "/docs/new",
-            &[],
+            &Meta::request("MKCOL", "/docs/new", &[])
+                .with_response(Some(201), &[("ResourceTag", "rt:9")]),
             b"",
-            Some(201),
-            &[("ResourceTag", "rt:9")],
             b"",
         );
         assert_eq!(summarize(&mk), "MKCOL /docs/new → 201 resourcetag rt:9");
-        let del = decode("DELETE", "/docs/b.txt", &[], b"", None, &[], b"");
+        let del = decode(&Meta::request("DELETE", "/docs/b.txt", &[]), b"", b"");
         assert_eq!(summarize(&del), "DELETE /docs/b.txt (no response)");
         let opt = decode(
-            "OPTIONS",
-            "/",
-            &[],
+            &Meta::request("OPTIONS", "/", &[]).with_response(
+                Some(200),
+                &[
+                    ("DAV", "1,2"),
+                    ("MS-Author-Via", "MS-FP/4.0,DAV"),
+                    ("Public-Extension", "http://schemas.microsoft.com/repl-2"),
+                    ("X-MSDAVEXT", "1"),
+                ],
+            ),
             b"",
-            Some(200),
-            &[
-                ("DAV", "1,2"),
-                ("MS-Author-Via", "MS-FP/4.0,DAV"),
-                ("Public-Extension", "http://schemas.microsoft.com/repl-2"),
-                ("X-MSDAVEXT", "1"),
-            ],
             b"",
         );
         assert_eq!(opt.kind, DavKind::Options);
@@ -2260,24 +2250,24 @@ mod tests {
         assert_eq!(
             d,
             [
-                Diagnostic::new(42, "unparsable status line \"garbage\""),
-                Diagnostic::new(30, "response has no href"),
+                Diagnostic::malformed(42, "unparsable status line \"garbage\""),
+                Diagnostic::missing(30, "response has no href"),
             ]
         );
         let (_, d) = decode_body(&fixture("lockinfo_incomplete.xml")?);
         assert_eq!(
             d,
             [
-                Diagnostic::new(0, "lockinfo has no lockscope"),
-                Diagnostic::new(0, "lockinfo has no locktype"),
+                Diagnostic::missing(0, "lockinfo has no lockscope"),
+                Diagnostic::missing(0, "lockinfo has no locktype"),
             ]
         );
         let (b, d) = decode_body(&fixture("bad_activelock.xml")?);
         assert_eq!(
             d,
             [
-                Diagnostic::new(54, "invalid timeout \"Second-forever\""),
-                Diagnostic::new(91, "locktoken has no href"),
+                Diagnostic::invalid_value(54, "invalid timeout \"Second-forever\""),
+                Diagnostic::missing(91, "locktoken has no href"),
             ]
         );
         let Some(DavBody::Prop(p)) = b else {
@@ -2291,7 +2281,10 @@ mod tests {
         let (_, d) = decode_body(&body);
         assert_eq!(
             d,
-            [Diagnostic::new(body.len() - 2, "body is not valid utf-8")]
+            [Diagnostic::malformed(
+                body.len() - 2,
+                "body is not valid utf-8"
+            )]
         );
         Ok(())
     }
@@ -2445,12 +2438,8 @@ mod tests {
         body.push_str(&"</D:x>".repeat(depth + 1));
         body.push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>");
         let x = decode(
-            "PROPFIND",
-            "/a",
-            &[("Depth", "0")],
+            &Meta::request("PROPFIND", "/a", &[("Depth", "0")]).with_response(Some(207), &[]),
             b"",
-            Some(207),
-            &[],
             body.as_bytes(),
         );
         let r = x.response.as_ref().ok_or("no response")?;
@@ -2506,7 +2495,7 @@ mod tests {
 
         #[test]
         fn never_panics(method in "[A-Z]{0,9}", body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let x = decode(&method, "/x", &[("If", "(<a")], &body, Some(207), &[("Timeout", "Second-")], &body);
+            let x = decode(&Meta::request(&method, "/x", &[("If", "(<a")]).with_response(Some(207), &[("Timeout", "Second-")]), &body, &body);
             let _ = summarize(&x);
         }
     }

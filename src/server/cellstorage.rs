@@ -27,9 +27,10 @@ use crate::decode::fsshttp::{
     VersionUser, VersioningRequestType,
 };
 use crate::decode::fsshttpb::{
-    self as b, AllocateExtendedGuidRangeResponse, AppliedStorageIndex, CellKnowledgeItem,
-    ErrorDetail, FsshttpbResponse, Knowledge, PutChangesResponse, QueryChangesResponse,
-    ResponseError, SpecializedKnowledge, CELL_ERROR_GUID, HRESULT_ERROR_GUID, RESPONSE_SIGNATURE,
+    self as b, AllocateExtendedGuidRangeResponse, AppliedStorageIndex, CellErrorCode,
+    CellKnowledgeItem, ErrorDetail, FsshttpbResponse, Knowledge, PutChangesResponse,
+    QueryChangesResponse, ResponseError, SpecializedKnowledge, HRESULT_ERROR_GUID,
+    RESPONSE_SIGNATURE,
 };
 
 /// Server-wide settings of the cell storage service.
@@ -182,7 +183,7 @@ impl CellService {
         let Some(rc) = &req.request_collection else {
             return ResponseEnvelope {
                 response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::new("InvalidArgument")),
+                    error_code: Some(ErrorCode::from("InvalidArgument")),
                     error_message: Some("no RequestCollection".to_owned()),
                     ..version
                 }),
@@ -197,7 +198,7 @@ impl CellService {
         {
             return ResponseEnvelope {
                 response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::new("IncompatibleVersion")),
+                    error_code: Some(ErrorCode::from("IncompatibleVersion")),
                     error_message: Some("RequestVersion must be 2".to_owned()),
                     ..version
                 }),
@@ -229,7 +230,7 @@ impl CellService {
             ..Response::default()
         };
         let Some(url) = r.url.as_deref().filter(|u| !u.is_empty()) else {
-            resp.error_code = Some(ErrorCode::new("InvalidUrl"));
+            resp.error_code = Some(ErrorCode::from("InvalidUrl"));
             resp.error_message = Some("the Request has no Url".to_owned());
             return resp;
         };
@@ -258,7 +259,7 @@ impl CellService {
             let token = sub.sub_request_token.unwrap_or(0);
             resp.sub_responses.push(SubResponse {
                 sub_request_token: Some(token),
-                error_code: Some(ErrorCode::new(outcome.code)),
+                error_code: Some(ErrorCode::from(outcome.code)),
                 h_result: Some(HResult::from_u32(if outcome.success() {
                     0
                 } else {
@@ -894,7 +895,7 @@ impl CellService {
         if !fb.diagnostics.is_empty() {
             let mut r = fb_response();
             r.status = 1;
-            r.error = Some(cell_error(18));
+            r.error = Some(b::cell_error(CellErrorCode::RequestStreamSchemaError));
             return cell_outcome("CellRequestFail", &r, None);
         }
         let seed = self.settings.seed;
@@ -985,7 +986,7 @@ impl CellService {
                     let expect_none = c.data.expect_no_file_exists == Some(true) && exists;
                     if !coherent || expect_none {
                         sr.status = 1;
-                        sr.error = Some(cell_error(12));
+                        sr.error = Some(b::cell_error(CellErrorCode::CoherencyFailure));
                         code = "CellRequestFail";
                     } else {
                         let file = fb.data_element_package.as_ref().and_then(b::extract_file);
@@ -1016,7 +1017,9 @@ impl CellService {
                             }
                             None => {
                                 sr.status = 1;
-                                sr.error = Some(cell_error(16));
+                                sr.error = Some(b::cell_error(
+                                    CellErrorCode::ReferencedDataElementNotFound,
+                                ));
                                 code = "CellRequestFail";
                             }
                         }
@@ -1034,7 +1037,7 @@ impl CellService {
                 }
                 b::SubRequestData::Unknown { .. } => {
                     sr.status = 1;
-                    sr.error = Some(cell_error(20));
+                    sr.error = Some(b::cell_error(CellErrorCode::UnknownRequest));
                     code = "CellRequestFail";
                 }
             }
@@ -1251,17 +1254,6 @@ fn fb_response() -> FsshttpbResponse {
     }
 }
 
-fn cell_error(code: u32) -> ResponseError {
-    ResponseError {
-        error_type: CELL_ERROR_GUID,
-        detail: ErrorDetail::CellError {
-            code,
-            name: b::cell_error_name(code).to_owned(),
-        },
-        ..ResponseError::default()
-    }
-}
-
 fn hresult_error(code: u32) -> ResponseError {
     ResponseError {
         error_type: HRESULT_ERROR_GUID,
@@ -1350,7 +1342,7 @@ mod tests {
 
     fn codes(out: &ResponseEnvelope) -> Vec<String> {
         out.sub_responses()
-            .filter_map(|(_, s)| s.error_code.as_ref().map(|e| e.code.clone()))
+            .filter_map(|(_, s)| s.error_code.as_ref().map(ToString::to_string))
             .collect()
     }
 
@@ -1403,7 +1395,7 @@ mod tests {
             .map(|c| c.responses.clone())
             .unwrap_or_default()[0];
         assert_eq!(
-            r.error_code.as_ref().map(|e| e.code.as_str()),
+            r.error_code.as_ref().map(ErrorCode::as_str),
             Some("InvalidUrl")
         );
         let mut req = request(Vec::new());
@@ -1414,10 +1406,8 @@ mod tests {
         });
         let out = s.handle(&req, "https://h", "u");
         assert_eq!(
-            out.response_version
-                .and_then(|v| v.error_code)
-                .map(|e| e.code),
-            Some("IncompatibleVersion".to_owned())
+            out.response_version.and_then(|v| v.error_code),
+            Some(ErrorCode::IncompatibleVersion)
         );
     }
 }

@@ -15,6 +15,7 @@ use crate::capture::CaptureReader;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
 use crate::filter::Filter;
 use crate::model::{Exchange, ExchangeKind};
+use crate::decode::text::truncate_bytes;
 use crate::timeline::{parse_rfc3339, Timeline, TimelineOptions, TimelineReport};
 
 /// How many rows a source sends in one message at most.
@@ -112,11 +113,18 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
     };
     let resp_len = x.response.as_ref().map_or(0, |r| r.body.len);
     let tunnel = x.tunnel.map_or(0, |t| t.bytes_up + t.bytes_down);
-    let code = d
-        .fsshttp
-        .as_ref()
-        .and_then(|f| f.response.as_ref())
-        .and_then(first_error_code);
+    // The first ErrorCode other than Success, else a SOAP fault's.
+    let code = d.fsshttp_response().and_then(|r| {
+        r.error_codes()
+            .find(|c| !c.is_success())
+            .map(ToString::to_string)
+            .or_else(|| {
+                r.fault
+                    .as_ref()
+                    .and_then(|f| f.error_code.clone())
+                    .filter(|c| c != "Success")
+            })
+    });
     let (status, error) = match (&x.error, &x.response, code) {
         (Some(e), _, _) => (e.clone(), true),
         (None, Some(r), Some(c)) => (format!("{} {c}", r.status), true),
@@ -124,20 +132,13 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         (None, None, _) if x.kind == ExchangeKind::Tunnel => ("tunnel".to_owned(), false),
         (None, None, _) => ("---".to_owned(), true),
     };
-    let mut summary = if d.protocol == Protocol::Http {
+    let mut summary = if d.protocol() == Protocol::Http {
         String::new()
     } else {
         d.summary.join(" | ")
     };
     // Rows are kept for every exchange: cap what one row holds.
-    if summary.len() > SUMMARY_MAX {
-        let mut end = SUMMARY_MAX;
-        while !summary.is_char_boundary(end) {
-            end -= 1;
-        }
-        summary.truncate(end);
-        summary.push('…');
-    }
+    truncate_bytes(&mut summary, SUMMARY_MAX);
     Row {
         id: x.id,
         time,
@@ -145,7 +146,7 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         client,
         method,
         target,
-        protocol: d.protocol.name(),
+        protocol: d.protocol().name(),
         summary,
         status,
         error,
@@ -153,38 +154,6 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         size: req_len + resp_len + tunnel,
         duration_ms: x.timings.done_ms,
         loc,
-    }
-}
-
-/// The first ErrorCode other than Success in a response envelope.
-fn first_error_code(r: &crate::decode::fsshttp::ResponseEnvelope) -> Option<String> {
-    let v = serde_json::to_value(r).ok()?;
-    let mut found = None;
-    find_error_code(&v, &mut found);
-    found
-}
-
-fn find_error_code(v: &serde_json::Value, found: &mut Option<String>) {
-    if found.is_some() {
-        return;
-    }
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                if k == "ErrorCode" {
-                    let code = v.as_str().or_else(|| v["code"].as_str());
-                    if let Some(s) = code {
-                        if s != "Success" {
-                            *found = Some(s.to_owned());
-                            return;
-                        }
-                    }
-                }
-                find_error_code(v, found);
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|v| find_error_code(v, found)),
-        _ => {}
     }
 }
 
