@@ -449,24 +449,33 @@ fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> D
         Protocol::Fsshttp => decode_fsshttp(meta, request_body, response_body),
         Protocol::SpFileSync => {
             let x = spfilesync::decode(meta, request_body, response_body);
-            let mut diagnostics = located(&x.request.diagnostics, Side::Request, None);
-            if let Some(r) = &x.response {
-                diagnostics.extend(located(&r.diagnostics, Side::Response, None));
-            }
+            let diagnostics = both_sides(
+                &x.request.diagnostics,
+                x.response.as_ref().map(|r| &r.diagnostics[..]),
+            );
             let summary = vec![spfilesync::summarize(&x)];
             DecodedExchange::of(ProtocolModel::SpFileSync(Box::new(x)), summary, diagnostics)
         }
         Protocol::WebDav => {
             let x = webdav::decode(meta, request_body, response_body);
-            let mut diagnostics = located(&x.request.diagnostics, Side::Request, None);
-            if let Some(r) = &x.response {
-                diagnostics.extend(located(&r.diagnostics, Side::Response, None));
-            }
+            let diagnostics = both_sides(
+                &x.request.diagnostics,
+                x.response.as_ref().map(|r| &r.diagnostics[..]),
+            );
             let summary = vec![webdav::summarize(&x)];
             DecodedExchange::of(ProtocolModel::WebDav(Box::new(x)), summary, diagnostics)
         }
         Protocol::Http => DecodedExchange::plain_http(),
     }
+}
+
+/// The diagnostics of a request and (when there is one) its response, located by side.
+fn both_sides(request: &[Diagnostic], response: Option<&[Diagnostic]>) -> Vec<SideDiagnostic> {
+    let mut out = located(request, Side::Request, None);
+    if let Some(r) = response {
+        out.extend(located(r, Side::Response, None));
+    }
+    out
 }
 
 fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
