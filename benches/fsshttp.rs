@@ -90,7 +90,7 @@ fn response(n: u64) -> ResponseEnvelope {
                 sub_responses: (1..=n)
                     .map(|t| SubResponse {
                         sub_request_token: Some(t),
-                        error_code: Some(ErrorCode::new("Success")),
+                        error_code: Some(ErrorCode::from("Success")),
                         h_result: Some(HResult::from_u32(0)),
                         sub_response_data: Some(SubResponseData {
                             lock_type: Some(LockType::SchemaLock),

@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             first.len(),
             first.len() as f64 / s1
         );
-        let recorded: Vec<Exchange> = first.into_iter().map(|r| r.new).collect();
+        let recorded: Vec<Exchange> = first.into_iter().map(|r| r.new.exchange).collect();
         let t = Instant::now();
         let second = synctap::replay::replay(recorded, &cfg, Arc::new(|_| {})).await?;
         let s2 = t.elapsed().as_secs_f64();

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use synctap::capture::format::CaptureHeader;
 use synctap::capture::{CaptureReader, Record};
+use synctap::decode::exchange::decode_recorded;
 use synctap::decode::fsshttp::{
     encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus, EncodeOptions,
     ErrorCode, HResult, LockType, PayloadOrigin, Request as FRequest, RequestCollection,
@@ -62,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut reader = CaptureReader::open(&path)?;
         let mut seen = 0u64;
         while let Some(x) = reader.next_exchange()? {
-            t.push(&x);
+            t.push(&x, &decode_recorded(&x));
             seen += 1;
             if seen % (n / 4).max(1) == 0 {
                 println!("  {name}: {seen} exchanges, RSS {} KiB", rss_kib("VmRSS"));
@@ -164,7 +165,7 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
         ..SubRequest::default()
     };
     let status = |s: &str, lock: bool| SubResponse {
-        error_code: Some(ErrorCode::new("Success")),
+        error_code: Some(ErrorCode::from("Success")),
         h_result: Some(HResult::from_u32(0)),
         sub_response_data: Some(SubResponseData {
             lock_type: lock.then_some(LockType::SchemaLock),
@@ -214,7 +215,7 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
         ..SubRequest::default()
     };
     let cell_ok = |payload: &[u8]| SubResponse {
-        error_code: Some(ErrorCode::new("Success")),
+        error_code: Some(ErrorCode::from("Success")),
         h_result: Some(HResult::from_u32(0)),
         sub_response_data: Some(SubResponseData {
             payload: Some(CellPayload {

@@ -18,6 +18,7 @@
 use regex::{bytes, Regex, RegexBuilder};
 
 use crate::decode::exchange::{decoded_body, DecodedExchange, Protocol};
+use crate::decode::fsshttpb::request_type_name;
 use crate::model::Exchange;
 
 /// Deepest nesting of parentheses and `!` a filter may have.
@@ -329,99 +330,163 @@ impl Filter {
 
     /// Whether the exchange (with its decoded form) matches.
     pub fn matches(&self, x: &Exchange, d: &DecodedExchange) -> bool {
-        eval(&self.expr, x, d)
+        self.matches_facts(&Facts::of(x, d), &mut |re| body_matches(re, x))
+    }
+
+    /// Whether an exchange reduced to its [`Facts`] matches. `body` answers `~b` terms
+    /// (whether the request or response body, decoded from its Content-Encoding, matches
+    /// the regex); it is called only when evaluation reaches such a term, so a caller
+    /// holding only facts reads bodies back for `~b` alone.
+    pub fn matches_facts(&self, f: &Facts, body: &mut dyn FnMut(&bytes::Regex) -> bool) -> bool {
+        eval(&self.expr, f, body)
+    }
+
+    /// Whether evaluating needs bodies (the expression has a `~b` term).
+    pub fn needs_bodies(&self) -> bool {
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => walk(a) || walk(b),
+                Expr::Not(a) => walk(a),
+                Expr::Body(_) => true,
+                _ => false,
+            }
+        }
+        walk(&self.expr)
     }
 }
 
-fn eval(e: &Expr, x: &Exchange, d: &DecodedExchange) -> bool {
-    let req = x.request.as_ref();
+/// What a filter looks at, reduced from an exchange and its decoded form: small enough
+/// to keep one per exchange (the UI does, for every row), so a filter change needs
+/// neither the capture nor the decoders again. Bodies are not in it: `~b` reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Request method (None for tunnels).
+    pub method: Option<Box<str>>,
+    /// Request URL.
+    pub url: Option<Box<str>>,
+    /// HTTP status.
+    pub status: Option<u16>,
+    /// The client connection.
+    pub connection_id: u64,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// A cell storage exchange with MS-FSSHTTPB payloads.
+    pub fsshttpb: bool,
+    /// Operation names: SubRequest Types, their request types (`JoinCoauthoring`...) and
+    /// MS-FSSHTTPB sub-requests (`PutChanges`...).
+    pub operations: Vec<Box<str>>,
+    /// Error codes: MS-FSSHTTP ErrorCodes (ResponseVersion, Response, SubResponse) and
+    /// MS-FSSHTTPB error names (`CoherencyFailure`...).
+    pub error_codes: Vec<Box<str>>,
+    /// The first ClientID.
+    pub client_id: Option<Box<str>>,
+    /// The cell storage `Request@Url`s.
+    pub files: Vec<Box<str>>,
+}
+
+impl Facts {
+    /// The facts of an exchange and its decoded form.
+    pub fn of(x: &Exchange, d: &DecodedExchange) -> Self {
+        let req = x.request.as_ref();
+        let mut f = Self {
+            method: req.map(|r| r.method.as_str().into()),
+            url: req.map(|r| r.url.as_str().into()),
+            status: x.response.as_ref().map(|r| r.status),
+            connection_id: x.connection_id,
+            protocol: d.protocol(),
+            client_id: d.client_id().map(Into::into),
+            files: d.file_urls().map(Into::into).collect(),
+            ..Self::default()
+        };
+        let Some(fx) = d.fsshttp() else {
+            return f;
+        };
+        f.fsshttpb = !fx.cells.is_empty();
+        let mut op = |name: &str| {
+            if !f.operations.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+                f.operations.push(name.into());
+            }
+        };
+        for (_, s) in fx.request.iter().flat_map(|r| r.sub_requests()) {
+            if let Some(t) = &s.type_ {
+                op(t.as_str());
+            }
+            if let Some(o) = s.sub_request_data.as_ref().and_then(|d| d.request_type()) {
+                op(o);
+            }
+        }
+        for q in fx.cells.iter().filter_map(|c| c.request.as_ref()) {
+            for s in &q.sub_requests {
+                op(request_type_name(s.request_type));
+            }
+        }
+        let mut code = |name: &str| {
+            if !f.error_codes.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+                f.error_codes.push(name.into());
+            }
+        };
+        for c in fx.response.iter().flat_map(|r| r.error_codes()) {
+            code(c.as_str());
+        }
+        for r in fx.cells.iter().filter_map(|c| c.response.as_ref()) {
+            let errors = r
+                .error
+                .iter()
+                .chain(r.sub_responses.iter().filter_map(|s| s.error.as_ref()));
+            for e in errors.flat_map(|e| e.chain()) {
+                if let Some(name) = e.detail.name() {
+                    code(name);
+                }
+            }
+        }
+        f
+    }
+}
+
+/// Whether the request or response body of `x`, decoded from its Content-Encoding,
+/// matches `re`.
+pub fn body_matches(re: &bytes::Regex, x: &Exchange) -> bool {
+    x.request
+        .as_ref()
+        .is_some_and(|q| re.is_match(&decoded_body(&q.headers.pairs(), &q.body.bytes)))
+        || x.response
+            .as_ref()
+            .is_some_and(|s| re.is_match(&decoded_body(&s.headers.pairs(), &s.body.bytes)))
+}
+
+fn eval(e: &Expr, f: &Facts, body: &mut dyn FnMut(&bytes::Regex) -> bool) -> bool {
+    let named = |names: &[Box<str>], v: &str| names.iter().any(|n| n.eq_ignore_ascii_case(v));
     match e {
-        Expr::And(a, b) => eval(a, x, d) && eval(b, x, d),
-        Expr::Or(a, b) => eval(a, x, d) || eval(b, x, d),
-        Expr::Not(a) => !eval(a, x, d),
-        Expr::Method(m) => req.is_some_and(|r| r.method.eq_ignore_ascii_case(m)),
-        Expr::Url(r) => req.is_some_and(|q| r.is_match(&q.url)),
-        Expr::Code(CodePattern::Exact(c)) => x.response.as_ref().is_some_and(|r| r.status == *c),
-        Expr::Code(CodePattern::Class(c)) => {
-            x.response.as_ref().is_some_and(|r| r.status / 100 == *c)
-        }
+        Expr::And(a, b) => eval(a, f, body) && eval(b, f, body),
+        Expr::Or(a, b) => eval(a, f, body) || eval(b, f, body),
+        Expr::Not(a) => !eval(a, f, body),
+        Expr::Method(m) => f
+            .method
+            .as_deref()
+            .is_some_and(|x| x.eq_ignore_ascii_case(m)),
+        Expr::Url(r) => f.url.as_deref().is_some_and(|u| r.is_match(u)),
+        Expr::Code(CodePattern::Exact(c)) => f.status == Some(*c),
+        Expr::Code(CodePattern::Class(c)) => f.status.is_some_and(|s| s / 100 == *c),
         Expr::Protocol(p) => {
-            d.protocol.name().eq_ignore_ascii_case(p)
-                || (p == "fsshttpb" && d.fsshttp.as_ref().is_some_and(|f| !f.cells.is_empty()))
+            f.protocol.name().eq_ignore_ascii_case(p) || (p == "fsshttpb" && f.fsshttpb)
         }
-        Expr::SubType(t) => {
-            let by_type = d
-                .fsshttp
-                .as_ref()
-                .and_then(|f| f.request.as_ref())
-                .is_some_and(|r| {
-                    r.sub_requests().any(|(_, s)| {
-                        s.type_
-                            .as_ref()
-                            .is_some_and(|ty| ty.as_str().eq_ignore_ascii_case(t))
-                    })
-                });
-            by_type
-                || (d.protocol == Protocol::Fsshttp
-                    && d.summary.iter().any(|s| {
-                        s.split_whitespace()
-                            .take(2)
-                            .any(|w| w.eq_ignore_ascii_case(t))
-                    }))
-        }
-        Expr::ErrorCode(code) => {
-            let in_soap = d
-                .fsshttp
-                .as_ref()
-                .and_then(|f| f.response.as_ref())
-                .is_some_and(|r| {
-                    r.sub_responses().any(|(resp, s)| {
-                        s.error_code
-                            .as_ref()
-                            .is_some_and(|c| c.code.eq_ignore_ascii_case(code))
-                            || resp
-                                .error_code
-                                .as_ref()
-                                .is_some_and(|c| c.code.eq_ignore_ascii_case(code))
-                    })
-                });
-            in_soap
-                || d.summary.iter().any(|s| {
-                    s.split(|c: char| !c.is_ascii_alphanumeric())
-                        .any(|w| w.eq_ignore_ascii_case(code))
-                })
-        }
+        Expr::SubType(t) => named(&f.operations, t),
+        Expr::ErrorCode(c) => named(&f.error_codes, c),
         Expr::Client(id) => {
-            d.client_id()
+            f.client_id
+                .as_deref()
                 .is_some_and(|c| c.to_ascii_lowercase().contains(id.as_str()))
-                || format!("c{}", x.connection_id) == *id
+                || format!("c{}", f.connection_id) == *id
         }
         Expr::File(r) => {
-            let urls: Vec<&str> = d
-                .fsshttp
-                .as_ref()
-                .and_then(|f| f.request.as_ref())
-                .map(|env| {
-                    env.request_collection
-                        .iter()
-                        .flat_map(|c| c.requests.iter())
-                        .filter_map(|q| q.url.as_deref())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if urls.is_empty() {
-                req.is_some_and(|q| r.is_match(&q.url))
+            if f.files.is_empty() {
+                f.url.as_deref().is_some_and(|u| r.is_match(u))
             } else {
-                urls.iter().any(|u| r.is_match(u))
+                f.files.iter().any(|u| r.is_match(u))
             }
         }
         // Bodies are matched as decoded from their Content-Encoding.
-        Expr::Body(r) => {
-            req.is_some_and(|q| r.is_match(&decoded_body(&q.headers.pairs(), &q.body.bytes)))
-                || x.response
-                    .as_ref()
-                    .is_some_and(|s| r.is_match(&decoded_body(&s.headers.pairs(), &s.body.bytes)))
-        }
+        Expr::Body(r) => body(r),
     }
 }
 

@@ -74,26 +74,26 @@ fn demo_records_the_whole_story() -> TestResult {
         };
         let d = decode_exchange(&meta, &req.body.bytes, &resp.body.bytes);
         assert!(d.diagnostics.is_empty(), "{}: {:?}", req.url, d.diagnostics);
-        if d.protocol == Protocol::SpFileSync {
-            let x = d.spfilesync.as_ref().ok_or("no SPFileSync model")?;
+        if d.protocol() == Protocol::SpFileSync {
+            let x = d.spfilesync().ok_or("no SPFileSync model")?;
             let kind = x.operation.as_ref().map(|o| o.kind).ok_or("no operation")?;
             let r = x.response.as_ref().ok_or("no SPFileSync response")?;
             sync.push((kind, r.has_more_data(), r.body.clone()));
             continue;
         }
-        if d.protocol == Protocol::WebDav {
+        if d.protocol() == Protocol::WebDav {
             dav.push((req.method.clone(), resp.status));
             continue;
         }
-        assert_eq!(d.protocol, Protocol::Fsshttp, "{}", req.url);
-        let f = d.fsshttp.as_ref().ok_or("no FSSHTTP model")?;
+        assert_eq!(d.protocol(), Protocol::Fsshttp, "{}", req.url);
+        let f = d.fsshttp().ok_or("no FSSHTTP model")?;
         let env = f.response.as_ref().ok_or("no response envelope")?;
         codes.push(
             env.sub_responses()
                 .map(|(_, s)| {
                     s.error_code
                         .as_ref()
-                        .map_or("-".to_owned(), |e| e.code.clone())
+                        .map_or("-".to_owned(), ToString::to_string)
                 })
                 .collect(),
         );

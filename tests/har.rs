@@ -239,7 +239,7 @@ fn import_devtools_and_mitmproxy_har() -> TestResult {
     );
     let done = xs[0].timings.done_ms.ok_or("no done time")?;
     assert!((done - 12.0).abs() < 1e-9, "{done}");
-    assert_eq!(decode_recorded(&xs[0]).protocol.name(), "FSSHTTP");
+    assert_eq!(decode_recorded(&xs[0]).protocol().name(), "FSSHTTP");
     assert_eq!(
         xs[1].response.as_ref().ok_or("response")?.body.bytes,
         vec![0, 0xff, 0x10, 0x80]
@@ -364,7 +364,7 @@ fn redaction_replaces_each_secret_consistently_and_nothing_else() -> TestResult 
         // Still decodes, with no new diagnostics.
         let (da, db) = (decode_recorded(a), decode_recorded(b));
         assert_eq!(da.diagnostics, db.diagnostics, "exchange {}", a.id);
-        assert_eq!(da.protocol, db.protocol);
+        assert_eq!(da.protocol(), db.protocol());
     }
     // Identities stay unless asked for.
     let plain = dir.path().join("plain.jsonl");

@@ -167,7 +167,7 @@ fn fingerprint(x: &Exchange) -> String {
         synctap_sha(req.map_or(&[][..], |r| &r.body.bytes)),
         resp.map_or(0, |r| r.body.len),
         synctap_sha(resp.map_or(&[][..], |r| &r.body.bytes)),
-        d.protocol.name(),
+        d.protocol().name(),
         d.summary,
         d.client_id(),
         d.diagnostics.len()

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use synctap::decode::exchange::decode_recorded;
+use synctap::decode::exchange::{decode_recorded, DecodedRecord};
+use synctap::model::Exchange;
 
 use crate::util::{read_capture, serve, synctap, ServerProcess, TestResult};
 
@@ -89,11 +90,11 @@ fn replay_against_serve_variants() -> TestResult {
         .iter()
         .filter_map(|x| {
             let d = decode_recorded(x);
-            let f = d.fsshttp?;
-            let r = f.response?;
+            let f = d.fsshttp()?;
+            let r = f.response.as_ref()?;
             let codes: Vec<String> = r
                 .sub_responses()
-                .filter_map(|(_, s)| s.error_code.as_ref().map(|c| c.code.clone()))
+                .filter_map(|(_, s)| s.error_code.as_ref().map(ToString::to_string))
                 .collect();
             Some(codes.join("+"))
         })
@@ -236,7 +237,13 @@ fn mock_serves_the_demo_to_its_clients() -> TestResult {
         "demo against the mock failed:\n{stdout}"
     );
     assert!(stdout.contains("CoherencyFailure"), "{stdout}");
-    let (a, b) = (read_capture(&capture), read_capture(&again));
+    let decoded = |xs: Vec<Exchange>| -> Vec<DecodedRecord> {
+        xs.into_iter().map(DecodedRecord::new).collect()
+    };
+    let (a, b) = (
+        decoded(read_capture(&capture)),
+        decoded(read_capture(&again)),
+    );
     assert_eq!(a.len(), b.len());
     let diffs = synctap::replay::diff::compare_timelines(
         &synctap::replay::diff::timeline_of(&a),
@@ -264,12 +271,13 @@ fn mock_serves_the_demo_to_its_clients() -> TestResult {
     let x = a
         .iter()
         .find(|x| {
-            x.request
+            x.exchange
+                .request
                 .as_ref()
                 .is_some_and(|r| r.url.contains("cellstorage.svc"))
         })
         .ok_or("no cell storage exchange")?;
-    let req = x.request.as_ref().ok_or("no request")?;
+    let req = x.exchange.request.as_ref().ok_or("no request")?;
     let ct = req.headers.get("content-type").ok_or("no content type")?;
     let text = String::from_utf8_lossy(&req.body.bytes).replace(
         "A0000000-0000-4000-8000-00000000000A",

@@ -285,7 +285,7 @@ fn every_kind_of_session_imports() -> TestResult {
         (Some(3.0), Some(12.0))
     );
     let d = decode_recorded(x);
-    assert_eq!(d.protocol.name(), "FSSHTTP");
+    assert_eq!(d.protocol().name(), "FSSHTTP");
     // The fixture's own findings, no more: chunking and the archive added none.
     assert_eq!(
         d.diagnostics,
@@ -300,7 +300,7 @@ fn every_kind_of_session_imports() -> TestResult {
     );
     let resp = x.response.as_ref().ok_or("response")?;
     assert_eq!(&resp.body.bytes[..2], &[0x1f, 0x8b]);
-    assert_eq!(decode_recorded(x).protocol.name(), "SPFileSync");
+    assert_eq!(decode_recorded(x).protocol().name(), "SPFileSync");
     // 3: a tunnel with its byte counts.
     let x = &xs[2];
     assert_eq!(x.kind, ExchangeKind::Tunnel);
@@ -323,7 +323,7 @@ fn every_kind_of_session_imports() -> TestResult {
     // 5 and 6: without (usable) metadata, still whole exchanges.
     for x in &xs[4..] {
         assert_eq!(x.response.as_ref().ok_or("response")?.status, 200);
-        assert_eq!(decode_recorded(x).protocol.name(), "FSSHTTP");
+        assert_eq!(decode_recorded(x).protocol().name(), "FSSHTTP");
         assert_eq!(x.timings.start, "1970-01-01T00:00:00Z");
     }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use synctap::capture::{CaptureReader, CaptureWriter, Record};
+use synctap::decode::exchange::decode_recorded;
 use synctap::decode::fsshttp::{
     encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus,
     EditorsTableRequestType, EncodeOptions, ErrorCode, ExclusiveLockRequestType, HResult, LockType,
@@ -265,7 +266,7 @@ fn fold_file(
     let mut reader = CaptureReader::open(path)?;
     let mut t = Timeline::new(opts);
     while let Some(x) = reader.next_exchange()? {
-        t.push(&x);
+        t.push(&x, &decode_recorded(&x));
     }
     Ok(t.report())
 }
@@ -362,7 +363,7 @@ fn query_changes() -> SubRequest {
 
 fn success(d: SubResponseData) -> Option<SubResponse> {
     Some(SubResponse {
-        error_code: Some(ErrorCode::new("Success")),
+        error_code: Some(ErrorCode::from("Success")),
         h_result: Some(HResult::from_u32(0)),
         sub_response_data: Some(d),
         ..SubResponse::default()
@@ -375,7 +376,7 @@ fn ok() -> Option<SubResponse> {
 
 fn fail(code: &str) -> Option<SubResponse> {
     Some(SubResponse {
-        error_code: Some(ErrorCode::new(code)),
+        error_code: Some(ErrorCode::from(code)),
         h_result: Some(HResult::from_u32(0x8000_4005)),
         error_message: (code == "FileAlreadyLockedOnServer").then(|| "CONTOSO\\bob".to_owned()),
         ..SubResponse::default()
@@ -400,7 +401,7 @@ fn status(status: &str) -> Option<SubResponse> {
 
 fn cell_answer(code: &str, r: &FsshttpbResponse) -> Option<SubResponse> {
     Some(SubResponse {
-        error_code: Some(ErrorCode::new(code)),
+        error_code: Some(ErrorCode::from(code)),
         h_result: Some(HResult::from_u32(0)),
         sub_response_data: Some(SubResponseData {
             etag: Some("\"{5C6E1F00-0000-4000-8000-000000000002},3\"".to_owned()),
@@ -1711,7 +1712,7 @@ mod robustness {
             }
             let mut t = Timeline::new(TimelineOptions { reorder_window: window, ..TimelineOptions::default() });
             for x in &c.xs {
-                t.push(x);
+                t.push(x, &decode_recorded(x));
             }
             let r = t.report();
             let text = render_text(&r, None);

@@ -155,11 +155,11 @@ fn wsgidav_lock_propfind_put_unlock_through_the_proxy() -> TestResult {
     assert_eq!(xs.len(), 5);
     let decoded: Vec<_> = xs.iter().map(decode_recorded).collect();
     for (x, d) in xs.iter().zip(&decoded) {
-        assert_eq!(d.protocol, Protocol::WebDav, "{:?}", x.request);
+        assert_eq!(d.protocol(), Protocol::WebDav, "{:?}", x.request);
         assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
     }
     // LOCK: the granted lock, its token and timeout, from the lockdiscovery body.
-    let lock_x = decoded[0].webdav.as_ref().ok_or("LOCK not decoded")?;
+    let lock_x = decoded[0].webdav().ok_or("LOCK not decoded")?;
     assert_eq!(lock_x.response.as_ref().and_then(|r| r.status), Some(200));
     assert_eq!(
         lock_x.request.headers.timeout,
@@ -179,7 +179,7 @@ fn wsgidav_lock_propfind_put_unlock_through_the_proxy() -> TestResult {
         Some(token.as_str())
     );
     // PROPFIND reports the same lock; the PUT without the token got 423; UNLOCK names it.
-    let pf = decoded[1].webdav.as_ref().ok_or("PROPFIND not decoded")?;
+    let pf = decoded[1].webdav().ok_or("PROPFIND not decoded")?;
     assert_eq!(
         pf.active_locks()
             .first()
@@ -188,14 +188,13 @@ fn wsgidav_lock_propfind_put_unlock_through_the_proxy() -> TestResult {
     );
     assert_eq!(
         decoded[2]
-            .webdav
-            .as_ref()
+            .webdav()
             .and_then(|w| w.response.as_ref()?.status),
         Some(423)
     );
-    let put_x = decoded[3].webdav.as_ref().ok_or("PUT not decoded")?;
+    let put_x = decoded[3].webdav().ok_or("PUT not decoded")?;
     assert!(put_x.request.headers.if_header.is_some());
-    let un = decoded[4].webdav.as_ref().ok_or("UNLOCK not decoded")?;
+    let un = decoded[4].webdav().ok_or("UNLOCK not decoded")?;
     assert_eq!(
         un.request.headers.lock_token.as_deref(),
         Some(token.as_str())

@@ -1,12 +1,14 @@
-//! Fuzz the SPFileSync and WebDAV decoders, their summaries, encoders, the sniffer and
-//! the cross-exchange findings: none of them may panic.
+//! Fuzz the SPFileSync and WebDAV decoders, their summaries, encoders, the classifier
+//! and the cross-exchange findings: none of them may panic.
 //!
 //! Input layout: `method \n url \n headers \n content-type \n req-body 0xFF resp-body`,
 //! where `headers` is `Name:value|Name:value...`. Missing pieces are empty.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use synctap::decode::{findings, spfilesync, webdav};
+use synctap::decode::exchange::{classify, decode_exchange, Meta, ProtocolModel};
+use synctap::decode::{spfilesync, webdav};
+use synctap::timeline::cross_exchange_findings;
 
 fuzz_target!(|data: &[u8]| {
     let mut lines = data.splitn(5, |b| *b == b'\n');
@@ -24,17 +26,17 @@ fuzz_target!(|data: &[u8]| {
         .filter_map(|h| h.split_once(':'))
         .collect();
     let status = Some(200 + (data.len() % 300) as u16);
-    let ct = (!content_type.is_empty()).then_some(content_type.as_str());
+    let mut headers = headers;
+    if !content_type.is_empty() {
+        headers.push(("Content-Type", content_type.as_str()));
+    }
+    let meta = Meta::request(&method, &url, &headers).with_response(status, &headers);
 
     let _ = spfilesync::recognise(&method, &url);
-    let s = spfilesync::decode(
-        &method, &url, &headers, ct, req_body, status, &headers, ct, resp_body,
-    );
+    let s = spfilesync::decode(&meta, req_body, resp_body);
     let _ = spfilesync::summarize(&s);
     let _ = webdav::recognise(&method, &headers, req_body);
-    let w = webdav::decode(
-        &method, &url, &headers, req_body, status, &headers, resp_body,
-    );
+    let w = webdav::decode(&meta, req_body, resp_body);
     let _ = webdav::summarize(&w);
     let _ = serde_json::to_string(&w);
     let _ = serde_json::to_string(&s);
@@ -53,10 +55,9 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 
-    let a = findings::DavOrSync::SpFileSync(Box::new(s));
-    let b = findings::DavOrSync::WebDav(Box::new(w));
-    let _ = findings::cross_exchange_findings([(1, &a), (2, &b), (3, &a), (4, &b)]);
-    let _ = findings::sniff(
-        &method, &url, &headers, ct, req_body, status, &headers, ct, resp_body,
-    );
+    let a = ProtocolModel::SpFileSync(Box::new(s));
+    let b = ProtocolModel::WebDav(Box::new(w));
+    let _ = cross_exchange_findings([(1, &a), (2, &b), (3, &a), (4, &b)]);
+    let _ = classify(&meta, req_body, resp_body);
+    let _ = decode_exchange(&meta, req_body, resp_body);
 });

@@ -6,6 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use synctap::decode::exchange::Meta;
 use synctap::decode::spfilesync;
 
 const CONTENT_TYPES: &[Option<&str>] = &[
@@ -38,9 +39,8 @@ fuzz_target!(|data: &[u8]| {
     let url = URLS[usize::from(selector >> 5)];
     let headers: Vec<(&str, &str)> = ct.map(|c| ("Content-Type", c)).into_iter().collect();
     for (method, req, resp) in [("GET", &b""[..], body), ("POST", body, &b""[..])] {
-        let x = spfilesync::decode(
-            method, url, &headers, ct, req, Some(200), &headers, ct, resp,
-        );
+        let meta = Meta::request(method, url, &headers).with_response(Some(200), &headers);
+        let x = spfilesync::decode(&meta, req, resp);
         let _ = spfilesync::summarize(&x);
         let _ = serde_json::to_string(&x);
         let _ = x.request_sync_token();

@@ -17,15 +17,16 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::format::B64;
-use crate::decode::exchange::{decode_recorded, decoded_body};
+use crate::decode::exchange::{decoded_body, DecodedExchange, DecodedRecord};
 use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
 
-/// Builds the HAR document for `exchanges`.
-pub fn export<'a>(exchanges: impl IntoIterator<Item = &'a Exchange>) -> Value {
-    let entries: Vec<Value> = exchanges
+/// Builds the HAR document for exchanges decoded once by the caller (the `_synctap`
+/// summaries come from their decoded forms).
+pub fn export<'a>(records: impl IntoIterator<Item = &'a DecodedRecord>) -> Value {
+    let entries: Vec<Value> = records
         .into_iter()
-        .filter(|x| x.kind == ExchangeKind::Http && x.request.is_some())
-        .map(entry)
+        .filter(|r| r.exchange.kind == ExchangeKind::Http && r.exchange.request.is_some())
+        .map(|r| entry(&r.exchange, &r.decoded))
         .collect();
     json!({
         "log": {
@@ -54,11 +55,10 @@ fn body_text_of(bytes: &[u8]) -> (String, Option<&'static str>) {
     }
 }
 
-fn entry(x: &Exchange) -> Value {
+fn entry(x: &Exchange, decoded: &DecodedExchange) -> Value {
     let Some(req) = x.request.as_ref() else {
         return Value::Null;
     };
-    let decoded = decode_recorded(x);
     let query: Vec<Value> = req
         .url
         .split_once('?')
@@ -185,7 +185,7 @@ fn entry(x: &Exchange) -> Value {
         "connection": x.connection_id.to_string(),
         "_synctap": {
             "exchange": meta,
-            "protocol": decoded.protocol.name(),
+            "protocol": decoded.protocol().name(),
             "summary": decoded.summary,
             "ClientID": decoded.client_id(),
             "diagnostics": decoded.diagnostics.len(),

@@ -161,7 +161,7 @@ pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
         for diag in &d.diagnostics {
             writeln!(out, "    ! {diag:?}")?;
         }
-        timeline.push(&x);
+        timeline.push(&x, &d);
     }
     let report = timeline.report();
     // The timeline text ends with the findings, which is what `synctap check` prints.

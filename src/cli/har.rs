@@ -9,6 +9,7 @@ use clap::Args;
 use crate::capture::har;
 use crate::capture::redact::{redact_exchange, RedactOptions, RedactReport};
 use crate::capture::write_capture;
+use crate::decode::exchange::DecodedRecord;
 use crate::model::Exchange;
 
 /// Arguments of `synctap export`.
@@ -63,12 +64,12 @@ fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
 }
 
 pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
+    let filter = args
+        .filter
+        .as_deref()
+        .map(crate::filter::Filter::parse)
+        .transpose()?;
     if let Some(out) = &args.saz {
-        let filter = args
-            .filter
-            .as_deref()
-            .map(crate::filter::Filter::parse)
-            .transpose()?;
         let mut report = RedactReport::default();
         let opts = RedactOptions {
             identities: args.redact_identities,
@@ -95,15 +96,21 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
     let Some(har_out) = &args.har else {
         anyhow::bail!("give --har OUT or --saz OUT");
     };
-    let mut xs = super::read_capture(&args.capture)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
-    if let Some(expr) = &args.filter {
-        let f = crate::filter::Filter::parse(expr)?;
-        xs.retain(|x| f.matches(x, &crate::decode::exchange::decode_recorded(x)));
+    // Each exchange is decoded once; the filter and the export share that form.
+    let mut xs: Vec<DecodedRecord> = super::read_capture(&args.capture)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?
+        .into_iter()
+        .map(DecodedRecord::new)
+        .collect();
+    if let Some(f) = &filter {
+        xs.retain(|r| f.matches(&r.exchange, &r.decoded));
     }
     if args.redact {
-        let report = redact_all(&mut xs, args.redact_identities);
+        let mut raw: Vec<Exchange> = xs.into_iter().map(|r| r.exchange).collect();
+        let report = redact_all(&mut raw, args.redact_identities);
         eprintln!("redacted: {}", report.summary());
+        // Redaction changed the bytes: the exported summaries describe what is written.
+        xs = raw.into_iter().map(DecodedRecord::new).collect();
     }
     let doc = har::export(&xs);
     let file = std::fs::File::create(har_out)

@@ -138,10 +138,10 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
     })?;
     let seconds = started.elapsed().as_secs_f64();
     // Nothing answered at all: the target is not usable (TLS trust, wrong scheme...).
-    if !replayed.is_empty() && replayed.iter().all(|r| r.new.response.is_none()) {
+    if !replayed.is_empty() && replayed.iter().all(|r| r.new.exchange.response.is_none()) {
         let first = replayed
             .iter()
-            .find_map(|r| r.new.error.clone())
+            .find_map(|r| r.new.exchange.error.clone())
             .unwrap_or_default();
         bail!(
             "no request got an answer from {} (first error: {first}); check --target, --upstream-ca or --insecure-upstream",
@@ -152,7 +152,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         eprintln!();
     }
     if let Some(out) = &args.out {
-        crate::capture::write_capture(out, replayed.iter().map(|r| &r.new), true)
+        crate::capture::write_capture(out, replayed.iter().map(|r| &r.new.exchange), true)
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
     let opts = DiffOptions {
@@ -173,15 +173,12 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         }
         rep.differences.extend(ds);
         if !r.notes.is_empty() {
-            let file = diff::file_of(
-                &r.original,
-                &crate::decode::exchange::decode_recorded(&r.original),
-            );
+            let file = diff::file_of(&r.original.exchange, &r.original.decoded);
             for n in &r.notes {
                 rep.notes.push(Note {
                     file: file.clone(),
                     client: r.client.clone(),
-                    exchange: r.original.id,
+                    exchange: r.original.exchange.id,
                     text: n.clone(),
                 });
             }

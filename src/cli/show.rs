@@ -113,13 +113,13 @@ fn raw_line(x: &Exchange, d: &DecodedExchange) -> String {
     let (status, resp_len) = x.response.as_ref().map_or(("---".to_owned(), 0), |r| {
         (r.status.to_string(), r.body.len)
     });
-    let proto = d.protocol.name();
+    let proto = d.protocol().name();
     let mut s = format!(
         "{time} {client:<5} {proto:<10} {method} {url} {status} {}/{} {dur}",
         size(req_len),
         size(resp_len)
     );
-    if d.protocol != Protocol::Http && !d.summary.is_empty() {
+    if d.protocol() != Protocol::Http && !d.summary.is_empty() {
         s.push_str("  ");
         s.push_str(&d.summary.join(" | "));
     }

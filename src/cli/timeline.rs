@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::decode::exchange::decode_recorded;
 use crate::timeline::{render_findings, render_text, Timeline, TimelineOptions, TimelineReport};
 
 /// Arguments of `synctap timeline`.
@@ -39,8 +40,8 @@ pub(super) fn run_timeline(args: &TimelineArgs) -> anyhow::Result<i32> {
     if args.json {
         let mut report = report;
         if let Some(f) = &args.file {
-            let k = crate::timeline::normalise_url(f);
-            report.files.retain(|x| x.key.contains(&k));
+            let k = crate::decode::file_key::FileKey::of_url(f);
+            report.files.retain(|x| x.key.contains(k.as_str()));
         }
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -81,7 +82,7 @@ fn fold(path: &Path, opts: TimelineOptions) -> anyhow::Result<TimelineReport> {
     let mut reader = super::open_capture(path)?;
     let mut t = Timeline::new(opts);
     while let Some(x) = reader.next_exchange()? {
-        t.push(&x);
+        t.push(&x, &decode_recorded(&x));
     }
     super::print_capture_warnings(path, &reader);
     Ok(t.report())

@@ -128,7 +128,7 @@ pub fn decode<'a>(content_encoding: Option<&str>, body: &'a [u8], limit: usize) 
     let mut undone = Vec::new();
     for name in names.iter().rev() {
         let Some(coding) = Coding::parse(name) else {
-            out.diagnostics.push(Diagnostic::new(
+            out.diagnostics.push(Diagnostic::encoding(
                 0,
                 format!("Content-Encoding {name:?} is not one synctap decodes; the body is shown as it is at that layer"),
             ));
@@ -183,7 +183,7 @@ fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Layer {
     let complete = match status {
         Ok(Stop::End) => true,
         Ok(Stop::Limit) => {
-            diagnostics.push(Diagnostic::new(
+            diagnostics.push(Diagnostic::limit(
                 consumed,
                 format!(
                     "{name} body decodes to more than the decode limit of {limit} bytes; shown up to the limit (--decode-limit)"
@@ -192,7 +192,7 @@ fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Layer {
             false
         }
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            diagnostics.push(Diagnostic::new(
+            diagnostics.push(Diagnostic::truncated(
                 consumed,
                 format!(
                     "{name} stream ends early after {consumed} of {} bytes; {} bytes decoded",
@@ -203,7 +203,7 @@ fn decode_one(coding: Coding, input: &[u8], limit: usize) -> Layer {
             false
         }
         Err(e) => {
-            diagnostics.push(Diagnostic::new(
+            diagnostics.push(Diagnostic::encoding(
                 consumed.min(input.len()),
                 format!(
                     "corrupt {name} stream: {e}; {} bytes decoded before it",

@@ -1,40 +1,31 @@
-//! Choosing the decoder for one exchange and decoding both of its sides.
+//! Choosing the decoder for one exchange and decoding both of its sides, once.
 //!
-//! Takes the request and response bytes plus a little metadata (method, URL, headers,
-//! status), never the capture's exchange type, and returns one [`DecodedExchange`]: the
-//! protocol, one summary phrase per operation, every diagnostic located by side and byte
-//! offset, and the protocol's own model. MS-FSSHTTP Cell payloads are decoded with the
-//! MS-FSSHTTPB decoder and joined to their subrequest by SubRequestToken, so a consumer
-//! sees one tree: SOAP subrequest → FSSHTTPB sub-requests → data elements.
+//! Takes the request and response bytes plus a [`Meta`] (method, URL, headers, status),
+//! never the capture's exchange type, and returns one [`DecodedExchange`]: one summary
+//! phrase per operation, every diagnostic located by side and byte offset, and the
+//! [`ProtocolModel`]: exactly one protocol with its model. [`classify`] is the one place
+//! that says which protocol an exchange speaks. MS-FSSHTTP Cell payloads are decoded with
+//! the MS-FSSHTTPB decoder and joined to their subrequest by SubRequestToken, so a
+//! consumer sees one tree: SOAP subrequest → FSSHTTPB sub-requests → data elements.
+//!
+//! The decoded form is made where an exchange enters (capture reader consumers, the UI's
+//! source, import) and handed on as is to the timeline, checks, filters, UI rows, replay,
+//! mock and export: none of them decodes again.
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::content_encoding::{self, BodyEncoding};
 use super::fsshttp::{self, PayloadOrigin, RequestEnvelope, ResponseEnvelope};
 use super::fsshttpb::{self, FsshttpbRequest, FsshttpbResponse};
+pub use super::meta::{header, Meta};
 use super::spfilesync::{self, SpFileSyncExchange};
 use super::webdav::{self, WebDavExchange};
-use super::Diagnostic;
-
-/// The metadata a decoder may look at besides the bodies.
-#[derive(Debug, Clone, Copy)]
-pub struct Meta<'a> {
-    /// Request method.
-    pub method: &'a str,
-    /// Full request URL.
-    pub url: &'a str,
-    /// Request header fields in order.
-    pub request_headers: &'a [(&'a str, &'a str)],
-    /// Response status, when a response was seen.
-    pub status: Option<u16>,
-    /// Response header fields in order (empty without a response).
-    pub response_headers: &'a [(&'a str, &'a str)],
-}
+use super::{Diagnostic, DiagnosticKind};
 
 /// Which protocol an exchange speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Protocol {
     /// MS-FSSHTTP cell storage (SOAP, with MS-FSSHTTPB inside Cell subrequests).
     #[serde(rename = "FSSHTTP")]
@@ -47,6 +38,7 @@ pub enum Protocol {
     WebDav,
     /// Anything else.
     #[serde(rename = "HTTP")]
+    #[default]
     Http,
 }
 
@@ -80,6 +72,8 @@ pub struct SideDiagnostic {
     /// Byte offset into that HTTP body (for an inline base64 Cell payload, into the
     /// decoded payload, as `within` says).
     pub offset: usize,
+    /// What kind of problem it is.
+    pub kind: DiagnosticKind,
     /// What was wrong.
     pub message: String,
     /// Where the offset is relative to, when not the HTTP body.
@@ -87,52 +81,198 @@ pub struct SideDiagnostic {
     pub within: Option<String>,
 }
 
-/// One decoded exchange.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecodedExchange {
+/// The protocol an exchange speaks, with that protocol's model of it. Exactly one: an
+/// exchange is never two protocols at once, and a protocol never lacks its model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProtocolModel {
+    /// MS-FSSHTTP cell storage: the SOAP envelopes and the Cell payloads.
+    Fsshttp(Box<FsshttpExchange>),
+    /// SharePoint SPFileSync REST.
+    SpFileSync(Box<SpFileSyncExchange>),
+    /// WebDAV (RFC 4918, replication, MS-WDV).
+    WebDav(Box<WebDavExchange>),
+    /// Anything else: no protocol model.
+    Http,
+}
+
+impl ProtocolModel {
     /// The protocol.
-    pub protocol: Protocol,
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Self::Fsshttp(_) => Protocol::Fsshttp,
+            Self::SpFileSync(_) => Protocol::SpFileSync,
+            Self::WebDav(_) => Protocol::WebDav,
+            Self::Http => Protocol::Http,
+        }
+    }
+}
+
+/// One decoded exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedExchange {
+    /// The protocol and its model.
+    pub model: ProtocolModel,
     /// One phrase per operation (per subrequest for MS-FSSHTTP).
     pub summary: Vec<String>,
     /// Everything that could not be decoded, by side and offset.
     pub diagnostics: Vec<SideDiagnostic>,
-    /// MS-FSSHTTP model, for cell storage exchanges.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fsshttp: Option<FsshttpExchange>,
-    /// SPFileSync model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spfilesync: Option<SpFileSyncExchange>,
-    /// WebDAV model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webdav: Option<WebDavExchange>,
     /// The bodies whose `Content-Encoding` was undone before decoding (the models and the
     /// offsets of their diagnostics then refer to the decoded bytes).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub content_encoding: Vec<BodyEncoding>,
+}
+
+/// The JSON form of [`DecodedExchange`] as written: `protocol`, `summary`,
+/// `diagnostics`, the model under the protocol's key (`fsshttp`, `spfilesync`, `webdav`)
+/// and `content_encoding`.
+#[derive(Serialize)]
+struct DecodedJsonOut<'a> {
+    protocol: Protocol,
+    summary: &'a [String],
+    diagnostics: &'a [SideDiagnostic],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fsshttp: Option<&'a FsshttpExchange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spfilesync: Option<&'a SpFileSyncExchange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webdav: Option<&'a WebDavExchange>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    content_encoding: &'a [BodyEncoding],
+}
+
+/// The JSON form of [`DecodedExchange`] as read back.
+#[derive(Deserialize)]
+struct DecodedJsonIn {
+    protocol: Protocol,
+    summary: Vec<String>,
+    diagnostics: Vec<SideDiagnostic>,
+    #[serde(default)]
+    fsshttp: Option<FsshttpExchange>,
+    #[serde(default)]
+    spfilesync: Option<SpFileSyncExchange>,
+    #[serde(default)]
+    webdav: Option<WebDavExchange>,
+    #[serde(default)]
+    content_encoding: Vec<BodyEncoding>,
+}
+
+impl Serialize for DecodedExchange {
+    fn serialize<Z: Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
+        let mut out = DecodedJsonOut {
+            protocol: self.protocol(),
+            summary: &self.summary,
+            diagnostics: &self.diagnostics,
+            fsshttp: None,
+            spfilesync: None,
+            webdav: None,
+            content_encoding: &self.content_encoding,
+        };
+        match &self.model {
+            ProtocolModel::Fsshttp(x) => out.fsshttp = Some(x),
+            ProtocolModel::SpFileSync(x) => out.spfilesync = Some(x),
+            ProtocolModel::WebDav(x) => out.webdav = Some(x),
+            ProtocolModel::Http => {}
+        }
+        out.serialize(z)
+    }
+}
+
+impl<'de> Deserialize<'de> for DecodedExchange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = DecodedJsonIn::deserialize(d)?;
+        let protocol = j.protocol;
+        let missing =
+            || serde::de::Error::custom(format!("protocol {} without its model", protocol.name()));
+        let model = match j.protocol {
+            Protocol::Fsshttp => ProtocolModel::Fsshttp(Box::new(j.fsshttp.ok_or_else(missing)?)),
+            Protocol::SpFileSync => {
+                ProtocolModel::SpFileSync(Box::new(j.spfilesync.ok_or_else(missing)?))
+            }
+            Protocol::WebDav => ProtocolModel::WebDav(Box::new(j.webdav.ok_or_else(missing)?)),
+            Protocol::Http => ProtocolModel::Http,
+        };
+        Ok(Self {
+            model,
+            summary: j.summary,
+            diagnostics: j.diagnostics,
+            content_encoding: j.content_encoding,
+        })
+    }
 }
 
 impl DecodedExchange {
     /// An exchange that is plain HTTP: no protocol model, no summary, no diagnostics.
     pub fn plain_http() -> Self {
+        Self::of(ProtocolModel::Http, Vec::new(), Vec::new())
+    }
+
+    fn of(model: ProtocolModel, summary: Vec<String>, diagnostics: Vec<SideDiagnostic>) -> Self {
         Self {
-            protocol: Protocol::Http,
-            summary: Vec::new(),
-            diagnostics: Vec::new(),
-            fsshttp: None,
-            spfilesync: None,
-            webdav: None,
+            model,
+            summary,
+            diagnostics,
             content_encoding: Vec::new(),
         }
     }
 
+    /// The protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.model.protocol()
+    }
+
+    /// The MS-FSSHTTP model of a cell storage exchange.
+    pub fn fsshttp(&self) -> Option<&FsshttpExchange> {
+        match &self.model {
+            ProtocolModel::Fsshttp(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// The SPFileSync model.
+    pub fn spfilesync(&self) -> Option<&SpFileSyncExchange> {
+        match &self.model {
+            ProtocolModel::SpFileSync(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// The WebDAV model.
+    pub fn webdav(&self) -> Option<&WebDavExchange> {
+        match &self.model {
+            ProtocolModel::WebDav(x) => Some(x),
+            _ => None,
+        }
+    }
+
+    /// The request envelope of a cell storage exchange.
+    pub fn fsshttp_request(&self) -> Option<&RequestEnvelope> {
+        self.fsshttp()?.request.as_ref()
+    }
+
+    /// The response envelope of a cell storage exchange.
+    pub fn fsshttp_response(&self) -> Option<&ResponseEnvelope> {
+        self.fsshttp()?.response.as_ref()
+    }
+
     /// The first ClientID named by a cell storage subrequest, if any.
     pub fn client_id(&self) -> Option<&str> {
-        self.fsshttp
-            .as_ref()?
-            .request
-            .as_ref()?
+        self.fsshttp_request()?
             .sub_requests()
             .find_map(|(_, s)| s.sub_request_data.as_ref()?.client_id.as_deref())
+    }
+
+    /// The file URLs a cell storage request names (`Request@Url`), in order.
+    pub fn file_urls(&self) -> impl Iterator<Item = &str> {
+        self.fsshttp_request()
+            .into_iter()
+            .flat_map(|env| env.request_collection.iter())
+            .flat_map(|c| c.requests.iter())
+            .filter_map(|q| q.url.as_deref())
+    }
+
+    /// The URL of the file the exchange is about: the first `Request@Url` of a cell
+    /// storage request, else `http_url` (the request URL).
+    pub fn file_url<'a>(&'a self, http_url: &'a str) -> &'a str {
+        self.file_urls().next().unwrap_or(http_url)
     }
 }
 
@@ -167,14 +307,6 @@ pub struct CellExchange {
     /// The FSSHTTPB response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<FsshttpbResponse>,
-}
-
-/// The first value of header `name` (case-insensitive).
-pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| *v)
 }
 
 /// Decodes one exchange. `response_body` is ignored when `meta.status` is `None` and no
@@ -247,87 +379,113 @@ pub fn decoded_body<'a>(headers: &[(&str, &str)], body: &'a [u8]) -> Cow<'a, [u8
     }
 }
 
-fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
-    let prefix = &request_body[..request_body.len().min(4096)];
-    if fsshttp::recognise(meta.method, meta.url, meta.request_headers, prefix)
+/// How many body bytes the classifier looks at.
+const CLASSIFY_PREFIX: usize = 4096;
+
+/// Response header fields that only WebDAV servers send (RFC 4918, MS-WDV, Exchange
+/// replication).
+const DAV_RESPONSE_HEADERS: &[&str] = &[
+    "resourcetag",
+    "repl-uid",
+    "lock-token",
+    "dav",
+    "ms-author-via",
+    "x-msdavext",
+    "x-msdavextlocktimeout",
+    "x-msdavext_error",
+    "public-extension",
+];
+
+/// Which protocol an exchange speaks; the one classifier every consumer relies on.
+///
+/// - MS-FSSHTTP: the `SOAPAction`, the cell storage URL, or a `RequestCollection` in the
+///   request body (the response body's, when the request has none);
+/// - SPFileSync: the `_api/SPFileSync` URL;
+/// - WebDAV: a WebDAV method or request header field, a `DAV:` namespace near the start
+///   of the request body, a WebDAV status (207 Multi-Status, 423 Locked, 424 Failed
+///   Dependency), a response header field only WebDAV servers send, or the Windows
+///   WebDAV mini-redirector's User-Agent;
+/// - anything else is HTTP.
+pub fn classify(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> Protocol {
+    let prefix = |b: &'_ [u8]| -> usize { b.len().min(CLASSIFY_PREFIX) };
+    let req_prefix = &request_body[..prefix(request_body)];
+    if fsshttp::recognise(meta.method, meta.url, meta.request_headers, req_prefix)
         || (request_body.is_empty()
             && fsshttp::recognise(
                 meta.method,
                 meta.url,
                 meta.request_headers,
-                &response_body[..response_body.len().min(4096)],
+                &response_body[..prefix(response_body)],
             ))
     {
-        return decode_fsshttp(meta, request_body, response_body);
+        return Protocol::Fsshttp;
     }
     if spfilesync::recognise(meta.method, meta.url).is_some() {
-        let x = spfilesync::decode(
-            meta.method,
-            meta.url,
-            meta.request_headers,
-            header(meta.request_headers, "content-type"),
-            request_body,
-            meta.status,
-            meta.response_headers,
-            header(meta.response_headers, "content-type"),
-            response_body,
-        );
-        let mut diagnostics = located(&x.request.diagnostics, Side::Request, None);
-        if let Some(r) = &x.response {
-            diagnostics.extend(located(&r.diagnostics, Side::Response, None));
-        }
-        return DecodedExchange {
-            protocol: Protocol::SpFileSync,
-            summary: vec![spfilesync::summarize(&x)],
-            diagnostics,
-            fsshttp: None,
-            spfilesync: Some(x),
-            webdav: None,
-            content_encoding: Vec::new(),
-        };
+        return Protocol::SpFileSync;
     }
-    // A WebDAV status (207 Multi-Status, 423 Locked, 424 Failed Dependency) marks a plain
-    // method as WebDAV too.
-    if webdav::recognise(meta.method, meta.request_headers, prefix)
+    let dav_response_header = || {
+        meta.response_headers.iter().any(|(n, _)| {
+            DAV_RESPONSE_HEADERS
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(n.trim()))
+        })
+    };
+    let mini_redirector = || {
+        meta.request_header("user-agent")
+            .is_some_and(|v| v.contains("Microsoft-WebDAV-MiniRedir") || v.contains("DavClnt"))
+    };
+    if webdav::recognise(meta.method, meta.request_headers, req_prefix)
         || matches!(meta.status, Some(207 | 423 | 424))
+        || dav_response_header()
+        || mini_redirector()
     {
-        let x = webdav::decode(
-            meta.method,
-            meta.url,
-            meta.request_headers,
-            request_body,
-            meta.status,
-            meta.response_headers,
-            response_body,
-        );
-        let mut diagnostics = located(&x.request.diagnostics, Side::Request, None);
-        if let Some(r) = &x.response {
-            diagnostics.extend(located(&r.diagnostics, Side::Response, None));
-        }
-        return DecodedExchange {
-            protocol: Protocol::WebDav,
-            summary: vec![webdav::summarize(&x)],
-            diagnostics,
-            fsshttp: None,
-            spfilesync: None,
-            webdav: Some(x),
-            content_encoding: Vec::new(),
-        };
+        return Protocol::WebDav;
     }
-    DecodedExchange::plain_http()
+    Protocol::Http
 }
 
-fn has_response(meta: &Meta<'_>, body: &[u8]) -> bool {
-    meta.status.is_some() || !meta.response_headers.is_empty() || !body.is_empty()
+fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
+    match classify(meta, request_body, response_body) {
+        Protocol::Fsshttp => decode_fsshttp(meta, request_body, response_body),
+        Protocol::SpFileSync => {
+            let x = spfilesync::decode(meta, request_body, response_body);
+            let diagnostics = both_sides(
+                &x.request.diagnostics,
+                x.response.as_ref().map(|r| &r.diagnostics[..]),
+            );
+            let summary = vec![spfilesync::summarize(&x)];
+            DecodedExchange::of(ProtocolModel::SpFileSync(Box::new(x)), summary, diagnostics)
+        }
+        Protocol::WebDav => {
+            let x = webdav::decode(meta, request_body, response_body);
+            let diagnostics = both_sides(
+                &x.request.diagnostics,
+                x.response.as_ref().map(|r| &r.diagnostics[..]),
+            );
+            let summary = vec![webdav::summarize(&x)];
+            DecodedExchange::of(ProtocolModel::WebDav(Box::new(x)), summary, diagnostics)
+        }
+        Protocol::Http => DecodedExchange::plain_http(),
+    }
+}
+
+/// The diagnostics of a request and (when there is one) its response, located by side.
+fn both_sides(request: &[Diagnostic], response: Option<&[Diagnostic]>) -> Vec<SideDiagnostic> {
+    let mut out = located(request, Side::Request, None);
+    if let Some(r) = response {
+        out.extend(located(r, Side::Response, None));
+    }
+    out
 }
 
 fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
-    let req_ct = header(meta.request_headers, "content-type");
+    let req_ct = meta.request_header("content-type");
     let request = (!request_body.is_empty()).then(|| fsshttp::decode_request(req_ct, request_body));
-    let response = has_response(meta, response_body)
+    let response = meta
+        .has_response(response_body)
         .then(|| {
             // Errors without a SOAP body (401, 500 with HTML) are not cell storage answers.
-            let ct = header(meta.response_headers, "content-type").unwrap_or("");
+            let ct = meta.response_header("content-type").unwrap_or("");
             let soapish = ct.contains("xml") || ct.contains("multipart") || ct.is_empty();
             (soapish && !response_body.is_empty()).then(|| {
                 fsshttp::decode_response(
@@ -364,19 +522,12 @@ fn decode_fsshttp(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) ->
         }
         summary.push(phrase);
     }
-    DecodedExchange {
-        protocol: Protocol::Fsshttp,
-        summary,
-        diagnostics,
-        fsshttp: Some(FsshttpExchange {
-            request,
-            response,
-            cells,
-        }),
-        spfilesync: None,
-        webdav: None,
-        content_encoding: Vec::new(),
-    }
+    let model = ProtocolModel::Fsshttp(Box::new(FsshttpExchange {
+        request,
+        response,
+        cells,
+    }));
+    DecodedExchange::of(model, summary, diagnostics)
 }
 
 /// Decodes the Cell payloads (MS-FSSHTTPB) of a request and its response: each request's
@@ -617,6 +768,7 @@ fn located(d: &[Diagnostic], side: Side, within: Option<&str>) -> Vec<SideDiagno
         .map(|d| SideDiagnostic {
             side,
             offset: d.offset,
+            kind: d.kind,
             message: d.message.clone(),
             within: within.map(str::to_owned),
         })
@@ -637,6 +789,7 @@ fn repeated_part(
             PayloadOrigin::Part { range, .. } => range.start,
             PayloadOrigin::Inline => 0,
         },
+        kind: DiagnosticKind::Note,
         message: format!(
             "FSSHTTPB (SubRequestToken {}): the same MIME part as SubRequestToken {}; decoded once",
             name(token),
@@ -659,6 +812,7 @@ fn payload_diags(
             .map(|d| SideDiagnostic {
                 side,
                 offset: range.start + d.offset,
+                kind: d.kind,
                 message: format!("FSSHTTPB (SubRequestToken {token}): {}", d.message),
                 within: None,
             })
@@ -677,15 +831,7 @@ fn payload_diags(
 /// request decode as plain HTTP with no summary.
 pub fn decode_recorded(x: &crate::model::Exchange) -> DecodedExchange {
     let Some(req) = &x.request else {
-        return DecodedExchange {
-            protocol: Protocol::Http,
-            summary: Vec::new(),
-            diagnostics: Vec::new(),
-            fsshttp: None,
-            spfilesync: None,
-            webdav: None,
-            content_encoding: Vec::new(),
-        };
+        return DecodedExchange::plain_http();
     };
     let req_headers = req.headers.pairs();
     let resp_headers = x
@@ -708,4 +854,22 @@ pub fn decode_recorded(x: &crate::model::Exchange) -> DecodedExchange {
             .push("(body truncated in capture: decoded as far as stored)".into());
     }
     d
+}
+
+/// A recorded exchange with its decoded form, decoded once where it entered: what the
+/// consumers that need both (replay, its comparison and timelines) hand each other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedRecord {
+    /// The exchange as recorded.
+    pub exchange: crate::model::Exchange,
+    /// Its decoded form.
+    pub decoded: DecodedExchange,
+}
+
+impl DecodedRecord {
+    /// Decodes `exchange`.
+    pub fn new(exchange: crate::model::Exchange) -> Self {
+        let decoded = decode_recorded(&exchange);
+        Self { exchange, decoded }
+    }
 }

@@ -7,15 +7,17 @@
 pub mod content_encoding;
 pub mod diag;
 pub mod exchange;
+pub mod file_key;
 pub mod findings;
 pub mod fsshttp;
 pub mod fsshttpb;
 #[cfg(test)]
 mod limits;
+pub mod meta;
 pub mod mtom;
 pub mod pretty;
 pub mod spfilesync;
 pub mod text;
 pub mod webdav;
 
-pub use diag::Diagnostic;
+pub use diag::{Diagnostic, DiagnosticKind};

@@ -221,7 +221,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
         delim_finder.find(body).map(|p| p + 1)
     };
     let Some(mut pos) = first else {
-        mp.diagnostics.push(Diagnostic::new(
+        mp.diagnostics.push(Diagnostic::malformed(
             0,
             format!("multipart boundary {:?} not found in body", params.boundary),
         ));
@@ -236,7 +236,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
             break;
         }
         if mp.parts.len() >= MAX_PARTS {
-            mp.diagnostics.push(Diagnostic::new(
+            mp.diagnostics.push(Diagnostic::limit(
                 pos,
                 format!("more than {MAX_PARTS} multipart parts; the rest are ignored"),
             ));
@@ -246,7 +246,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
         let header_start = match memchr::memchr(b'\n', body.get(after..).unwrap_or(&[])) {
             Some(nl) => after + nl + 1,
             None => {
-                mp.diagnostics.push(Diagnostic::new(
+                mp.diagnostics.push(Diagnostic::truncated(
                     after,
                     "truncated multipart body: boundary line not terminated",
                 ));
@@ -277,7 +277,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
                 header_start + len
             }
             Ok(httparse::Status::Partial) => {
-                mp.diagnostics.push(Diagnostic::new(
+                mp.diagnostics.push(Diagnostic::truncated(
                     header_start,
                     format!(
                         "truncated multipart body: headers of part {} are incomplete",
@@ -289,7 +289,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
                 break;
             }
             Err(e) => {
-                mp.diagnostics.push(Diagnostic::new(
+                mp.diagnostics.push(Diagnostic::malformed(
                     header_start,
                     format!(
                         "malformed headers in multipart part {}: {e}",
@@ -323,7 +323,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
         }
     }
     if !closed {
-        mp.diagnostics.push(Diagnostic::new(
+        mp.diagnostics.push(Diagnostic::truncated(
             body.len(),
             "truncated multipart body: closing boundary not found",
         ));
@@ -335,7 +335,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
                 .iter()
                 .position(|p| p.content_id.as_deref() == Some(start.as_str()));
             if found.is_none() && !mp.parts.is_empty() {
-                mp.diagnostics.push(Diagnostic::new(
+                mp.diagnostics.push(Diagnostic::missing(
                     0,
                     format!("root part {start:?} named by start not found; using the first part"),
                 ));

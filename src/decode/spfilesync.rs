@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::text::percent_decode;
+use crate::decode::meta::Meta;
+use crate::decode::text::{percent_decode, shorten};
 use crate::decode::webdav::xml;
 use crate::decode::Diagnostic;
 
@@ -376,29 +377,7 @@ pub fn parse_sync_token(token: &str) -> Option<SyncTokenInfo> {
 
 /// .NET ticks (100 ns since 0001-01-01T00:00:00Z) as `YYYY-MM-DDTHH:MM:SS.fffffffZ`.
 pub fn dotnet_ticks_to_iso(ticks: u64) -> Option<String> {
-    const TICKS_PER_SECOND: u64 = 10_000_000;
-    // Days from 0001-01-01 to 1970-01-01.
-    const EPOCH_DAYS: i64 = 719_162;
-    let secs = ticks / TICKS_PER_SECOND;
-    let frac = ticks % TICKS_PER_SECOND;
-    let days = i64::try_from(secs / 86_400).ok()? - EPOCH_DAYS;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{frac:07}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    ))
+    crate::util::ticks_to_iso7(i128::from(ticks), crate::util::DOTNET_UNIX_OFFSET)
 }
 
 /// Microsoft's QuickXorHash of `data`, base64 (the `XORHash` of `DocumentStream`): a
@@ -564,45 +543,33 @@ pub fn recognise(method: &str, url: &str) -> Option<Operation> {
     Some(op)
 }
 
-/// Decode one SPFileSync exchange. The response side is absent when `status` is `None`
-/// and there are no response headers or body.
-#[allow(clippy::too_many_arguments)]
-pub fn decode(
-    method: &str,
-    url: &str,
-    req_headers: &[(&str, &str)],
-    req_content_type: Option<&str>,
-    req_body: &[u8],
-    status: Option<u16>,
-    resp_headers: &[(&str, &str)],
-    resp_content_type: Option<&str>,
-    resp_body: &[u8],
-) -> SpFileSyncExchange {
-    let operation = recognise(method, url);
+/// Decode one SPFileSync exchange. The response side is absent when the metadata has no
+/// response status or header fields and the response body is empty.
+pub fn decode(meta: &Meta<'_>, req_body: &[u8], resp_body: &[u8]) -> SpFileSyncExchange {
+    let operation = recognise(meta.method, meta.url);
     let kind = operation.as_ref().map(|o| o.kind);
     let mut request = SyncMessage {
-        headers: keep_headers(req_headers),
+        headers: keep_headers(meta.request_headers),
         ..SyncMessage::default()
     };
-    let req_ct = req_content_type.or_else(|| find_header(req_headers, "Content-Type"));
+    let req_ct = meta.request_header("Content-Type").map(str::trim);
     (request.body, request.diagnostics) = decode_body(req_ct, req_body, kind, false);
-    let response =
-        (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
-            let ct = resp_content_type.or_else(|| find_header(resp_headers, "Content-Type"));
-            let (body, diagnostics) = decode_body(ct, resp_body, kind, true);
-            let headers = keep_headers(resp_headers);
-            let sync_token_fields = headers.get("X-SyncToken").and_then(|t| parse_sync_token(t));
-            SyncMessage {
-                status,
-                headers,
-                body,
-                diagnostics,
-                sync_token_fields,
-            }
-        });
+    let response = meta.has_response(resp_body).then(|| {
+        let ct = meta.response_header("Content-Type").map(str::trim);
+        let (body, diagnostics) = decode_body(ct, resp_body, kind, true);
+        let headers = keep_headers(meta.response_headers);
+        let sync_token_fields = headers.get("X-SyncToken").and_then(|t| parse_sync_token(t));
+        SyncMessage {
+            status: meta.status,
+            headers,
+            body,
+            diagnostics,
+            sync_token_fields,
+        }
+    });
     SpFileSyncExchange {
-        method: method.to_owned(),
-        url: url.to_owned(),
+        method: meta.method.to_owned(),
+        url: meta.url.to_owned(),
         operation,
         request,
         response,
@@ -644,7 +611,7 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
                 Some(t) if !t.is_empty() => {
                     match op.sync_token_fields.as_ref().and_then(|f| f.change_number) {
                         Some(n) => s.push_str(&format!("SyncToken change {n}")),
-                        None => s.push_str(&format!("SyncToken {}", short(t))),
+                        None => s.push_str(&format!("SyncToken {}", shorten(t))),
                     }
                 }
                 _ => s.push_str("full, no SyncToken"),
@@ -738,7 +705,7 @@ pub fn summarize(x: &SpFileSyncExchange) -> String {
                 .iter()
                 .find_map(|k| d.get(*k));
             match v {
-                Some(v) => s.push_str(&format!(" {}", crate::decode::webdav::shorten_to(v, 64))),
+                Some(v) => s.push_str(&format!(" {}", crate::decode::text::shorten_to(v, 64))),
                 None => s.push_str(&format!(" {} values", d.len())),
             }
         }
@@ -825,10 +792,6 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn short(s: &str) -> String {
-    crate::decode::webdav::shorten(s)
-}
-
 /// `true`/`false`/`1`/`0`, any case.
 pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -866,13 +829,6 @@ pub fn normalise_guid(s: &str) -> Option<String> {
         || (t.len() == 36 && [8, 13, 18, 23].iter().all(|i| t.as_bytes()[*i] == b'-'));
     (hex.len() == 32 && dashed_ok && hex.chars().all(|c| c.is_ascii_hexdigit()))
         .then(|| hex.to_ascii_lowercase())
-}
-
-fn find_header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
 }
 
 fn keep_headers(headers: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -991,7 +947,7 @@ fn decode_json(body: &[u8]) -> (Option<SyncBody>, Vec<Diagnostic>) {
             let msg = msg.rsplit_once(" at line").map_or(msg.as_str(), |(m, _)| m);
             (
                 Some(SyncBody::Content { length: body.len() }),
-                vec![Diagnostic::new(
+                vec![Diagnostic::malformed(
                     off.min(body.len()),
                     format!("malformed json: {msg}"),
                 )],
@@ -1035,7 +991,7 @@ fn read_items(n: Node<'_, '_>, depth: usize, d: &mut Vec<Diagnostic>) -> Vec<Ite
         if is_item_element(c.tag_name().name()) {
             out.push(read_item(c, depth, d));
         } else {
-            d.push(Diagnostic::new(
+            d.push(Diagnostic::unexpected(
                 c.range().start,
                 format!("unexpected element {} in Items", c.tag_name().name()),
             ));
@@ -1055,13 +1011,13 @@ fn read_fields(
     if known.contains(&name) {
         let v = xml::text(c);
         if NUMERIC_FIELDS.contains(&name) && !v.is_empty() && v.parse::<u64>().is_err() {
-            d.push(Diagnostic::new(
+            d.push(Diagnostic::invalid_value(
                 c.range().start,
                 format!("{name} is not a decimal number: {v:?}"),
             ));
         }
         if fields.contains_key(name) {
-            d.push(Diagnostic::new(
+            d.push(Diagnostic::unexpected(
                 c.range().start,
                 format!("duplicate {name} ignored"),
             ));
@@ -1087,7 +1043,7 @@ fn read_item(n: Node<'_, '_>, depth: usize, d: &mut Vec<Diagnostic>) -> Item {
     };
     for c in n.children().filter(Node::is_element) {
         match c.tag_name().name() {
-            "Items" if depth + 1 >= MAX_ITEM_NESTING => d.push(Diagnostic::new(
+            "Items" if depth + 1 >= MAX_ITEM_NESTING => d.push(Diagnostic::limit(
                 c.range().start,
                 format!(
                     "Items nested more than {MAX_ITEM_NESTING} levels deep; the items below are not decoded"
@@ -1123,7 +1079,7 @@ fn read_item(n: Node<'_, '_>, depth: usize, d: &mut Vec<Diagnostic>) -> Item {
                 .children()
                 .find(|c| c.has_tag_name("ResourceID"))
                 .map_or(n.range().start, |c| c.range().start);
-            d.push(Diagnostic::new(
+            d.push(Diagnostic::invalid_value(
                 at,
                 format!("ResourceID is not a GUID: {id:?}"),
             ));
@@ -1166,7 +1122,10 @@ fn boundary_of(ct: &str) -> Option<String> {
 fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
     let mut d = Vec::new();
     let Some(boundary) = boundary_of(ct).filter(|b| !b.is_empty()) else {
-        d.push(Diagnostic::new(0, "multipart content type has no boundary"));
+        d.push(Diagnostic::malformed(
+            0,
+            "multipart content type has no boundary",
+        ));
         return (Multipart::default(), d);
     };
     let mut m = Multipart {
@@ -1177,7 +1136,7 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
     let finder = memchr::memmem::Finder::new(delim.as_bytes());
     let starts: Vec<usize> = finder.find_iter(body).collect();
     if starts.is_empty() {
-        d.push(Diagnostic::new(0, "multipart boundary not found"));
+        d.push(Diagnostic::malformed(0, "multipart boundary not found"));
         return (m, d);
     }
     let mut closed = false;
@@ -1188,7 +1147,7 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             break;
         }
         let Some(next) = starts.get(i + 1).copied() else {
-            d.push(Diagnostic::new(
+            d.push(Diagnostic::truncated(
                 after,
                 "multipart part is not terminated by a boundary",
             ));
@@ -1207,7 +1166,7 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
             None => match memchr::memmem::find(seg, b"\n\n") {
                 Some(p) => (p, 2),
                 None => {
-                    d.push(Diagnostic::new(
+                    d.push(Diagnostic::truncated(
                         seg_start,
                         "multipart part has no header terminator",
                     ));
@@ -1248,7 +1207,7 @@ fn decode_multipart(ct: &str, body: &[u8]) -> (Multipart, Vec<Diagnostic>) {
     }
     check_streams(&m, &mut d);
     if !closed {
-        d.push(Diagnostic::new(
+        d.push(Diagnostic::truncated(
             body.len(),
             "multipart body has no closing boundary",
         ));
@@ -1274,7 +1233,7 @@ fn check_streams(m: &Multipart, d: &mut Vec<Diagnostic>) {
                 })
         });
         let Some(part) = part else {
-            d.push(Diagnostic::new(
+            d.push(Diagnostic::missing(
                 0,
                 format!("no part carries the content of FragmentSessionId {session}"),
             ));
@@ -1282,7 +1241,7 @@ fn check_streams(m: &Multipart, d: &mut Vec<Diagnostic>) {
         };
         if let Some(size) = ds.fields.get("DataSize") {
             if size.parse::<usize>().ok() != Some(part.length) {
-                d.push(Diagnostic::new(
+                d.push(Diagnostic::invalid_value(
                     part.offset,
                     format!("DataSize {size} but the part holds {} bytes", part.length),
                 ));
@@ -1290,7 +1249,7 @@ fn check_streams(m: &Multipart, d: &mut Vec<Diagnostic>) {
         }
         if let (Some(claimed), Some(computed)) = (ds.fields.get("XORHash"), &part.quickxorhash) {
             if claimed != computed {
-                d.push(Diagnostic::new(
+                d.push(Diagnostic::invalid_value(
                     part.offset,
                     format!(
                         "XORHash {claimed} does not match the content's QuickXorHash {computed}"
@@ -1537,31 +1496,21 @@ mod tests {
         if let Some(t) = token {
             url.push_str(&format!("&SyncToken={t}"));
         }
-        Ok(decode(
-            "GET",
-            &url,
-            &[
+        Ok(decode(&Meta::request("GET", &url, &[
                 ("Accept", "application/web3s+xml"),
                 ("Application", "SkyDriveSync"),
                 ("Scenario", "CheckForChanges_FindChangesOther_ODB_FindChangesScenario"),
                 ("X-TransactionId", "3f6b0c1e-7a2d-4b9e-8c5f-1d2e3f4a5b6cFindChangesOther"),
                 ("X-ResponseStructure", "Flat"),
                 ("Cookie", "SPOIDCRL=secret"),
-            ],
-            None,
-            b"",
-            Some(200),
-            &[
+            ]).with_response(Some(200), &[
                 ("Content-Type", "Application/Web3s+xml"),
                 ("X-SyncToken", "4;%234;%231;3;5d2445a6f48d4c1e9b0a1c2d3e4f5a6b;638981500204270000;1422;%23;%23;%230;%23"),
                 ("X-HasMoreData", more),
                 ("X-SyncStatus", "IncrementalChanges"),
                 ("X-QuotaState", "Normal"),
                 ("MicrosoftSharePointTeamServices", "16.0.0.26622"),
-            ],
-            None,
-            &fixture("rootfolder_changes.xml")?,
-        ))
+            ]), b"", &fixture("rootfolder_changes.xml")?))
     }
 
     #[test]
@@ -1688,14 +1637,12 @@ mod tests {
     fn upload_content_checked_against_metadata() -> TestResult {
         let body = fixture("upload_bad_hash.multipart")?;
         let x = decode(
-            "POST",
-            &format!("{SITE}/_api/SPFileSync/sync/{LIST}/RootFolder?View=SkyDriveSync"),
-            &[],
-            Some(UPLOAD_CT),
+            &Meta::request(
+                "POST",
+                &format!("{SITE}/_api/SPFileSync/sync/{LIST}/RootFolder?View=SkyDriveSync"),
+                &[("Content-Type", UPLOAD_CT)],
+            ),
             &body,
-            None,
-            &[],
-            None,
             b"",
         );
         let at = body
@@ -1705,8 +1652,8 @@ mod tests {
         assert_eq!(
             x.request.diagnostics,
             [
-                Diagnostic::new(at, "DataSize 12 but the part holds 11 bytes"),
-                Diagnostic::new(
+                Diagnostic::invalid_value(at, "DataSize 12 but the part holds 11 bytes"),
+                Diagnostic::invalid_value(
                     at,
                     "XORHash AAAAAAAAAAAAAAAAAAAAAAAAAAA= does not match the content's QuickXorHash aCgDG9jwBhDc4Q1yawMZAAAAAAA="
                 ),
@@ -1718,14 +1665,13 @@ mod tests {
     #[test]
     fn policy_rules() -> TestResult {
         let x = decode(
-            "GET",
-            &format!("{SITE}/_api/SPFileSync/sync/{LIST}/policy/"),
-            &[("Accept", "Application/xml")],
-            None,
+            &Meta::request(
+                "GET",
+                &format!("{SITE}/_api/SPFileSync/sync/{LIST}/policy/"),
+                &[("Accept", "Application/xml")],
+            )
+            .with_response(Some(200), &[("Content-Type", "application/xml")]),
             b"",
-            Some(200),
-            &[],
-            Some("application/xml"),
             &fixture("policy.xml")?,
         );
         let Some(SyncBody::PolicyDocument(p)) = x.response.as_ref().and_then(|r| r.body.clone())
@@ -1757,17 +1703,20 @@ mod tests {
         let body = fixture("upload_request.multipart")?;
         let url = format!("{SITE}/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/RootFolder?View=SkyDriveSync");
         let first = decode(
-            "POST",
-            &url,
-            &[
-                ("Application", "OneDriveSync"),
-                ("Scenario", "StorageInlineUploadsScenario"),
-            ],
-            Some(UPLOAD_CT),
+            &Meta::request(
+                "POST",
+                &url,
+                &[
+                    ("Application", "OneDriveSync"),
+                    ("Scenario", "StorageInlineUploadsScenario"),
+                    ("Content-Type", UPLOAD_CT),
+                ],
+            )
+            .with_response(
+                Some(403),
+                &[("X-RequestDigest", "0x1A2B3C,07 Nov 2025 22:10:00 -0000")],
+            ),
             &body,
-            Some(403),
-            &[("X-RequestDigest", "0x1A2B3C,07 Nov 2025 22:10:00 -0000")],
-            None,
             b"",
         );
         assert_eq!(
@@ -1776,14 +1725,16 @@ mod tests {
         );
 
         let x = decode(
-            "POST",
-            &url,
-            &[("X-RequestDigest", "0x1A2B3C,07 Nov 2025 22:10:00 -0000")],
-            Some(UPLOAD_CT),
+            &Meta::request(
+                "POST",
+                &url,
+                &[
+                    ("X-RequestDigest", "0x1A2B3C,07 Nov 2025 22:10:00 -0000"),
+                    ("Content-Type", UPLOAD_CT),
+                ],
+            )
+            .with_response(Some(200), &[("Content-Type", "application/web3s+xml")]),
             &body,
-            Some(200),
-            &[],
-            Some("application/web3s+xml"),
             &fixture("upload_response.xml")?,
         );
         assert_eq!(
@@ -1835,59 +1786,32 @@ mod tests {
 
     #[test]
     fn download_items_subscription_quota() -> TestResult {
-        let d = decode(
-            "GET",
-            &format!("{SITE}/_layouts/15/download.aspx?UniqueId=b7e4d2c1-a0f9-4e8d-8c7b-6a5948372615&UserAgent=SkySync"),
-            &[],
-            None,
-            b"",
-            Some(200),
-            &[],
-            Some("application/octet-stream"),
-            b"<not xml, file content>",
-        );
+        let d = decode(&Meta::request("GET", &format!("{SITE}/_layouts/15/download.aspx?UniqueId=b7e4d2c1-a0f9-4e8d-8c7b-6a5948372615&UserAgent=SkySync"), &[]).with_response(Some(200), &[("Content-Type", "application/octet-stream")]), b"", b"<not xml, file content>");
         assert_eq!(
             summarize(&d),
             "SPFileSync download UniqueId b7e4d2c1-a0f9-4e8d-8c7b-6a5948372615 → 23 bytes"
         );
         let base = format!("{SITE}/_api/SPFileSync/sync/{LIST}");
-        let items = decode(
-            "GET",
-            &format!("{base}/RootFolder/Items?View=SkyDriveSync&Depth=1&FoldersOnly=true&web3s.paging=200"),
-            &[],
-            None,
-            b"",
-            Some(200),
-            &[],
-            None,
-            &fixture("items.xml")?,
-        );
+        let items = decode(&Meta::request("GET", &format!("{base}/RootFolder/Items?View=SkyDriveSync&Depth=1&FoldersOnly=true&web3s.paging=200"), &[]).with_response(Some(200), &[]), b"", &fixture("items.xml")?);
         assert_eq!(
             summarize(&items),
             "SPFileSync Items (View SkyDriveSync, Depth 1, FoldersOnly true, web3s.paging 200) → 1 item"
         );
         assert_eq!(items.response_items()[0].get("TotalSubItemSize"), Some("0"));
         let sub = decode(
-            "POST",
-            &format!("{base}/Subscription"),
-            &[],
-            None,
+            &Meta::request("POST", &format!("{base}/Subscription"), &[]),
             b"",
-            None,
-            &[],
-            None,
             b"",
         );
         assert_eq!(summarize(&sub), "SPFileSync Subscription (no response)");
         let q = decode(
-            "GET",
-            &format!("{base}/RootFolder?web3s.expand=QuotaState"),
-            &[],
-            None,
+            &Meta::request(
+                "GET",
+                &format!("{base}/RootFolder?web3s.expand=QuotaState"),
+                &[],
+            )
+            .with_response(Some(200), &[("X-QuotaState", "Warning")]),
             b"",
-            Some(200),
-            &[("X-QuotaState", "Warning")],
-            None,
             &fixture("quota.xml")?,
         );
         let Some(SyncBody::Folder(f)) = q.response.as_ref().and_then(|r| r.body.clone()) else {
@@ -1902,14 +1826,16 @@ mod tests {
     #[test]
     fn discovery_calls() -> TestResult {
         let lib = decode(
-            "GET",
-            &format!("{SITE}/_api/web/DefaultDocumentLibrary/ID"),
-            &[],
-            None,
+            &Meta::request(
+                "GET",
+                &format!("{SITE}/_api/web/DefaultDocumentLibrary/ID"),
+                &[],
+            )
+            .with_response(
+                Some(200),
+                &[("Content-Type", "application/json;odata=verbose")],
+            ),
             b"",
-            Some(200),
-            &[],
-            Some("application/json;odata=verbose"),
             &fixture("default_library_id.json")?,
         );
         assert_eq!(
@@ -1917,14 +1843,9 @@ mod tests {
             "SPFileSync discovery DefaultDocumentLibrary/ID → 5d2445a6-f48d-4c1e-9b0a-1c2d3e4f5a6b"
         );
         let site = decode(
-            "GET",
-            &format!("{SITE}/_api/Site/Id"),
-            &[],
-            None,
+            &Meta::request("GET", &format!("{SITE}/_api/Site/Id"), &[])
+                .with_response(Some(200), &[("Content-Type", "application/xml")]),
             b"",
-            Some(200),
-            &[],
-            Some("application/xml"),
             &fixture("site_id.xml")?,
         );
         assert_eq!(
@@ -1932,14 +1853,13 @@ mod tests {
             "SPFileSync discovery Site/Id → 9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"
         );
         let me = decode(
-            "GET",
-            &format!("{SITE}/_api/sp.userprofiles.peoplemanager/getmyproperties"),
-            &[("X-UserScenario", "AUO,SignIn")],
-            None,
+            &Meta::request(
+                "GET",
+                &format!("{SITE}/_api/sp.userprofiles.peoplemanager/getmyproperties"),
+                &[("X-UserScenario", "AUO,SignIn")],
+            )
+            .with_response(Some(200), &[("Content-Type", "application/json")]),
             b"",
-            Some(200),
-            &[],
-            Some("application/json"),
             &fixture("getmyproperties.json")?,
         );
         let Some(SyncBody::Discovery(v)) = me.response.as_ref().and_then(|r| r.body.clone()) else {
@@ -1970,9 +1890,9 @@ mod tests {
         assert_eq!(
             d,
             [
-                Diagnostic::new(43, "SpaceUsed is not a decimal number: \"lots\""),
-                Diagnostic::new(70, "duplicate SpaceUsed ignored"),
-                Diagnostic::new(8, "ResourceID is not a GUID: \"not-a-guid\""),
+                Diagnostic::invalid_value(43, "SpaceUsed is not a decimal number: \"lots\""),
+                Diagnostic::unexpected(70, "duplicate SpaceUsed ignored"),
+                Diagnostic::invalid_value(8, "ResourceID is not a GUID: \"not-a-guid\""),
             ]
         );
         let Some(SyncBody::Folder(f)) = b else {
@@ -1982,14 +1902,9 @@ mod tests {
 
         let json = fixture("malformed.json")?;
         let x = decode(
-            "GET",
-            &format!("{SITE}/_api/Site/Id"),
-            &[],
-            None,
+            &Meta::request("GET", &format!("{SITE}/_api/Site/Id"), &[])
+                .with_response(Some(200), &[("Content-Type", "application/json")]),
             b"",
-            Some(200),
-            &[],
-            Some("application/json"),
             &json,
         );
         let d = &x.response.as_ref().ok_or("no response")?.diagnostics;
@@ -2003,14 +1918,12 @@ mod tests {
 
         let body = fixture("upload_truncated.multipart")?;
         let x = decode(
-            "POST",
-            &format!("{SITE}/_api/SPFileSync/sync/{LIST}/RootFolder"),
-            &[],
-            Some(UPLOAD_CT),
+            &Meta::request(
+                "POST",
+                &format!("{SITE}/_api/SPFileSync/sync/{LIST}/RootFolder"),
+                &[("Content-Type", UPLOAD_CT)],
+            ),
             &body,
-            None,
-            &[],
-            None,
             b"",
         );
         let second = body
@@ -2020,17 +1933,20 @@ mod tests {
         assert_eq!(
             x.request.diagnostics,
             [
-                Diagnostic::new(
+                Diagnostic::truncated(
                     second + 43,
                     "multipart part is not terminated by a boundary"
                 ),
-                Diagnostic::new(body.len(), "multipart body has no closing boundary"),
+                Diagnostic::truncated(body.len(), "multipart body has no closing boundary"),
             ]
         );
         let (_, d) = decode_body(Some("multipart/related"), b"--x\r\n\r\n", None, false);
         assert_eq!(
             d,
-            [Diagnostic::new(0, "multipart content type has no boundary")]
+            [Diagnostic::malformed(
+                0,
+                "multipart content type has no boundary"
+            )]
         );
         Ok(())
     }
@@ -2074,17 +1990,7 @@ mod tests {
         assert!(json.len() < 64 * 1024, "{}", json.len());
         let encoded = encode_folder(&root);
         assert!(encoded.len() < body.len());
-        let x = decode(
-            "GET",
-            "https://contoso.sharepoint.com/_api/SPFileSync/sync/3fa6e3a5f1f84d2e9d4fbd8f0ba6a1d2/RootFolder?Filter=changes",
-            &[],
-            None,
-            b"",
-            Some(200),
-            &[],
-            Some("application/web3s+xml"),
-            body.as_bytes(),
-        );
+        let x = decode(&Meta::request("GET", "https://contoso.sharepoint.com/_api/SPFileSync/sync/3fa6e3a5f1f84d2e9d4fbd8f0ba6a1d2/RootFolder?Filter=changes", &[]).with_response(Some(200), &[("Content-Type", "application/web3s+xml")]), b"", body.as_bytes());
         assert!(!summarize(&x).is_empty());
         Ok(())
     }
@@ -2181,7 +2087,7 @@ mod tests {
 
         #[test]
         fn never_panics(url in "[ -~]{0,80}", ct in "[ -~]{0,40}", body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let x = decode("POST", &url, &[], Some(&ct), &body, Some(200), &[], Some(&ct), &body);
+            let x = decode(&Meta::request("POST", &url, &[("Content-Type", &ct)]).with_response(Some(200), &[("Content-Type", &ct)]), &body, &body);
             let _ = summarize(&x);
         }
     }

@@ -1,5 +1,6 @@
 //! Text helpers every decoder and view shares: percent decoding and encoding of URL
-//! parts (RFC 3986 2.1), and escaping of text from the wire before it reaches a terminal.
+//! parts (RFC 3986 2.1), shortening long values for one-line output, and escaping of
+//! text from the wire before it reaches a terminal.
 //!
 //! These are byte-level and total: no input makes them panic, whatever mix of `%`,
 //! multibyte UTF-8 and control characters it holds.
@@ -48,6 +49,47 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// A long opaque token (lock token, collblob, SyncToken) cut to 28 characters with an
+/// ellipsis.
+pub fn shorten(s: &str) -> String {
+    shorten_to(s, 28)
+}
+
+/// `s` cut to `max` characters, the last being an ellipsis when it was cut.
+pub fn shorten_to(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{head}…")
+    }
+}
+
+/// `s` cut to `max` characters keeping its end (paths say most at the end), the first
+/// being an ellipsis when it was cut.
+pub fn shorten_keep_end(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_owned();
+    }
+    let keep = max.saturating_sub(1);
+    let tail: String = s.chars().skip(n - keep).collect();
+    format!("…{tail}")
+}
+
+/// Cuts `s` to at most `max` bytes (at a character boundary) plus an ellipsis.
+pub fn truncate_bytes(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push('…');
 }
 
 /// Makes text from the wire safe to print on a terminal or in a UI cell: control
@@ -134,6 +176,21 @@ mod tests {
         assert_eq!(percent_decode("%ä"), "%ä");
         assert_eq!(percent_decode("%4ä"), "%4ä");
         assert_eq!(percent_decode("ä%"), "ä%");
+    }
+
+    #[test]
+    fn shortening_counts_characters() {
+        assert_eq!(shorten_to("abcdef", 4), "abc…");
+        assert_eq!(shorten_to("abc", 4), "abc");
+        assert_eq!(shorten_to("äöüß", 3), "äö…");
+        assert_eq!(shorten_keep_end("/a/b/c.docx", 7), "…c.docx");
+        assert_eq!(shorten_keep_end("c.docx", 7), "c.docx");
+        let mut s = "ääää".to_owned();
+        truncate_bytes(&mut s, 5);
+        assert_eq!(s, "ää…");
+        let mut s = "ab".to_owned();
+        truncate_bytes(&mut s, 5);
+        assert_eq!(s, "ab");
     }
 
     #[test]

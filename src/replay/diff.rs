@@ -19,10 +19,10 @@ use std::sync::LazyLock;
 use regex::bytes::Regex;
 use serde::Serialize;
 
-use crate::decode::exchange::{decode_recorded, decoded_body, DecodedExchange, Protocol};
+use crate::decode::exchange::{decoded_body, DecodedExchange, DecodedRecord, Protocol};
+use crate::decode::file_key::file_name;
 use crate::decode::fsshttp::{SubRequest, SubResponse};
 use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
-use crate::decode::text::percent_decode;
 use crate::model::Exchange;
 use crate::timeline::{Timeline, TimelineOptions, TimelineReport};
 
@@ -85,16 +85,17 @@ impl Acc<'_> {
     }
 }
 
-/// Compares one replayed exchange with its recording. `client` labels the differences.
+/// Compares one replayed exchange with its recording (each decoded once, where it
+/// entered). `client` labels the differences.
 pub fn compare(
-    original: &Exchange,
-    new: &Exchange,
+    original: &DecodedRecord,
+    new: &DecodedRecord,
     client: &str,
     opts: &DiffOptions,
 ) -> Vec<Difference> {
-    let od = decode_recorded(original);
-    let nd = decode_recorded(new);
-    let file = file_of(original, &od);
+    let (od, nd) = (&original.decoded, &new.decoded);
+    let (original, new) = (&original.exchange, &new.exchange);
+    let file = file_of(original, od);
     let mut out = Vec::new();
     let mut push = |place: String, changes: Vec<Change>| {
         if !changes.is_empty() {
@@ -118,9 +119,9 @@ pub fn compare(
         false,
     );
     push(format!("{} {}", method_of(original), "HTTP"), http.changes);
-    match od.protocol {
+    match od.protocol() {
         Protocol::Fsshttp => {
-            for (place, changes) in compare_cell(&od, &nd, opts) {
+            for (place, changes) in compare_cell(od, nd, opts) {
                 push(place, changes);
             }
         }
@@ -137,13 +138,13 @@ pub fn compare(
             ] {
                 a.cmp(field, set_of(re, &ob), set_of(re, &nb), false);
             }
-            let (of, nf) = (typed_fields(&od), typed_fields(&nd));
+            let (of, nf) = (typed_fields(od), typed_fields(nd));
             for (field, volatile) in TYPED_FIELDS {
                 let get = |f: &BTreeMap<&str, String>| f.get(field).cloned();
                 a.cmp(field, get(&of), get(&nf), *volatile);
             }
             push(
-                format!("{} {}", method_of(original), od.protocol.name()),
+                format!("{} {}", method_of(original), od.protocol().name()),
                 a.changes,
             );
         }
@@ -158,8 +159,8 @@ fn compare_cell(
     opts: &DiffOptions,
 ) -> Vec<(String, Vec<Change>)> {
     let mut out = Vec::new();
-    let Some(of) = &od.fsshttp else { return out };
-    let nf = nd.fsshttp.as_ref();
+    let Some(of) = od.fsshttp() else { return out };
+    let nf = nd.fsshttp();
     let Some(oreq) = &of.request else { return out };
     let new_subs: BTreeMap<u64, &SubResponse> = nf
         .and_then(|f| f.response.as_ref())
@@ -205,9 +206,9 @@ fn compare_cell(
         let n = nrs.get(i);
         a.cmp(
             "Response ErrorCode",
-            o.error_code.as_ref().map(|c| c.code.clone()),
+            o.error_code.as_ref().map(ToString::to_string),
             n.and_then(|n| n.error_code.as_ref())
-                .map(|c| c.code.clone()),
+                .map(ToString::to_string),
             false,
         );
         a.cmp(
@@ -243,8 +244,8 @@ fn compare_cell(
             (Some(o), Some(n)) => {
                 a.cmp(
                     "ErrorCode",
-                    o.error_code.as_ref().map(|c| c.code.clone()),
-                    n.error_code.as_ref().map(|c| c.code.clone()),
+                    o.error_code.as_ref().map(ToString::to_string),
+                    n.error_code.as_ref().map(ToString::to_string),
                     false,
                 );
                 a.cmp(
@@ -453,7 +454,7 @@ fn typed_fields(d: &DecodedExchange) -> BTreeMap<&'static str, String> {
         DavTimeout::Second(n) => format!("Second-{n}"),
         DavTimeout::Invalid(s) => s.clone(),
     };
-    if let Some(w) = &d.webdav {
+    if let Some(w) = d.webdav() {
         if let Some(r) = &w.response {
             if let Some(t) = r.headers.timeout.first() {
                 f.insert("Timeout", timeout(t));
@@ -498,11 +499,7 @@ fn typed_fields(d: &DecodedExchange) -> BTreeMap<&'static str, String> {
                 .changes
                 .iter()
                 .map(|c| {
-                    let name = c
-                        .href
-                        .as_deref()
-                        .map(|h| percent_decode(h.rsplit('/').find(|s| !s.is_empty()).unwrap_or(h)))
-                        .unwrap_or_else(|| "?".to_owned());
+                    let name = c.href.as_deref().map_or_else(|| "?".to_owned(), file_name);
                     format!("{name} {:?}", c.change_type)
                 })
                 .collect();
@@ -510,7 +507,7 @@ fn typed_fields(d: &DecodedExchange) -> BTreeMap<&'static str, String> {
             f.insert("manifest", entries.join(", "));
         }
     }
-    if let Some(s) = &d.spfilesync {
+    if let Some(s) = d.spfilesync() {
         if let Some(r) = &s.response {
             if let Some(m) = r.has_more_data() {
                 f.insert("X-HasMoreData", m.to_string());
@@ -599,25 +596,15 @@ fn method_of(x: &Exchange) -> &str {
 /// The file an exchange is about: the cell storage `Url`'s last segment, else the
 /// request path's, percent-decoded.
 pub fn file_of(x: &Exchange, d: &DecodedExchange) -> String {
-    let url = d
-        .fsshttp
-        .as_ref()
-        .and_then(|f| f.request.as_ref())
-        .and_then(|r| r.request_collection.as_ref())
-        .and_then(|c| c.requests.first())
-        .and_then(|r| r.url.clone())
-        .or_else(|| x.request.as_ref().map(|r| r.url.clone()))
-        .unwrap_or_default();
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let last = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
-    percent_decode(last)
+    let http_url = x.request.as_ref().map_or("", |r| r.url.as_str());
+    file_name(d.file_url(http_url))
 }
 
-/// The timeline of a sequence of exchanges.
-pub fn timeline_of<'a>(xs: impl IntoIterator<Item = &'a Exchange>) -> TimelineReport {
+/// The timeline of a sequence of decoded exchanges.
+pub fn timeline_of<'a>(xs: impl IntoIterator<Item = &'a DecodedRecord>) -> TimelineReport {
     let mut t = Timeline::new(TimelineOptions::default());
     for x in xs {
-        t.push(x);
+        t.push(&x.exchange, &x.decoded);
     }
     t.report()
 }
@@ -629,15 +616,7 @@ pub fn compare_timelines(old: &TimelineReport, new: &TimelineReport) -> Vec<Diff
     let summarize = |r: &TimelineReport| {
         let mut m: BTreeMap<(String, String), String> = BTreeMap::new();
         for f in &r.files {
-            let name = percent_decode(
-                f.url
-                    .split(['?', '#'])
-                    .next()
-                    .unwrap_or(&f.url)
-                    .rsplit('/')
-                    .find(|s| !s.is_empty())
-                    .unwrap_or(&f.url),
-            );
+            let name = file_name(&f.url);
             let mut dav = 0;
             for l in &f.lanes {
                 let holder = if l.kind == crate::timeline::LaneKind::WebDavLock {
@@ -705,8 +684,8 @@ mod tests {
         status: u16,
         resp: Headers,
         resp_body: Vec<u8>,
-    ) -> Exchange {
-        Exchange {
+    ) -> DecodedRecord {
+        DecodedRecord::new(Exchange {
             id: 1,
             kind: ExchangeKind::Http,
             connection_id: 1,
@@ -731,7 +710,7 @@ mod tests {
             timings: Timings::default(),
             error: None,
             imported: None,
-        }
+        })
     }
 
     /// Issue 14.3: a target answering a replication SEARCH with an href holding `%` before
@@ -773,7 +752,7 @@ mod tests {
         Ok(())
     }
 
-    fn lock(timeout: &str, scope: &str, token: &str) -> Exchange {
+    fn lock(timeout: &str, scope: &str, token: &str) -> DecodedRecord {
         use crate::decode::webdav::{encode_lockdiscovery, ActiveLock, DavTimeout};
         let secs = timeout.trim_start_matches("Second-").parse().unwrap_or(0);
         let body = encode_lockdiscovery(&[ActiveLock {

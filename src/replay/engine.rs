@@ -24,7 +24,7 @@ use anyhow::{anyhow, Context as _};
 use tokio::sync::{watch, Semaphore};
 
 use super::remap::{Minted, Remap};
-use crate::decode::exchange::{decode_recorded, Protocol};
+use crate::decode::exchange::{DecodedRecord, Protocol};
 use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
 use crate::net::tls::{UpstreamConfigs, UpstreamTrust};
 use crate::net::HttpClient;
@@ -61,13 +61,14 @@ pub struct ReplayConfig {
     pub upstream_proxy: crate::net::route::ProxyRoute,
 }
 
-/// One replayed exchange: the recording, what happened now, and remapping notes.
+/// One replayed exchange: the recording, what happened now (each decoded once), and
+/// remapping notes.
 #[derive(Debug, Clone)]
 pub struct Replayed {
     /// The recorded exchange.
-    pub original: Exchange,
+    pub original: DecodedRecord,
     /// The exchange sent now (same id as the recorded one).
-    pub new: Exchange,
+    pub new: DecodedRecord,
     /// The client key the exchange was replayed under (`ClientID {…}` or `connection N`).
     pub client: String,
     /// Values that could not be remapped, and similar remarks.
@@ -108,18 +109,22 @@ pub async fn replay(
         )
     })?;
     let tls = UpstreamConfigs::new(&cfg.trust, None)?.h1;
-    let mut xs: Vec<Exchange> = recorded
+    // Each recorded exchange is decoded once, here; grouping, remapping and the
+    // comparison all read that form.
+    let mut xs: Vec<DecodedRecord> = recorded
         .into_iter()
         .filter(|x| x.kind == ExchangeKind::Http && x.request.is_some())
+        .map(DecodedRecord::new)
         .collect();
-    xs.sort_by_key(|x| (start_us(x), x.id));
+    xs.sort_by_key(|x| (start_us(&x.exchange), x.exchange.id));
     let n = xs.len();
-    let starts: Vec<i64> = xs.iter().map(start_us).collect();
+    let starts: Vec<i64> = xs.iter().map(|x| start_us(&x.exchange)).collect();
     let ends: Vec<i64> = xs
         .iter()
         .zip(&starts)
         .map(|(x, s)| {
             s + x
+                .exchange
                 .timings
                 .done_ms
                 .map_or(0, |d| (d * 1000.0).ceil() as i64)
@@ -131,13 +136,10 @@ pub async fn replay(
     // Group by client, keeping start order inside each.
     let mut clients: Vec<(String, Vec<usize>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut cell = vec![false; n];
     for (i, x) in xs.iter().enumerate() {
-        let d = decode_recorded(x);
-        cell[i] = d.protocol == Protocol::Fsshttp;
-        let key = match d.client_id() {
+        let key = match x.decoded.client_id() {
             Some(c) => format!("ClientID {c}"),
-            None => format!("connection {}", x.connection_id),
+            None => format!("connection {}", x.exchange.connection_id),
         };
         let slot = *index.entry(key.clone()).or_insert_with(|| {
             clients.push((key, Vec::new()));
@@ -168,7 +170,6 @@ pub async fn replay(
         rank,
         starts,
         first_start,
-        cell,
         t0,
     });
     let mut tasks = Vec::new();
@@ -202,7 +203,7 @@ pub async fn replay(
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let permit = sem.acquire().await;
-                let r = send_one(&ctx, &shared, &http, &xs[i], i, client_no as u64, &key).await;
+                let r = send_one(&ctx, &shared, &http, &xs[i], client_no as u64, &key).await;
                 drop(permit);
                 if let Ok(mut res) = shared.results.lock() {
                     res[i] = r;
@@ -241,7 +242,6 @@ struct Ctx {
     rank: Vec<usize>,
     starts: Vec<i64>,
     first_start: i64,
-    cell: Vec<bool>,
     t0: Instant,
 }
 
@@ -263,11 +263,11 @@ async fn send_one(
     ctx: &Ctx,
     shared: &Shared,
     http: &HttpClient,
-    x: &Exchange,
-    i: usize,
+    recorded: &DecodedRecord,
     client_no: u64,
     key: &str,
 ) -> Option<Replayed> {
+    let x = &recorded.exchange;
     let req = x.request.as_ref()?;
     let mut url = req.url.clone();
     let mut headers: Vec<(String, String)> = req
@@ -300,7 +300,8 @@ async fn send_one(
         ));
     }
     if let Ok(remap) = shared.remap.lock() {
-        notes.extend(remap.apply(&mut url, &mut headers, &mut body, ctx.cell[i]));
+        let is_cell = recorded.decoded.protocol() == Protocol::Fsshttp;
+        notes.extend(remap.apply(&mut url, &mut headers, &mut body, is_cell));
     }
     let old_origin = Origin::parse(&req.url);
     url = ctx.rewrite_url(&url);
@@ -371,15 +372,17 @@ async fn send_one(
         error,
         imported: None,
     };
-    if new.response.is_some() {
-        let old_m = Minted::of(x, &decode_recorded(x));
-        let new_m = Minted::of(&new, &decode_recorded(&new));
+    // The new exchange is decoded once, here.
+    let new = DecodedRecord::new(new);
+    if new.exchange.response.is_some() {
+        let old_m = Minted::of(recorded);
+        let new_m = Minted::of(&new);
         if let Ok(mut remap) = shared.remap.lock() {
             remap.learn(&old_m, &new_m);
         }
     }
     Some(Replayed {
-        original: x.clone(),
+        original: recorded.clone(),
         new,
         client: key.to_owned(),
         notes,

@@ -1,22 +1,23 @@
 //! Values a server mints and clients echo later, learned while replaying.
 //!
-//! After each exchange the recorded response and the new one are searched for the same
-//! kinds of values (ETag, Lock-Token and X-RequestDigest headers; collblob, resourcetag,
-//! getetag, SyncToken, PreAuthURL, ETag and TransitionID in XML or JSON bodies; FSSHTTPB
-//! storage index ids of Query Changes and Put Changes answers). Values of one kind are
-//! paired in order; where they differ, the recorded value maps to the new one, and later
-//! requests carry the new value. A recorded value with no counterpart in the new answer
-//! is *stale*: a later request still carrying it is reported, not silently sent as is.
+//! After each exchange the recorded response and the new one are read for the same
+//! kinds of values, from the typed models the decoders already built (never by searching
+//! the bodies): ETag, Lock-Token, X-RequestDigest, ResourceTag, Repl-UID and X-SyncToken
+//! headers; WebDAV `getetag`, `resourcetag`, `repl-uid` properties and `collblob`s;
+//! SPFileSync `ETag`, `SyncToken`, `PreAuthURL` and `FormDigestValue` values;
+//! MS-FSSHTTP `Etag` and `TransitionID` attributes; FSSHTTPB storage index ids of Query
+//! Changes and Put Changes answers. Values of one kind are paired in order; where they
+//! differ, the recorded value maps to the new one, and later requests carry the new
+//! value. A recorded value with no counterpart in the new answer is *stale*: a later
+//! request still carrying it is reported, not silently sent as is.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
 
-use regex::bytes::Regex;
-
-use crate::decode::exchange::DecodedExchange;
+use crate::decode::exchange::{DecodedRecord, ProtocolModel};
 use crate::decode::fsshttp::{self, EncodeOptions, PayloadOrigin};
 use crate::decode::fsshttpb::{self as b, ExGuid};
-use crate::model::Exchange;
+use crate::decode::spfilesync::{Item, SyncBody};
+use crate::decode::webdav::DavBody;
 
 /// Response headers whose values clients echo.
 const HEADERS: &[&str] = &[
@@ -32,16 +33,14 @@ const HEADERS: &[&str] = &[
 /// merely look alike).
 const MIN_LEN: usize = 6;
 
-static XML_ELEMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"<(?:[\w.-]+:)?(collblob|resourcetag|repl-uid|getetag|SyncToken|PreAuthURL|ETag)(?:\s[^>]*)?>([^<]{4,})</")
-        .expect("static regex")
-});
-static XML_ATTR: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"\s(Etag|TransitionID)="([^"]{6,})""#).expect("static regex"));
-static JSON_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#""(SyncToken|PreAuthURL|ETag|eTag|FormDigestValue)"\s*:\s*"([^"]{6,})""#)
-        .expect("static regex")
-});
+/// Shortest WebDAV / web3s element value learned (as short as a resourcetag can be).
+const MIN_ELEMENT_LEN: usize = 4;
+
+/// WebDAV properties whose values clients echo.
+const DAV_PROPERTIES: &[&str] = &["getetag", "resourcetag", "repl-uid"];
+
+/// SPFileSync values clients echo (item and stream fields, discovery answers).
+const SYNC_FIELDS: &[&str] = &["ETag", "eTag", "SyncToken", "PreAuthURL", "FormDigestValue"];
 
 /// What has been learned so far.
 #[derive(Debug, Default)]
@@ -60,10 +59,10 @@ pub struct Minted {
 }
 
 impl Minted {
-    /// Collects the values of `x`'s response (`d` is its decoded form).
-    pub fn of(x: &Exchange, d: &DecodedExchange) -> Self {
+    /// Collects the values of a response from its headers and its decoded form.
+    pub fn of(x: &DecodedRecord) -> Self {
         let mut m = Self::default();
-        let Some(resp) = &x.response else {
+        let Some(resp) = &x.exchange.response else {
             return m;
         };
         for (n, v) in &resp.headers.0 {
@@ -71,45 +70,108 @@ impl Minted {
                 m.strings.push((n.to_ascii_lowercase(), v.clone()));
             }
         }
-        let body = &resp.body.bytes;
-        for re in [&*XML_ELEMENT, &*XML_ATTR, &*JSON_FIELD] {
-            for c in re.captures_iter(body) {
-                let (Some(k), Some(v)) = (c.get(1), c.get(2)) else {
-                    continue;
-                };
-                let k = String::from_utf8_lossy(k.as_bytes()).to_ascii_lowercase();
-                let v = unescape(&String::from_utf8_lossy(v.as_bytes()));
-                m.strings.push((k, v));
+        match &x.decoded.model {
+            ProtocolModel::WebDav(w) => {
+                if let Some(body) = w.response.as_ref().and_then(|r| r.body.as_ref()) {
+                    m.dav(body);
+                }
             }
-        }
-        if let Some(f) = &d.fsshttp {
-            for c in &f.cells {
-                let Some(r) = &c.response else { continue };
-                for s in &r.sub_responses {
-                    match &s.data {
-                        b::SubResponseData::QueryChanges(q) if !q.storage_index_id.is_null() => {
-                            m.guids.push(q.storage_index_id);
-                        }
-                        b::SubResponseData::PutChanges(p) => {
-                            if let Some(a) = &p.applied {
-                                m.guids.push(a.applied_storage_index_id);
+            ProtocolModel::SpFileSync(s) => {
+                if let Some(body) = s.response.as_ref().and_then(|r| r.body.as_ref()) {
+                    m.sync(body);
+                }
+            }
+            ProtocolModel::Fsshttp(f) => {
+                for (_, s) in f.response.iter().flat_map(|r| r.sub_responses()) {
+                    let Some(d) = &s.sub_response_data else {
+                        continue;
+                    };
+                    m.push("etag", d.etag.as_deref(), MIN_LEN);
+                    m.push("transitionid", d.transition_id.as_deref(), MIN_LEN);
+                }
+                for r in f.cells.iter().filter_map(|c| c.response.as_ref()) {
+                    for s in &r.sub_responses {
+                        match &s.data {
+                            b::SubResponseData::QueryChanges(q)
+                                if !q.storage_index_id.is_null() =>
+                            {
+                                m.guids.push(q.storage_index_id);
                             }
+                            b::SubResponseData::PutChanges(p) => {
+                                if let Some(a) = &p.applied {
+                                    m.guids.push(a.applied_storage_index_id);
+                                }
+                            }
+                            _ => {}
                         }
-                        _ => {}
                     }
                 }
             }
+            ProtocolModel::Http => {}
         }
         m
     }
-}
 
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    fn push(&mut self, kind: &str, value: Option<&str>, min: usize) {
+        if let Some(v) = value.filter(|v| v.len() >= min) {
+            self.strings.push((kind.to_ascii_lowercase(), v.to_owned()));
+        }
+    }
+
+    /// WebDAV properties and the replication collblob of a response body.
+    fn dav(&mut self, body: &DavBody) {
+        let (responses, repl) = match body {
+            DavBody::MultiStatus(ms) => (ms.response.as_slice(), ms.repl.as_ref()),
+            _ => (&[][..], None),
+        };
+        for p in responses
+            .iter()
+            .flat_map(|r| r.propstat.iter())
+            .flat_map(|ps| ps.prop.properties.iter())
+        {
+            if DAV_PROPERTIES
+                .iter()
+                .any(|n| p.name.eq_ignore_ascii_case(n))
+            {
+                self.push(&p.name, p.value.as_deref(), MIN_ELEMENT_LEN);
+            }
+        }
+        if let Some(r) = repl {
+            self.push("collblob", r.collblob.as_deref(), MIN_ELEMENT_LEN);
+        }
+    }
+
+    /// SPFileSync values of a response body, items depth first.
+    fn sync(&mut self, body: &SyncBody) {
+        match body {
+            SyncBody::Folder(i) | SyncBody::Document(i) => self.item(i),
+            SyncBody::Items(items) => items.iter().for_each(|i| self.item(i)),
+            SyncBody::Discovery(fields) => self.fields(fields, MIN_LEN),
+            SyncBody::Multipart(mp) => {
+                for part in mp.parts.iter().filter_map(|p| p.body.as_deref()) {
+                    self.sync(part);
+                }
+            }
+            SyncBody::PolicyDocument(_) | SyncBody::OtherXml(_) | SyncBody::Content { .. } => {}
+        }
+    }
+
+    fn item(&mut self, i: &Item) {
+        // Items nest at most `MAX_ITEM_NESTING` levels (the decoder's limit).
+        self.fields(&i.fields, MIN_ELEMENT_LEN);
+        for s in &i.document_streams {
+            self.fields(&s.fields, MIN_ELEMENT_LEN);
+        }
+        for c in &i.items {
+            self.item(c);
+        }
+    }
+
+    fn fields(&mut self, fields: &std::collections::BTreeMap<String, String>, min: usize) {
+        for name in SYNC_FIELDS {
+            self.push(name, fields.get(*name).map(String::as_str), min);
+        }
+    }
 }
 
 fn escape(s: &str) -> String {

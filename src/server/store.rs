@@ -427,9 +427,9 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
 
 /// The store key of a file URL: its last path segment, percent-decoded, lowercase.
 pub fn doc_key(url: &str) -> String {
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    crate::decode::text::percent_decode(last).to_ascii_lowercase()
+    crate::decode::file_key::FileKey::of_url(url)
+        .name()
+        .to_owned()
 }
 
 #[cfg(test)]

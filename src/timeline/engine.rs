@@ -4,23 +4,24 @@
 //! Facts about locking come from MS-FSSHTTP 3.1.4.1–3.1.4.5 and 3.1.4.13
 //! (MS-FSSHTTP 2.3.1, 3.1.4) and RFC 4918 6, 9.10, 9.11.
 
-use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
+use super::cross::CrossExchange;
 use super::extract::{extract, CellOp, DavLockOp, Obs, Op, OpKind, OpResult};
-use super::time::{clock, format_rfc3339, parse_rfc3339};
 use super::{
     Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Refresh, Severity, Span,
     SpanEnd, StatusChange, TimelineOptions, TimelineReport, NOT_RUN_RESULT,
 };
-use crate::decode::exchange::{decode_exchange, DecodedExchange, Meta};
-use crate::decode::findings::{CrossExchange, DavOrSync};
+use crate::decode::exchange::DecodedExchange;
+use crate::decode::file_key::FileKey;
+use crate::decode::findings::Rule;
 use crate::decode::fsshttp::{
     CoauthRequestType, EditorsTableRequestType, ErrorCode, ExclusiveLockRequestType, LockType,
     SchemaLockRequestType,
 };
 use crate::model::Exchange;
+use crate::util::{clock, format_rfc3339, parse_rfc3339};
 
 const SPEC_SCHEMA: &str = "MS-FSSHTTP 2.2.8.1 (SchemaLockID), 3.1.4.3.1, 3.1.4.4.1";
 const SPEC_EXCLUSIVE: &str = "MS-FSSHTTP 3.1.4.1, 3.1.4.3.1, 3.1.4.5.1";
@@ -37,16 +38,12 @@ const SPEC_DAV_LOCK: &str = "RFC 4918 6.1 (lock compatibility), 9.10 (LOCK)";
 /// How many refreshes a span lists (all are counted).
 const MAX_REFRESH_LOG: usize = 32;
 
-/// Rules that rest on observed client behaviour, not on a Microsoft specification: a
-/// breach is at most a warning, and the sentence says what in the capture explains it as
-/// well as a misbehaving client would.
-const UNSPECIFIED_RULES: &[&str] = &["spfilesync.synctoken-continuity"];
-
-/// Caps a finding of an [`UNSPECIFIED_RULES`] rule at warning and names the other
-/// explanations: the proxy started mid-session, or exchanges between the ones involved
-/// are missing from the capture.
+/// Caps a finding of a rule that rests on observed client behaviour rather than on a
+/// Microsoft specification ([`Rule::is_unspecified`]) at warning, and names what in the
+/// capture explains it as well as a misbehaving client would: the proxy started
+/// mid-session, or exchanges between the ones involved are missing from the capture.
 fn cap_unspecified(f: &mut Finding) {
-    if !UNSPECIFIED_RULES.contains(&f.rule.as_ref()) {
+    if !f.rule.is_unspecified() {
         return;
     }
     // Severity orders Error < Warning < Info: the larger is the milder.
@@ -71,7 +68,7 @@ pub struct Timeline {
     exchanges: u64,
     now: i64,
     files: Vec<FileState>,
-    index: HashMap<String, usize>,
+    index: HashMap<FileKey, usize>,
     sink: Sink,
     cross: CrossExchange,
     conn_client: HashMap<u64, String>,
@@ -104,28 +101,16 @@ impl Timeline {
         }
     }
 
-    /// Decodes one exchange and folds it in. Its time is `timings.start`; exchanges
-    /// without a parseable start take the latest time seen.
-    pub fn push(&mut self, x: &Exchange) {
+    /// Folds in one exchange with its decoded form (decoded once, where it entered:
+    /// [`crate::decode::exchange::decode_recorded`]). Its time is `timings.start`;
+    /// exchanges without a parseable start take the latest time seen.
+    pub fn push(&mut self, x: &Exchange, d: &DecodedExchange) {
         let time = parse_rfc3339(&x.timings.start).unwrap_or(self.latest());
         let Some(req) = &x.request else {
             self.exchanges += 1;
             return;
         };
-        let req_headers = req.headers.pairs();
-        let (status, resp_headers, resp_body) = match &x.response {
-            Some(r) => (Some(r.status), r.headers.pairs(), r.body.bytes.as_slice()),
-            None => (None, Vec::new(), &[][..]),
-        };
-        let meta = Meta {
-            method: &req.method,
-            url: &req.url,
-            request_headers: &req_headers,
-            status,
-            response_headers: &resp_headers,
-        };
-        let d = decode_exchange(&meta, &req.body.bytes, resp_body);
-        self.push_decoded(x.id, time, Some(x.connection_id), &d, &req.url);
+        self.push_decoded(x.id, time, Some(x.connection_id), d, &req.url);
     }
 
     /// Folds in an exchange decoded elsewhere: `time_ms` is its start in milliseconds since
@@ -194,12 +179,13 @@ impl Timeline {
     }
 
     fn file(&mut self, url: &str) -> usize {
-        let key = normalise_url(url);
+        let key = FileKey::of_url(url);
         if let Some(i) = self.index.get(&key) {
             return *i;
         }
         let i = self.files.len();
-        self.files.push(FileState::new(key.clone(), url.to_owned()));
+        self.files
+            .push(FileState::new(key.as_str().to_owned(), url.to_owned()));
         self.index.insert(key, i);
         i
     }
@@ -213,10 +199,7 @@ impl Timeline {
         }
         if let Some(dav) = &obs.dav {
             let mut out = Vec::new();
-            match dav {
-                DavOrSync::WebDav(w) => self.cross.push_webdav(id, w, &mut out),
-                DavOrSync::SpFileSync(s) => self.cross.push_spfilesync(id, s, &mut out),
-            }
+            self.cross.push(id, dav, &mut out);
             for mut f in out {
                 cap_unspecified(&mut f);
                 self.sink.add(f);
@@ -313,7 +296,7 @@ impl Sink {
     fn emit(
         &mut self,
         severity: Severity,
-        rule: &'static str,
+        rule: Rule,
         mut exchanges: Vec<u64>,
         sentence: String,
         spec: &str,
@@ -322,7 +305,7 @@ impl Sink {
         exchanges.dedup();
         self.add(Finding {
             severity,
-            rule: Cow::Borrowed(rule),
+            rule,
             exchanges,
             sentence,
             spec: spec.to_owned(),
@@ -336,21 +319,6 @@ struct Cx<'a> {
     id: u64,
     hist: usize,
     sink: &'a mut Sink,
-}
-
-/// The key files are grouped by: scheme and host lowercased, path percent-decoded and
-/// lowercased (SharePoint URLs are case-insensitive), no query or fragment, no trailing
-/// slash.
-pub fn normalise_url(url: &str) -> String {
-    let no_query = url.trim().split(['?', '#']).next().unwrap_or("");
-    let decoded = crate::decode::text::percent_decode(no_query);
-    let lower = decoded.to_lowercase();
-    let t = lower.trim_end_matches('/');
-    if t.is_empty() {
-        "/".to_owned()
-    } else {
-        t.to_owned()
-    }
 }
 
 fn push_capped<T>(dq: &mut VecDeque<T>, v: T, cap: usize, dropped: &mut u64) {
@@ -709,7 +677,7 @@ impl FileState {
         };
         cx.sink.emit(
             sev,
-            "lock.timeout-range",
+            Rule::LockTimeoutRange,
             vec![cx.id],
             format!(
                 "{op} for {} {holder} asked for Timeout {v} s, which {why}",
@@ -736,7 +704,7 @@ impl FileState {
             {
                 cx.sink.emit(
                     Severity::Error,
-                    "lock.schema-lock-id-conflict",
+                    Rule::LockSchemaLockIdConflict,
                     vec![o.last_grant, cx.id],
                     format!(
                         "{op} granted ClientID {client} a shared lock with SchemaLockID {s} while ClientID {} held it with SchemaLockID {} ({})",
@@ -751,7 +719,7 @@ impl FileState {
         if let Some(x) = self.live_exclusive(exclusive_self).first() {
             cx.sink.emit(
                 Severity::Error,
-                "lock.shared-while-exclusive",
+                Rule::LockSharedWhileExclusive,
                 vec![x.last_grant, cx.id],
                 format!(
                     "{op} granted ClientID {client} a shared lock while exclusive lock {} was held ({})",
@@ -774,7 +742,7 @@ impl FileState {
         if let Some(x) = self.live_exclusive(Some(lock_id)).first() {
             cx.sink.emit(
                 Severity::Error,
-                "lock.exclusive-conflict",
+                Rule::LockExclusiveConflict,
                 vec![x.last_grant, cx.id],
                 format!(
                     "{op} granted exclusive lock {lock_id} while exclusive lock {} was held ({})",
@@ -787,7 +755,7 @@ impl FileState {
         if let Some(s) = self.live_shared(client).first() {
             cx.sink.emit(
                 Severity::Error,
-                "lock.exclusive-while-shared",
+                Rule::LockExclusiveWhileShared,
                 vec![s.last_grant, cx.id],
                 format!(
                     "{op} granted exclusive lock {lock_id} while ClientID {} held a shared lock ({})",
@@ -812,7 +780,7 @@ impl FileState {
                 ex.push(cx.id);
                 cx.sink.emit(
                     Severity::Error,
-                    "coauth.status-alone",
+                    Rule::CoauthStatusAlone,
                     ex,
                     format!(
                         "{op} returned CoauthStatus Alone to ClientID {client} while {} held the shared lock",
@@ -827,7 +795,7 @@ impl FileState {
             }
             "Coauthoring" if others.is_empty() => cx.sink.emit(
                 Severity::Warning,
-                "coauth.status-coauthoring",
+                Rule::CoauthStatusCoauthoring,
                 vec![cx.id],
                 format!(
                     "{op} returned CoauthStatus Coauthoring to ClientID {client} but the proxy saw no other client holding the shared lock; the other coauthor may not pass through the proxy"
@@ -919,9 +887,13 @@ impl FileState {
     }
 
     fn failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
-        let code = r.error_code.as_str();
+        let code = r.code_text();
         if r.not_run_by_dependency() {
-            let meaning = ErrorCode::new(code).meaning().unwrap_or_default();
+            let meaning = r
+                .error_code
+                .as_ref()
+                .and_then(ErrorCode::meaning)
+                .unwrap_or_default();
             let detail = match &r.depends_on {
                 Some(d) => format!("{code}: {meaning}; {d}"),
                 None => format!("{code}: {meaning}"),
@@ -937,8 +909,8 @@ impl FileState {
             );
             return;
         }
-        let detail = match code {
-            "FileAlreadyLockedOnServer" => {
+        let detail = match &r.error_code {
+            Some(ErrorCode::FileAlreadyLockedOnServer) => {
                 let any_shared = matches!(op.kind, OpKind::Exclusive(_));
                 let h = self.holders_against(
                     op.exclusive_lock_id.as_deref(),
@@ -949,7 +921,7 @@ impl FileState {
                 if h.is_empty() {
                     cx.sink.emit(
                         Severity::Warning,
-                        "lock.unexplained-refusal",
+                        Rule::LockUnexplainedRefusal,
                         vec![cx.id],
                         format!(
                             "{} was refused with FileAlreadyLockedOnServer{} but the proxy saw no conflicting lock on {}; the holder may be a client that does not pass through the proxy, or a lock taken before the capture",
@@ -967,7 +939,7 @@ impl FileState {
                     Some(h.join("; "))
                 }
             }
-            "NumberOfCoauthorsReachedMax" => {
+            Some(ErrorCode::NumberOfCoauthorsReachedMax) => {
                 let live: Vec<String> = self
                     .live_shared(op.client_id.as_deref())
                     .iter()
@@ -1088,7 +1060,7 @@ impl FileState {
             .unwrap_or_else(|| ("earlier".to_owned(), cx.id));
         cx.sink.emit(
             Severity::Warning,
-            "lock.refresh-after-expiry",
+            Rule::LockRefreshAfterExpiry,
             vec![ex, cx.id],
             format!(
                 "{} for {} {} was granted at {} although the lock had expired at {ended}; the server re-granted it as a new lock, and another client could have taken a conflicting lock in between",
@@ -1133,7 +1105,7 @@ impl FileState {
         };
         cx.sink.emit(
             sev,
-            "lock.release-without-lock",
+            Rule::LockReleaseWithoutLock,
             vec![cx.id],
             format!(
                 "{} for {} {holder} was answered Success but it held nothing: {why}",
@@ -1165,7 +1137,7 @@ impl FileState {
     /// A refused Coauth or SchemaLock request: a failed conversion also ends the shared
     /// lock (ExitCoauthSessionAsConvertToExclusiveFailed), then the marker.
     fn shared_failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
-        if r.error_code == "ExitCoauthSessionAsConvertToExclusiveFailed" {
+        if r.error_code == Some(ErrorCode::ExitCoauthSessionAsConvertToExclusiveFailed) {
             if let Some(l) = self.lanes.get_mut(li) {
                 l.close(SpanEnd::Removed, cx.t, cx.id, None, cx.hist);
             }
@@ -1342,7 +1314,7 @@ impl FileState {
             ex.push(cx.id);
             cx.sink.emit(
                 Severity::Error,
-                "coauth.status-alone",
+                Rule::CoauthStatusAlone,
                 ex,
                 format!(
                     "AmIAlone answered true while {} clients held the shared lock ({})",
@@ -1390,7 +1362,7 @@ impl FileState {
         let result = if c.coherency_failure {
             "CoherencyFailure".to_owned()
         } else if !r.success() {
-            r.error_code.clone()
+            r.code_text().to_owned()
         } else if c.fsshttpb_failed {
             "FSSHTTPB error".to_owned()
         } else {
@@ -1416,7 +1388,7 @@ impl FileState {
                     }
                     None => cx.sink.emit(
                         Severity::Warning,
-                        "cell.retry-without-download",
+                        Rule::CellRetryWithoutDownload,
                         vec![ch.failed, cx.id],
                         format!(
                             "{client} retried PutChanges on {} after a CoherencyFailure (exchange {}) without downloading (QueryChanges) first",
@@ -1533,7 +1505,7 @@ impl FileState {
                     } else if x.last_end.is_none() {
                         cx.sink.emit(
                             Severity::Warning,
-                            "lock.release-without-lock",
+                            Rule::LockReleaseWithoutLock,
                             vec![cx.id],
                             format!(
                                 "{} of lock token {t} was answered {} but the proxy saw no LOCK grant it; the lock may predate the capture",
@@ -1558,7 +1530,7 @@ impl FileState {
             if let Some(o) = other.filter(|_| exclusive) {
                 cx.sink.emit(
                     Severity::Error,
-                    "webdav.lock.conflict",
+                    Rule::WebDavLockConflict,
                     vec![o.last_grant, cx.id],
                     format!(
                         "{} granted an exclusive lock on {} while lock {} ({}) was held",
@@ -1586,7 +1558,7 @@ impl FileState {
             let (kind, h) = (LaneKind::WebDavLock, holder.clone());
             cx.sink.emit(
                 Severity::Warning,
-                "lock.refresh-after-expiry",
+                Rule::LockRefreshAfterExpiry,
                 vec![cx.id],
                 format!(
                     "{op_name} for {} {h} was granted at {} although the lock had expired",
@@ -1596,20 +1568,5 @@ impl FileState {
                 SPEC_EXPIRY,
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_normalise() {
-        assert_eq!(
-            normalise_url("https://Contoso.example/Sites/Team/Shared%20Documents/Plan.docx?x=1"),
-            "https://contoso.example/sites/team/shared documents/plan.docx"
-        );
-        assert_eq!(normalise_url("/a/b/"), "/a/b");
-        assert_eq!(normalise_url(""), "/");
     }
 }

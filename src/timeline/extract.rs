@@ -5,19 +5,14 @@
 //! SPFileSync model for the cross-exchange rules. Observations are small, so the engine
 //! can hold a few back to put them in time order without keeping whole exchanges.
 
-use std::borrow::Cow;
-
-use crate::decode::exchange::DecodedExchange;
-use crate::decode::findings::{DavOrSync, Finding, Severity};
+use crate::decode::exchange::{DecodedExchange, FsshttpExchange, ProtocolModel};
+use crate::decode::findings::{Finding, Rule, Severity};
 use crate::decode::fsshttp::{
     CoauthRequestType, EditorsTableRequestType, ErrorCategory, ErrorCode, ExclusiveLockRequestType,
     LockType, SchemaLockRequestType, SubRequestData, SubRequestType,
 };
-use crate::decode::fsshttpb::{self, ErrorDetail, FsshttpbResponse, ResponseError};
+use crate::decode::fsshttpb::{self, CellErrorCode, FsshttpbResponse, ResponseError};
 use crate::decode::webdav::{DavBody, DavTimeout};
-
-/// FSSHTTPB Cell Error code of a coherency failure (MS-FSSHTTPB 2.2.3.2.1).
-const COHERENCY_FAILURE: u32 = 12;
 
 const SPEC_JOIN: &str = "MS-FSSHTTP 2.2.3.5, 2.2.3.10 (SubResponse@SubRequestToken matches a SubRequest; one SubResponse per SubRequest)";
 const SPEC_CODES: &str = "MS-FSSHTTP 2.2.5.4 (ErrorCodeTypes: the six groups of values)";
@@ -27,15 +22,6 @@ const SPEC_DEPENDENCY: &str =
 const SPEC_REQUEST_TOKEN: &str =
     "MS-FSSHTTP 2.2.3.5 (Response@RequestToken names the Request it answers)";
 
-/// The ErrorCodes by which the server says it did not run a subrequest because of its
-/// `DependsOn` (MS-FSSHTTP 2.2.5.2): not a refusal of what the subrequest asked.
-pub(crate) const NOT_RUN_BY_DEPENDENCY: &[&str] = &[
-    "DependentRequestNotExecuted",
-    "DependentOnlyOnSuccessRequestFailed",
-    "DependentOnlyOnFailRequestSucceeded",
-    "DependentOnlyOnNotSupportedRequestGetSupported",
-];
-
 /// One exchange, reduced.
 #[derive(Debug)]
 pub(crate) struct Obs {
@@ -44,16 +30,18 @@ pub(crate) struct Obs {
     pub connection: Option<u64>,
     pub ops: Vec<Op>,
     pub dav_lock: Option<DavLockOp>,
-    pub dav: Option<DavOrSync>,
+    /// The WebDAV or SPFileSync model, for the cross-exchange rules (applied in time
+    /// order, so kept until the exchange leaves the reorder window).
+    pub dav: Option<ProtocolModel>,
     pub findings: Vec<Finding>,
 }
 
 impl Obs {
     /// Adds an info-level finding about this exchange.
-    fn info(&mut self, rule: &'static str, sentence: String, spec: &str) {
+    fn info(&mut self, rule: Rule, sentence: String, spec: &str) {
         self.findings.push(Finding {
             severity: Severity::Info,
-            rule: Cow::Borrowed(rule),
+            rule,
             exchanges: vec![self.id],
             sentence,
             spec: spec.to_owned(),
@@ -99,7 +87,8 @@ pub(crate) struct Op {
 /// The SubResponse of an [`Op`].
 #[derive(Debug, Clone)]
 pub(crate) struct OpResult {
-    pub error_code: String,
+    /// The SubResponse's ErrorCode; `None` when it carries none.
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub lock_type: Option<LockType>,
     pub coauth_status: Option<String>,
@@ -111,12 +100,21 @@ pub(crate) struct OpResult {
 
 impl OpResult {
     pub fn success(&self) -> bool {
-        self.error_code == "Success"
+        self.error_code.as_ref().is_some_and(ErrorCode::is_success)
     }
 
     /// The server did not run the subrequest because of its dependency.
     pub fn not_run_by_dependency(&self) -> bool {
-        NOT_RUN_BY_DEPENDENCY.contains(&self.error_code.as_str())
+        self.error_code
+            .as_ref()
+            .is_some_and(ErrorCode::is_not_run_by_dependency)
+    }
+
+    /// The ErrorCode as written, or `(no ErrorCode)`.
+    pub fn code_text(&self) -> &str {
+        self.error_code
+            .as_ref()
+            .map_or("(no ErrorCode)", ErrorCode::as_str)
     }
 }
 
@@ -155,7 +153,7 @@ pub(crate) fn extract(
     if let Some(first) = d.diagnostics.first() {
         obs.findings.push(Finding {
             severity: Severity::Warning,
-            rule: Cow::Borrowed("decode.diagnostics"),
+            rule: Rule::DecodeDiagnostics,
             exchanges: vec![id],
             sentence: format!(
                 "exchange {id} could not be fully decoded ({} diagnostic{}; first: {:?} body offset {}: {})",
@@ -168,20 +166,19 @@ pub(crate) fn extract(
             spec: SPEC_DIAG.to_owned(),
         });
     }
-    if let Some(x) = &d.fsshttp {
-        fsshttp_ops(&mut obs, x, url);
-    }
-    if let Some(w) = &d.webdav {
-        obs.dav_lock = dav_lock(w);
-        obs.dav = Some(DavOrSync::WebDav(Box::new(w.clone())));
-    }
-    if let Some(s) = &d.spfilesync {
-        obs.dav = Some(DavOrSync::SpFileSync(Box::new(s.clone())));
+    match &d.model {
+        ProtocolModel::Fsshttp(x) => fsshttp_ops(&mut obs, x, url),
+        ProtocolModel::WebDav(w) => {
+            obs.dav_lock = dav_lock(w);
+            obs.dav = Some(d.model.clone());
+        }
+        ProtocolModel::SpFileSync(_) => obs.dav = Some(d.model.clone()),
+        ProtocolModel::Http => {}
     }
     obs
 }
 
-fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http_url: &str) {
+fn fsshttp_ops(obs: &mut Obs, x: &FsshttpExchange, http_url: &str) {
     let id = obs.id;
     let Some(req) = &x.request else {
         return;
@@ -190,7 +187,7 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
     let mut whole_failed = false;
     for n in resp.map(|r| r.notes.as_slice()).unwrap_or_default() {
         obs.info(
-            "fsshttp.request-token-paired",
+            Rule::FsshttpRequestTokenPaired,
             format!("exchange {id}: {}", n.message),
             SPEC_REQUEST_TOKEN,
         );
@@ -198,7 +195,7 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
     if let Some(r) = resp {
         if let Some(v) = &r.response_version {
             if let Some(e) = &v.error_code {
-                unknown_code(obs, e, "ResponseVersion");
+                unknown_code(obs, Some(e), "ResponseVersion");
                 whole_failed |= !e.is_success();
             }
         }
@@ -226,7 +223,7 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
         let mut file_failed = whole_failed;
         if let Some(r) = response {
             if let Some(e) = &r.error_code {
-                unknown_code(obs, e, "Response");
+                unknown_code(obs, Some(e), "Response");
                 file_failed |= !e.is_success();
             }
         } else {
@@ -251,21 +248,17 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
             } else if !file_failed {
                 obs.findings.push(Finding {
                     severity: Severity::Error,
-                    rule: Cow::Borrowed("fsshttp.subrequest-without-subresponse"),
+                    rule: Rule::FsshttpSubrequestWithoutSubresponse,
                     exchanges: vec![id],
                     sentence: format!("{} got no SubResponse", the_sub_request(sub)),
                     spec: SPEC_JOIN.to_owned(),
                 });
             }
             let result = found.map(|(_, s)| {
-                let code = s
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| ErrorCode::new("(no ErrorCode)"));
-                unknown_code(obs, &code, "SubResponse");
+                unknown_code(obs, s.error_code.as_ref(), "SubResponse");
                 let rd = s.sub_response_data.as_ref();
                 OpResult {
-                    error_code: code.code,
+                    error_code: s.error_code.clone(),
                     error_message: s.error_message.clone(),
                     lock_type: rd.and_then(|d| d.lock_type.clone()),
                     coauth_status: rd
@@ -284,16 +277,16 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                     }),
                 }
             });
-            if let (Some(r), Some((_, s))) = (&result, found) {
+            if let Some(r) = &result {
                 if r.not_run_by_dependency() {
-                    let meaning = s.error_code.as_ref().and_then(|e| e.meaning());
+                    let meaning = r.error_code.as_ref().and_then(ErrorCode::meaning);
                     obs.info(
-                        "fsshttp.dependency-not-run",
+                        Rule::FsshttpDependencyNotRun,
                         format!(
                             "{} was not run (dependency): {}; ErrorCode {}{}",
                             the_sub_request(sub),
                             r.depends_on.as_deref().unwrap_or("no DependsOn"),
-                            r.error_code,
+                            r.code_text(),
                             meaning.map(|m| format!(" ({m})")).unwrap_or_default()
                         ),
                         SPEC_DEPENDENCY,
@@ -349,13 +342,13 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
                 }
                 obs.findings.push(Finding {
                     severity: Severity::Error,
-                    rule: Cow::Borrowed("fsshttp.subresponse-without-subrequest"),
+                    rule: Rule::FsshttpSubresponseWithoutSubrequest,
                     exchanges: vec![id],
                     sentence: format!(
                         "a SubResponse with SubRequestToken {} (ErrorCode {}) answers no SubRequest of the request for {file}",
                         s.sub_request_token
                             .map_or_else(|| "(none)".to_owned(), |t| t.to_string()),
-                        s.error_code.as_ref().map_or("(none)", |e| e.code.as_str())
+                        s.error_code.as_ref().map_or("(none)", ErrorCode::as_str)
                     ),
                     spec: SPEC_JOIN.to_owned(),
                 });
@@ -373,7 +366,7 @@ fn fsshttp_ops(obs: &mut Obs, x: &crate::decode::exchange::FsshttpExchange, http
         for s in &r.sub_responses {
             obs.findings.push(Finding {
                 severity: Severity::Error,
-                rule: Cow::Borrowed("fsshttp.subresponse-without-subrequest"),
+                rule: Rule::FsshttpSubresponseWithoutSubrequest,
                 exchanges: vec![id],
                 sentence: format!(
                     "a SubResponse with SubRequestToken {} belongs to a Response with no matching Request",
@@ -396,24 +389,23 @@ fn the_sub_request(sub: &crate::decode::fsshttp::SubRequest) -> String {
     )
 }
 
-fn unknown_code(obs: &mut Obs, e: &ErrorCode, element: &str) {
-    if e.category != ErrorCategory::Unknown {
-        return;
-    }
+fn unknown_code(obs: &mut Obs, e: Option<&ErrorCode>, element: &str) {
+    let text = match e {
+        Some(e) if e.category() != ErrorCategory::Unknown => return,
+        Some(e) => e.as_str(),
+        None => "(no ErrorCode)",
+    };
     let id = obs.id;
     obs.findings.push(Finding {
         severity: Severity::Error,
-        rule: Cow::Borrowed("fsshttp.unknown-error-code"),
+        rule: Rule::FsshttpUnknownErrorCode,
         exchanges: vec![id],
-        sentence: format!(
-            "{element}@ErrorCode {:?} is not a value of ErrorCodeTypes",
-            e.code
-        ),
+        sentence: format!("{element}@ErrorCode {text:?} is not a value of ErrorCodeTypes"),
         spec: SPEC_CODES.to_owned(),
     });
 }
 
-fn cell_op(x: &crate::decode::exchange::FsshttpExchange, token: Option<u64>) -> CellOp {
+fn cell_op(x: &FsshttpExchange, token: Option<u64>) -> CellOp {
     let mut c = CellOp::default();
     let Some(cell) = x.cells.iter().find(|c| c.sub_request_token == token) else {
         return c;
@@ -435,26 +427,11 @@ fn cell_op(x: &crate::decode::exchange::FsshttpExchange, token: Option<u64>) -> 
 }
 
 fn coherency(r: &FsshttpbResponse) -> bool {
-    fn is_cf(e: &ResponseError) -> bool {
-        let mut cur = Some(e);
-        let mut depth = 0;
-        while let Some(e) = cur {
-            if matches!(e.detail, ErrorDetail::CellError { code, .. } if code == COHERENCY_FAILURE)
-            {
-                return true;
-            }
-            depth += 1;
-            if depth > 16 {
-                break;
-            }
-            cur = e.chained.as_deref();
-        }
-        false
-    }
-    r.error.as_ref().is_some_and(is_cf)
+    let cf = |e: &ResponseError| e.has_cell_error(CellErrorCode::CoherencyFailure);
+    r.error.as_ref().is_some_and(cf)
         || r.sub_responses
             .iter()
-            .any(|s| s.error.as_ref().is_some_and(is_cf))
+            .any(|s| s.error.as_ref().is_some_and(cf))
 }
 
 fn seconds(t: &DavTimeout) -> Option<i64> {

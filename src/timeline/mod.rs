@@ -29,7 +29,7 @@
 //! `fsshttp.subresponse-without-subrequest`, `fsshttp.subrequest-without-subresponse`,
 //! `fsshttp.unknown-error-code`, `cell.retry-without-download`, `decode.diagnostics`,
 //! `fsshttp.dependency-not-run` and `fsshttp.request-token-paired` (info), and the
-//! WebDAV / SPFileSync rules of [`crate::decode::findings`].
+//! WebDAV / SPFileSync rules of `cross` (see [`Rule`]).
 //!
 //! A subrequest the server did not run because of its `DependsOn` (Word's SchemaLock
 //! fallback next to a supported JoinCoauthoring) is an [`EventKind::NotRun`] event
@@ -41,24 +41,27 @@
 //! let mut timeline = Timeline::new(TimelineOptions::default());
 //! # let exchanges: Vec<synctap::model::Exchange> = Vec::new();
 //! for x in &exchanges {
-//!     timeline.push(x); // e.g. from capture::CaptureReader, or live from the proxy
+//!     // Decoded once where the exchange enters (a capture reader, the proxy's channel).
+//!     let decoded = synctap::decode::exchange::decode_recorded(x);
+//!     timeline.push(x, &decoded);
 //! }
 //! let report = timeline.report();
 //! assert!(!report.has_errors());
 //! print!("{}", render_text(&report, None));
 //! ```
 
+mod cross;
 mod engine;
 mod extract;
 mod render;
-mod time;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::decode::findings::{Finding, Severity};
-pub use engine::{normalise_url, Timeline};
+pub use crate::decode::findings::{Finding, Rule, Severity};
+pub use crate::util::{format_rfc3339, parse_rfc3339};
+pub use cross::{cross_exchange_findings, CrossExchange};
+pub use engine::Timeline;
 pub use render::{render_findings, render_text};
-pub use time::{format_rfc3339, parse_rfc3339};
 
 /// The result of an [`EventKind::NotRun`] event.
 pub const NOT_RUN_RESULT: &str = "not run (dependency)";

@@ -2,11 +2,12 @@
 //! to 100 columns) with its spans and markers in time order, the CoauthStatus changes and
 //! file events, then the findings. Times are UTC `HH:MM:SS`, exchanges `#N`.
 
-use super::time::clock;
 use super::{
     Event, EventKind, FileTimeline, Finding, Lane, Severity, Span, SpanEnd, TimelineReport,
 };
+use crate::decode::file_key::FileKey;
 use crate::decode::text::escape_terminal;
+use crate::util::clock;
 
 /// Output width in columns.
 const WIDTH: usize = 100;
@@ -14,7 +15,7 @@ const WIDTH: usize = 100;
 /// Renders the report. With `file_filter`, only files whose normalised URL contains the
 /// filter (normalised the same way) are shown; findings are always shown.
 pub fn render_text(report: &TimelineReport, file_filter: Option<&str>) -> String {
-    let filter = file_filter.map(super::engine::normalise_url);
+    let filter = file_filter.map(|f| FileKey::of_url(f).as_str().to_owned());
     let mut out = String::new();
     let mut shown = 0usize;
     for f in &report.files {

@@ -285,7 +285,7 @@ impl Detail {
 /// the exchange: each Cell payload of a SOAP envelope, or a body that is one itself.
 fn field_lines(x: &Exchange, d: &DecodedExchange) -> Vec<String> {
     let mut out = Vec::new();
-    let f = d.fsshttp.as_ref();
+    let f = d.fsshttp();
     // A MIME part named by several xop:Includes is listed once.
     let mut seen = Vec::new();
     if let Some(env) = f.and_then(|f| f.request.as_ref()) {
@@ -362,11 +362,11 @@ fn tree(d: &DecodedExchange) -> Vec<Node> {
             body: if in_envelope { body } else { None },
         });
     };
-    push(0, format!("Protocol: {}", d.protocol.name()));
+    push(0, format!("Protocol: {}", d.protocol().name()));
     for s in &d.summary {
         push(1, s.clone());
     }
-    if let Some(f) = &d.fsshttp {
+    if let Some(f) = d.fsshttp() {
         push(0, "MS-FSSHTTP".into());
         indented(
             &render_tree(f.request.as_ref(), f.response.as_ref()),
@@ -386,11 +386,11 @@ fn tree(d: &DecodedExchange) -> Vec<Node> {
             }
         }
     }
-    if let Some(s) = &d.spfilesync {
+    if let Some(s) = d.spfilesync() {
         push(0, "SPFileSync".into());
         json_tree(s, 1, &mut push);
     }
-    if let Some(w) = &d.webdav {
+    if let Some(w) = d.webdav() {
         push(0, "WebDAV".into());
         json_tree(w, 1, &mut push);
     }

@@ -12,7 +12,7 @@ use super::app::{App, View};
 use super::detail::{Detail, Tab};
 use super::layout::Areas;
 use crate::decode::exchange::Side;
-use crate::decode::text::escape_terminal;
+use crate::decode::text::{escape_terminal, shorten_keep_end};
 use crate::timeline::Severity;
 
 /// Draws the whole screen.
@@ -124,16 +124,9 @@ fn size(n: u64) -> String {
     }
 }
 
-/// Shortens `s` to `w` characters, keeping the end (paths say most at the end).
+/// Escapes `s` and shortens it to `w` characters, keeping the end.
 fn shorten(s: &str, w: usize) -> String {
-    let s = escape_terminal(s);
-    let n = s.chars().count();
-    if n <= w {
-        return s.into_owned();
-    }
-    let keep = w.saturating_sub(1);
-    let tail: String = s.chars().skip(n - keep).collect();
-    format!("…{tail}")
+    shorten_keep_end(&escape_terminal(s), w)
 }
 
 fn table(app: &App, area: Rect, buf: &mut Buffer) {

@@ -5,7 +5,6 @@
 //! offset in its row (or from a bounded in-memory ring in live mode).
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -13,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::capture::CaptureReader;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
-use crate::filter::Filter;
+use crate::decode::text::truncate_bytes;
+use crate::filter::{body_matches, Facts, Filter};
 use crate::model::{Exchange, ExchangeKind};
 use crate::timeline::{parse_rfc3339, Timeline, TimelineOptions, TimelineReport};
 
@@ -118,11 +118,18 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
     };
     let resp_len = x.response.as_ref().map_or(0, |r| r.body.len);
     let tunnel = x.tunnel.map_or(0, |t| t.bytes_up + t.bytes_down);
-    let code = d
-        .fsshttp
-        .as_ref()
-        .and_then(|f| f.response.as_ref())
-        .and_then(first_error_code);
+    // The first ErrorCode other than Success, else a SOAP fault's.
+    let code = d.fsshttp_response().and_then(|r| {
+        r.error_codes()
+            .find(|c| !c.is_success())
+            .map(ToString::to_string)
+            .or_else(|| {
+                r.fault
+                    .as_ref()
+                    .and_then(|f| f.error_code.clone())
+                    .filter(|c| c != "Success")
+            })
+    });
     let (status, error) = match (&x.error, &x.response, code) {
         (Some(e), _, _) => (e.clone(), true),
         (None, Some(r), Some(c)) => (format!("{} {c}", r.status), true),
@@ -130,20 +137,13 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         (None, None, _) if x.kind == ExchangeKind::Tunnel => ("tunnel".to_owned(), false),
         (None, None, _) => ("---".to_owned(), true),
     };
-    let mut summary = if d.protocol == Protocol::Http {
+    let mut summary = if d.protocol() == Protocol::Http {
         String::new()
     } else {
         d.summary.join(" | ")
     };
     // Rows are kept for every exchange: cap what one row holds.
-    if summary.len() > SUMMARY_MAX {
-        let mut end = SUMMARY_MAX;
-        while !summary.is_char_boundary(end) {
-            end -= 1;
-        }
-        summary.truncate(end);
-        summary.push('…');
-    }
+    truncate_bytes(&mut summary, SUMMARY_MAX);
     Row {
         id: x.id,
         time,
@@ -151,7 +151,7 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         client,
         method,
         target,
-        protocol: d.protocol.name(),
+        protocol: d.protocol().name(),
         summary,
         status,
         error,
@@ -159,38 +159,6 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         size: req_len + resp_len + tunnel,
         duration_ms: x.timings.done_ms,
         loc,
-    }
-}
-
-/// The first ErrorCode other than Success in a response envelope.
-fn first_error_code(r: &crate::decode::fsshttp::ResponseEnvelope) -> Option<String> {
-    let v = serde_json::to_value(r).ok()?;
-    let mut found = None;
-    find_error_code(&v, &mut found);
-    found
-}
-
-fn find_error_code(v: &serde_json::Value, found: &mut Option<String>) {
-    if found.is_some() {
-        return;
-    }
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                if k == "ErrorCode" {
-                    let code = v.as_str().or_else(|| v["code"].as_str());
-                    if let Some(s) = code {
-                        if s != "Success" {
-                            *found = Some(s.to_owned());
-                            return;
-                        }
-                    }
-                }
-                find_error_code(v, found);
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|v| find_error_code(v, found)),
-        _ => {}
     }
 }
 
@@ -231,7 +199,19 @@ fn guarded(decode: Decoder, x: &Exchange) -> Option<DecodedExchange> {
 /// The decoder a source uses (tests substitute one that panics).
 type Decoder = fn(&Exchange) -> DecodedExchange;
 
-/// Shared state of one source thread: the timeline, the filter and the outbox.
+/// One exchange as a source keeps it after decoding it once: its row, what a filter looks
+/// at, and (in live mode) the exchange itself for `~b`. A filter change is evaluated over
+/// these, without reading or decoding the capture again.
+struct Kept {
+    row: Row,
+    /// `None` when decoding failed: the row is shown under every filter.
+    facts: Option<Facts>,
+    /// The full exchange (live mode only); a capture's is read back from `row.loc`.
+    exchange: Option<Arc<Exchange>>,
+}
+
+/// Shared state of one source thread: the timeline, the filter, the kept rows and the
+/// outbox.
 struct Fold {
     tx: Sender<SourceMsg>,
     decode: Decoder,
@@ -240,10 +220,13 @@ struct Fold {
     batch: Vec<Row>,
     dirty: bool,
     last_report: Instant,
+    kept: VecDeque<Kept>,
+    /// Most exchanges kept (live mode keeps as many as its ring).
+    keep_max: usize,
 }
 
 impl Fold {
-    fn new(tx: Sender<SourceMsg>) -> Self {
+    fn new(tx: Sender<SourceMsg>, keep_max: usize) -> Self {
         Self {
             tx,
             decode: decode_recorded,
@@ -252,33 +235,97 @@ impl Fold {
             batch: Vec::new(),
             dirty: false,
             last_report: Instant::now(),
+            kept: VecDeque::new(),
+            keep_max,
         }
     }
 
-    /// Decodes, folds into the timeline when `fold`, and queues the row if it matches.
-    /// A decoder panic loses only this exchange's decoding: its row says so.
-    fn push(&mut self, x: &Exchange, loc: Loc, fold: bool) -> bool {
-        let Some(d) = guarded(self.decode, x) else {
-            let mut row = make_row(x, &DecodedExchange::plain_http(), loc);
-            row.summary = DECODE_FAILED.to_owned();
-            row.error = true;
-            self.batch.push(row);
-            return self.batch.len() < BATCH || self.flush(false);
+    /// Decodes once, folds into the timeline when `fold`, keeps the row and queues it if
+    /// it matches. A decoder panic loses only this exchange's decoding: its row says so.
+    /// `shared` is the exchange when live mode holds it in memory.
+    fn push(&mut self, x: &Exchange, shared: Option<Arc<Exchange>>, loc: Loc, fold: bool) -> bool {
+        let kept = match guarded(self.decode, x) {
+            None => {
+                let mut row = make_row(x, &DecodedExchange::plain_http(), loc);
+                row.summary = DECODE_FAILED.to_owned();
+                row.error = true;
+                Kept {
+                    row,
+                    facts: None,
+                    exchange: shared,
+                }
+            }
+            Some(d) => {
+                if fold {
+                    let t = parse_rfc3339(&x.timings.start).unwrap_or(0);
+                    let url = x.request.as_ref().map_or("", |r| r.url.as_str());
+                    self.timeline
+                        .push_decoded(x.id, t, Some(x.connection_id), &d, url);
+                    self.dirty = true;
+                }
+                Kept {
+                    row: make_row(x, &d, loc),
+                    facts: Some(Facts::of(x, &d)),
+                    exchange: shared,
+                }
+            }
         };
-        if fold {
-            let t = parse_rfc3339(&x.timings.start).unwrap_or(0);
-            let url = x.request.as_ref().map_or("", |r| r.url.as_str());
-            self.timeline
-                .push_decoded(x.id, t, Some(x.connection_id), &d, url);
-            self.dirty = true;
+        let matches = self.matches(&kept, &mut |re| body_matches(re, x));
+        if matches {
+            self.batch.push(kept.row.clone());
         }
-        if self.filter.as_ref().is_none_or(|f| f.matches(x, &d)) {
-            self.batch.push(make_row(x, &d, loc));
+        self.kept.push_back(kept);
+        while self.kept.len() > self.keep_max {
+            self.kept.pop_front();
         }
-        if self.batch.len() >= BATCH {
-            return self.flush(false);
+        self.batch.len() < BATCH || self.flush(false)
+    }
+
+    /// Whether a kept exchange passes the filter; `body` answers `~b` terms.
+    fn matches(&self, k: &Kept, body: &mut dyn FnMut(&regex::bytes::Regex) -> bool) -> bool {
+        match (&self.filter, &k.facts) {
+            (None, _) | (_, None) => true,
+            (Some(f), Some(facts)) => f.matches_facts(facts, body),
         }
-        true
+    }
+
+    /// Applies a new filter to the kept rows: the UI forgets its rows and gets the
+    /// matching ones again. Bodies are read only for a `~b` filter: from memory in live
+    /// mode, else from the capture at `capture`. False when the UI is gone.
+    fn refilter(&mut self, filter: Option<Filter>, capture: Option<&Path>) -> bool {
+        self.filter = filter;
+        self.batch.clear();
+        if self.tx.send(SourceMsg::Reset).is_err() {
+            return false;
+        }
+        let mut reader = match capture {
+            Some(p) if self.filter.as_ref().is_some_and(Filter::needs_bodies) => {
+                CaptureReader::open(p).ok()
+            }
+            _ => None,
+        };
+        let kept = std::mem::take(&mut self.kept);
+        let mut ok = true;
+        for k in &kept {
+            let mut body = |re: &regex::bytes::Regex| match (&k.exchange, k.row.loc, &mut reader) {
+                (Some(x), _, _) => body_matches(re, x),
+                (None, Loc::File { start }, Some(r)) => r
+                    .read_at(start, k.row.id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|x| body_matches(re, &x)),
+                _ => false,
+            };
+            if self.matches(k, &mut body) {
+                self.batch.push(k.row.clone());
+                if self.batch.len() >= BATCH && !self.flush(false) {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        self.kept = kept;
+        ok && self.flush(true)
     }
 
     /// Sends queued rows, and a report when due (or `force`). False when the UI is gone.
@@ -325,27 +372,15 @@ fn follow_file(
     // The capture reader in follow mode never consumes a torn last line: it answers None
     // until the writer completes it.
     let mut reader = CaptureReader::follow(path)?;
-    let mut fold = Fold::new(tx.clone());
+    let mut fold = Fold::new(tx.clone(), usize::MAX);
     let mut bad = 0u64;
-    // The offset up to which exchanges were folded into the timeline.
-    let mut folded_to = 0u64;
     let mut caught_up = false;
-    // Forgets the rows and reads again from the start under a new filter.
-    let restart = |f: Option<Filter>, fold: &mut Fold, reader: &mut CaptureReader<File>| {
-        fold.filter = f;
-        fold.batch.clear();
-        if tx.send(SourceMsg::Reset).is_err() {
-            return Ok(false);
-        }
-        reader.rewind().map(|()| true)
-    };
     loop {
         match crx.try_recv() {
             Ok(SourceCmd::SetFilter(f)) => {
-                if !restart(f, &mut fold, &mut reader)? {
+                if !fold.refilter(f, Some(path)) {
                     return Ok(());
                 }
-                caught_up = false;
             }
             Err(TryRecvError::Disconnected) => return Ok(()),
             Err(TryRecvError::Empty) => {}
@@ -371,10 +406,9 @@ fn follow_file(
                 // Still answer filter changes.
                 match crx.recv_timeout(Duration::from_millis(100)) {
                     Ok(SourceCmd::SetFilter(f)) => {
-                        if !restart(f, &mut fold, &mut reader)? {
+                        if !fold.refilter(f, Some(path)) {
                             return Ok(());
                         }
-                        caught_up = false;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
@@ -385,11 +419,12 @@ fn follow_file(
             continue;
         };
         caught_up = false;
-        let fold_it = entry.offset >= folded_to;
-        if fold_it {
-            folded_to = entry.end;
-        }
-        if !fold.push(&entry.exchange, Loc::File { start: entry.start }, fold_it) {
+        if !fold.push(
+            &entry.exchange,
+            None,
+            Loc::File { start: entry.start },
+            true,
+        ) {
             return Ok(());
         }
     }
@@ -411,24 +446,13 @@ pub(crate) fn spawn_live(
         .stack_size(SOURCE_STACK)
         .spawn(move || {
             use tokio::sync::broadcast::error::TryRecvError as B;
-            let mut fold = Fold::new(tx.clone());
+            let mut fold = Fold::new(tx.clone(), LIVE_RING);
             let _ = tx.send(SourceMsg::CaughtUp);
             loop {
                 match crx.try_recv() {
                     Ok(SourceCmd::SetFilter(f)) => {
-                        fold.filter = f;
-                        fold.batch.clear();
-                        if tx.send(SourceMsg::Reset).is_err() {
+                        if !fold.refilter(f, None) {
                             return;
-                        }
-                        let snapshot: Vec<_> = ring2
-                            .lock()
-                            .map(|r| r.iter().cloned().collect())
-                            .unwrap_or_default();
-                        for x in snapshot {
-                            if !fold.push(&x, Loc::Memory, false) {
-                                return;
-                            }
                         }
                     }
                     Err(TryRecvError::Disconnected) => return,
@@ -436,13 +460,14 @@ pub(crate) fn spawn_live(
                 }
                 match rx.try_recv() {
                     Ok(x) => {
+                        let shared = x.clone();
                         if let Ok(mut r) = ring2.lock() {
                             r.push_back(x.clone());
                             while r.len() > LIVE_RING {
                                 r.pop_front();
                             }
                         }
-                        if !fold.push(&x, Loc::Memory, true) {
+                        if !fold.push(&x, Some(shared), Loc::Memory, true) {
                             return;
                         }
                     }
@@ -491,10 +516,10 @@ mod tests {
     #[test]
     fn a_decoder_panic_loses_only_its_row() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut fold = Fold::new(tx);
+        let mut fold = Fold::new(tx, usize::MAX);
         fold.decode = panics;
         for id in 1..=3 {
-            assert!(fold.push(&exchange(id), Loc::Memory, true));
+            assert!(fold.push(&exchange(id), None, Loc::Memory, true));
         }
         assert!(fold.flush(true));
         drop(fold);

@@ -26,7 +26,7 @@ fn cap_diagnostics(diags: &mut Vec<Diagnostic>) {
         let omitted = diags.len() - MAX_DIAGNOSTICS;
         let at = diags.get(MAX_DIAGNOSTICS).map_or(0, |d| d.offset);
         diags.truncate(MAX_DIAGNOSTICS);
-        diags.push(Diagnostic::new(
+        diags.push(Diagnostic::limit(
             at,
             format!("{omitted} more diagnostics omitted"),
         ));
@@ -103,7 +103,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn expect_ns(&mut self, n: XNode<'_>, ns: &str) {
         if n.ns() != Some(ns) {
-            self.diags.push(Diagnostic::new(
+            self.diags.push(Diagnostic::unexpected(
                 n.offset(),
                 format!(
                     "element {} is in namespace {}, expected {ns}",
@@ -132,7 +132,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
     };
     let mut params = content_type.and_then(mtom::parse_content_type);
     if params.is_none() && content_type.is_some_and(mtom::is_multipart_related) {
-        ctx.diags.push(Diagnostic::new(
+        ctx.diags.push(Diagnostic::malformed(
             0,
             "multipart/related content type without a usable boundary parameter",
         ));
@@ -160,7 +160,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
         ctx.mp = Some(mp);
     }
     if range.len() > MAX_XML_LEN {
-        ctx.diags.push(Diagnostic::new(
+        ctx.diags.push(Diagnostic::limit(
             range.start + MAX_XML_LEN,
             format!("soap document longer than {MAX_XML_LEN} bytes; the rest is ignored"),
         ));
@@ -176,7 +176,7 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
         Ok(t) => t,
         Err(e) => {
             let good = e.valid_up_to();
-            ctx.diags.push(Diagnostic::new(
+            ctx.diags.push(Diagnostic::malformed(
                 base + good,
                 "invalid utf-8 in soap document; the rest is ignored",
             ));
@@ -184,7 +184,8 @@ fn prepare<'a>(content_type: Option<&str>, body: &'a [u8]) -> (Ctx<'a>, Tree<'a>
         }
     };
     if text.trim().is_empty() {
-        ctx.diags.push(Diagnostic::new(base, "empty soap document"));
+        ctx.diags
+            .push(Diagnostic::missing(base, "empty soap document"));
         return (ctx, Tree::default());
     }
     let tree = xml::parse(text, base, &mut ctx.diags);
@@ -215,7 +216,7 @@ fn body_children<'t>(ctx: &mut Ctx<'_>, tree: &'t Tree<'t>) -> Vec<XNode<'t>> {
                 }
             }
             if !found_body {
-                ctx.diags.push(Diagnostic::new(
+                ctx.diags.push(Diagnostic::missing(
                     root.offset(),
                     "soap Envelope without a Body",
                 ));
@@ -293,14 +294,14 @@ fn read_payload(
             .find(|a| a.local() == "href" && a.ns.is_none())
             .map(|a| &*a.value);
         let Some(href) = href else {
-            ctx.diags.push(Diagnostic::new(
+            ctx.diags.push(Diagnostic::missing(
                 inc.offset(),
                 "missing required attribute href on Include",
             ));
             return (None, None);
         };
         let Some(mp) = ctx.mp.as_ref() else {
-            ctx.diags.push(Diagnostic::new(
+            ctx.diags.push(Diagnostic::unexpected(
                 inc.offset(),
                 format!("xop:Include {href:?} in a body that is not multipart"),
             ));
@@ -335,7 +336,7 @@ fn read_payload(
                 )
             }
             None => {
-                ctx.diags.push(Diagnostic::new(
+                ctx.diags.push(Diagnostic::missing(
                     inc.offset(),
                     format!("xop:Include href {href:?} matches no MIME part"),
                 ));
@@ -375,7 +376,7 @@ fn read_payload(
                 }
                 other => (base, lowercase_reason(&other.to_string())),
             };
-            ctx.diags.push(Diagnostic::new(
+            ctx.diags.push(Diagnostic::malformed(
                 at,
                 format!("invalid base64 in {}: {what}", n.local()),
             ));
@@ -400,7 +401,7 @@ fn list_attr(
                 .find(|a| a.local() == attr && a.ns.is_none())
             {
                 Some(a) => out.push(a.value.clone().into_owned()),
-                None => ctx.diags.push(Diagnostic::new(
+                None => ctx.diags.push(Diagnostic::missing(
                     c.offset(),
                     format!("missing required attribute {attr} on {child}"),
                 )),
@@ -553,7 +554,7 @@ pub fn decode_request(content_type: Option<&str>, body: &[u8]) -> RequestEnvelop
         }
     }
     if env.fault.is_none() && env.request_collection.is_none() && !children.is_empty() {
-        ctx.diags.push(Diagnostic::new(
+        ctx.diags.push(Diagnostic::missing(
             children.first().map_or(0, |c| c.offset()),
             "no RequestCollection in soap Body",
         ));
@@ -753,7 +754,7 @@ fn answered_request<'r>(
         [only] if alone => only,
         _ => return None,
     };
-    notes.push(Diagnostic::new(
+    notes.push(Diagnostic::note(
         at,
         format!(
             "Response RequestToken {t} differs from the RequestToken {} of the only Request; paired as the only Request and Response of the message",
@@ -781,7 +782,7 @@ fn read_response(
     let req =
         requests.and_then(|q| answered_request(q, &r, index, alone, &mut ctx.notes, n.offset()));
     if requests.is_some() && req.is_none() {
-        ctx.diags.push(Diagnostic::new(
+        ctx.diags.push(Diagnostic::unexpected(
             n.offset(),
             format!(
                 "Response RequestToken {} matches no Request",
@@ -808,7 +809,7 @@ fn read_response(
         if let (Some(subs), Some(tok)) = (&subs, s.sub_request_token) {
             match subs.first(tok) {
                 Some(sr) => s.request_type = sr.type_.clone(),
-                None => ctx.diags.push(Diagnostic::new(
+                None => ctx.diags.push(Diagnostic::unexpected(
                     c.offset(),
                     format!("SubResponse SubRequestToken {tok} matches no SubRequest"),
                 )),
@@ -838,7 +839,7 @@ fn read_response(
                 continue;
             };
             if answered.first(tok).is_none() {
-                ctx.diags.push(Diagnostic::new(
+                ctx.diags.push(Diagnostic::missing(
                     n.offset(),
                     format!("no SubResponse for SubRequestToken {tok}"),
                 ));
@@ -901,7 +902,7 @@ pub fn decode_response(
         .and_then(|v| v.error_code.as_ref())
         .is_some_and(|e: &ErrorCode| !e.is_success());
     if env.fault.is_none() && env.response_version.is_none() && !children.is_empty() {
-        ctx.diags.push(Diagnostic::new(
+        ctx.diags.push(Diagnostic::missing(
             children.first().map_or(0, |c| c.offset()),
             "no ResponseVersion in soap Body",
         ));
@@ -911,7 +912,7 @@ pub fn decode_response(
         && !version_error
         && !children.is_empty()
     {
-        ctx.diags.push(Diagnostic::new(
+        ctx.diags.push(Diagnostic::missing(
             children.first().map_or(0, |c| c.offset()),
             "no ResponseCollection in soap Body",
         ));

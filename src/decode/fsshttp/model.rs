@@ -419,6 +419,25 @@ attr_struct! {
     }
 }
 
+impl SubRequestData {
+    /// The sub-operation (`JoinCoauthoring`, `GetLock`, `Rename`...), whichever request
+    /// type attribute the subrequest carries.
+    pub fn request_type(&self) -> Option<&str> {
+        self.coauth_request_type
+            .as_ref()
+            .map(CoauthRequestType::as_str)
+            .or(self.schema_lock_request_type.as_ref().map(|v| v.as_str()))
+            .or(self
+                .exclusive_lock_request_type
+                .as_ref()
+                .map(|v| v.as_str()))
+            .or(self.editors_table_request_type.as_ref().map(|v| v.as_str()))
+            .or(self.file_operation.as_ref().map(|v| v.as_str()))
+            .or(self.versioning_request_type.as_ref().map(|v| v.as_str()))
+            .or(self.properties.as_ref().map(|v| v.as_str()))
+    }
+}
+
 /// A request message.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RequestEnvelope {
@@ -769,6 +788,24 @@ impl ResponseEnvelope {
             .iter()
             .flat_map(|c| c.responses.iter())
             .flat_map(|r| r.sub_responses.iter().map(move |s| (r, s)))
+    }
+
+    /// Every ErrorCode in the envelope, in document order: the ResponseVersion's, then
+    /// each Response's followed by its SubResponses'.
+    pub fn error_codes(&self) -> impl Iterator<Item = &ErrorCode> {
+        let responses = self
+            .response_collection
+            .iter()
+            .flat_map(|c| c.responses.iter())
+            .flat_map(|r| {
+                r.error_code
+                    .iter()
+                    .chain(r.sub_responses.iter().filter_map(|s| s.error_code.as_ref()))
+            });
+        self.response_version
+            .iter()
+            .filter_map(|v| v.error_code.as_ref())
+            .chain(responses)
     }
 
     /// The Cell payloads with their SubRequestToken, in document order.

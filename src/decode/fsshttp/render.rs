@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::model::*;
+use super::values::ErrorCode;
 
 /// Number of payload bytes shown in hex.
 const HEAD: usize = 16;
@@ -48,11 +49,6 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Null => None,
         Value::Object(o) => {
             // The typed attribute values render compactly.
-            if let (Some(Value::String(code)), Some(Value::String(cat))) =
-                (o.get("code"), o.get("category"))
-            {
-                return Some(format!("{code} ({cat})"));
-            }
             if let (Some(Value::String(raw)), Some(Value::String(hex))) =
                 (o.get("raw"), o.get("hex"))
             {
@@ -65,6 +61,19 @@ fn scalar(v: &Value) -> Option<String> {
             None
         }
         Value::Array(_) => None,
+    }
+}
+
+/// [`scalar`] for attribute `attr` of element `element`: an ErrorCode, serialized as its
+/// wire text, shows its category too (a SOAP fault's ErrorCode is an HRESULT text and
+/// stays quoted).
+fn scalar_attr(element: &str, attr: &str, v: &Value) -> Option<String> {
+    match v {
+        Value::String(code) if attr == "ErrorCode" && element != "Fault" => Some(format!(
+            "{code} ({})",
+            ErrorCode::from(code.as_str()).category()
+        )),
+        _ => scalar(v),
     }
 }
 
@@ -138,7 +147,7 @@ fn node(out: &mut String, lines: &mut PayloadLines, depth: usize, name: &str, v:
                 if k == "payload" || k == "mtom" || k == "diagnostics" || k == "unknown" {
                     continue;
                 }
-                match scalar(val) {
+                match scalar_attr(name, k, val) {
                     Some(s) => {
                         let _ = write!(line, " {k}={s}");
                     }
@@ -317,7 +326,7 @@ fn request_phrase(s: &SubRequest) -> String {
 fn response_phrase(s: &SubResponse) -> String {
     let mut p = match &s.error_code {
         Some(e) if e.is_success() => "Success".to_owned(),
-        Some(e) => format!("{} ({})", e.code, e.category),
+        Some(e) => format!("{e} ({})", e.category()),
         None => "no ErrorCode".to_owned(),
     };
     if let Some(h) = &s.h_result {
@@ -389,7 +398,7 @@ pub fn summarize(
         .unwrap_or_default();
     if let Some(v) = response.and_then(|r| r.response_version.as_ref()) {
         if let Some(e) = v.error_code.as_ref().filter(|e| !e.is_success()) {
-            out.push(format!("ResponseVersion → {} ({})", e.code, e.category));
+            out.push(format!("ResponseVersion → {e} ({})", e.category()));
         }
     }
     if let Some(f) = request

@@ -164,7 +164,7 @@ fn exclusive_lock_conflict_values() {
         Some("0x80004005")
     );
     assert_eq!(
-        s.error_code.as_ref().map(|e| e.category),
+        s.error_code.as_ref().map(ErrorCode::category),
         Some(ErrorCategory::LockAndCoauthRelated)
     );
     let summary = summarize(Some(&req), Some(&resp));
@@ -204,7 +204,7 @@ fn lock_type_digit_hresult_spellings_and_unknowns() {
     let codes: Vec<_> = resp
         .sub_responses()
         .filter_map(|(_, s)| s.error_code.clone())
-        .map(|e| e.category)
+        .map(|e| e.category())
         .collect();
     assert_eq!(
         codes,
@@ -286,7 +286,7 @@ fn malformed_diagnostics_and_offsets() {
     let at = offset_of(&f.body, "ErrorCode=", 1);
     assert_eq!(
         resp.diagnostics,
-        vec![Diagnostic::new(
+        vec![Diagnostic::unexpected(
             at,
             "duplicate attribute ErrorCode on Response; first value kept"
         )]
@@ -297,7 +297,7 @@ fn malformed_diagnostics_and_offsets() {
         .expect("collection")
         .responses[0];
     assert_eq!(
-        r.error_code.as_ref().map(|e| e.code.as_str()),
+        r.error_code.as_ref().map(ErrorCode::as_str),
         Some("InvalidUrl")
     );
 
@@ -307,7 +307,7 @@ fn malformed_diagnostics_and_offsets() {
     let at = offset_of(&f.body, "<SubRequest Type=\"ServerTime\"", 0);
     assert_eq!(
         req.diagnostics[0],
-        Diagnostic::new(
+        Diagnostic::missing(
             at,
             "missing required attribute SubRequestToken on SubRequest"
         )
@@ -315,7 +315,7 @@ fn malformed_diagnostics_and_offsets() {
     let at = offset_of(&f.body, "<SubRequestData>", 0);
     assert_eq!(
         req.diagnostics[1],
-        Diagnostic::new(
+        Diagnostic::missing(
             at,
             "missing required attribute BinaryDataSize on SubRequestData"
         )
@@ -334,7 +334,7 @@ fn malformed_diagnostics_and_offsets() {
 
     // Truncated MTOM: the binary part is cut; the diagnostic points at the end of the body.
     let (_, resp, f) = response("malformed_truncated_mtom");
-    assert!(resp.diagnostics.contains(&Diagnostic::new(
+    assert!(resp.diagnostics.contains(&Diagnostic::truncated(
         f.body.len(),
         "truncated multipart body: closing boundary not found"
     )));
@@ -350,7 +350,7 @@ fn malformed_diagnostics_and_offsets() {
     // The diagnostic points at the invalid byte itself, past the space in the text.
     let at = offset_of(&f.body, "*AAA", 0);
     assert!(
-        resp.diagnostics.contains(&Diagnostic::new(
+        resp.diagnostics.contains(&Diagnostic::malformed(
             at,
             "invalid base64 in SubResponseData: invalid byte 0x2a"
         )),
@@ -364,10 +364,8 @@ fn version_error_and_fault() {
     let (_, resp, _) = response("version_error");
     assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
     assert_eq!(
-        resp.response_version
-            .and_then(|v| v.error_code)
-            .map(|e| e.code),
-        Some("IncompatibleVersion".to_owned())
+        resp.response_version.and_then(|v| v.error_code),
+        Some(ErrorCode::IncompatibleVersion)
     );
     let (_, resp, _) = response("soap_fault");
     let fault = resp.fault.expect("fault");
@@ -382,7 +380,7 @@ fn unmatched_token_is_diagnosed() {
         String::from_utf8_lossy(&f.body).replace("SubRequestToken=\"2\"", "SubRequestToken=\"7\"");
     let resp = decode_response(f.content_type.as_deref(), body.as_bytes(), Some(&req));
     let at = offset_of(body.as_bytes(), "<SubResponse SubRequestToken=\"7\"", 0);
-    assert!(resp.diagnostics.contains(&Diagnostic::new(
+    assert!(resp.diagnostics.contains(&Diagnostic::unexpected(
         at,
         "SubResponse SubRequestToken 7 matches no SubRequest"
     )));
@@ -399,7 +397,7 @@ fn nesting_is_capped() {
     let at = 3 * MAX_DEPTH;
     assert_eq!(
         req.diagnostics[0],
-        Diagnostic::new(
+        Diagnostic::limit(
             at,
             format!(
                 "xml nested deeper than {} elements; subtree skipped",
@@ -873,7 +871,7 @@ fn sub_response_data() -> impl Strategy<Value = SubResponseData> {
 }
 
 fn response_env() -> impl Strategy<Value = ResponseEnvelope> {
-    let codes: Vec<&'static str> = ERROR_CODES.iter().map(|(c, _, _)| *c).collect();
+    let codes: Vec<&'static str> = ErrorCode::ALL.to_vec();
     (
         opt(text()),
         proptest::collection::vec(
@@ -915,7 +913,7 @@ fn response_env() -> impl Strategy<Value = ResponseEnvelope> {
                             .into_iter()
                             .map(|(t, code, hr, msg, data, invalid)| SubResponse {
                                 sub_request_token: Some(u64::from(t)),
-                                error_code: Some(ErrorCode::new(code)),
+                                error_code: Some(ErrorCode::from(code)),
                                 h_result: Some(HResult::from_u32(hr)),
                                 error_message: msg,
                                 sub_response_data: data,
@@ -1023,7 +1021,7 @@ fn only_request_and_response_pair_despite_their_request_tokens() {
     let at = offset_of(&rf.body, "<Response ", 0);
     assert_eq!(
         resp.notes,
-        vec![Diagnostic::new(
+        vec![Diagnostic::note(
             at,
             "Response RequestToken 1 differs from the RequestToken 0 of the only Request; paired as the only Request and Response of the message"
         )]

@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::util::{ticks_to_rfc3339, DOTNET_UNIX_OFFSET, FILETIME_UNIX_OFFSET};
+
 /// A value that can be read from and written to an XML attribute.
 pub trait AttrValue: Sized {
     /// Parses attribute text; `Err` holds a short reason.
@@ -58,8 +60,15 @@ impl AttrValue for bool {
 }
 
 /// Declares a string enumeration with an `Other` variant keeping unknown values verbatim.
+/// With `trimmed`, white space around an attribute value is ignored when parsing.
 macro_rules! string_enum {
+    (trimmed $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident),* $(,)? }) => {
+        string_enum!(@impl str::trim; $(#[$m])* $name { $($(#[$vm])* $var),* });
+    };
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident),* $(,)? }) => {
+        string_enum!(@impl std::convert::identity; $(#[$m])* $name { $($(#[$vm])* $var),* });
+    };
+    (@impl $attr_text:path; $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident),* $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(from = "String", into = "String")]
@@ -108,7 +117,7 @@ macro_rules! string_enum {
         }
         impl AttrValue for $name {
             fn parse_attr(s: &str) -> Result<Self, String> {
-                Ok(Self::from(s))
+                Ok(Self::from($attr_text(s)))
             }
             fn format_attr(&self) -> String {
                 self.as_str().to_owned()
@@ -379,221 +388,112 @@ impl fmt::Display for ErrorCategory {
     }
 }
 
-/// Every ErrorCode value of the six groups, with its category and meaning.
-pub const ERROR_CODES: &[(&str, ErrorCategory, &str)] = {
-    use ErrorCategory::*;
-    &[
-        ("Success", Generic, "succeeded"),
-        ("IncompatibleVersion", Generic, "unsupported RequestVersion"),
-        ("InvalidUrl", Generic, "associated site URL is empty"),
-        (
-            "FileNotExistsOrCannotBeCreated",
-            Generic,
-            "target URL does not exist or creation failed",
-        ),
-        (
-            "FileUnauthorizedAccess",
-            Generic,
-            "no authorization for the URL",
-        ),
-        ("PathNotFound", Generic, "file path not found"),
-        (
-            "ResourceIdDoesNotExist",
-            Generic,
-            "neither ResourceID nor Url identifies a file",
-        ),
-        (
-            "ResourceIdDoesNotMatch",
-            Generic,
-            "ResourceID and Url do not match",
-        ),
-        (
-            "InvalidSubRequest",
-            Generic,
-            "subrequest could not be parsed or is unsupported",
-        ),
-        (
-            "SubRequestFail",
-            Generic,
-            "unknown error processing the subrequest",
-        ),
-        ("BlockedFileType", Generic, "file type blocked on server"),
-        (
-            "DocumentCheckoutRequired",
-            Generic,
-            "library requires checkout before locking",
-        ),
-        ("InvalidArgument", Generic, "invalid input parameters"),
-        (
-            "RequestNotSupported",
-            Generic,
-            "valid but unsupported subrequest",
-        ),
-        ("InvalidWebUrl", Generic, "site URL not found"),
-        ("WebServiceTurnedOff", Generic, "service turned off"),
-        (
-            "ColdStoreConcurrencyViolation",
-            Generic,
-            "file modified by another user before this write finished",
-        ),
-        (
-            "HighLevelExceptionThrown",
-            Generic,
-            "undefined, often transient, error",
-        ),
-        ("Unknown", Generic, "undefined error"),
-        ("CellRequestFail", CellRequest, "cell request failed"),
-        (
-            "IRMDocLibarysOnlySupportWebDAV",
-            CellRequest,
-            "IRM library only supports WebDAV",
-        ),
-        (
-            "DependentRequestNotExecuted",
-            DependencyCheckRelated,
-            "OnExecute dependency was not executed",
-        ),
-        (
-            "DependentOnlyOnSuccessRequestFailed",
-            DependencyCheckRelated,
-            "OnSuccess dependency failed",
-        ),
-        (
-            "DependentOnlyOnFailRequestSucceeded",
-            DependencyCheckRelated,
-            "OnFail dependency succeeded",
-        ),
-        (
-            "DependentOnlyOnNotSupportedRequestGetSupported",
-            DependencyCheckRelated,
-            "OnNotSupported dependency is supported",
-        ),
-        (
-            "InvalidRequestDependencyType",
-            DependencyCheckRelated,
-            "invalid DependencyType",
-        ),
-        (
-            "LockRequestFail",
-            LockAndCoauthRelated,
-            "undefined lock-processing error",
-        ),
-        (
-            "FileAlreadyLockedOnServer",
-            LockAndCoauthRelated,
-            "file locked by someone else",
-        ),
-        (
-            "FileNotLockedOnServer",
-            LockAndCoauthRelated,
-            "no lock to release or convert",
-        ),
-        (
-            "FileNotLockedOnServerAsCoauthDisabled",
-            LockAndCoauthRelated,
-            "no shared lock: coauthoring disabled",
-        ),
-        (
-            "LockNotConvertedAsCoauthDisabled",
-            LockAndCoauthRelated,
-            "lock not converted: coauthoring disabled",
-        ),
-        (
-            "FileAlreadyCheckedOutOnServer",
-            LockAndCoauthRelated,
-            "checked out by another client",
-        ),
-        (
-            "ConvertToSchemaFailedFileCheckedOutByCurrentUser",
-            LockAndCoauthRelated,
-            "checked out by the current client",
-        ),
-        (
-            "CoauthRefblobConcurrencyViolation",
-            LockAndCoauthRelated,
-            "concurrent update of the coauthoring tracker",
-        ),
-        (
-            "MultipleClientsInCoauthSession",
-            LockAndCoauthRelated,
-            "more than one client in the session",
-        ),
-        (
-            "InvalidCoauthSession",
-            LockAndCoauthRelated,
-            "no session or client not in session",
-        ),
-        (
-            "NumberOfCoauthorsReachedMax",
-            LockAndCoauthRelated,
-            "coauthor limit reached",
-        ),
-        (
-            "ExitCoauthSessionAsConvertToExclusiveFailed",
-            LockAndCoauthRelated,
-            "conversion failed, client removed from session",
-        ),
-        (
-            "EditorMetadataQuotaReached",
-            NewEditorsTableCategory,
-            "more than four metadata pairs",
-        ),
-        (
-            "EditorMetadataStringExceedsLengthLimit",
-            NewEditorsTableCategory,
-            "metadata key or value too long",
-        ),
-        (
-            "EditorClientIdNotFound",
-            NewEditorsTableCategory,
-            "no editors table entry for ClientID",
-        ),
-        ("VersionNotFound", VersioningRelated, "version not found"),
-    ]
-};
+/// Declares [`ErrorCode`] from the six groups of MS-FSSHTTP 2.2.5.4: each value with its
+/// category and meaning, so the three can never disagree.
+macro_rules! error_codes {
+    ($( $cat:ident { $( $var:ident => $meaning:literal ),* $(,)? } )*) => {
+        string_enum!(
+            trimmed
+            /// An `ErrorCode` attribute value (MS-FSSHTTP 2.2.5.4 `ErrorCodeTypes`, the
+            /// union of six groups), serialized as the wire text. A value no group
+            /// defines is kept verbatim in `Other` (the spec's own `Unknown` is a value of
+            /// GenericErrorCodeTypes).
+            ErrorCode { $( $( #[doc = $meaning] $var, )* )* }
+        );
 
-/// An `ErrorCode` attribute value with its category; unknown codes are kept verbatim.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ErrorCode {
-    /// The code as written on the wire.
-    pub code: String,
-    /// The group it belongs to, `Unknown` when the specification does not define it.
-    pub category: ErrorCategory,
+        impl ErrorCode {
+            /// The group the value belongs to; [`ErrorCategory::Unknown`] for `Other`.
+            pub fn category(&self) -> ErrorCategory {
+                match self {
+                    $( $( Self::$var => ErrorCategory::$cat, )* )*
+                    Self::Other(_) => ErrorCategory::Unknown,
+                }
+            }
+
+            /// The meaning of a value the specification defines.
+            pub fn meaning(&self) -> Option<&'static str> {
+                match self {
+                    $( $( Self::$var => Some($meaning), )* )*
+                    Self::Other(_) => None,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    Generic {
+        Success => "succeeded",
+        IncompatibleVersion => "unsupported RequestVersion",
+        InvalidUrl => "associated site URL is empty",
+        FileNotExistsOrCannotBeCreated => "target URL does not exist or creation failed",
+        FileUnauthorizedAccess => "no authorization for the URL",
+        PathNotFound => "file path not found",
+        ResourceIdDoesNotExist => "neither ResourceID nor Url identifies a file",
+        ResourceIdDoesNotMatch => "ResourceID and Url do not match",
+        InvalidSubRequest => "subrequest could not be parsed or is unsupported",
+        SubRequestFail => "unknown error processing the subrequest",
+        BlockedFileType => "file type blocked on server",
+        DocumentCheckoutRequired => "library requires checkout before locking",
+        InvalidArgument => "invalid input parameters",
+        RequestNotSupported => "valid but unsupported subrequest",
+        InvalidWebUrl => "site URL not found",
+        WebServiceTurnedOff => "service turned off",
+        ColdStoreConcurrencyViolation => "file modified by another user before this write finished",
+        HighLevelExceptionThrown => "undefined, often transient, error",
+        Unknown => "undefined error",
+    }
+    CellRequest {
+        CellRequestFail => "cell request failed",
+        IRMDocLibarysOnlySupportWebDAV => "IRM library only supports WebDAV",
+    }
+    DependencyCheckRelated {
+        DependentRequestNotExecuted => "OnExecute dependency was not executed",
+        DependentOnlyOnSuccessRequestFailed => "OnSuccess dependency failed",
+        DependentOnlyOnFailRequestSucceeded => "OnFail dependency succeeded",
+        DependentOnlyOnNotSupportedRequestGetSupported => "OnNotSupported dependency is supported",
+        InvalidRequestDependencyType => "invalid DependencyType",
+    }
+    LockAndCoauthRelated {
+        LockRequestFail => "undefined lock-processing error",
+        FileAlreadyLockedOnServer => "file locked by someone else",
+        FileNotLockedOnServer => "no lock to release or convert",
+        FileNotLockedOnServerAsCoauthDisabled => "no shared lock: coauthoring disabled",
+        LockNotConvertedAsCoauthDisabled => "lock not converted: coauthoring disabled",
+        FileAlreadyCheckedOutOnServer => "checked out by another client",
+        ConvertToSchemaFailedFileCheckedOutByCurrentUser => "checked out by the current client",
+        CoauthRefblobConcurrencyViolation => "concurrent update of the coauthoring tracker",
+        MultipleClientsInCoauthSession => "more than one client in the session",
+        InvalidCoauthSession => "no session or client not in session",
+        NumberOfCoauthorsReachedMax => "coauthor limit reached",
+        ExitCoauthSessionAsConvertToExclusiveFailed => "conversion failed, client removed from session",
+    }
+    NewEditorsTableCategory {
+        EditorMetadataQuotaReached => "more than four metadata pairs",
+        EditorMetadataStringExceedsLengthLimit => "metadata key or value too long",
+        EditorClientIdNotFound => "no editors table entry for ClientID",
+    }
+    VersioningRelated {
+        VersionNotFound => "version not found",
+    }
 }
 
 impl ErrorCode {
-    /// The ErrorCode for `code`, looked up in [`ERROR_CODES`].
-    pub fn new(code: &str) -> Self {
-        let category = ERROR_CODES
-            .iter()
-            .find(|(c, _, _)| *c == code)
-            .map_or(ErrorCategory::Unknown, |(_, cat, _)| *cat);
-        Self {
-            code: code.to_owned(),
-            category,
-        }
-    }
-
     /// Whether this is `Success`.
     pub fn is_success(&self) -> bool {
-        self.code == "Success"
+        *self == Self::Success
     }
 
-    /// The meaning of a known code.
-    pub fn meaning(&self) -> Option<&'static str> {
-        ERROR_CODES
-            .iter()
-            .find(|(c, _, _)| *c == self.code)
-            .map(|(_, _, m)| *m)
-    }
-}
-
-impl AttrValue for ErrorCode {
-    fn parse_attr(s: &str) -> Result<Self, String> {
-        Ok(Self::new(s.trim()))
-    }
-    fn format_attr(&self) -> String {
-        self.code.clone()
+    /// Whether the server says it did not run the subrequest because of its `DependsOn`
+    /// (MS-FSSHTTP 2.2.5.2): not a refusal of what the subrequest asked.
+    pub fn is_not_run_by_dependency(&self) -> bool {
+        matches!(
+            self,
+            Self::DependentRequestNotExecuted
+                | Self::DependentOnlyOnSuccessRequestFailed
+                | Self::DependentOnlyOnFailRequestSucceeded
+                | Self::DependentOnlyOnNotSupportedRequestGetSupported
+        )
     }
 }
 
@@ -654,18 +554,6 @@ impl AttrValue for HResult {
     }
 }
 
-/// Ticks since 0001-01-01 UTC between 0001-01-01 and 1970-01-01.
-const DOTNET_UNIX_OFFSET: i128 = 621_355_968_000_000_000;
-/// Ticks between 1601-01-01 and 1970-01-01.
-const FILETIME_UNIX_OFFSET: i128 = 116_444_736_000_000_000;
-
-fn ticks_to_utc(ticks: i128, offset: i128) -> Option<String> {
-    let nanos = (ticks - offset).checked_mul(100)?;
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
 /// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DotNetTicks {
@@ -680,7 +568,7 @@ impl DotNetTicks {
     pub fn new(ticks: u64) -> Self {
         Self {
             ticks,
-            utc: ticks_to_utc(i128::from(ticks), DOTNET_UNIX_OFFSET),
+            utc: ticks_to_rfc3339(i128::from(ticks), DOTNET_UNIX_OFFSET),
         }
     }
 }
@@ -708,7 +596,7 @@ impl FileTime {
     pub fn new(ticks: i64) -> Self {
         Self {
             ticks,
-            utc: ticks_to_utc(i128::from(ticks), FILETIME_UNIX_OFFSET),
+            utc: ticks_to_rfc3339(i128::from(ticks), FILETIME_UNIX_OFFSET),
         }
     }
 }
@@ -754,18 +642,34 @@ mod tests {
     }
 
     #[test]
-    fn enums_and_codes() {
+    fn enums_and_codes() -> Result<(), serde_json::Error> {
         assert_eq!(LockType::from("1".to_owned()), LockType::SchemaLock);
         assert_eq!(
-            ErrorCode::new("FileAlreadyLockedOnServer").category,
+            ErrorCode::from("FileAlreadyLockedOnServer").category(),
             ErrorCategory::LockAndCoauthRelated
         );
-        assert_eq!(ErrorCode::new("Bogus").category, ErrorCategory::Unknown);
-        assert_eq!(ERROR_CODES.len(), 42);
+        assert_eq!(ErrorCode::from("Bogus").category(), ErrorCategory::Unknown);
+        assert_eq!(ErrorCode::ALL.len(), 42);
+        // The spec's `Unknown` is a defined value, not an unknown one.
+        assert_eq!(
+            ErrorCode::from("Unknown").category(),
+            ErrorCategory::Generic
+        );
+        // Serialized as the wire text, read back the same.
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::CoauthRefblobConcurrencyViolation)?,
+            "\"CoauthRefblobConcurrencyViolation\""
+        );
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from(*c).as_str(), *c);
+            assert_ne!(ErrorCode::from(*c).category(), ErrorCategory::Unknown);
+        }
         assert_eq!(
             CoauthStatus::from("Weird"),
             CoauthStatus::Other("Weird".to_owned())
         );
         assert_eq!(bool::parse_attr("False"), Ok(false));
+        assert_eq!(ErrorCode::parse_attr(" Success "), Ok(ErrorCode::Success));
+        Ok(())
     }
 }

@@ -409,7 +409,7 @@ impl<'a> Scopes<'a> {
 
 /// Adds the "malformed xml" diagnostic for a quick-xml error.
 fn malformed(diags: &mut Vec<Diagnostic>, at: usize, e: &quick_xml::Error) {
-    diags.push(Diagnostic::new(
+    diags.push(Diagnostic::malformed(
         at,
         format!("malformed xml: {}", lowercase_first(e.to_string())),
     ));
@@ -468,7 +468,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                 pending_pop = empty;
                 elements += 1;
                 if elements > MAX_ELEMENTS {
-                    diags.push(Diagnostic::new(
+                    diags.push(Diagnostic::limit(
                         base + pos,
                         format!("more than {MAX_ELEMENTS} xml elements; the rest is ignored"),
                     ));
@@ -477,7 +477,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                 }
                 if skipping > 0 || stack.len() >= MAX_DEPTH {
                     if stack.len() >= MAX_DEPTH && skipping == 0 {
-                        diags.push(Diagnostic::new(
+                        diags.push(Diagnostic::limit(
                             base + pos,
                             format!("xml nested deeper than {MAX_DEPTH} elements; subtree skipped"),
                         ));
@@ -492,7 +492,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                 let ns = match scopes.element(colon.and_then(|c| qname.get(..c))) {
                     Ok(ns) => ns,
                     Err(prefix) => {
-                        diags.push(Diagnostic::new(
+                        diags.push(Diagnostic::malformed(
                             base + pos,
                             format!("undeclared namespace prefix {prefix:?}"),
                         ));
@@ -570,7 +570,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
                             top.text.to_mut().push_str(&v);
                         }
                     }
-                    None => diags.push(Diagnostic::new(
+                    None => diags.push(Diagnostic::malformed(
                         base + pos,
                         format!("unknown entity reference &{};", r.xml10_content()),
                     )),
@@ -582,7 +582,7 @@ pub(crate) fn parse<'a>(text: &'a str, base: usize, diags: &mut Vec<Diagnostic>)
     }
     let open = stack.last().and_then(|&i| tree.elements.get(i));
     if let (Some(open), false) = (open, errored) {
-        diags.push(Diagnostic::new(
+        diags.push(Diagnostic::truncated(
             base + text.len(),
             format!("truncated xml: element {} not closed", open.qname),
         ));
@@ -643,7 +643,7 @@ fn add_attrs<'a>(
             match attr.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
                 Ok(v) => v,
                 Err(e) => {
-                    diags.push(Diagnostic::new(
+                    diags.push(Diagnostic::malformed(
                         attrs_base + at,
                         format!("cannot unescape attribute {key}: {e}"),
                     ));
@@ -655,14 +655,14 @@ fn add_attrs<'a>(
         };
         let mine = attrs.get(first..).unwrap_or(&[]);
         if mine.len() >= MAX_ATTRIBUTES {
-            diags.push(Diagnostic::new(
+            diags.push(Diagnostic::limit(
                 attrs_base + at,
                 format!("more than {MAX_ATTRIBUTES} attributes on {qname}; the rest are ignored"),
             ));
             return;
         }
         if mine.iter().any(|x| x.qname == key) {
-            diags.push(Diagnostic::new(
+            diags.push(Diagnostic::unexpected(
                 attrs_base + at,
                 format!("duplicate attribute {key} on {qname}; first value kept"),
             ));
@@ -678,7 +678,7 @@ fn add_attrs<'a>(
         });
     }
     if let Some(e) = error {
-        diags.push(Diagnostic::new(
+        diags.push(Diagnostic::malformed(
             attrs_base + cursor,
             format!("malformed attribute in <{qname}>: {e}"),
         ));
@@ -730,7 +730,7 @@ impl<'a> AttrBag<'a> {
         match T::parse_attr(&a.value) {
             Ok(v) => Some(v),
             Err(reason) => {
-                self.diags.push(Diagnostic::new(
+                self.diags.push(Diagnostic::invalid_value(
                     a.offset,
                     format!(
                         "invalid value {:?} for attribute {name} of {}: {reason}",
@@ -746,7 +746,7 @@ impl<'a> AttrBag<'a> {
     /// Adds a diagnostic when a required attribute is missing.
     pub fn require<T>(&mut self, value: &Option<T>, name: &str) {
         if value.is_none() && !self.invalid.contains(&name) {
-            self.diags.push(Diagnostic::new(
+            self.diags.push(Diagnostic::missing(
                 self.offset,
                 format!("missing required attribute {name} on {}", self.element),
             ));

@@ -14,25 +14,44 @@ use std::rc::Rc;
 
 use super::model::{Bytes, CellId, ExGuid, Field, FieldKind, Guid, SerialNumber};
 use super::names::object_type_name;
+use crate::decode::{Diagnostic, DiagnosticKind};
 
-/// Why a read failed: where, what was expected, and whether the data simply ran out.
+/// Why a read failed: where, what kind of problem (the input ending before the item is
+/// [`DiagnosticKind::Truncated`]), and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fail {
     /// Byte offset of the failure.
     pub offset: usize,
+    /// What kind of problem it is.
+    pub kind: DiagnosticKind,
     /// What was expected there, lowercase, no trailing period.
     pub message: String,
-    /// True when the input ended before the expected item.
-    pub eof: bool,
 }
 
 impl Fail {
+    /// A [`DiagnosticKind::Malformed`] failure: the bytes are not what the syntax allows.
     pub(crate) fn new(offset: usize, message: impl Into<String>) -> Self {
+        Self::of(DiagnosticKind::Malformed, offset, message)
+    }
+
+    /// A failure of `kind`.
+    pub(crate) fn of(kind: DiagnosticKind, offset: usize, message: impl Into<String>) -> Self {
         Self {
             offset,
+            kind,
             message: message.into(),
-            eof: false,
         }
+    }
+
+    /// Whether the input ended before the item.
+    pub(crate) fn is_eof(&self) -> bool {
+        self.kind == DiagnosticKind::Truncated
+    }
+}
+
+impl From<Fail> for Diagnostic {
+    fn from(f: Fail) -> Self {
+        Self::new(f.kind, f.offset, f.message)
     }
 }
 
@@ -177,7 +196,7 @@ impl<'a> Cursor<'a> {
                 if n == 1 { "" } else { "s" },
                 self.end
             ),
-            eof: true,
+            kind: DiagnosticKind::Truncated,
         }
     }
 
@@ -443,7 +462,7 @@ impl<'a> Cursor<'a> {
                     "{what} declares {n} entries but only {} bytes remain",
                     self.remaining()
                 ),
-                eof: true,
+                kind: DiagnosticKind::Truncated,
             });
         }
         Ok(n)

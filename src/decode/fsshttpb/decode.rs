@@ -11,23 +11,21 @@
 use super::cursor::{Cursor, Fail, Header, Trace, R};
 use super::model::*;
 use super::names::*;
-use crate::decode::Diagnostic;
+use crate::decode::DiagnosticKind;
 
 /// Deepest nesting of compound stream objects accepted by the generic walk.
 pub(crate) const MAX_DEPTH: usize = 64;
-/// Deepest chain of Response Errors accepted.
-const MAX_ERROR_CHAIN: usize = 16;
 
 /// Decoder state: diagnostics and unknown objects collected so far.
 #[derive(Debug, Default)]
 pub(crate) struct Ctx {
-    pub diags: Vec<Diagnostic>,
+    pub diags: Vec<crate::decode::Diagnostic>,
     pub unknown: Vec<UnknownObject>,
 }
 
 impl Ctx {
     pub(crate) fn fail(&mut self, f: Fail) {
-        self.diags.push(Diagnostic::new(f.offset, f.message));
+        self.diags.push(f.into());
     }
 }
 
@@ -158,7 +156,8 @@ pub(crate) fn skip_rest(c: &mut Cursor<'_>, h: &Header) -> R<()> {
             payload(c, &h2)?.rest("data (not decoded here)");
             if h2.compound {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(Fail::new(
+                    return Err(Fail::of(
+                        DiagnosticKind::Limit,
                         at,
                         format!("stream objects nest deeper than {MAX_DEPTH} levels"),
                     ));
@@ -210,7 +209,7 @@ fn recover<'a, T>(
     let at = c.pos();
     match f(c, ctx) {
         Ok(v) => Ok(Some(v)),
-        Err(e) if e.eof => Err(e),
+        Err(e) if e.is_eof() => Err(e),
         Err(e) => {
             c.seek(at);
             let skipped = c.header("a stream object").and_then(|h| skip_rest(c, &h));
@@ -274,7 +273,8 @@ fn request_body(c: &mut Cursor<'_>, ctx: &mut Ctx, req: &mut FsshttpbRequest) ->
     req.minimum_version = m;
     req.signature = s;
     if s != REQUEST_SIGNATURE {
-        ctx.fail(Fail::new(
+        ctx.fail(Fail::of(
+            DiagnosticKind::InvalidValue,
             4,
             format!(
                 "expected the request signature 0x{REQUEST_SIGNATURE:016X} but found 0x{s:016X}"
@@ -644,7 +644,8 @@ fn response_body(
     resp.minimum_version = m;
     resp.signature = s;
     if s != RESPONSE_SIGNATURE {
-        ctx.fail(Fail::new(
+        ctx.fail(Fail::of(
+            DiagnosticKind::InvalidValue,
             4,
             format!(
                 "expected the response signature 0x{RESPONSE_SIGNATURE:016X} but found 0x{s:016X}"
@@ -898,7 +899,11 @@ fn put_changes_fits(p: &Cursor<'_>, applied: bool, added: bool) -> bool {
     while !q.is_empty() {
         let fits = q.header("").and_then(|h| {
             if h.is_end() || !matches!(h.object_type, KNOWLEDGE | DIAGNOSTIC_OUTPUT) {
-                Err(Fail::new(h.offset, "not part of a Put Changes response"))
+                Err(Fail::of(
+                    DiagnosticKind::Unexpected,
+                    h.offset,
+                    "not part of a Put Changes response",
+                ))
             } else {
                 skip_rest(&mut q, &h)
             }
@@ -912,7 +917,8 @@ fn put_changes_fits(p: &Cursor<'_>, applied: bool, added: bool) -> bool {
 
 fn response_error(c: &mut Cursor<'_>, ctx: &mut Ctx, depth: usize) -> R<ResponseError> {
     if depth >= MAX_ERROR_CHAIN {
-        return Err(Fail::new(
+        return Err(Fail::of(
+            DiagnosticKind::Limit,
             c.pos(),
             format!("response errors chain deeper than {MAX_ERROR_CHAIN} levels"),
         ));
@@ -1207,7 +1213,8 @@ fn data_element(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<DataElement> {
                 Ok(Some(()))
             })?;
             if !schema_seen {
-                ctx.fail(Fail::new(
+                ctx.fail(Fail::of(
+                    DiagnosticKind::Missing,
                     h.offset,
                     "storage manifest without a schema guid (0x0C)",
                 ));

@@ -732,3 +732,16 @@ fn object_group(w: &mut W, g: &ObjectGroup) {
         },
     );
 }
+
+/// A Cell Error (MS-FSSHTTPB 2.2.3.2.1) as a server frames it in a response or
+/// sub-response.
+pub fn cell_error(code: super::CellErrorCode) -> ResponseError {
+    ResponseError {
+        error_type: CELL_ERROR_GUID,
+        detail: ErrorDetail::CellError {
+            code: code.into(),
+            name: code.name().to_owned(),
+        },
+        ..ResponseError::default()
+    }
+}

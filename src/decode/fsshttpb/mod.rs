@@ -13,6 +13,7 @@
 //! [`build_file_package`] lays out a whole file per MS-FSSHTTPD for a reference server.
 //! SOAP/MTOM framing is left to the SOAP decoder, which hands Cell payloads to this module.
 
+mod cell_error;
 mod cursor;
 mod decode;
 mod encode;
@@ -24,7 +25,8 @@ mod render;
 #[cfg(test)]
 mod tests;
 
-pub use encode::{encode_package, encode_request, encode_response};
+pub use cell_error::CellErrorCode;
+pub use encode::{cell_error, encode_package, encode_request, encode_response};
 pub use fsshttpd::{
     build_file_package, build_put_changes_request, build_query_changes_response, extract_file,
     file_layout, FileChunk, FileLayout, FilePackageOptions,

@@ -9,6 +9,7 @@
 //! kept where the spec leaves a choice. Flag bytes are kept raw (`flags`) and explained in
 //! `flag_names`; the encoder writes the raw value.
 
+use super::cell_error::CellErrorCode;
 use crate::decode::Diagnostic;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -683,6 +684,9 @@ pub struct AllocateExtendedGuidRangeResponse {
     pub max: u64,
 }
 
+/// Most Response Errors one chain holds: deeper chains are cut with a diagnostic.
+pub const MAX_ERROR_CHAIN: usize = 16;
+
 /// Response Error ([MS-FSSHTTPB] 2.2.3.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ResponseError {
@@ -696,6 +700,20 @@ pub struct ResponseError {
     pub supplemental_info: Option<String>,
     /// A chained Response Error.
     pub chained: Option<Box<ResponseError>>,
+}
+
+impl ResponseError {
+    /// This error and the errors chained to it, outermost first (at most
+    /// [`MAX_ERROR_CHAIN`] of them, as the decoder keeps).
+    pub fn chain(&self) -> impl Iterator<Item = &Self> {
+        std::iter::successors(Some(self), |e| e.chained.as_deref()).take(MAX_ERROR_CHAIN)
+    }
+
+    /// Whether this error or one chained to it is the Cell Error `code`.
+    pub fn has_cell_error(&self, code: CellErrorCode) -> bool {
+        self.chain()
+            .any(|e| e.detail.cell_error_code() == Some(code))
+    }
 }
 
 /// Error data by Error Type GUID.
@@ -735,6 +753,25 @@ pub enum ErrorDetail {
         /// Payload.
         raw: Bytes,
     },
+}
+
+impl ErrorDetail {
+    /// The specification's name of a Cell or Protocol Error code.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::CellError { name, .. } | Self::ProtocolError { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The Cell Error code, when this is a Cell Error with a code the specification
+    /// assigns.
+    pub fn cell_error_code(&self) -> Option<CellErrorCode> {
+        match self {
+            Self::CellError { code, .. } => CellErrorCode::try_from(*code).ok(),
+            _ => None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //!
 //! Spec: <https://learn.microsoft.com/en-us/openspecs/sharepoint_protocols/ms-fsshttpb/f59fc37d-2232-4b14-baac-25f98e9e7b5a>
 
+use super::cell_error::CellErrorCode;
 use super::model::Guid;
 
 /// Request signature 0x9B069439F329CF9C.
@@ -235,62 +236,10 @@ pub fn object_type_name(t: u16) -> &'static str {
     }
 }
 
-/// Spec name of a Cell Error code ([MS-FSSHTTPB] 2.2.3.2.1).
+/// Spec name of a Cell Error code ([MS-FSSHTTPB] 2.2.3.2.1), `Unassigned` for a code the
+/// specification does not assign.
 pub fn cell_error_name(code: u32) -> &'static str {
-    match code {
-        1 => "Unknown",
-        2 => "InvalidObject",
-        3 => "InvalidPartition",
-        4 => "RequestNotSupported",
-        5 => "StorageReadOnly",
-        6 => "RevisionIdNotFound",
-        7 => "BadToken",
-        8 => "RequestNotFinished",
-        9 => "IncompatibleToken",
-        11 => "ScopedCellStorage",
-        12 => "CoherencyFailure",
-        13 => "CellStorageStateDeserializationFailure",
-        15 => "IncompatibleProtocolVersion",
-        16 => "ReferencedDataElementNotFound",
-        18 => "RequestStreamSchemaError",
-        19 => "ResponseStreamSchemaError",
-        20 => "UnknownRequest",
-        21 => "StorageFailure",
-        22 => "StorageWriteOnly",
-        23 => "InvalidSerialization",
-        24 => "DataElementNotFound",
-        25 => "InvalidImplementation",
-        26 => "IncompatibleOldStorage",
-        27 => "IncompatibleNewStorage",
-        28 => "IncorrectContextForDataElementId",
-        29 => "ObjectGroupDuplicateObjects",
-        31 => "ObjectReferenceNotFoundInRevision",
-        32 => "MergeCellStorageStateConflict",
-        33 => "UnknownQueryChangesFilter",
-        34 => "UnsupportedQueryChangesFilter",
-        35 => "UnableToProvideKnowledge",
-        36 => "DataElementMissingId",
-        37 => "DataElementMissingSerialNumber",
-        38 => "RequestArgumentInvalid",
-        39 => "PartialChangesNotSupported",
-        40 => "StoreBusyRetryLater",
-        41 => "GuidIdTableNotSupported",
-        42 => "DataElementCycle",
-        43 => "FragmentKnowledgeError",
-        44 => "FragmentSizeMismatch",
-        45 => "FragmentsIncomplete",
-        46 => "FragmentInvalid",
-        47 => "AbortedAfterFailedPutChanges",
-        79 => "FailedNoUpgradeableContents",
-        106 => "UnableAllocateAdditionalExtendedGuids",
-        108 => "SiteReadonlyMode",
-        111 => "MultiRequestPartitionReachQuota",
-        112 => "ExtendedGuidCollision",
-        113 => "UpgradeFailedBecauseOfInsufficientPermissions",
-        114 => "UpgradeFailedBecauseOfServerThrottling",
-        115 => "UpgradeFailedBecauseUpgradedFileIsTooLarge",
-        _ => "Unassigned",
-    }
+    CellErrorCode::try_from(code).map_or("Unassigned", CellErrorCode::name)
 }
 
 /// Spec name of a Protocol Error code ([MS-FSSHTTPB] 2.2.3.2.2).
@@ -360,3 +309,14 @@ pub(crate) const ADDITIONAL_FLAGS_NAMES: &[&str] = &[
     "FullFileReplacePut",
     "RequireStorageMappingsRooted",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_error_names() {
+        assert_eq!(cell_error_name(10), "Unassigned");
+        assert_eq!(cell_error_name(16), "ReferencedDataElementNotFound");
+    }
+}

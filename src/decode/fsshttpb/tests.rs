@@ -82,7 +82,7 @@ fn compact_integers_every_width() {
     let b = hex("04 12");
     let e = Cursor::new(&b).compact("max").unwrap_err();
     assert_eq!(e.offset, 0);
-    assert!(e.eof);
+    assert!(e.is_eof());
 }
 
 #[test]

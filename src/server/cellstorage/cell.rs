@@ -7,9 +7,10 @@ use super::locks::write_lock_check;
 use super::{filetime, Call, CellService, Outcome, E_FAIL};
 use crate::decode::fsshttp::{CellPayload, HResult, LockType, PayloadOrigin, SubResponseData};
 use crate::decode::fsshttpb::{
-    self as b, AllocateExtendedGuidRangeResponse, AppliedStorageIndex, CellKnowledgeItem,
-    ErrorDetail, FsshttpbResponse, Knowledge, PutChangesResponse, QueryChangesResponse,
-    ResponseError, SpecializedKnowledge, CELL_ERROR_GUID, HRESULT_ERROR_GUID, RESPONSE_SIGNATURE,
+    self as b, AllocateExtendedGuidRangeResponse, AppliedStorageIndex, CellErrorCode,
+    CellKnowledgeItem, ErrorDetail, FsshttpbResponse, Knowledge, PutChangesResponse,
+    QueryChangesResponse, ResponseError, SpecializedKnowledge, HRESULT_ERROR_GUID,
+    RESPONSE_SIGNATURE,
 };
 use crate::server::store::{check_name, Lock, Version};
 
@@ -23,7 +24,7 @@ impl CellService {
         if !fb.diagnostics.is_empty() {
             let mut r = fb_response();
             r.status = 1;
-            r.error = Some(cell_error(18));
+            r.error = Some(b::cell_error(CellErrorCode::RequestStreamSchemaError));
             return cell_outcome("CellRequestFail", &r, None);
         }
         let seed = self.settings.seed;
@@ -114,7 +115,7 @@ impl CellService {
                     let expect_none = c.data.expect_no_file_exists == Some(true) && exists;
                     if !coherent || expect_none {
                         sr.status = 1;
-                        sr.error = Some(cell_error(12));
+                        sr.error = Some(b::cell_error(CellErrorCode::CoherencyFailure));
                         code = "CellRequestFail";
                     } else {
                         let file = fb.data_element_package.as_ref().and_then(b::extract_file);
@@ -145,7 +146,9 @@ impl CellService {
                             }
                             None => {
                                 sr.status = 1;
-                                sr.error = Some(cell_error(16));
+                                sr.error = Some(b::cell_error(
+                                    CellErrorCode::ReferencedDataElementNotFound,
+                                ));
                                 code = "CellRequestFail";
                             }
                         }
@@ -163,7 +166,7 @@ impl CellService {
                 }
                 b::SubRequestData::Unknown { .. } => {
                     sr.status = 1;
-                    sr.error = Some(cell_error(20));
+                    sr.error = Some(b::cell_error(CellErrorCode::UnknownRequest));
                     code = "CellRequestFail";
                 }
             }
@@ -203,17 +206,6 @@ fn fb_response() -> FsshttpbResponse {
         minimum_version: 11,
         signature: RESPONSE_SIGNATURE,
         ..FsshttpbResponse::default()
-    }
-}
-
-fn cell_error(code: u32) -> ResponseError {
-    ResponseError {
-        error_type: CELL_ERROR_GUID,
-        detail: ErrorDetail::CellError {
-            code,
-            name: b::cell_error_name(code).to_owned(),
-        },
-        ..ResponseError::default()
     }
 }
 

@@ -178,7 +178,7 @@ impl CellService {
         let Some(rc) = &req.request_collection else {
             return ResponseEnvelope {
                 response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::new("InvalidArgument")),
+                    error_code: Some(ErrorCode::from("InvalidArgument")),
                     error_message: Some("no RequestCollection".to_owned()),
                     ..version
                 }),
@@ -193,7 +193,7 @@ impl CellService {
         {
             return ResponseEnvelope {
                 response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::new("IncompatibleVersion")),
+                    error_code: Some(ErrorCode::from("IncompatibleVersion")),
                     error_message: Some("RequestVersion must be 2".to_owned()),
                     ..version
                 }),
@@ -225,7 +225,7 @@ impl CellService {
             ..Response::default()
         };
         let Some(url) = r.url.as_deref().filter(|u| !u.is_empty()) else {
-            resp.error_code = Some(ErrorCode::new("InvalidUrl"));
+            resp.error_code = Some(ErrorCode::from("InvalidUrl"));
             resp.error_message = Some("the Request has no Url".to_owned());
             return resp;
         };
@@ -254,7 +254,7 @@ impl CellService {
             let token = sub.sub_request_token.unwrap_or(0);
             resp.sub_responses.push(SubResponse {
                 sub_request_token: Some(token),
-                error_code: Some(ErrorCode::new(outcome.code)),
+                error_code: Some(ErrorCode::from(outcome.code)),
                 h_result: Some(HResult::from_u32(if outcome.success() {
                     0
                 } else {
@@ -402,7 +402,7 @@ mod tests {
 
     fn codes(out: &ResponseEnvelope) -> Vec<String> {
         out.sub_responses()
-            .filter_map(|(_, s)| s.error_code.as_ref().map(|e| e.code.clone()))
+            .filter_map(|(_, s)| s.error_code.as_ref().map(ToString::to_string))
             .collect()
     }
 
@@ -455,7 +455,7 @@ mod tests {
             .map(|c| c.responses.clone())
             .unwrap_or_default()[0];
         assert_eq!(
-            r.error_code.as_ref().map(|e| e.code.as_str()),
+            r.error_code.as_ref().map(ErrorCode::as_str),
             Some("InvalidUrl")
         );
         let mut req = request(Vec::new());
@@ -466,10 +466,8 @@ mod tests {
         });
         let out = s.handle(&req, "https://h", "u");
         assert_eq!(
-            out.response_version
-                .and_then(|v| v.error_code)
-                .map(|e| e.code),
-            Some("IncompatibleVersion".to_owned())
+            out.response_version.and_then(|v| v.error_code),
+            Some(ErrorCode::IncompatibleVersion)
         );
     }
 }

@@ -66,7 +66,7 @@ impl CellReply {
     pub fn code(&self, n: usize) -> String {
         self.sub(n)
             .and_then(|s| s.error_code.as_ref())
-            .map_or_else(|| "-".to_owned(), |e| e.code.clone())
+            .map_or_else(|| "-".to_owned(), ToString::to_string)
     }
 
     /// The decoded FSSHTTPB response of the `n`th SubResponse, if it has a Cell payload.

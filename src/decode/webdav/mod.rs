@@ -13,12 +13,26 @@
 //! understood is reported as [`Diagnostic`]s with byte offsets into the body concerned, and
 //! elements the decoder does not know are kept under `unknown`. Header names whose exact
 //! spelling is unconfirmed (`ResourceTag`, `Repl-UID`) are matched case-insensitively.
-//! This module does no IO; cross-exchange facts live in [`crate::decode::findings`].
+//! This module does no IO; cross-exchange facts live in `crate::timeline::cross`. Header
+//! parsers are in `headers`, XML readers in `read`, encoders in `encode`, and the generic
+//! XML helpers (shared with SPFileSync) in `xml`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::text::percent_decode;
+use crate::decode::meta::Meta;
+use crate::decode::text::{percent_decode, shorten};
 use crate::decode::Diagnostic;
+
+mod encode;
+mod headers;
+mod read;
+pub(crate) mod xml;
+
+pub use encode::{encode_lockdiscovery, encode_multistatus};
+use headers::*;
+pub use headers::{parse_if, parse_timeouts};
+pub use read::status_code;
+use read::*;
 
 /// The `DAV:` namespace (RFC 4918).
 pub const DAV_NS: &str = "DAV:";
@@ -694,21 +708,12 @@ pub fn recognise(method: &str, headers: &[(&str, &str)], body_prefix: &[u8]) -> 
         || memchr::memmem::find(body_prefix, b"'DAV:'").is_some()
 }
 
-/// Decode one WebDAV exchange. The response side is absent when `status` is `None` and
-/// there are no response headers or body.
-#[allow(clippy::too_many_arguments)]
-pub fn decode(
-    method: &str,
-    url: &str,
-    req_headers: &[(&str, &str)],
-    req_body: &[u8],
-    status: Option<u16>,
-    resp_headers: &[(&str, &str)],
-    resp_body: &[u8],
-) -> WebDavExchange {
-    let upper = method.trim().to_ascii_uppercase();
+/// Decode one WebDAV exchange. The response side is absent when the metadata has no
+/// response status or header fields and the response body is empty.
+pub fn decode(meta: &Meta<'_>, req_body: &[u8], resp_body: &[u8]) -> WebDavExchange {
+    let upper = meta.method.trim().to_ascii_uppercase();
     let mut request = DavMessage {
-        headers: parse_headers(req_headers),
+        headers: parse_headers(meta.request_headers),
         ..DavMessage::default()
     };
     let req_is_content = matches!(upper.as_str(), "PUT" | "POST");
@@ -720,22 +725,21 @@ pub fn decode(
             ..PropFind::default()
         }));
     }
-    let response =
-        (status.is_some() || !resp_headers.is_empty() || !resp_body.is_empty()).then(|| {
-            let mut r = DavMessage {
-                status,
-                headers: parse_headers(resp_headers),
-                ..DavMessage::default()
-            };
-            let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
-            (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
-            r
-        });
+    let response = meta.has_response(resp_body).then(|| {
+        let mut r = DavMessage {
+            status: meta.status,
+            headers: parse_headers(meta.response_headers),
+            ..DavMessage::default()
+        };
+        let resp_is_content = matches!(upper.as_str(), "GET" | "HEAD" | "POST");
+        (r.body, r.diagnostics) = decode_part(resp_body, resp_is_content);
+        r
+    });
     let manifest = build_manifest(request.body.as_ref(), response.as_ref());
     let kind = classify(&upper, &request, response.as_ref(), manifest.is_some());
     WebDavExchange {
-        method: method.to_owned(),
-        url: url.to_owned(),
+        method: meta.method.to_owned(),
+        url: meta.url.to_owned(),
         kind,
         request,
         response,
@@ -897,61 +901,6 @@ pub fn summarize(x: &WebDavExchange) -> String {
     s
 }
 
-/// Encode a multistatus (replication manifest or PROPFIND answer) as XML.
-/// `unknown` elements are not written.
-pub fn encode_multistatus(ms: &MultiStatus) -> Vec<u8> {
-    let mut w = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
-    w.push_str(r#"<D:multistatus xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/">"#);
-    if let Some(r) = &ms.repl {
-        write_repl(&mut w, r);
-    }
-    for resp in &ms.response {
-        w.push_str("<D:response>");
-        for h in &resp.href {
-            text_el(&mut w, "D:href", h);
-        }
-        if let Some(st) = &resp.status {
-            text_el(&mut w, "D:status", st);
-        }
-        for ps in &resp.propstat {
-            w.push_str("<D:propstat>");
-            write_prop(&mut w, &ps.prop);
-            if let Some(st) = &ps.status {
-                text_el(&mut w, "D:status", st);
-            }
-            w.push_str("</D:propstat>");
-        }
-        if let Some(ct) = &resp.changetype {
-            text_el(&mut w, "R:changetype", ct);
-        }
-        if !resp.error.is_empty() {
-            w.push_str("<D:error>");
-            for c in &resp.error {
-                w.push_str(&format!("<D:{}/>", sanitize_name(c)));
-            }
-            w.push_str("</D:error>");
-        }
-        if let Some(d) = &resp.responsedescription {
-            text_el(&mut w, "D:responsedescription", d);
-        }
-        w.push_str("</D:response>");
-    }
-    if let Some(d) = &ms.responsedescription {
-        text_el(&mut w, "D:responsedescription", d);
-    }
-    w.push_str("</D:multistatus>");
-    w.into_bytes()
-}
-
-/// Encode a LOCK response body: `D:prop/D:lockdiscovery` with one `D:activelock` per lock.
-pub fn encode_lockdiscovery(locks: &[ActiveLock]) -> Vec<u8> {
-    let mut w = String::from(r#"<?xml version="1.0" encoding="utf-8"?>"#);
-    w.push_str(r#"<D:prop xmlns:D="DAV:">"#);
-    write_lockdiscovery(&mut w, locks);
-    w.push_str("</D:prop>");
-    w.into_bytes()
-}
-
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
@@ -968,21 +917,6 @@ fn timeout_text(t: &DavTimeout) -> String {
         DavTimeout::Infinite => "Infinite".into(),
         DavTimeout::Second(n) => format!("Second-{n}"),
         DavTimeout::Invalid(s) => format!("invalid {s:?}"),
-    }
-}
-
-/// A long opaque token cut to 28 characters with an ellipsis.
-pub(crate) fn shorten(s: &str) -> String {
-    shorten_to(s, 28)
-}
-
-/// `s` cut to `max` characters, the last being an ellipsis when it was cut.
-pub(crate) fn shorten_to(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let head: String = s.chars().take(max.saturating_sub(1)).collect();
-        format!("{head}…")
     }
 }
 
@@ -1065,711 +999,9 @@ fn build_manifest(req: Option<&DavBody>, resp: Option<&DavMessage>) -> Option<Ma
     })
 }
 
-fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-}
-
-fn parse_headers(headers: &[(&str, &str)]) -> DavHeaders {
-    let own = |name: &str| header(headers, name).map(str::to_owned);
-    DavHeaders {
-        depth: own("Depth"),
-        timeout: header(headers, "Timeout")
-            .map(parse_timeouts)
-            .unwrap_or_default(),
-        if_header: header(headers, "If").map(parse_if),
-        lock_token: header(headers, "Lock-Token").map(|v| strip_angle(v).to_owned()),
-        destination: own("Destination"),
-        overwrite: own("Overwrite"),
-        resourcetag: header(headers, "ResourceTag").map(|v| strip_angle(v).to_owned()),
-        repl_uid: header(headers, "Repl-UID").map(|v| strip_angle(v).to_owned()),
-        dav: own("DAV"),
-        ms_author_via: own("MS-Author-Via"),
-        public_extension: own("Public-Extension"),
-        x_msdavext: own("X-MSDAVEXT"),
-        x_msdavext_lock_timeout: header(headers, "X-MSDAVEXTLockTimeout")
-            .map(parse_timeouts)
-            .unwrap_or_default(),
-        x_msdavext_error: header(headers, "X-MSDAVEXT_ERROR").map(parse_ext_error),
-        translate: own("Translate"),
-        ms_bindiff: own("MS-BinDiff"),
-        etag: own("ETag"),
-        content_type: own("Content-Type"),
-    }
-}
-
-fn strip_angle(v: &str) -> &str {
-    let v = v.trim();
-    v.strip_prefix('<')
-        .and_then(|r| r.strip_suffix('>'))
-        .unwrap_or(v)
-}
-
-/// Parse `Timeout: 1#("Second-" 1*DIGIT / "Infinite")`.
-pub fn parse_timeouts(v: &str) -> Vec<DavTimeout> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(parse_timeout)
-        .collect()
-}
-
-fn parse_timeout(s: &str) -> DavTimeout {
-    if s.eq_ignore_ascii_case("infinite") {
-        return DavTimeout::Infinite;
-    }
-    let lower = s.to_ascii_lowercase();
-    match lower.strip_prefix("second-").map(str::parse::<u64>) {
-        Some(Ok(n)) if n <= u64::from(u32::MAX) => DavTimeout::Second(n),
-        _ => DavTimeout::Invalid(s.to_owned()),
-    }
-}
-
-fn parse_ext_error(v: &str) -> MsDavExtError {
-    let (code, text) = v.split_once(';').unwrap_or((v, ""));
-    MsDavExtError {
-        code: code.trim().parse().ok(),
-        text: percent_decode(text.trim()),
-    }
-}
-
-/// Parse an `If` header leniently (RFC 4918 10.4).
-pub fn parse_if(v: &str) -> IfHeader {
-    let mut out = IfHeader::default();
-    let mut resource: Option<String> = None;
-    let mut rest = v.trim();
-    while !rest.is_empty() {
-        rest = rest.trim_start();
-        if let Some(r) = rest.strip_prefix('<') {
-            let end = r.find('>').unwrap_or(r.len());
-            resource = Some(r[..end].to_owned());
-            rest = r.get(end + 1..).unwrap_or("");
-        } else if let Some(r) = rest.strip_prefix('(') {
-            let end = r.find(')').unwrap_or(r.len());
-            out.lists.push(IfList {
-                resource: resource.clone(),
-                conditions: parse_conditions(&r[..end]),
-            });
-            rest = r.get(end + 1..).unwrap_or("");
-        } else {
-            // Skip one character of junk.
-            let mut chars = rest.chars();
-            chars.next();
-            rest = chars.as_str();
-        }
-    }
-    out
-}
-
-fn parse_conditions(mut s: &str) -> Vec<IfCondition> {
-    let mut out = Vec::new();
-    let mut not = false;
-    loop {
-        s = s.trim_start();
-        if s.is_empty() {
-            break;
-        }
-        if s.len() >= 3 && s.is_char_boundary(3) && s[..3].eq_ignore_ascii_case("not") {
-            not = true;
-            s = &s[3..];
-        } else if let Some(r) = s.strip_prefix('<') {
-            let end = r.find('>').unwrap_or(r.len());
-            out.push(IfCondition {
-                not,
-                state_token: Some(r[..end].to_owned()),
-                etag: None,
-            });
-            not = false;
-            s = r.get(end + 1..).unwrap_or("");
-        } else if let Some(r) = s.strip_prefix('[') {
-            let end = r.find(']').unwrap_or(r.len());
-            out.push(IfCondition {
-                not,
-                state_token: None,
-                etag: Some(r[..end].to_owned()),
-            });
-            not = false;
-            s = r.get(end + 1..).unwrap_or("");
-        } else {
-            let mut chars = s.chars();
-            chars.next();
-            s = chars.as_str();
-        }
-    }
-    out
-}
-
-fn decode_part(body: &[u8], content: bool) -> (Option<DavBody>, Vec<Diagnostic>) {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return (None, Vec::new());
-    }
-    if content || !xml::looks_like_xml(body) {
-        return (Some(DavBody::Content { length: body.len() }), Vec::new());
-    }
-    let mut diags = Vec::new();
-    let text = match xml::as_text(body) {
-        Ok(t) => t,
-        Err(d) => return (Some(DavBody::Content { length: body.len() }), vec![d]),
-    };
-    let doc = match xml::parse(text) {
-        Ok(d) => d,
-        Err(d) => return (Some(DavBody::Content { length: body.len() }), vec![d]),
-    };
-    let root = doc.root_element();
-    let b = match root.tag_name().name() {
-        "searchrequest" => DavBody::SearchRequest(read_searchrequest(root, &mut diags)),
-        "propfind" => DavBody::PropFind(read_propfind(root, &mut diags)),
-        "propertyupdate" => DavBody::PropertyUpdate(read_propertyupdate(root, text, &mut diags)),
-        "lockinfo" => DavBody::LockInfo(read_lockinfo(root, &mut diags)),
-        "multistatus" => DavBody::MultiStatus(read_multistatus(root, text, &mut diags)),
-        "prop" => DavBody::Prop(read_prop(root, text, &mut diags)),
-        "error" => DavBody::Error(read_error(root)),
-        _ => DavBody::OtherXml(qname(root)),
-    };
-    (Some(b), diags)
-}
-
-type Node<'a, 'i> = roxmltree::Node<'a, 'i>;
-
-fn qname(n: Node<'_, '_>) -> QName {
-    QName {
-        namespace: n.tag_name().namespace().unwrap_or("").to_owned(),
-        name: n.tag_name().name().to_owned(),
-    }
-}
-
-fn unknown(n: Node<'_, '_>) -> Unknown {
-    Unknown {
-        namespace: n.tag_name().namespace().unwrap_or("").to_owned(),
-        name: n.tag_name().name().to_owned(),
-        text: xml::text(n),
-    }
-}
-
-fn is(n: Node<'_, '_>, name: &str) -> bool {
-    n.is_element() && n.tag_name().name().eq_ignore_ascii_case(name)
-}
-
-fn read_repl(n: Node<'_, '_>) -> Repl {
-    let mut r = Repl::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "collblob") {
-            r.collblob = Some(xml::text(c));
-        } else if is(c, "resourcetaglist") {
-            r.resourcetaglist = c
-                .children()
-                .filter(|t| is(*t, "resourcetag"))
-                .map(xml::text)
-                .collect();
-        }
-    }
-    r
-}
-
-fn read_searchrequest(n: Node<'_, '_>, _d: &mut Vec<Diagnostic>) -> SearchRequest {
-    let mut s = SearchRequest::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "repl") {
-            s.repl = Some(read_repl(c));
-        } else if s.query.is_none() && ["sql", "basicsearch"].iter().any(|g| is(c, g)) {
-            s.query = Some(SearchQuery {
-                grammar: c.tag_name().name().to_owned(),
-                text: xml::text(c),
-            });
-        } else {
-            s.unknown.push(unknown(c));
-        }
-    }
-    s
-}
-
-fn read_propfind(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> PropFind {
-    let mut p = PropFind::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "prop") || is(c, "include") {
-            if is(c, "prop") {
-                p.mode = "prop".into();
-            }
-            p.prop
-                .extend(c.children().filter(Node::is_element).map(qname));
-        } else if is(c, "allprop") || is(c, "propname") {
-            p.mode = c.tag_name().name().to_owned();
-        } else if is(c, "repl") {
-            p.repl = Some(read_repl(c));
-        } else {
-            p.unknown.push(unknown(c));
-        }
-    }
-    if p.mode.is_empty() {
-        d.push(Diagnostic::new(
-            n.range().start,
-            "propfind has no prop, allprop or propname",
-        ));
-        p.mode = "allprop".into();
-    }
-    p
-}
-
-fn read_properties(n: Node<'_, '_>, text: &str) -> Vec<Property> {
-    n.children()
-        .filter(Node::is_element)
-        .map(|c| read_property(c, text))
-        .collect()
-}
-
-fn read_propertyupdate(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> PropertyUpdate {
-    let mut p = PropertyUpdate::default();
-    for c in n.children().filter(Node::is_element) {
-        let prop = c.children().find(|k| is(*k, "prop"));
-        if is(c, "set") {
-            match prop {
-                Some(pr) => p.set.extend(read_properties(pr, text)),
-                None => d.push(Diagnostic::new(c.range().start, "set has no prop")),
-            }
-        } else if is(c, "remove") {
-            match prop {
-                Some(pr) => p
-                    .remove
-                    .extend(pr.children().filter(Node::is_element).map(qname)),
-                None => d.push(Diagnostic::new(c.range().start, "remove has no prop")),
-            }
-        } else {
-            p.unknown.push(unknown(c));
-        }
-    }
-    p
-}
-
-fn first_child_name(n: Node<'_, '_>) -> Option<String> {
-    n.children()
-        .find(|c| c.is_element())
-        .map(|c| c.tag_name().name().to_owned())
-}
-
-fn read_lockinfo(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> LockInfo {
-    let mut l = LockInfo::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "lockscope") {
-            l.lockscope = first_child_name(c);
-        } else if is(c, "locktype") {
-            l.locktype = first_child_name(c);
-        } else if is(c, "owner") {
-            l.owner = Some(xml::text(c));
-        } else {
-            l.unknown.push(unknown(c));
-        }
-    }
-    if l.lockscope.is_none() {
-        d.push(Diagnostic::new(
-            n.range().start,
-            "lockinfo has no lockscope",
-        ));
-    }
-    if l.locktype.is_none() {
-        d.push(Diagnostic::new(n.range().start, "lockinfo has no locktype"));
-    }
-    l
-}
-
-fn href_of(n: Node<'_, '_>) -> Option<String> {
-    n.children().find(|c| is(*c, "href")).map(xml::text)
-}
-
-fn read_activelock(n: Node<'_, '_>, d: &mut Vec<Diagnostic>) -> ActiveLock {
-    let mut a = ActiveLock::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "lockscope") {
-            a.lockscope = first_child_name(c);
-        } else if is(c, "locktype") {
-            a.locktype = first_child_name(c);
-        } else if is(c, "depth") {
-            a.depth = Some(xml::text(c));
-        } else if is(c, "owner") {
-            a.owner = Some(xml::text(c));
-        } else if is(c, "timeout") {
-            let t = parse_timeout(&xml::text(c));
-            if let DavTimeout::Invalid(v) = &t {
-                d.push(Diagnostic::new(
-                    c.range().start,
-                    format!("invalid timeout {v:?}"),
-                ));
-            }
-            a.timeout = Some(t);
-        } else if is(c, "locktoken") {
-            a.locktoken = href_of(c);
-            if a.locktoken.is_none() {
-                d.push(Diagnostic::new(c.range().start, "locktoken has no href"));
-            }
-        } else if is(c, "lockroot") {
-            a.lockroot = href_of(c);
-        } else {
-            a.unknown.push(unknown(c));
-        }
-    }
-    a
-}
-
-fn read_prop(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> Prop {
-    let mut p = Prop::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "lockdiscovery") {
-            for a in c.children().filter(|k| is(*k, "activelock")) {
-                p.lockdiscovery.push(read_activelock(a, d));
-            }
-        } else {
-            p.properties.push(read_property(c, text));
-        }
-    }
-    p
-}
-
-fn read_property(c: Node<'_, '_>, text: &str) -> Property {
-    let has_children = c.children().any(|k| k.is_element());
-    let t = xml::text(c);
-    Property {
-        namespace: c.tag_name().namespace().unwrap_or("").to_owned(),
-        name: c.tag_name().name().to_owned(),
-        value: (!t.is_empty()).then_some(t),
-        xml: has_children.then(|| xml::inner(c, text).to_owned()),
-    }
-}
-
-fn read_error(n: Node<'_, '_>) -> DavError {
-    let mut e = DavError::default();
-    for c in n.children().filter(Node::is_element) {
-        e.conditions.push(c.tag_name().name().to_owned());
-        e.href
-            .extend(c.children().filter(|k| is(*k, "href")).map(xml::text));
-    }
-    e
-}
-
-fn read_multistatus(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiStatus {
-    let mut m = MultiStatus::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "response") {
-            m.response.push(read_response(c, text, d));
-        } else if is(c, "repl") {
-            m.repl = Some(read_repl(c));
-        } else if is(c, "responsedescription") {
-            m.responsedescription = Some(xml::text(c));
-        } else {
-            m.unknown.push(unknown(c));
-        }
-    }
-    m
-}
-
-fn read_response(n: Node<'_, '_>, text: &str, d: &mut Vec<Diagnostic>) -> MultiStatusResponse {
-    let mut r = MultiStatusResponse::default();
-    for c in n.children().filter(Node::is_element) {
-        if is(c, "href") {
-            r.href.push(xml::text(c));
-        } else if is(c, "status") {
-            let s = xml::text(c);
-            if status_code(&s).is_none() {
-                d.push(Diagnostic::new(
-                    c.range().start,
-                    format!("unparsable status line {s:?}"),
-                ));
-            }
-            r.status = Some(s);
-        } else if is(c, "propstat") {
-            let mut ps = PropStat::default();
-            for k in c.children().filter(Node::is_element) {
-                if is(k, "prop") {
-                    let p = read_prop(k, text, d);
-                    ps.prop.lockdiscovery.extend(p.lockdiscovery);
-                    ps.prop.properties.extend(p.properties);
-                } else if is(k, "status") {
-                    let s = xml::text(k);
-                    if status_code(&s).is_none() {
-                        d.push(Diagnostic::new(
-                            k.range().start,
-                            format!("unparsable status line {s:?}"),
-                        ));
-                    }
-                    ps.status = Some(s);
-                }
-            }
-            r.propstat.push(ps);
-        } else if is(c, "changetype") {
-            r.changetype = Some(xml::text(c));
-        } else if is(c, "prop") {
-            // Lenient: a bare `prop` (no `propstat`) is taken as a propstat without status.
-            r.propstat.push(PropStat {
-                prop: read_prop(c, text, d),
-                status: None,
-            });
-        } else if is(c, "error") {
-            r.error = read_error(c).conditions;
-        } else if is(c, "responsedescription") {
-            r.responsedescription = Some(xml::text(c));
-        } else {
-            r.unknown.push(unknown(c));
-        }
-    }
-    if r.href.is_empty() {
-        d.push(Diagnostic::new(n.range().start, "response has no href"));
-    }
-    r
-}
-
-/// The status code in an HTTP status line (`HTTP/1.1 200 OK` → 200).
-pub fn status_code(line: &str) -> Option<u16> {
-    let mut it = line.split_whitespace();
-    let first = it.next()?;
-    let code = if first.to_ascii_uppercase().starts_with("HTTP/") {
-        it.next()?
-    } else {
-        first
-    };
-    code.parse().ok().filter(|c| (100..1000).contains(c))
-}
-
-fn sanitize_name(n: &str) -> String {
-    let s: String = n
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        format!("x{s}")
-    } else {
-        s
-    }
-}
-
-fn text_el(w: &mut String, name: &str, text: &str) {
-    w.push('<');
-    w.push_str(name);
-    w.push('>');
-    xml::escape_into(w, text);
-    w.push_str("</");
-    w.push_str(name);
-    w.push('>');
-}
-
-fn write_repl(w: &mut String, r: &Repl) {
-    w.push_str("<R:repl>");
-    if let Some(c) = &r.collblob {
-        text_el(w, "R:collblob", c);
-    }
-    if !r.resourcetaglist.is_empty() {
-        w.push_str("<R:resourcetaglist>");
-        for t in &r.resourcetaglist {
-            text_el(w, "R:resourcetag", t);
-        }
-        w.push_str("</R:resourcetaglist>");
-    }
-    w.push_str("</R:repl>");
-}
-
-fn write_prop(w: &mut String, p: &Prop) {
-    w.push_str("<D:prop>");
-    if !p.lockdiscovery.is_empty() {
-        write_lockdiscovery(w, &p.lockdiscovery);
-    }
-    for (i, prop) in p.properties.iter().enumerate() {
-        let name = sanitize_name(&prop.name);
-        w.push_str(&format!("<p{i}:{name} xmlns:p{i}=\""));
-        xml::escape_into(w, &prop.namespace);
-        w.push_str("\">");
-        match (&prop.xml, &prop.value) {
-            (Some(x), _) => w.push_str(x),
-            (None, Some(v)) => xml::escape_into(w, v),
-            (None, None) => {}
-        }
-        w.push_str(&format!("</p{i}:{name}>"));
-    }
-    w.push_str("</D:prop>");
-}
-
-fn write_lockdiscovery(w: &mut String, locks: &[ActiveLock]) {
-    w.push_str("<D:lockdiscovery>");
-    for l in locks {
-        w.push_str("<D:activelock>");
-        if let Some(s) = &l.lockscope {
-            w.push_str(&format!(
-                "<D:lockscope><D:{}/></D:lockscope>",
-                sanitize_name(s)
-            ));
-        }
-        if let Some(s) = &l.locktype {
-            w.push_str(&format!(
-                "<D:locktype><D:{}/></D:locktype>",
-                sanitize_name(s)
-            ));
-        }
-        if let Some(s) = &l.depth {
-            text_el(w, "D:depth", s);
-        }
-        if let Some(s) = &l.owner {
-            text_el(w, "D:owner", s);
-        }
-        if let Some(t) = &l.timeout {
-            let v = match t {
-                DavTimeout::Invalid(s) => s.clone(),
-                other => timeout_text(other),
-            };
-            text_el(w, "D:timeout", &v);
-        }
-        if let Some(s) = &l.locktoken {
-            w.push_str("<D:locktoken>");
-            text_el(w, "D:href", s);
-            w.push_str("</D:locktoken>");
-        }
-        if let Some(s) = &l.lockroot {
-            w.push_str("<D:lockroot>");
-            text_el(w, "D:href", s);
-            w.push_str("</D:lockroot>");
-        }
-        w.push_str("</D:activelock>");
-    }
-    w.push_str("</D:lockdiscovery>");
-}
-
 /// Most XML nodes (elements, text, the document itself) in one WebDAV or SPFileSync XML
 /// body, so a hostile body cannot exhaust memory; beyond it the body is not decoded.
 pub const MAX_XML_NODES: usize = 1_000_000;
-
-/// Small XML helpers shared with the SPFileSync decoder.
-pub(crate) mod xml {
-    use crate::decode::Diagnostic;
-
-    /// Cap on XML nodes per body ([`super::MAX_XML_NODES`]).
-    const NODES_LIMIT: u32 = super::MAX_XML_NODES as u32;
-
-    /// Whether the body starts (after a BOM and whitespace) with `<`.
-    pub(crate) fn looks_like_xml(body: &[u8]) -> bool {
-        let b = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'<')
-    }
-
-    /// The body as UTF-8, or a diagnostic at the first invalid byte.
-    pub(crate) fn as_text(body: &[u8]) -> Result<&str, Diagnostic> {
-        std::str::from_utf8(body)
-            .map_err(|e| Diagnostic::new(e.valid_up_to(), "body is not valid utf-8"))
-    }
-
-    /// Most namespace declarations in scope at once (on one element and its ancestors).
-    ///
-    /// roxmltree copies every inherited declaration into each element that declares a
-    /// new one, and checks each copy against the new ones: nested elements each declaring
-    /// another prefix cost quadratic memory and cubic time (5,000 levels, a 100 KB body,
-    /// ran for minutes). Real bodies have a handful in scope.
-    pub(crate) const MAX_NAMESPACES_IN_SCOPE: usize = 256;
-
-    /// The offset of the first start tag at which more than [`MAX_NAMESPACES_IN_SCOPE`]
-    /// declarations are in scope. Only bodies with that many `xmlns` at all are scanned.
-    fn too_many_namespaces(text: &str) -> Option<usize> {
-        memchr::memmem::find_iter(text.as_bytes(), b"xmlns").nth(MAX_NAMESPACES_IN_SCOPE)?;
-        use quick_xml::events::Event;
-        let mut reader = quick_xml::Reader::from_str(text);
-        // In-scope declaration count at each open element.
-        let mut scope: Vec<usize> = Vec::new();
-        loop {
-            let at = usize::try_from(reader.buffer_position()).unwrap_or(0);
-            let (tag, open) = match reader.read_event() {
-                Ok(Event::Start(t)) => (t, true),
-                Ok(Event::Empty(t)) => (t, false),
-                Ok(Event::End(_)) => {
-                    scope.pop();
-                    continue;
-                }
-                Ok(Event::Eof) | Err(_) => return None,
-                Ok(_) => continue,
-            };
-            let declared = tag
-                .attributes()
-                .with_checks(false)
-                .filter_map(Result::ok)
-                .filter(|a| a.key.as_ref().starts_with("xmlns"))
-                .count();
-            let total = scope.last().copied().unwrap_or(0).saturating_add(declared);
-            if total > MAX_NAMESPACES_IN_SCOPE {
-                return Some(at);
-            }
-            if open {
-                scope.push(total);
-            }
-        }
-    }
-
-    /// Parse `text`; a failure becomes a diagnostic at the byte offset of the error.
-    pub(crate) fn parse(text: &str) -> Result<roxmltree::Document<'_>, Diagnostic> {
-        if let Some(at) = too_many_namespaces(text) {
-            return Err(Diagnostic::new(
-                at,
-                format!(
-                    "more than {MAX_NAMESPACES_IN_SCOPE} xml namespace declarations in scope; the body is not decoded"
-                ),
-            ));
-        }
-        let opts = roxmltree::ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: NODES_LIMIT,
-            ..roxmltree::ParsingOptions::default()
-        };
-        roxmltree::Document::parse_with_options(text, opts).map_err(|e| {
-            let pos = e.pos();
-            let msg = e.to_string();
-            let msg = msg.rsplit_once(" at ").map_or(msg.as_str(), |(m, _)| m);
-            Diagnostic::new(
-                byte_offset(text, pos.row, pos.col),
-                format!("malformed xml: {}", msg.to_lowercase()),
-            )
-        })
-    }
-
-    /// Byte offset of 1-based (row, column-in-chars) in `text`, clamped to its length.
-    pub(crate) fn byte_offset(text: &str, row: u32, col: u32) -> usize {
-        let mut off = 0usize;
-        for _ in 1..row {
-            match text[off..].find('\n') {
-                Some(i) => off += i + 1,
-                None => return text.len(),
-            }
-        }
-        let line = &text[off..];
-        let skip = col.saturating_sub(1) as usize;
-        off + line.char_indices().nth(skip).map_or(line.len(), |(i, _)| i)
-    }
-
-    /// The concatenated text of an element's descendants, trimmed.
-    pub(crate) fn text(n: roxmltree::Node<'_, '_>) -> String {
-        let mut s = String::new();
-        for d in n.descendants().filter(roxmltree::Node::is_text) {
-            s.push_str(d.text().unwrap_or(""));
-        }
-        s.trim().to_owned()
-    }
-
-    /// The raw source between an element's start and end tags.
-    pub(crate) fn inner<'i>(n: roxmltree::Node<'_, 'i>, text: &'i str) -> &'i str {
-        let (Some(first), Some(last)) = (n.first_child(), n.last_child()) else {
-            return "";
-        };
-        text.get(first.range().start..last.range().end)
-            .unwrap_or("")
-    }
-
-    /// Append `s` to `w` with the five XML special characters escaped.
-    pub(crate) fn escape_into(w: &mut String, s: &str) {
-        for c in s.chars() {
-            match c {
-                '<' => w.push_str("&lt;"),
-                '>' => w.push_str("&gt;"),
-                '&' => w.push_str("&amp;"),
-                '"' => w.push_str("&quot;"),
-                '\'' => w.push_str("&apos;"),
-                '\r' => w.push_str("&#13;"),
-                _ => w.push(c),
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -1788,7 +1020,7 @@ mod tests {
         // `file!()` is relative to the package root in the main crate and absolute when
         // another crate includes this file by path.
         let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(Path::new(file!()));
-        let root = here.ancestors().nth(3).unwrap_or(Path::new("."));
+        let root = here.ancestors().nth(4).unwrap_or(Path::new("."));
         root.join("testdata").join("webdav")
     }
 
@@ -1810,12 +1042,13 @@ mod tests {
     #[test]
     fn search_initial_manifest() -> TestResult {
         let x = decode(
-            "SEARCH",
-            "http://mail.contoso.com/exchange/adele/Inbox/",
-            &[("Content-Type", "text/xml"), ("Depth", "1")],
+            &Meta::request(
+                "SEARCH",
+                "http://mail.contoso.com/exchange/adele/Inbox/",
+                &[("Content-Type", "text/xml"), ("Depth", "1")],
+            )
+            .with_response(Some(207), &[("Content-Type", "text/xml")]),
             &fixture("search_repl_initial.xml")?,
-            Some(207),
-            &[("Content-Type", "text/xml")],
             &fixture("manifest_207.xml")?,
         );
         assert_eq!(x.kind, DavKind::Replication);
@@ -1852,12 +1085,8 @@ mod tests {
     #[test]
     fn search_no_changes() -> TestResult {
         let x = decode(
-            "SEARCH",
-            "/exchange/adele/Inbox/",
-            &[],
+            &Meta::request("SEARCH", "/exchange/adele/Inbox/", &[]).with_response(Some(207), &[]),
             &fixture("search_repl_next.xml")?,
-            Some(207),
-            &[],
             &fixture("manifest_empty_207.xml")?,
         );
         let m = x.manifest.as_ref().ok_or("no manifest")?;
@@ -1893,12 +1122,8 @@ mod tests {
     #[test]
     fn propfind_with_repl() -> TestResult {
         let x = decode(
-            "PROPFIND",
-            "/exchange/adele/Inbox/",
-            &[("Depth", "1")],
+            &Meta::request("PROPFIND", "/exchange/adele/Inbox/", &[("Depth", "1")]),
             &fixture("propfind_repl.xml")?,
-            None,
-            &[],
             &[],
         );
         assert_eq!(x.kind, DavKind::Replication);
@@ -1920,15 +1145,16 @@ mod tests {
     #[test]
     fn propfind_with_lockdiscovery() -> TestResult {
         let x = decode(
-            "PROPFIND",
-            "https://contoso.sharepoint.com/sites/team/Shared%20Documents/",
-            &[
-                ("Depth", "1"),
-                ("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045"),
-            ],
+            &Meta::request(
+                "PROPFIND",
+                "https://contoso.sharepoint.com/sites/team/Shared%20Documents/",
+                &[
+                    ("Depth", "1"),
+                    ("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045"),
+                ],
+            )
+            .with_response(Some(207), &[]),
             &fixture("propfind.xml")?,
-            Some(207),
-            &[],
             &fixture("propfind_207.xml")?,
         );
         assert_eq!(x.kind, DavKind::Properties);
@@ -1969,12 +1195,8 @@ mod tests {
     #[test]
     fn proppatch() -> TestResult {
         let x = decode(
-            "PROPPATCH",
-            "/docs/a.txt",
-            &[],
+            &Meta::request("PROPPATCH", "/docs/a.txt", &[]).with_response(Some(207), &[]),
             &fixture("proppatch.xml")?,
-            Some(207),
-            &[],
             &[],
         );
         let Some(DavBody::PropertyUpdate(p)) = &x.request.body else {
@@ -1994,16 +1216,17 @@ mod tests {
     #[test]
     fn lock_create() -> TestResult {
         let x = decode(
-            "LOCK",
-            "http://dav.contoso.com/docs/Report.docx",
-            &[
-                ("Depth", "0"),
-                ("Timeout", "Infinite, Second-4100000000"),
-                ("Content-Type", "text/xml"),
-            ],
+            &Meta::request(
+                "LOCK",
+                "http://dav.contoso.com/docs/Report.docx",
+                &[
+                    ("Depth", "0"),
+                    ("Timeout", "Infinite, Second-4100000000"),
+                    ("Content-Type", "text/xml"),
+                ],
+            )
+            .with_response(Some(200), &[("Lock-Token", &format!("<{TOKEN}>"))]),
             &fixture("lockinfo.xml")?,
-            Some(200),
-            &[("Lock-Token", &format!("<{TOKEN}>"))],
             &fixture("lock_response.xml")?,
         );
         assert_eq!(x.kind, DavKind::Locking);
@@ -2037,12 +1260,13 @@ mod tests {
     #[test]
     fn lock_refresh_and_unlock() -> TestResult {
         let refresh = decode(
-            "LOCK",
-            "/docs/Report.docx",
-            &[("If", &format!("(<{TOKEN}>)")), ("Timeout", "Second-600")],
+            &Meta::request(
+                "LOCK",
+                "/docs/Report.docx",
+                &[("If", &format!("(<{TOKEN}>)")), ("Timeout", "Second-600")],
+            )
+            .with_response(Some(200), &[]),
             b"",
-            Some(200),
-            &[],
             &fixture("lock_response.xml")?,
         );
         assert!(refresh.request.body.is_none());
@@ -2051,12 +1275,13 @@ mod tests {
         assert!(summarize(&refresh).starts_with("LOCK /docs/Report.docx refresh, Timeout Second-600, If opaquelocktoken:e71d4fae-5d… → 200"));
 
         let unlock = decode(
-            "UNLOCK",
-            "/docs/Report.docx",
-            &[("Lock-Token", &format!("<{TOKEN}>"))],
+            &Meta::request(
+                "UNLOCK",
+                "/docs/Report.docx",
+                &[("Lock-Token", &format!("<{TOKEN}>"))],
+            )
+            .with_response(Some(204), &[]),
             b"",
-            Some(204),
-            &[],
             b"",
         );
         assert_eq!(unlock.kind, DavKind::Locking);
@@ -2071,12 +1296,16 @@ mod tests {
     #[test]
     fn put_locked_423() -> TestResult {
         let x = decode(
-            "PUT",
-            "/docs/Report.docx",
-            &[("Content-Type", "application/octet-stream")],
+            &Meta::request(
+                "PUT",
+                "/docs/Report.docx",
+                &[("Content-Type", "application/octet-stream")],
+            )
+            .with_response(
+                Some(423),
+                &[("Content-Type", "application/xml; charset=utf-8")],
+            ),
             b"PK\x03\x04 not xml",
-            Some(423),
-            &[("Content-Type", "application/xml; charset=utf-8")],
             &fixture("locked_423.xml")?,
         );
         assert_eq!(x.kind, DavKind::Locking);
@@ -2096,20 +1325,24 @@ mod tests {
     #[test]
     fn msdavext_headers() {
         let x = decode(
-            "GET",
-            "/docs/Report.docx",
-            &[
-                ("X-MSDAVEXTLockTimeout", "Second-3600"),
-                ("Translate", "f"),
-                ("X-MSDAVEXT", "PROPFIND"),
-            ],
+            &Meta::request(
+                "GET",
+                "/docs/Report.docx",
+                &[
+                    ("X-MSDAVEXTLockTimeout", "Second-3600"),
+                    ("Translate", "f"),
+                    ("X-MSDAVEXT", "PROPFIND"),
+                ],
+            )
+            .with_response(
+                Some(200),
+                &[
+                    ("Lock-Token", &format!("<{TOKEN}>")),
+                    ("X-MSDAVEXTLockTimeout", "Second-3599"),
+                    ("X-MSDAVEXT_ERROR", "589831; File%20is%20checked%20out"),
+                ],
+            ),
             b"",
-            Some(200),
-            &[
-                ("Lock-Token", &format!("<{TOKEN}>")),
-                ("X-MSDAVEXTLockTimeout", "Second-3599"),
-                ("X-MSDAVEXT_ERROR", "589831; File%20is%20checked%20out"),
-            ],
             b"file bytes",
         );
         assert_eq!(x.kind, DavKind::Locking);
@@ -2139,12 +1372,16 @@ mod tests {
     #[test]
     fn conditional_get_with_resourcetag() {
         let x = decode(
-            "GET",
-            "/exchange/adele/Inbox/Budget.EML",
-            &[("If", "(<rt:0001>) (Not <opaquelocktoken:x> [\"etag-1\"])")],
+            &Meta::request(
+                "GET",
+                "/exchange/adele/Inbox/Budget.EML",
+                &[("If", "(<rt:0001>) (Not <opaquelocktoken:x> [\"etag-1\"])")],
+            )
+            .with_response(
+                Some(412),
+                &[("ResourceTag", "<rt:0002>"), ("Repl-UID", "<rid:77>")],
+            ),
             b"",
-            Some(412),
-            &[("ResourceTag", "<rt:0002>"), ("Repl-UID", "<rid:77>")],
             b"",
         );
         let ifh = x.request.headers.if_header.clone().unwrap_or_default();
@@ -2175,43 +1412,40 @@ mod tests {
     #[test]
     fn namespace_methods_and_options() {
         let mv = decode(
-            "MOVE",
-            "/docs/a.txt",
-            &[
-                ("Destination", "http://dav.contoso.com/docs/b.txt"),
-                ("Overwrite", "F"),
-            ],
+            &Meta::request(
+                "MOVE",
+                "/docs/a.txt",
+                &[
+                    ("Destination", "http://dav.contoso.com/docs/b.txt"),
+                    ("Overwrite", "F"),
+                ],
+            )
+            .with_response(Some(201), &[]),
             b"",
-            Some(201),
-            &[],
             b"",
         );
         assert_eq!(mv.kind, DavKind::Namespace);
         assert_eq!(summarize(&mv), "MOVE /docs/a.txt → /docs/b.txt → 201");
         let mk = decode(
-            "MKCOL",
-            "/docs/new",
-            &[],
+            &Meta::request("MKCOL", "/docs/new", &[])
+                .with_response(Some(201), &[("ResourceTag", "rt:9")]),
             b"",
-            Some(201),
-            &[("ResourceTag", "rt:9")],
             b"",
         );
         assert_eq!(summarize(&mk), "MKCOL /docs/new → 201 resourcetag rt:9");
-        let del = decode("DELETE", "/docs/b.txt", &[], b"", None, &[], b"");
+        let del = decode(&Meta::request("DELETE", "/docs/b.txt", &[]), b"", b"");
         assert_eq!(summarize(&del), "DELETE /docs/b.txt (no response)");
         let opt = decode(
-            "OPTIONS",
-            "/",
-            &[],
+            &Meta::request("OPTIONS", "/", &[]).with_response(
+                Some(200),
+                &[
+                    ("DAV", "1,2"),
+                    ("MS-Author-Via", "MS-FP/4.0,DAV"),
+                    ("Public-Extension", "http://schemas.microsoft.com/repl-2"),
+                    ("X-MSDAVEXT", "1"),
+                ],
+            ),
             b"",
-            Some(200),
-            &[
-                ("DAV", "1,2"),
-                ("MS-Author-Via", "MS-FP/4.0,DAV"),
-                ("Public-Extension", "http://schemas.microsoft.com/repl-2"),
-                ("X-MSDAVEXT", "1"),
-            ],
             b"",
         );
         assert_eq!(opt.kind, DavKind::Options);
@@ -2260,24 +1494,24 @@ mod tests {
         assert_eq!(
             d,
             [
-                Diagnostic::new(42, "unparsable status line \"garbage\""),
-                Diagnostic::new(30, "response has no href"),
+                Diagnostic::malformed(42, "unparsable status line \"garbage\""),
+                Diagnostic::missing(30, "response has no href"),
             ]
         );
         let (_, d) = decode_body(&fixture("lockinfo_incomplete.xml")?);
         assert_eq!(
             d,
             [
-                Diagnostic::new(0, "lockinfo has no lockscope"),
-                Diagnostic::new(0, "lockinfo has no locktype"),
+                Diagnostic::missing(0, "lockinfo has no lockscope"),
+                Diagnostic::missing(0, "lockinfo has no locktype"),
             ]
         );
         let (b, d) = decode_body(&fixture("bad_activelock.xml")?);
         assert_eq!(
             d,
             [
-                Diagnostic::new(54, "invalid timeout \"Second-forever\""),
-                Diagnostic::new(91, "locktoken has no href"),
+                Diagnostic::invalid_value(54, "invalid timeout \"Second-forever\""),
+                Diagnostic::missing(91, "locktoken has no href"),
             ]
         );
         let Some(DavBody::Prop(p)) = b else {
@@ -2291,7 +1525,10 @@ mod tests {
         let (_, d) = decode_body(&body);
         assert_eq!(
             d,
-            [Diagnostic::new(body.len() - 2, "body is not valid utf-8")]
+            [Diagnostic::malformed(
+                body.len() - 2,
+                "body is not valid utf-8"
+            )]
         );
         Ok(())
     }
@@ -2445,12 +1682,8 @@ mod tests {
         body.push_str(&"</D:x>".repeat(depth + 1));
         body.push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>");
         let x = decode(
-            "PROPFIND",
-            "/a",
-            &[("Depth", "0")],
+            &Meta::request("PROPFIND", "/a", &[("Depth", "0")]).with_response(Some(207), &[]),
             b"",
-            Some(207),
-            &[],
             body.as_bytes(),
         );
         let r = x.response.as_ref().ok_or("no response")?;
@@ -2506,7 +1739,7 @@ mod tests {
 
         #[test]
         fn never_panics(method in "[A-Z]{0,9}", body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let x = decode(&method, "/x", &[("If", "(<a")], &body, Some(207), &[("Timeout", "Second-")], &body);
+            let x = decode(&Meta::request(&method, "/x", &[("If", "(<a")]).with_response(Some(207), &[("Timeout", "Second-")]), &body, &body);
             let _ = summarize(&x);
         }
     }
