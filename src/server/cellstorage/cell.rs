@@ -5,7 +5,9 @@
 
 use super::locks::write_lock_check;
 use super::{filetime, Call, CellService, Outcome, E_FAIL};
-use crate::decode::fsshttp::{CellPayload, HResult, LockType, PayloadOrigin, SubResponseData};
+use crate::decode::fsshttp::{
+    CellPayload, ErrorCode, HResult, LockType, PayloadOrigin, SubResponseData,
+};
 use crate::decode::fsshttpb::{
     self as b, AllocateExtendedGuidRangeResponse, AppliedStorageIndex, CellErrorCode,
     CellKnowledgeItem, ErrorDetail, FsshttpbResponse, Knowledge, PutChangesResponse,
@@ -18,14 +20,14 @@ impl CellService {
     /// Cell: the FSSHTTPB request in the payload, answered with an FSSHTTPB response.
     pub(super) fn cell(&mut self, c: &Call<'_>) -> Outcome {
         let Some(payload) = c.data.payload.as_ref() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         let fb = b::decode_request(&payload.bytes);
         if !fb.diagnostics.is_empty() {
             let mut r = fb_response();
             r.status = 1;
             r.error = Some(b::cell_error(CellErrorCode::RequestStreamSchemaError));
-            return cell_outcome("CellRequestFail", &r, None);
+            return cell_outcome(ErrorCode::CellRequestFail, &r, None);
         }
         let seed = self.settings.seed;
         let now = self.now();
@@ -39,26 +41,29 @@ impl CellService {
                 let mut r = fb_response();
                 r.status = 1;
                 r.error = Some(hresult_error(E_FAIL));
-                return cell_outcome("CellRequestFail", &r, None);
+                return cell_outcome(ErrorCode::CellRequestFail, &r, None);
             }
             // A Put Changes to a missing Url creates the file (A.7.1).
             // The name comes from the wire: it must be a plain file name (issue 14.1).
             let path = c.url.split(['?', '#']).next().unwrap_or("");
             let name = crate::decode::text::percent_decode(path.rsplit('/').next().unwrap_or(""));
             if let Err(why) = check_name(&name) {
-                return Outcome::err_msg("InvalidUrl", format!("{why}: {}", name.escape_debug()));
+                return Outcome::err_msg(
+                    ErrorCode::InvalidUrl,
+                    format!("{why}: {}", name.escape_debug()),
+                );
             }
             self.store.insert(&name, Vec::new(), now, &user);
         }
         let range_guid = self.fresh_guid(0xA11);
         let Some(d) = self.store.find_mut(c.url) else {
-            return Outcome::err("FileNotExistsOrCannotBeCreated");
+            return Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated);
         };
         // Etag present and not matching ⇒ CellRequestFail (A.10.6).
         if let Some(etag) = c.data.etag.as_deref().filter(|e| !e.is_empty()) {
             if etag != d.etag(seed) {
                 return Outcome::err_msg(
-                    "CellRequestFail",
+                    ErrorCode::CellRequestFail,
                     format!("Etag {etag} does not match {}", d.etag(seed)),
                 );
             }
@@ -69,7 +74,7 @@ impl CellService {
             }
         }
         let mut resp = fb_response();
-        let mut code = "Success";
+        let mut code = ErrorCode::Success;
         let mut changed: Option<Vec<u8>> = None;
         for s in &fb.sub_requests {
             let mut sr = b::SubResponse {
@@ -116,7 +121,7 @@ impl CellService {
                     if !coherent || expect_none {
                         sr.status = 1;
                         sr.error = Some(b::cell_error(CellErrorCode::CoherencyFailure));
-                        code = "CellRequestFail";
+                        code = ErrorCode::CellRequestFail;
                     } else {
                         let file = fb.data_element_package.as_ref().and_then(b::extract_file);
                         match file {
@@ -149,7 +154,7 @@ impl CellService {
                                 sr.error = Some(b::cell_error(
                                     CellErrorCode::ReferencedDataElementNotFound,
                                 ));
-                                code = "CellRequestFail";
+                                code = ErrorCode::CellRequestFail;
                             }
                         }
                     }
@@ -167,7 +172,7 @@ impl CellService {
                 b::SubRequestData::Unknown { .. } => {
                     sr.status = 1;
                     sr.error = Some(b::cell_error(CellErrorCode::UnknownRequest));
-                    code = "CellRequestFail";
+                    code = ErrorCode::CellRequestFail;
                 }
             }
             resp.sub_responses.push(sr);
@@ -230,20 +235,16 @@ fn knowledge(opts: &b::FilePackageOptions) -> Knowledge {
     }
 }
 
-fn cell_outcome(
-    code: &'static str,
-    r: &FsshttpbResponse,
-    data: Option<SubResponseData>,
-) -> Outcome {
+fn cell_outcome(code: ErrorCode, r: &FsshttpbResponse, data: Option<SubResponseData>) -> Outcome {
     let mut data = data.unwrap_or_default();
     data.payload = Some(CellPayload {
         bytes: b::encode_response(r).into(),
         origin: PayloadOrigin::Inline,
     });
     Outcome {
-        code,
-        message: (code != "Success").then(|| "the FSSHTTPB request failed".to_owned()),
+        message: (!code.is_success()).then(|| "the FSSHTTPB request failed".to_owned()),
         data: Some(Box::new(data)),
         versions: None,
+        code,
     }
 }

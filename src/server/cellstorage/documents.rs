@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::{filetime, rfc3339, Call, CellService, Outcome};
 use crate::decode::fsshttp::{
-    EditorsTableRequestType, FileOperationRequestType, FileVersion, GetVersionsResults, LockType,
-    MetaProperty, PropertiesRequestType, PropertyValue, SubResponseData, VersionResult,
+    EditorsTableRequestType, ErrorCode, FileOperationRequestType, FileVersion, GetVersionsResults,
+    LockType, MetaProperty, PropertiesRequestType, PropertyValue, SubResponseData, VersionResult,
     VersionUser, VersioningRequestType,
 };
 use crate::server::store::{check_name, guid, Document, Editor, Lock, Version};
@@ -15,7 +15,7 @@ use crate::server::store::{check_name, guid, Document, Editor, Lock, Version};
 impl CellService {
     /// AmIAlone: whether the caller is the only coauthor.
     pub(super) fn am_i_alone(&mut self, c: &Call<'_>) -> Outcome {
-        self.with_doc(c, "SubRequestFail", |_, d, _| {
+        self.with_doc(c, ErrorCode::SubRequestFail, |_, d, _| {
             Outcome::ok(SubResponseData {
                 am_i_alone: Some(d.coauthors() <= 1),
                 ..SubResponseData::default()
@@ -25,7 +25,7 @@ impl CellService {
 
     /// LockStatus: the file's lock, its id and who holds it.
     pub(super) fn lock_status(&mut self, c: &Call<'_>) -> Outcome {
-        self.with_doc(c, "SubRequestFail", |_, d, _| {
+        self.with_doc(c, ErrorCode::SubRequestFail, |_, d, _| {
             let (lock_type, lock_id, by) = match &d.lock {
                 Lock::None => (LockType::None, None, None),
                 Lock::Shared { schema_lock_id, .. } => (
@@ -50,7 +50,7 @@ impl CellService {
 
     /// GetDocMetaInfo: the document's and its folder's properties.
     pub(super) fn doc_meta_info(&mut self, c: &Call<'_>) -> Outcome {
-        self.with_doc(c, "SubRequestFail", |s, d, _| {
+        self.with_doc(c, ErrorCode::SubRequestFail, |s, d, _| {
             let v = d.current();
             let prop = |k: &str, v: String| MetaProperty {
                 key: Some(k.to_owned()),
@@ -75,7 +75,7 @@ impl CellService {
 
     /// GetVersions: the version history, newest first.
     pub(super) fn get_versions(&mut self, c: &Call<'_>) -> Outcome {
-        self.with_doc(c, "SubRequestFail", |s, d, url| {
+        self.with_doc(c, ErrorCode::SubRequestFail, |s, d, url| {
             let n = d.versions.len();
             let result = d
                 .versions
@@ -104,25 +104,27 @@ impl CellService {
                     settings: Some("/_layouts/15/LstSetng.aspx".to_owned()),
                     result,
                 })),
-                ..Outcome::err("Success")
+                ..Outcome::done()
             }
         })
     }
 
     /// Properties: enumerating and reading the file's properties.
     pub(super) fn properties(&mut self, c: &Call<'_>) -> Outcome {
-        self.with_doc(c, "SubRequestFail", |s, d, _| property_values(s.seed, d, c))
+        self.with_doc(c, ErrorCode::SubRequestFail, |s, d, _| {
+            property_values(s.seed, d, c)
+        })
     }
 
     /// EditorsTable: join, refresh and leave editing sessions, and editor metadata.
     pub(super) fn editors_table(&mut self, c: &Call<'_>) -> Outcome {
         let Some(kind) = c.data.editors_table_request_type.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         let now = self.now();
         let client = c.client();
         let timeout = c.timeout_ms();
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+        self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
             let empty = Outcome::ok(SubResponseData::default());
             match kind {
                 EditorsTableRequestType::JoinEditingSession
@@ -141,7 +143,7 @@ impl CellService {
                 }
                 EditorsTableRequestType::UpdateEditorMetadata => {
                     let Some(e) = d.editors.get_mut(&client) else {
-                        return Outcome::err("EditorClientIdNotFound");
+                        return Outcome::err(ErrorCode::EditorClientIdNotFound);
                     };
                     let key = c.data.key.clone().unwrap_or_default();
                     let value = c
@@ -151,22 +153,22 @@ impl CellService {
                         .or_else(|| c.data.text.clone())
                         .unwrap_or_default();
                     if key.len() > 64 || value.len() > 1024 {
-                        return Outcome::err("EditorMetadataStringExceedsLengthLimit");
+                        return Outcome::err(ErrorCode::EditorMetadataStringExceedsLengthLimit);
                     }
                     if !e.metadata.contains_key(&key) && e.metadata.len() >= 4 {
-                        return Outcome::err("EditorMetadataQuotaReached");
+                        return Outcome::err(ErrorCode::EditorMetadataQuotaReached);
                     }
                     e.metadata.insert(key, value);
                     empty
                 }
                 EditorsTableRequestType::RemoveEditorMetadata => {
                     let Some(e) = d.editors.get_mut(&client) else {
-                        return Outcome::err("EditorClientIdNotFound");
+                        return Outcome::err(ErrorCode::EditorClientIdNotFound);
                     };
                     e.metadata.remove(c.data.key.as_deref().unwrap_or_default());
                     empty
                 }
-                EditorsTableRequestType::Other(_) => Outcome::err("InvalidSubRequest"),
+                EditorsTableRequestType::Other(_) => Outcome::err(ErrorCode::InvalidSubRequest),
             }
         })
     }
@@ -175,8 +177,10 @@ impl CellService {
     pub(super) fn versioning(&mut self, c: &Call<'_>) -> Outcome {
         let now = self.now();
         let user = c.user.to_owned();
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
-            match c.data.versioning_request_type.clone() {
+        self.with_doc(
+            c,
+            ErrorCode::FileNotExistsOrCannotBeCreated,
+            |_, d, _| match c.data.versioning_request_type.clone() {
                 Some(VersioningRequestType::GetVersionList) => {
                     let n = d.versions.len();
                     let mut users: Vec<String> = Vec::new();
@@ -223,7 +227,7 @@ impl CellService {
                         })
                         .map(|v| v.content.clone());
                     let Some(content) = found else {
-                        return Outcome::err("VersionNotFound");
+                        return Outcome::err(ErrorCode::VersionNotFound);
                     };
                     let number = d.current().number + 1;
                     d.versions.push(Version {
@@ -234,37 +238,40 @@ impl CellService {
                     });
                     Outcome::ok(SubResponseData::default())
                 }
-                _ => Outcome::err("InvalidArgument"),
-            }
-        })
+                _ => Outcome::err(ErrorCode::InvalidArgument),
+            },
+        )
     }
 
     /// FileOperation: renaming the file.
     pub(super) fn file_operation(&mut self, c: &Call<'_>) -> Outcome {
         if c.data.file_operation != Some(FileOperationRequestType::Rename) {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         }
         let Some(new_name) = c.data.new_file_name.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         let Some(d) = self.store.find_mut(c.url) else {
-            return Outcome::err("FileNotExistsOrCannotBeCreated");
+            return Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated);
         };
         if let Lock::Exclusive { id, .. } = &d.lock {
             if c.data.exclusive_lock_id.as_deref() != Some(id.as_str()) {
-                return Outcome::err_msg("FileAlreadyLockedOnServer", d.holder());
+                return Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, d.holder());
             }
         }
         if let Err(why) = check_name(&new_name) {
             return Outcome::err_msg(
-                "InvalidArgument",
+                ErrorCode::InvalidArgument,
                 format!("{why}: {}", new_name.escape_debug()),
             );
         }
         if self.store.rename(c.url, &new_name) {
             Outcome::ok(SubResponseData::default())
         } else {
-            Outcome::err_msg("SubRequestFail", format!("cannot rename to {new_name}"))
+            Outcome::err_msg(
+                ErrorCode::SubRequestFail,
+                format!("cannot rename to {new_name}"),
+            )
         }
     }
 }
@@ -295,6 +302,6 @@ fn property_values(seed: u64, d: &Document, c: &Call<'_>) -> Outcome {
                 ..SubResponseData::default()
             })
         }
-        _ => Outcome::err("InvalidArgument"),
+        _ => Outcome::err(ErrorCode::InvalidArgument),
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::{Call, CellService, Outcome};
 use crate::decode::fsshttp::{
-    CoauthRequestType, CoauthStatus, ExclusiveLockRequestType, ExclusiveLockReturnReason, LockType,
-    SchemaLockRequestType, SubResponseData,
+    CoauthRequestType, CoauthStatus, ErrorCode, ExclusiveLockRequestType,
+    ExclusiveLockReturnReason, LockType, SchemaLockRequestType, SubResponseData,
 };
 use crate::server::store::{Document, Lock};
 
@@ -21,10 +21,10 @@ impl CellService {
     /// Coauth: joining, refreshing and leaving a coauthoring session, and its status.
     pub(super) fn coauth(&mut self, c: &Call<'_>) -> Outcome {
         let Some(kind) = c.data.coauth_request_type.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         if self.store.find_mut(c.url).is_none() {
-            return Outcome::err("FileNotExistsOrCannotBeCreated");
+            return Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated);
         }
         match kind {
             CoauthRequestType::JoinCoauthoring => self.join(c, true),
@@ -33,16 +33,16 @@ impl CellService {
             CoauthRequestType::ConvertToExclusive => self.convert_to_exclusive(c),
             CoauthRequestType::CheckLockAvailability => self.check_shared(c),
             CoauthRequestType::MarkTransitionComplete => {
-                self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+                self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
                     if !in_session(d, c) {
-                        return Outcome::err("InvalidCoauthSession");
+                        return Outcome::err(ErrorCode::InvalidCoauthSession);
                     }
                     d.transition_pending = false;
                     Outcome::ok(SubResponseData::default())
                 })
             }
             CoauthRequestType::GetCoauthoringStatus => {
-                self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+                self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
                     let status = in_session(d, c).then(|| status_of(d.coauthors()));
                     Outcome::ok(SubResponseData {
                         coauth_status: status,
@@ -50,17 +50,17 @@ impl CellService {
                     })
                 })
             }
-            CoauthRequestType::Other(_) => Outcome::err("InvalidArgument"),
+            CoauthRequestType::Other(_) => Outcome::err(ErrorCode::InvalidArgument),
         }
     }
 
     /// SchemaLock: the shared lock of a schema, without coauthoring status.
     pub(super) fn schema_lock(&mut self, c: &Call<'_>) -> Outcome {
         let Some(kind) = c.data.schema_lock_request_type.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         if self.store.find_mut(c.url).is_none() {
-            return Outcome::err("FileNotExistsOrCannotBeCreated");
+            return Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated);
         }
         match kind {
             SchemaLockRequestType::GetLock => self.join(c, false),
@@ -68,7 +68,7 @@ impl CellService {
             SchemaLockRequestType::ReleaseLock => self.release_share(c, false),
             SchemaLockRequestType::ConvertToExclusive => self.convert_to_exclusive(c),
             SchemaLockRequestType::CheckLockAvailability => self.check_shared(c),
-            SchemaLockRequestType::Other(_) => Outcome::err("InvalidArgument"),
+            SchemaLockRequestType::Other(_) => Outcome::err(ErrorCode::InvalidArgument),
         }
     }
 
@@ -80,7 +80,7 @@ impl CellService {
         let now = self.now();
         self.with_doc(
             c,
-            "FileNotExistsOrCannotBeCreated",
+            ErrorCode::FileNotExistsOrCannotBeCreated,
             |_, d, _| match join_doc(d, c, coauth_on, max, now) {
                 Err(o) => o,
                 Ok(joined) => {
@@ -117,7 +117,7 @@ impl CellService {
         let schema = c.data.schema_lock_id.clone().unwrap_or_default();
         let timeout = c.timeout_ms();
         let mut rejoin = false;
-        let r = self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+        let r = self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
             match &mut d.lock {
                 Lock::Shared {
                     schema_lock_id,
@@ -153,7 +153,7 @@ impl CellService {
                 }
                 _ => {
                     rejoin = true;
-                    Outcome::err("Success")
+                    Outcome::done()
                 }
             }
         });
@@ -163,7 +163,7 @@ impl CellService {
         // The client's share expired (or it never had one): treated as a Join when
         // coauthoring is enabled, FileNotLockedOnServer otherwise (A.7.2).
         if !self.settings.coauth {
-            return Outcome::err("FileNotLockedOnServer");
+            return Outcome::err(ErrorCode::FileNotLockedOnServer);
         }
         let mut o = self.join(c, coauth);
         if let Some(d) = o.data.as_mut() {
@@ -176,23 +176,25 @@ impl CellService {
     fn release_share(&mut self, c: &Call<'_>, coauth: bool) -> Outcome {
         let client = c.client();
         let schema = c.data.schema_lock_id.clone().unwrap_or_default();
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+        self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
             let holder = d.holder();
             match &mut d.lock {
                 Lock::None => {
                     if coauth {
-                        Outcome::err("FileNotLockedOnServer")
+                        Outcome::err(ErrorCode::FileNotLockedOnServer)
                     } else {
                         Outcome::ok(SubResponseData::default())
                     }
                 }
-                Lock::Exclusive { .. } => Outcome::err_msg("FileAlreadyLockedOnServer", holder),
+                Lock::Exclusive { .. } => {
+                    Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, holder)
+                }
                 Lock::Shared { schema_lock_id, .. } if *schema_lock_id != schema => {
-                    Outcome::err_msg("FileAlreadyLockedOnServer", holder)
+                    Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, holder)
                 }
                 Lock::Shared { clients, .. } => {
                     if clients.remove(&client).is_none() && !coauth {
-                        return Outcome::err("InvalidCoauthSession");
+                        return Outcome::err(ErrorCode::InvalidCoauthSession);
                     }
                     if clients.is_empty() {
                         d.lock = Lock::None;
@@ -218,14 +220,14 @@ impl CellService {
             .release_lock_on_conversion_to_exclusive_failure
             .unwrap_or(false);
         let Some(excl) = c.data.exclusive_lock_id.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+        self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
             if !in_session(d, c) {
-                return Outcome::err("InvalidCoauthSession");
+                return Outcome::err(ErrorCode::InvalidCoauthSession);
             }
             let Lock::Shared { clients, .. } = &mut d.lock else {
-                return Outcome::err("InvalidCoauthSession");
+                return Outcome::err(ErrorCode::InvalidCoauthSession);
             };
             if clients.len() > 1 {
                 if release {
@@ -233,9 +235,9 @@ impl CellService {
                     if clients.len() == 1 {
                         d.transition_pending = false;
                     }
-                    return Outcome::err("ExitCoauthSessionAsConvertToExclusiveFailed");
+                    return Outcome::err(ErrorCode::ExitCoauthSessionAsConvertToExclusiveFailed);
                 }
-                return Outcome::err("MultipleClientsInCoauthSession");
+                return Outcome::err(ErrorCode::MultipleClientsInCoauthSession);
             }
             // The exclusive lock lives for the Timeout of the conversion request.
             let expires = now.saturating_add(timeout);
@@ -256,31 +258,35 @@ impl CellService {
     /// Whether a shared lock of this schema could be taken.
     pub(super) fn check_shared(&mut self, c: &Call<'_>) -> Outcome {
         let schema = c.data.schema_lock_id.clone().unwrap_or_default();
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
-            match &d.lock {
-                Lock::Exclusive { .. } => Outcome::err_msg("FileAlreadyLockedOnServer", d.holder()),
+        self.with_doc(
+            c,
+            ErrorCode::FileNotExistsOrCannotBeCreated,
+            |_, d, _| match &d.lock {
+                Lock::Exclusive { .. } => {
+                    Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, d.holder())
+                }
                 Lock::Shared { schema_lock_id, .. } if *schema_lock_id != schema => {
-                    Outcome::err_msg("FileAlreadyLockedOnServer", d.holder())
+                    Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, d.holder())
                 }
                 _ => Outcome::ok(SubResponseData::default()),
-            }
-        })
+            },
+        )
     }
 
     /// ExclusiveLock: get, refresh, release, check, and conversion to a shared lock.
     pub(super) fn exclusive_lock(&mut self, c: &Call<'_>) -> Outcome {
         let Some(kind) = c.data.exclusive_lock_request_type.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         let Some(id) = c.data.exclusive_lock_id.clone() else {
-            return Outcome::err("InvalidArgument");
+            return Outcome::err(ErrorCode::InvalidArgument);
         };
         let coauth_on = self.settings.coauth;
         let now = self.now();
         let timeout = c.timeout_ms();
         let holder = c.holder();
         let tid = self.fresh_guid(0x7A);
-        self.with_doc(c, "FileNotExistsOrCannotBeCreated", |_, d, _| {
+        self.with_doc(c, ErrorCode::FileNotExistsOrCannotBeCreated, |_, d, _| {
             let held = d.holder();
             let same = matches!(&d.lock, Lock::Exclusive { id: x, .. } if *x == id);
             let free = d.lock == Lock::None;
@@ -291,40 +297,40 @@ impl CellService {
                         take_exclusive(d, &id, now.saturating_add(timeout), &holder);
                         empty()
                     } else {
-                        Outcome::err_msg("FileAlreadyLockedOnServer", held)
+                        Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, held)
                             .with_data(SubResponseData::default())
                     }
                 }
                 ExclusiveLockRequestType::ReleaseLock => {
                     if free {
-                        Outcome::err("FileNotLockedOnServer")
+                        Outcome::err(ErrorCode::FileNotLockedOnServer)
                     } else if same {
                         d.lock = Lock::None;
                         empty()
                     } else {
-                        Outcome::err_msg("FileAlreadyLockedOnServer", held)
+                        Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, held)
                     }
                 }
                 ExclusiveLockRequestType::CheckLockAvailability => {
                     if same || free {
                         empty()
                     } else {
-                        Outcome::err_msg("FileAlreadyLockedOnServer", held)
+                        Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, held)
                     }
                 }
                 ExclusiveLockRequestType::ConvertToSchema
                 | ExclusiveLockRequestType::ConvertToSchemaJoinCoauth => {
                     if !coauth_on || !d.coauthorable {
-                        return Outcome::err("LockNotConvertedAsCoauthDisabled");
+                        return Outcome::err(ErrorCode::LockNotConvertedAsCoauthDisabled);
                     }
                     if free {
-                        return Outcome::err("FileNotLockedOnServer");
+                        return Outcome::err(ErrorCode::FileNotLockedOnServer);
                     }
                     if !same {
-                        return Outcome::err_msg("FileAlreadyLockedOnServer", held);
+                        return Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, held);
                     }
                     let Some(schema) = c.data.schema_lock_id.clone() else {
-                        return Outcome::err("InvalidArgument");
+                        return Outcome::err(ErrorCode::InvalidArgument);
                     };
                     let mut clients = BTreeMap::new();
                     clients.insert(c.client(), now.saturating_add(timeout));
@@ -343,7 +349,7 @@ impl CellService {
                         empty()
                     }
                 }
-                ExclusiveLockRequestType::Other(_) => Outcome::err("InvalidArgument"),
+                ExclusiveLockRequestType::Other(_) => Outcome::err(ErrorCode::InvalidArgument),
             }
         })
     }
@@ -362,7 +368,7 @@ fn join_doc(
     let timeout = now.saturating_add(c.timeout_ms());
     if !coauth_on || !d.coauthorable {
         if c.data.allow_fallback_to_exclusive != Some(true) {
-            return Err(Outcome::err("FileNotLockedOnServer"));
+            return Err(Outcome::err(ErrorCode::FileNotLockedOnServer));
         }
         let id = c
             .data
@@ -379,18 +385,25 @@ fn join_doc(
                 take_exclusive(d, &id, timeout, &c.holder());
                 Ok(Joined::Exclusive)
             }
-            _ => Err(Outcome::err_msg("FileAlreadyLockedOnServer", d.holder())),
+            _ => Err(Outcome::err_msg(
+                ErrorCode::FileAlreadyLockedOnServer,
+                d.holder(),
+            )),
         };
     }
     let Some(schema) = c.data.schema_lock_id.clone() else {
-        return Err(Outcome::err("InvalidArgument"));
+        return Err(Outcome::err(ErrorCode::InvalidArgument));
     };
     let holder = d.holder();
     match &mut d.lock {
-        Lock::Exclusive { .. } => Err(Outcome::err_msg("FileAlreadyLockedOnServer", holder)),
-        Lock::Shared { schema_lock_id, .. } if *schema_lock_id != schema => {
-            Err(Outcome::err_msg("FileAlreadyLockedOnServer", holder))
-        }
+        Lock::Exclusive { .. } => Err(Outcome::err_msg(
+            ErrorCode::FileAlreadyLockedOnServer,
+            holder,
+        )),
+        Lock::Shared { schema_lock_id, .. } if *schema_lock_id != schema => Err(Outcome::err_msg(
+            ErrorCode::FileAlreadyLockedOnServer,
+            holder,
+        )),
         Lock::Shared { clients, .. } => {
             if let Some(exp) = clients.get_mut(&client) {
                 *exp = (*exp).max(timeout);
@@ -398,7 +411,7 @@ fn join_doc(
             }
             if clients.len() >= max {
                 return Err(Outcome::err_msg(
-                    "NumberOfCoauthorsReachedMax",
+                    ErrorCode::NumberOfCoauthorsReachedMax,
                     format!("at most {max} coauthors"),
                 ));
             }
@@ -464,5 +477,5 @@ pub(super) fn write_lock_check(d: &Document, c: &Call<'_>) -> Option<Outcome> {
         } => ids.contains(&Some(schema_lock_id.as_str())) && clients.contains_key(&c.client()),
         Lock::Exclusive { id, .. } => ids.contains(&Some(id.as_str())),
     };
-    (!ok).then(|| Outcome::err_msg("FileAlreadyLockedOnServer", d.holder()))
+    (!ok).then(|| Outcome::err_msg(ErrorCode::FileAlreadyLockedOnServer, d.holder()))
 }

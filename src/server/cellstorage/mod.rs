@@ -75,7 +75,7 @@ const E_FAIL: u32 = 0x8000_4005;
 /// The result of one subrequest.
 #[derive(Debug, Clone)]
 struct Outcome {
-    code: &'static str,
+    code: ErrorCode,
     message: Option<String>,
     data: Option<Box<SubResponseData>>,
     versions: Option<Box<GetVersionsResults>>,
@@ -84,14 +84,22 @@ struct Outcome {
 impl Outcome {
     fn ok(data: SubResponseData) -> Self {
         Self {
-            code: "Success",
-            message: None,
             data: Some(Box::new(data)),
+            ..Self::done()
+        }
+    }
+
+    /// `Success` with no data (yet).
+    fn done() -> Self {
+        Self {
+            code: ErrorCode::Success,
+            message: None,
+            data: None,
             versions: None,
         }
     }
 
-    fn err(code: &'static str) -> Self {
+    fn err(code: ErrorCode) -> Self {
         Self {
             code,
             message: None,
@@ -100,7 +108,7 @@ impl Outcome {
         }
     }
 
-    fn err_msg(code: &'static str, message: String) -> Self {
+    fn err_msg(code: ErrorCode, message: String) -> Self {
         Self {
             message: Some(message),
             ..Self::err(code)
@@ -113,11 +121,14 @@ impl Outcome {
     }
 
     fn success(&self) -> bool {
-        self.code == "Success"
+        self.code.is_success()
     }
 
     fn not_supported(&self) -> bool {
-        matches!(self.code, "RequestNotSupported" | "InvalidSubRequest")
+        matches!(
+            self.code,
+            ErrorCode::RequestNotSupported | ErrorCode::InvalidSubRequest
+        )
     }
 }
 
@@ -178,7 +189,7 @@ impl CellService {
         let Some(rc) = &req.request_collection else {
             return ResponseEnvelope {
                 response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::from("InvalidArgument")),
+                    error_code: Some(ErrorCode::InvalidArgument),
                     error_message: Some("no RequestCollection".to_owned()),
                     ..version
                 }),
@@ -193,7 +204,7 @@ impl CellService {
         {
             return ResponseEnvelope {
                 response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::from("IncompatibleVersion")),
+                    error_code: Some(ErrorCode::IncompatibleVersion),
                     error_message: Some("RequestVersion must be 2".to_owned()),
                     ..version
                 }),
@@ -225,7 +236,7 @@ impl CellService {
             ..Response::default()
         };
         let Some(url) = r.url.as_deref().filter(|u| !u.is_empty()) else {
-            resp.error_code = Some(ErrorCode::from("InvalidUrl"));
+            resp.error_code = Some(ErrorCode::InvalidUrl);
             resp.error_message = Some("the Request has no Url".to_owned());
             return resp;
         };
@@ -248,13 +259,13 @@ impl CellService {
             tracing::debug!(
                 url,
                 kind = sub.type_.as_ref().map_or("?", |t| t.as_str()),
-                code = outcome.code,
+                code = outcome.code.as_str(),
                 "subrequest"
             );
             let token = sub.sub_request_token.unwrap_or(0);
             resp.sub_responses.push(SubResponse {
                 sub_request_token: Some(token),
-                error_code: Some(ErrorCode::from(outcome.code)),
+                error_code: Some(outcome.code.clone()),
                 h_result: Some(HResult::from_u32(if outcome.success() {
                     0
                 } else {
@@ -274,7 +285,7 @@ impl CellService {
 
     fn run(&mut self, c: &Call<'_>) -> Outcome {
         let Some(t) = &c.sub.type_ else {
-            return Outcome::err("InvalidSubRequest");
+            return Outcome::err(ErrorCode::InvalidSubRequest);
         };
         match t {
             SubRequestType::Cell => self.cell(c),
@@ -306,14 +317,14 @@ impl CellService {
             SubRequestType::Versioning => self.versioning(c),
             SubRequestType::FileOperation => self.file_operation(c),
             SubRequestType::Properties => self.properties(c),
-            SubRequestType::Other(_) => Outcome::err("InvalidSubRequest"),
+            SubRequestType::Other(_) => Outcome::err(ErrorCode::InvalidSubRequest),
         }
     }
 
     fn with_doc(
         &mut self,
         c: &Call<'_>,
-        missing: &'static str,
+        missing: ErrorCode,
         f: impl FnOnce(&CellSettings, &mut Document, &str) -> Outcome,
     ) -> Outcome {
         let settings = self.settings.clone();
@@ -328,27 +339,27 @@ impl CellService {
 fn dependency_block(sub: &SubRequest, done: &BTreeMap<u64, Outcome>) -> Option<Outcome> {
     let on = sub.depends_on?;
     let Some(other) = done.get(&on) else {
-        return Some(Outcome::err("DependentRequestNotExecuted"));
+        return Some(Outcome::err(ErrorCode::DependentRequestNotExecuted));
     };
-    let executed = !other.code.starts_with("Dependent");
+    let executed = !other.code.is_not_run_by_dependency();
     let ty = sub
         .dependency_type
         .clone()
         .unwrap_or(DependencyType::OnExecute);
     match ty {
         DependencyType::OnExecute => {
-            (!executed).then(|| Outcome::err("DependentRequestNotExecuted"))
+            (!executed).then(|| Outcome::err(ErrorCode::DependentRequestNotExecuted))
         }
         DependencyType::OnSuccess => {
-            (!other.success()).then(|| Outcome::err("DependentOnlyOnSuccessRequestFailed"))
+            (!other.success()).then(|| Outcome::err(ErrorCode::DependentOnlyOnSuccessRequestFailed))
         }
         DependencyType::OnFail => (other.success() || !executed)
-            .then(|| Outcome::err("DependentOnlyOnFailRequestSucceeded")),
+            .then(|| Outcome::err(ErrorCode::DependentOnlyOnFailRequestSucceeded)),
         DependencyType::OnNotSupported => (!other.not_supported())
-            .then(|| Outcome::err("DependentOnlyOnNotSupportedRequestGetSupported")),
+            .then(|| Outcome::err(ErrorCode::DependentOnlyOnNotSupportedRequestGetSupported)),
         DependencyType::OnSuccessOrNotSupported => (!other.success() && !other.not_supported())
-            .then(|| Outcome::err("DependentOnlyOnSuccessRequestFailed")),
-        DependencyType::Other(_) => Some(Outcome::err("InvalidRequestDependencyType")),
+            .then(|| Outcome::err(ErrorCode::DependentOnlyOnSuccessRequestFailed)),
+        DependencyType::Other(_) => Some(Outcome::err(ErrorCode::InvalidRequestDependencyType)),
     }
 }
 
