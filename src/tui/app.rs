@@ -16,6 +16,7 @@ use ratatui::layout::{Position, Rect};
 use super::detail::Detail;
 use super::layout::Areas;
 use super::source::{load_exchange, Loc, Ring, Row, SourceCmd, SourceMsg};
+use super::state::{TimelineState, View, LABEL};
 use crate::filter::{Filter, FilterError};
 use crate::timeline::TimelineReport;
 
@@ -30,39 +31,6 @@ pub(crate) enum AppEvent {
     Source(SourceMsg),
 }
 
-/// The three views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum View {
-    /// The exchange table and detail pane.
-    Exchanges,
-    /// Lock and coauthoring lanes per file.
-    Timeline,
-    /// Protocol findings.
-    Findings,
-}
-
-impl View {
-    /// All views, in key order.
-    pub(crate) const ALL: [Self; 3] = [Self::Exchanges, Self::Timeline, Self::Findings];
-
-    /// The title in the header.
-    pub(crate) fn title(self) -> &'static str {
-        match self {
-            Self::Exchanges => "1 Exchanges",
-            Self::Timeline => "2 Timeline",
-            Self::Findings => "3 Findings",
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            Self::Exchanges => 0,
-            Self::Timeline => 1,
-            Self::Findings => 2,
-        }
-    }
-}
-
 /// Where full exchanges are loaded from.
 #[derive(Clone)]
 pub(crate) enum Loader {
@@ -70,19 +38,6 @@ pub(crate) enum Loader {
     File(PathBuf),
     /// The live ring.
     Ring(Ring),
-}
-
-/// Timeline view state.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct TimelineState {
-    /// Selected file.
-    pub file: usize,
-    /// Selected event (index into the file's sorted event list).
-    pub cursor: usize,
-    /// Left edge of the window, ms since the epoch; None: fit all.
-    pub start_ms: Option<i64>,
-    /// Milliseconds per column; None: fit all.
-    pub ms_per_col: Option<i64>,
 }
 
 /// The application state.
@@ -165,6 +120,11 @@ impl App {
     /// The screen areas for the current state and size.
     pub(crate) fn areas(&self) -> Areas {
         Areas::new(self.size, self.view, self.detail.is_some())
+    }
+
+    /// Columns of the timeline view's lanes (the body less the lane labels).
+    fn lane_cols(&self) -> u16 {
+        self.areas().body.width.saturating_sub(LABEL + 1)
     }
 
     /// Applies one event.
@@ -408,7 +368,7 @@ impl App {
     }
 
     fn findings_key(&mut self, code: KeyCode) {
-        let n = self.report.as_ref().map_or(0, |r| r.findings.len());
+        let n = self.report.as_deref().map_or(0, |r| r.findings.len());
         match code {
             KeyCode::Up | KeyCode::Char('k') => {
                 self.finding_sel = self.finding_sel.saturating_sub(1)
@@ -423,7 +383,7 @@ impl App {
             KeyCode::Home => self.finding_sel = 0,
             KeyCode::End => self.finding_sel = n.saturating_sub(1),
             KeyCode::Enter => {
-                let id = self.report.as_ref().and_then(|r| {
+                let id = self.report.as_deref().and_then(|r| {
                     r.findings
                         .get(self.finding_sel)
                         .and_then(|f| f.exchanges.first().copied())
@@ -437,8 +397,9 @@ impl App {
     }
 
     fn timeline_key(&mut self, code: KeyCode) {
-        let files = self.report.as_ref().map_or(0, |r| r.files.len());
-        let events = super::timeline::events(self).len();
+        let files = self.report.as_deref().map_or(0, |r| r.files.len());
+        let events = self.timeline.events(self.report.as_deref()).len();
+        let cols = self.lane_cols();
         let t = &mut self.timeline;
         match code {
             KeyCode::Up | KeyCode::Char('k') => {
@@ -455,14 +416,16 @@ impl App {
             }
             KeyCode::Home => t.cursor = 0,
             KeyCode::End => t.cursor = events.saturating_sub(1),
-            KeyCode::Char('+') | KeyCode::Char('=') => super::timeline::zoom(self, true),
-            KeyCode::Char('-') => super::timeline::zoom(self, false),
+            KeyCode::Char('+') | KeyCode::Char('=') => {
+                t.zoom(self.report.as_deref(), cols, true);
+            }
+            KeyCode::Char('-') => t.zoom(self.report.as_deref(), cols, false),
             KeyCode::Char('0') => {
-                self.timeline.start_ms = None;
-                self.timeline.ms_per_col = None;
+                t.start_ms = None;
+                t.ms_per_col = None;
             }
             KeyCode::Enter => {
-                let ev = super::timeline::events(self);
+                let ev = t.events(self.report.as_deref());
                 if let Some(e) = ev.get(self.timeline.cursor) {
                     let id = e.exchange;
                     self.jump_to(id);
@@ -471,7 +434,8 @@ impl App {
             _ => {}
         }
         if code == KeyCode::Left || code == KeyCode::Right {
-            super::timeline::keep_cursor_visible(self);
+            self.timeline
+                .keep_cursor_visible(self.report.as_deref(), cols);
         }
     }
 
@@ -508,7 +472,7 @@ impl App {
                     View::Findings => {
                         if m.row > a.body.y {
                             let i = usize::from(m.row - a.body.y - 1);
-                            let n = self.report.as_ref().map_or(0, |r| r.findings.len());
+                            let n = self.report.as_deref().map_or(0, |r| r.findings.len());
                             if i < n {
                                 self.finding_sel = i;
                             }

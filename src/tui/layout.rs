@@ -3,8 +3,8 @@
 
 use ratatui::layout::Rect;
 
-use super::app::View;
 use super::detail::Tab;
+use super::state::View;
 
 /// Where each part of the screen is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod detail;
 mod layout;
 mod render;
 mod source;
+mod state;
 #[cfg(test)]
 mod tests;
 mod timeline;

@@ -8,9 +8,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row as TRow, Table, Widget};
 use ratatui::Frame;
 
-use super::app::{App, View};
+use super::app::App;
 use super::detail::{Detail, Tab};
 use super::layout::Areas;
+use super::state::View;
 use crate::decode::exchange::Side;
 use crate::decode::text::{escape_terminal, shorten_keep_end};
 use crate::timeline::Severity;

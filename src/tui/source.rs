@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::CaptureReader;
 use crate::decode::exchange::{decode_recorded, DecodedExchange, Protocol};
+use crate::decode::fsshttp::ErrorCode;
 use crate::decode::text::truncate_bytes;
 use crate::filter::{body_matches, Facts, Filter};
 use crate::model::{Exchange, ExchangeKind};
@@ -127,7 +128,7 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
                 r.fault
                     .as_ref()
                     .and_then(|f| f.error_code.clone())
-                    .filter(|c| c != "Success")
+                    .filter(|c| !ErrorCode::from(c.as_str()).is_success())
             })
     });
     let (status, error) = match (&x.error, &x.response, code) {

@@ -15,9 +15,10 @@ use ratatui::crossterm::event::{
 use ratatui::layout::Rect;
 use ratatui::Terminal;
 
-use super::app::{App, AppEvent, Loader, View};
+use super::app::{App, AppEvent, Loader};
 use super::detail::Tab;
 use super::source::{self, SourceMsg};
+use super::state::View;
 use crate::capture::{write_capture, CaptureReader};
 use crate::model::Exchange;
 use crate::timeline::format_rfc3339;
@@ -373,7 +374,11 @@ fn enter_on_a_finding_or_event_opens_its_exchange() {
     press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Char('2'));
     press(&mut app, KeyCode::Right);
-    let want = super::timeline::events(&app).get(1).map(|e| e.exchange);
+    let want = app
+        .timeline
+        .events(app.report.as_deref())
+        .get(1)
+        .map(|e| e.exchange);
     assert!(want.is_some());
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.view, View::Exchanges);

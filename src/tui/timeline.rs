@@ -8,138 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
-use super::app::{App, TimelineState};
+use super::app::App;
+use super::state::{events_of, window, LABEL};
 use crate::decode::text::escape_terminal;
-use crate::timeline::{EventKind, FileTimeline, LaneKind, SpanEnd};
-
-/// Width of the lane labels.
-const LABEL: u16 = 24;
-
-/// One marker on the axis.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Marker {
-    /// Time, ms since the epoch.
-    pub time_ms: i64,
-    /// The exchange behind it.
-    pub exchange: u64,
-    /// What happened.
-    pub kind: EventKind,
-    /// Lane index, or None for file-level events.
-    pub lane: Option<usize>,
-    /// Operation and result, for the info line.
-    pub text: String,
-}
-
-fn file(app: &App) -> Option<&FileTimeline> {
-    app.report.as_ref()?.files.get(app.timeline.file)
-}
-
-/// The selected file's events (file-level and per lane), in time order.
-pub(crate) fn events(app: &App) -> Vec<Marker> {
-    let Some(f) = file(app) else {
-        return Vec::new();
-    };
-    let mut out: Vec<Marker> = Vec::new();
-    let text = |e: &crate::timeline::Event| {
-        let mut s = format!("{} {}", e.operation, e.result);
-        if let Some(d) = &e.detail {
-            s.push_str(" — ");
-            s.push_str(d);
-        }
-        s
-    };
-    for e in &f.events {
-        out.push(Marker {
-            time_ms: e.time_ms,
-            exchange: e.exchange,
-            kind: e.kind,
-            lane: None,
-            text: text(e),
-        });
-    }
-    for (i, l) in f.lanes.iter().enumerate() {
-        for e in &l.events {
-            out.push(Marker {
-                time_ms: e.time_ms,
-                exchange: e.exchange,
-                kind: e.kind,
-                lane: Some(i),
-                text: text(e),
-            });
-        }
-    }
-    out.sort_by_key(|m| (m.time_ms, m.exchange));
-    out
-}
-
-/// First and last time of the file (spans, events, status changes).
-fn bounds(f: &FileTimeline) -> Option<(i64, i64)> {
-    let times = f
-        .lanes
-        .iter()
-        .flat_map(|l| {
-            l.spans
-                .iter()
-                .flat_map(|s| [Some(s.start_ms), s.end_ms])
-                .chain(l.events.iter().map(|e| Some(e.time_ms)))
-        })
-        .chain(f.events.iter().map(|e| Some(e.time_ms)))
-        .chain(f.status.iter().map(|s| Some(s.time_ms)))
-        .flatten();
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-    for t in times {
-        lo = lo.min(t);
-        hi = hi.max(t);
-    }
-    (lo <= hi).then_some((lo, hi))
-}
-
-/// The window: left edge and ms per column, for `cols` columns.
-fn window(state: &TimelineState, f: &FileTimeline, cols: u16) -> (i64, i64) {
-    let (lo, hi) = bounds(f).unwrap_or((0, 0));
-    let cols = i64::from(cols.max(1));
-    let fit = ((hi - lo) / (cols - 1).max(1) + 1).max(1);
-    (
-        state.start_ms.unwrap_or(lo),
-        state.ms_per_col.unwrap_or(fit),
-    )
-}
-
-fn lane_cols(app: &App) -> u16 {
-    app.areas().body.width.saturating_sub(LABEL + 1)
-}
-
-/// Zooms in (halves ms per column) or out, around the cursor.
-pub(crate) fn zoom(app: &mut App, zoom_in: bool) {
-    let cols = lane_cols(app);
-    let Some(f) = file(app) else { return };
-    let (start, per) = window(&app.timeline, f, cols);
-    let center = events(app)
-        .get(app.timeline.cursor)
-        .map_or(start + per * i64::from(cols) / 2, |m| m.time_ms);
-    let per = if zoom_in {
-        (per / 2).max(1)
-    } else {
-        per.saturating_mul(2)
-    };
-    app.timeline.ms_per_col = Some(per);
-    app.timeline.start_ms = Some(center - per * i64::from(cols) / 2);
-}
-
-/// Shifts the window so the cursor's event is inside it.
-pub(crate) fn keep_cursor_visible(app: &mut App) {
-    let cols = lane_cols(app);
-    let Some(f) = file(app) else { return };
-    let (start, per) = window(&app.timeline, f, cols);
-    let Some(t) = events(app).get(app.timeline.cursor).map(|m| m.time_ms) else {
-        return;
-    };
-    let end = start + per * i64::from(cols);
-    if t < start || t >= end {
-        app.timeline.start_ms = Some(t - per * i64::from(cols) / 2);
-        app.timeline.ms_per_col = Some(per);
-    }
-}
+use crate::timeline::{EventKind, LaneKind, SpanEnd};
 
 fn span_style(kind: LaneKind) -> (char, Style) {
     match kind {
@@ -265,7 +137,7 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         y += 1;
     }
-    let markers = events(app);
+    let markers = events_of(Some(f));
     let cursor = markers.get(app.timeline.cursor);
     for (li, lane) in f.lanes.iter().enumerate() {
         if y >= area.bottom() {
