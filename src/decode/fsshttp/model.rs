@@ -12,7 +12,6 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::values::*;
-use super::xml::{AttrBag, XAttr, XNode};
 use crate::decode::mtom::Multipart;
 use crate::decode::Diagnostic;
 
@@ -38,7 +37,7 @@ macro_rules! attr_struct {
             /// The attribute names this element defines, in specification order.
             pub const ATTRIBUTES: &'static [&'static str] = &[$($attr),*];
 
-            pub(crate) fn read_attrs(&mut self, bag: &mut AttrBag<'_>) {
+            pub(crate) fn read_attrs(&mut self, bag: &mut impl AttrSource) {
                 // One pass over the attributes present (duplicates were dropped when
                 // the tree was built), rather than one search per known name.
                 for i in 0..bag.len() {
@@ -179,42 +178,6 @@ pub struct UnknownNode {
     pub children: Vec<UnknownNode>,
     /// Byte offset in the HTTP body.
     pub offset: usize,
-}
-
-impl UnknownNode {
-    pub(crate) fn attribute(path: &str, a: &XAttr<'_>) -> Self {
-        Self {
-            path: path.to_owned(),
-            kind: UnknownKind::Attribute,
-            name: a.qname.to_owned(),
-            namespace: a.ns.map(str::to_owned),
-            value: Some(a.value.clone().into_owned()),
-            attributes: Vec::new(),
-            children: Vec::new(),
-            offset: a.offset,
-        }
-    }
-
-    pub(crate) fn element(path: &str, n: XNode<'_>) -> Self {
-        let text = n.text().trim();
-        Self {
-            path: path.to_owned(),
-            kind: UnknownKind::Element,
-            name: n.qname().to_owned(),
-            namespace: n.ns().map(str::to_owned),
-            value: (!text.is_empty()).then(|| text.to_owned()),
-            attributes: n
-                .attrs()
-                .iter()
-                .map(|a| (a.qname.to_owned(), a.value.clone().into_owned()))
-                .collect(),
-            children: n
-                .children()
-                .map(|c| Self::element(&format!("{path}/{}", n.local()), c))
-                .collect(),
-            offset: n.offset(),
-        }
-    }
 }
 
 attr_struct! {

@@ -28,6 +28,21 @@ impl AttrValue for String {
     }
 }
 
+/// The attributes of one element as the generated `read_attrs` of a model type reads
+/// them: by index, taking those it knows (the XML reader's `AttrBag` implements it).
+pub trait AttrSource {
+    /// Number of attributes.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The local name of attribute `i` if it is unqualified (no namespace).
+    fn unqualified_name(&self, i: usize) -> Option<&str>;
+    /// Takes and parses attribute `i`, known as `name`.
+    fn take_at<T: AttrValue>(&mut self, i: usize, name: &'static str) -> Option<T>;
+}
+
 macro_rules! int_attr {
     ($($t:ty),*) => {$(
         impl AttrValue for $t {

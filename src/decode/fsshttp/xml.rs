@@ -20,8 +20,9 @@ use quick_xml::events::Event;
 use quick_xml::name::{NamespaceError, QName};
 use quick_xml::Reader;
 
+use super::model::UnknownKind;
 use super::model::UnknownNode;
-use super::values::AttrValue;
+use super::values::{AttrSource, AttrValue};
 use crate::decode::Diagnostic;
 
 /// Deepest element nesting kept; deeper elements are skipped with a diagnostic.
@@ -697,6 +698,20 @@ pub(crate) struct AttrBag<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
 }
 
+impl AttrSource for AttrBag<'_> {
+    fn len(&self) -> usize {
+        AttrBag::len(self)
+    }
+
+    fn unqualified_name(&self, i: usize) -> Option<&str> {
+        AttrBag::unqualified_name(self, i)
+    }
+
+    fn take_at<T: AttrValue>(&mut self, i: usize, name: &'static str) -> Option<T> {
+        AttrBag::take_at(self, i, name)
+    }
+}
+
 impl<'a> AttrBag<'a> {
     pub fn new(node: XNode<'a>, diags: &'a mut Vec<Diagnostic>) -> Self {
         Self {
@@ -762,6 +777,43 @@ impl<'a> AttrBag<'a> {
                 let path = written.get_or_insert_with(|| path.to_string());
                 unknown.push(UnknownNode::attribute(path, a));
             }
+        }
+    }
+}
+
+/// Unknown nodes are built from the XML tree they were found in.
+impl UnknownNode {
+    pub(crate) fn attribute(path: &str, a: &XAttr<'_>) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: UnknownKind::Attribute,
+            name: a.qname.to_owned(),
+            namespace: a.ns.map(str::to_owned),
+            value: Some(a.value.clone().into_owned()),
+            attributes: Vec::new(),
+            children: Vec::new(),
+            offset: a.offset,
+        }
+    }
+
+    pub(crate) fn element(path: &str, n: XNode<'_>) -> Self {
+        let text = n.text().trim();
+        Self {
+            path: path.to_owned(),
+            kind: UnknownKind::Element,
+            name: n.qname().to_owned(),
+            namespace: n.ns().map(str::to_owned),
+            value: (!text.is_empty()).then(|| text.to_owned()),
+            attributes: n
+                .attrs()
+                .iter()
+                .map(|a| (a.qname.to_owned(), a.value.clone().into_owned()))
+                .collect(),
+            children: n
+                .children()
+                .map(|c| Self::element(&format!("{path}/{}", n.local()), c))
+                .collect(),
+            offset: n.offset(),
         }
     }
 }
