@@ -4,7 +4,9 @@
 //! it too: the SOAP envelope is the root part and each `xop:Include href="cid:…"` in it
 //! refers to a binary part by Content-ID (RFC 2387, RFC 2392, W3C XOP 1.0 §2.1,
 //! MS-FSSHTTP 2.2.3.1). This module only splits a body into parts and resolves `cid:`
-//! references; reading the SOAP envelope is left to [`crate::decode::fsshttp`].
+//! references; reading the SOAP envelope is left to [`crate::decode::fsshttp`]. Its
+//! [`split`] is the crate's one multipart splitter, with part and header limits; the
+//! SPFileSync upload decoder uses it too.
 //!
 //! Every part keeps its byte range in the HTTP body so that diagnostics and payload
 //! origins can point into the original bytes. The boundary always comes from the
@@ -52,6 +54,10 @@ pub struct Part {
     /// The Content-Transfer-Encoding header, if present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer_encoding: Option<String>,
+    /// Every header field of the part as (name, value), in order (not serialized: the
+    /// three above are the ones MTOM reads).
+    #[serde(skip)]
+    pub headers: Vec<(String, String)>,
     /// Where the part's header block starts (just after the boundary line).
     pub header_start: usize,
     /// The part's content: from after the blank line to before the CRLF of the next
@@ -259,6 +265,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
             content_id: None,
             content_type: None,
             transfer_encoding: None,
+            headers: Vec::new(),
             header_start,
             range: header_start..header_start,
         };
@@ -266,6 +273,7 @@ pub fn split(body: &[u8], params: &MultipartParams) -> Multipart {
             Ok(httparse::Status::Complete((len, hs))) => {
                 for h in hs.iter() {
                     let value = String::from_utf8_lossy(h.value).trim().to_owned();
+                    part.headers.push((h.name.to_owned(), value.clone()));
                     if h.name.eq_ignore_ascii_case("content-id") {
                         part.content_id = Some(strip_angle(&value).to_owned());
                     } else if h.name.eq_ignore_ascii_case("content-type") {

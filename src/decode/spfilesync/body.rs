@@ -17,7 +17,9 @@ pub(super) fn decode_body(
     }
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
     if ct.starts_with("multipart/") {
-        let (m, d) = decode_multipart(content_type.unwrap_or(""), body);
+        let (m, d) = decode_multipart(content_type.unwrap_or(""), body, |ct, part| {
+            decode_body(Some(ct), part, None, false)
+        });
         return (Some(SyncBody::Multipart(m)), d);
     }
     if kind == Some(OperationKind::Download) && response {
