@@ -92,7 +92,7 @@ impl Decoded<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodyEncoding {
     /// `request` or `response`.
-    pub side: crate::decode::exchange::Side,
+    pub side: crate::decode::diag::Side,
     /// The `Content-Encoding` header as sent.
     #[serde(rename = "Content-Encoding")]
     pub content_encoding: String,

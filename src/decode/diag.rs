@@ -100,3 +100,13 @@ impl std::fmt::Display for Diagnostic {
         write!(f, "at byte {}: {}", self.offset, self.message)
     }
 }
+
+/// Which body a diagnostic points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The request body.
+    Request,
+    /// The response body.
+    Response,
+}

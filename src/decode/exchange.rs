@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::content_encoding::{self, BodyEncoding};
+pub use super::diag::Side;
 use super::fsshttp::{self, PayloadOrigin, RequestEnvelope, ResponseEnvelope};
 use super::fsshttpb::{self, FsshttpbRequest, FsshttpbResponse};
 pub use super::meta::{header, Meta};
@@ -52,16 +53,6 @@ impl Protocol {
             Self::Http => "HTTP",
         }
     }
-}
-
-/// Which body a diagnostic points into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// The request body.
-    Request,
-    /// The response body.
-    Response,
 }
 
 /// A diagnostic with the body it points into.
