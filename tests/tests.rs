@@ -11,6 +11,7 @@ mod compression;
 mod demo;
 mod faults;
 mod har;
+mod layering;
 mod output;
 mod pcap;
 mod proxy;
