@@ -135,7 +135,7 @@ fn server_bytes(x: &Exchange) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn xml_attr(s: &str) -> String {
+pub(super) fn xml_attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -751,6 +751,7 @@ fn url_of(head: &Head, https: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::export::xml_attr;
     use super::*;
 
     #[test]
