@@ -8,27 +8,12 @@ use synctap::model::{
     Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings,
 };
 
-use crate::util::{read_capture, synctap, TestResult};
+use crate::util::{fsshttp_fixture, read_capture, synctap, TestResult};
 
-/// Headers and body of a fixture in testdata/fsshttp (header lines, blank line, body).
+/// Headers and body of a fixture in testdata/fsshttp.
 fn fixture(name: &str) -> (Headers, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/fsshttp")
-        .join(name);
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (split, sep) = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p, 4))
-        .or_else(|| data.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)))
-        .expect("blank line after the headers");
-    let head = String::from_utf8_lossy(&data[..split]);
-    let headers = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    (Headers(headers), data[split + sep..].to_vec())
+    let (headers, body) = fsshttp_fixture(name);
+    (Headers(headers), body)
 }
 
 fn exchange(id: u64, name: &str, secrets: bool) -> Exchange {

@@ -13,28 +13,7 @@ use synctap::model::{
     Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings, TunnelInfo,
 };
 
-use crate::util::{read_capture, synctap, TestResult};
-
-/// Head fields and body of a fixture in testdata/fsshttp.
-fn fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/fsshttp")
-        .join(name);
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (split, sep) = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p, 4))
-        .or_else(|| data.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)))
-        .expect("blank line after the headers");
-    let head = String::from_utf8_lossy(&data[..split]);
-    let headers = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    (headers, data[split + sep..].to_vec())
-}
+use crate::util::{fsshttp_fixture as fixture, read_capture, synctap, TestResult};
 
 fn head(line: &str, headers: &[(String, String)]) -> Vec<u8> {
     let mut out = format!("{line}\r\n").into_bytes();
