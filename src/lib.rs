@@ -7,6 +7,8 @@
 //! [`net`] (CA, TLS, routes to servers, the HTTP client, the accept loop) ;
 //! [`proxy`] (the intercepting proxy) ; [`server`] (the reference server and scripted
 //! clients) ; [`cli`] (the command line, wiring the rest together).
+#![warn(unreachable_pub)]
+
 pub mod capture;
 pub mod cli;
 pub mod decode;

@@ -16,7 +16,7 @@ use crate::replay::{compare, diff, DiffOptions, ReplayConfig, Timing};
 
 /// Pacing of a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TimingArg {
+pub(super) enum TimingArg {
     /// Keep the recorded gaps between requests (lock expiries behave as recorded).
     Original,
     /// Send as fast as the order allows.

@@ -12,7 +12,7 @@ use crate::server::{CellSettings, Server, ServerConfig, SystemClock};
 
 /// On or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Switch {
+pub(super) enum Switch {
     /// Enabled.
     On,
     /// Disabled.

@@ -99,19 +99,19 @@ pub(crate) struct OpResult {
 }
 
 impl OpResult {
-    pub fn success(&self) -> bool {
+    pub(super) fn success(&self) -> bool {
         self.error_code.as_ref().is_some_and(ErrorCode::is_success)
     }
 
     /// The server did not run the subrequest because of its dependency.
-    pub fn not_run_by_dependency(&self) -> bool {
+    pub(super) fn not_run_by_dependency(&self) -> bool {
         self.error_code
             .as_ref()
             .is_some_and(ErrorCode::is_not_run_by_dependency)
     }
 
     /// The ErrorCode as written, or `(no ErrorCode)`.
-    pub fn code_text(&self) -> &str {
+    pub(super) fn code_text(&self) -> &str {
         self.error_code
             .as_ref()
             .map_or("(no ErrorCode)", ErrorCode::as_str)

@@ -73,7 +73,7 @@ pub(crate) struct XAttr<'a> {
 }
 
 impl XAttr<'_> {
-    pub fn local(&self) -> &str {
+    pub(crate) fn local(&self) -> &str {
         self.qname.get(self.local_start..).unwrap_or("")
     }
 }
@@ -107,7 +107,7 @@ pub(crate) struct Tree<'a> {
 
 impl<'a> Tree<'a> {
     /// The top-level elements.
-    pub fn roots(&self) -> Children<'_> {
+    pub(super) fn roots(&self) -> Children<'_> {
         Children {
             tree: self,
             next: 0,
@@ -126,22 +126,22 @@ pub(crate) struct XNode<'t> {
 
 impl<'t> XNode<'t> {
     /// The qualified name as written.
-    pub fn qname(&self) -> &'t str {
+    pub(crate) fn qname(&self) -> &'t str {
         self.el.qname
     }
 
     /// The local name.
-    pub fn local(&self) -> &'t str {
+    pub(crate) fn local(&self) -> &'t str {
         self.el.qname.get(self.el.local_start..).unwrap_or("")
     }
 
     /// The namespace URI, if any.
-    pub fn ns(&self) -> Ns<'t> {
+    pub(crate) fn ns(&self) -> Ns<'t> {
         self.el.ns
     }
 
     /// The attributes, in document order (duplicates dropped).
-    pub fn attrs(&self) -> &'t [XAttr<'t>] {
+    pub(crate) fn attrs(&self) -> &'t [XAttr<'t>] {
         self.tree
             .attrs
             .get(self.el.attrs_start..self.el.attrs_end)
@@ -149,22 +149,22 @@ impl<'t> XNode<'t> {
     }
 
     /// The text content (text and CDATA of the element itself, entities resolved).
-    pub fn text(&self) -> &'t str {
+    pub(crate) fn text(&self) -> &'t str {
         &self.el.text
     }
 
     /// Offset of the element's `<` in the body.
-    pub fn offset(&self) -> usize {
+    pub(crate) fn offset(&self) -> usize {
         self.el.offset
     }
 
     /// Offset of the first text content byte, if any.
-    pub fn text_offset(&self) -> Option<usize> {
+    pub(crate) fn text_offset(&self) -> Option<usize> {
         self.el.text_offset
     }
 
     /// The child elements.
-    pub fn children(&self) -> Children<'t> {
+    pub(crate) fn children(&self) -> Children<'t> {
         Children {
             tree: self.tree,
             next: self.index + 1,
@@ -173,7 +173,7 @@ impl<'t> XNode<'t> {
     }
 
     /// Whether the element has child elements.
-    pub fn has_children(&self) -> bool {
+    pub(crate) fn has_children(&self) -> bool {
         self.el.end > self.index + 1
     }
 }
@@ -713,7 +713,7 @@ impl AttrSource for AttrBag<'_> {
 }
 
 impl<'a> AttrBag<'a> {
-    pub fn new(node: XNode<'a>, diags: &'a mut Vec<Diagnostic>) -> Self {
+    pub(super) fn new(node: XNode<'a>, diags: &'a mut Vec<Diagnostic>) -> Self {
         Self {
             attrs: node.attrs(),
             taken: 0,
@@ -725,18 +725,18 @@ impl<'a> AttrBag<'a> {
     }
 
     /// Number of attributes.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.attrs.len().min(MAX_ATTRIBUTES)
     }
 
     /// The local name of attribute `i` if it is unqualified (no namespace).
-    pub fn unqualified_name(&self, i: usize) -> Option<&'a str> {
+    pub(super) fn unqualified_name(&self, i: usize) -> Option<&'a str> {
         let a: &'a XAttr<'a> = self.attrs.get(i)?;
         a.ns.is_none().then(|| a.local())
     }
 
     /// Takes and parses attribute `i`, known as `name`.
-    pub fn take_at<T: AttrValue>(&mut self, i: usize, name: &'static str) -> Option<T> {
+    pub(super) fn take_at<T: AttrValue>(&mut self, i: usize, name: &'static str) -> Option<T> {
         if i >= MAX_ATTRIBUTES {
             return None;
         }
@@ -759,7 +759,7 @@ impl<'a> AttrBag<'a> {
     }
 
     /// Adds a diagnostic when a required attribute is missing.
-    pub fn require<T>(&mut self, value: &Option<T>, name: &str) {
+    pub(super) fn require<T>(&mut self, value: &Option<T>, name: &str) {
         if value.is_none() && !self.invalid.contains(&name) {
             self.diags.push(Diagnostic::missing(
                 self.offset,
@@ -770,7 +770,7 @@ impl<'a> AttrBag<'a> {
 
     /// Moves the attributes nobody took to `unknown`, under `path` (written out only
     /// when there is one).
-    pub fn finish(self, path: &impl fmt::Display, unknown: &mut Vec<UnknownNode>) {
+    pub(super) fn finish(self, path: &impl fmt::Display, unknown: &mut Vec<UnknownNode>) {
         let mut written: Option<String> = None;
         for (i, a) in self.attrs.iter().enumerate().take(MAX_ATTRIBUTES) {
             if self.taken & (1u128 << i) == 0 {

@@ -67,7 +67,8 @@ pub enum PackagingRefusal {
 }
 
 /// Revision-store file format GUID {109ADD3F-911B-49F5-A5D0-1791EDC8AED8}.
-pub const REVISION_STORE_FORMAT: Guid = Guid::from_u128(0x109ADD3F_911B_49F5_A5D0_1791EDC8AED8);
+pub(super) const REVISION_STORE_FORMAT: Guid =
+    Guid::from_u128(0x109ADD3F_911B_49F5_A5D0_1791EDC8AED8);
 
 /// The four header GUIDs, when the file has 64 bytes.
 pub(crate) fn header_guids(file: &[u8]) -> Option<[Guid; 4]> {
