@@ -30,6 +30,22 @@ fn diff(
     ))
 }
 
+/// Asserts that `text` contains every one of `parts`.
+fn has(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "{p:?} missing in:\n{text}");
+    }
+}
+
+/// Runs `synctap diff A B` and asserts its exit code and that its text report says
+/// every one of `parts`.
+fn diff_says(a: &Path, b: &Path, code: i32, parts: &[&str]) -> TestResult {
+    let (got, text, err) = diff(a, b, &[])?;
+    assert_eq!(got, code, "{text}{err}");
+    has(&text, parts);
+    Ok(())
+}
+
 #[test]
 fn diff_of_demo_recordings() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -42,8 +58,10 @@ fn diff_of_demo_recordings() -> TestResult {
     let md = d.join("same.md");
     let (code, text, err) = diff(&a, &b, &["--report", md.to_str().ok_or("path")?])?;
     assert_eq!(code, 0, "{text}{err}");
-    assert!(text.contains("0 differ; 0 differences"), "{text}");
-    assert!(text.contains("0 only in A, 0 only in B"), "{text}");
+    has(
+        &text,
+        &["0 differ; 0 differences", "0 only in A, 0 only in B"],
+    );
     assert!(std::fs::read_to_string(&md)?.starts_with("# Diff of A"));
     let (code, text, err) = diff(&a, &b, &["--json"])?;
     assert_eq!(code, 0, "{text}{err}");
@@ -93,17 +111,16 @@ fn diff_of_demo_recordings() -> TestResult {
 
     // Coauthoring off: the joins fall back to exclusive locks; the timelines diverge.
     let off = record_demo_against(d, "off", &["--coauth", "off"])?;
-    let (code, text, err) = diff(&a, &off, &[])?;
-    assert_eq!(code, 1, "{text}{err}");
-    assert!(
-        text.contains("LockType SchemaLock → ExclusiveLock"),
-        "{text}"
-    );
-    assert!(text.contains("CoauthStatus"), "{text}");
-    assert!(
-        text.contains("timelines of Report.docx side by side"),
-        "{text}"
-    );
+    diff_says(
+        &a,
+        &off,
+        1,
+        &[
+            "LockType SchemaLock → ExclusiveLock",
+            "CoauthStatus",
+            "timelines of Report.docx side by side",
+        ],
+    )?;
 
     // B without D's ReleaseLock: listed as only in A, the rest still pairs.
     let released = |x: &synctap::model::Exchange| {
@@ -134,9 +151,7 @@ fn diff_of_demo_recordings() -> TestResult {
             .is_some_and(|ds| ds.iter().all(|d| d["client"] == "timeline")),
         "only the timeline may differ besides: {text}"
     );
-    let (_, text, _) = diff(&a, &cut, &[])?;
-    assert!(text.contains("only in A:"), "{text}");
-    assert!(text.contains("ReleaseLock"), "{text}");
+    diff_says(&a, &cut, 1, &["only in A:", "ReleaseLock"])?;
 
     // A line that cannot be read is reported with its number and skipped.
     let mut lines: Vec<String> = std::fs::read_to_string(&b)?
@@ -146,11 +161,17 @@ fn diff_of_demo_recordings() -> TestResult {
     lines.insert(2, "{\"type\":\"exchange\", this is not json".to_owned());
     let torn = d.join("bad-line.jsonl");
     std::fs::write(&torn, lines.join("\n") + "\n")?;
-    let (code, text, err) = diff(&a, &torn, &[])?;
-    assert_eq!(code, 0, "{text}{err}");
-    assert!(text.contains("unreadable lines (skipped):"), "{text}");
-    assert!(text.contains("line 3"), "{text}");
-    assert!(text.contains("1 unreadable lines"), "{text}");
+    diff_says(
+        &a,
+        &torn,
+        0,
+        &[
+            "unreadable lines (skipped):",
+            "line 3",
+            "1 unreadable lines",
+        ],
+    )?;
+
     Ok(())
 }
 
@@ -164,12 +185,13 @@ fn diff_cannot_compare() -> TestResult {
     synctap::capture::write_capture(&empty, std::iter::empty(), true)?;
     let (code, text, err) = diff(&empty, &garbage, &[])?;
     assert_eq!(code, 2, "{text}{err}");
-    assert!(err.contains("cannot compare"), "{err}");
-    assert!(err.contains("garbage.jsonl"), "{err}");
-    assert!(err.contains("not a synctap capture"), "{err}");
+    has(
+        &err,
+        &["cannot compare", "garbage.jsonl", "not a synctap capture"],
+    );
     let (code, _, err) = diff(&d.join("missing.jsonl"), &empty, &[])?;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("missing.jsonl"), "{err}");
+    has(&err, &["cannot compare", "missing.jsonl"]);
     // Two empty recordings compare equal.
     let (code, text, err) = diff(&empty, &empty, &[])?;
     assert_eq!(code, 0, "{text}{err}");

@@ -185,11 +185,11 @@ impl Recordings {
 
     /// Notes that a recording skipped a line it could not read.
     pub fn unreadable(&mut self, side: Side, warning: String) {
-        if self.report.unreadable.len() >= MAX_UNREADABLE {
+        if self.report.diff.unreadable.len() >= MAX_UNREADABLE {
             self.unreadable_dropped += 1;
             return;
         }
-        self.report.unreadable.push(Unreadable {
+        self.report.diff.unreadable.push(Unreadable {
             side: side.name(),
             warning,
         });
@@ -212,7 +212,7 @@ impl Recordings {
         self.end(Side::B);
         if self.unreadable_dropped > 0 {
             let more = self.unreadable_dropped;
-            self.report.unreadable.push(Unreadable {
+            self.report.diff.unreadable.push(Unreadable {
                 side: "A/B",
                 warning: format!("{more} more warnings"),
             });
@@ -259,7 +259,7 @@ impl Recordings {
                 });
             }
             rows.sort_by(|x, y| x.lane.cmp(&y.lane));
-            self.report.timelines.push(SideBySide {
+            self.report.diff.timelines.push(SideBySide {
                 file: file.to_owned(),
                 lanes: rows,
             });
@@ -336,7 +336,7 @@ impl Recordings {
         for s in out {
             match s {
                 Step::Paired(pair) => self.compare(&pair.0, &pair.1),
-                Step::Alone(side, p) => self.report.only_in.push(OnlyIn {
+                Step::Alone(side, p) => self.report.diff.only_in.push(OnlyIn {
                     side: side.name(),
                     file: p.file,
                     client: p.label,
@@ -446,7 +446,10 @@ mod tests {
         let rep = r.finish();
         assert_eq!(rep.exchanges, 4);
         assert!(rep.differences.is_empty(), "{:?}", rep.differences);
-        assert_eq!(rep.only_in.len(), 1, "{:?}", rep.only_in);
-        assert_eq!((rep.only_in[0].side, rep.only_in[0].exchange), ("A", 2));
+        assert_eq!(rep.diff.only_in.len(), 1, "{:?}", rep.diff.only_in);
+        assert_eq!(
+            (rep.diff.only_in[0].side, rep.diff.only_in[0].exchange),
+            ("A", 2)
+        );
     }
 }

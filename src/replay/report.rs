@@ -98,15 +98,26 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// Seconds the replay took.
     pub seconds: f64,
-    /// Exchanges only one recording has (diff).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// What only a diff of two recordings has (absent from a replay's JSON).
+    #[serde(flatten, skip_serializing_if = "DiffParts::is_empty")]
+    pub diff: DiffParts,
+}
+
+/// The parts of a report only `synctap diff` fills.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiffParts {
+    /// Exchanges only one recording has.
     pub only_in: Vec<OnlyIn>,
-    /// The files whose timelines diverge, side by side (diff).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The files whose timelines diverge, side by side.
     pub timelines: Vec<SideBySide>,
-    /// Capture lines skipped (diff).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Capture lines skipped.
     pub unreadable: Vec<Unreadable>,
+}
+
+impl DiffParts {
+    fn is_empty(&self) -> bool {
+        self.only_in.is_empty() && self.timelines.is_empty() && self.unreadable.is_empty()
+    }
 }
 
 impl Report {
@@ -124,14 +135,14 @@ impl Report {
         self.notes.sort_by(|a, b| {
             (&a.file, &a.client, a.exchange).cmp(&(&b.file, &b.client, b.exchange))
         });
-        self.only_in.sort_by(|a, b| {
+        self.diff.only_in.sort_by(|a, b| {
             (&a.file, &a.client, a.side, a.exchange).cmp(&(&b.file, &b.client, b.side, b.exchange))
         });
     }
 
     /// Whether anything differs.
     pub fn differs(&self) -> bool {
-        !self.differences.is_empty() || !self.only_in.is_empty()
+        !self.differences.is_empty() || !self.diff.only_in.is_empty()
     }
 
     /// Exchanges per second.
@@ -152,9 +163,9 @@ impl Report {
                 self.exchanges_differing,
                 self.differences.len(),
                 self.differences.iter().filter(|d| d.exchange == 0).count(),
-                self.only_in.iter().filter(|o| o.side == "A").count(),
-                self.only_in.iter().filter(|o| o.side == "B").count(),
-                self.unreadable.len(),
+                self.diff.only_in.iter().filter(|o| o.side == "A").count(),
+                self.diff.only_in.iter().filter(|o| o.side == "B").count(),
+                self.diff.unreadable.len(),
             );
         }
         format!(
@@ -234,6 +245,7 @@ fn diff_sections(r: &Report) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for side in ["A", "B"] {
         let lines: Vec<String> = r
+            .diff
             .only_in
             .iter()
             .filter(|o| o.side == side)
@@ -243,7 +255,7 @@ fn diff_sections(r: &Report) -> Vec<(String, Vec<String>)> {
             out.push((format!("only in {side}"), lines));
         }
     }
-    for f in &r.timelines {
+    for f in &r.diff.timelines {
         let width = f
             .lanes
             .iter()
@@ -269,10 +281,11 @@ fn diff_sections(r: &Report) -> Vec<(String, Vec<String>)> {
         }));
         out.push((format!("timelines of {} side by side", f.file), lines));
     }
-    if !r.unreadable.is_empty() {
+    if !r.diff.unreadable.is_empty() {
         out.push((
             "unreadable lines (skipped)".to_owned(),
-            r.unreadable
+            r.diff
+                .unreadable
                 .iter()
                 .map(|u| format!("{}: {}", u.side, u.warning))
                 .collect(),
