@@ -6,17 +6,19 @@
 //! naming none their connection), and the n-th client of A is the n-th of B. Inside one
 //! (client, file) group the two sequences are walked side by side: exchanges doing the
 //! same operation (method, protocol and operation: the cell storage subrequests, the
-//! SPFileSync operation, the WebDAV kind) are paired; when they do not match, the nearer
-//! resynchronisation within [`WINDOW`] exchanges decides which side has exchanges the
-//! other lacks. Values the servers minted (ETags, lock tokens, storage index ids) are
+//! SPFileSync operation, the WebDAV kind) are paired; when they do not match, skipping
+//! exchanges of one side within [`WINDOW`] resynchronises them: the skip followed by the
+//! longer run of matching operations wins (then the shorter skip), and the skipped
+//! exchanges are only on their side. Values the servers minted (ETags, lock tokens, storage index ids) are
 //! paired first-seen to first-seen in one [`Remap`], as a replay learns them; ClientIDs,
 //! SchemaLockIDs and ExclusiveLockIDs by their first-seen order.
 //!
 //! The comparison streams: each exchange is decoded once as it is read, folded into its
 //! recording's timeline and kept only until its counterpart is found (or the window says
-//! it has none), so memory follows how far the two recordings drift apart, not their
-//! length. A group one side lacks entirely is held until that side ends, up to
-//! [`MAX_PENDING`] exchanges per group.
+//! it has none), so memory follows how far the two recordings drift apart and how many
+//! files and clients they have, not their length. A group one side lacks entirely is
+//! held until that side ends, up to [`MAX_PENDING`] exchanges per group. With `strict`,
+//! the value pairs are kept too (one per value the servers minted).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -352,10 +354,13 @@ impl Recordings {
         let ds: Vec<Difference> =
             compare_paired(&a.record, &b.record, &a.label, &self.opts, &self.pairing);
         // What the servers minted in this answer pairs first-seen to first-seen, as a
-        // replay learns it.
-        self.pairing
-            .borrow_mut()
-            .learn(&Minted::of(&a.record), &Minted::of(&b.record));
+        // replay learns it. Only `strict` compares volatile values, so only it keeps
+        // the pairs (one per value minted: they grow with the recording).
+        if self.opts.strict {
+            self.pairing
+                .borrow_mut()
+                .learn(&Minted::of(&a.record), &Minted::of(&b.record));
+        }
         self.report.exchanges += 1;
         if !ds.is_empty() {
             self.report.exchanges_differing += 1;
