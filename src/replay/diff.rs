@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::decode::exchange::{DecodedExchange, DecodedRecord, Protocol};
 use crate::decode::file_key::file_name;
-use crate::decode::fsshttp::{SubRequest, SubResponse};
+use crate::decode::fsshttp::{SubRequest, SubRequestData, SubResponse};
 use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
 use crate::model::Exchange;
 use crate::replay::remap::Remap;
@@ -464,18 +464,21 @@ fn sub_label(token: u64, sr: &SubRequest) -> String {
     format!("SubRequest {token} {}", sub_operation(sr))
 }
 
+/// The request type a subrequest's data names (CoauthRequestType, SchemaLockRequestType,
+/// ExclusiveLockRequestType or EditorsTableRequestType), if any.
+pub fn request_type(d: &SubRequestData) -> Option<&str> {
+    d.coauth_request_type
+        .as_ref()
+        .map(|v| v.as_str())
+        .or(d.schema_lock_request_type.as_ref().map(|v| v.as_str()))
+        .or(d.exclusive_lock_request_type.as_ref().map(|v| v.as_str()))
+        .or(d.editors_table_request_type.as_ref().map(|v| v.as_str()))
+}
+
 /// A subrequest's type and request type (`Coauth JoinCoauthoring`, `Cell`).
 pub fn sub_operation(sr: &SubRequest) -> String {
     let ty = sr.type_.as_ref().map_or("?", |t| t.as_str());
-    let op = sr.sub_request_data.as_ref().and_then(|d| {
-        d.coauth_request_type
-            .as_ref()
-            .map(|v| v.as_str())
-            .or(d.schema_lock_request_type.as_ref().map(|v| v.as_str()))
-            .or(d.exclusive_lock_request_type.as_ref().map(|v| v.as_str()))
-            .or(d.editors_table_request_type.as_ref().map(|v| v.as_str()))
-    });
-    match op {
+    match sr.sub_request_data.as_ref().and_then(request_type) {
         Some(op) => format!("{ty} {op}"),
         None => ty.to_owned(),
     }
