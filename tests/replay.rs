@@ -12,8 +12,18 @@ use crate::util::{read_capture, serve, synctap, ServerProcess, TestResult};
 
 /// Records the demo story through the proxy against a fresh `serve --coauth on`.
 fn record_demo(dir: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
-    let s = serve(dir, "data-rec", &["--coauth", "on"])?;
-    let capture = dir.join("demo.jsonl");
+    record_demo_against(dir, "rec", &["--coauth", "on"])
+}
+
+/// Records the demo story through the proxy into `DIR/NAME.jsonl`, against a fresh
+/// `serve` (data in `DIR/data-NAME`) started with `serve_args`.
+pub(crate) fn record_demo_against(
+    dir: &Path,
+    name: &str,
+    serve_args: &[&str],
+) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let s = serve(dir, &format!("data-{name}"), serve_args)?;
+    let capture = dir.join(format!("{name}.jsonl"));
     let out = synctap()
         .arg("--certs")
         .arg(dir.join("certs"))

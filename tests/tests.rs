@@ -9,6 +9,7 @@ mod chain;
 mod cli;
 mod compression;
 mod demo;
+mod diff;
 mod faults;
 mod har;
 mod layering;

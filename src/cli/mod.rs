@@ -23,6 +23,7 @@ macro_rules! out {
 mod ca;
 mod decode;
 pub mod demo;
+mod diff;
 mod har;
 mod import;
 mod mock;
@@ -99,6 +100,11 @@ pub enum Command {
     /// values remapped), record the new exchanges and compare each response semantically
     /// with the recorded one. Exit 0 same, 1 differences, 2 could not run.
     Replay(replay::ReplayArgs),
+    /// Compare two recordings of the same scenario (A and B) by meaning: exchanges
+    /// aligned per client and file in operation order, ids paired first-seen, the
+    /// timelines side by side where they diverge. Exit 0 same, 1 differences, 2 could not
+    /// compare.
+    Diff(diff::DiffArgs),
     /// Serve a capture's recorded responses to matching requests (cell storage by URL and
     /// subrequest sequence, SPFileSync by operation and query, else method, path and body).
     Mock(mock::MockArgs),
@@ -135,6 +141,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Timeline(a) => timeline::run_timeline(&a),
         Command::Check(a) => timeline::run_check(&a),
         Command::Replay(a) => replay::run(&a),
+        Command::Diff(a) => diff::run(&a),
         Command::Mock(a) => mock::run(&opts.certs, &a),
         Command::Ui(a) => ui::run(&a),
     }

@@ -37,12 +37,8 @@ pub struct ReplayArgs {
     /// Record the new exchanges in this capture file.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Also write the report to FILE (markdown when it ends in `.md`, JSON with --json).
-    #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    compare: CompareArgs,
     /// Rewrite a path prefix, `FROM=TO` (e.g. `/sites/team=/sites/test`); repeatable.
     #[arg(long = "map", value_name = "FROM=TO")]
     maps: Vec<String>,
@@ -71,12 +67,57 @@ pub struct ReplayArgs {
     /// Without it, HTTPS_PROXY/HTTP_PROXY/NO_PROXY are honoured.
     #[arg(long, value_name = "URL")]
     upstream_proxy: Option<String>,
-    /// A field never compared (e.g. `HResult`); repeatable.
+}
+
+/// The comparison and report options `replay` and `diff` share.
+#[derive(Debug, Args)]
+pub(super) struct CompareArgs {
+    /// Also write the report to FILE (markdown when it ends in `.md`, JSON with --json).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// A field never compared (e.g. `HResult`, `ErrorCode`, `items`); repeatable.
     #[arg(long = "ignore", value_name = "FIELD")]
     ignore: Vec<String>,
     /// Compare volatile values too (ETags, TransitionIDs, correlation ids, storage ids).
     #[arg(long)]
     strict: bool,
+}
+
+impl CompareArgs {
+    pub(super) fn options(&self) -> DiffOptions {
+        DiffOptions {
+            ignore: self.ignore.clone(),
+            strict: self.strict,
+        }
+    }
+
+    /// Prints the report (text, or JSON with --json), writes it to --report (markdown
+    /// for `.md`), and returns the exit code: 1 when something differs.
+    pub(super) fn emit(&self, rep: &Report) -> anyhow::Result<i32> {
+        let text = if self.json {
+            serde_json::to_string_pretty(rep)? + "\n"
+        } else {
+            report::render_text(rep)
+        };
+        out!("{text}");
+        if let Some(path) = &self.report {
+            let body = if !self.json
+                && path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+            {
+                report::render_markdown(rep)
+            } else {
+                text
+            };
+            std::fs::write(path, body)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(i32::from(rep.differs()))
+    }
 }
 
 pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
@@ -155,10 +196,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         crate::capture::write_capture(out, replayed.iter().map(|r| &r.new.exchange), true)
             .with_context(|| format!("cannot write {}", out.display()))?;
     }
-    let opts = DiffOptions {
-        ignore: args.ignore.clone(),
-        strict: args.strict,
-    };
+    let opts = args.compare.options();
     let mut rep = Report {
         capture: args.capture.display().to_string(),
         target: cfg.target,
@@ -189,26 +227,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
     rep.differences
         .extend(diff::compare_timelines(&old_t, &new_t));
     rep.group();
-    let text = if args.json {
-        serde_json::to_string_pretty(&rep)? + "\n"
-    } else {
-        report::render_text(&rep)
-    };
-    out!("{text}");
-    if let Some(path) = &args.report {
-        let body = if args.json {
-            text
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("md"))
-        {
-            report::render_markdown(&rep)
-        } else {
-            text
-        };
-        std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(i32::from(rep.differs()))
+    args.compare.emit(&rep)
 }
 
 /// Fails with a clear sentence when nothing listens at the target.

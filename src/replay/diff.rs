@@ -13,17 +13,17 @@
 //! GUIDs, correlation ids, health scores, ETags, TransitionIDs, storage index ids) are
 //! volatile: compared only with `strict`. Any field can be ignored by name.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
-use regex::bytes::Regex;
 use serde::Serialize;
 
-use crate::decode::exchange::{decoded_body, DecodedExchange, DecodedRecord, Protocol};
+use crate::decode::exchange::{DecodedExchange, DecodedRecord, Protocol};
 use crate::decode::file_key::file_name;
-use crate::decode::fsshttp::{SubRequest, SubResponse};
+use crate::decode::fsshttp::{SubRequest, SubRequestData, SubResponse};
 use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
 use crate::model::Exchange;
+use crate::replay::remap::Remap;
 use crate::timeline::{Timeline, TimelineOptions, TimelineReport};
 
 /// What to compare.
@@ -68,14 +68,41 @@ pub struct Difference {
     pub changes: Vec<Change>,
 }
 
-struct Acc<'a> {
+/// How one comparison runs: the options, and for two recordings (`synctap diff`) the
+/// first-seen pairing of volatile values.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
     opts: &'a DiffOptions,
+    pairing: Option<&'a RefCell<Remap>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn acc(self) -> Acc<'a> {
+        Acc {
+            ctx: self,
+            changes: Vec::new(),
+        }
+    }
+}
+
+struct Acc<'a> {
+    ctx: Ctx<'a>,
     changes: Vec<Change>,
 }
 
 impl Acc<'_> {
+    /// Records a change of `field`. A volatile value compared across two recordings
+    /// (`pairing`) is the same when it pairs with its counterpart first-seen to
+    /// first-seen ([`Remap::pair`]); otherwise values are compared as they are.
     fn cmp(&mut self, field: &str, old: Option<String>, new: Option<String>, volatile: bool) {
-        if old != new && self.opts.wants(field, volatile) {
+        if !self.ctx.opts.wants(field, volatile) {
+            return;
+        }
+        let same = match (self.ctx.pairing, &old, &new) {
+            (Some(p), Some(o), Some(n)) if volatile => p.borrow_mut().pair(o, n),
+            _ => old == new,
+        };
+        if !same {
             self.changes.push(Change {
                 field: field.to_owned(),
                 recorded: old.unwrap_or_else(|| "-".to_owned()),
@@ -93,6 +120,44 @@ pub fn compare(
     client: &str,
     opts: &DiffOptions,
 ) -> Vec<Difference> {
+    compare_in(
+        original,
+        new,
+        client,
+        Ctx {
+            opts,
+            pairing: None,
+        },
+    )
+}
+
+/// Compares two recordings' exchanges as [`compare`] does; with `strict`, volatile values
+/// are the same when they pair first-seen to first-seen in `pairing` (both recordings'
+/// servers minted their own).
+pub fn compare_paired(
+    a: &DecodedRecord,
+    b: &DecodedRecord,
+    client: &str,
+    opts: &DiffOptions,
+    pairing: &RefCell<Remap>,
+) -> Vec<Difference> {
+    compare_in(
+        a,
+        b,
+        client,
+        Ctx {
+            opts,
+            pairing: Some(pairing),
+        },
+    )
+}
+
+fn compare_in(
+    original: &DecodedRecord,
+    new: &DecodedRecord,
+    client: &str,
+    ctx: Ctx<'_>,
+) -> Vec<Difference> {
     let (od, nd) = (&original.decoded, &new.decoded);
     let (original, new) = (&original.exchange, &new.exchange);
     let file = file_of(original, od);
@@ -108,10 +173,7 @@ pub fn compare(
             });
         }
     };
-    let mut http = Acc {
-        opts,
-        changes: Vec::new(),
-    };
+    let mut http = ctx.acc();
     http.cmp(
         "status",
         Some(status_of(original)),
@@ -121,22 +183,18 @@ pub fn compare(
     push(format!("{} {}", method_of(original), "HTTP"), http.changes);
     match od.protocol() {
         Protocol::Fsshttp => {
-            for (place, changes) in compare_cell(od, nd, opts) {
+            for (place, changes) in compare_cell(od, nd, ctx) {
                 push(place, changes);
             }
         }
         Protocol::SpFileSync | Protocol::WebDav => {
-            let mut a = Acc {
-                opts,
-                changes: Vec::new(),
-            };
-            let (ob, nb) = (body_of(original), body_of(new));
-            for (field, re) in [
-                ("items", &*NAMES),
-                ("ChangeType", &*CHANGE_TYPES),
-                ("resource status", &*DAV_STATUS),
-            ] {
-                a.cmp(field, set_of(re, &ob), set_of(re, &nb), false);
+            let mut a = ctx.acc();
+            let (os, ns) = (item_sets(od), item_sets(nd));
+            for (i, field) in ["items", "ChangeType", "resource status"]
+                .iter()
+                .enumerate()
+            {
+                a.cmp(field, os[i].clone(), ns[i].clone(), false);
             }
             let (of, nf) = (typed_fields(od), typed_fields(nd));
             for (field, volatile) in TYPED_FIELDS {
@@ -156,7 +214,7 @@ pub fn compare(
 fn compare_cell(
     od: &DecodedExchange,
     nd: &DecodedExchange,
-    opts: &DiffOptions,
+    ctx: Ctx<'_>,
 ) -> Vec<(String, Vec<Change>)> {
     let mut out = Vec::new();
     let Some(of) = od.fsshttp() else { return out };
@@ -179,10 +237,7 @@ fn compare_cell(
                 .collect()
         })
         .unwrap_or_default();
-    let mut a = Acc {
-        opts,
-        changes: Vec::new(),
-    };
+    let mut a = ctx.acc();
     let fault = |f: Option<&crate::decode::fsshttp::ResponseEnvelope>| {
         f.and_then(|r| r.fault.as_ref())
             .map(|f| format!("{f:?}").chars().take(80).collect())
@@ -226,10 +281,7 @@ fn compare_cell(
             continue;
         };
         let place = sub_label(token, sr);
-        let mut a = Acc {
-            opts,
-            changes: Vec::new(),
-        };
+        let mut a = ctx.acc();
         let (o, n) = (old_subs.get(&token), new_subs.get(&token));
         match (o, n) {
             (None, None) => {}
@@ -409,19 +461,26 @@ fn sha256(b: &[u8]) -> String {
 }
 
 fn sub_label(token: u64, sr: &SubRequest) -> String {
+    format!("SubRequest {token} {}", sub_operation(sr))
+}
+
+/// The request type a subrequest's data names (CoauthRequestType, SchemaLockRequestType,
+/// ExclusiveLockRequestType or EditorsTableRequestType), if any.
+pub fn request_type(d: &SubRequestData) -> Option<&str> {
+    d.coauth_request_type
+        .as_ref()
+        .map(|v| v.as_str())
+        .or(d.schema_lock_request_type.as_ref().map(|v| v.as_str()))
+        .or(d.exclusive_lock_request_type.as_ref().map(|v| v.as_str()))
+        .or(d.editors_table_request_type.as_ref().map(|v| v.as_str()))
+}
+
+/// A subrequest's type and request type (`Coauth JoinCoauthoring`, `Cell`).
+pub fn sub_operation(sr: &SubRequest) -> String {
     let ty = sr.type_.as_ref().map_or("?", |t| t.as_str());
-    let op = sr.sub_request_data.as_ref().and_then(|d| {
-        d.coauth_request_type
-            .as_ref()
-            .map(|v| v.as_str())
-            .or(d.schema_lock_request_type.as_ref().map(|v| v.as_str()))
-            .or(d.exclusive_lock_request_type.as_ref().map(|v| v.as_str()))
-            .or(d.editors_table_request_type.as_ref().map(|v| v.as_str()))
-            .map(str::to_owned)
-    });
-    match op {
-        Some(op) => format!("SubRequest {token} {ty} {op}"),
-        None => format!("SubRequest {token} {ty}"),
+    match sr.sub_request_data.as_ref().and_then(request_type) {
+        Some(op) => format!("{ty} {op}"),
+        None => ty.to_owned(),
     }
 }
 
@@ -528,32 +587,86 @@ fn typed_fields(d: &DecodedExchange) -> BTreeMap<&'static str, String> {
     f
 }
 
-static NAMES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:RelationshipName"?\s*[:=]\s*"|<(?:[\w.-]+:)?href>)([^"<]+)"#)
-        .expect("static regex")
-});
-static CHANGE_TYPES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)changetype"?\s*[:=>]\s*"?([A-Za-z]+)"#).expect("static regex")
-});
-static DAV_STATUS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"<(?:[\w.-]+:)?status>HTTP/1\.1 (\d{3})").expect("static regex"));
-
-fn set_of(re: &Regex, body: &[u8]) -> Option<String> {
-    let mut set: BTreeMap<String, usize> = BTreeMap::new();
-    for c in re.captures_iter(body) {
-        if let Some(m) = c.get(1) {
-            let v = String::from_utf8_lossy(m.as_bytes());
-            if v.starts_with("opaquelocktoken:") {
-                // Lock tokens are minted by the server: volatile.
-                continue;
+/// The item sets of a WebDAV or SPFileSync response, from its typed model: the names
+/// (multistatus, error and lock-root hrefs by last segment; SPFileSync items'
+/// `RelationshipName`), the ChangeTypes, and the per-resource statuses of a
+/// multistatus (RFC 4918 14.28: `HTTP/1.1 NNN`), each as a sorted, counted set.
+/// Server-minted lock tokens (`opaquelocktoken:` hrefs) are left out.
+fn item_sets(d: &DecodedExchange) -> [Option<String>; 3] {
+    use crate::decode::spfilesync::{Item, SyncBody};
+    use crate::decode::webdav::DavBody;
+    let (mut names, mut changes, mut statuses) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(body) = d
+        .webdav()
+        .and_then(|w| w.response.as_ref())
+        .and_then(|r| r.body.as_ref())
+    {
+        match body {
+            DavBody::MultiStatus(ms) => {
+                for r in &ms.response {
+                    names.extend(r.href.iter().map(String::as_str));
+                    changes.extend(r.changetype.as_deref());
+                    statuses.extend(r.status.as_deref());
+                    statuses.extend(r.propstat.iter().filter_map(|p| p.status.as_deref()));
+                }
             }
-            let v = v
-                .rsplit('/')
-                .find(|s| !s.is_empty())
-                .unwrap_or(&v)
-                .to_owned();
-            *set.entry(v).or_default() += 1;
+            DavBody::Prop(p) => {
+                names.extend(p.lockdiscovery.iter().filter_map(|l| l.lockroot.as_deref()));
+            }
+            DavBody::Error(e) => names.extend(e.href.iter().map(String::as_str)),
+            _ => {}
         }
+    }
+    if let Some(body) = d
+        .spfilesync()
+        .and_then(|s| s.response.as_ref())
+        .and_then(|r| r.body.as_ref())
+    {
+        fn walk<'a>(b: &'a SyncBody, out: &mut Vec<&'a Item>) {
+            match b {
+                SyncBody::Folder(i) | SyncBody::Document(i) => {
+                    out.push(i);
+                    out.extend(i.descendants());
+                }
+                SyncBody::Items(v) => {
+                    for i in v {
+                        out.push(i);
+                        out.extend(i.descendants());
+                    }
+                }
+                // Parts nest one level: a part's body is never multipart again.
+                SyncBody::Multipart(mp) => {
+                    for p in mp.parts.iter().filter_map(|p| p.body.as_deref()) {
+                        if !matches!(p, SyncBody::Multipart(_)) {
+                            walk(p, out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut items = Vec::new();
+        walk(body, &mut items);
+        for i in items {
+            names.extend(i.get("RelationshipName"));
+            changes.extend(i.get("ChangeType"));
+        }
+    }
+    let names = names
+        .into_iter()
+        .filter(|v| !v.starts_with("opaquelocktoken:"))
+        .map(|v| v.rsplit('/').find(|s| !s.is_empty()).unwrap_or(v));
+    let statuses = statuses
+        .into_iter()
+        .filter_map(|s| s.split_whitespace().nth(1).filter(|c| c.len() == 3));
+    [set_of(names), set_of(changes.into_iter()), set_of(statuses)]
+}
+
+/// A sorted set with counts (`a.txt×2, b.txt`), `None` when empty.
+fn set_of<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut set: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in values {
+        *set.entry(v).or_default() += 1;
     }
     if set.is_empty() {
         return None;
@@ -564,21 +677,12 @@ fn set_of(re: &Regex, body: &[u8]) -> Option<String> {
                 if *n > 1 {
                     format!("{k}×{n}")
                 } else {
-                    k.clone()
+                    (*k).to_owned()
                 }
             })
             .collect::<Vec<_>>()
             .join(", "),
     )
-}
-
-/// The response body as decoded from its Content-Encoding.
-fn body_of(x: &Exchange) -> std::borrow::Cow<'_, [u8]> {
-    x.response
-        .as_ref()
-        .map_or(std::borrow::Cow::Borrowed(&[][..]), |r| {
-            decoded_body(&r.headers.pairs(), &r.body.bytes)
-        })
 }
 
 fn status_of(x: &Exchange) -> String {
@@ -609,40 +713,55 @@ pub fn timeline_of<'a>(xs: impl IntoIterator<Item = &'a DecodedRecord>) -> Timel
     t.report()
 }
 
-/// Compares two sessions' timelines: per file (by name) and lane, the spans' granting
-/// operations and how they ended. WebDAV lock lanes are paired by order (their holders
-/// are server-minted lock tokens).
-pub fn compare_timelines(old: &TimelineReport, new: &TimelineReport) -> Vec<Difference> {
-    let summarize = |r: &TimelineReport| {
-        let mut m: BTreeMap<(String, String), String> = BTreeMap::new();
-        for f in &r.files {
-            let name = file_name(&f.url);
-            let mut dav = 0;
-            for l in &f.lanes {
-                let holder = if l.kind == crate::timeline::LaneKind::WebDavLock {
-                    dav += 1;
-                    format!("#{dav}")
+/// Each file's lanes (by file name and `KIND lane HOLDER`) with their spans' granting
+/// operations and how they ended. WebDAV lock lanes are numbered in order (their holders
+/// are server-minted lock tokens); other holders go through `holder` (identity for a
+/// replay, the other recording's ClientIDs for a diff).
+pub fn lane_summaries(
+    r: &TimelineReport,
+    holder: &dyn Fn(&str) -> String,
+) -> BTreeMap<(String, String), String> {
+    let mut m = BTreeMap::new();
+    for f in &r.files {
+        let name = file_name(&f.url);
+        let mut dav = 0;
+        for l in &f.lanes {
+            let who = if l.kind == crate::timeline::LaneKind::WebDavLock {
+                dav += 1;
+                format!("#{dav}")
+            } else {
+                holder(&l.holder)
+            };
+            let spans: Vec<String> = l
+                .spans
+                .iter()
+                .map(|s| format!("{}→{}", s.granted_by, s.ended.word()))
+                .collect();
+            m.insert(
+                (name.clone(), format!("{} lane {who}", l.kind.name())),
+                if spans.is_empty() {
+                    "no spans".to_owned()
                 } else {
-                    l.holder.clone()
-                };
-                let spans: Vec<String> = l
-                    .spans
-                    .iter()
-                    .map(|s| format!("{}→{}", s.granted_by, s.ended.word()))
-                    .collect();
-                m.insert(
-                    (name.clone(), format!("{} lane {holder}", l.kind.name())),
-                    if spans.is_empty() {
-                        "no spans".to_owned()
-                    } else {
-                        spans.join(", ")
-                    },
-                );
-            }
+                    spans.join(", ")
+                },
+            );
         }
-        m
-    };
-    let (a, b) = (summarize(old), summarize(new));
+    }
+    m
+}
+
+/// Compares two sessions' timelines: per file (by name) and lane, the spans' granting
+/// operations and how they ended ([`lane_summaries`]).
+pub fn compare_timelines(old: &TimelineReport, new: &TimelineReport) -> Vec<Difference> {
+    let same = |h: &str| h.to_owned();
+    compare_lanes(&lane_summaries(old, &same), &lane_summaries(new, &same))
+}
+
+/// The differences between two sets of [`lane_summaries`].
+pub fn compare_lanes(
+    a: &BTreeMap<(String, String), String>,
+    b: &BTreeMap<(String, String), String>,
+) -> Vec<Difference> {
     let keys: BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter_map(|k| {
@@ -808,8 +927,23 @@ mod tests {
 
     #[test]
     fn sets_are_sorted_and_counted() {
-        let body =
-            br#"<D:href>/s/a.txt</D:href><D:href>/s/b.txt</D:href><D:href>/s/a.txt</D:href>"#;
-        assert_eq!(set_of(&NAMES, body).as_deref(), Some("a.txt×2, b.txt"));
+        let body = br#"<?xml version="1.0"?><D:multistatus xmlns:D="DAV:">
+<D:response><D:href>/s/a.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>
+<D:response><D:href>/s/b.txt</D:href><D:status>HTTP/1.1 404 Not Found</D:status></D:response>
+<D:response><D:href>/s/a.txt</D:href><D:status>HTTP/1.1 200 OK</D:status></D:response>
+</D:multistatus>"#;
+        let x = dav_exchange(
+            "PROPFIND",
+            "https://dav.example/s/",
+            h(&[("Depth", "1")]),
+            Vec::new(),
+            207,
+            h(&[("Content-Type", "text/xml")]),
+            body.to_vec(),
+        );
+        let [names, changes, statuses] = item_sets(&x.decoded);
+        assert_eq!(names.as_deref(), Some("a.txt×2, b.txt"));
+        assert_eq!(changes, None);
+        assert_eq!(statuses.as_deref(), Some("200×2, 404"));
     }
 }

@@ -24,7 +24,7 @@ use anyhow::{anyhow, Context as _};
 use tokio::sync::{watch, Semaphore};
 
 use super::remap::{Minted, Remap};
-use crate::decode::exchange::{DecodedRecord, Protocol};
+use crate::decode::exchange::DecodedRecord;
 use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
 use crate::net::tls::{UpstreamConfigs, UpstreamTrust};
 use crate::net::HttpClient;
@@ -300,8 +300,7 @@ async fn send_one(
         ));
     }
     if let Ok(remap) = shared.remap.lock() {
-        let is_cell = recorded.decoded.protocol() == Protocol::Fsshttp;
-        notes.extend(remap.apply(&mut url, &mut headers, &mut body, is_cell));
+        notes.extend(remap.apply(&mut url, &mut headers, &mut body, &recorded.decoded));
     }
     let old_origin = Origin::parse(&req.url);
     url = ctx.rewrite_url(&url);

@@ -339,14 +339,7 @@ pub fn request_key(method: &str, url: &str, content_type: Option<&str>, body: &[
             ));
             for s in &r.sub_requests {
                 let d = s.sub_request_data.as_ref();
-                let op = d.and_then(|d| {
-                    d.coauth_request_type
-                        .as_ref()
-                        .map(|v| v.as_str())
-                        .or(d.schema_lock_request_type.as_ref().map(|v| v.as_str()))
-                        .or(d.exclusive_lock_request_type.as_ref().map(|v| v.as_str()))
-                        .or(d.editors_table_request_type.as_ref().map(|v| v.as_str()))
-                });
+                let op = d.and_then(super::diff::request_type);
                 let cell = d
                     .and_then(|d| d.payload.as_ref())
                     .map(|p| {

@@ -9,6 +9,9 @@
 //!   storage SubResponses by SubRequestToken, FSSHTTPB status and shape, SPFileSync and
 //!   WebDAV statuses and item sets), and the two sessions' timelines.
 //! - [`report`] renders the differences as text, markdown or JSON.
+//! - [`recordings`] compares two recordings of the same scenario (`synctap diff`):
+//!   aligned per client and file in operation order, compared by [`diff`], reported by
+//!   [`report`].
 //! - [`mock`] answers requests with recorded responses, matched semantically.
 //!
 //! Sockets and TLS come from [`crate::server::client`] and [`crate::net::tls`]; the
@@ -17,6 +20,7 @@
 pub mod diff;
 pub mod engine;
 pub mod mock;
+pub mod recordings;
 pub mod remap;
 pub mod report;
 

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::decode::exchange::{DecodedRecord, ProtocolModel};
+use crate::decode::exchange::{DecodedExchange, DecodedRecord, FsshttpExchange, ProtocolModel};
 use crate::decode::fsshttp::{self, EncodeOptions, PayloadOrigin};
 use crate::decode::fsshttpb::{self as b, ExGuid};
 use crate::decode::spfilesync::{Item, SyncBody};
@@ -49,6 +49,9 @@ pub struct Remap {
     guids: HashMap<ExGuid, ExGuid>,
     stale: HashSet<String>,
     stale_guids: HashSet<ExGuid>,
+    /// Values something was paired with ([`Remap::pair`]), so no value is the
+    /// counterpart of two.
+    targets: HashSet<String>,
 }
 
 /// The kinds of volatile values one response holds, in order of appearance.
@@ -194,6 +197,7 @@ impl Remap {
                 Some(n) if *n != v => {
                     self.stale.remove(v);
                     self.strings.insert(v.clone(), (*n).to_owned());
+                    self.targets.insert((*n).to_owned());
                 }
                 Some(_) => {
                     self.stale.remove(v);
@@ -224,6 +228,21 @@ impl Remap {
         }
     }
 
+    /// Pairs `old` (one recording's value) with `new` (the other's) first-seen to
+    /// first-seen and says whether they correspond: a value seen before must meet the
+    /// counterpart it was paired (or learned) with, and a new value must not be the
+    /// counterpart of another already.
+    pub fn pair(&mut self, old: &str, new: &str) -> bool {
+        if let Some(n) = self.strings.get(old) {
+            return n == new;
+        }
+        if !self.targets.insert(new.to_owned()) {
+            return false;
+        }
+        self.strings.insert(old.to_owned(), new.to_owned());
+        true
+    }
+
     /// How many values are remapped (strings and storage ids).
     pub fn len(&self) -> usize {
         self.strings.len() + self.guids.len()
@@ -236,17 +255,31 @@ impl Remap {
 
     /// Substitutes learned values into a request's URL, header values and body, and
     /// returns notes naming stale values it still carries. FSSHTTPB storage ids inside
-    /// Cell payloads are replaced by decoding the SOAP request, editing the model and
-    /// encoding it again (MTOM kept when the original used it); `content_type` is
-    /// updated then.
+    /// Cell payloads are replaced in the recorded request's decoded form (`recorded`:
+    /// the SOAP envelope and its Cell payloads, as decoded once when the exchange was
+    /// read), which is then encoded again (MTOM kept when the original used it; the
+    /// Content-Type header follows); the string substitutions run over those bytes.
     pub fn apply(
         &self,
         url: &mut String,
         headers: &mut [(String, String)],
         body: &mut Vec<u8>,
-        is_cell: bool,
+        recorded: &DecodedExchange,
     ) -> Vec<String> {
         let mut notes = Vec::new();
+        if !self.guids.is_empty() || !self.stale_guids.is_empty() {
+            if let Some(f) = recorded.fsshttp() {
+                // A request sent with a Content-Encoding is sent as recorded: its decoded
+                // form is of the decoded bytes.
+                let encoded = recorded
+                    .content_encoding
+                    .iter()
+                    .any(|e| e.side == crate::decode::exchange::Side::Request);
+                if !encoded {
+                    notes.extend(self.apply_guids(f, headers, body));
+                }
+            }
+        }
         if !self.strings.is_empty() {
             let mut pairs: Vec<(&String, &String)> = self.strings.iter().collect();
             pairs.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
@@ -278,22 +311,63 @@ impl Remap {
                 ));
             }
         }
-        if is_cell && (!self.guids.is_empty() || !self.stale_guids.is_empty()) {
-            notes.extend(self.apply_guids(headers, body));
-        }
         notes
     }
 
-    fn apply_guids(&self, headers: &mut [(String, String)], body: &mut Vec<u8>) -> Vec<String> {
+    fn apply_guids(
+        &self,
+        recorded: &FsshttpExchange,
+        headers: &mut [(String, String)],
+        body: &mut Vec<u8>,
+    ) -> Vec<String> {
         let mut notes = Vec::new();
-        let ct = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.clone());
-        let mut env = fsshttp::decode_request(ct.as_deref(), body);
-        if !env.diagnostics.is_empty() {
+        let Some(env) = recorded
+            .request
+            .as_ref()
+            .filter(|e| e.diagnostics.is_empty())
+        else {
+            return notes;
+        };
+        // Edited copies of the Cell requests naming a remapped storage index, by token.
+        let mut edited: HashMap<u64, Vec<u8>> = HashMap::new();
+        for c in &recorded.cells {
+            let (Some(token), Some(req)) = (c.sub_request_token, &c.request) else {
+                continue;
+            };
+            if !req.diagnostics.is_empty() {
+                continue;
+            }
+            let mut touched = false;
+            let mut fb = None;
+            for (i, sr) in req.sub_requests.iter().enumerate() {
+                let b::SubRequestData::PutChanges(pc) = &sr.data else {
+                    continue;
+                };
+                for (k, id) in [pc.expected_storage_index_id, pc.storage_index_id]
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(n) = self.guids.get(&id) {
+                        let fb = fb.get_or_insert_with(|| req.clone());
+                        if let b::SubRequestData::PutChanges(pc) = &mut fb.sub_requests[i].data {
+                            *[&mut pc.expected_storage_index_id, &mut pc.storage_index_id][k] = *n;
+                        }
+                        touched = true;
+                    } else if self.stale_guids.contains(&id) {
+                        notes.push(format!(
+                            "sent the recorded storage index {id:?} unchanged: the new server's answer had no counterpart"
+                        ));
+                    }
+                }
+            }
+            if let (true, Some(fb)) = (touched, fb) {
+                edited.insert(token, b::encode_request(&fb));
+            }
+        }
+        if edited.is_empty() {
             return notes;
         }
+        let mut env = env.clone();
         let mut changed = false;
         let mut inline = false;
         for r in env
@@ -302,38 +376,19 @@ impl Remap {
             .flat_map(|c| c.requests.iter_mut())
         {
             for s in &mut r.sub_requests {
+                let Some(bytes) = s.sub_request_token.and_then(|t| edited.remove(&t)) else {
+                    continue;
+                };
                 let Some(d) = s.sub_request_data.as_mut() else {
                     continue;
                 };
                 let Some(p) = d.payload.as_mut() else {
                     continue;
                 };
-                let mut fb = b::decode_request(&p.bytes);
-                if !fb.diagnostics.is_empty() {
-                    continue;
-                }
-                let mut touched = false;
-                for sr in &mut fb.sub_requests {
-                    if let b::SubRequestData::PutChanges(pc) = &mut sr.data {
-                        for id in [&mut pc.expected_storage_index_id, &mut pc.storage_index_id] {
-                            if let Some(n) = self.guids.get(id) {
-                                *id = *n;
-                                touched = true;
-                            } else if self.stale_guids.contains(id) {
-                                notes.push(format!(
-                                    "sent the recorded storage index {id:?} unchanged: the new server's answer had no counterpart"
-                                ));
-                            }
-                        }
-                    }
-                }
-                if touched {
-                    let bytes = b::encode_request(&fb);
-                    d.binary_data_size = Some(bytes.len() as i64);
-                    inline |= matches!(p.origin, PayloadOrigin::Inline);
-                    p.bytes = bytes.into();
-                    changed = true;
-                }
+                d.binary_data_size = Some(bytes.len() as i64);
+                inline |= matches!(p.origin, PayloadOrigin::Inline);
+                p.bytes = bytes.into();
+                changed = true;
             }
         }
         if changed {
@@ -413,10 +468,21 @@ mod tests {
         let mut url = "https://h/x?c=blob-old-1".to_owned();
         let mut headers = vec![("If-Match".to_owned(), "\"{AAAAAA},1\"".to_owned())];
         let mut body = b"<collblob>blob-old-1</collblob>".to_vec();
-        let notes = r.apply(&mut url, &mut headers, &mut body, false);
+        let plain = DecodedExchange::plain_http();
+        let notes = r.apply(&mut url, &mut headers, &mut body, &plain);
         assert_eq!(url, "https://h/x?c=blob-new-1");
         assert_eq!(body, b"<collblob>blob-new-1</collblob>");
         assert_eq!(notes.len(), 1, "{notes:?}");
+    }
+
+    #[test]
+    fn pairs_first_seen_to_first_seen() {
+        let mut r = Remap::default();
+        assert!(r.pair("etag-a1", "etag-b1"));
+        assert!(r.pair("etag-a1", "etag-b1"));
+        assert!(!r.pair("etag-a1", "etag-b2"), "a1 already meets b1");
+        assert!(!r.pair("etag-a2", "etag-b1"), "b1 is a1's counterpart");
+        assert!(r.pair("etag-a2", "etag-b2"));
     }
 
     #[test]

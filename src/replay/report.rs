@@ -21,14 +21,74 @@ pub struct Note {
     pub text: String,
 }
 
-/// Everything a replay found.
+/// An exchange one recording has and the other has not (`synctap diff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OnlyIn {
+    /// `A` or `B`.
+    pub side: &'static str,
+    /// The file.
+    pub file: String,
+    /// The client.
+    pub client: String,
+    /// The exchange id in that recording.
+    pub exchange: u64,
+    /// The method and the decoded summary.
+    pub operation: String,
+}
+
+/// One lane of one file in both timelines (`synctap diff`): how its spans were granted
+/// and ended in A and in B (`-` when the lane is not there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneRow {
+    /// `Coauth lane {…}`, `ExclusiveLock lane …`...
+    pub lane: String,
+    /// A's spans.
+    pub a: String,
+    /// B's spans.
+    pub b: String,
+    /// Whether they differ.
+    pub differs: bool,
+}
+
+/// A file whose timelines diverge, with all its lanes side by side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SideBySide {
+    /// The file.
+    pub file: String,
+    /// Its lanes, in name order.
+    pub lanes: Vec<LaneRow>,
+}
+
+/// A capture line that could not be read and was skipped (`synctap diff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// `A` or `B`.
+    pub side: &'static str,
+    /// What the reader said (with the line number).
+    pub warning: String,
+}
+
+/// Which command made a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReportKind {
+    /// `synctap replay`: the recording against the answers of a target.
+    #[default]
+    Replay,
+    /// `synctap diff`: two recordings (`capture` is A, `target` is B).
+    Diff,
+}
+
+/// Everything a replay (or a diff of two recordings) found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
-    /// The capture replayed.
+    /// Which command made it.
+    #[serde(skip)]
+    pub kind: ReportKind,
+    /// The capture replayed (for a diff: recording A).
     pub capture: String,
-    /// The target.
+    /// The target (for a diff: recording B).
     pub target: String,
-    /// Exchanges replayed.
+    /// Exchanges replayed (for a diff: exchanges paired and compared).
     pub exchanges: usize,
     /// Exchanges whose response differs.
     pub exchanges_differing: usize,
@@ -38,6 +98,26 @@ pub struct Report {
     pub notes: Vec<Note>,
     /// Seconds the replay took.
     pub seconds: f64,
+    /// What only a diff of two recordings has (absent from a replay's JSON).
+    #[serde(flatten, skip_serializing_if = "DiffParts::is_empty")]
+    pub diff: DiffParts,
+}
+
+/// The parts of a report only `synctap diff` fills.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiffParts {
+    /// Exchanges only one recording has.
+    pub only_in: Vec<OnlyIn>,
+    /// The files whose timelines diverge, side by side.
+    pub timelines: Vec<SideBySide>,
+    /// Capture lines skipped.
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl DiffParts {
+    fn is_empty(&self) -> bool {
+        self.only_in.is_empty() && self.timelines.is_empty() && self.unreadable.is_empty()
+    }
 }
 
 impl Report {
@@ -55,11 +135,14 @@ impl Report {
         self.notes.sort_by(|a, b| {
             (&a.file, &a.client, a.exchange).cmp(&(&b.file, &b.client, b.exchange))
         });
+        self.diff.only_in.sort_by(|a, b| {
+            (&a.file, &a.client, a.side, a.exchange).cmp(&(&b.file, &b.client, b.side, b.exchange))
+        });
     }
 
     /// Whether anything differs.
     pub fn differs(&self) -> bool {
-        !self.differences.is_empty()
+        !self.differences.is_empty() || !self.diff.only_in.is_empty()
     }
 
     /// Exchanges per second.
@@ -73,6 +156,18 @@ impl Report {
 
     /// The totals line.
     pub fn totals(&self) -> String {
+        if self.kind == ReportKind::Diff {
+            return format!(
+                "{} exchanges compared; {} differ; {} differences ({} in the timeline); {} only in A, {} only in B; {} unreadable lines",
+                self.exchanges,
+                self.exchanges_differing,
+                self.differences.len(),
+                self.differences.iter().filter(|d| d.exchange == 0).count(),
+                self.diff.only_in.iter().filter(|o| o.side == "A").count(),
+                self.diff.only_in.iter().filter(|o| o.side == "B").count(),
+                self.diff.unreadable.len(),
+            );
+        }
         format!(
             "{} exchanges replayed in {:.2} s ({:.0}/s); {} differ; {} differences ({} in the timeline); {} notes",
             self.exchanges,
@@ -110,7 +205,14 @@ pub fn line(d: &Difference) -> String {
 /// The text report.
 pub fn render_text(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "replay of {} against {}", r.capture, r.target);
+    match r.kind {
+        ReportKind::Replay => {
+            let _ = writeln!(out, "replay of {} against {}", r.capture, r.target);
+        }
+        ReportKind::Diff => {
+            let _ = writeln!(out, "diff of A {} and B {}", r.capture, r.target);
+        }
+    }
     let mut group: Option<(&str, &str)> = None;
     for d in &r.differences {
         let g = (d.file.as_str(), d.client.as_str());
@@ -127,14 +229,82 @@ pub fn render_text(r: &Report) -> String {
             let _ = writeln!(out, "{}", escape_terminal(&note));
         }
     }
+    for (title, lines) in diff_sections(r) {
+        let _ = writeln!(out, "\n{title}:");
+        for l in lines {
+            let _ = writeln!(out, "{}", escape_terminal(&l));
+        }
+    }
     let _ = writeln!(out, "\n{}", r.totals());
+    out
+}
+
+/// The sections only a diff has, as titled lists of lines: exchanges only in A or B,
+/// the timelines side by side where they diverge, the lines skipped.
+fn diff_sections(r: &Report) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for side in ["A", "B"] {
+        let lines: Vec<String> = r
+            .diff
+            .only_in
+            .iter()
+            .filter(|o| o.side == side)
+            .map(|o| format!("{}  {}  #{} {}", o.file, o.client, o.exchange, o.operation))
+            .collect();
+        if !lines.is_empty() {
+            out.push((format!("only in {side}"), lines));
+        }
+    }
+    for f in &r.diff.timelines {
+        let width = f
+            .lanes
+            .iter()
+            .map(|l| l.a.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let lane_width = f
+            .lanes
+            .iter()
+            .map(|l| l.lane.chars().count())
+            .max()
+            .unwrap_or(0);
+        let mut lines = vec![format!("  {:lane_width$}  {:width$}  B", "", "A")];
+        lines.extend(f.lanes.iter().map(|l| {
+            format!(
+                "{} {:lane_width$}  {:width$}  {}",
+                if l.differs { "≠" } else { " " },
+                l.lane,
+                l.a,
+                l.b
+            )
+        }));
+        out.push((format!("timelines of {} side by side", f.file), lines));
+    }
+    if !r.diff.unreadable.is_empty() {
+        out.push((
+            "unreadable lines (skipped)".to_owned(),
+            r.diff
+                .unreadable
+                .iter()
+                .map(|u| format!("{}: {}", u.side, u.warning))
+                .collect(),
+        ));
+    }
     out
 }
 
 /// The markdown report.
 pub fn render_markdown(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Replay of `{}` against `{}`\n", r.capture, r.target);
+    match r.kind {
+        ReportKind::Replay => {
+            let _ = writeln!(out, "# Replay of `{}` against `{}`\n", r.capture, r.target);
+        }
+        ReportKind::Diff => {
+            let _ = writeln!(out, "# Diff of A `{}` and B `{}`\n", r.capture, r.target);
+        }
+    }
     let mut group: Option<(&str, &str)> = None;
     for d in &r.differences {
         let g = (d.file.as_str(), d.client.as_str());
@@ -159,6 +329,13 @@ pub fn render_markdown(r: &Report) -> String {
         for n in &r.notes {
             let _ = writeln!(out, "- {} {} #{}: {}", n.file, n.client, n.exchange, n.text);
         }
+    }
+    for (title, lines) in diff_sections(r) {
+        let _ = writeln!(out, "\n## {}\n\n```", title);
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        let _ = writeln!(out, "```");
     }
     let _ = writeln!(out, "\n**Totals:** {}", r.totals());
     out
