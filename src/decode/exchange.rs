@@ -25,7 +25,7 @@ use super::webdav::{self, WebDavExchange};
 use super::{Diagnostic, DiagnosticKind};
 
 /// Which protocol an exchange speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Protocol {
     /// MS-FSSHTTP cell storage (SOAP, with MS-FSSHTTPB inside Cell subrequests).
     #[serde(rename = "FSSHTTP")]
@@ -55,7 +55,7 @@ impl Protocol {
 }
 
 /// Which body a diagnostic points into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// The request body.
@@ -65,7 +65,7 @@ pub enum Side {
 }
 
 /// A diagnostic with the body it points into.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SideDiagnostic {
     /// Request or response body.
     pub side: Side,
@@ -124,7 +124,7 @@ pub struct DecodedExchange {
 /// The JSON form of [`DecodedExchange`] as written: `protocol`, `summary`,
 /// `diagnostics`, the model under the protocol's key (`fsshttp`, `spfilesync`, `webdav`)
 /// and `content_encoding`.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct DecodedJsonOut<'a> {
     protocol: Protocol,
     summary: &'a [String],
@@ -139,8 +139,9 @@ struct DecodedJsonOut<'a> {
     content_encoding: &'a [BodyEncoding],
 }
 
-/// The JSON form of [`DecodedExchange`] as read back.
-#[derive(Deserialize)]
+/// The JSON form of [`DecodedExchange`] as read back (and its JSON Schema).
+#[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "DecodedExchange")]
 struct DecodedJsonIn {
     protocol: Protocol,
     summary: Vec<String>,
@@ -173,6 +174,16 @@ impl Serialize for DecodedExchange {
             ProtocolModel::Http => {}
         }
         out.serialize(z)
+    }
+}
+
+impl schemars::JsonSchema for DecodedExchange {
+    fn schema_name() -> Cow<'static, str> {
+        "DecodedExchange".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        DecodedJsonIn::json_schema(g)
     }
 }
 
@@ -278,7 +289,7 @@ impl DecodedExchange {
 
 /// A cell storage exchange: the SOAP envelopes and the FSSHTTPB messages of every Cell
 /// subrequest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FsshttpExchange {
     /// The request envelope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,7 +303,7 @@ pub struct FsshttpExchange {
 }
 
 /// The FSSHTTPB messages of one Cell subrequest and its subresponse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CellExchange {
     /// The SubRequestToken joining them.
     #[serde(

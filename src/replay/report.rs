@@ -9,7 +9,7 @@ use super::diff::Difference;
 use crate::decode::text::escape_terminal;
 
 /// A remark about one replayed exchange (a value that could not be remapped...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Note {
     /// The file.
     pub file: String,
@@ -22,7 +22,7 @@ pub struct Note {
 }
 
 /// Everything a replay found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// The capture replayed.
     pub capture: String,

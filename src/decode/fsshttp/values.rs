@@ -70,7 +70,7 @@ macro_rules! string_enum {
     };
     (@impl $attr_text:path; $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(from = "String", into = "String")]
         pub enum $name {
             $($(#[$vm])* $var,)*
@@ -299,7 +299,7 @@ string_enum!(
 );
 
 /// `LockTypes` (MS-FSSHTTP 2.2.5.9): a name or the digit `0`, `1`, `2`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(from = "String", into = "String")]
 pub enum LockType {
     /// `None` / `0`.
@@ -364,7 +364,7 @@ impl AttrValue for LockType {
 }
 
 /// The group an ErrorCode value belongs to (MS-FSSHTTP 2.2.5.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ErrorCategory {
     /// GenericErrorCodeTypes (2.2.5.6).
     Generic,
@@ -498,7 +498,7 @@ impl ErrorCode {
 }
 
 /// An `HResult` (MS-FSSHTTP 2.2.4.8): decimal or hex, signed or unsigned on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HResult {
     /// The text as written on the wire.
     pub raw: String,
@@ -555,9 +555,11 @@ impl AttrValue for HResult {
 }
 
 /// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DotNetTicks {
-    /// The tick count as on the wire.
+    /// The tick count as on the wire (a decimal string in JSON).
+    #[serde(with = "crate::decode::json::dec")]
+    #[schemars(schema_with = "crate::decode::json::schema::dec")]
     pub ticks: u64,
     /// The same instant in UTC (RFC 3339), when representable.
     pub utc: Option<String>,
@@ -583,9 +585,11 @@ impl AttrValue for DotNetTicks {
 }
 
 /// FILETIME ticks: 100 ns intervals since 1601-01-01 UTC (Cell and Versioning times, A.7.1).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileTime {
-    /// The tick count as on the wire.
+    /// The tick count as on the wire (a decimal string in JSON).
+    #[serde(with = "crate::decode::json::dec_i64")]
+    #[schemars(schema_with = "crate::decode::json::schema::dec_i64")]
     pub ticks: i64,
     /// The same instant in UTC (RFC 3339), when representable.
     pub utc: Option<String>,

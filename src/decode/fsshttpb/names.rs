@@ -134,6 +134,38 @@ pub fn request_type_name(t: u64) -> &'static str {
     }
 }
 
+/// A Request Type as `{"name", "value"}` (see [`crate::decode::json::named`]).
+pub mod request_type_json {
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the name and number.
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        let name = super::request_type_name(*v);
+        crate::decode::json::named::serialize(*v, (name != "Unknown").then_some(name), s)
+    }
+
+    /// Reads the object or a bare number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        crate::decode::json::named::deserialize(d)
+    }
+}
+
+/// A Data Element Type as `{"name", "value"}` (see [`crate::decode::json::named`]).
+pub mod data_element_type_json {
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the name and number.
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        let name = super::data_element_type_name(*v);
+        crate::decode::json::named::serialize(*v, (name != "Unknown").then_some(name), s)
+    }
+
+    /// Reads the object or a bare number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        crate::decode::json::named::deserialize(d)
+    }
+}
+
 /// Spec name of a Data Element Type ([MS-FSSHTTPB] 2.2.1.12.1).
 pub fn data_element_type_name(t: u64) -> &'static str {
     match t {
