@@ -190,7 +190,7 @@ pub(super) fn run(args: &ReplayArgs) -> anyhow::Result<i32> {
         .extend(diff::compare_timelines(&old_t, &new_t));
     rep.group();
     let text = if args.json {
-        serde_json::to_string_pretty(&rep)? + "\n"
+        serde_json::to_string_pretty(&super::schema::Versioned::new(&rep))? + "\n"
     } else {
         report::render_text(&rep)
     };

@@ -139,9 +139,8 @@ struct DecodedJsonOut<'a> {
     content_encoding: &'a [BodyEncoding],
 }
 
-/// The JSON form of [`DecodedExchange`] as read back (and its JSON Schema).
-#[derive(Deserialize, schemars::JsonSchema)]
-#[schemars(rename = "DecodedExchange")]
+/// The JSON form of [`DecodedExchange`] as read back.
+#[derive(Deserialize)]
 struct DecodedJsonIn {
     protocol: Protocol,
     summary: Vec<String>,
@@ -183,7 +182,7 @@ impl schemars::JsonSchema for DecodedExchange {
     }
 
     fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        DecodedJsonIn::json_schema(g)
+        DecodedJsonOut::<'static>::json_schema(g)
     }
 }
 
