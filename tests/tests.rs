@@ -11,6 +11,7 @@ mod compression;
 mod demo;
 mod faults;
 mod har;
+mod json;
 mod output;
 mod pcap;
 mod proxy;

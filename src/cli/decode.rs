@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
 use super::schema::Versioned;
+use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
 use crate::decode::pretty::{self, pretty_json};
 use crate::decode::text::{escape_terminal, escape_terminal_lines};
 use crate::decode::{content_encoding, fsshttp, fsshttpb, spfilesync, webdav, Diagnostic};

@@ -150,8 +150,7 @@ fn close_objects(v: &mut serde_json::Value, closable: bool) {
         serde_json::Value::Object(m) => {
             let combined = COMBINATIONS.iter().any(|k| m.contains_key(*k));
             let has_properties = m.contains_key("properties");
-            if closable && has_properties && !combined && !m.contains_key("additionalProperties")
-            {
+            if closable && has_properties && !combined && !m.contains_key("additionalProperties") {
                 m.insert("additionalProperties".into(), false.into());
             }
             for (k, x) in m.iter_mut() {

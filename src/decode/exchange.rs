@@ -25,7 +25,9 @@ use super::webdav::{self, WebDavExchange};
 use super::{Diagnostic, DiagnosticKind};
 
 /// Which protocol an exchange speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Protocol {
     /// MS-FSSHTTP cell storage (SOAP, with MS-FSSHTTPB inside Cell subrequests).
     #[serde(rename = "FSSHTTP")]

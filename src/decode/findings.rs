@@ -11,7 +11,19 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// How serious a finding is.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    schemars::JsonSchema,
+)]
 pub enum Severity {
     /// A protocol violation or a state that cannot be right.
     Error,

@@ -245,11 +245,7 @@ pub mod named {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes `{"name", "value"}` with the name `names` gives the value.
-    pub fn serialize<S: Serializer>(
-        v: u64,
-        name: Option<&str>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: u64, name: Option<&str>, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Named", 2)?;
         st.serialize_field("name", &name)?;
         st.serialize_field("value", &v)?;

@@ -196,7 +196,9 @@ impl Body {
 }
 
 /// Tunnel byte counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 pub struct TunnelInfo {
     /// Bytes from client to server.
     pub bytes_up: u64,

@@ -136,7 +136,19 @@ pub struct FileTimeline {
 }
 
 /// What a lane tracks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum LaneKind {
     /// Coauth shared lock and coauthoring session membership, per ClientID.
     Coauth,

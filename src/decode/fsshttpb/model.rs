@@ -169,7 +169,9 @@ impl<'de> Deserialize<'de> for SerialNumber {
 }
 
 /// Cell ID ([MS-FSSHTTPB] 2.2.1.10): two Extended GUIDs; both null for the null cell.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct CellId {
     /// EXGUID1.
     #[serde(rename = "EXGUID1")]
@@ -391,7 +393,10 @@ pub struct RequestHashingOptions {
     /// Header offset.
     pub offset: usize,
     /// Hashing schema (1 = MS-PCCRC Content Information 1.0).
-    #[serde(rename = "RequestHashingSchema", with = "crate::decode::json::quantity")]
+    #[serde(
+        rename = "RequestHashingSchema",
+        with = "crate::decode::json::quantity"
+    )]
     #[schemars(schema_with = "crate::decode::json::schema::quantity")]
     pub schema: u64,
     /// Raw flag byte.
@@ -474,7 +479,10 @@ pub struct QueryChangesRequest {
     #[serde(rename = "QueryChangesRequestArguments")]
     pub arguments: Option<QueryChangesArguments>,
     /// Query Changes Data Constraints (0x59): Maximum Data Elements.
-    #[serde(rename = "MaximumDataElements", with = "crate::decode::json::quantity_opt")]
+    #[serde(
+        rename = "MaximumDataElements",
+        with = "crate::decode::json::quantity_opt"
+    )]
     #[schemars(schema_with = "crate::decode::json::schema::quantity_opt")]
     pub max_data_elements: Option<u64>,
     /// Query Changes Versioning (0x30) payload.
@@ -950,7 +958,10 @@ pub struct DataElement {
     #[serde(rename = "SerialNumber")]
     pub serial_number: Option<SerialNumber>,
     /// Data Element Type.
-    #[serde(rename = "DataElementType", with = "super::names::data_element_type_json")]
+    #[serde(
+        rename = "DataElementType",
+        with = "super::names::data_element_type_json"
+    )]
     #[schemars(schema_with = "crate::decode::json::named::schema")]
     pub element_type: u64,
     /// Body.
@@ -1095,7 +1106,10 @@ pub enum ObjectDeclaration {
         #[schemars(schema_with = "crate::decode::json::schema::quantity")]
         data_size: u64,
         /// Object References Count.
-        #[serde(rename = "ObjectReferencesCount", with = "crate::decode::json::quantity")]
+        #[serde(
+            rename = "ObjectReferencesCount",
+            with = "crate::decode::json::quantity"
+        )]
         #[schemars(schema_with = "crate::decode::json::schema::quantity")]
         object_references: u64,
         /// Cell References Count.
@@ -1117,7 +1131,10 @@ pub enum ObjectDeclaration {
         #[schemars(schema_with = "crate::decode::json::schema::quantity")]
         partition_id: u64,
         /// Object References Count.
-        #[serde(rename = "ObjectReferencesCount", with = "crate::decode::json::quantity")]
+        #[serde(
+            rename = "ObjectReferencesCount",
+            with = "crate::decode::json::quantity"
+        )]
         #[schemars(schema_with = "crate::decode::json::schema::quantity")]
         object_references: u64,
         /// Cell References Count.
@@ -1190,7 +1207,10 @@ pub struct DataElementFragment {
     #[serde(rename = "FragmentExtendedGUID")]
     pub id: ExGuid,
     /// Total size of the data element.
-    #[serde(rename = "FragmentDataElementSize", with = "crate::decode::json::quantity")]
+    #[serde(
+        rename = "FragmentDataElementSize",
+        with = "crate::decode::json::quantity"
+    )]
     #[schemars(schema_with = "crate::decode::json::schema::quantity")]
     pub size: u64,
     /// File Chunk Reference start.

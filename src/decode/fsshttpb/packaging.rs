@@ -49,7 +49,9 @@ pub struct PackagedFile {
 }
 
 /// Why a file was not decoded as alternative packaging.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[non_exhaustive]
 pub enum PackagingRefusal {
     /// The file is in the older desktop revision-store format ([MS-ONESTORE] 2.3).
