@@ -344,9 +344,12 @@ fn fsshttpb_keys_are_the_specification_names() -> TestResult {
     Ok(())
 }
 
+/// One jq recipe of docs/json.md: name, input (`show`, `timeline`), program.
+type Recipe = (String, String, String);
+
 /// The recipes of docs/json.md: each ```jq block after a `<!-- recipe: NAME INPUT -->`
-/// line, run with `jq -s` over INPUT (`show`, `timeline`) of the demo capture.
-fn recipes() -> Result<Vec<(String, String, String)>, Box<dyn std::error::Error>> {
+/// line, run with `jq -s` over INPUT of the demo capture.
+fn recipes() -> Result<Vec<Recipe>, Box<dyn std::error::Error>> {
     let doc = std::fs::read_to_string(repo().join("docs/json.md"))?;
     let mut out = Vec::new();
     let mut lines = doc.lines();
