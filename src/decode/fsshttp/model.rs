@@ -29,7 +29,12 @@ macro_rules! attr_struct {
         pub struct $name {
             $(
                 $(#[$fm])*
-                #[serde(rename = $attr, default, skip_serializing_if = "Option::is_none")]
+                #[serde(
+                    rename = $attr,
+                    default,
+                    skip_serializing_if = "Option::is_none",
+                    serialize_with = "super::values::attr_json"
+                )]
                 pub $field: Option<$ty>,
             )*
             $($( $(#[$em])* pub $efield: $ety, )*)?

@@ -17,6 +17,23 @@ pub trait AttrValue: Sized {
     fn parse_attr(s: &str) -> Result<Self, String>;
     /// The text the encoder writes.
     fn format_attr(&self) -> String;
+    /// Whether a JSON reader holds the serialized value exactly (false for integers
+    /// beyond ±(2^53−1), which [`attr_json`] writes as their wire text instead).
+    fn json_exact(&self) -> bool {
+        true
+    }
+}
+
+/// Serializes an attribute value, or its wire text when a JSON number could not hold it
+/// exactly (docs/json.md, "Numbers").
+pub fn attr_json<T: AttrValue + Serialize, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if !x.json_exact() => s.serialize_str(&x.format_attr()),
+        _ => v.serialize(s),
+    }
 }
 
 impl AttrValue for String {
@@ -36,6 +53,9 @@ macro_rules! int_attr {
             }
             fn format_attr(&self) -> String {
                 self.to_string()
+            }
+            fn json_exact(&self) -> bool {
+                i128::from(*self).unsigned_abs() <= u128::from(crate::decode::json::MAX_SAFE_INTEGER)
             }
         }
     )*};
@@ -674,6 +694,31 @@ mod tests {
         );
         assert_eq!(bool::parse_attr("False"), Ok(false));
         assert_eq!(ErrorCode::parse_attr(" Success "), Ok(ErrorCode::Success));
+        Ok(())
+    }
+
+    /// An integer attribute a JSON number cannot hold exactly is written as its wire
+    /// text; smaller ones stay numbers.
+    #[test]
+    fn integer_attributes_beyond_2_53_are_wire_text() -> Result<(), serde_json::Error> {
+        #[derive(Serialize)]
+        struct A {
+            #[serde(serialize_with = "attr_json")]
+            big: Option<u64>,
+            #[serde(serialize_with = "attr_json")]
+            small: Option<u64>,
+            #[serde(serialize_with = "attr_json")]
+            negative: Option<i64>,
+        }
+        let a = A {
+            big: Some(u64::MAX),
+            small: Some(7),
+            negative: Some(i64::MIN),
+        };
+        assert_eq!(
+            serde_json::to_string(&a)?,
+            r#"{"big":"18446744073709551615","small":7,"negative":"-9223372036854775808"}"#
+        );
         Ok(())
     }
 }

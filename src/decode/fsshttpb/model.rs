@@ -193,44 +193,26 @@ impl fmt::Debug for CellId {
     }
 }
 
-impl schemars::JsonSchema for Guid {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Guid".into()
-    }
+/// Implements `JsonSchema` for a type written as one string, with its pattern.
+macro_rules! string_schema {
+    ($($t:ident => $schema:tt,)*) => {$(
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($t).into()
+            }
 
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "pattern": "^\\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\\}$", "description": "GUID in braces, uppercase"})
-    }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    )*};
 }
 
-impl schemars::JsonSchema for ExGuid {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "ExGuid".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "pattern": "^\\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\\},[0-9]{1,10}$", "description": "Extended GUID: {GUID},value (MS-FSSHTTPB 2.2.1.7)"})
-    }
-}
-
-impl schemars::JsonSchema for SerialNumber {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "SerialNumber".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "pattern": "^\\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\\},[0-9]{1,20}$", "description": "Serial Number: {GUID},value with the 64-bit value in decimal (MS-FSSHTTPB 2.2.1.9)"})
-    }
-}
-
-impl schemars::JsonSchema for Bytes {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Bytes".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({"type": "string", "contentEncoding": "base64", "description": "bytes, base64"})
-    }
+string_schema! {
+    Guid => {"type": "string", "pattern": "^\\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\\}$", "description": "GUID in braces, uppercase"},
+    ExGuid => {"type": "string", "pattern": "^\\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\\},[0-9]{1,10}$", "description": "Extended GUID: {GUID},value (MS-FSSHTTPB 2.2.1.7)"},
+    SerialNumber => {"type": "string", "pattern": "^\\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\\},[0-9]{1,20}$", "description": "Serial Number: {GUID},value with the 64-bit value in decimal (MS-FSSHTTPB 2.2.1.9)"},
+    Bytes => {"type": "string", "contentEncoding": "base64", "description": "bytes, base64"},
 }
 
 /// Opaque bytes, serialized as base64 text.
