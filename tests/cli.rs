@@ -375,7 +375,7 @@ fn decode_json_carries_the_cell_payloads_as_show_does() -> TestResult {
     // Fields a lone message cannot have: the response's join to its request.
     fn unjoined(mut v: serde_json::Value) -> serde_json::Value {
         if let Some(subs) = v
-            .get_mut("sub_responses")
+            .get_mut("SubResponses")
             .and_then(serde_json::Value::as_array_mut)
         {
             for s in subs {

@@ -12,6 +12,7 @@ mod demo;
 mod diff;
 mod faults;
 mod har;
+mod json;
 mod layering;
 mod output;
 mod pcap;

@@ -78,7 +78,8 @@ pub struct Chunk {
 }
 
 /// How a [`Body`] is written: text when valid UTF-8, else base64.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Body")]
 struct BodyWire {
     len: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +104,16 @@ fn is_false(b: &bool) -> bool {
 
 /// Bodies larger than this many stored bytes are written as chunk records.
 pub const INLINE_LIMIT: usize = 1 << 20;
+
+impl schemars::JsonSchema for Body {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Body".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        BodyWire::json_schema(g)
+    }
+}
 
 impl Serialize for Body {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
+use super::schema::Versioned;
 use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
 use crate::decode::pretty::{self, pretty_json};
 use crate::decode::text::{escape_terminal, escape_terminal_lines};
@@ -48,7 +49,8 @@ pub struct DecodeArgs {
 
 /// The JSON of `decode --json`: the message, and for SOAP/MTOM the decoded Cell payloads
 /// (`cells`) exactly as `show --json` gives them.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "DecodeOutput")]
 struct WithCells<'a> {
     #[serde(flatten)]
     decoded: &'a Decoded,
@@ -57,7 +59,7 @@ struct WithCells<'a> {
 }
 
 /// What the body was decoded as.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "message")]
 enum Decoded {
     FsshttpRequest(Box<fsshttp::RequestEnvelope>),
@@ -113,10 +115,10 @@ pub(super) fn run(args: &DecodeArgs) -> anyhow::Result<i32> {
         let mut w = std::io::BufWriter::new(std::io::stdout().lock());
         write_json(
             &mut w,
-            &WithCells {
+            &Versioned::new(WithCells {
                 decoded: &decoded,
                 cells: &cells,
-            },
+            }),
         )?;
         std::io::Write::write_all(&mut w, b"\n")?;
         std::io::Write::flush(&mut w)?;
@@ -280,7 +282,11 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             .find(|(b, _)| std::ptr::eq(*b, *payload) && !payload.is_empty());
         if let Some((_, first)) = first {
             if json {
-                all.push(serde_json::json!({ "payload": heading, "same_as": first }));
+                all.push(FieldsPayload {
+                    payload: heading.clone(),
+                    same_as: Some((*first).to_owned()),
+                    ..FieldsPayload::default()
+                });
             } else {
                 outln!("{heading}\n  (the same MIME part as {first})");
             }
@@ -297,7 +303,11 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
             }
             any_diag = true;
             if json {
-                all.push(serde_json::json!({ "payload": heading, "error": what }));
+                all.push(FieldsPayload {
+                    payload: heading.clone(),
+                    error: Some(what),
+                    ..FieldsPayload::default()
+                });
             } else {
                 outln!("{heading}\n  {what}");
             }
@@ -305,9 +315,12 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
         };
         any_diag |= !diags.is_empty();
         if json {
-            all.push(
-                serde_json::json!({ "payload": heading, "fields": fields, "diagnostics": diags }),
-            );
+            all.push(FieldsPayload {
+                payload: heading.clone(),
+                fields: Some(fields),
+                diagnostics: Some(diags),
+                ..FieldsPayload::default()
+            });
         } else {
             if !heading.is_empty() {
                 outln!("{heading} (offsets from the payload's start)");
@@ -318,11 +331,17 @@ fn print_fields(bytes: &[u8], decoded: &Decoded, json: bool) -> anyhow::Result<i
     }
     if json {
         let v = if all.len() == 1 && payloads[0].0.is_empty() {
-            all.swap_remove(0)
+            FieldsOutput {
+                one: Some(all.swap_remove(0)),
+                payloads: None,
+            }
         } else {
-            serde_json::Value::Array(all)
+            FieldsOutput {
+                one: None,
+                payloads: Some(all),
+            }
         };
-        outln!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&Versioned::new(v))?);
     }
     Ok(i32::from(any_diag))
 }
@@ -337,6 +356,47 @@ fn extract_from_cells(cells: &[CellExchange]) -> Option<Vec<u8>> {
         };
         fsshttpb::extract_file(package?)
     })
+}
+
+/// One payload of `decode --fields --json`: its fields, or what it is instead.
+#[derive(Serialize, Default, schemars::JsonSchema)]
+struct FieldsPayload {
+    /// Which Cell payload (empty for a bare MS-FSSHTTPB body).
+    payload: String,
+    /// Every field, in byte order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<fsshttpb::Field>>,
+    /// What could not be decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Vec<Diagnostic>>,
+    /// The payload this one repeats (the same MIME part).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_as: Option<String>,
+    /// Why the payload has no fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The document of `decode --fields --json`: one payload's fields at the top level for a
+/// bare MS-FSSHTTPB body, `payloads` for the Cell payloads of a SOAP message.
+#[derive(Serialize, schemars::JsonSchema)]
+struct FieldsOutput {
+    /// A bare MS-FSSHTTPB body.
+    #[serde(flatten)]
+    one: Option<FieldsPayload>,
+    /// The Cell payloads of a SOAP message, one entry each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payloads: Option<Vec<FieldsPayload>>,
+}
+
+/// The JSON Schema of `decode --json`.
+pub(super) fn json_schema() -> schemars::Schema {
+    super::schema::output_schema::<Versioned<WithCells<'static>>>()
+}
+
+/// The JSON Schema of `decode --fields --json`.
+pub(super) fn fields_json_schema() -> schemars::Schema {
+    super::schema::output_schema::<Versioned<FieldsOutput>>()
 }
 
 fn indent(s: &str) -> String {

@@ -29,6 +29,7 @@ mod import;
 mod mock;
 mod proxy;
 mod replay;
+pub mod schema;
 mod serve;
 mod show;
 mod timeline;
@@ -108,6 +109,9 @@ pub enum Command {
     /// Serve a capture's recorded responses to matching requests (cell storage by URL and
     /// subrequest sequence, SPFileSync by operation and query, else method, path and body).
     Mock(mock::MockArgs),
+    /// Print the JSON Schema (2020-12) of a command's --json output: show, decode,
+    /// fields (decode --fields), timeline, check, replay.
+    Schema(schema::SchemaArgs),
     /// The terminal UI over a capture (exchanges, lock timeline, findings), following
     /// the file while it grows.
     Ui(ui::UiArgs),
@@ -143,6 +147,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Command::Replay(a) => replay::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::Mock(a) => mock::run(&opts.certs, &a),
+        Command::Schema(a) => schema::run(&a),
         Command::Ui(a) => ui::run(&a),
     }
 }

@@ -98,7 +98,7 @@ impl CompareArgs {
     /// for `.md`), and returns the exit code: 1 when something differs.
     pub(super) fn emit(&self, rep: &Report) -> anyhow::Result<i32> {
         let text = if self.json {
-            serde_json::to_string_pretty(rep)? + "\n"
+            serde_json::to_string_pretty(&super::schema::Versioned::new(rep))? + "\n"
         } else {
             report::render_text(rep)
         };

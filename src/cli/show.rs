@@ -43,11 +43,11 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
             continue;
         }
         if args.json {
-            let mut v = serde_json::to_value(&x)?;
-            if let serde_json::Value::Object(m) = &mut v {
-                m.insert("decoded".into(), serde_json::to_value(&decoded)?);
-            }
-            serde_json::to_writer(&mut out, &v)?;
+            let line = super::schema::ShowLine {
+                exchange: &x,
+                decoded: &decoded,
+            };
+            serde_json::to_writer(&mut out, &super::schema::Versioned::new(line))?;
             writeln!(out)?;
         } else {
             writeln!(out, "{}", line(&x, &decoded))?;

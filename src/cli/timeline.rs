@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::schema::{CheckReport, Versioned};
 use crate::decode::exchange::decode_recorded;
 use crate::timeline::{render_findings, render_text, Timeline, TimelineOptions, TimelineReport};
 
@@ -43,7 +44,7 @@ pub(super) fn run_timeline(args: &TimelineArgs) -> anyhow::Result<i32> {
             let k = crate::decode::file_key::FileKey::of_url(f);
             report.files.retain(|x| x.key.contains(k.as_str()));
         }
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        serde_json::to_writer_pretty(&mut out, &Versioned::new(&report))?;
         writeln!(out)?;
     } else {
         out.write_all(render_text(&report, args.file.as_deref()).as_bytes())?;
@@ -64,10 +65,10 @@ pub(super) fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
     if args.json {
         serde_json::to_writer_pretty(
             &mut out,
-            &serde_json::json!({
-                "exchanges": report.exchanges,
-                "findings": report.findings,
-                "findings_dropped": report.findings_dropped,
+            &Versioned::new(CheckReport {
+                exchanges: report.exchanges,
+                findings: &report.findings,
+                findings_dropped: report.findings_dropped,
             }),
         )?;
         writeln!(out)?;

@@ -32,7 +32,7 @@ pub fn set_decode_limit(bytes: usize) {
 }
 
 /// A content coding synctap can undo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Coding {
     /// `gzip` or `x-gzip` (RFC 1952).
@@ -89,7 +89,7 @@ impl Decoded<'_> {
 }
 
 /// What a body's `Content-Encoding` did, for the decoded form of an exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BodyEncoding {
     /// `request` or `response`.
     pub side: crate::decode::diag::Side,

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What kind of problem a diagnostic reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiagnosticKind {
     /// The input ended before an item it announced (a cut-off body, a missing closing
@@ -33,7 +33,7 @@ pub enum DiagnosticKind {
 }
 
 /// One thing a decoder could not decode, located by byte offset into the body it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     /// Byte offset into the decoded body (the HTTP body for SOAP/MTOM, the FSSHTTPB
     /// payload for binary messages, unless the owner rebases it).
@@ -102,7 +102,7 @@ impl std::fmt::Display for Diagnostic {
 }
 
 /// Which body a diagnostic points into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     /// The request body.

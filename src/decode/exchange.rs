@@ -26,7 +26,9 @@ use super::webdav::{self, WebDavExchange};
 use super::{Diagnostic, DiagnosticKind};
 
 /// Which protocol an exchange speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Protocol {
     /// MS-FSSHTTP cell storage (SOAP, with MS-FSSHTTPB inside Cell subrequests).
     #[serde(rename = "FSSHTTP")]
@@ -56,7 +58,7 @@ impl Protocol {
 }
 
 /// A diagnostic with the body it points into.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SideDiagnostic {
     /// Request or response body.
     pub side: Side,
@@ -115,7 +117,7 @@ pub struct DecodedExchange {
 /// The JSON form of [`DecodedExchange`] as written: `protocol`, `summary`,
 /// `diagnostics`, the model under the protocol's key (`fsshttp`, `spfilesync`, `webdav`)
 /// and `content_encoding`.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct DecodedJsonOut<'a> {
     protocol: Protocol,
     summary: &'a [String],
@@ -164,6 +166,16 @@ impl Serialize for DecodedExchange {
             ProtocolModel::Http => {}
         }
         out.serialize(z)
+    }
+}
+
+impl schemars::JsonSchema for DecodedExchange {
+    fn schema_name() -> Cow<'static, str> {
+        "DecodedExchange".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        DecodedJsonOut::<'static>::json_schema(g)
     }
 }
 
@@ -269,7 +281,7 @@ impl DecodedExchange {
 
 /// A cell storage exchange: the SOAP envelopes and the FSSHTTPB messages of every Cell
 /// subrequest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FsshttpExchange {
     /// The request envelope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,7 +295,7 @@ pub struct FsshttpExchange {
 }
 
 /// The FSSHTTPB messages of one Cell subrequest and its subresponse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CellExchange {
     /// The SubRequestToken joining them.
     #[serde(

@@ -11,6 +11,7 @@ pub mod file_key;
 pub mod findings;
 pub mod fsshttp;
 pub mod fsshttpb;
+pub mod json;
 #[cfg(test)]
 mod limits;
 pub mod meta;

@@ -27,7 +27,7 @@ pub const MAX_PARTS: usize = 4096;
 pub const MAX_PART_HEADERS: usize = 32;
 
 /// The parameters of a `multipart/related` Content-Type (RFC 2387 §3).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MultipartParams {
     /// The `boundary` parameter, unquoted.
     pub boundary: String,
@@ -43,7 +43,7 @@ pub struct MultipartParams {
 }
 
 /// One MIME part of a multipart body, located by byte ranges in that body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Part {
     /// The Content-ID header without angle brackets, if present.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +66,7 @@ pub struct Part {
 }
 
 /// A multipart body split into parts.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Multipart {
     /// The Content-Type parameters the body was split with.
     pub params: MultipartParams,

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One observed exchange: an HTTP request/response pair or a tunnel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Exchange {
     /// Stable id, unique within one capture (1, 2, 3... in the order exchanges started).
     pub id: u64,
@@ -50,7 +50,7 @@ pub struct Exchange {
 }
 
 /// What an archive from another tool said about an exchange (`synctap import`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct Imported {
     /// The archive's format: `saz`, `pcap` or `pcapng`.
     pub format: String,
@@ -68,7 +68,7 @@ pub struct Imported {
 }
 
 /// What kind of traffic an [`Exchange`] records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExchangeKind {
     /// An HTTP request and its response, decrypted when TLS.
@@ -78,7 +78,7 @@ pub enum ExchangeKind {
 }
 
 /// The proxy mode an exchange was recorded in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyMode {
     /// HTTP proxy: CONNECT (intercepted or tunnelled) and absolute-form requests.
@@ -90,7 +90,7 @@ pub enum ProxyMode {
 }
 
 /// The client-side TLS session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct TlsInfo {
     /// Server Name Indication the client sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +104,7 @@ pub struct TlsInfo {
 }
 
 /// An HTTP request as seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Request {
     /// The method, verbatim.
     pub method: String,
@@ -117,7 +117,7 @@ pub struct Request {
 }
 
 /// An HTTP response as seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Response {
     /// Status code.
     pub status: u16,
@@ -131,7 +131,7 @@ pub struct Response {
 }
 
 /// Header fields in order: (name, value) pairs, names with their original case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Headers(pub Vec<(String, String)>);
 
@@ -196,7 +196,9 @@ impl Body {
 }
 
 /// Tunnel byte counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 pub struct TunnelInfo {
     /// Bytes from client to server.
     pub bytes_up: u64,
@@ -205,7 +207,7 @@ pub struct TunnelInfo {
 }
 
 /// Timings of one exchange. `start` is wall-clock; the rest are milliseconds after it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct Timings {
     /// When the request head arrived (RFC 3339, UTC).
     pub start: String,

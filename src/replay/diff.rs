@@ -43,7 +43,7 @@ impl DiffOptions {
 }
 
 /// One changed field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Change {
     /// The field (`ErrorCode`, `LockType`, `status`...).
     pub field: String,
@@ -54,7 +54,7 @@ pub struct Change {
 }
 
 /// Everything that differs at one place of one exchange (or of the timeline).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Difference {
     /// The file (last URL path segment, decoded), or the request path.
     pub file: String,

@@ -9,7 +9,7 @@ use super::diff::Difference;
 use crate::decode::text::escape_terminal;
 
 /// A remark about one replayed exchange (a value that could not be remapped...).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Note {
     /// The file.
     pub file: String,
@@ -22,7 +22,7 @@ pub struct Note {
 }
 
 /// An exchange one recording has and the other has not (`synctap diff`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OnlyIn {
     /// `A` or `B`.
     pub side: &'static str,
@@ -38,7 +38,7 @@ pub struct OnlyIn {
 
 /// One lane of one file in both timelines (`synctap diff`): how its spans were granted
 /// and ended in A and in B (`-` when the lane is not there).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct LaneRow {
     /// `Coauth lane {…}`, `ExclusiveLock lane …`...
     pub lane: String,
@@ -51,7 +51,7 @@ pub struct LaneRow {
 }
 
 /// A file whose timelines diverge, with all its lanes side by side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SideBySide {
     /// The file.
     pub file: String,
@@ -60,7 +60,7 @@ pub struct SideBySide {
 }
 
 /// A capture line that could not be read and was skipped (`synctap diff`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Unreadable {
     /// `A` or `B`.
     pub side: &'static str,
@@ -79,7 +79,7 @@ pub enum ReportKind {
 }
 
 /// Everything a replay (or a diff of two recordings) found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// Which command made it.
     #[serde(skip)]
@@ -99,25 +99,22 @@ pub struct Report {
     /// Seconds the replay took.
     pub seconds: f64,
     /// What only a diff of two recordings has (absent from a replay's JSON).
-    #[serde(flatten, skip_serializing_if = "DiffParts::is_empty")]
+    #[serde(flatten)]
     pub diff: DiffParts,
 }
 
 /// The parts of a report only `synctap diff` fills.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct DiffParts {
     /// Exchanges only one recording has.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only_in: Vec<OnlyIn>,
     /// The files whose timelines diverge, side by side.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timelines: Vec<SideBySide>,
     /// Capture lines skipped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
-}
-
-impl DiffParts {
-    fn is_empty(&self) -> bool {
-        self.only_in.is_empty() && self.timelines.is_empty() && self.unreadable.is_empty()
-    }
 }
 
 impl Report {

@@ -90,7 +90,7 @@ impl Default for TimelineOptions {
 }
 
 /// Everything the engine knows: files with their lanes, and the findings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct TimelineReport {
     /// Exchanges pushed.
     pub exchanges: u64,
@@ -115,7 +115,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// One file: its lanes, CoauthStatus changes and file-level events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct FileTimeline {
     /// The normalised URL (scheme and host lowercased, path percent-decoded and lowercased,
     /// no query, no trailing slash): the key exchanges are grouped by.
@@ -136,7 +136,19 @@ pub struct FileTimeline {
 }
 
 /// What a lane tracks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum LaneKind {
     /// Coauth shared lock and coauthoring session membership, per ClientID.
     Coauth,
@@ -167,7 +179,7 @@ impl LaneKind {
 }
 
 /// One holder's history on one file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Lane {
     /// What the lane tracks.
     pub kind: LaneKind,
@@ -197,7 +209,7 @@ pub struct Lane {
 }
 
 /// How a span ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SpanEnd {
     /// Still held when the capture (so far) ends.
@@ -226,7 +238,7 @@ impl SpanEnd {
 }
 
 /// A reference to a lane of the same file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaneRef {
     /// Its kind.
     pub kind: LaneKind,
@@ -235,7 +247,7 @@ pub struct LaneRef {
 }
 
 /// One period during which a holder held a lock (or an editors table entry).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Span {
     /// When the server granted it (RFC 3339).
     pub start: String,
@@ -289,7 +301,7 @@ pub struct Span {
 }
 
 /// One granted refresh of a span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Refresh {
     /// The exchange.
     pub exchange: u64,
@@ -308,7 +320,7 @@ pub struct Refresh {
 }
 
 /// What an event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
     /// A request the server refused (ErrorCode other than Success, HTTP 4xx/5xx).
@@ -333,7 +345,7 @@ pub enum EventKind {
 }
 
 /// A point on a lane or a file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// When (RFC 3339).
     pub time: String,
@@ -357,7 +369,7 @@ pub struct Event {
 }
 
 /// A CoauthStatus value returned to a client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusChange {
     /// When (RFC 3339).
     pub time: String,

@@ -24,11 +24,16 @@ macro_rules! attr_struct {
         $( extra { $( $(#[$em:meta])* $efield:ident : $ety:ty, )* } )?
     ) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
         pub struct $name {
             $(
                 $(#[$fm])*
-                #[serde(rename = $attr, default, skip_serializing_if = "Option::is_none")]
+                #[serde(
+                    rename = $attr,
+                    default,
+                    skip_serializing_if = "Option::is_none",
+                    serialize_with = "super::values::attr_json"
+                )]
                 pub $field: Option<$ty>,
             )*
             $($( $(#[$em])* pub $efield: $ety, )*)?
@@ -56,7 +61,7 @@ macro_rules! attr_struct {
 }
 
 /// Where a Cell payload came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind")]
 pub enum PayloadOrigin {
     /// Base64 text content of `SubRequestData` / `SubResponseData`.
@@ -72,12 +77,13 @@ pub enum PayloadOrigin {
 
 /// The binary content of a Cell `SubRequestData` / `SubResponseData`: one FSSHTTPB
 /// message (MS-FSSHTTPB), decoded by another module.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CellPayload {
     /// The payload bytes (base64 in JSON). Shared, not copied: every `xop:Include` of
     /// the same MIME part refers to one buffer, so memory stays proportional to the body
     /// however often a part is included.
     #[serde(with = "b64")]
+    #[schemars(with = "String")]
     pub bytes: Bytes,
     /// Where the bytes came from.
     pub origin: PayloadOrigin,
@@ -147,7 +153,7 @@ mod b64 {
 }
 
 /// Whether an unknown node was an attribute or an element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum UnknownKind {
     /// An attribute the specification does not name.
     Attribute,
@@ -156,7 +162,7 @@ pub enum UnknownKind {
 }
 
 /// An attribute or element that decoded fine but that the specification does not name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UnknownNode {
     /// Where it was: the spec path of its parent, e.g. `RequestCollection/Request[0]`.
     pub path: String,
@@ -195,7 +201,7 @@ attr_struct! {
 }
 
 /// A SOAP 1.1 Fault (SOAP 1.1 §4.4, MS-FSSHTTP 2.2.2.3).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SoapFault {
     /// `faultcode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,7 +408,7 @@ impl SubRequestData {
 }
 
 /// A request message.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RequestEnvelope {
     /// The MIME structure when the body was MTOM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -671,7 +677,7 @@ attr_struct! {
 }
 
 /// `GetVersionsResponse/GetVersionsResult/results` (MS-VERSS 2.2.4.1).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GetVersionsResults {
     /// `list@id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -710,7 +716,7 @@ attr_struct! {
 }
 
 /// A response message.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResponseEnvelope {
     /// The MIME structure when the body was MTOM.
     #[serde(default, skip_serializing_if = "Option::is_none")]

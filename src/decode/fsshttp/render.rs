@@ -55,6 +55,8 @@ fn scalar(v: &Value) -> Option<String> {
                 return Some(format!("{raw} ({hex})"));
             }
             if let Some(t) = o.get("ticks") {
+                // Ticks are decimal strings in JSON; the text shows the bare number.
+                let t = t.as_str().map_or_else(|| t.to_string(), str::to_owned);
                 let utc = o.get("utc").and_then(Value::as_str).unwrap_or("?");
                 return Some(format!("{t} ({utc})"));
             }

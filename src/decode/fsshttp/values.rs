@@ -17,6 +17,23 @@ pub trait AttrValue: Sized {
     fn parse_attr(s: &str) -> Result<Self, String>;
     /// The text the encoder writes.
     fn format_attr(&self) -> String;
+    /// Whether a JSON reader holds the serialized value exactly (false for integers
+    /// beyond ±(2^53−1), which [`attr_json`] writes as their wire text instead).
+    fn json_exact(&self) -> bool {
+        true
+    }
+}
+
+/// Serializes an attribute value, or its wire text when a JSON number could not hold it
+/// exactly (docs/json.md, "Numbers").
+pub fn attr_json<T: AttrValue + Serialize, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if !x.json_exact() => s.serialize_str(&x.format_attr()),
+        _ => v.serialize(s),
+    }
 }
 
 impl AttrValue for String {
@@ -52,6 +69,9 @@ macro_rules! int_attr {
             fn format_attr(&self) -> String {
                 self.to_string()
             }
+            fn json_exact(&self) -> bool {
+                i128::from(*self).unsigned_abs() <= u128::from(crate::decode::json::MAX_SAFE_INTEGER)
+            }
         }
     )*};
 }
@@ -85,7 +105,7 @@ macro_rules! string_enum {
     };
     (@impl $attr_text:path; $(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(from = "String", into = "String")]
         pub enum $name {
             $($(#[$vm])* $var,)*
@@ -314,7 +334,7 @@ string_enum!(
 );
 
 /// `LockTypes` (MS-FSSHTTP 2.2.5.9): a name or the digit `0`, `1`, `2`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(from = "String", into = "String")]
 pub enum LockType {
     /// `None` / `0`.
@@ -379,7 +399,7 @@ impl AttrValue for LockType {
 }
 
 /// The group an ErrorCode value belongs to (MS-FSSHTTP 2.2.5.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ErrorCategory {
     /// GenericErrorCodeTypes (2.2.5.6).
     Generic,
@@ -513,7 +533,7 @@ impl ErrorCode {
 }
 
 /// An `HResult` (MS-FSSHTTP 2.2.4.8): decimal or hex, signed or unsigned on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HResult {
     /// The text as written on the wire.
     pub raw: String,
@@ -570,9 +590,11 @@ impl AttrValue for HResult {
 }
 
 /// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DotNetTicks {
-    /// The tick count as on the wire.
+    /// The tick count as on the wire (a decimal string in JSON).
+    #[serde(with = "crate::decode::json::dec")]
+    #[schemars(schema_with = "crate::decode::json::schema::dec")]
     pub ticks: u64,
     /// The same instant in UTC (RFC 3339), when representable.
     pub utc: Option<String>,
@@ -598,9 +620,11 @@ impl AttrValue for DotNetTicks {
 }
 
 /// FILETIME ticks: 100 ns intervals since 1601-01-01 UTC (Cell and Versioning times, A.7.1).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileTime {
-    /// The tick count as on the wire.
+    /// The tick count as on the wire (a decimal string in JSON).
+    #[serde(with = "crate::decode::json::dec_i64")]
+    #[schemars(schema_with = "crate::decode::json::schema::dec_i64")]
     pub ticks: i64,
     /// The same instant in UTC (RFC 3339), when representable.
     pub utc: Option<String>,
@@ -685,6 +709,31 @@ mod tests {
         );
         assert_eq!(bool::parse_attr("False"), Ok(false));
         assert_eq!(ErrorCode::parse_attr(" Success "), Ok(ErrorCode::Success));
+        Ok(())
+    }
+
+    /// An integer attribute a JSON number cannot hold exactly is written as its wire
+    /// text; smaller ones stay numbers.
+    #[test]
+    fn integer_attributes_beyond_2_53_are_wire_text() -> Result<(), serde_json::Error> {
+        #[derive(Serialize)]
+        struct A {
+            #[serde(serialize_with = "attr_json")]
+            big: Option<u64>,
+            #[serde(serialize_with = "attr_json")]
+            small: Option<u64>,
+            #[serde(serialize_with = "attr_json")]
+            negative: Option<i64>,
+        }
+        let a = A {
+            big: Some(u64::MAX),
+            small: Some(7),
+            negative: Some(i64::MIN),
+        };
+        assert_eq!(
+            serde_json::to_string(&a)?,
+            r#"{"big":"18446744073709551615","small":7,"negative":"-9223372036854775808"}"#
+        );
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 const MAX_NODE_DEPTH: usize = 32;
 
 /// One chunk of a file: a data node reached through leaf/intermediate nodes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileChunk {
     /// Offset of the chunk in the file.
     pub file_offset: u64,
@@ -36,7 +36,7 @@ pub struct FileChunk {
 }
 
 /// The file described by a data element package per MS-FSSHTTPD.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileLayout {
     /// Data Size of the root node.
     pub total_size: u64,

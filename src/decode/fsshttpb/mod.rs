@@ -48,7 +48,7 @@ pub use render::{
 use serde::{Deserialize, Serialize};
 
 /// What [`sniff`] recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Kind {
     /// An FSSHTTPB request (signature 0x9B069439F329CF9C).
     Request,

@@ -134,6 +134,35 @@ pub fn request_type_name(t: u64) -> &'static str {
     }
 }
 
+/// Declares a module writing a numbered enumeration as `{"name", "value"}` (see
+/// [`crate::decode::json::named`]) with the name `$name` gives it.
+macro_rules! named_json {
+    ($($(#[$m:meta])* $module:ident => $name:ident,)*) => {$(
+        $(#[$m])*
+        pub(crate) mod $module {
+            use serde::{Deserializer, Serializer};
+
+            /// Writes the name and number.
+            pub(crate) fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+                let name = super::$name(*v);
+                crate::decode::json::named::serialize(*v, (name != "Unknown").then_some(name), s)
+            }
+
+            /// Reads the object or a bare number.
+            pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+                crate::decode::json::named::deserialize(d)
+            }
+        }
+    )*};
+}
+
+named_json! {
+    /// A Request Type as `{"name", "value"}`.
+    request_type_json => request_type_name,
+    /// A Data Element Type as `{"name", "value"}`.
+    data_element_type_json => data_element_type_name,
+}
+
 /// Spec name of a Data Element Type ([MS-FSSHTTPB] 2.2.1.12.1).
 pub fn data_element_type_name(t: u64) -> &'static str {
     match t {

@@ -21,7 +21,7 @@ pub const ONE_FILE_TYPE: Guid = Guid::from_u128(0x7B5C52E4_D88C_4DA7_AEB1_5378D0
 pub const ONETOC2_FILE_TYPE: Guid = Guid::from_u128(0x43FF2FA1_EFD9_4C76_9EE2_10EA5722765F);
 
 /// A OneNote file in alternative packaging, decoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct PackagedFile {
     /// guidFileType (.one or .onetoc2).
     pub file_type: Guid,
@@ -49,7 +49,9 @@ pub struct PackagedFile {
 }
 
 /// Why a file was not decoded as alternative packaging.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[non_exhaustive]
 pub enum PackagingRefusal {
     /// The file is in the older desktop revision-store format ([MS-ONESTORE] 2.3).

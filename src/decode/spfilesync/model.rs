@@ -83,7 +83,7 @@ pub(super) const KNOWN_HEADERS: &[&str] = &[
 ];
 
 /// One decoded SPFileSync exchange.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct SpFileSyncExchange {
     /// HTTP method as sent.
     pub method: String,
@@ -100,7 +100,7 @@ pub struct SpFileSyncExchange {
 }
 
 /// One side of an SPFileSync exchange.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct SyncMessage {
     /// HTTP status (responses only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,7 +138,7 @@ impl SyncMessage {
 }
 
 /// What an SPFileSync URL asks for.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Operation {
     /// The operation's name.
     pub kind: OperationKind,
@@ -171,7 +171,7 @@ impl Operation {
 }
 
 /// The SPFileSync operations this decoder names.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 pub enum OperationKind {
     /// `POST _api/SP.OAuth.NativeClient/Authenticate` (SPO sign-in).
     Authenticate,
@@ -202,7 +202,7 @@ pub enum OperationKind {
 }
 
 /// A decoded SPFileSync body.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub enum SyncBody {
     /// `web3s` root `Folder` (RootFolder responses).
     Folder(Item),
@@ -226,7 +226,7 @@ pub enum SyncBody {
 }
 
 /// A `web3s` `Folder` or `Document` (or any other item element under `Items`).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Item {
     /// The element name (`Folder`, `Document`...).
     pub element: String,
@@ -257,7 +257,7 @@ pub struct Item {
 }
 
 /// A `DocumentStream`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct DocumentStream {
     /// Simple text children by element name (see [`STREAM_FIELDS`]).
     #[serde(flatten)]
@@ -268,7 +268,7 @@ pub struct DocumentStream {
 }
 
 /// An element the decoder does not know: its name and trimmed text.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct UnknownElement {
     /// Local name.
     pub name: String,
@@ -277,7 +277,7 @@ pub struct UnknownElement {
 }
 
 /// The sync `PolicyDocument`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct PolicyDocument {
     /// Every `Rule` element, in order.
     #[serde(rename = "Rule")]
@@ -288,7 +288,7 @@ pub struct PolicyDocument {
 }
 
 /// A policy `Rule`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Rule {
     /// `name` attribute.
     pub name: String,
@@ -300,7 +300,7 @@ pub struct Rule {
 }
 
 /// A `multipart/related` upload body.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct Multipart {
     /// The boundary from the content type.
     pub boundary: String,
@@ -309,7 +309,7 @@ pub struct Multipart {
 }
 
 /// One MIME part.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct Part {
     /// Byte offset of the part's content in the whole body.
     pub offset: usize,
@@ -328,13 +328,18 @@ pub struct Part {
 
 /// The fields of an observed SyncToken (`4;#4;#1;3;<listGuid>;<ticks>;<change>;#;#;#0;#`,
 /// shape unconfirmed; the token itself is opaque and must be echoed verbatim).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct SyncTokenInfo {
     /// The list GUID inside the token, 32 lowercase hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list_guid: Option<String>,
     /// .NET ticks (100 ns since 0001-01-01 UTC) after the list GUID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::decode::json::dec_opt"
+    )]
+    #[schemars(schema_with = "crate::decode::json::schema::dec_opt")]
     pub ticks: Option<u64>,
     /// `ticks` as an ISO 8601 UTC time with 7 fractional digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -67,7 +67,7 @@ const DAV_HEADERS: &[&str] = &[
 
 /// One decoded WebDAV exchange: request, optional response, and the replication manifest
 /// when the response carries one.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct WebDavExchange {
     /// HTTP method as sent.
     pub method: String,
@@ -86,7 +86,7 @@ pub struct WebDavExchange {
 }
 
 /// The family a WebDAV exchange belongs to.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 pub enum DavKind {
     /// SEARCH/PROPFIND carrying `repl`, or a response carrying a manifest or collblob.
     Replication,
@@ -105,7 +105,7 @@ pub enum DavKind {
 }
 
 /// One side (request or response) of a WebDAV exchange.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct DavMessage {
     /// HTTP status (responses only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,7 +120,7 @@ pub struct DavMessage {
 }
 
 /// WebDAV and Microsoft-extension headers, named as on the wire.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct DavHeaders {
     /// `Depth` (`0`, `1`, `infinity`).
     #[serde(rename = "Depth", default, skip_serializing_if = "Option::is_none")]
@@ -220,7 +220,7 @@ pub struct DavHeaders {
 }
 
 /// A `Timeout` / `X-MSDAVEXTLockTimeout` value (RFC 4918 10.7).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, schemars::JsonSchema)]
 pub enum DavTimeout {
     /// `Infinite`.
     Infinite,
@@ -231,7 +231,7 @@ pub enum DavTimeout {
 }
 
 /// `X-MSDAVEXT_ERROR: <code>; <percent-encoded text>` (MS-WDV 2.2.3).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, schemars::JsonSchema)]
 pub struct MsDavExtError {
     /// The decimal code (implementation-specific); `None` if it did not parse.
     pub code: Option<i64>,
@@ -240,14 +240,14 @@ pub struct MsDavExtError {
 }
 
 /// A parsed `If` header (RFC 4918 10.4).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct IfHeader {
     /// The lists, in order; each applies to `resource` (tagged) or the request URL.
     pub lists: Vec<IfList>,
 }
 
 /// One parenthesised `If` list.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct IfList {
     /// The tagged resource (`<url>` before the list), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,7 +257,7 @@ pub struct IfList {
 }
 
 /// One `If` condition: a state token (lock token, resourcetag, repl-uid) or an entity tag.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct IfCondition {
     /// Preceded by `Not`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -292,7 +292,7 @@ pub fn is_lock_token(token: &str) -> bool {
 }
 
 /// A decoded WebDAV XML body, by root element (names verbatim from the specs).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub enum DavBody {
     /// `D:searchrequest` (SEARCH), optionally with `R:repl`.
     #[serde(rename = "searchrequest")]
@@ -327,7 +327,7 @@ pub enum DavBody {
 }
 
 /// An expanded XML name.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct QName {
     /// Namespace URI (empty when none).
     pub namespace: String,
@@ -336,7 +336,7 @@ pub struct QName {
 }
 
 /// An element the decoder does not know, kept by name with its text.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Unknown {
     /// Namespace URI (empty when none).
     pub namespace: String,
@@ -347,7 +347,7 @@ pub struct Unknown {
 }
 
 /// `R:repl` (replication state in a SEARCH/PROPFIND request or a multistatus response).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Repl {
     /// `R:collblob`: empty on a first sync; `None` when the element is absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,7 +358,7 @@ pub struct Repl {
 }
 
 /// `D:searchrequest`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct SearchRequest {
     /// The replication element, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -372,7 +372,7 @@ pub struct SearchRequest {
 }
 
 /// A SEARCH query grammar element and its text.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct SearchQuery {
     /// Element local name (`sql`, `basicsearch`).
     pub grammar: String,
@@ -381,7 +381,7 @@ pub struct SearchQuery {
 }
 
 /// `D:propfind`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct PropFind {
     /// `prop`, `allprop` or `propname`; `allprop` when the body is empty (RFC 4918 9.1).
     pub mode: String,
@@ -397,7 +397,7 @@ pub struct PropFind {
 }
 
 /// `D:propertyupdate`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct PropertyUpdate {
     /// Properties in `D:set`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -411,7 +411,7 @@ pub struct PropertyUpdate {
 }
 
 /// A property with its value.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Property {
     /// Namespace URI.
     pub namespace: String,
@@ -426,7 +426,7 @@ pub struct Property {
 }
 
 /// `D:lockinfo`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct LockInfo {
     /// `exclusive` or `shared`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -443,7 +443,7 @@ pub struct LockInfo {
 }
 
 /// `D:activelock` (RFC 4918 14.1).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct ActiveLock {
     /// `exclusive` or `shared`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -472,7 +472,7 @@ pub struct ActiveLock {
 }
 
 /// `D:prop`: properties, with `lockdiscovery` decoded into active locks.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Prop {
     /// `lockdiscovery/activelock` entries (not repeated in `properties`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -483,7 +483,7 @@ pub struct Prop {
 }
 
 /// `D:error` (RFC 4918 16).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct DavError {
     /// Condition element names, e.g. `lock-token-submitted`.
     pub conditions: Vec<String>,
@@ -493,7 +493,7 @@ pub struct DavError {
 }
 
 /// `D:multistatus`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct MultiStatus {
     /// `R:repl` with the new `collblob` (replication manifests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -509,7 +509,7 @@ pub struct MultiStatus {
 }
 
 /// One `D:response` in a multistatus.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
 pub struct MultiStatusResponse {
     /// `D:href`s.
     pub href: Vec<String>,
@@ -535,7 +535,7 @@ pub struct MultiStatusResponse {
 }
 
 /// `D:propstat`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct PropStat {
     /// The properties.
     pub prop: Prop,
@@ -580,7 +580,7 @@ impl MultiStatusResponse {
 }
 
 /// Which resources a replication response says changed, and how.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct Manifest {
     /// The `collblob` the client sent (`None` when it sent none).
     #[serde(
@@ -597,7 +597,7 @@ pub struct Manifest {
 }
 
 /// One changed resource in a manifest.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 pub struct ManifestEntry {
     /// The first `href` (may be invalid for deletes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -616,7 +616,7 @@ pub struct ManifestEntry {
 }
 
 /// A manifest `changetype`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(from = "String", into = "String")]
 pub enum ChangeType {
     /// `new` (not defined by the Exchange SDK but seen in other dialects).
