@@ -14,7 +14,7 @@
 //!   [`report`].
 //! - [`mock`] answers requests with recorded responses, matched semantically.
 //!
-//! Sockets and TLS come from [`crate::server::client`] and [`crate::net::tls`]; the
+//! Sockets and TLS come from [`crate::net::client`] and [`crate::net::tls`]; the
 //! command line lives in `cli::replay` and `cli::mock`.
 
 pub mod diff;
