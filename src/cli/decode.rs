@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use super::schema::Versioned;
+use super::versioned::{output_schema, Versioned};
 use crate::decode::exchange::{decode_cells, sniff_body, BodyKind, CellExchange};
 use crate::decode::pretty::{self, pretty_json};
 use crate::decode::text::{escape_terminal, escape_terminal_lines};
@@ -391,12 +391,12 @@ struct FieldsOutput {
 
 /// The JSON Schema of `decode --json`.
 pub(super) fn json_schema() -> schemars::Schema {
-    super::schema::output_schema::<Versioned<WithCells<'static>>>()
+    output_schema::<Versioned<WithCells<'static>>>()
 }
 
 /// The JSON Schema of `decode --fields --json`.
 pub(super) fn fields_json_schema() -> schemars::Schema {
-    super::schema::output_schema::<Versioned<FieldsOutput>>()
+    output_schema::<Versioned<FieldsOutput>>()
 }
 
 fn indent(s: &str) -> String {

@@ -34,6 +34,7 @@ mod serve;
 mod show;
 mod timeline;
 mod ui;
+mod versioned;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

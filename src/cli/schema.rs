@@ -4,6 +4,8 @@
 //! names, the value forms and `schema_version`.
 
 use clap::{Args, ValueEnum};
+
+use super::versioned::output_schema;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -13,29 +15,7 @@ use crate::model::Exchange;
 use crate::replay::report::Report;
 use crate::timeline::TimelineReport;
 
-/// The version of the JSON outputs' shape, written as `schema_version` in every
-/// document. It goes up when a field is renamed or removed or changes type.
-pub const SCHEMA_VERSION: u32 = 2;
-
-/// A JSON document: `schema_version` first, then the document's own fields.
-#[derive(Serialize, JsonSchema)]
-pub struct Versioned<T> {
-    /// The version of this document's shape ([`SCHEMA_VERSION`]); see docs/json.md.
-    pub schema_version: u32,
-    /// The document.
-    #[serde(flatten)]
-    pub document: T,
-}
-
-impl<T> Versioned<T> {
-    /// `document` with the current [`SCHEMA_VERSION`].
-    pub fn new(document: T) -> Self {
-        Self {
-            schema_version: SCHEMA_VERSION,
-            document,
-        }
-    }
-}
+pub use super::versioned::{Versioned, SCHEMA_VERSION};
 
 /// One line of `show --json`: the captured exchange as in the capture file, plus its
 /// decoded form under `decoded`.
@@ -112,14 +92,6 @@ pub struct SchemaArgs {
     /// Which output's schema.
     #[arg(value_enum)]
     name: SchemaName,
-}
-
-/// The schema of `T` as serialized (2020-12): a field skipped when empty is optional.
-pub(super) fn output_schema<T: JsonSchema>() -> schemars::Schema {
-    schemars::generate::SchemaSettings::draft2020_12()
-        .for_serialize()
-        .into_generator()
-        .into_root_schema_for::<T>()
 }
 
 /// The JSON Schema of one output, as pretty JSON with a trailing newline.
