@@ -81,8 +81,22 @@ impl Tcpdump {
         );
         let marker = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
         let udp = marker.local_addr().expect("addr").port();
+        // A 64 MiB kernel buffer (-B, KiB): loopback segments are up to 64 KiB, and on a
+        // loaded machine the default 2 MiB overflowed before tcpdump was scheduled, so the
+        // kernel dropped packets (a server response went missing and the import, rightly,
+        // reported a capture gap).
         let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
+            .args([
+                "-i",
+                "lo",
+                "--immediate-mode",
+                "-U",
+                "-s",
+                "0",
+                "-B",
+                "65536",
+                "-w",
+            ])
             .arg(file)
             .args([
                 "tcp",

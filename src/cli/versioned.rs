@@ -36,4 +36,3 @@ pub(super) fn output_schema<T: JsonSchema>() -> schemars::Schema {
         .into_generator()
         .into_root_schema_for::<T>()
 }
-
