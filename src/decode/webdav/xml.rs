@@ -140,3 +140,30 @@ pub(crate) fn escape_into(w: &mut String, s: &str) {
         }
     }
 }
+
+/// A name from a model made safe to write as an XML element or attribute name: only
+/// ASCII letters, digits, `-`, `_` and `.` are kept, and an `x` goes in front when what
+/// is left is empty or does not start with a letter or `_`.
+pub(crate) fn safe_name(n: &str) -> String {
+    let s: String = n
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        format!("x{s}")
+    } else {
+        s
+    }
+}
+
+/// Append `<name>text</name>` to `w`, `text` escaped. `name` is written as given: a
+/// name that did not come from a constant goes through [`safe_name`] first.
+pub(crate) fn text_el(w: &mut String, name: &str, text: &str) {
+    w.push('<');
+    w.push_str(name);
+    w.push('>');
+    escape_into(w, text);
+    w.push_str("</");
+    w.push_str(name);
+    w.push('>');
+}
