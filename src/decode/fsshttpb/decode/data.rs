@@ -9,14 +9,10 @@ pub(crate) fn package(c: &mut Cursor<'_>, ctx: &mut Ctx, pkg: &mut DataElementPa
     let mut p = payload(c, &h)?;
     pkg.reserved = if p.is_empty() { 0 } else { p.u8("reserved")? };
     done(&p, DATA_ELEMENT_PACKAGE)?;
-    loop {
-        let h = next(
-            c,
-            "a data element or the end of the DataElementPackage (0x15)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "a data element or the end of the DataElementPackage (0x15)",
+    )? {
         if h.object_type != DATA_ELEMENT {
             unknown(c, ctx, "DataElementPackage")?;
             continue;
@@ -200,14 +196,10 @@ pub(super) fn children<'a, T>(
 
 pub(super) fn object_group(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<ObjectGroup> {
     let mut g = ObjectGroup::default();
-    loop {
-        let h = next(
-            c,
-            "an ObjectGroup part or the end of the DataElement (0x01)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "an ObjectGroup part or the end of the DataElement (0x01)",
+    )? {
         match h.object_type {
             DATA_ELEMENT_HASH => {
                 let mut p = single(c, h.object_type)?;

@@ -9,14 +9,10 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
         offset: h.offset,
         entries: Vec::new(),
     };
-    loop {
-        let h = next(
-            c,
-            "specialized knowledge or the end of the Knowledge (0x10)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "specialized knowledge or the end of the Knowledge (0x10)",
+    )? {
         if h.object_type != SPECIALIZED_KNOWLEDGE {
             unknown(c, ctx, "Knowledge")?;
             continue;
@@ -107,13 +103,12 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
                 },
             };
         // Anything else before the 0x44 end is kept as unknown.
-        loop {
-            let h = next(c, "the end of the SpecializedKnowledge (0x44)")?;
-            if h.is_end() {
-                break;
-            }
-            unknown(c, ctx, "SpecializedKnowledge")?;
-        }
+        unknown_until_end(
+            c,
+            ctx,
+            "the end of the SpecializedKnowledge (0x44)",
+            "SpecializedKnowledge",
+        )?;
         end(c, SPECIALIZED_KNOWLEDGE)?;
         k.entries.push(entry);
     }

@@ -138,6 +138,21 @@ fn next(c: &Cursor<'_>, what: &str) -> R<Header> {
     c.peek().header(what)
 }
 
+/// The next child's header (peeked, not consumed), or `None` at an end header: the
+/// parent's children are over.
+fn next_child(c: &Cursor<'_>, what: &str) -> R<Option<Header>> {
+    let h = next(c, what)?;
+    Ok((!h.is_end()).then_some(h))
+}
+
+/// Keeps every child up to the parent's end header as an unknown object of `parent`.
+fn unknown_until_end(c: &mut Cursor<'_>, ctx: &mut Ctx, what: &str, parent: &str) -> R<()> {
+    while next_child(c, what)?.is_some() {
+        unknown(c, ctx, parent)?;
+    }
+    Ok(())
+}
+
 /// Skips the data and children of an object whose start header was read.
 pub(crate) fn skip_rest(c: &mut Cursor<'_>, h: &Header) -> R<()> {
     payload(c, h)?.rest("data (not decoded here)");
@@ -199,14 +214,12 @@ fn unknown(c: &mut Cursor<'_>, ctx: &mut Ctx, parent: &str) -> R<()> {
 /// Raw bytes of the children up to (not including) the end header of `ty`.
 fn raw_children(c: &mut Cursor<'_>, ty: u16) -> R<Bytes> {
     let from = c.pos();
-    loop {
-        let h = next(
-            c,
-            &format!("a stream object or the end of {}", object_type_name(ty)),
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while next_child(
+        c,
+        &format!("a stream object or the end of {}", object_type_name(ty)),
+    )?
+    .is_some()
+    {
         let h = c.header("a stream object")?;
         skip_rest(c, &h)?;
     }

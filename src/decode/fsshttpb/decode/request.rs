@@ -51,11 +51,7 @@ pub(super) fn request_body(c: &mut Cursor<'_>, ctx: &mut Ctx, req: &mut Fsshttpb
     }
     let h = start(c, REQUEST)?;
     payload(c, &h)?;
-    loop {
-        let h = next(c, "a request part or the end of the Request (0x40)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a request part or the end of the Request (0x40)")? {
         match h.object_type {
             USER_AGENT => req.user_agent = recover(c, ctx, user_agent)?,
             REQUEST_HASHING_OPTIONS => {
@@ -109,11 +105,7 @@ pub(super) fn user_agent(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<UserAgent> {
         offset: h.offset,
         ..UserAgent::default()
     };
-    loop {
-        let h = next(c, "a user agent part or the end of the UserAgent (0x5D)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a user agent part or the end of the UserAgent (0x5D)")? {
         match h.object_type {
             USER_AGENT_GUID => {
                 let mut p = single(c, h.object_type)?;
@@ -176,13 +168,7 @@ pub(super) fn sub_request(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<SubRequest> {
             raw: raw_children(c, SUB_REQUEST)?,
         },
     };
-    loop {
-        let h = next(c, "the end of the SubRequest (0x42)")?;
-        if h.is_end() {
-            break;
-        }
-        unknown(c, ctx, "SubRequest")?;
-    }
+    unknown_until_end(c, ctx, "the end of the SubRequest (0x42)", "SubRequest")?;
     end(c, SUB_REQUEST)?;
     s.end = c.pos();
     Ok(s)
@@ -208,14 +194,10 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
         ),
         ..QueryChangesRequest::default()
     };
-    loop {
-        let h = next(
-            c,
-            "a query changes part or the end of the SubRequest (0x42)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "a query changes part or the end of the SubRequest (0x42)",
+    )? {
         match h.object_type {
             QUERY_CHANGES_ARGUMENTS => {
                 let mut p = single(c, h.object_type)?;
@@ -329,11 +311,7 @@ pub(super) fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequ
         trailing: Bytes(p.rest("trailing bytes").to_vec()),
         ..PutChangesRequest::default()
     };
-    loop {
-        let h = next(c, "a put changes part or the end of the SubRequest (0x42)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a put changes part or the end of the SubRequest (0x42)")? {
         match h.object_type {
             ADDITIONAL_FLAGS => {
                 let mut p = single(c, h.object_type)?;

@@ -63,11 +63,7 @@ pub(super) fn response_body(
     let mut p = payload(c, &h)?;
     resp.status = p.u8("response status")?;
     done(&p, RESPONSE)?;
-    loop {
-        let h = next(c, "a response part or the end of the Response (0x62)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a response part or the end of the Response (0x62)")? {
         match h.object_type {
             ERROR => resp.error = Some(response_error(c, ctx, 0)?),
             DATA_ELEMENT_PACKAGE => {
@@ -112,14 +108,10 @@ pub(super) fn sub_response(
             raw: raw_children(c, SUB_RESPONSE)?,
         };
     }
-    loop {
-        let h = next(
-            c,
-            "a sub-response part or the end of the SubResponse (0x41)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "a sub-response part or the end of the SubResponse (0x41)",
+    )? {
         match h.object_type {
             ERROR => s.error = Some(response_error(c, ctx, 0)?),
             READ_ACCESS_RESPONSE | WRITE_ACCESS_RESPONSE => {
@@ -127,11 +119,9 @@ pub(super) fn sub_response(
                 let hh = start(c, ty)?;
                 payload(c, &hh)?;
                 let mut err = None;
-                loop {
-                    let h2 = next(c, "a response error or the end of the access response")?;
-                    if h2.is_end() {
-                        break;
-                    }
+                while let Some(h2) =
+                    next_child(c, "a response error or the end of the access response")?
+                {
                     if h2.object_type == ERROR {
                         err = Some(response_error(c, ctx, 0)?);
                     } else {
@@ -342,11 +332,7 @@ pub(super) fn response_error(c: &mut Cursor<'_>, ctx: &mut Ctx, depth: usize) ->
         error_type,
         ..ResponseError::default()
     };
-    loop {
-        let h = next(c, "error data or the end of the Error (0x4D)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "error data or the end of the Error (0x4D)")? {
         match h.object_type {
             ERROR_CELL | ERROR_PROTOCOL | ERROR_WIN32 | ERROR_HRESULT => {
                 let mut p = single(c, h.object_type)?;
