@@ -26,13 +26,9 @@ impl FileState {
         ) {
             self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
         }
-        let Some(r) = &op.result else {
+        let Some(r) = self.shared_success(cx, li, op) else {
             return;
         };
-        if !r.success() {
-            self.shared_failed(cx, li, op, r);
-            return;
-        }
         match t {
             C::JoinCoauthoring | C::RefreshCoauthoring => {
                 let refresh = *t == C::RefreshCoauthoring;
@@ -182,6 +178,22 @@ impl FileState {
 
     /// A refused Coauth or SchemaLock request: a failed conversion also ends the shared
     /// lock (ExitCoauthSessionAsConvertToExclusiveFailed), then the marker.
+    /// The result of a shared-lock subrequest that succeeded; a failed one is recorded on
+    /// lane `li` and gives `None`, as does one without a result.
+    fn shared_success<'o>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        li: usize,
+        op: &'o Op,
+    ) -> Option<&'o OpResult> {
+        let r = op.result.as_ref()?;
+        if !r.success() {
+            self.shared_failed(cx, li, op, r);
+            return None;
+        }
+        Some(r)
+    }
+
     pub(super) fn shared_failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
         if r.error_code == Some(ErrorCode::ExitCoauthSessionAsConvertToExclusiveFailed) {
             if let Some(l) = self.lanes.get_mut(li) {
@@ -230,13 +242,9 @@ impl FileState {
         if matches!(t, S::GetLock | S::RefreshLock | S::ConvertToExclusive) {
             self.check_timeout(cx, LaneKind::SchemaLock, client, &op.operation, op.timeout);
         }
-        let Some(r) = &op.result else {
+        let Some(r) = self.shared_success(cx, li, op) else {
             return;
         };
-        if !r.success() {
-            self.shared_failed(cx, li, op, r);
-            return;
-        }
         match t {
             S::GetLock | S::RefreshLock => {
                 let refresh = *t == S::RefreshLock;
@@ -368,18 +376,11 @@ impl FileState {
         let Some(alone) = r.am_i_alone else {
             return;
         };
-        let live: Vec<(String, u64)> = self
-            .live_shared(None)
-            .iter()
-            .map(|l| (l.holder.clone(), l.last_grant))
-            .collect();
+        let live = self.shared_holders(None);
         if alone && live.len() >= 2 {
-            let mut ex: Vec<u64> = live.iter().map(|l| l.1).collect();
-            ex.push(cx.id);
-            cx.sink.emit(
-                Severity::Error,
-                Rule::CoauthStatusAlone,
-                ex,
+            checks::alone_while_shared(
+                cx,
+                &live,
                 format!(
                     "AmIAlone answered true while {} clients held the shared lock ({})",
                     live.len(),
@@ -388,7 +389,6 @@ impl FileState {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                SPEC_STATUS,
             );
         }
         let e = Event {
