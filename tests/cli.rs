@@ -158,11 +158,7 @@ fn decode_fields_maps_every_byte() -> TestResult {
         "/testdata/fsshttpb/every-sub-response.bin"
     );
     let out = synctap().args(["decode", "--fields", path]).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("synctap", &out);
     let text = String::from_utf8(out.stdout)?;
     let lines: Vec<&str> = text.lines().collect();
     assert!(

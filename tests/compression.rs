@@ -242,11 +242,7 @@ fn compressed_bodies_are_decoded_everywhere_and_stored_as_sent() -> TestResult {
 
     // show --json: each decodes as its protocol, without a diagnostic, and says what it undid.
     let out = synctap().args(["show", "--json"]).arg(&capture).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("synctap", &out);
     let lines: Vec<serde_json::Value> = out
         .stdout
         .split(|b| *b == b'\n')

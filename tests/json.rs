@@ -251,12 +251,7 @@ fn every_json_output_validates_and_holds_no_number_above_2_53() -> TestResult {
             .arg(repo().join(format!("docs/schema/{schema}.json")))
             .args(&files)
             .output()?;
-        assert!(
-            out.status.success(),
-            "{schema}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::util::assert_ran(&format!("validating {schema}"), &out);
     }
     Ok(())
 }
@@ -428,11 +423,7 @@ fn jq_recipes_answer_over_the_demo_capture() -> TestResult {
             .args(["-s", "-c", "--arg", "file", "Report.docx", program])
             .arg(file)
             .output()?;
-        assert!(
-            out.status.success(),
-            "recipe {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::util::assert_ran(&format!("recipe {name}"), &out);
         let v: Value = serde_json::from_slice(&out.stdout)?;
         match name.as_str() {
             // A and B coauthored Report.docx; A's coauthoring lock became exclusive.

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::util::{
     client, have_curl, runtime, sha256, start_upstream, tls_setup, wait_for_exchanges,
-    ProxyProcess, TestCa, TestResult,
+    ProxyProcess, TestResult,
 };
 
 fn send(
@@ -202,9 +202,7 @@ fn upstream_refused_gives_502_and_a_recorded_error() -> TestResult {
 
 #[test]
 fn untrusted_upstream_certificate_gives_502() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
+    let (rt, _ca, up) = crate::util::tls_upstream();
     let proxy = ProxyProcess::start(&[]); // no --upstream-ca
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let r = send(&rt, c.get(format!("{}/x", up.url())))?;
@@ -345,11 +343,7 @@ fn kill_9_leaves_a_readable_capture() -> TestResult {
         .arg("show")
         .arg(&proxy.capture)
         .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("synctap", &out);
     let text = String::from_utf8_lossy(&out.stdout);
     let complete = text
         .lines()

@@ -22,6 +22,8 @@ use hyper_util::server::conn::auto;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use tokio::net::TcpListener;
 
+pub mod scenario;
+
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A CA for the upstream test server, separate from synctap's.
@@ -286,13 +288,20 @@ pub fn serve(
     ServerProcess::spawn(cmd)
 }
 
+/// A runtime and a TLS upstream whose certificate comes from its own CA (which the proxy
+/// does not trust unless told to with `--upstream-ca`).
+pub fn tls_upstream() -> (tokio::runtime::Runtime, TestCa, Upstream) {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    (rt, ca, up)
+}
+
 /// The usual end-to-end setup: a runtime, a TLS upstream with its own CA, and a proxy
 /// that trusts that CA, started with `--upstream-ca` and `args`; `{up}` in an argument
 /// stands for the upstream's URL (for `--reverse`).
 pub fn tls_setup(args: &[&str]) -> (tokio::runtime::Runtime, TestCa, Upstream, ProxyProcess) {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
+    let (rt, ca, up) = tls_upstream();
     let url = up.url();
     let mut all = vec![
         "--upstream-ca".to_owned(),
@@ -485,21 +494,35 @@ pub fn have_curl() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// `synctap --certs CERTS demo --no-ui --capture CAPTURE`, for the caller to add to
+/// (`--server`, `--upstream-ca`...) and run.
+pub fn demo_command(certs: &Path, capture: &Path) -> Command {
+    let mut cmd = synctap();
+    cmd.arg("--certs")
+        .arg(certs)
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(capture);
+    cmd
+}
+
+/// Asserts that a process `what` ran to success, with its stdout and stderr in the
+/// message when it did not.
+pub fn assert_ran(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs `synctap demo --no-ui` into `dir` and returns the capture's path.
 pub fn record_demo(dir: &Path) -> PathBuf {
     let capture = dir.join("demo.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
+    let out = demo_command(&dir.join("certs"), &capture)
         .output()
         .expect("run synctap demo");
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran("demo", &out);
     capture
 }
 
