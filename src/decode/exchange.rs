@@ -448,26 +448,22 @@ pub fn classify(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> P
 }
 
 fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
+    // SPFileSync and WebDAV models have the same request/response shape.
+    macro_rules! two_sided {
+        ($module:ident, $variant:ident) => {{
+            let x = $module::decode(meta, request_body, response_body);
+            let diagnostics = both_sides(
+                &x.request.diagnostics,
+                x.response.as_ref().map(|r| &r.diagnostics[..]),
+            );
+            let summary = vec![$module::summarize(&x)];
+            DecodedExchange::of(ProtocolModel::$variant(Box::new(x)), summary, diagnostics)
+        }};
+    }
     match classify(meta, request_body, response_body) {
         Protocol::Fsshttp => decode_fsshttp(meta, request_body, response_body),
-        Protocol::SpFileSync => {
-            let x = spfilesync::decode(meta, request_body, response_body);
-            let diagnostics = both_sides(
-                &x.request.diagnostics,
-                x.response.as_ref().map(|r| &r.diagnostics[..]),
-            );
-            let summary = vec![spfilesync::summarize(&x)];
-            DecodedExchange::of(ProtocolModel::SpFileSync(Box::new(x)), summary, diagnostics)
-        }
-        Protocol::WebDav => {
-            let x = webdav::decode(meta, request_body, response_body);
-            let diagnostics = both_sides(
-                &x.request.diagnostics,
-                x.response.as_ref().map(|r| &r.diagnostics[..]),
-            );
-            let summary = vec![webdav::summarize(&x)];
-            DecodedExchange::of(ProtocolModel::WebDav(Box::new(x)), summary, diagnostics)
-        }
+        Protocol::SpFileSync => two_sided!(spfilesync, SpFileSync),
+        Protocol::WebDav => two_sided!(webdav, WebDav),
         Protocol::Http => DecodedExchange::plain_http(),
     }
 }

@@ -5,6 +5,22 @@
 //! These are byte-level and total: no input makes them panic, whatever mix of `%`,
 //! multibyte UTF-8 and control characters it holds.
 
+/// The value of the first (name, value) pair whose name is `name`, ASCII
+/// case-insensitively: header fields and query parameters.
+pub fn value_of<'a, K, V>(
+    pairs: impl IntoIterator<Item = (&'a K, &'a V)>,
+    name: &str,
+) -> Option<&'a str>
+where
+    K: AsRef<str> + ?Sized + 'a,
+    V: AsRef<str> + ?Sized + 'a,
+{
+    pairs
+        .into_iter()
+        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_ref())
+}
+
 /// Decodes `%XX` escapes (RFC 3986 2.1). A `%` not followed by two hex digits is kept as
 /// it is; bytes that do not form UTF-8 after decoding become U+FFFD.
 ///

@@ -26,7 +26,7 @@ impl FileState {
         ) {
             self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
         }
-        let Some(r) = self.shared_success(cx, li, op) else {
+        let Some(r) = self.succeeded(cx, li, op, Self::shared_failed) else {
             return;
         };
         match t {
@@ -178,17 +178,19 @@ impl FileState {
 
     /// A refused Coauth or SchemaLock request: a failed conversion also ends the shared
     /// lock (ExitCoauthSessionAsConvertToExclusiveFailed), then the marker.
-    /// The result of a shared-lock subrequest that succeeded; a failed one is recorded on
-    /// lane `li` and gives `None`, as does one without a result.
-    fn shared_success<'o>(
+    /// The result of a subrequest that succeeded; a failed one is recorded on lane `li`
+    /// with `on_failure` (`shared_failed` or `failed`) and gives `None`, as does one
+    /// without a result.
+    fn succeeded<'o>(
         &mut self,
         cx: &mut Cx<'_>,
         li: usize,
         op: &'o Op,
+        on_failure: fn(&mut Self, &mut Cx<'_>, usize, &Op, &OpResult),
     ) -> Option<&'o OpResult> {
         let r = op.result.as_ref()?;
         if !r.success() {
-            self.shared_failed(cx, li, op, r);
+            on_failure(self, cx, li, op, r);
             return None;
         }
         Some(r)
@@ -242,7 +244,7 @@ impl FileState {
         if matches!(t, S::GetLock | S::RefreshLock | S::ConvertToExclusive) {
             self.check_timeout(cx, LaneKind::SchemaLock, client, &op.operation, op.timeout);
         }
-        let Some(r) = self.shared_success(cx, li, op) else {
+        let Some(r) = self.succeeded(cx, li, op, Self::shared_failed) else {
             return;
         };
         match t {
@@ -281,13 +283,9 @@ impl FileState {
         if matches!(t, X::ConvertToSchema | X::ConvertToSchemaJoinCoauth) {
             self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
         }
-        let Some(r) = &op.result else {
+        let Some(r) = self.succeeded(cx, li, op, Self::failed) else {
             return;
         };
-        if !r.success() {
-            self.failed(cx, li, op, r);
-            return;
-        }
         match t {
             X::GetLock | X::RefreshLock => {
                 let refresh = *t == X::RefreshLock;
@@ -348,11 +346,7 @@ impl FileState {
                 op.timeout,
             );
         }
-        let Some(r) = &op.result else {
-            return;
-        };
-        if !r.success() {
-            self.failed(cx, li, op, r);
+        if self.succeeded(cx, li, op, Self::failed).is_none() {
             return;
         }
         match t {
