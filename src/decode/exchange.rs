@@ -542,11 +542,7 @@ pub fn decode_cells(
     // A MIME part named by several xop:Includes is decoded once (no amplification).
     let mut seen = Vec::new();
     if let Some(req) = request {
-        for (_, sub) in req.sub_requests() {
-            let Some(p) = sub.cell_payload() else {
-                continue;
-            };
-            let token = sub.sub_request_token;
+        for (token, p) in req.cell_payloads() {
             if let Some(first) = p.repeats(&mut seen, token) {
                 diagnostics.push(repeated_part(Side::Request, p, token, first));
                 cells.push(CellExchange {
@@ -571,11 +567,7 @@ pub fn decode_cells(
         }
     }
     if let Some(resp) = response {
-        for (_, sub) in resp.sub_responses() {
-            let Some(p) = sub.cell_payload() else {
-                continue;
-            };
-            let token = sub.sub_request_token;
+        for (token, p) in resp.cell_payloads() {
             if let Some(first) = p.repeats(&mut seen, token) {
                 diagnostics.push(repeated_part(Side::Response, p, token, first));
                 continue;
