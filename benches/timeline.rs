@@ -177,45 +177,27 @@ fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
             ..SubResponseData::default()
         })
     };
+    // A Coauth step: connection, request type, client, the CoauthStatus answered. Joins
+    // and refreshes ask for an hour and hold the lock.
+    let co = |conn, t: CoauthRequestType, client: &str, s: &str| {
+        let lock = matches!(t, JoinCoauthoring | RefreshCoauthoring);
+        (
+            conn,
+            coauth(t, client, lock.then_some(3600)),
+            status(s, lock),
+        )
+    };
     let steps: Vec<(u64, SubRequest, SubResponse)> = vec![
-        (
-            c1,
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            status("Alone", true),
-        ),
-        (
-            c2,
-            coauth(JoinCoauthoring, "client-2", Some(3600)),
-            status("Coauthoring", true),
-        ),
+        co(c1, JoinCoauthoring, "client-1", "Alone"),
+        co(c2, JoinCoauthoring, "client-2", "Coauthoring"),
         (c1, cell(&query), cell_ok(&query_ok)),
         (c1, cell(&put), cell_ok(&put_ok)),
-        (
-            c2,
-            coauth(RefreshCoauthoring, "client-2", Some(3600)),
-            status("Coauthoring", true),
-        ),
-        (
-            c1,
-            coauth(RefreshCoauthoring, "client-1", Some(3600)),
-            status("Coauthoring", true),
-        ),
+        co(c2, RefreshCoauthoring, "client-2", "Coauthoring"),
+        co(c1, RefreshCoauthoring, "client-1", "Coauthoring"),
         (c2, cell(&put), cell_ok(&put_ok)),
-        (
-            c2,
-            coauth(ExitCoauthoring, "client-2", None),
-            status("", false),
-        ),
-        (
-            c1,
-            coauth(GetCoauthoringStatus, "client-1", None),
-            status("Alone", false),
-        ),
-        (
-            c1,
-            coauth(ExitCoauthoring, "client-1", None),
-            status("", false),
-        ),
+        co(c2, ExitCoauthoring, "client-2", ""),
+        co(c1, GetCoauthoringStatus, "client-1", "Alone"),
+        co(c1, ExitCoauthoring, "client-1", ""),
     ];
     steps
         .into_iter()

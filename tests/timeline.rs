@@ -25,9 +25,9 @@ use synctap::timeline::{
 };
 
 use crate::util::scenario::{
-    cell_storage_post, cell_subrequest, coauth, coauth_schema, put_changes_response,
-    query_changes_request, request_envelope, response_envelope, success, ENDPOINT, SCHEMA,
-    SOAP_ACTION,
+    cell_storage_post, cell_subrequest, client_subrequest, coauth, coauth_schema,
+    put_changes_response, query_changes_request, request_envelope, response_envelope, success,
+    ENDPOINT, SCHEMA, SOAP_ACTION,
 };
 use crate::util::TestResult;
 
@@ -1369,31 +1369,21 @@ fn check_and_timeline_commands() -> TestResult {
 }
 
 fn schema_lock(t: SchemaLockRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::SchemaLock),
-        sub_request_data: Some(SubRequestData {
-            schema_lock_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            schema_lock_id: Some(SCHEMA.to_owned()),
-            timeout,
-            ..data()
-        }),
-        ..SubRequest::default()
-    }
+    let data = SubRequestData {
+        schema_lock_request_type: Some(t),
+        schema_lock_id: Some(SCHEMA.to_owned()),
+        ..data()
+    };
+    client_subrequest(SubRequestType::SchemaLock, client, timeout, data)
 }
 
 fn editors(t: EditorsTableRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::EditorsTable),
-        sub_request_data: Some(SubRequestData {
-            editors_table_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            as_editor: Some(true),
-            timeout,
-            ..data()
-        }),
-        ..SubRequest::default()
-    }
+    let data = SubRequestData {
+        editors_table_request_type: Some(t),
+        as_editor: Some(true),
+        ..data()
+    };
+    client_subrequest(SubRequestType::EditorsTable, client, timeout, data)
 }
 
 #[test]
@@ -1596,21 +1586,8 @@ mod robustness {
 
 /// Headers and body of a `testdata/fsshttp` fixture (header lines, a blank line, the body).
 fn fixture(bytes: &[u8]) -> (Headers, Vec<u8>) {
-    let (head, body) = [&b"\r\n\r\n"[..], &b"\n\n"[..]]
-        .iter()
-        .find_map(|sep| {
-            bytes
-                .windows(sep.len())
-                .position(|w| w == *sep)
-                .map(|i| (&bytes[..i], &bytes[i + sep.len()..]))
-        })
-        .unwrap_or((&[][..], bytes));
-    let headers = String::from_utf8_lossy(head)
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    (Headers(headers), body.to_vec())
+    crate::util::fixture::split_fixture(bytes)
+        .unwrap_or_else(|| (Headers::default(), bytes.to_vec()))
 }
 
 #[test]

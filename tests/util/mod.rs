@@ -22,6 +22,7 @@ use hyper_util::server::conn::auto;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use tokio::net::TcpListener;
 
+pub mod fixture;
 pub mod scenario;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -532,17 +533,6 @@ pub fn fsshttp_fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
         .join("testdata/fsshttp")
         .join(name);
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (split, sep) = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p, 4))
-        .or_else(|| data.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)))
-        .expect("blank line after the headers");
-    let head = String::from_utf8_lossy(&data[..split]);
-    let headers = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    (headers, data[split + sep..].to_vec())
+    let (headers, body) = fixture::split_fixture(&data).expect("blank line after the headers");
+    (headers.0, body)
 }

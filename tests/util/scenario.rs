@@ -104,6 +104,25 @@ pub fn cell_storage_post(
     )
 }
 
+/// A subrequest of `type_` from `client` asking for `timeout`, the rest of its data
+/// (request type, lock ids) from `data`.
+pub fn client_subrequest(
+    type_: SubRequestType,
+    client: &str,
+    timeout: Option<i64>,
+    data: SubRequestData,
+) -> SubRequest {
+    SubRequest {
+        type_: Some(type_),
+        sub_request_data: Some(SubRequestData {
+            client_id: Some(client.to_owned()),
+            timeout,
+            ..data
+        }),
+        ..SubRequest::default()
+    }
+}
+
 /// A Coauth subrequest of `client` with SchemaLockID `schema`.
 pub fn coauth_schema(
     t: CoauthRequestType,
@@ -111,17 +130,12 @@ pub fn coauth_schema(
     schema: &str,
     timeout: Option<i64>,
 ) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::Coauth),
-        sub_request_data: Some(SubRequestData {
-            coauth_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            schema_lock_id: Some(schema.to_owned()),
-            timeout,
-            ..SubRequestData::default()
-        }),
-        ..SubRequest::default()
-    }
+    let data = SubRequestData {
+        coauth_request_type: Some(t),
+        schema_lock_id: Some(schema.to_owned()),
+        ..SubRequestData::default()
+    };
+    client_subrequest(SubRequestType::Coauth, client, timeout, data)
 }
 
 /// A Coauth subrequest of `client` with SchemaLockID [`SCHEMA`].
