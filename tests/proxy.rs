@@ -1,8 +1,6 @@
 //! End-to-end proxy tests: real synctap processes, a hyper TLS upstream with its own CA,
 //! reqwest and curl as clients.
 
-use std::process::Command;
-
 use crate::util::{
     client, have_curl, runtime, sha256, start_upstream, tls_setup, wait_for_exchanges,
     ProxyProcess, TestResult,
@@ -257,23 +255,12 @@ fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
     Ok(())
 }
 
+/// curl through `proxy`, trusting its CA.
 fn curl(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "60",
-            "--proxy",
-            &proxy.proxy_url(),
-            "--cacert",
-        ])
-        .arg(proxy.ca_pem())
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("curl failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let ca = proxy.ca_pem().display().to_string();
+    let mut all = vec!["--cacert", ca.as_str()];
+    all.extend_from_slice(args);
+    crate::util::curl_via(proxy, &all)
 }
 
 #[test]

@@ -49,22 +49,11 @@ fn start_wsgidav(root: &std::path::Path) -> Result<(Wsgidav, u16), Box<dyn std::
     Err("wsgidav did not start listening".into())
 }
 
+/// curl through `proxy`, with the response head in the output.
 fn curl(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-i",
-            "--max-time",
-            "30",
-            "--proxy",
-            &proxy.proxy_url(),
-        ])
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("curl: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let mut all = vec!["-i"];
+    all.extend_from_slice(args);
+    crate::util::curl_via(proxy, &all)
 }
 
 #[test]

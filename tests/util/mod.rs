@@ -517,6 +517,18 @@ pub fn assert_ran(what: &str, out: &std::process::Output) {
     );
 }
 
+/// Runs curl through `proxy` with `args`: its stdout, or an error with its stderr.
+pub fn curl_via(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "--proxy", &proxy.proxy_url()])
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("curl: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs `synctap demo --no-ui` into `dir` and returns the capture's path.
 pub fn record_demo(dir: &Path) -> PathBuf {
     let capture = dir.join("demo.jsonl");

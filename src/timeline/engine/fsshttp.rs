@@ -19,14 +19,11 @@ impl FileState {
 
     pub(super) fn coauth(&mut self, cx: &mut Cx<'_>, op: &Op, t: &CoauthRequestType, client: &str) {
         use CoauthRequestType as C;
-        let li = self.lane(LaneKind::Coauth, client);
-        if matches!(
+        let timed = matches!(
             t,
             C::JoinCoauthoring | C::RefreshCoauthoring | C::ConvertToExclusive
-        ) {
-            self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
-        }
-        let Some(r) = self.succeeded(cx, li, op, Self::shared_failed) else {
+        );
+        let Some((li, r)) = self.shared_lane_op(cx, LaneKind::Coauth, op, client, timed) else {
             return;
         };
         match t {
@@ -178,6 +175,24 @@ impl FileState {
 
     /// A refused Coauth or SchemaLock request: a failed conversion also ends the shared
     /// lock (ExitCoauthSessionAsConvertToExclusiveFailed), then the marker.
+    /// A shared-lock subrequest of `client` on its `kind` lane: its Timeout checked when
+    /// it asks for one (`timed`), then the lane and the result when it succeeded.
+    fn shared_lane_op<'o>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        kind: LaneKind,
+        op: &'o Op,
+        client: &str,
+        timed: bool,
+    ) -> Option<(usize, &'o OpResult)> {
+        let li = self.lane(kind, client);
+        if timed {
+            self.check_timeout(cx, kind, client, &op.operation, op.timeout);
+        }
+        let r = self.succeeded(cx, li, op, Self::shared_failed)?;
+        Some((li, r))
+    }
+
     /// The result of a subrequest that succeeded; a failed one is recorded on lane `li`
     /// with `on_failure` (`shared_failed` or `failed`) and gives `None`, as does one
     /// without a result.
@@ -240,11 +255,8 @@ impl FileState {
         client: &str,
     ) {
         use SchemaLockRequestType as S;
-        let li = self.lane(LaneKind::SchemaLock, client);
-        if matches!(t, S::GetLock | S::RefreshLock | S::ConvertToExclusive) {
-            self.check_timeout(cx, LaneKind::SchemaLock, client, &op.operation, op.timeout);
-        }
-        let Some(r) = self.succeeded(cx, li, op, Self::shared_failed) else {
+        let timed = matches!(t, S::GetLock | S::RefreshLock | S::ConvertToExclusive);
+        let Some((li, r)) = self.shared_lane_op(cx, LaneKind::SchemaLock, op, client, timed) else {
             return;
         };
         match t {
