@@ -122,31 +122,18 @@ pub(super) fn list<'a, T>(
     c: &mut Cursor<'a>,
     ctx: &mut Ctx,
     ty: u16,
-    mut item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
+    item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
 ) -> R<Vec<T>> {
     let h = start(c, ty)?;
     payload(c, &h)?;
-    let mut out = Vec::new();
-    loop {
-        let at = c.pos();
-        let h = header_or(c, || {
-            format!(
-                "an entry or the end of {} (0x{ty:02X})",
-                object_type_name(ty)
-            )
-        })?;
-        if h.is_end() {
-            c.seek(at);
-            break;
-        }
-        match item(c, &h)? {
-            Some(v) => out.push(v),
-            None => {
-                c.seek(at);
-                unknown(c, ctx, object_type_name(ty))?;
-            }
-        }
-    }
+    let name = object_type_name(ty);
+    let out = items_until_end(
+        c,
+        ctx,
+        name,
+        || format!("an entry or the end of {name} (0x{ty:02X})"),
+        item,
+    )?;
     end(c, ty)?;
     Ok(out)
 }

@@ -145,6 +145,36 @@ fn next_child(c: &Cursor<'_>, what: &str) -> R<Option<Header>> {
     Ok((!h.is_end()).then_some(h))
 }
 
+/// Children up to the parent's end header (not consumed): each start header is read and
+/// passed to `item`, which decodes the child or returns `None` before consuming anything,
+/// and the child is then kept as an unknown object of `parent`. `what` names what was
+/// expected, for the error when no header can be read.
+fn items_until_end<'a, T>(
+    c: &mut Cursor<'a>,
+    ctx: &mut Ctx,
+    parent: &str,
+    what: impl Fn() -> String,
+    mut item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
+) -> R<Vec<T>> {
+    let mut out = Vec::new();
+    loop {
+        let at = c.pos();
+        let h = header_or(c, &what)?;
+        if h.is_end() {
+            c.seek(at);
+            break;
+        }
+        match item(c, &h)? {
+            Some(v) => out.push(v),
+            None => {
+                c.seek(at);
+                unknown(c, ctx, parent)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Keeps every child up to the parent's end header as an unknown object of `parent`.
 fn unknown_until_end(c: &mut Cursor<'_>, ctx: &mut Ctx, what: &str, parent: &str) -> R<()> {
     while next_child(c, what)?.is_some() {
@@ -251,6 +281,18 @@ fn recover<'a, T>(
 fn single<'a>(c: &mut Cursor<'a>, ty: u16) -> R<Cursor<'a>> {
     let h = start(c, ty)?;
     payload(c, &h)
+}
+
+/// A single object of type `ty` whose data `read` decodes to the last byte.
+fn single_with<'a, T>(
+    c: &mut Cursor<'a>,
+    ty: u16,
+    read: impl FnOnce(&mut Cursor<'a>) -> R<T>,
+) -> R<T> {
+    let mut p = single(c, ty)?;
+    let v = read(&mut p)?;
+    done(&p, ty)?;
+    Ok(v)
 }
 
 fn utf8(b: &[u8]) -> String {

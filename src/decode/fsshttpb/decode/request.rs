@@ -55,10 +55,9 @@ pub(super) fn request_body(c: &mut Cursor<'_>, ctx: &mut Ctx, req: &mut Fsshttpb
         match h.object_type {
             USER_AGENT => req.user_agent = recover(c, ctx, user_agent)?,
             REQUEST_HASHING_OPTIONS => {
-                let mut p = single(c, h.object_type)?;
-                let schema = p.compact("hashing schema")?;
-                let flags = p.u8("hashing flags")?;
-                done(&p, h.object_type)?;
+                let (schema, flags) = single_with(c, h.object_type, |p| {
+                    Ok((p.compact("hashing schema")?, p.u8("hashing flags")?))
+                })?;
                 req.hashing_options = Some(RequestHashingOptions {
                     offset: h.offset,
                     schema,
@@ -108,9 +107,9 @@ pub(super) fn user_agent(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<UserAgent> {
     while let Some(h) = next_child(c, "a user agent part or the end of the UserAgent (0x5D)")? {
         match h.object_type {
             USER_AGENT_GUID => {
-                let mut p = single(c, h.object_type)?;
-                ua.guid = Some(p.guid("user agent guid")?);
-                done(&p, h.object_type)?;
+                ua.guid = Some(single_with(c, h.object_type, |p| {
+                    p.guid("user agent guid")
+                })?);
             }
             USER_AGENT_CLIENT_PLATFORM => {
                 let mut p = single(c, h.object_type)?;
@@ -122,9 +121,9 @@ pub(super) fn user_agent(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<UserAgent> {
                 ua.client_and_platform = Some(ClientAndPlatform { client, platform });
             }
             USER_AGENT_VERSION => {
-                let mut p = single(c, h.object_type)?;
-                ua.version = Some(p.u32("user agent version")?);
-                done(&p, h.object_type)?;
+                ua.version = Some(single_with(c, h.object_type, |p| {
+                    p.u32("user agent version")
+                })?);
             }
             _ => unknown(c, ctx, "UserAgent")?,
         }
@@ -200,10 +199,9 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
     )? {
         match h.object_type {
             QUERY_CHANGES_ARGUMENTS => {
-                let mut p = single(c, h.object_type)?;
-                let flags = p.u8("arguments flags")?;
-                let cell_id = p.cell_id("cell id")?;
-                done(&p, h.object_type)?;
+                let (flags, cell_id) = single_with(c, h.object_type, |p| {
+                    Ok((p.u8("arguments flags")?, p.cell_id("cell id")?))
+                })?;
                 q.arguments = Some(QueryChangesArguments {
                     flags,
                     flag_names: flag_names(u64::from(flags), ARGUMENT_FLAGS),
@@ -211,9 +209,9 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
                 });
             }
             QUERY_CHANGES_DATA_CONSTRAINT => {
-                let mut p = single(c, h.object_type)?;
-                q.max_data_elements = Some(p.compact("maximum data elements")?);
-                done(&p, h.object_type)?;
+                q.max_data_elements = Some(single_with(c, h.object_type, |p| {
+                    p.compact("maximum data elements")
+                })?);
             }
             QUERY_CHANGES_VERSIONING => {
                 let mut p = single(c, h.object_type)?;
@@ -221,9 +219,7 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
             }
             QUERY_CHANGES_FILTER => q.filters.push(filter(c)?),
             FILTER_FLAGS => {
-                let mut p = single(c, h.object_type)?;
-                let f = p.u8("filter flags")?;
-                done(&p, h.object_type)?;
+                let f = single_with(c, h.object_type, |p| p.u8("filter flags"))?;
                 match q.filters.last_mut() {
                     Some(last) if last.flags.is_none() => last.flags = Some(f),
                     _ => ctx.fail(Fail::new(
@@ -322,15 +318,13 @@ pub(super) fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequ
                     Bytes(p.rest("additional flags trailing bytes").to_vec());
             }
             LOCK_ID => {
-                let mut p = single(c, h.object_type)?;
-                pc.lock_id = Some(p.guid("lock id")?);
-                done(&p, h.object_type)?;
+                pc.lock_id = Some(single_with(c, h.object_type, |p| p.guid("lock id"))?);
             }
             KNOWLEDGE => pc.client_knowledge = Some(knowledge(c, ctx)?),
             DIAGNOSTIC_INPUT => {
-                let mut p = single(c, h.object_type)?;
-                pc.diagnostic_input = Some(p.u8("diagnostic request option input")?);
-                done(&p, h.object_type)?;
+                pc.diagnostic_input = Some(single_with(c, h.object_type, |p| {
+                    p.u8("diagnostic request option input")
+                })?);
             }
             _ => unknown(c, ctx, "PutChanges")?,
         }

@@ -137,10 +137,12 @@ pub(super) fn sub_response(
                 }
             }
             QUERY_CHANGES_RESPONSE => {
-                let mut p = single(c, h.object_type)?;
-                let storage_index_id = p.exguid("storage index extended guid")?;
-                let flags = p.u8("query changes response flags")?;
-                done(&p, h.object_type)?;
+                let (storage_index_id, flags) = single_with(c, h.object_type, |p| {
+                    Ok((
+                        p.exguid("storage index extended guid")?,
+                        p.u8("query changes response flags")?,
+                    ))
+                })?;
                 qc = Some(QueryChangesResponse {
                     offset: h.offset,
                     storage_index_id,
@@ -151,10 +153,9 @@ pub(super) fn sub_response(
                 });
             }
             FILE_HASH => {
-                let mut p = single(c, h.object_type)?;
-                let hash_type = p.compact("hash type")?;
-                let hash = p.binary_item("file hash")?;
-                done(&p, h.object_type)?;
+                let (hash_type, hash) = single_with(c, h.object_type, |p| {
+                    Ok((p.compact("hash type")?, p.binary_item("file hash")?))
+                })?;
                 qc.get_or_insert_with(Default::default).file_hash =
                     Some(FileHash { hash_type, hash });
             }
@@ -335,9 +336,7 @@ pub(super) fn response_error(c: &mut Cursor<'_>, ctx: &mut Ctx, depth: usize) ->
     while let Some(h) = next_child(c, "error data or the end of the Error (0x4D)")? {
         match h.object_type {
             ERROR_CELL | ERROR_PROTOCOL | ERROR_WIN32 | ERROR_HRESULT => {
-                let mut p = single(c, h.object_type)?;
-                let code = p.u32("error code")?;
-                done(&p, h.object_type)?;
+                let code = single_with(c, h.object_type, |p| p.u32("error code"))?;
                 e.detail = match h.object_type {
                     ERROR_CELL => ErrorDetail::CellError {
                         code,
