@@ -207,12 +207,7 @@ fn every_json_output_validates_and_holds_no_number_above_2_53() -> TestResult {
         .arg(dir.path().join("certs/synctap-ca.pem"))
         .stderr(Stdio::piped())
         .output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_exit(&out, 1);
     keep("replay", "replay --json".to_owned(), &out, false)?;
     drop(server);
 
@@ -229,12 +224,7 @@ fn every_json_output_validates_and_holds_no_number_above_2_53() -> TestResult {
         .arg("--json")
         .stderr(Stdio::piped())
         .output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"unreadable\""));
     keep("diff", "diff --json".to_owned(), &out, false)?;
 

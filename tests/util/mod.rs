@@ -517,6 +517,16 @@ pub fn assert_ran(what: &str, out: &std::process::Output) {
     );
 }
 
+/// Asserts that a process exited with `code`, with its stderr in the message when not.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs curl through `proxy` with `args`: its stdout, or an error with its stderr.
 pub fn curl_via(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     let out = Command::new("curl")
