@@ -117,6 +117,17 @@ pub(crate) fn text(n: roxmltree::Node<'_, '_>) -> String {
     s.trim().to_owned()
 }
 
+/// Parses an XML body and hands its text and root element to `read`; a body that is not
+/// UTF-8 or not well-formed gives its diagnostic instead.
+pub(crate) fn read_root<T>(
+    body: &[u8],
+    read: impl FnOnce(&str, roxmltree::Node<'_, '_>) -> T,
+) -> Result<T, Diagnostic> {
+    let text = as_text(body)?;
+    let doc = parse(text)?;
+    Ok(read(text, doc.root_element()))
+}
+
 /// The raw source between an element's start and end tags.
 pub(crate) fn inner<'i>(n: roxmltree::Node<'_, 'i>, text: &'i str) -> &'i str {
     let (Some(first), Some(last)) = (n.first_child(), n.last_child()) else {
