@@ -258,9 +258,7 @@ fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
 /// curl through `proxy`, trusting its CA.
 fn curl(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     let ca = proxy.ca_pem().display().to_string();
-    let mut all = vec!["--cacert", ca.as_str()];
-    all.extend_from_slice(args);
-    crate::util::curl_via(proxy, &all)
+    crate::util::curl_via(proxy, &["--cacert", &ca], args)
 }
 
 #[test]

@@ -527,10 +527,16 @@ pub fn assert_exit(out: &std::process::Output, code: i32) {
     );
 }
 
-/// Runs curl through `proxy` with `args`: its stdout, or an error with its stderr.
-pub fn curl_via(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+/// Runs curl through `proxy` with `options` and then `args`: its stdout, or an error
+/// with its stderr.
+pub fn curl_via(
+    proxy: &ProxyProcess,
+    options: &[&str],
+    args: &[&str],
+) -> Result<String, Box<dyn std::error::Error>> {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "60", "--proxy", &proxy.proxy_url()])
+        .args(options)
         .args(args)
         .output()?;
     if !out.status.success() {
