@@ -205,12 +205,7 @@ async fn send_all(
                 r = r.header("x-test-encoding", e);
             }
             let resp = r.send().await?;
-            let h = resp
-                .headers()
-                .get("x-sent-sha256")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+            let h = crate::util::header_text(resp.headers(), "x-sent-sha256");
             let _ = resp.bytes().await?;
             sent.push(h);
         }

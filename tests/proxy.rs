@@ -14,11 +14,7 @@ fn send(
 }
 
 fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
+    crate::util::header_text(r.headers(), name)
 }
 
 #[test]

@@ -167,12 +167,7 @@ async fn handle(req: Request<Incoming>, conn_no: u64) -> Result<Response<Full<By
     let version = format!("{:?}", req.version());
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let host = header_text(req.headers(), "host");
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut len = 0u64;
     let mut echo = Vec::new();
@@ -515,6 +510,15 @@ pub fn assert_ran(what: &str, out: &std::process::Output) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The value of header `name` as text; empty when it is absent or not visible ASCII.
+pub fn header_text(headers: &http::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// Asserts that a process exited with `code`, with its stderr in the message when not.
