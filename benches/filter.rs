@@ -18,6 +18,10 @@ use synctap::decode::exchange::decode_recorded;
 use synctap::filter::{Facts, Filter};
 use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response};
 
+#[path = "../tests/util/fixture.rs"]
+mod fixture;
+use fixture::split_fixture;
+
 const FILTERS: &[&str] = &[
     "~p webdav",
     "~p fsshttp & ~t coauth",
@@ -115,17 +119,7 @@ fn samples(testdata: &Path) -> Result<Vec<Exchange>, Box<dyn std::error::Error>>
 /// A fixture file: header lines, a blank line, the body.
 fn fixture(path: &Path) -> Result<(Headers, Vec<u8>), Box<dyn std::error::Error>> {
     let raw = std::fs::read(path)?;
-    let at = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{}: no blank line", path.display()))?;
-    let head = String::from_utf8_lossy(&raw[..at]);
-    let headers = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Ok((Headers(headers), raw[at + 4..].to_vec()))
+    Ok(split_fixture(&raw).ok_or_else(|| format!("{}: no blank line", path.display()))?)
 }
 
 fn header(name: &str, value: &str) -> Headers {

@@ -9,33 +9,22 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use synctap::decode::fsshttp::{
     decode_request, decode_response, encode_request, encode_response, CellPayload,
-    CoauthRequestType, CoauthStatus, EncodeOptions, ErrorCode, HResult, LockType, PayloadOrigin,
-    Request, RequestCollection, RequestEnvelope, Response, ResponseCollection, ResponseEnvelope,
-    SubRequest, SubRequestData, SubRequestType, SubResponse, SubResponseData, VersionInfo,
+    CoauthRequestType, CoauthStatus, EncodeOptions, LockType, PayloadOrigin, RequestEnvelope,
+    ResponseEnvelope, SubRequest, SubRequestData, SubRequestType, SubResponse, SubResponseData,
 };
 
-const SCHEMA: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
+#[path = "../tests/util/scenario.rs"]
+mod scenario;
+use scenario::{request_envelope, response_envelope, success, SCHEMA};
+
+const FILE: &str = "https://contoso.example/sites/team/Shared Documents/Plan.docx";
 
 fn request(subs: Vec<SubRequest>) -> RequestEnvelope {
-    RequestEnvelope {
-        request_version: Some(VersionInfo {
-            version: Some(2),
-            minor_version: Some(2),
-            ..VersionInfo::default()
-        }),
-        request_collection: Some(RequestCollection {
-            correlation_id: Some("{c0ffee00-1234-4abc-8def-0123456789ab}".to_owned()),
-            requests: vec![Request {
-                url: Some(
-                    "https://contoso.example/sites/team/Shared Documents/Plan.docx".to_owned(),
-                ),
-                request_token: Some(1),
-                sub_requests: subs,
-                ..Request::default()
-            }],
-        }),
-        ..RequestEnvelope::default()
-    }
+    request_envelope(
+        FILE,
+        "{c0ffee00-1234-4abc-8def-0123456789ab}".to_owned(),
+        subs,
+    )
 }
 
 fn cell(token: u64, bytes: Vec<u8>) -> SubRequest {
@@ -58,53 +47,27 @@ fn cell(token: u64, bytes: Vec<u8>) -> SubRequest {
 
 fn coauth(token: u64) -> SubRequest {
     SubRequest {
-        type_: Some(SubRequestType::Coauth),
         sub_request_token: Some(token),
-        sub_request_data: Some(SubRequestData {
-            coauth_request_type: Some(CoauthRequestType::RefreshCoauthoring),
-            client_id: Some("{7a1f5c3e-0d44-4b8a-9f51-3c2e6b0d9a11}".to_owned()),
-            schema_lock_id: Some(SCHEMA.to_owned()),
-            timeout: Some(3600),
-            ..SubRequestData::default()
-        }),
-        ..SubRequest::default()
+        ..scenario::coauth(
+            CoauthRequestType::RefreshCoauthoring,
+            "{7a1f5c3e-0d44-4b8a-9f51-3c2e6b0d9a11}",
+            Some(3600),
+        )
     }
 }
 
 fn response(n: u64) -> ResponseEnvelope {
-    ResponseEnvelope {
-        response_version: Some(VersionInfo {
-            version: Some(2),
-            minor_version: Some(2),
-            ..VersionInfo::default()
-        }),
-        response_collection: Some(ResponseCollection {
-            web_url: Some("https://contoso.example/sites/team".to_owned()),
-            web_url_is_encoded: None,
-            responses: vec![Response {
-                url: Some(
-                    "https://contoso.example/sites/team/Shared Documents/Plan.docx".to_owned(),
-                ),
-                request_token: Some(1),
-                health_score: Some(0),
-                sub_responses: (1..=n)
-                    .map(|t| SubResponse {
-                        sub_request_token: Some(t),
-                        error_code: Some(ErrorCode::from("Success")),
-                        h_result: Some(HResult::from_u32(0)),
-                        sub_response_data: Some(SubResponseData {
-                            lock_type: Some(LockType::SchemaLock),
-                            coauth_status: Some(CoauthStatus::Coauthoring),
-                            ..SubResponseData::default()
-                        }),
-                        ..SubResponse::default()
-                    })
-                    .collect(),
-                ..Response::default()
-            }],
-        }),
-        ..ResponseEnvelope::default()
-    }
+    let subs = (1..=n)
+        .map(|t| SubResponse {
+            sub_request_token: Some(t),
+            ..success(SubResponseData {
+                lock_type: Some(LockType::SchemaLock),
+                coauth_status: Some(CoauthStatus::Coauthoring),
+                ..SubResponseData::default()
+            })
+        })
+        .collect();
+    response_envelope(FILE, subs)
 }
 
 fn bench(c: &mut Criterion) {

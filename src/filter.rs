@@ -97,24 +97,15 @@ fn lex(s: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
         let c = b[i];
         match c {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
-            b'&' => {
-                out.push((i, Tok::And));
-                i += 1;
-            }
-            b'|' => {
-                out.push((i, Tok::Or));
-                i += 1;
-            }
-            b'!' => {
-                out.push((i, Tok::Not));
-                i += 1;
-            }
-            b'(' => {
-                out.push((i, Tok::Open));
-                i += 1;
-            }
-            b')' => {
-                out.push((i, Tok::Close));
+            b'&' | b'|' | b'!' | b'(' | b')' => {
+                let tok = match c {
+                    b'&' => Tok::And,
+                    b'|' => Tok::Or,
+                    b'!' => Tok::Not,
+                    b'(' => Tok::Open,
+                    _ => Tok::Close,
+                };
+                out.push((i, tok));
                 i += 1;
             }
             b'"' | b'\'' => {

@@ -5,7 +5,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 
-use crate::util::{runtime, start_upstream, synctap, TestCa, TestResult};
+use crate::util::{synctap, TestResult};
 
 fn ca(certs: &std::path::Path, args: &[&str]) -> std::process::Output {
     synctap()
@@ -74,9 +74,7 @@ fn proxy_refuses_a_key_that_does_not_match_the_certificate() -> TestResult {
 
 #[test]
 fn reverse_listen_plain_needs_no_certs_folder() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
+    let (rt, server, up) = crate::util::tls_upstream();
     let dir = tempfile::tempdir()?;
     // A certs path below a regular file can be neither read nor created, even by root.
     let file = dir.path().join("a-file");

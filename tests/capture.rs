@@ -246,28 +246,20 @@ fn every_command_skips_bad_lines_and_reports_contradictions() -> TestResult {
     }
 
     let har = dir.path().join("out.har");
-    let out = synctap()
-        .arg("export")
-        .arg(&path)
-        .arg("--har")
-        .arg(&har)
-        .output()?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    check_stderr("export", &err);
+    let red = dir.path().join("red.jsonl");
+    for (cmd, flag, written) in [("export", "--har", &har), ("redact", "--out", &red)] {
+        let out = synctap()
+            .arg(cmd)
+            .arg(&path)
+            .arg(flag)
+            .arg(written)
+            .output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{cmd}: {err}");
+        check_stderr(cmd, &err);
+    }
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&har)?)?;
     assert_eq!(doc["log"]["entries"].as_array().map(Vec::len), Some(5));
-
-    let red = dir.path().join("red.jsonl");
-    let out = synctap()
-        .arg("redact")
-        .arg(&path)
-        .arg("--out")
-        .arg(&red)
-        .output()?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    check_stderr("redact", &err);
     let (xs, _) = show_json(&red)?;
     assert_eq!(xs.len(), 5);
     Ok(())

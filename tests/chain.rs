@@ -8,9 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::util::TestResult;
-use crate::util::{
-    client, runtime, start_upstream, tls_setup, wait_for_exchanges, ProxyProcess, TestCa,
-};
+use crate::util::{client, start_upstream, tls_setup, wait_for_exchanges, ProxyProcess};
 
 /// A tinyproxy process; killed when dropped.
 struct Tinyproxy {
@@ -98,9 +96,7 @@ impl Tinyproxy {
 
 #[test]
 fn one_connect_per_client_connection_with_basic_auth() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
+    let (rt, server, up) = crate::util::tls_upstream();
     let plain = rt.block_on(start_upstream(None));
     let tp = Tinyproxy::start(Some(("alice", "s3cret")));
     let via = format!("http://alice:s3cret@127.0.0.1:{}", tp.port);
@@ -194,9 +190,7 @@ fn refused_connect_gives_a_502(
 
 #[test]
 fn an_unreachable_proxy_gives_a_502_naming_it() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
+    let (rt, server, up) = crate::util::tls_upstream();
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -222,9 +216,7 @@ fn an_unreachable_proxy_gives_a_502_naming_it() -> TestResult {
 
 #[test]
 fn https_proxy_variable_is_honoured_and_no_proxy_bypasses_it() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
+    let (rt, server, up) = crate::util::tls_upstream();
     let tp = Tinyproxy::start(None);
     let pem = server.pem_path.to_str().unwrap_or("").to_owned();
     let url = tp.url();
@@ -272,23 +264,14 @@ fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
     let via = format!("http://alice:s3cret@127.0.0.1:{}", tp.port);
     let capture = dir.path().join("demo.jsonl");
     let ca = dir.path().join("certs/synctap-ca.pem");
-    let out = crate::util::synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
+    let out = crate::util::demo_command(&dir.path().join("certs"), &capture)
         .arg("--server")
         .arg(format!("{}/sites/demo", s.url))
         .arg("--upstream-ca")
         .arg(&ca)
         .args(["--upstream-proxy", &via])
         .output()?;
-    assert!(
-        out.status.success(),
-        "demo failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("demo", &out);
     let after_demo = tp.connects();
     assert!(after_demo > 0, "{:?}", tp.requests());
 

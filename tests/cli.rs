@@ -150,19 +150,18 @@ fn show_filters_and_reports_bad_filters_by_column() -> TestResult {
     Ok(())
 }
 
+/// A binary MS-FSSHTTPB response with one sub-response of every kind.
+const EVERY_SUB_RESPONSE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/fsshttpb/every-sub-response.bin"
+);
+
 /// `decode --fields` maps every byte of a binary message to its field, Wireshark-style.
 #[test]
 fn decode_fields_maps_every_byte() -> TestResult {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fsshttpb/every-sub-response.bin"
-    );
+    let path = EVERY_SUB_RESPONSE;
     let out = synctap().args(["decode", "--fields", path]).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("synctap", &out);
     let text = String::from_utf8(out.stdout)?;
     let lines: Vec<&str> = text.lines().collect();
     assert!(
@@ -195,10 +194,7 @@ fn decode_fields_maps_every_byte() -> TestResult {
 /// exit 0, not with a panic about a broken pipe.
 #[test]
 fn closed_stdout_is_a_quiet_exit() -> TestResult {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fsshttpb/every-sub-response.bin"
-    );
+    let path = EVERY_SUB_RESPONSE;
     let mut child = synctap()
         .args(["decode", "--fields", path])
         .stdout(std::process::Stdio::piped())

@@ -205,12 +205,7 @@ async fn send_all(
                 r = r.header("x-test-encoding", e);
             }
             let resp = r.send().await?;
-            let h = resp
-                .headers()
-                .get("x-sent-sha256")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+            let h = crate::util::header_text(resp.headers(), "x-sent-sha256");
             let _ = resp.bytes().await?;
             sent.push(h);
         }
@@ -242,11 +237,7 @@ fn compressed_bodies_are_decoded_everywhere_and_stored_as_sent() -> TestResult {
 
     // show --json: each decodes as its protocol, without a diagnostic, and says what it undid.
     let out = synctap().args(["show", "--json"]).arg(&capture).output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("synctap", &out);
     let lines: Vec<serde_json::Value> = out
         .stdout
         .split(|b| *b == b'\n')

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use synctap::decode::exchange::{decode_exchange, Meta, Protocol};
 
-use crate::util::{read_capture, synctap, TestResult};
+use crate::util::{read_capture, TestResult};
 
 /// The ErrorCodes of each FSSHTTP exchange of the story, in order.
 const STORY: &[&[&str]] = &[
@@ -42,11 +42,7 @@ fn demo_records_the_whole_story() -> TestResult {
     let dir = tempfile::tempdir()?;
     let capture = dir.path().join("demo.jsonl");
     let t0 = Instant::now();
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
+    let out = crate::util::demo_command(&dir.path().join("certs"), &capture)
         .stderr(Stdio::inherit())
         .output()?;
     let took = t0.elapsed();
@@ -183,11 +179,7 @@ fn response_attributes_against_the_interop_schemas() -> TestResult {
     }
     let tmp = tempfile::tempdir()?;
     let capture = tmp.path().join("demo.jsonl");
-    let status = synctap()
-        .arg("--certs")
-        .arg(tmp.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
+    let status = crate::util::demo_command(&tmp.path().join("certs"), &capture)
         .stdout(Stdio::null())
         .status()?;
     assert!(status.success());

@@ -26,6 +26,14 @@ fn raw(addr: std::net::SocketAddr, send: &[u8]) -> Result<String, Box<dyn std::e
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Asserts that a raw HTTP answer has status `status` and says `says`.
+fn assert_answer(answer: &str, status: &str, says: &str) {
+    assert!(
+        answer.starts_with(&format!("HTTP/1.1 {status}")) && answer.contains(says),
+        "expected {status} saying {says}: {answer:?}"
+    );
+}
+
 #[test]
 fn malformed_request_gets_400_and_is_recorded() -> TestResult {
     let proxy = ProxyProcess::start(&[]);
@@ -352,8 +360,7 @@ fn bad_chunk_size_from_the_client_is_answered_400_and_blamed_on_the_client() -> 
         proxy.addr,
         b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n",
     )?;
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
-    assert!(answer.contains("x-synctap-error: client"), "{answer:?}");
+    assert_answer(&answer, "400", "x-synctap-error: client");
     let xs = recorded_after_sentinel(&proxy, "/up")?;
     assert_eq!(xs.len(), 1, "{xs:#?}");
     let err = error_of(&xs[0]);
@@ -381,8 +388,7 @@ fn stalled_upstream_gets_504_and_the_proxy_stays_up() -> TestResult {
         )
     };
     let answer = get(stuck, "/poll")?;
-    assert!(answer.starts_with("HTTP/1.1 504"), "{answer:?}");
-    assert!(answer.contains("--upstream-timeout"), "{answer:?}");
+    assert_answer(&answer, "504", "--upstream-timeout");
     let answer = get(good.addr, "/after")?;
     assert!(
         answer.starts_with("HTTP/1.1 200"),
@@ -638,8 +644,7 @@ fn connections_over_the_per_client_limit_get_503() -> TestResult {
         proxy.addr,
         b"GET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )?;
-    assert!(third.starts_with("HTTP/1.1 503"), "{third:?}");
-    assert!(third.contains("--max-client-connections"), "{third:?}");
+    assert_answer(&third, "503", "--max-client-connections");
     let xs = wait_for_exchanges(&proxy.capture, 1);
     assert!(
         error_of(&xs[0])

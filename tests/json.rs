@@ -207,12 +207,7 @@ fn every_json_output_validates_and_holds_no_number_above_2_53() -> TestResult {
         .arg(dir.path().join("certs/synctap-ca.pem"))
         .stderr(Stdio::piped())
         .output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_exit(&out, 1);
     keep("replay", "replay --json".to_owned(), &out, false)?;
     drop(server);
 
@@ -229,12 +224,7 @@ fn every_json_output_validates_and_holds_no_number_above_2_53() -> TestResult {
         .arg("--json")
         .stderr(Stdio::piped())
         .output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"unreadable\""));
     keep("diff", "diff --json".to_owned(), &out, false)?;
 
@@ -251,12 +241,7 @@ fn every_json_output_validates_and_holds_no_number_above_2_53() -> TestResult {
             .arg(repo().join(format!("docs/schema/{schema}.json")))
             .args(&files)
             .output()?;
-        assert!(
-            out.status.success(),
-            "{schema}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::util::assert_ran(&format!("validating {schema}"), &out);
     }
     Ok(())
 }
@@ -428,11 +413,7 @@ fn jq_recipes_answer_over_the_demo_capture() -> TestResult {
             .args(["-s", "-c", "--arg", "file", "Report.docx", program])
             .arg(file)
             .output()?;
-        assert!(
-            out.status.success(),
-            "recipe {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::util::assert_ran(&format!("recipe {name}"), &out);
         let v: Value = serde_json::from_slice(&out.stdout)?;
         match name.as_str() {
             // A and B coauthored Report.docx; A's coauthoring lock became exclusive.

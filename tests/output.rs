@@ -116,13 +116,9 @@ fn decode_escapes_text_from_the_wire() -> TestResult {
 #[test]
 fn findings_cite_public_specifications_only() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(dir.path().join("demo.jsonl"))
+    let out = crate::util::demo_command(&dir.path().join("certs"), &dir.path().join("demo.jsonl"))
         .output()?;
-    assert!(out.status.success(), "{out:?}");
+    crate::util::assert_ran("demo", &out);
     let demo = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(demo.contains("== timeline and findings"), "{demo}");
     let capture = dir.path().join("demo.jsonl");

@@ -202,25 +202,12 @@ fn the_demo_over_plain_http_imports_as_the_demo_recorded_it() -> TestResult {
     // Only the proxy-to-server leg: the demo's own capture is the client-to-proxy leg.
     let dump = Tcpdump::start(&pcap, port);
     let capture = dir.path().join("demo.jsonl");
-    let demo = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args([
-            "demo",
-            "--no-ui",
-            "--server",
-            &format!("http://{addr}/sites/demo"),
-            "--capture",
-        ])
-        .arg(&capture)
+    let demo = crate::util::demo_command(&dir.path().join("certs"), &capture)
+        .args(["--server", &format!("http://{addr}/sites/demo")])
         .output()?;
     dump.stop();
     drop(serve);
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
+    crate::util::assert_ran("demo", &demo);
     let out = dir.path().join("from-pcap.jsonl");
     let report = import(&pcap, &out);
     assert!(

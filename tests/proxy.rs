@@ -1,11 +1,9 @@
 //! End-to-end proxy tests: real synctap processes, a hyper TLS upstream with its own CA,
 //! reqwest and curl as clients.
 
-use std::process::Command;
-
 use crate::util::{
     client, have_curl, runtime, sha256, start_upstream, tls_setup, wait_for_exchanges,
-    ProxyProcess, TestCa, TestResult,
+    ProxyProcess, TestResult,
 };
 
 fn send(
@@ -16,11 +14,7 @@ fn send(
 }
 
 fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
+    crate::util::header_text(r.headers(), name)
 }
 
 #[test]
@@ -202,9 +196,7 @@ fn upstream_refused_gives_502_and_a_recorded_error() -> TestResult {
 
 #[test]
 fn untrusted_upstream_certificate_gives_502() -> TestResult {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
+    let (rt, _ca, up) = crate::util::tls_upstream();
     let proxy = ProxyProcess::start(&[]); // no --upstream-ca
     let c = client(&proxy.ca_pem(), Some(&proxy.proxy_url()), false);
     let r = send(&rt, c.get(format!("{}/x", up.url())))?;
@@ -259,23 +251,10 @@ fn big_download_streams_and_is_stored_in_chunks() -> TestResult {
     Ok(())
 }
 
+/// curl through `proxy`, trusting its CA.
 fn curl(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "60",
-            "--proxy",
-            &proxy.proxy_url(),
-            "--cacert",
-        ])
-        .arg(proxy.ca_pem())
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("curl failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let ca = proxy.ca_pem().display().to_string();
+    crate::util::curl_via(proxy, &["--cacert", &ca], args)
 }
 
 #[test]
@@ -345,11 +324,7 @@ fn kill_9_leaves_a_readable_capture() -> TestResult {
         .arg("show")
         .arg(&proxy.capture)
         .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran("synctap", &out);
     let text = String::from_utf8_lossy(&out.stdout);
     let complete = text
         .lines()

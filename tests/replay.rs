@@ -8,7 +8,9 @@ use std::process::Stdio;
 use synctap::decode::exchange::{decode_recorded, DecodedRecord};
 use synctap::model::Exchange;
 
-use crate::util::{read_capture, serve, synctap, ServerProcess, TestResult};
+use crate::util::{
+    assert_ran, demo_command, read_capture, serve, synctap, ServerProcess, TestResult,
+};
 
 /// Records the demo story through the proxy against a fresh `serve --coauth on`.
 fn record_demo(dir: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
@@ -24,22 +26,14 @@ pub(crate) fn record_demo_against(
 ) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
     let s = serve(dir, &format!("data-{name}"), serve_args)?;
     let capture = dir.join(format!("{name}.jsonl"));
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
+    let out = demo_command(&dir.join("certs"), &capture)
         .arg("--server")
         .arg(format!("{}/sites/demo", s.url))
         .arg("--upstream-ca")
         .arg(dir.join("certs/synctap-ca.pem"))
         .stderr(Stdio::inherit())
         .output()?;
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_ran("demo", &out);
     Ok(capture)
 }
 
@@ -232,11 +226,7 @@ fn mock_serves_the_demo_to_its_clients() -> TestResult {
     let log = dir.path().join("mock.log");
     let m = mock(dir.path(), &capture, &log)?;
     let again = dir.path().join("against-mock.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&again)
+    let out = demo_command(&dir.path().join("certs"), &again)
         .arg("--server")
         .arg(format!("{}/sites/demo", m.url))
         .stderr(Stdio::inherit())

@@ -2,14 +2,12 @@
 //! decrypted exchanges for intercepted hosts and tunnel records for the rest.
 
 use crate::util::TestResult;
-use crate::util::{client, runtime, start_upstream, wait_for_exchanges, ProxyProcess, TestCa};
+use crate::util::{client, wait_for_exchanges, ProxyProcess};
 use synctap::model::ExchangeKind;
 
 #[test]
 fn intercept_decrypts_only_matching_hosts() -> TestResult {
-    let rt = runtime();
-    let server = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&server)));
+    let (rt, server, up) = crate::util::tls_upstream();
     let proxy = ProxyProcess::start(&[
         "--upstream-ca",
         server.pem_path.to_str().unwrap_or(""),

@@ -7,16 +7,13 @@ use std::path::Path;
 use synctap::capture::{CaptureReader, CaptureWriter, Record};
 use synctap::decode::exchange::decode_recorded;
 use synctap::decode::fsshttp::{
-    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus,
-    EditorsTableRequestType, EncodeOptions, ErrorCode, ExclusiveLockRequestType, HResult, LockType,
-    PayloadOrigin, Request as FRequest, RequestCollection, RequestEnvelope, Response as FResponse,
-    ResponseCollection, ResponseEnvelope, SchemaLockRequestType, SubRequest, SubRequestData,
-    SubRequestType, SubResponse, SubResponseData, VersionInfo,
+    CellPayload, CoauthRequestType, CoauthStatus, EditorsTableRequestType, EncodeOptions,
+    ErrorCode, ExclusiveLockRequestType, HResult, LockType, PayloadOrigin, SchemaLockRequestType,
+    SubRequest, SubRequestData, SubRequestType, SubResponse, SubResponseData,
 };
 use synctap::decode::fsshttpb::{
     self, build_put_changes_request, build_query_changes_response, ErrorDetail, FilePackageOptions,
-    FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, ResponseError, CELL_ERROR_GUID,
-    REQUEST_SIGNATURE, RESPONSE_SIGNATURE,
+    FsshttpbResponse, ResponseError, CELL_ERROR_GUID,
 };
 use synctap::decode::webdav::{encode_lockdiscovery, ActiveLock, DavTimeout};
 use synctap::model::{
@@ -27,16 +24,16 @@ use synctap::timeline::{
     TimelineOptions, TimelineReport,
 };
 
+use crate::util::scenario::{
+    cell_storage_post, cell_subrequest, client_subrequest, coauth, coauth_schema,
+    put_changes_response, query_changes_request, request_envelope, response_envelope, success,
+    ENDPOINT, SCHEMA, SOAP_ACTION,
+};
 use crate::util::TestResult;
 
-const ENDPOINT: &str =
-    "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService";
 const FILE: &str = "https://contoso.example/sites/team/Shared%20Documents/Plan.docx";
-const SCHEMA: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
 const OTHER_SCHEMA: &str = "11111111-2222-3333-4444-555555555555";
 const TRANSITION: &str = "5c6e1f00-0000-4000-8000-000000000001";
-const SOAP_ACTION: &str =
-    "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"";
 
 /// A capture under construction.
 struct Cap {
@@ -112,63 +109,10 @@ impl Cap {
         subs: Vec<SubRequest>,
         resps: Vec<SubResponse>,
     ) -> u64 {
-        let req = RequestEnvelope {
-            request_version: Some(VersionInfo {
-                version: Some(2),
-                minor_version: Some(2),
-                ..VersionInfo::default()
-            }),
-            request_collection: Some(RequestCollection {
-                correlation_id: Some(format!("{{c0ffee00-0000-4000-8000-{at:012}}}")),
-                requests: vec![FRequest {
-                    url: Some(FILE.to_owned()),
-                    request_token: Some(1),
-                    sub_requests: subs,
-                    ..FRequest::default()
-                }],
-            }),
-            ..RequestEnvelope::default()
-        };
-        let resp = ResponseEnvelope {
-            response_version: Some(VersionInfo {
-                version: Some(2),
-                minor_version: Some(2),
-                ..VersionInfo::default()
-            }),
-            response_collection: Some(ResponseCollection {
-                web_url: Some("https://contoso.example/sites/team".to_owned()),
-                responses: vec![FResponse {
-                    url: Some(FILE.to_owned()),
-                    request_token: Some(1),
-                    health_score: Some(0),
-                    sub_responses: resps,
-                    ..FResponse::default()
-                }],
-                ..ResponseCollection::default()
-            }),
-            ..ResponseEnvelope::default()
-        };
-        let (qct, qbody) = encode_request(&req, EncodeOptions::default());
-        let (rct, rbody) = encode_response(&resp, EncodeOptions::default());
-        self.exchange(
-            at,
-            conn,
-            Request {
-                method: "POST".to_owned(),
-                url: ENDPOINT.to_owned(),
-                headers: Headers(vec![
-                    ("Content-Type".to_owned(), qct),
-                    ("SOAPAction".to_owned(), SOAP_ACTION.to_owned()),
-                ]),
-                body: Body::complete(qbody),
-            },
-            Some(Response {
-                status: 200,
-                reason: "OK".to_owned(),
-                headers: Headers(vec![("Content-Type".to_owned(), rct)]),
-                body: Body::complete(rbody),
-            }),
-        )
+        let req = request_envelope(FILE, format!("{{c0ffee00-0000-4000-8000-{at:012}}}"), subs);
+        let resp = response_envelope(FILE, resps);
+        let (request, response) = cell_storage_post(&req, &resp, EncodeOptions::default());
+        self.exchange(at, conn, request, Some(response))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -278,29 +222,6 @@ fn data() -> SubRequestData {
     SubRequestData::default()
 }
 
-fn coauth(t: CoauthRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
-    coauth_schema(t, client, SCHEMA, timeout)
-}
-
-fn coauth_schema(
-    t: CoauthRequestType,
-    client: &str,
-    schema: &str,
-    timeout: Option<i64>,
-) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::Coauth),
-        sub_request_data: Some(SubRequestData {
-            coauth_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            schema_lock_id: Some(schema.to_owned()),
-            timeout,
-            ..data()
-        }),
-        ..SubRequest::default()
-    }
-}
-
 fn exclusive(
     t: ExclusiveLockRequestType,
     lock_id: &str,
@@ -322,19 +243,7 @@ fn exclusive(
 }
 
 fn cell(payload: Vec<u8>) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::Cell),
-        sub_request_data: Some(SubRequestData {
-            binary_data_size: Some(payload.len() as i64),
-            schema_lock_id: Some(SCHEMA.to_owned()),
-            payload: Some(CellPayload {
-                bytes: payload.into(),
-                origin: PayloadOrigin::Inline,
-            }),
-            ..data()
-        }),
-        ..SubRequest::default()
-    }
+    cell_subrequest(payload.into(), Some(SCHEMA))
 }
 
 fn put_changes() -> SubRequest {
@@ -346,32 +255,11 @@ fn put_changes() -> SubRequest {
 }
 
 fn query_changes() -> SubRequest {
-    let r = FsshttpbRequest {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: REQUEST_SIGNATURE,
-        sub_requests: vec![fsshttpb::SubRequest {
-            request_id: 1,
-            request_type: 2,
-            data: fsshttpb::SubRequestData::QueryChanges(QueryChangesRequest::default()),
-            ..fsshttpb::SubRequest::default()
-        }],
-        ..FsshttpbRequest::default()
-    };
-    cell(fsshttpb::encode_request(&r))
-}
-
-fn success(d: SubResponseData) -> Option<SubResponse> {
-    Some(SubResponse {
-        error_code: Some(ErrorCode::from("Success")),
-        h_result: Some(HResult::from_u32(0)),
-        sub_response_data: Some(d),
-        ..SubResponse::default()
-    })
+    cell(fsshttpb::encode_request(&query_changes_request()))
 }
 
 fn ok() -> Option<SubResponse> {
-    success(SubResponseData::default())
+    Some(success(SubResponseData::default()))
 }
 
 fn fail(code: &str) -> Option<SubResponse> {
@@ -384,19 +272,19 @@ fn fail(code: &str) -> Option<SubResponse> {
 }
 
 fn shared(status: &str) -> Option<SubResponse> {
-    success(SubResponseData {
+    Some(success(SubResponseData {
         lock_type: Some(LockType::SchemaLock),
         coauth_status: Some(CoauthStatus::from(status)),
         transition_id: Some(TRANSITION.to_owned()),
         ..SubResponseData::default()
-    })
+    }))
 }
 
 fn status(status: &str) -> Option<SubResponse> {
-    success(SubResponseData {
+    Some(success(SubResponseData {
         coauth_status: Some(CoauthStatus::from(status)),
         ..SubResponseData::default()
-    })
+    }))
 }
 
 fn cell_answer(code: &str, r: &FsshttpbResponse) -> Option<SubResponse> {
@@ -416,42 +304,22 @@ fn cell_answer(code: &str, r: &FsshttpbResponse) -> Option<SubResponse> {
 }
 
 fn put_ok() -> Option<SubResponse> {
-    let r = FsshttpbResponse {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: RESPONSE_SIGNATURE,
-        sub_responses: vec![fsshttpb::SubResponse {
-            request_id: 1,
-            request_type: 5,
-            data: fsshttpb::SubResponseData::PutChanges(fsshttpb::PutChangesResponse::default()),
-            ..fsshttpb::SubResponse::default()
-        }],
-        ..FsshttpbResponse::default()
-    };
-    cell_answer("Success", &r)
+    cell_answer("Success", &put_changes_response())
 }
 
 fn coherency_failure() -> Option<SubResponse> {
-    let r = FsshttpbResponse {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: RESPONSE_SIGNATURE,
-        sub_responses: vec![fsshttpb::SubResponse {
-            request_id: 1,
-            request_type: 5,
-            status: 1,
-            error: Some(ResponseError {
-                error_type: CELL_ERROR_GUID,
-                detail: ErrorDetail::CellError {
-                    code: 12,
-                    name: "CoherencyFailure".to_owned(),
-                },
-                ..ResponseError::default()
-            }),
-            ..fsshttpb::SubResponse::default()
-        }],
-        ..FsshttpbResponse::default()
-    };
+    let mut r = put_changes_response();
+    for s in &mut r.sub_responses {
+        s.status = 1;
+        s.error = Some(ResponseError {
+            error_type: CELL_ERROR_GUID,
+            detail: ErrorDetail::CellError {
+                code: 12,
+                name: "CoherencyFailure".to_owned(),
+            },
+            ..ResponseError::default()
+        });
+    }
     cell_answer("CellRequestFail", &r)
 }
 
@@ -1501,31 +1369,21 @@ fn check_and_timeline_commands() -> TestResult {
 }
 
 fn schema_lock(t: SchemaLockRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::SchemaLock),
-        sub_request_data: Some(SubRequestData {
-            schema_lock_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            schema_lock_id: Some(SCHEMA.to_owned()),
-            timeout,
-            ..data()
-        }),
-        ..SubRequest::default()
-    }
+    let data = SubRequestData {
+        schema_lock_request_type: Some(t),
+        schema_lock_id: Some(SCHEMA.to_owned()),
+        ..data()
+    };
+    client_subrequest(SubRequestType::SchemaLock, client, timeout, data)
 }
 
 fn editors(t: EditorsTableRequestType, client: &str, timeout: Option<i64>) -> SubRequest {
-    SubRequest {
-        type_: Some(SubRequestType::EditorsTable),
-        sub_request_data: Some(SubRequestData {
-            editors_table_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            as_editor: Some(true),
-            timeout,
-            ..data()
-        }),
-        ..SubRequest::default()
-    }
+    let data = SubRequestData {
+        editors_table_request_type: Some(t),
+        as_editor: Some(true),
+        ..data()
+    };
+    client_subrequest(SubRequestType::EditorsTable, client, timeout, data)
 }
 
 #[test]
@@ -1533,10 +1391,10 @@ fn schema_lock_and_editors_table_lanes() -> TestResult {
     use EditorsTableRequestType as E;
     use SchemaLockRequestType as S;
     let mut c = Cap::new();
-    let lock = success(SubResponseData {
+    let lock = Some(success(SubResponseData {
         lock_type: Some(LockType::SchemaLock),
         ..SubResponseData::default()
-    });
+    }));
     c.fss(
         0,
         1,
@@ -1676,10 +1534,10 @@ mod robustness {
                     sub_request_data: Some(data()),
                     ..SubRequest::default()
                 },
-                success(SubResponseData {
+                Some(success(SubResponseData {
                     am_i_alone: Some(client % 2 == 0),
                     ..SubResponseData::default()
-                }),
+                })),
             ),
             _ => (
                 editors(EditorsTableRequestType::JoinEditingSession, &who, timeout),
@@ -1728,21 +1586,8 @@ mod robustness {
 
 /// Headers and body of a `testdata/fsshttp` fixture (header lines, a blank line, the body).
 fn fixture(bytes: &[u8]) -> (Headers, Vec<u8>) {
-    let (head, body) = [&b"\r\n\r\n"[..], &b"\n\n"[..]]
-        .iter()
-        .find_map(|sep| {
-            bytes
-                .windows(sep.len())
-                .position(|w| w == *sep)
-                .map(|i| (&bytes[..i], &bytes[i + sep.len()..]))
-        })
-        .unwrap_or((&[][..], bytes));
-    let headers = String::from_utf8_lossy(head)
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    (Headers(headers), body.to_vec())
+    crate::util::fixture::split_fixture(bytes)
+        .unwrap_or_else(|| (Headers::default(), bytes.to_vec()))
 }
 
 #[test]

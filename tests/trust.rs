@@ -28,11 +28,7 @@ fn openssl(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::util::assert_ran(&format!("openssl {args:?}"), &out);
 }
 
 /// Makes the certificate with openssl and returns it as the upstream's identity.

@@ -2,11 +2,8 @@
 //! (`2`, Enter, `/` with a filter, `q`) and reads the pane. Needs tmux (`apt-get install
 //! tmux`); fails with that message when it is missing.
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-use crate::util::synctap;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -63,22 +60,6 @@ impl Drop for Tmux {
     }
 }
 
-fn demo_capture(dir: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
-    let capture = dir.join("demo.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(capture)
-}
-
 #[test]
 fn ui_in_tmux_switches_views_opens_filters_and_quits() -> TestResult {
     let version = Command::new("tmux").arg("-V").output();
@@ -87,7 +68,7 @@ fn ui_in_tmux_switches_views_opens_filters_and_quits() -> TestResult {
         "tmux is required for the terminal UI test (apt-get install tmux): {version:?}"
     );
     let dir = tempfile::tempdir()?;
-    let capture = demo_capture(dir.path())?;
+    let capture = crate::util::record_demo(dir.path());
     let tmux = Tmux {
         socket: format!("synctap-ui-test-{}", std::process::id()),
     };

@@ -49,22 +49,9 @@ fn start_wsgidav(root: &std::path::Path) -> Result<(Wsgidav, u16), Box<dyn std::
     Err("wsgidav did not start listening".into())
 }
 
+/// curl through `proxy`, with the response head in the output.
 fn curl(proxy: &ProxyProcess, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-i",
-            "--max-time",
-            "30",
-            "--proxy",
-            &proxy.proxy_url(),
-        ])
-        .args(args)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("curl: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::util::curl_via(proxy, &["-i"], args)
 }
 
 #[test]
@@ -106,50 +93,39 @@ fn wsgidav_lock_propfind_put_unlock_through_the_proxy() -> TestResult {
             })
         })
         .ok_or("no Lock-Token")?;
-    let propfind = curl(
-        &proxy,
-        &[
-            "-X",
-            "PROPFIND",
-            "-H",
-            "Depth: 0",
-            "-H",
-            "Content-Type: application/xml",
-            "--data",
-            r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/><D:getetag/></D:prop></D:propfind>"#,
-            &url,
-        ],
-    )?;
-    assert!(propfind.starts_with("HTTP/1.1 207"), "{propfind}");
-    let locked_put = curl(
-        &proxy,
-        &["-X", "PUT", "--data", "version 2 without token", &url],
-    )?;
-    assert!(locked_put.starts_with("HTTP/1.1 423"), "{locked_put}");
-    let put = curl(
-        &proxy,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            &format!("If: (<{token}>)"),
-            "--data",
-            "version 2",
-            &url,
-        ],
-    )?;
-    assert!(put.starts_with("HTTP/1.1 20"), "{put}");
-    let unlock = curl(
-        &proxy,
-        &[
-            "-X",
-            "UNLOCK",
-            "-H",
-            &format!("Lock-Token: <{token}>"),
-            &url,
-        ],
-    )?;
-    assert!(unlock.starts_with("HTTP/1.1 204"), "{unlock}");
+    let if_token = format!("If: (<{token}>)");
+    let lock_token = format!("Lock-Token: <{token}>");
+    let propfind_body = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/><D:getetag/></D:prop></D:propfind>"#;
+    // Each step: curl's arguments and the status line it must get.
+    let steps: [(Vec<&str>, &str); 4] = [
+        (
+            vec![
+                "-X",
+                "PROPFIND",
+                "-H",
+                "Depth: 0",
+                "-H",
+                "Content-Type: application/xml",
+                "--data",
+                propfind_body,
+            ],
+            "HTTP/1.1 207",
+        ),
+        (
+            vec!["-X", "PUT", "--data", "version 2 without token"],
+            "HTTP/1.1 423",
+        ),
+        (
+            vec!["-X", "PUT", "-H", &if_token, "--data", "version 2"],
+            "HTTP/1.1 20",
+        ),
+        (vec!["-X", "UNLOCK", "-H", &lock_token], "HTTP/1.1 204"),
+    ];
+    for (mut args, want) in steps {
+        args.push(&url);
+        let got = curl(&proxy, &args)?;
+        assert!(got.starts_with(want), "{args:?}: {got}");
+    }
 
     let xs = wait_for_exchanges(&proxy.capture, 5);
     assert_eq!(xs.len(), 5);

@@ -232,9 +232,13 @@ mod tests {
 
     #[test]
     fn authorities_get_default_ports() {
-        assert_eq!(authority_with_port("https://h/p"), "h:443");
-        assert_eq!(authority_with_port("http://h:8080/p"), "h:8080");
-        assert_eq!(authority_with_port("http://[::1]/"), "[::1]:80");
-        assert_eq!(authority_with_port("http://[::1]:81/"), "[::1]:81");
+        for (url, authority) in [
+            ("https://h/p", "h:443"),
+            ("http://h:8080/p", "h:8080"),
+            ("http://[::1]/", "[::1]:80"),
+            ("http://[::1]:81/", "[::1]:81"),
+        ] {
+            assert_eq!(authority_with_port(url), authority, "{url}");
+        }
     }
 }

@@ -956,6 +956,14 @@ mod tests {
         (xs, r.warnings().to_vec())
     }
 
+    /// Reads a capture of the header line and then `lines`.
+    fn read_lines(lines: &[String]) -> (Vec<Exchange>, Vec<ReadWarning>) {
+        let h = header();
+        let mut all: Vec<&[u8]> = vec![h.as_bytes()];
+        all.extend(lines.iter().map(|l| l.as_bytes()));
+        read(&join(&all))
+    }
+
     fn join(lines: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
         for l in lines {
@@ -1041,14 +1049,12 @@ mod tests {
     fn chunks_of_an_earlier_session_never_attach_to_a_later_exchange() {
         // A killed session left 3 bytes of exchange 1's body; a later session (ids
         // restarted, as before the writer continued them) sends exchange 1 again.
-        let text = join(&[
-            header().as_bytes(),
-            chunk(1, 0, b"old").as_bytes(),
-            chunk(1, 0, b"new-").as_bytes(),
-            chunk(1, 4, b"body").as_bytes(),
-            chunked_line(1, 8).as_bytes(),
+        let (xs, ws) = read_lines(&[
+            chunk(1, 0, b"old"),
+            chunk(1, 0, b"new-"),
+            chunk(1, 4, b"body"),
+            chunked_line(1, 8),
         ]);
-        let (xs, ws) = read(&text);
         let body = &xs[0].request.as_ref().expect("request").body;
         assert_eq!(body.bytes, b"new-body");
         assert!(!body.truncated);
@@ -1065,12 +1071,7 @@ mod tests {
 
     #[test]
     fn chunks_without_their_exchange_are_reported_at_the_end() {
-        let text = join(&[
-            header().as_bytes(),
-            line(1, b"a").as_bytes(),
-            chunk(2, 0, b"in flight").as_bytes(),
-        ]);
-        let (xs, ws) = read(&text);
+        let (xs, ws) = read_lines(&[line(1, b"a"), chunk(2, 0, b"in flight")]);
         assert_eq!(xs.len(), 1);
         assert!(ws[0]
             .to_string()
@@ -1079,13 +1080,11 @@ mod tests {
 
     #[test]
     fn a_chunk_gap_truncates_the_body() {
-        let text = join(&[
-            header().as_bytes(),
-            chunk(1, 0, b"abc").as_bytes(),
-            chunk(1, 10, b"xyz").as_bytes(),
-            chunked_line(1, 13).as_bytes(),
+        let (xs, ws) = read_lines(&[
+            chunk(1, 0, b"abc"),
+            chunk(1, 10, b"xyz"),
+            chunked_line(1, 13),
         ]);
-        let (xs, ws) = read(&text);
         let body = &xs[0].request.as_ref().expect("request").body;
         assert_eq!(body.bytes, b"abc");
         assert!(body.truncated);

@@ -448,26 +448,22 @@ pub fn classify(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> P
 }
 
 fn decode_plain(meta: &Meta<'_>, request_body: &[u8], response_body: &[u8]) -> DecodedExchange {
+    // SPFileSync and WebDAV models have the same request/response shape.
+    macro_rules! two_sided {
+        ($module:ident, $variant:ident) => {{
+            let x = $module::decode(meta, request_body, response_body);
+            let diagnostics = both_sides(
+                &x.request.diagnostics,
+                x.response.as_ref().map(|r| &r.diagnostics[..]),
+            );
+            let summary = vec![$module::summarize(&x)];
+            DecodedExchange::of(ProtocolModel::$variant(Box::new(x)), summary, diagnostics)
+        }};
+    }
     match classify(meta, request_body, response_body) {
         Protocol::Fsshttp => decode_fsshttp(meta, request_body, response_body),
-        Protocol::SpFileSync => {
-            let x = spfilesync::decode(meta, request_body, response_body);
-            let diagnostics = both_sides(
-                &x.request.diagnostics,
-                x.response.as_ref().map(|r| &r.diagnostics[..]),
-            );
-            let summary = vec![spfilesync::summarize(&x)];
-            DecodedExchange::of(ProtocolModel::SpFileSync(Box::new(x)), summary, diagnostics)
-        }
-        Protocol::WebDav => {
-            let x = webdav::decode(meta, request_body, response_body);
-            let diagnostics = both_sides(
-                &x.request.diagnostics,
-                x.response.as_ref().map(|r| &r.diagnostics[..]),
-            );
-            let summary = vec![webdav::summarize(&x)];
-            DecodedExchange::of(ProtocolModel::WebDav(Box::new(x)), summary, diagnostics)
-        }
+        Protocol::SpFileSync => two_sided!(spfilesync, SpFileSync),
+        Protocol::WebDav => two_sided!(webdav, WebDav),
         Protocol::Http => DecodedExchange::plain_http(),
     }
 }
@@ -546,11 +542,7 @@ pub fn decode_cells(
     // A MIME part named by several xop:Includes is decoded once (no amplification).
     let mut seen = Vec::new();
     if let Some(req) = request {
-        for (_, sub) in req.sub_requests() {
-            let Some(p) = sub.cell_payload() else {
-                continue;
-            };
-            let token = sub.sub_request_token;
+        for (token, p) in req.cell_payloads() {
             if let Some(first) = p.repeats(&mut seen, token) {
                 diagnostics.push(repeated_part(Side::Request, p, token, first));
                 cells.push(CellExchange {
@@ -575,11 +567,7 @@ pub fn decode_cells(
         }
     }
     if let Some(resp) = response {
-        for (_, sub) in resp.sub_responses() {
-            let Some(p) = sub.cell_payload() else {
-                continue;
-            };
-            let token = sub.sub_request_token;
+        for (token, p) in resp.cell_payloads() {
             if let Some(first) = p.repeats(&mut seen, token) {
                 diagnostics.push(repeated_part(Side::Response, p, token, first));
                 continue;

@@ -93,12 +93,15 @@ fn soap_element_count() {
     );
 }
 
+/// An empty element `x` with `n` attributes, the `i`th written by `attr(i)`.
+fn element_x(n: usize, attr: impl Fn(usize) -> String) -> String {
+    let a: String = (0..n).map(attr).collect();
+    format!("<x{a}/>")
+}
+
 #[test]
 fn soap_attribute_count() {
-    let attrs = |n: usize| {
-        let a: String = (0..n).map(|i| format!(" a{i}=\"\"")).collect();
-        format!("<x{a}/>")
-    };
+    let attrs = |n: usize| element_x(n, |i| format!(" a{i}=\"\""));
     assert!(!has(
         &soap_diags(&attrs(fsshttp::MAX_ATTRIBUTES)),
         "attributes on"
@@ -113,10 +116,7 @@ fn soap_attribute_count() {
 
 #[test]
 fn soap_namespace_bindings() {
-    let decls = |n: usize| {
-        let a: String = (0..n).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect();
-        format!("<x{a}/>")
-    };
+    let decls = |n: usize| element_x(n, |i| format!(" xmlns:p{i}=\"urn:{i}\""));
     assert!(!has(
         &soap_diags(&decls(fsshttp::MAX_BINDINGS)),
         "malformed xml"

@@ -18,6 +18,8 @@ pub mod meta;
 pub mod mtom;
 pub mod pretty;
 pub mod spfilesync;
+#[cfg(test)]
+pub(crate) mod testdata;
 pub mod text;
 pub mod webdav;
 

@@ -382,13 +382,18 @@ mod tests {
 
     #[test]
     fn cid_decoding() {
-        assert_eq!(
-            cid_from_href("cid:http%3A%2F%2Ftempuri.org%2F1%2F42"),
-            "http://tempuri.org/1/42"
-        );
-        assert_eq!(cid_from_href("CID:<a@b>"), "a@b");
-        assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        for (href, cid) in [
+            (
+                "cid:http%3A%2F%2Ftempuri.org%2F1%2F42",
+                "http://tempuri.org/1/42",
+            ),
+            ("CID:<a@b>", "a@b"),
+            // A bad escape is kept as it is.
+            ("cid:%4", "%4"),
+            ("cid:%zz%41", "%zzA"),
+        ] {
+            assert_eq!(cid_from_href(href), cid, "{href}");
+        }
         assert_eq!(percent_encode("http://t/1"), "http%3A%2F%2Ft%2F1");
     }
 

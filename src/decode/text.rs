@@ -5,6 +5,22 @@
 //! These are byte-level and total: no input makes them panic, whatever mix of `%`,
 //! multibyte UTF-8 and control characters it holds.
 
+/// The value of the first (name, value) pair whose name is `name`, ASCII
+/// case-insensitively: header fields and query parameters.
+pub fn value_of<'a, K, V>(
+    pairs: impl IntoIterator<Item = (&'a K, &'a V)>,
+    name: &str,
+) -> Option<&'a str>
+where
+    K: AsRef<str> + ?Sized + 'a,
+    V: AsRef<str> + ?Sized + 'a,
+{
+    pairs
+        .into_iter()
+        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_ref())
+}
+
 /// Decodes `%XX` escapes (RFC 3986 2.1). A `%` not followed by two hex digits is kept as
 /// it is; bytes that do not form UTF-8 after decoding become U+FFFD.
 ///
@@ -160,22 +176,22 @@ mod tests {
 
     #[test]
     fn decodes_escapes_and_keeps_bad_ones() {
-        assert_eq!(percent_decode("Report%20Q1.docx"), "Report Q1.docx");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("a%"), "a%");
-        assert_eq!(percent_decode("%zz%41"), "%zzA");
-        assert_eq!(percent_decode("%C3%A4"), "ä");
-        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
-    }
-
-    /// Issue 14.3: `%` before a multibyte character panicked ("byte index is not a char
-    /// boundary") in replay's copy of this function.
-    #[test]
-    fn percent_before_multibyte_character() {
-        assert_eq!(percent_decode("N%Kä"), "N%Kä");
-        assert_eq!(percent_decode("%ä"), "%ä");
-        assert_eq!(percent_decode("%4ä"), "%4ä");
-        assert_eq!(percent_decode("ä%"), "ä%");
+        for (input, want) in [
+            ("Report%20Q1.docx", "Report Q1.docx"),
+            ("a%2", "a%2"),
+            ("a%", "a%"),
+            ("%zz%41", "%zzA"),
+            ("%C3%A4", "ä"),
+            ("%FF", "\u{FFFD}"),
+            // Issue 14.3: `%` before a multibyte character panicked ("byte index is not a
+            // char boundary") in replay's copy of this function.
+            ("N%Kä", "N%Kä"),
+            ("%ä", "%ä"),
+            ("%4ä", "%4ä"),
+            ("ä%", "ä%"),
+        ] {
+            assert_eq!(percent_decode(input), want, "{input}");
+        }
     }
 
     #[test]
@@ -207,14 +223,15 @@ mod tests {
             escape_terminal("Report Q1.docx ä \\ {ok}"),
             std::borrow::Cow::Borrowed(_)
         ));
-        assert_eq!(
-            escape_terminal("\u{1b}[41mred\u{7}"),
-            "\\u{1b}[41mred\\u{7}"
-        );
-        assert_eq!(escape_terminal("a\r\nb\tc"), "a\\r\\nb\\tc");
-        assert_eq!(escape_terminal("\u{9b}31m\u{7f}"), "\\u{9b}31m\\u{7f}");
-        assert_eq!(escape_terminal("x\u{202e}fdp.exe"), "x\\u{202e}fdp.exe");
-        assert_eq!(escape_terminal("\0"), "\\u{0}");
+        for (input, want) in [
+            ("\u{1b}[41mred\u{7}", "\\u{1b}[41mred\\u{7}"),
+            ("a\r\nb\tc", "a\\r\\nb\\tc"),
+            ("\u{9b}31m\u{7f}", "\\u{9b}31m\\u{7f}"),
+            ("x\u{202e}fdp.exe", "x\\u{202e}fdp.exe"),
+            ("\0", "\\u{0}"),
+        ] {
+            assert_eq!(escape_terminal(input), want);
+        }
         assert_eq!(escape_terminal_lines("a\u{1b}\nb\r\n"), "a\\u{1b}\nb\\r\n");
         assert!(matches!(
             escape_terminal_lines("tree\n  node\n"),

@@ -21,6 +21,7 @@ pub(crate) mod route;
 mod target;
 pub mod tls;
 pub(crate) mod trust;
+mod verify;
 
 pub use client::{HttpClient, HttpResponse};
 pub use error::{error_chain, BadUrl, ClientError, ConnectError, MintError, TlsError};

@@ -17,6 +17,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme}
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::error::MintError;
+use super::verify::{signature_checks, Signatures};
 
 /// The one crypto provider synctap uses: ring.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -132,7 +133,9 @@ fn client_config(
     let mut config = if trust.insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_custom_certificate_verifier(Arc::new(NoVerify {
+                signatures: Signatures::Algorithms(provider.signature_verification_algorithms),
+            }))
             .with_no_client_auth()
     } else {
         let verifier = match rustls_platform_verifier::Verifier::new_with_extra_roots(
@@ -204,7 +207,9 @@ impl ResolvesServerCert for FixedCert {
 
 /// Accepts any upstream certificate (`--insecure-upstream`), still checking signatures.
 #[derive(Debug)]
-struct NoVerify(Arc<CryptoProvider>);
+struct NoVerify {
+    signatures: Signatures,
+}
 
 impl ServerCertVerifier for NoVerify {
     fn verify_server_cert(
@@ -218,35 +223,5 @@ impl ServerCertVerifier for NoVerify {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    signature_checks!(signatures);
 }

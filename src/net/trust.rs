@@ -11,6 +11,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use super::verify::{signature_checks, Signatures};
+
 /// Why an upstream certificate was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -51,6 +53,7 @@ impl std::error::Error for Untrusted {}
 pub(crate) struct PinningVerifier {
     pins: Vec<CertificateDer<'static>>,
     inner: Arc<dyn ServerCertVerifier>,
+    signatures: Signatures,
 }
 
 impl PinningVerifier {
@@ -58,7 +61,12 @@ impl PinningVerifier {
         pins: Vec<CertificateDer<'static>>,
         inner: Arc<dyn ServerCertVerifier>,
     ) -> Self {
-        Self { pins, inner }
+        let signatures = Signatures::Inner(Arc::clone(&inner));
+        Self {
+            pins,
+            inner,
+            signatures,
+        }
     }
 }
 
@@ -94,27 +102,7 @@ impl ServerCertVerifier for PinningVerifier {
         })
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    signature_checks!(signatures);
 }
 
 /// A pinned certificate still has to be valid now and name the host.

@@ -294,67 +294,9 @@ fn compare_cell(
                 );
             }
             (Some(o), Some(n)) => {
-                a.cmp(
-                    "ErrorCode",
-                    o.error_code.as_ref().map(ToString::to_string),
-                    n.error_code.as_ref().map(ToString::to_string),
-                    false,
-                );
-                a.cmp(
-                    "HResult",
-                    o.h_result.as_ref().map(|h| h.raw.clone()),
-                    n.h_result.as_ref().map(|h| h.raw.clone()),
-                    false,
-                );
-                a.cmp(
-                    "ErrorMessage",
-                    o.error_message.clone(),
-                    n.error_message.clone(),
-                    true,
-                );
-                a.cmp(
-                    "ServerCorrelationId",
-                    o.server_correlation_id.clone(),
-                    n.server_correlation_id.clone(),
-                    true,
-                );
-                let (od_, nd_) = (o.sub_response_data.as_ref(), n.sub_response_data.as_ref());
-                a.cmp(
-                    "LockType",
-                    od_.and_then(|d| d.lock_type.as_ref())
-                        .map(|v| v.as_str().to_owned()),
-                    nd_.and_then(|d| d.lock_type.as_ref())
-                        .map(|v| v.as_str().to_owned()),
-                    false,
-                );
-                a.cmp(
-                    "CoauthStatus",
-                    od_.and_then(|d| d.coauth_status.as_ref())
-                        .map(|v| v.as_str().to_owned()),
-                    nd_.and_then(|d| d.coauth_status.as_ref())
-                        .map(|v| v.as_str().to_owned()),
-                    false,
-                );
-                a.cmp(
-                    "ExclusiveLockReturnReason",
-                    od_.and_then(|d| d.exclusive_lock_return_reason.as_ref())
-                        .map(|v| v.as_str().to_owned()),
-                    nd_.and_then(|d| d.exclusive_lock_return_reason.as_ref())
-                        .map(|v| v.as_str().to_owned()),
-                    false,
-                );
-                a.cmp(
-                    "Etag",
-                    od_.and_then(|d| d.etag.clone()),
-                    nd_.and_then(|d| d.etag.clone()),
-                    true,
-                );
-                a.cmp(
-                    "TransitionID",
-                    od_.and_then(|d| d.transition_id.clone()),
-                    nd_.and_then(|d| d.transition_id.clone()),
-                    true,
-                );
+                for (field, get, volatile) in SUB_RESPONSE_FIELDS {
+                    a.cmp(field, get(o), get(n), *volatile);
+                }
             }
         }
         let cell = |f: Option<&crate::decode::exchange::FsshttpExchange>| {
@@ -385,6 +327,77 @@ fn compare_cell(
 }
 
 /// The FSSHTTPB fields compared, with their volatility.
+/// A compared field of a SubResponse: its name, how to read it, whether it is volatile.
+type SubResponseField = (&'static str, fn(&SubResponse) -> Option<String>, bool);
+
+/// The SubResponse fields compared, in report order.
+const SUB_RESPONSE_FIELDS: &[SubResponseField] = &[
+    (
+        "ErrorCode",
+        |s| s.error_code.as_ref().map(ToString::to_string),
+        false,
+    ),
+    (
+        "HResult",
+        |s| s.h_result.as_ref().map(|h| h.raw.clone()),
+        false,
+    ),
+    ("ErrorMessage", |s| s.error_message.clone(), true),
+    (
+        "ServerCorrelationId",
+        |s| s.server_correlation_id.clone(),
+        true,
+    ),
+    (
+        "LockType",
+        |s| {
+            Some(
+                s.sub_response_data
+                    .as_ref()?
+                    .lock_type
+                    .as_ref()?
+                    .as_str()
+                    .to_owned(),
+            )
+        },
+        false,
+    ),
+    (
+        "CoauthStatus",
+        |s| {
+            Some(
+                s.sub_response_data
+                    .as_ref()?
+                    .coauth_status
+                    .as_ref()?
+                    .as_str()
+                    .to_owned(),
+            )
+        },
+        false,
+    ),
+    (
+        "ExclusiveLockReturnReason",
+        |s| {
+            Some(
+                s.sub_response_data
+                    .as_ref()?
+                    .exclusive_lock_return_reason
+                    .as_ref()?
+                    .as_str()
+                    .to_owned(),
+            )
+        },
+        false,
+    ),
+    ("Etag", |s| s.sub_response_data.as_ref()?.etag.clone(), true),
+    (
+        "TransitionID",
+        |s| s.sub_response_data.as_ref()?.transition_id.clone(),
+        true,
+    ),
+];
+
 const CELL_FIELDS: &[(&str, bool)] = &[
     ("FSSHTTPB status", false),
     ("FSSHTTPB error", false),

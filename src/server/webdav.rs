@@ -68,10 +68,7 @@ pub(crate) struct DavRequest<'a> {
 
 impl DavRequest<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::decode::text::value_of(self.headers.iter().map(|(k, v)| (k, v)), name)
     }
 }
 

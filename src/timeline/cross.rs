@@ -410,39 +410,71 @@ fn sync_step(
 #[cfg(test)]
 mod tests {
     use std::error::Error;
-    use std::path::{Path, PathBuf};
 
     use super::*;
     use crate::decode::exchange::{decode_exchange, DecodedExchange, Meta, Protocol};
-    use crate::decode::spfilesync;
+    use crate::decode::{spfilesync, testdata};
 
     type TestResult = Result<(), Box<dyn Error>>;
 
-    fn root() -> PathBuf {
-        // `file!()` is relative to the package root in the main crate and absolute when
-        // another crate includes this file by path.
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(Path::new(file!()));
-        here.ancestors()
-            .nth(3)
-            .unwrap_or(Path::new("."))
-            .join("testdata")
+    /// One exchange for a test: a method and a URL, then only what differs from an empty
+    /// request and an answer without status, headers or body.
+    #[derive(Default)]
+    struct Ex<'a> {
+        method: &'a str,
+        url: &'a str,
+        req: &'a [(&'a str, &'a str)],
+        body: &'a [u8],
+        status: Option<u16>,
+        resp: &'a [(&'a str, &'a str)],
+        resp_body: &'a [u8],
     }
 
-    fn fixture(rel: &str) -> Result<Vec<u8>, Box<dyn Error>> {
-        Ok(std::fs::read(root().join(rel))?)
-    }
+    impl<'a> Ex<'a> {
+        fn new(method: &'a str, url: &'a str) -> Self {
+            Ex {
+                method,
+                url,
+                ..Ex::default()
+            }
+        }
 
-    fn dav(
-        method: &str,
-        url: &str,
-        req: &[(&str, &str)],
-        body: &[u8],
-        status: u16,
-        resp: &[(&str, &str)],
-        resp_body: &[u8],
-    ) -> ProtocolModel {
-        let meta = Meta::request(method, url, req).with_response(Some(status), resp);
-        ProtocolModel::WebDav(Box::new(webdav::decode(&meta, body, resp_body)))
+        fn req(self, req: &'a [(&'a str, &'a str)]) -> Self {
+            Ex { req, ..self }
+        }
+
+        fn body(self, body: &'a [u8]) -> Self {
+            Ex { body, ..self }
+        }
+
+        fn status(self, status: u16) -> Self {
+            Ex {
+                status: Some(status),
+                ..self
+            }
+        }
+
+        fn resp(self, resp: &'a [(&'a str, &'a str)]) -> Self {
+            Ex { resp, ..self }
+        }
+
+        fn resp_body(self, resp_body: &'a [u8]) -> Self {
+            Ex { resp_body, ..self }
+        }
+
+        /// Decoded as WebDAV, whatever the classifier would say.
+        fn dav(&self) -> ProtocolModel {
+            let meta = Meta::request(self.method, self.url, self.req)
+                .with_response(self.status, self.resp);
+            ProtocolModel::WebDav(Box::new(webdav::decode(&meta, self.body, self.resp_body)))
+        }
+
+        /// Through the one classifier and decoder.
+        fn decode(&self) -> DecodedExchange {
+            let meta = Meta::request(self.method, self.url, self.req)
+                .with_response(self.status, self.resp);
+            decode_exchange(&meta, self.body, self.resp_body)
+        }
     }
 
     fn rules(f: &[Finding]) -> Vec<(&str, Vec<u64>)> {
@@ -456,33 +488,21 @@ mod tests {
 
     #[test]
     fn redownload_with_same_resourcetag() {
-        let a = dav(
-            "GET",
-            BUDGET,
-            &[],
-            b"",
-            200,
-            &[("ResourceTag", "rt:1")],
-            b"mail",
-        );
-        let b = dav(
-            "GET",
-            "/exchange/adele/Inbox/Budget.EML",
-            &[],
-            b"",
-            200,
-            &[("resourcetag", "rt:1")],
-            b"mail",
-        );
-        let c = dav(
-            "GET",
-            BUDGET,
-            &[],
-            b"",
-            200,
-            &[("ResourceTag", "rt:2")],
-            b"mail2",
-        );
+        let a = Ex::new("GET", BUDGET)
+            .status(200)
+            .resp(&[("ResourceTag", "rt:1")])
+            .resp_body(b"mail")
+            .dav();
+        let b = Ex::new("GET", "/exchange/adele/Inbox/Budget.EML")
+            .status(200)
+            .resp(&[("resourcetag", "rt:1")])
+            .resp_body(b"mail")
+            .dav();
+        let c = Ex::new("GET", BUDGET)
+            .status(200)
+            .resp(&[("ResourceTag", "rt:2")])
+            .resp_body(b"mail2")
+            .dav();
         let f = cross_exchange_findings([(1, &a), (2, &b), (3, &c)]);
         assert_eq!(rules(&f), [("webdav.repl.redownload", vec![1, 2])]);
         assert_eq!(f[0].severity, Severity::Warning);
@@ -491,38 +511,26 @@ mod tests {
             "the client re-downloaded /exchange/adele/Inbox/Budget.EML whose resourcetag rt:1 it already had (downloaded)"
         );
         // A 304/412 answer is not a download.
-        let d = dav(
-            "GET",
-            BUDGET,
-            &[("If", "(<rt:2>)")],
-            b"",
-            412,
-            &[("ResourceTag", "rt:2")],
-            b"",
-        );
+        let d = Ex::new("GET", BUDGET)
+            .req(&[("If", "(<rt:2>)")])
+            .status(412)
+            .resp(&[("ResourceTag", "rt:2")])
+            .dav();
         assert!(cross_exchange_findings([(3, &c), (4, &d)]).is_empty());
     }
 
     #[test]
     fn manifest_lists_unchanged_resourcetag() -> TestResult {
-        let get = dav(
-            "GET",
-            BUDGET,
-            &[],
-            b"",
-            200,
-            &[("ResourceTag", BUDGET_TAG)],
-            b"mail",
-        );
-        let search = dav(
-            "SEARCH",
-            "http://mail.contoso.com/exchange/adele/Inbox/",
-            &[],
-            &fixture("webdav/search_repl_initial.xml")?,
-            207,
-            &[],
-            &fixture("webdav/manifest_207.xml")?,
-        );
+        let get = Ex::new("GET", BUDGET)
+            .status(200)
+            .resp(&[("ResourceTag", BUDGET_TAG)])
+            .resp_body(b"mail")
+            .dav();
+        let search = Ex::new("SEARCH", "http://mail.contoso.com/exchange/adele/Inbox/")
+            .body(&testdata::fixture("webdav", "search_repl_initial.xml")?)
+            .status(207)
+            .resp_body(&testdata::fixture("webdav", "manifest_207.xml")?)
+            .dav();
         let f = cross_exchange_findings([(7, &get), (9, &search)]);
         assert_eq!(
             rules(&f),
@@ -546,25 +554,13 @@ mod tests {
 
     #[test]
     fn collblob_continuity() -> TestResult {
-        let first = dav(
-            "SEARCH",
-            "/exchange/adele/Inbox/",
-            &[],
-            &fixture("webdav/search_repl_initial.xml")?,
-            207,
-            &[],
-            &fixture("webdav/manifest_207.xml")?,
-        );
+        let first = Ex::new("SEARCH", "/exchange/adele/Inbox/")
+            .body(&testdata::fixture("webdav", "search_repl_initial.xml")?)
+            .status(207)
+            .resp_body(&testdata::fixture("webdav", "manifest_207.xml")?)
+            .dav();
         // search_repl_next.xml sends state-1, but the manifest returned state-2.
-        let stale = dav(
-            "SEARCH",
-            "/exchange/adele/Inbox",
-            &[],
-            &fixture("webdav/search_repl_next.xml")?,
-            207,
-            &[],
-            br#"<D:multistatus xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/"><R:repl><R:collblob>s3</R:collblob></R:repl></D:multistatus>"#,
-        );
+        let stale = Ex::new("SEARCH", "/exchange/adele/Inbox").body(&testdata::fixture("webdav", "search_repl_next.xml")?).status(207).resp_body(br#"<D:multistatus xmlns:D="DAV:" xmlns:R="http://schemas.microsoft.com/repl/"><R:repl><R:collblob>s3</R:collblob></R:repl></D:multistatus>"#).dav();
         let f = cross_exchange_findings([(1, &first), (2, &stale)]);
         assert_eq!(rules(&f), [("webdav.repl.collblob-continuity", vec![1, 2])]);
         assert_eq!(
@@ -579,44 +575,31 @@ mod tests {
     #[test]
     fn lock_token_not_submitted_and_stale() -> TestResult {
         let coded = format!("<{TOKEN}>");
-        let lock = dav(
-            "LOCK",
-            "http://dav.contoso.com/docs/Report.docx",
-            &[("Timeout", "Second-3600")],
-            &fixture("webdav/lockinfo.xml")?,
-            200,
-            &[("Lock-Token", &coded)],
-            &fixture("webdav/lock_response.xml")?,
-        );
-        let put_without = dav("PUT", "/docs/Report.docx", &[], b"x", 423, &[], b"");
+        let lock = Ex::new("LOCK", "http://dav.contoso.com/docs/Report.docx")
+            .req(&[("Timeout", "Second-3600")])
+            .body(&testdata::fixture("webdav", "lockinfo.xml")?)
+            .status(200)
+            .resp(&[("Lock-Token", &coded)])
+            .resp_body(&testdata::fixture("webdav", "lock_response.xml")?)
+            .dav();
+        let put_without = Ex::new("PUT", "/docs/Report.docx")
+            .body(b"x")
+            .status(423)
+            .dav();
         let if_value = format!("({coded})");
-        let put_with = dav(
-            "PUT",
-            "/docs/Report.docx",
-            &[("If", &if_value)],
-            b"x",
-            204,
-            &[],
-            b"",
-        );
-        let unlock = dav(
-            "UNLOCK",
-            "/docs/Report.docx",
-            &[("Lock-Token", &coded)],
-            b"",
-            204,
-            &[],
-            b"",
-        );
-        let refresh = dav(
-            "LOCK",
-            "/docs/Report.docx",
-            &[("If", &if_value)],
-            b"",
-            412,
-            &[],
-            b"",
-        );
+        let put_with = Ex::new("PUT", "/docs/Report.docx")
+            .req(&[("If", &if_value)])
+            .body(b"x")
+            .status(204)
+            .dav();
+        let unlock = Ex::new("UNLOCK", "/docs/Report.docx")
+            .req(&[("Lock-Token", &coded)])
+            .status(204)
+            .dav();
+        let refresh = Ex::new("LOCK", "/docs/Report.docx")
+            .req(&[("If", &if_value)])
+            .status(412)
+            .dav();
         let f = cross_exchange_findings([
             (1, &lock),
             (2, &put_without),
@@ -636,24 +619,16 @@ mod tests {
             "PUT /docs/Report.docx was refused with 423 Locked without submitting lock token opaquelocktoken:e71d4fae-5d… granted in exchange 1"
         );
         // A new LOCK after the UNLOCK makes the (new) token live again.
-        let relock = dav(
-            "LOCK",
-            "/docs/Report.docx",
-            &[],
-            &fixture("webdav/lockinfo.xml")?,
-            200,
-            &[("Lock-Token", &coded)],
-            b"",
-        );
-        let put = dav(
-            "PUT",
-            "/docs/Report.docx",
-            &[("If", &if_value)],
-            b"x",
-            204,
-            &[],
-            b"",
-        );
+        let relock = Ex::new("LOCK", "/docs/Report.docx")
+            .body(&testdata::fixture("webdav", "lockinfo.xml")?)
+            .status(200)
+            .resp(&[("Lock-Token", &coded)])
+            .dav();
+        let put = Ex::new("PUT", "/docs/Report.docx")
+            .req(&[("If", &if_value)])
+            .body(b"x")
+            .status(204)
+            .dav();
         assert!(
             cross_exchange_findings([(1, &lock), (4, &unlock), (6, &relock), (7, &put)]).is_empty()
         );
@@ -663,39 +638,28 @@ mod tests {
     #[test]
     fn msdavext_piggyback_locks() {
         let coded = format!("<{TOKEN}>");
-        let get = dav(
-            "GET",
-            "/docs/a.docx",
-            &[("X-MSDAVEXTLockTimeout", "Second-3600")],
-            b"",
-            200,
-            &[
+        let get = Ex::new("GET", "/docs/a.docx")
+            .req(&[("X-MSDAVEXTLockTimeout", "Second-3600")])
+            .status(200)
+            .resp(&[
                 ("Lock-Token", &coded),
                 ("X-MSDAVEXTLockTimeout", "Second-3600"),
-            ],
-            b"data",
-        );
-        let unlock = dav(
-            "PUT",
-            "/docs/a.docx",
-            &[
+            ])
+            .resp_body(b"data")
+            .dav();
+        let unlock = Ex::new("PUT", "/docs/a.docx")
+            .req(&[
                 ("X-MSDAVEXTLockTimeout", "Second-0"),
                 ("Lock-Token", &coded),
-            ],
-            b"data",
-            200,
-            &[],
-            b"",
-        );
-        let again = dav(
-            "PUT",
-            "/docs/a.docx",
-            &[("Lock-Token", &coded)],
-            b"data",
-            200,
-            &[],
-            b"",
-        );
+            ])
+            .body(b"data")
+            .status(200)
+            .dav();
+        let again = Ex::new("PUT", "/docs/a.docx")
+            .req(&[("Lock-Token", &coded)])
+            .body(b"data")
+            .status(200)
+            .dav();
         let f = cross_exchange_findings([(1, &get), (2, &unlock), (3, &again)]);
         assert_eq!(rules(&f), [("webdav.lock.stale-token", vec![2, 3])]);
     }
@@ -736,105 +700,49 @@ mod tests {
         );
     }
 
-    /// One exchange through the one classifier and decoder.
-    #[allow(clippy::too_many_arguments)]
-    fn classify_and_decode(
-        method: &str,
-        url: &str,
-        req: &[(&str, &str)],
-        body: &[u8],
-        status: Option<u16>,
-        resp: &[(&str, &str)],
-        resp_body: &[u8],
-    ) -> DecodedExchange {
-        let meta = Meta::request(method, url, req).with_response(status, resp);
-        decode_exchange(&meta, body, resp_body)
-    }
-
     /// The signals the WebDAV / SPFileSync sniffer used are those of the one classifier
     /// (`decode::exchange::classify`).
     #[test]
     fn the_classifier_tells_the_families_apart() -> TestResult {
-        let s = classify_and_decode(
-            "GET",
-            "https://contoso.sharepoint.com/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/policy",
-            &[],
-            b"",
-            Some(200),
-            &[("Content-Type", "application/xml")],
-            &fixture("spfilesync/policy.xml")?,
-        );
+        let s = Ex::new("GET", "https://contoso.sharepoint.com/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/policy").status(200).resp(&[("Content-Type", "application/xml")]).resp_body(&testdata::fixture("spfilesync", "policy.xml")?).decode();
         assert_eq!(s.protocol(), Protocol::SpFileSync);
         assert_eq!(s.summary, ["SPFileSync policy → 12 rules"]);
-        let body = fixture("webdav/propfind.xml")?;
-        let x = classify_and_decode("PROPFIND", "/docs/", &[], &body, None, &[], b"");
+        let body = testdata::fixture("webdav", "propfind.xml")?;
+        let x = Ex::new("PROPFIND", "/docs/").body(&body).decode();
         assert_eq!(x.protocol(), Protocol::WebDav);
-        let x = classify_and_decode(
-            "GET",
-            "/docs/a",
-            &[],
-            b"",
-            Some(200),
-            &[("ResourceTag", "rt:1")],
-            b"x",
-        );
+        let x = Ex::new("GET", "/docs/a")
+            .status(200)
+            .resp(&[("ResourceTag", "rt:1")])
+            .resp_body(b"x")
+            .decode();
         assert_eq!(x.protocol(), Protocol::WebDav);
-        let x = classify_and_decode(
-            "GET",
-            "/docs/a",
-            &[("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045")],
-            b"",
-            None,
-            &[],
-            b"",
-        );
+        let x = Ex::new("GET", "/docs/a")
+            .req(&[("User-Agent", "Microsoft-WebDAV-MiniRedir/10.0.19045")])
+            .decode();
         assert_eq!(x.protocol(), Protocol::WebDav);
-        let x = classify_and_decode(
-            "GET",
-            "/index.html",
-            &[("Accept", "*/*")],
-            b"",
-            Some(200),
-            &[],
-            b"<html/>",
-        );
+        let x = Ex::new("GET", "/index.html")
+            .req(&[("Accept", "*/*")])
+            .status(200)
+            .resp_body(b"<html/>")
+            .decode();
         assert_eq!(x.protocol(), Protocol::Http);
-        let x = classify_and_decode(
-            "POST",
-            "/_vti_bin/cellstorage.svc/CellStorageService",
-            &[
+        let x = Ex::new("POST", "/_vti_bin/cellstorage.svc/CellStorageService").req(&[
                 ("SOAPAction", "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\""),
                 ("Content-Type", "multipart/related"),
-            ],
-            b"--x",
-            None,
-            &[],
-            b"",
-        );
+            ]).body(b"--x").decode();
         assert_eq!(x.protocol(), Protocol::Fsshttp);
         Ok(())
     }
 
     #[test]
     fn decoded_exchanges_survive_json() -> TestResult {
-        let sync = classify_and_decode(
-            "GET",
-            "https://c.sharepoint.com/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/RootFolder?Filter=changes&SyncToken=4%3B%234%3B%231%3B3%3B5d2445a6f48d4c1e9b0a1c2d3e4f5a6b%3B638981500204270000%3B1417",
-            &[],
-            b"",
-            Some(200),
-            &[("X-SyncToken", "x"), ("X-HasMoreData", "False")],
-            &fixture("spfilesync/rootfolder_changes.xml")?,
-        );
-        let dav = classify_and_decode(
-            "PROPFIND",
-            "/docs/",
-            &[("Depth", "1")],
-            &fixture("webdav/propfind.xml")?,
-            Some(207),
-            &[],
-            &fixture("webdav/propfind_207.xml")?,
-        );
+        let sync = Ex::new("GET", "https://c.sharepoint.com/_api/SPFileSync/sync/5d2445a6f48d4c1e9b0a1c2d3e4f5a6b/RootFolder?Filter=changes&SyncToken=4%3B%234%3B%231%3B3%3B5d2445a6f48d4c1e9b0a1c2d3e4f5a6b%3B638981500204270000%3B1417").status(200).resp(&[("X-SyncToken", "x"), ("X-HasMoreData", "False")]).resp_body(&testdata::fixture("spfilesync", "rootfolder_changes.xml")?).decode();
+        let dav = Ex::new("PROPFIND", "/docs/")
+            .req(&[("Depth", "1")])
+            .body(&testdata::fixture("webdav", "propfind.xml")?)
+            .status(207)
+            .resp_body(&testdata::fixture("webdav", "propfind_207.xml")?)
+            .decode();
         for x in [sync, dav, DecodedExchange::plain_http()] {
             let json = serde_json::to_string(&x)?;
             assert_eq!(serde_json::from_str::<DecodedExchange>(&json)?, x);

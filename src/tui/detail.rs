@@ -288,22 +288,34 @@ fn field_lines(x: &Exchange, d: &DecodedExchange) -> Vec<String> {
     let f = d.fsshttp();
     // A MIME part named by several xop:Includes is listed once.
     let mut seen = Vec::new();
-    if let Some(env) = f.and_then(|f| f.request.as_ref()) {
-        for (t, p) in env.cell_payloads() {
-            payload_fields(&mut out, &mut seen, p.heading("SubRequest", t), p);
-        }
-    } else if let Some(r) = &x.request {
-        if fsshttpb::sniff(&r.body.bytes).is_some() {
-            add_fields(&mut out, "Request body", &r.body.bytes);
-        }
-    }
-    if let Some(env) = f.and_then(|f| f.response.as_ref()) {
-        for (t, p) in env.cell_payloads() {
-            payload_fields(&mut out, &mut seen, p.heading("SubResponse", t), p);
-        }
-    } else if let Some(r) = &x.response {
-        if fsshttpb::sniff(&r.body.bytes).is_some() {
-            add_fields(&mut out, "Response body", &r.body.bytes);
+    // Each side: the Cell payloads of its SOAP envelope, or the body when it is an
+    // MS-FSSHTTPB message itself.
+    let request_cells = f
+        .and_then(|f| f.request.as_ref())
+        .map(|env| env.cell_payloads().collect::<Vec<_>>());
+    let response_cells = f
+        .and_then(|f| f.response.as_ref())
+        .map(|env| env.cell_payloads().collect::<Vec<_>>());
+    for (cells, heading, body, label) in [
+        (
+            request_cells,
+            "SubRequest",
+            x.request.as_ref().map(|r| &r.body),
+            "Request body",
+        ),
+        (
+            response_cells,
+            "SubResponse",
+            x.response.as_ref().map(|r| &r.body),
+            "Response body",
+        ),
+    ] {
+        if let Some(cells) = cells {
+            for (t, p) in cells {
+                payload_fields(&mut out, &mut seen, p.heading(heading, t), p);
+            }
+        } else if let Some(b) = body.filter(|b| fsshttpb::sniff(&b.bytes).is_some()) {
+            add_fields(&mut out, label, &b.bytes);
         }
     }
     if out.is_empty() {

@@ -54,27 +54,30 @@ impl Areas {
 
     /// The view whose title is at column `x` of the header.
     pub(crate) fn view_at(&self, x: u16) -> Option<View> {
-        let mut at = 1u16;
-        for v in View::ALL {
-            let w = v.title().len() as u16 + 2;
-            if x >= at && x < at + w {
-                return Some(v);
-            }
-            at += w + 1;
-        }
-        None
+        title_at(View::ALL, View::title, 1, x)
     }
 
     /// The detail tab whose title is at column `x` of the detail's first line.
     pub(crate) fn tab_at(detail: Rect, x: u16) -> Option<Tab> {
-        let mut at = detail.x + 1;
-        for t in Tab::ALL {
-            let w = t.title().len() as u16 + 2;
-            if x >= at && x < at + w {
-                return Some(t);
-            }
-            at += w + 1;
-        }
-        None
+        title_at(Tab::ALL, Tab::title, detail.x + 1, x)
     }
+}
+
+/// Which of `items`, whose titles stand in a row from column `from` (each padded by one
+/// space on either side, one column apart), is at column `x`.
+fn title_at<T: Copy>(
+    items: impl IntoIterator<Item = T>,
+    title: impl Fn(T) -> &'static str,
+    from: u16,
+    x: u16,
+) -> Option<T> {
+    let mut at = from;
+    for i in items {
+        let w = title(i).len() as u16 + 2;
+        if x >= at && x < at + w {
+            return Some(i);
+        }
+        at += w + 1;
+    }
+    None
 }

@@ -146,28 +146,30 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let wide = area.width >= 110;
     let target_w = if wide { 26 } else { 17 };
-    let header = if wide {
+    // Each column's title and width; `None` takes what is left.
+    let target = Some(target_w as u16);
+    let columns: Vec<(&str, Option<u16>)> = if wide {
         vec![
-            "#",
-            "time",
-            "client",
-            "method",
-            "host/path",
-            "protocol",
-            "summary",
-            "status",
-            "size",
-            "dur",
+            ("#", Some(7)),
+            ("time", Some(12)),
+            ("client", Some(8)),
+            ("method", Some(6)),
+            ("host/path", target),
+            ("protocol", Some(10)),
+            ("summary", None),
+            ("status", Some(16)),
+            ("size", Some(5)),
+            ("dur", Some(5)),
         ]
     } else {
         vec![
-            "#",
-            "time",
-            "client",
-            "method",
-            "host/path",
-            "summary",
-            "status",
+            ("#", Some(6)),
+            ("time", Some(8)),
+            ("client", Some(8)),
+            ("method", Some(6)),
+            ("host/path", target),
+            ("summary", None),
+            ("status", Some(12)),
         ]
     };
     let h = usize::from(area.height.saturating_sub(1));
@@ -219,30 +221,10 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
             }
             TRow::new(cells).style(style)
         });
-    let widths: Vec<Constraint> = if wide {
-        vec![
-            Constraint::Length(7),
-            Constraint::Length(12),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(target_w as u16),
-            Constraint::Length(10),
-            Constraint::Fill(1),
-            Constraint::Length(16),
-            Constraint::Length(5),
-            Constraint::Length(5),
-        ]
-    } else {
-        vec![
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(target_w as u16),
-            Constraint::Fill(1),
-            Constraint::Length(12),
-        ]
-    };
+    let (header, widths): (Vec<&str>, Vec<Constraint>) = columns
+        .into_iter()
+        .map(|(title, w)| (title, w.map_or(Constraint::Fill(1), Constraint::Length)))
+        .unzip();
     Table::new(rows, widths)
         .header(TRow::new(header).style(Style::new().bold().underlined()))
         .column_spacing(1)

@@ -81,6 +81,10 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
         u16::try_from(c).ok().filter(|c| *c < cols)
     };
     let x0 = area.x + LABEL + 1;
+    // A band's label, dimmed, in the label column of row `y`.
+    let band_label = |buf: &mut Buffer, y: u16, text: &str| {
+        buf.set_stringn(area.x, y, text, usize::from(LABEL), Style::new().dim());
+    };
     let mut y = area.y;
     let title = format!(
         "file {}/{}: {}   (↑/↓ file, ←/→ event, +/- zoom, 0 fit, Enter open)",
@@ -105,19 +109,13 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
             format!("{} … {} ({per} ms/col)", clock(&left), clock(&right)),
             w = usize::from(cols)
         );
-        buf.set_stringn(area.x, y, "time", usize::from(LABEL), Style::new().dim());
+        band_label(buf, y, "time");
         buf.set_stringn(x0, y, axis, usize::from(cols), Style::new().dim());
         y += 1;
     }
     // CoauthStatus band.
     if y < area.bottom() {
-        buf.set_stringn(
-            area.x,
-            y,
-            "CoauthStatus",
-            usize::from(LABEL),
-            Style::new().dim(),
-        );
+        band_label(buf, y, "CoauthStatus");
         let mut status: Option<&str> = None;
         let mut changes = f.status.iter().peekable();
         for c in 0..cols {
@@ -185,13 +183,7 @@ pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // File-level events on their own line.
     if y < area.bottom() {
-        buf.set_stringn(
-            area.x,
-            y,
-            "file events",
-            usize::from(LABEL),
-            Style::new().dim(),
-        );
+        band_label(buf, y, "file events");
         for m in markers.iter().filter(|m| m.lane.is_none()) {
             if let Some(c) = col_of(m.time_ms) {
                 let (ch, st) = marker_style(m.kind);

@@ -22,6 +22,9 @@ use hyper_util::server::conn::auto;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use tokio::net::TcpListener;
 
+pub mod fixture;
+pub mod scenario;
+
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A CA for the upstream test server, separate from synctap's.
@@ -164,12 +167,7 @@ async fn handle(req: Request<Incoming>, conn_no: u64) -> Result<Response<Full<By
     let version = format!("{:?}", req.version());
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let host = header_text(req.headers(), "host");
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut len = 0u64;
     let mut echo = Vec::new();
@@ -286,13 +284,20 @@ pub fn serve(
     ServerProcess::spawn(cmd)
 }
 
+/// A runtime and a TLS upstream whose certificate comes from its own CA (which the proxy
+/// does not trust unless told to with `--upstream-ca`).
+pub fn tls_upstream() -> (tokio::runtime::Runtime, TestCa, Upstream) {
+    let rt = runtime();
+    let ca = TestCa::new();
+    let up = rt.block_on(start_upstream(Some(&ca)));
+    (rt, ca, up)
+}
+
 /// The usual end-to-end setup: a runtime, a TLS upstream with its own CA, and a proxy
 /// that trusts that CA, started with `--upstream-ca` and `args`; `{up}` in an argument
 /// stands for the upstream's URL (for `--reverse`).
 pub fn tls_setup(args: &[&str]) -> (tokio::runtime::Runtime, TestCa, Upstream, ProxyProcess) {
-    let rt = runtime();
-    let ca = TestCa::new();
-    let up = rt.block_on(start_upstream(Some(&ca)));
+    let (rt, ca, up) = tls_upstream();
     let url = up.url();
     let mut all = vec![
         "--upstream-ca".to_owned(),
@@ -485,21 +490,72 @@ pub fn have_curl() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// `synctap --certs CERTS demo --no-ui --capture CAPTURE`, for the caller to add to
+/// (`--server`, `--upstream-ca`...) and run.
+pub fn demo_command(certs: &Path, capture: &Path) -> Command {
+    let mut cmd = synctap();
+    cmd.arg("--certs")
+        .arg(certs)
+        .args(["demo", "--no-ui", "--capture"])
+        .arg(capture);
+    cmd
+}
+
+/// Asserts that a process `what` ran to success, with its stdout and stderr in the
+/// message when it did not.
+pub fn assert_ran(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of header `name` as text; empty when it is absent or not visible ASCII.
+pub fn header_text(headers: &http::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Asserts that a process exited with `code`, with its stderr in the message when not.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs curl through `proxy` with `options` and then `args`: its stdout, or an error
+/// with its stderr.
+pub fn curl_via(
+    proxy: &ProxyProcess,
+    options: &[&str],
+    args: &[&str],
+) -> Result<String, Box<dyn std::error::Error>> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "--proxy", &proxy.proxy_url()])
+        .args(options)
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("curl: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs `synctap demo --no-ui` into `dir` and returns the capture's path.
 pub fn record_demo(dir: &Path) -> PathBuf {
     let capture = dir.join("demo.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
+    let out = demo_command(&dir.join("certs"), &capture)
         .output()
         .expect("run synctap demo");
-    assert!(
-        out.status.success(),
-        "demo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran("demo", &out);
     capture
 }
 
@@ -509,17 +565,6 @@ pub fn fsshttp_fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
         .join("testdata/fsshttp")
         .join(name);
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (split, sep) = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| (p, 4))
-        .or_else(|| data.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)))
-        .expect("blank line after the headers");
-    let head = String::from_utf8_lossy(&data[..split]);
-    let headers = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    (headers, data[split + sep..].to_vec())
+    let (headers, body) = fixture::split_fixture(&data).expect("blank line after the headers");
+    (headers.0, body)
 }

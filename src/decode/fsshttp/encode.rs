@@ -58,6 +58,39 @@ fn escape_into(out: &mut String, s: &str, attr: bool) {
 }
 
 impl<'p> Writer<'p> {
+    /// A writer with the SOAP envelope and body opened and `fault`, if any, written.
+    fn envelope(opts: EncodeOptions, fault: Option<&SoapFault>) -> Self {
+        let mut w = Writer {
+            xml: String::with_capacity(4096),
+            opts,
+            parts: Vec::new(),
+        };
+        w.envelope_start();
+        if let Some(f) = fault {
+            w.fault(f);
+        }
+        w
+    }
+
+    /// Opens `name` with the attributes `attrs` writes.
+    fn start_with(
+        &mut self,
+        name: &str,
+        xmlns: Option<&str>,
+        attrs: impl FnOnce(&mut Vec<(&'static str, String)>),
+    ) {
+        let mut a = Vec::new();
+        attrs(&mut a);
+        self.start(name, &a, xmlns);
+    }
+
+    /// An empty element `name` with the attributes `attrs` writes.
+    fn empty_with(&mut self, name: &str, attrs: impl FnOnce(&mut Vec<(&'static str, String)>)) {
+        let mut a = Vec::new();
+        attrs(&mut a);
+        self.empty(name, &a);
+    }
+
     fn start(&mut self, name: &str, attrs: &[(&str, String)], xmlns: Option<&str>) {
         self.xml.push('<');
         self.xml.push_str(name);
@@ -223,43 +256,25 @@ fn data_body<'p>(w: &mut Writer<'p>, text: Option<&String>, payload: Option<&'p 
 
 /// Encodes a request; returns (Content-Type, body).
 pub fn encode_request(env: &RequestEnvelope, opts: EncodeOptions) -> (String, Vec<u8>) {
-    let mut w = Writer {
-        xml: String::with_capacity(4096),
-        opts,
-        parts: Vec::new(),
-    };
-    w.envelope_start();
-    if let Some(f) = &env.fault {
-        w.fault(f);
-    }
+    let mut w = Writer::envelope(opts, env.fault.as_ref());
     if let Some(v) = &env.request_version {
         w.version("RequestVersion", v);
     }
     if let Some(rc) = &env.request_collection {
-        let mut a = Vec::new();
-        rc.write_attrs(&mut a);
-        w.start("RequestCollection", &a, Some(TNS));
+        w.start_with("RequestCollection", Some(TNS), |a| rc.write_attrs(a));
         for r in &rc.requests {
-            let mut a = Vec::new();
-            r.write_attrs(&mut a);
-            w.start("Request", &a, None);
+            w.start_with("Request", None, |a| r.write_attrs(a));
             if let Some(gp) = &r.generic_properties {
                 w.start("GenericProperties", &[], None);
                 for p in gp {
-                    let mut a = Vec::new();
-                    p.write_attrs(&mut a);
-                    w.empty("Property", &a);
+                    w.empty_with("Property", |a| p.write_attrs(a));
                 }
                 w.end("GenericProperties");
             }
             for s in &r.sub_requests {
-                let mut a = Vec::new();
-                s.write_attrs(&mut a);
-                w.start("SubRequest", &a, None);
+                w.start_with("SubRequest", None, |a| s.write_attrs(a));
                 if let Some(d) = &s.sub_request_data {
-                    let mut a = Vec::new();
-                    d.write_attrs(&mut a);
-                    w.start("SubRequestData", &a, None);
+                    w.start_with("SubRequestData", None, |a| d.write_attrs(a));
                     if let Some(ids) = &d.property_ids {
                         w.list("PropertyIds", "PropertyId", "id", ids);
                     }
@@ -285,17 +300,13 @@ fn attr_list<T>(
 ) {
     w.start(wrapper, &[], None);
     for i in items {
-        let mut a = Vec::new();
-        f(i, &mut a);
-        w.empty(child, &a);
+        w.empty_with(child, |a| f(i, a));
     }
     w.end(wrapper);
 }
 
 fn sub_response_data<'p>(w: &mut Writer<'p>, d: &'p SubResponseData) {
-    let mut a = Vec::new();
-    d.write_attrs(&mut a);
-    w.start("SubResponseData", &a, None);
+    w.start_with("SubResponseData", None, |a| d.write_attrs(a));
     if let Some(p) = &d.doc_props {
         attr_list(w, "DocProps", "Property", p, MetaProperty::write_attrs);
     }
@@ -308,9 +319,7 @@ fn sub_response_data<'p>(w: &mut Writer<'p>, d: &'p SubResponseData) {
     if let Some(vs) = &d.versions {
         w.start("Versions", &[], None);
         for v in vs {
-            let mut a = Vec::new();
-            v.write_attrs(&mut a);
-            w.start("Version", &a, None);
+            w.start_with("Version", None, |a| v.write_attrs(a));
             if let Some(evs) = &v.events {
                 attr_list(w, "Events", "Event", evs, VersionEvent::write_attrs);
             }
@@ -347,9 +356,7 @@ fn get_versions(w: &mut Writer<'_>, g: &GetVersionsResults) {
         w.empty("settings", &[("url", v.clone())]);
     }
     for r in &g.result {
-        let mut a = Vec::new();
-        r.write_attrs(&mut a);
-        w.empty("result", &a);
+        w.empty_with("result", |a| r.write_attrs(a));
     }
     w.xml
         .push_str("</results></GetVersionsResult></GetVersionsResponse>");
@@ -357,30 +364,16 @@ fn get_versions(w: &mut Writer<'_>, g: &GetVersionsResults) {
 
 /// Encodes a response; returns (Content-Type, body).
 pub fn encode_response(env: &ResponseEnvelope, opts: EncodeOptions) -> (String, Vec<u8>) {
-    let mut w = Writer {
-        xml: String::with_capacity(4096),
-        opts,
-        parts: Vec::new(),
-    };
-    w.envelope_start();
-    if let Some(f) = &env.fault {
-        w.fault(f);
-    }
+    let mut w = Writer::envelope(opts, env.fault.as_ref());
     if let Some(v) = &env.response_version {
         w.version("ResponseVersion", v);
     }
     if let Some(rc) = &env.response_collection {
-        let mut a = Vec::new();
-        rc.write_attrs(&mut a);
-        w.start("ResponseCollection", &a, Some(TNS));
+        w.start_with("ResponseCollection", Some(TNS), |a| rc.write_attrs(a));
         for r in &rc.responses {
-            let mut a = Vec::new();
-            r.write_attrs(&mut a);
-            w.start("Response", &a, None);
+            w.start_with("Response", None, |a| r.write_attrs(a));
             for s in &r.sub_responses {
-                let mut a = Vec::new();
-                s.write_attrs(&mut a);
-                w.start("SubResponse", &a, None);
+                w.start_with("SubResponse", None, |a| s.write_attrs(a));
                 if let Some(d) = &s.sub_response_data {
                     sub_response_data(&mut w, d);
                 }

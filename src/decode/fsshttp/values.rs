@@ -589,64 +589,61 @@ impl AttrValue for HResult {
     }
 }
 
-/// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct DotNetTicks {
-    /// The tick count as on the wire (a decimal string in JSON).
-    #[serde(with = "crate::decode::json::dec")]
-    #[schemars(schema_with = "crate::decode::json::schema::dec")]
-    pub ticks: u64,
-    /// The same instant in UTC (RFC 3339), when representable.
-    pub utc: Option<String>,
-}
-
-impl DotNetTicks {
-    /// Converts a tick count.
-    pub fn new(ticks: u64) -> Self {
-        Self {
-            ticks,
-            utc: ticks_to_rfc3339(i128::from(ticks), DOTNET_UNIX_OFFSET),
+/// A tick count type: the count as on the wire and the instant it names, with the
+/// conversion and the attribute form; `$offset` is the epoch's distance from 1970 in
+/// ticks.
+macro_rules! ticks {
+    ($(#[$doc:meta])* $name:ident($int:ty, $offset:expr, $json:literal, $schema:literal)) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+        pub struct $name {
+            /// The tick count as on the wire (a decimal string in JSON).
+            #[serde(with = $json)]
+            #[schemars(schema_with = $schema)]
+            pub ticks: $int,
+            /// The same instant in UTC (RFC 3339), when representable.
+            pub utc: Option<String>,
         }
-    }
-}
 
-impl AttrValue for DotNetTicks {
-    fn parse_attr(s: &str) -> Result<Self, String> {
-        u64::parse_attr(s).map(Self::new)
-    }
-    fn format_attr(&self) -> String {
-        self.ticks.to_string()
-    }
-}
-
-/// FILETIME ticks: 100 ns intervals since 1601-01-01 UTC (Cell and Versioning times, A.7.1).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct FileTime {
-    /// The tick count as on the wire (a decimal string in JSON).
-    #[serde(with = "crate::decode::json::dec_i64")]
-    #[schemars(schema_with = "crate::decode::json::schema::dec_i64")]
-    pub ticks: i64,
-    /// The same instant in UTC (RFC 3339), when representable.
-    pub utc: Option<String>,
-}
-
-impl FileTime {
-    /// Converts a tick count.
-    pub fn new(ticks: i64) -> Self {
-        Self {
-            ticks,
-            utc: ticks_to_rfc3339(i128::from(ticks), FILETIME_UNIX_OFFSET),
+        impl $name {
+            /// Converts a tick count.
+            pub fn new(ticks: $int) -> Self {
+                Self {
+                    ticks,
+                    utc: ticks_to_rfc3339(i128::from(ticks), $offset),
+                }
+            }
         }
-    }
+
+        impl AttrValue for $name {
+            fn parse_attr(s: &str) -> Result<Self, String> {
+                <$int>::parse_attr(s).map(Self::new)
+            }
+            fn format_attr(&self) -> String {
+                self.ticks.to_string()
+            }
+        }
+    };
 }
 
-impl AttrValue for FileTime {
-    fn parse_attr(s: &str) -> Result<Self, String> {
-        i64::parse_attr(s).map(Self::new)
-    }
-    fn format_attr(&self) -> String {
-        self.ticks.to_string()
-    }
+ticks! {
+    /// .NET `DateTime` ticks: 100 ns intervals since 0001-01-01 UTC (`ServerTime`, A.7.6).
+    DotNetTicks(
+        u64,
+        DOTNET_UNIX_OFFSET,
+        "crate::decode::json::dec",
+        "crate::decode::json::schema::dec"
+    )
+}
+
+ticks! {
+    /// FILETIME ticks: 100 ns intervals since 1601-01-01 UTC (Cell and Versioning times, A.7.1).
+    FileTime(
+        i64,
+        FILETIME_UNIX_OFFSET,
+        "crate::decode::json::dec_i64",
+        "crate::decode::json::schema::dec_i64"
+    )
 }
 
 #[cfg(test)]

@@ -38,16 +38,7 @@ pub(super) fn decode_body(
         return (Some(SyncBody::Content { length: body.len() }), Vec::new());
     }
     let mut diags = Vec::new();
-    let text = match xml::as_text(body) {
-        Ok(t) => t,
-        Err(d) => return (Some(SyncBody::Content { length: body.len() }), vec![d]),
-    };
-    let doc = match xml::parse(text) {
-        Ok(d) => d,
-        Err(d) => return (Some(SyncBody::Content { length: body.len() }), vec![d]),
-    };
-    let root = doc.root_element();
-    let b = match root.tag_name().name() {
+    let read = xml::read_root(body, |_, root| match root.tag_name().name() {
         "Folder" => SyncBody::Folder(read_item(root, 0, &mut diags)),
         "Document" => SyncBody::Document(read_item(root, 0, &mut diags)),
         "Items" => SyncBody::Items(read_items(root, 0, &mut diags)),
@@ -72,8 +63,11 @@ pub(super) fn decode_body(
                 SyncBody::OtherXml(name.to_owned())
             }
         }
-    };
-    (Some(b), diags)
+    });
+    match read {
+        Ok(b) => (Some(b), diags),
+        Err(d) => (Some(SyncBody::Content { length: body.len() }), vec![d]),
+    }
 }
 
 pub(super) fn decode_json(body: &[u8]) -> (Option<SyncBody>, Vec<Diagnostic>) {

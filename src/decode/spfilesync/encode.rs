@@ -32,7 +32,7 @@ pub fn encode_policy(p: &PolicyDocument) -> Vec<u8> {
         xml::escape_into(&mut w, &r.value);
         w.push('"');
         for (k, v) in &r.unknown {
-            w.push_str(&format!(" {}=\"", xml_name(k)));
+            w.push_str(&format!(" {}=\"", xml::safe_name(k)));
             xml::escape_into(&mut w, v);
             w.push('"');
         }
@@ -45,30 +45,16 @@ pub fn encode_policy(p: &PolicyDocument) -> Vec<u8> {
     w.into_bytes()
 }
 
-pub(super) fn xml_name(n: &str) -> String {
-    let s: String = n
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        format!("x{s}")
-    } else {
-        s
-    }
-}
-
+/// Append `<name>text</name>` with `name` (from the model) made safe first.
 pub(super) fn text_el(w: &mut String, name: &str, text: &str) {
-    let name = xml_name(name);
-    w.push_str(&format!("<{name}>"));
-    xml::escape_into(w, text);
-    w.push_str(&format!("</{name}>"));
+    xml::text_el(w, &xml::safe_name(name), text);
 }
 
 pub(super) fn write_item(w: &mut String, item: &Item, default_element: &str) {
     let el = if item.element.is_empty() {
         default_element.to_owned()
     } else {
-        xml_name(&item.element)
+        xml::safe_name(&item.element)
     };
     w.push_str(&format!("<{el}>"));
     for f in ITEM_FIELDS {

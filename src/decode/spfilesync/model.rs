@@ -120,10 +120,7 @@ pub struct SyncMessage {
 impl SyncMessage {
     /// A header by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::decode::text::value_of(&self.headers, name)
     }
 
     /// `X-HasMoreData`, parsed (`True`/`False`, any case).
@@ -163,10 +160,7 @@ pub struct Operation {
 impl Operation {
     /// A query parameter by case-insensitive name.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::decode::text::value_of(&self.query, name)
     }
 }
 

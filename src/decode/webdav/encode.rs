@@ -1,6 +1,7 @@
 //! Writing WebDAV XML: multistatus (replication manifests, PROPFIND answers) and
 //! `lockdiscovery`, as the reference server and replay's re-encoding need.
 
+use super::xml::text_el;
 use super::*;
 
 /// Encode a multistatus (replication manifest or PROPFIND answer) as XML.
@@ -33,7 +34,7 @@ pub fn encode_multistatus(ms: &MultiStatus) -> Vec<u8> {
         if !resp.error.is_empty() {
             w.push_str("<D:error>");
             for c in &resp.error {
-                w.push_str(&format!("<D:{}/>", sanitize_name(c)));
+                w.push_str(&format!("<D:{}/>", xml::safe_name(c)));
             }
             w.push_str("</D:error>");
         }
@@ -58,28 +59,6 @@ pub fn encode_lockdiscovery(locks: &[ActiveLock]) -> Vec<u8> {
     w.into_bytes()
 }
 
-pub(super) fn sanitize_name(n: &str) -> String {
-    let s: String = n
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        format!("x{s}")
-    } else {
-        s
-    }
-}
-
-pub(super) fn text_el(w: &mut String, name: &str, text: &str) {
-    w.push('<');
-    w.push_str(name);
-    w.push('>');
-    xml::escape_into(w, text);
-    w.push_str("</");
-    w.push_str(name);
-    w.push('>');
-}
-
 pub(super) fn write_repl(w: &mut String, r: &Repl) {
     w.push_str("<R:repl>");
     if let Some(c) = &r.collblob {
@@ -101,7 +80,7 @@ pub(super) fn write_prop(w: &mut String, p: &Prop) {
         write_lockdiscovery(w, &p.lockdiscovery);
     }
     for (i, prop) in p.properties.iter().enumerate() {
-        let name = sanitize_name(&prop.name);
+        let name = xml::safe_name(&prop.name);
         w.push_str(&format!("<p{i}:{name} xmlns:p{i}=\""));
         xml::escape_into(w, &prop.namespace);
         w.push_str("\">");
@@ -122,13 +101,13 @@ pub(super) fn write_lockdiscovery(w: &mut String, locks: &[ActiveLock]) {
         if let Some(s) = &l.lockscope {
             w.push_str(&format!(
                 "<D:lockscope><D:{}/></D:lockscope>",
-                sanitize_name(s)
+                xml::safe_name(s)
             ));
         }
         if let Some(s) = &l.locktype {
             w.push_str(&format!(
                 "<D:locktype><D:{}/></D:locktype>",
-                sanitize_name(s)
+                xml::safe_name(s)
             ));
         }
         if let Some(s) = &l.depth {

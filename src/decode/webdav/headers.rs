@@ -82,24 +82,35 @@ pub fn parse_if(v: &str) -> IfHeader {
     while !rest.is_empty() {
         rest = rest.trim_start();
         if let Some(r) = rest.strip_prefix('<') {
-            let end = r.find('>').unwrap_or(r.len());
-            resource = Some(r[..end].to_owned());
-            rest = r.get(end + 1..).unwrap_or("");
+            let (inside, after) = until(r, '>');
+            resource = Some(inside.to_owned());
+            rest = after;
         } else if let Some(r) = rest.strip_prefix('(') {
-            let end = r.find(')').unwrap_or(r.len());
+            let (inside, after) = until(r, ')');
             out.lists.push(IfList {
                 resource: resource.clone(),
-                conditions: parse_conditions(&r[..end]),
+                conditions: parse_conditions(inside),
             });
-            rest = r.get(end + 1..).unwrap_or("");
+            rest = after;
         } else {
-            // Skip one character of junk.
-            let mut chars = rest.chars();
-            chars.next();
-            rest = chars.as_str();
+            rest = skip_char(rest);
         }
     }
     out
+}
+
+/// Splits `r`, the text after an opening bracket, at the first `close`: what is inside
+/// and what follows. An unclosed bracket holds the rest.
+fn until(r: &str, close: char) -> (&str, &str) {
+    let end = r.find(close).unwrap_or(r.len());
+    (&r[..end], r.get(end + 1..).unwrap_or(""))
+}
+
+/// `s` without its first character: junk skipped one character at a time.
+fn skip_char(s: &str) -> &str {
+    let mut chars = s.chars();
+    chars.next();
+    chars.as_str()
 }
 
 pub(super) fn parse_conditions(mut s: &str) -> Vec<IfCondition> {
@@ -113,28 +124,28 @@ pub(super) fn parse_conditions(mut s: &str) -> Vec<IfCondition> {
         if s.len() >= 3 && s.is_char_boundary(3) && s[..3].eq_ignore_ascii_case("not") {
             not = true;
             s = &s[3..];
-        } else if let Some(r) = s.strip_prefix('<') {
-            let end = r.find('>').unwrap_or(r.len());
+        } else if let Some(close) = match s.as_bytes().first() {
+            Some(b'<') => Some('>'),
+            Some(b'[') => Some(']'),
+            _ => None,
+        } {
+            // `<state-token>` or `[entity-tag]`.
+            let (inside, after) = until(&s[1..], close);
+            let value = Some(inside.to_owned());
+            let (state_token, etag) = if close == '>' {
+                (value, None)
+            } else {
+                (None, value)
+            };
             out.push(IfCondition {
                 not,
-                state_token: Some(r[..end].to_owned()),
-                etag: None,
+                state_token,
+                etag,
             });
             not = false;
-            s = r.get(end + 1..).unwrap_or("");
-        } else if let Some(r) = s.strip_prefix('[') {
-            let end = r.find(']').unwrap_or(r.len());
-            out.push(IfCondition {
-                not,
-                state_token: None,
-                etag: Some(r[..end].to_owned()),
-            });
-            not = false;
-            s = r.get(end + 1..).unwrap_or("");
+            s = after;
         } else {
-            let mut chars = s.chars();
-            chars.next();
-            s = chars.as_str();
+            s = skip_char(s);
         }
     }
     out

@@ -1006,35 +1006,20 @@ pub const MAX_XML_NODES: usize = 1_000_000;
 #[cfg(test)]
 mod tests {
     use std::error::Error;
-    use std::path::{Path, PathBuf};
 
     use proptest::prelude::*;
 
     use super::*;
+    use crate::decode::testdata;
 
     type TestResult = Result<(), Box<dyn Error>>;
 
-    /// `testdata/webdav`, found from this file's path so the tests run both in the main
-    /// crate (relative `file!()`) and in a crate that includes this file by absolute path.
-    fn dir() -> PathBuf {
-        // `file!()` is relative to the package root in the main crate and absolute when
-        // another crate includes this file by path.
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join(Path::new(file!()));
-        let root = here.ancestors().nth(4).unwrap_or(Path::new("."));
-        root.join("testdata").join("webdav")
-    }
-
     fn fixture(name: &str) -> Result<Vec<u8>, Box<dyn Error>> {
-        Ok(std::fs::read(dir().join(name))?)
+        testdata::fixture("webdav", name)
     }
 
     fn snap<T: Serialize>(name: &str, value: &T) {
-        insta::with_settings!({
-            snapshot_path => dir().join("snapshots"),
-            prepend_module_to_snapshot => false,
-        }, {
-            insta::assert_json_snapshot!(name, value);
-        });
+        testdata::snap("webdav", name, value);
     }
 
     const TOKEN: &str = "opaquelocktoken:e71d4fae-5dec-22d6-fea5-00a0c91e6be4";

@@ -11,16 +11,7 @@ pub(super) fn decode_part(body: &[u8], content: bool) -> (Option<DavBody>, Vec<D
         return (Some(DavBody::Content { length: body.len() }), Vec::new());
     }
     let mut diags = Vec::new();
-    let text = match xml::as_text(body) {
-        Ok(t) => t,
-        Err(d) => return (Some(DavBody::Content { length: body.len() }), vec![d]),
-    };
-    let doc = match xml::parse(text) {
-        Ok(d) => d,
-        Err(d) => return (Some(DavBody::Content { length: body.len() }), vec![d]),
-    };
-    let root = doc.root_element();
-    let b = match root.tag_name().name() {
+    let read = xml::read_root(body, |text, root| match root.tag_name().name() {
         "searchrequest" => DavBody::SearchRequest(read_searchrequest(root, &mut diags)),
         "propfind" => DavBody::PropFind(read_propfind(root, &mut diags)),
         "propertyupdate" => DavBody::PropertyUpdate(read_propertyupdate(root, text, &mut diags)),
@@ -29,8 +20,11 @@ pub(super) fn decode_part(body: &[u8], content: bool) -> (Option<DavBody>, Vec<D
         "prop" => DavBody::Prop(read_prop(root, text, &mut diags)),
         "error" => DavBody::Error(read_error(root)),
         _ => DavBody::OtherXml(qname(root)),
-    };
-    (Some(b), diags)
+    });
+    match read {
+        Ok(b) => (Some(b), diags),
+        Err(d) => (Some(DavBody::Content { length: body.len() }), vec![d]),
+    }
 }
 
 pub(super) type Node<'a, 'i> = roxmltree::Node<'a, 'i>;

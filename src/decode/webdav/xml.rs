@@ -117,6 +117,17 @@ pub(crate) fn text(n: roxmltree::Node<'_, '_>) -> String {
     s.trim().to_owned()
 }
 
+/// Parses an XML body and hands its text and root element to `read`; a body that is not
+/// UTF-8 or not well-formed gives its diagnostic instead.
+pub(crate) fn read_root<T>(
+    body: &[u8],
+    read: impl FnOnce(&str, roxmltree::Node<'_, '_>) -> T,
+) -> Result<T, Diagnostic> {
+    let text = as_text(body)?;
+    let doc = parse(text)?;
+    Ok(read(text, doc.root_element()))
+}
+
 /// The raw source between an element's start and end tags.
 pub(crate) fn inner<'i>(n: roxmltree::Node<'_, 'i>, text: &'i str) -> &'i str {
     let (Some(first), Some(last)) = (n.first_child(), n.last_child()) else {
@@ -139,4 +150,31 @@ pub(crate) fn escape_into(w: &mut String, s: &str) {
             _ => w.push(c),
         }
     }
+}
+
+/// A name from a model made safe to write as an XML element or attribute name: only
+/// ASCII letters, digits, `-`, `_` and `.` are kept, and an `x` goes in front when what
+/// is left is empty or does not start with a letter or `_`.
+pub(crate) fn safe_name(n: &str) -> String {
+    let s: String = n
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        format!("x{s}")
+    } else {
+        s
+    }
+}
+
+/// Append `<name>text</name>` to `w`, `text` escaped. `name` is written as given: a
+/// name that did not come from a constant goes through [`safe_name`] first.
+pub(crate) fn text_el(w: &mut String, name: &str, text: &str) {
+    w.push('<');
+    w.push_str(name);
+    w.push('>');
+    escape_into(w, text);
+    w.push_str("</");
+    w.push_str(name);
+    w.push('>');
 }

@@ -18,14 +18,23 @@ enum Joined {
 }
 
 impl CellService {
-    /// Coauth: joining, refreshing and leaving a coauthoring session, and its status.
-    pub(super) fn coauth(&mut self, c: &Call<'_>) -> Outcome {
-        let Some(kind) = c.data.coauth_request_type.clone() else {
-            return Outcome::err(ErrorCode::InvalidArgument);
+    /// The request type of a lock subrequest on a file that exists, or the refusal.
+    fn lock_request<T: Clone>(&mut self, c: &Call<'_>, kind: &Option<T>) -> Result<T, Outcome> {
+        let Some(kind) = kind.clone() else {
+            return Err(Outcome::err(ErrorCode::InvalidArgument));
         };
         if self.store.find_mut(c.url).is_none() {
-            return Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated);
+            return Err(Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated));
         }
+        Ok(kind)
+    }
+
+    /// Coauth: joining, refreshing and leaving a coauthoring session, and its status.
+    pub(super) fn coauth(&mut self, c: &Call<'_>) -> Outcome {
+        let kind = match self.lock_request(c, &c.data.coauth_request_type) {
+            Ok(kind) => kind,
+            Err(refused) => return refused,
+        };
         match kind {
             CoauthRequestType::JoinCoauthoring => self.join(c, true),
             CoauthRequestType::RefreshCoauthoring => self.refresh(c, true),
@@ -56,12 +65,10 @@ impl CellService {
 
     /// SchemaLock: the shared lock of a schema, without coauthoring status.
     pub(super) fn schema_lock(&mut self, c: &Call<'_>) -> Outcome {
-        let Some(kind) = c.data.schema_lock_request_type.clone() else {
-            return Outcome::err(ErrorCode::InvalidArgument);
+        let kind = match self.lock_request(c, &c.data.schema_lock_request_type) {
+            Ok(kind) => kind,
+            Err(refused) => return refused,
         };
-        if self.store.find_mut(c.url).is_none() {
-            return Outcome::err(ErrorCode::FileNotExistsOrCannotBeCreated);
-        }
         match kind {
             SchemaLockRequestType::GetLock => self.join(c, false),
             SchemaLockRequestType::RefreshLock => self.refresh(c, false),

@@ -186,15 +186,17 @@ impl CellService {
             minor_version: Some(3),
             ..VersionInfo::default()
         };
+        // A request refused as a whole: the error in ResponseVersion, no collection.
+        let refused = |code: ErrorCode, message: &str| ResponseEnvelope {
+            response_version: Some(VersionInfo {
+                error_code: Some(code),
+                error_message: Some(message.to_owned()),
+                ..version.clone()
+            }),
+            ..ResponseEnvelope::default()
+        };
         let Some(rc) = &req.request_collection else {
-            return ResponseEnvelope {
-                response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::InvalidArgument),
-                    error_message: Some("no RequestCollection".to_owned()),
-                    ..version
-                }),
-                ..ResponseEnvelope::default()
-            };
+            return refused(ErrorCode::InvalidArgument, "no RequestCollection");
         };
         if req
             .request_version
@@ -202,14 +204,7 @@ impl CellService {
             .and_then(|v| v.version)
             .is_some_and(|v| v < 2)
         {
-            return ResponseEnvelope {
-                response_version: Some(VersionInfo {
-                    error_code: Some(ErrorCode::IncompatibleVersion),
-                    error_message: Some("RequestVersion must be 2".to_owned()),
-                    ..version
-                }),
-                ..ResponseEnvelope::default()
-            };
+            return refused(ErrorCode::IncompatibleVersion, "RequestVersion must be 2");
         }
         let responses = rc
             .requests

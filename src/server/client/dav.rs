@@ -139,21 +139,15 @@ impl DavClient {
     /// # Errors
     /// Network errors.
     pub async fn lock(&self, href: &str, secs: u64) -> Result<(u16, Option<String>), Error> {
-        let url = self.url_of(href);
         let body = r#"<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>synctap demo</D:href></D:owner></D:lockinfo>"#;
         let timeout = format!("Second-{secs}");
+        let headers = [
+            ("content-type", "text/xml; charset=\"utf-8\""),
+            ("depth", "0"),
+            ("timeout", timeout.as_str()),
+        ];
         let r = self
-            .http
-            .send(
-                dav_method(b"LOCK"),
-                &url,
-                &[
-                    ("content-type", "text/xml; charset=\"utf-8\""),
-                    ("depth", "0"),
-                    ("timeout", timeout.as_str()),
-                ],
-                body.as_bytes().to_vec(),
-            )
+            .send_to(b"LOCK", href, &headers, body.as_bytes().to_vec())
             .await?;
         let token = r
             .headers
@@ -168,18 +162,30 @@ impl DavClient {
     /// # Errors
     /// Network errors.
     pub async fn unlock(&self, href: &str, token: &str) -> Result<u16, Error> {
-        let url = self.url_of(href);
         let coded = format!("<{token}>");
         let r = self
-            .http
-            .send(
-                dav_method(b"UNLOCK"),
-                &url,
+            .send_to(
+                b"UNLOCK",
+                href,
                 &[("lock-token", coded.as_str())],
                 Vec::new(),
             )
             .await?;
         Ok(r.status)
+    }
+
+    /// Sends the WebDAV method `method` to `href`.
+    async fn send_to(
+        &self,
+        method: &'static [u8],
+        href: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<crate::net::client::HttpResponse, Error> {
+        Ok(self
+            .http
+            .send(dav_method(method), &self.url_of(href), headers, body)
+            .await?)
     }
 }
 

@@ -131,19 +131,12 @@ impl FileState {
 
     /// Records and checks a CoauthStatus returned to `client`.
     pub(super) fn status(&mut self, cx: &mut Cx<'_>, client: &str, status: &str, op: &str) {
-        let others: Vec<(String, u64)> = self
-            .live_shared(Some(client))
-            .iter()
-            .map(|l| (l.holder.clone(), l.last_grant))
-            .collect();
+        let others = self.shared_holders(Some(client));
         match status {
             "Alone" if !others.is_empty() => {
-                let mut ex: Vec<u64> = others.iter().map(|o| o.1).collect();
-                ex.push(cx.id);
-                cx.sink.emit(
-                    Severity::Error,
-                    Rule::CoauthStatusAlone,
-                    ex,
+                alone_while_shared(
+                    cx,
+                    &others,
                     format!(
                         "{op} returned CoauthStatus Alone to ClientID {client} while {} held the shared lock",
                         others
@@ -152,7 +145,6 @@ impl FileState {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                    SPEC_STATUS,
                 );
             }
             "Coauthoring" if others.is_empty() => cx.sink.emit(
@@ -325,4 +317,18 @@ impl FileState {
             Vec::new(),
         );
     }
+}
+
+/// Reports that a client was told it is alone (CoauthStatus Alone, AmIAlone true) while
+/// `holders` held the shared lock.
+pub(super) fn alone_while_shared(cx: &mut Cx<'_>, holders: &[(String, u64)], sentence: String) {
+    let mut ex: Vec<u64> = holders.iter().map(|h| h.1).collect();
+    ex.push(cx.id);
+    cx.sink.emit(
+        Severity::Error,
+        Rule::CoauthStatusAlone,
+        ex,
+        sentence,
+        SPEC_STATUS,
+    );
 }

@@ -19,20 +19,13 @@ impl FileState {
 
     pub(super) fn coauth(&mut self, cx: &mut Cx<'_>, op: &Op, t: &CoauthRequestType, client: &str) {
         use CoauthRequestType as C;
-        let li = self.lane(LaneKind::Coauth, client);
-        if matches!(
+        let timed = matches!(
             t,
             C::JoinCoauthoring | C::RefreshCoauthoring | C::ConvertToExclusive
-        ) {
-            self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
-        }
-        let Some(r) = &op.result else {
+        );
+        let Some((li, r)) = self.shared_lane_op(cx, LaneKind::Coauth, op, client, timed) else {
             return;
         };
-        if !r.success() {
-            self.shared_failed(cx, li, op, r);
-            return;
-        }
         match t {
             C::JoinCoauthoring | C::RefreshCoauthoring => {
                 let refresh = *t == C::RefreshCoauthoring;
@@ -182,6 +175,42 @@ impl FileState {
 
     /// A refused Coauth or SchemaLock request: a failed conversion also ends the shared
     /// lock (ExitCoauthSessionAsConvertToExclusiveFailed), then the marker.
+    /// A shared-lock subrequest of `client` on its `kind` lane: its Timeout checked when
+    /// it asks for one (`timed`), then the lane and the result when it succeeded.
+    fn shared_lane_op<'o>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        kind: LaneKind,
+        op: &'o Op,
+        client: &str,
+        timed: bool,
+    ) -> Option<(usize, &'o OpResult)> {
+        let li = self.lane(kind, client);
+        if timed {
+            self.check_timeout(cx, kind, client, &op.operation, op.timeout);
+        }
+        let r = self.succeeded(cx, li, op, Self::shared_failed)?;
+        Some((li, r))
+    }
+
+    /// The result of a subrequest that succeeded; a failed one is recorded on lane `li`
+    /// with `on_failure` (`shared_failed` or `failed`) and gives `None`, as does one
+    /// without a result.
+    fn succeeded<'o>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        li: usize,
+        op: &'o Op,
+        on_failure: fn(&mut Self, &mut Cx<'_>, usize, &Op, &OpResult),
+    ) -> Option<&'o OpResult> {
+        let r = op.result.as_ref()?;
+        if !r.success() {
+            on_failure(self, cx, li, op, r);
+            return None;
+        }
+        Some(r)
+    }
+
     pub(super) fn shared_failed(&mut self, cx: &mut Cx<'_>, li: usize, op: &Op, r: &OpResult) {
         if r.error_code == Some(ErrorCode::ExitCoauthSessionAsConvertToExclusiveFailed) {
             if let Some(l) = self.lanes.get_mut(li) {
@@ -226,17 +255,10 @@ impl FileState {
         client: &str,
     ) {
         use SchemaLockRequestType as S;
-        let li = self.lane(LaneKind::SchemaLock, client);
-        if matches!(t, S::GetLock | S::RefreshLock | S::ConvertToExclusive) {
-            self.check_timeout(cx, LaneKind::SchemaLock, client, &op.operation, op.timeout);
-        }
-        let Some(r) = &op.result else {
+        let timed = matches!(t, S::GetLock | S::RefreshLock | S::ConvertToExclusive);
+        let Some((li, r)) = self.shared_lane_op(cx, LaneKind::SchemaLock, op, client, timed) else {
             return;
         };
-        if !r.success() {
-            self.shared_failed(cx, li, op, r);
-            return;
-        }
         match t {
             S::GetLock | S::RefreshLock => {
                 let refresh = *t == S::RefreshLock;
@@ -273,13 +295,9 @@ impl FileState {
         if matches!(t, X::ConvertToSchema | X::ConvertToSchemaJoinCoauth) {
             self.check_timeout(cx, LaneKind::Coauth, client, &op.operation, op.timeout);
         }
-        let Some(r) = &op.result else {
+        let Some(r) = self.succeeded(cx, li, op, Self::failed) else {
             return;
         };
-        if !r.success() {
-            self.failed(cx, li, op, r);
-            return;
-        }
         match t {
             X::GetLock | X::RefreshLock => {
                 let refresh = *t == X::RefreshLock;
@@ -340,11 +358,7 @@ impl FileState {
                 op.timeout,
             );
         }
-        let Some(r) = &op.result else {
-            return;
-        };
-        if !r.success() {
-            self.failed(cx, li, op, r);
+        if self.succeeded(cx, li, op, Self::failed).is_none() {
             return;
         }
         match t {
@@ -368,18 +382,11 @@ impl FileState {
         let Some(alone) = r.am_i_alone else {
             return;
         };
-        let live: Vec<(String, u64)> = self
-            .live_shared(None)
-            .iter()
-            .map(|l| (l.holder.clone(), l.last_grant))
-            .collect();
+        let live = self.shared_holders(None);
         if alone && live.len() >= 2 {
-            let mut ex: Vec<u64> = live.iter().map(|l| l.1).collect();
-            ex.push(cx.id);
-            cx.sink.emit(
-                Severity::Error,
-                Rule::CoauthStatusAlone,
-                ex,
+            checks::alone_while_shared(
+                cx,
+                &live,
                 format!(
                     "AmIAlone answered true while {} clients held the shared lock ({})",
                     live.len(),
@@ -388,7 +395,6 @@ impl FileState {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                SPEC_STATUS,
             );
         }
         let e = Event {

@@ -137,29 +137,37 @@ impl FileState {
         push_capped(&mut self.events, e, hist, &mut self.dropped);
     }
 
-    pub(super) fn live_shared(&self, except_client: Option<&str>) -> Vec<&LaneState> {
+    /// Open lanes of a kind `kind` accepts, except the one held by `except`.
+    fn live_where(&self, kind: impl Fn(LaneKind) -> bool, except: Option<&str>) -> Vec<&LaneState> {
         self.lanes
             .iter()
-            .filter(|l| is_shared(l.kind) && l.open.is_some())
-            .filter(|l| except_client != Some(l.holder.as_str()))
+            .filter(|l| kind(l.kind) && l.open.is_some())
+            .filter(|l| except != Some(l.holder.as_str()))
+            .collect()
+    }
+
+    /// Open shared locks (coauth and schema), except the one of ClientID `except_client`.
+    pub(super) fn live_shared(&self, except_client: Option<&str>) -> Vec<&LaneState> {
+        self.live_where(is_shared, except_client)
+    }
+
+    /// Holders of open shared locks, except `except_client`, with the exchange of each
+    /// one's last grant.
+    pub(super) fn shared_holders(&self, except_client: Option<&str>) -> Vec<(String, u64)> {
+        self.live_shared(except_client)
+            .iter()
+            .map(|l| (l.holder.clone(), l.last_grant))
             .collect()
     }
 
     /// Open WebDAV locks, except the one whose token is `except`.
     pub(super) fn live_webdav(&self, except: Option<&str>) -> Vec<&LaneState> {
-        self.lanes
-            .iter()
-            .filter(|l| l.kind == LaneKind::WebDavLock && l.open.is_some())
-            .filter(|l| except != Some(l.holder.as_str()))
-            .collect()
+        self.live_where(|k| k == LaneKind::WebDavLock, except)
     }
 
+    /// Open exclusive locks, except the one whose ExclusiveLockID is `except`.
     pub(super) fn live_exclusive(&self, except: Option<&str>) -> Vec<&LaneState> {
-        self.lanes
-            .iter()
-            .filter(|l| l.kind == LaneKind::ExclusiveLock && l.open.is_some())
-            .filter(|l| except != Some(l.holder.as_str()))
-            .collect()
+        self.live_where(|k| k == LaneKind::ExclusiveLock, except)
     }
 
     /// Grants or refreshes the span on lane `li`.

@@ -9,14 +9,10 @@ pub(crate) fn package(c: &mut Cursor<'_>, ctx: &mut Ctx, pkg: &mut DataElementPa
     let mut p = payload(c, &h)?;
     pkg.reserved = if p.is_empty() { 0 } else { p.u8("reserved")? };
     done(&p, DATA_ELEMENT_PACKAGE)?;
-    loop {
-        let h = next(
-            c,
-            "a data element or the end of the DataElementPackage (0x15)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "a data element or the end of the DataElementPackage (0x15)",
+    )? {
         if h.object_type != DATA_ELEMENT {
             unknown(c, ctx, "DataElementPackage")?;
             continue;
@@ -175,45 +171,31 @@ pub(super) fn children<'a, T>(
     c: &mut Cursor<'a>,
     ctx: &mut Ctx,
     parent: &str,
-    mut item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
+    item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
 ) -> R<Vec<T>> {
-    let mut out = Vec::new();
-    loop {
-        let at = c.pos();
-        let h = header_or(c, || {
-            format!("a {parent} part or the end of the DataElement (0x01)")
-        })?;
-        if h.is_end() {
-            c.seek(at);
-            break;
-        }
-        match item(c, &h)? {
-            Some(v) => out.push(v),
-            None => {
-                c.seek(at);
-                unknown(c, ctx, parent)?;
-            }
-        }
-    }
-    Ok(out)
+    items_until_end(
+        c,
+        ctx,
+        parent,
+        || format!("a {parent} part or the end of the DataElement (0x01)"),
+        item,
+    )
 }
 
 pub(super) fn object_group(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<ObjectGroup> {
     let mut g = ObjectGroup::default();
-    loop {
-        let h = next(
-            c,
-            "an ObjectGroup part or the end of the DataElement (0x01)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "an ObjectGroup part or the end of the DataElement (0x01)",
+    )? {
         match h.object_type {
             DATA_ELEMENT_HASH => {
-                let mut p = single(c, h.object_type)?;
-                let scheme = p.compact("hash scheme")?;
-                let hash = p.binary_item("data element hash")?;
-                done(&p, h.object_type)?;
+                let (scheme, hash) = single_with(c, h.object_type, |p| {
+                    Ok((
+                        p.compact("hash scheme")?,
+                        p.binary_item("data element hash")?,
+                    ))
+                })?;
                 g.hash = Some((scheme, hash));
             }
             OBJECT_GROUP_DECLARATIONS => {

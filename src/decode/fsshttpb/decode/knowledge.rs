@@ -9,14 +9,10 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
         offset: h.offset,
         entries: Vec::new(),
     };
-    loop {
-        let h = next(
-            c,
-            "specialized knowledge or the end of the Knowledge (0x10)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "specialized knowledge or the end of the Knowledge (0x10)",
+    )? {
         if h.object_type != SPECIALIZED_KNOWLEDGE {
             unknown(c, ctx, "Knowledge")?;
             continue;
@@ -107,13 +103,12 @@ pub(crate) fn knowledge(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<Knowledge> {
                 },
             };
         // Anything else before the 0x44 end is kept as unknown.
-        loop {
-            let h = next(c, "the end of the SpecializedKnowledge (0x44)")?;
-            if h.is_end() {
-                break;
-            }
-            unknown(c, ctx, "SpecializedKnowledge")?;
-        }
+        unknown_until_end(
+            c,
+            ctx,
+            "the end of the SpecializedKnowledge (0x44)",
+            "SpecializedKnowledge",
+        )?;
         end(c, SPECIALIZED_KNOWLEDGE)?;
         k.entries.push(entry);
     }
@@ -127,31 +122,18 @@ pub(super) fn list<'a, T>(
     c: &mut Cursor<'a>,
     ctx: &mut Ctx,
     ty: u16,
-    mut item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
+    item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
 ) -> R<Vec<T>> {
     let h = start(c, ty)?;
     payload(c, &h)?;
-    let mut out = Vec::new();
-    loop {
-        let at = c.pos();
-        let h = header_or(c, || {
-            format!(
-                "an entry or the end of {} (0x{ty:02X})",
-                object_type_name(ty)
-            )
-        })?;
-        if h.is_end() {
-            c.seek(at);
-            break;
-        }
-        match item(c, &h)? {
-            Some(v) => out.push(v),
-            None => {
-                c.seek(at);
-                unknown(c, ctx, object_type_name(ty))?;
-            }
-        }
-    }
+    let name = object_type_name(ty);
+    let out = items_until_end(
+        c,
+        ctx,
+        name,
+        || format!("an entry or the end of {name} (0x{ty:02X})"),
+        item,
+    )?;
     end(c, ty)?;
     Ok(out)
 }

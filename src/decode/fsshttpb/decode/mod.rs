@@ -138,6 +138,51 @@ fn next(c: &Cursor<'_>, what: &str) -> R<Header> {
     c.peek().header(what)
 }
 
+/// The next child's header (peeked, not consumed), or `None` at an end header: the
+/// parent's children are over.
+fn next_child(c: &Cursor<'_>, what: &str) -> R<Option<Header>> {
+    let h = next(c, what)?;
+    Ok((!h.is_end()).then_some(h))
+}
+
+/// Children up to the parent's end header (not consumed): each start header is read and
+/// passed to `item`, which decodes the child or returns `None` before consuming anything,
+/// and the child is then kept as an unknown object of `parent`. `what` names what was
+/// expected, for the error when no header can be read.
+fn items_until_end<'a, T>(
+    c: &mut Cursor<'a>,
+    ctx: &mut Ctx,
+    parent: &str,
+    what: impl Fn() -> String,
+    mut item: impl FnMut(&mut Cursor<'a>, &Header) -> R<Option<T>>,
+) -> R<Vec<T>> {
+    let mut out = Vec::new();
+    loop {
+        let at = c.pos();
+        let h = header_or(c, &what)?;
+        if h.is_end() {
+            c.seek(at);
+            break;
+        }
+        match item(c, &h)? {
+            Some(v) => out.push(v),
+            None => {
+                c.seek(at);
+                unknown(c, ctx, parent)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Keeps every child up to the parent's end header as an unknown object of `parent`.
+fn unknown_until_end(c: &mut Cursor<'_>, ctx: &mut Ctx, what: &str, parent: &str) -> R<()> {
+    while next_child(c, what)?.is_some() {
+        unknown(c, ctx, parent)?;
+    }
+    Ok(())
+}
+
 /// Skips the data and children of an object whose start header was read.
 pub(crate) fn skip_rest(c: &mut Cursor<'_>, h: &Header) -> R<()> {
     payload(c, h)?.rest("data (not decoded here)");
@@ -199,14 +244,12 @@ fn unknown(c: &mut Cursor<'_>, ctx: &mut Ctx, parent: &str) -> R<()> {
 /// Raw bytes of the children up to (not including) the end header of `ty`.
 fn raw_children(c: &mut Cursor<'_>, ty: u16) -> R<Bytes> {
     let from = c.pos();
-    loop {
-        let h = next(
-            c,
-            &format!("a stream object or the end of {}", object_type_name(ty)),
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while next_child(
+        c,
+        &format!("a stream object or the end of {}", object_type_name(ty)),
+    )?
+    .is_some()
+    {
         let h = c.header("a stream object")?;
         skip_rest(c, &h)?;
     }
@@ -238,6 +281,18 @@ fn recover<'a, T>(
 fn single<'a>(c: &mut Cursor<'a>, ty: u16) -> R<Cursor<'a>> {
     let h = start(c, ty)?;
     payload(c, &h)
+}
+
+/// A single object of type `ty` whose data `read` decodes to the last byte.
+fn single_with<'a, T>(
+    c: &mut Cursor<'a>,
+    ty: u16,
+    read: impl FnOnce(&mut Cursor<'a>) -> R<T>,
+) -> R<T> {
+    let mut p = single(c, ty)?;
+    let v = read(&mut p)?;
+    done(&p, ty)?;
+    Ok(v)
 }
 
 fn utf8(b: &[u8]) -> String {

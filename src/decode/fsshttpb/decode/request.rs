@@ -51,18 +51,13 @@ pub(super) fn request_body(c: &mut Cursor<'_>, ctx: &mut Ctx, req: &mut Fsshttpb
     }
     let h = start(c, REQUEST)?;
     payload(c, &h)?;
-    loop {
-        let h = next(c, "a request part or the end of the Request (0x40)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a request part or the end of the Request (0x40)")? {
         match h.object_type {
             USER_AGENT => req.user_agent = recover(c, ctx, user_agent)?,
             REQUEST_HASHING_OPTIONS => {
-                let mut p = single(c, h.object_type)?;
-                let schema = p.compact("hashing schema")?;
-                let flags = p.u8("hashing flags")?;
-                done(&p, h.object_type)?;
+                let (schema, flags) = single_with(c, h.object_type, |p| {
+                    Ok((p.compact("hashing schema")?, p.u8("hashing flags")?))
+                })?;
                 req.hashing_options = Some(RequestHashingOptions {
                     offset: h.offset,
                     schema,
@@ -109,16 +104,12 @@ pub(super) fn user_agent(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<UserAgent> {
         offset: h.offset,
         ..UserAgent::default()
     };
-    loop {
-        let h = next(c, "a user agent part or the end of the UserAgent (0x5D)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a user agent part or the end of the UserAgent (0x5D)")? {
         match h.object_type {
             USER_AGENT_GUID => {
-                let mut p = single(c, h.object_type)?;
-                ua.guid = Some(p.guid("user agent guid")?);
-                done(&p, h.object_type)?;
+                ua.guid = Some(single_with(c, h.object_type, |p| {
+                    p.guid("user agent guid")
+                })?);
             }
             USER_AGENT_CLIENT_PLATFORM => {
                 let mut p = single(c, h.object_type)?;
@@ -130,9 +121,9 @@ pub(super) fn user_agent(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<UserAgent> {
                 ua.client_and_platform = Some(ClientAndPlatform { client, platform });
             }
             USER_AGENT_VERSION => {
-                let mut p = single(c, h.object_type)?;
-                ua.version = Some(p.u32("user agent version")?);
-                done(&p, h.object_type)?;
+                ua.version = Some(single_with(c, h.object_type, |p| {
+                    p.u32("user agent version")
+                })?);
             }
             _ => unknown(c, ctx, "UserAgent")?,
         }
@@ -176,13 +167,7 @@ pub(super) fn sub_request(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<SubRequest> {
             raw: raw_children(c, SUB_REQUEST)?,
         },
     };
-    loop {
-        let h = next(c, "the end of the SubRequest (0x42)")?;
-        if h.is_end() {
-            break;
-        }
-        unknown(c, ctx, "SubRequest")?;
-    }
+    unknown_until_end(c, ctx, "the end of the SubRequest (0x42)", "SubRequest")?;
     end(c, SUB_REQUEST)?;
     s.end = c.pos();
     Ok(s)
@@ -208,20 +193,15 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
         ),
         ..QueryChangesRequest::default()
     };
-    loop {
-        let h = next(
-            c,
-            "a query changes part or the end of the SubRequest (0x42)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "a query changes part or the end of the SubRequest (0x42)",
+    )? {
         match h.object_type {
             QUERY_CHANGES_ARGUMENTS => {
-                let mut p = single(c, h.object_type)?;
-                let flags = p.u8("arguments flags")?;
-                let cell_id = p.cell_id("cell id")?;
-                done(&p, h.object_type)?;
+                let (flags, cell_id) = single_with(c, h.object_type, |p| {
+                    Ok((p.u8("arguments flags")?, p.cell_id("cell id")?))
+                })?;
                 q.arguments = Some(QueryChangesArguments {
                     flags,
                     flag_names: flag_names(u64::from(flags), ARGUMENT_FLAGS),
@@ -229,9 +209,9 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
                 });
             }
             QUERY_CHANGES_DATA_CONSTRAINT => {
-                let mut p = single(c, h.object_type)?;
-                q.max_data_elements = Some(p.compact("maximum data elements")?);
-                done(&p, h.object_type)?;
+                q.max_data_elements = Some(single_with(c, h.object_type, |p| {
+                    p.compact("maximum data elements")
+                })?);
             }
             QUERY_CHANGES_VERSIONING => {
                 let mut p = single(c, h.object_type)?;
@@ -239,9 +219,7 @@ pub(super) fn query_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<QueryChanges
             }
             QUERY_CHANGES_FILTER => q.filters.push(filter(c)?),
             FILTER_FLAGS => {
-                let mut p = single(c, h.object_type)?;
-                let f = p.u8("filter flags")?;
-                done(&p, h.object_type)?;
+                let f = single_with(c, h.object_type, |p| p.u8("filter flags"))?;
                 match q.filters.last_mut() {
                     Some(last) if last.flags.is_none() => last.flags = Some(f),
                     _ => ctx.fail(Fail::new(
@@ -329,11 +307,7 @@ pub(super) fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequ
         trailing: Bytes(p.rest("trailing bytes").to_vec()),
         ..PutChangesRequest::default()
     };
-    loop {
-        let h = next(c, "a put changes part or the end of the SubRequest (0x42)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a put changes part or the end of the SubRequest (0x42)")? {
         match h.object_type {
             ADDITIONAL_FLAGS => {
                 let mut p = single(c, h.object_type)?;
@@ -344,15 +318,13 @@ pub(super) fn put_changes(c: &mut Cursor<'_>, ctx: &mut Ctx) -> R<PutChangesRequ
                     Bytes(p.rest("additional flags trailing bytes").to_vec());
             }
             LOCK_ID => {
-                let mut p = single(c, h.object_type)?;
-                pc.lock_id = Some(p.guid("lock id")?);
-                done(&p, h.object_type)?;
+                pc.lock_id = Some(single_with(c, h.object_type, |p| p.guid("lock id"))?);
             }
             KNOWLEDGE => pc.client_knowledge = Some(knowledge(c, ctx)?),
             DIAGNOSTIC_INPUT => {
-                let mut p = single(c, h.object_type)?;
-                pc.diagnostic_input = Some(p.u8("diagnostic request option input")?);
-                done(&p, h.object_type)?;
+                pc.diagnostic_input = Some(single_with(c, h.object_type, |p| {
+                    p.u8("diagnostic request option input")
+                })?);
             }
             _ => unknown(c, ctx, "PutChanges")?,
         }

@@ -63,11 +63,7 @@ pub(super) fn response_body(
     let mut p = payload(c, &h)?;
     resp.status = p.u8("response status")?;
     done(&p, RESPONSE)?;
-    loop {
-        let h = next(c, "a response part or the end of the Response (0x62)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "a response part or the end of the Response (0x62)")? {
         match h.object_type {
             ERROR => resp.error = Some(response_error(c, ctx, 0)?),
             DATA_ELEMENT_PACKAGE => {
@@ -112,14 +108,10 @@ pub(super) fn sub_response(
             raw: raw_children(c, SUB_RESPONSE)?,
         };
     }
-    loop {
-        let h = next(
-            c,
-            "a sub-response part or the end of the SubResponse (0x41)",
-        )?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(
+        c,
+        "a sub-response part or the end of the SubResponse (0x41)",
+    )? {
         match h.object_type {
             ERROR => s.error = Some(response_error(c, ctx, 0)?),
             READ_ACCESS_RESPONSE | WRITE_ACCESS_RESPONSE => {
@@ -127,11 +119,9 @@ pub(super) fn sub_response(
                 let hh = start(c, ty)?;
                 payload(c, &hh)?;
                 let mut err = None;
-                loop {
-                    let h2 = next(c, "a response error or the end of the access response")?;
-                    if h2.is_end() {
-                        break;
-                    }
+                while let Some(h2) =
+                    next_child(c, "a response error or the end of the access response")?
+                {
                     if h2.object_type == ERROR {
                         err = Some(response_error(c, ctx, 0)?);
                     } else {
@@ -147,10 +137,12 @@ pub(super) fn sub_response(
                 }
             }
             QUERY_CHANGES_RESPONSE => {
-                let mut p = single(c, h.object_type)?;
-                let storage_index_id = p.exguid("storage index extended guid")?;
-                let flags = p.u8("query changes response flags")?;
-                done(&p, h.object_type)?;
+                let (storage_index_id, flags) = single_with(c, h.object_type, |p| {
+                    Ok((
+                        p.exguid("storage index extended guid")?,
+                        p.u8("query changes response flags")?,
+                    ))
+                })?;
                 qc = Some(QueryChangesResponse {
                     offset: h.offset,
                     storage_index_id,
@@ -161,10 +153,9 @@ pub(super) fn sub_response(
                 });
             }
             FILE_HASH => {
-                let mut p = single(c, h.object_type)?;
-                let hash_type = p.compact("hash type")?;
-                let hash = p.binary_item("file hash")?;
-                done(&p, h.object_type)?;
+                let (hash_type, hash) = single_with(c, h.object_type, |p| {
+                    Ok((p.compact("hash type")?, p.binary_item("file hash")?))
+                })?;
                 qc.get_or_insert_with(Default::default).file_hash =
                     Some(FileHash { hash_type, hash });
             }
@@ -342,16 +333,10 @@ pub(super) fn response_error(c: &mut Cursor<'_>, ctx: &mut Ctx, depth: usize) ->
         error_type,
         ..ResponseError::default()
     };
-    loop {
-        let h = next(c, "error data or the end of the Error (0x4D)")?;
-        if h.is_end() {
-            break;
-        }
+    while let Some(h) = next_child(c, "error data or the end of the Error (0x4D)")? {
         match h.object_type {
             ERROR_CELL | ERROR_PROTOCOL | ERROR_WIN32 | ERROR_HRESULT => {
-                let mut p = single(c, h.object_type)?;
-                let code = p.u32("error code")?;
-                done(&p, h.object_type)?;
+                let code = single_with(c, h.object_type, |p| p.u32("error code"))?;
                 e.detail = match h.object_type {
                     ERROR_CELL => ErrorDetail::CellError {
                         code,
