@@ -10,32 +10,14 @@
 // A bench binary prints its figures.
 #![allow(clippy::print_stdout)]
 
-use std::fs::File;
-use std::io::{BufWriter, Write as _};
-use std::path::Path;
 use std::time::Instant;
 
-use synctap::capture::format::CaptureHeader;
-use synctap::capture::{CaptureReader, Record};
+use synctap::capture::CaptureReader;
 use synctap::decode::exchange::decode_recorded;
-use synctap::decode::fsshttp::{
-    CellPayload, CoauthRequestType, CoauthStatus, EncodeOptions, LockType, PayloadOrigin,
-    SubRequest, SubResponse, SubResponseData,
-};
-use synctap::decode::fsshttpb::{
-    self, build_put_changes_request, build_query_changes_response, FilePackageOptions,
-};
-use synctap::model::{Exchange, ExchangeKind, ProxyMode, Request, Response, Timings};
-use synctap::timeline::{format_rfc3339, Timeline, TimelineOptions};
+use synctap::timeline::{Timeline, TimelineOptions};
 
-#[path = "../tests/util/scenario.rs"]
-mod scenario;
-use scenario::{
-    cell_storage_post, cell_subrequest, coauth, put_changes_response, query_changes_request,
-    request_envelope, response_envelope, success,
-};
-
-const FILES: u64 = 50;
+#[path = "gen/capture.rs"]
+mod gen;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::var("TIMELINE_BENCH_EXCHANGES")
@@ -46,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.jsonl");
     let t0 = Instant::now();
-    generate(&path, n)?;
+    gen::generate(&path, n, gen::Mix::Fsshttp)?;
     let size = std::fs::metadata(&path)?.len();
     println!(
         "generated {n} exchanges ({:.1} MiB) in {:.2?}; RSS {} KiB",
@@ -109,113 +91,4 @@ fn rss_kib(field: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn generate(path: &Path, n: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let mut out = BufWriter::new(File::create(path)?);
-    serde_json::to_writer(&mut out, &Record::Header(CaptureHeader::now()))?;
-    out.write_all(b"\n")?;
-    // One template exchange per (file, step), cloned with a new id and time.
-    let templates: Vec<Vec<(u64, Request, Response)>> = (0..FILES).map(file_templates).collect();
-    let base = 1_767_258_000_000i64; // 2026-01-01T09:00:00Z
-    for i in 0..n {
-        let file = (i % FILES) as usize;
-        let round = i / FILES;
-        let steps = &templates[file];
-        let (conn, req, resp) = &steps[(round % steps.len() as u64) as usize];
-        let x = Exchange {
-            id: i + 1,
-            kind: ExchangeKind::Http,
-            connection_id: *conn,
-            client_addr: format!("10.0.0.{}:5{conn:04}", conn % 250),
-            mode: ProxyMode::Reverse,
-            tls: None,
-            server: "contoso.example:443".to_owned(),
-            http_version: "HTTP/1.1".to_owned(),
-            request: Some(req.clone()),
-            response: Some(resp.clone()),
-            tunnel: None,
-            timings: Timings {
-                start: format_rfc3339(base + i as i64 * 100),
-                done_ms: Some(12.0),
-                ..Timings::default()
-            },
-            error: None,
-            imported: None,
-        };
-        serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x)))?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
-    use CoauthRequestType::*;
-    let url = format!("https://contoso.example/sites/team/Shared Documents/File{f:03}.docx");
-    let (c1, c2) = (f * 2 + 1, f * 2 + 2);
-    let status = |s: &str, lock: bool| {
-        success(SubResponseData {
-            lock_type: lock.then_some(LockType::SchemaLock),
-            coauth_status: (!s.is_empty()).then(|| CoauthStatus::from(s)),
-            transition_id: lock.then(|| "5c6e1f00-0000-4000-8000-000000000001".to_owned()),
-            ..SubResponseData::default()
-        })
-    };
-    let opts = FilePackageOptions::default();
-    let put = fsshttpb::encode_request(&build_put_changes_request(b"hello, world", &opts));
-    let query = fsshttpb::encode_request(&query_changes_request());
-    let put_ok = fsshttpb::encode_response(&put_changes_response());
-    let query_ok = fsshttpb::encode_response(&build_query_changes_response(b"hello", &opts, 1));
-    let cell = |payload: &[u8]| cell_subrequest(bytes::Bytes::copy_from_slice(payload), None);
-    let cell_ok = |payload: &[u8]| {
-        success(SubResponseData {
-            payload: Some(CellPayload {
-                bytes: bytes::Bytes::copy_from_slice(payload),
-                origin: PayloadOrigin::Inline,
-            }),
-            ..SubResponseData::default()
-        })
-    };
-    // A Coauth step: connection, request type, client, the CoauthStatus answered. Joins
-    // and refreshes ask for an hour and hold the lock.
-    let co = |conn, t: CoauthRequestType, client: &str, s: &str| {
-        let lock = matches!(t, JoinCoauthoring | RefreshCoauthoring);
-        (
-            conn,
-            coauth(t, client, lock.then_some(3600)),
-            status(s, lock),
-        )
-    };
-    let steps: Vec<(u64, SubRequest, SubResponse)> = vec![
-        co(c1, JoinCoauthoring, "client-1", "Alone"),
-        co(c2, JoinCoauthoring, "client-2", "Coauthoring"),
-        (c1, cell(&query), cell_ok(&query_ok)),
-        (c1, cell(&put), cell_ok(&put_ok)),
-        co(c2, RefreshCoauthoring, "client-2", "Coauthoring"),
-        co(c1, RefreshCoauthoring, "client-1", "Coauthoring"),
-        (c2, cell(&put), cell_ok(&put_ok)),
-        co(c2, ExitCoauthoring, "client-2", ""),
-        co(c1, GetCoauthoringStatus, "client-1", "Alone"),
-        co(c1, ExitCoauthoring, "client-1", ""),
-    ];
-    steps
-        .into_iter()
-        .map(|(conn, mut q, mut r)| {
-            q.sub_request_token = Some(1);
-            r.sub_request_token = Some(1);
-            let req = request_envelope(
-                &url,
-                "{c0ffee00-0000-4000-8000-000000000001}".to_owned(),
-                vec![q],
-            );
-            let resp = response_envelope(&url, vec![r]);
-            let plain = EncodeOptions {
-                mtom: false,
-                cell_inline: true,
-            };
-            let (req, resp) = cell_storage_post(&req, &resp, plain);
-            (conn, req, resp)
-        })
-        .collect()
 }

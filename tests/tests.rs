@@ -21,6 +21,7 @@ mod replay;
 mod saz;
 mod scope;
 mod server;
+mod stream;
 mod timeline;
 mod trust;
 mod tui;

@@ -12,6 +12,7 @@
 //! HAR 1.2: <http://www.softwareishard.com/blog/har-12-spec/>.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -21,20 +22,114 @@ use crate::decode::exchange::{decoded_body, DecodedExchange, DecodedRecord};
 use crate::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
 
 /// Builds the HAR document for exchanges decoded once by the caller (the `_synctap`
-/// summaries come from their decoded forms).
+/// summaries come from their decoded forms). For a whole capture, [`HarWriter`] writes
+/// the same document as it reads, without holding it.
 pub fn export<'a>(records: impl IntoIterator<Item = &'a DecodedRecord>) -> Value {
     let entries: Vec<Value> = records
         .into_iter()
-        .filter(|r| r.exchange.kind == ExchangeKind::Http && r.exchange.request.is_some())
-        .map(|r| entry(&r.exchange, &r.decoded))
+        .filter_map(|r| export_entry(&r.exchange, &r.decoded))
         .collect();
+    json!({ "log": log_fields(entries) })
+}
+
+/// The fields of `log` with these entries.
+fn log_fields(entries: Vec<Value>) -> Value {
     json!({
-        "log": {
-            "version": "1.2",
-            "creator": { "name": "synctap", "version": env!("CARGO_PKG_VERSION") },
-            "entries": entries,
-        }
+        "version": "1.2",
+        "creator": { "name": "synctap", "version": env!("CARGO_PKG_VERSION") },
+        "entries": entries,
     })
+}
+
+/// The HAR entry of one exchange; `None` for what HAR cannot hold (tunnels, exchanges
+/// without a request).
+pub fn export_entry(x: &Exchange, decoded: &DecodedExchange) -> Option<Value> {
+    (x.kind == ExchangeKind::Http && x.request.is_some()).then(|| entry(x, decoded))
+}
+
+/// Writes a HAR document entry by entry: the text is the same as
+/// `serde_json::to_writer_pretty(&export(all))` would write, but only one entry is held
+/// at a time, so any capture exports in bounded memory.
+pub struct HarWriter<W: Write> {
+    out: W,
+    /// The document's text around its entries: before the first, and after the last.
+    head: String,
+    tail: String,
+    entries: u64,
+}
+
+/// Indentation of an entry inside `{"log": {"entries": [...]}}` when pretty-printed.
+const ENTRY_INDENT: &[u8] = b"      ";
+
+impl<W: Write> HarWriter<W> {
+    /// Starts a document on `out` (nothing is written before the first entry or
+    /// [`finish`](Self::finish)).
+    pub fn new(out: W) -> Self {
+        // The document without entries, pretty-printed, split where the entries go. A
+        // placeholder entry marks the spot, so the fields around `entries` come out in
+        // the order and indentation the whole document has.
+        let marker = "synctap-har-entries-go-here";
+        let doc = json!({ "log": log_fields(vec![json!(marker)]) });
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        let quoted = format!("\"{marker}\"");
+        let at = text.find(&quoted).unwrap_or(text.len());
+        // `[\n      "marker"\n    ]`: the head keeps `[`, the tail starts at the line
+        // break that precedes `]`.
+        let head = text[..at].trim_end().to_owned();
+        let tail = text[at..].get(quoted.len()..).unwrap_or("").to_owned();
+        Self {
+            out,
+            head,
+            tail,
+            entries: 0,
+        }
+    }
+
+    /// Appends the entry of one exchange (nothing for what HAR cannot hold); returns
+    /// whether an entry was written.
+    ///
+    /// # Errors
+    /// When the output cannot be written.
+    pub fn push(&mut self, x: &Exchange, decoded: &DecodedExchange) -> std::io::Result<bool> {
+        let Some(e) = export_entry(x, decoded) else {
+            return Ok(false);
+        };
+        let text = serde_json::to_vec_pretty(&e)?;
+        self.out.write_all(if self.entries == 0 {
+            self.head.as_bytes()
+        } else {
+            b","
+        })?;
+        self.out.write_all(b"\n")?;
+        self.out.write_all(ENTRY_INDENT)?;
+        // Line breaks inside the entry are formatting only (JSON strings escape theirs):
+        // each is followed by the entry's indentation.
+        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                self.out.write_all(b"\n")?;
+                self.out.write_all(ENTRY_INDENT)?;
+            }
+            self.out.write_all(line)?;
+        }
+        self.entries += 1;
+        Ok(true)
+    }
+
+    /// Ends the document; returns the number of entries written.
+    ///
+    /// # Errors
+    /// When the output cannot be written.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if self.entries == 0 {
+            // No entries: `"entries": []`, as the whole document prints it.
+            let doc = json!({ "log": log_fields(Vec::new()) });
+            serde_json::to_writer_pretty(&mut self.out, &doc)?;
+        } else {
+            self.out.write_all(self.tail.as_bytes())?;
+        }
+        self.out.flush()?;
+        Ok(self.entries)
+    }
 }
 
 fn headers_json(h: &Headers) -> Vec<Value> {
@@ -218,6 +313,9 @@ pub enum ImportError {
     /// JSON without `log.entries`.
     #[error("not a HAR file: no log.entries array")]
     NotHar,
+    /// The file could not be read, or the sink refused an exchange.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Reads a HAR document into exchanges, numbering them from 1.
@@ -225,23 +323,167 @@ pub enum ImportError {
 /// # Errors
 /// When the input is not JSON or has no `log.entries`.
 pub fn import(input: &[u8]) -> Result<(Vec<Exchange>, ImportReport), ImportError> {
-    let doc: Value = serde_json::from_slice(input)?;
-    let entries = doc["log"]["entries"]
-        .as_array()
-        .ok_or(ImportError::NotHar)?;
-    let mut report = ImportReport::default();
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        match import_entry(e, &mut report) {
-            Ok(mut x) => {
-                x.id = out.len() as u64 + 1;
-                out.push(x);
-                report.imported += 1;
-            }
-            Err(reason) => *report.skipped.entry(reason).or_default() += 1,
-        }
-    }
+    let mut out = Vec::new();
+    let report = import_from(input, &mut |x| {
+        out.push(x);
+        Ok(())
+    })?;
     Ok((out, report))
+}
+
+/// Reads a HAR document from `input` entry by entry and gives each exchange to `sink`
+/// as soon as its entry is read, numbering them from 1: one entry is held at a time, so
+/// a HAR of any size imports in bounded memory.
+///
+/// # Errors
+/// When the input is not JSON (the exchanges before the error were given to `sink`),
+/// has no `log.entries`, or `sink` fails.
+pub fn import_from(
+    input: impl std::io::Read,
+    sink: &mut dyn FnMut(Exchange) -> std::io::Result<()>,
+) -> Result<ImportReport, ImportError> {
+    let mut report = ImportReport::default();
+    let mut next_id = 1u64;
+    let mut each = |e: Value| -> std::io::Result<()> {
+        match import_entry(&e, &mut report) {
+            Ok(mut x) => {
+                x.id = next_id;
+                next_id += 1;
+                report.imported += 1;
+                sink(x)
+            }
+            Err(reason) => {
+                *report.skipped.entry(reason).or_default() += 1;
+                Ok(())
+            }
+        }
+    };
+    let mut walk = Walk {
+        each: &mut each,
+        found: false,
+        failed: None,
+    };
+    let mut input = std::io::BufReader::new(input);
+    skip_bom(&mut input)?;
+    let mut de = serde_json::Deserializer::from_reader(input);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        Node {
+            walk: &mut walk,
+            level: Level::Root,
+        },
+        &mut de,
+    )
+    .and_then(|()| de.end());
+    if let Some(e) = walk.failed {
+        return Err(ImportError::Io(e));
+    }
+    parsed?;
+    if !walk.found {
+        return Err(ImportError::NotHar);
+    }
+    Ok(report)
+}
+
+/// Skips a UTF-8 byte order mark (Windows tools write one).
+fn skip_bom(r: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    if r.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+        r.consume(3);
+    }
+    Ok(())
+}
+
+/// The streaming walk to `log.entries`: what to do with each entry, and what happened.
+struct Walk<'a> {
+    each: &'a mut dyn FnMut(Value) -> std::io::Result<()>,
+    /// `log.entries` was an array.
+    found: bool,
+    /// The sink's error, which ended the walk.
+    failed: Option<std::io::Error>,
+}
+
+/// Where in the document a value is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Root,
+    Log,
+    Entries,
+}
+
+/// Visits one value at `level`: objects are searched for the next key on the way to
+/// `log.entries`, the entries array is read element by element, everything else is
+/// skipped without being kept.
+struct Node<'w, 'a> {
+    walk: &'w mut Walk<'a>,
+    level: Level,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a HAR document")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let want = match self.level {
+            Level::Root => Some(("log", Level::Log)),
+            Level::Log => Some(("entries", Level::Entries)),
+            Level::Entries => None,
+        };
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match want {
+                Some((name, level)) if key == name => map.next_value_seed(Node {
+                    walk: &mut *self.walk,
+                    level,
+                })?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.level != Level::Entries {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        self.walk.found = true;
+        while let Some(e) = seq.next_element::<Value>()? {
+            if let Err(err) = (self.walk.each)(e) {
+                self.walk.failed = Some(err);
+                return Err(serde::de::Error::custom("the import stopped"));
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
 }
 
 fn str_of(v: &Value) -> Option<&str> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::Args;
 
+use super::progress::CaptureInput;
 use super::replay::CompareArgs;
 use crate::capture::CaptureReader;
 use crate::replay::recordings::{Recordings, Side};
@@ -35,7 +36,12 @@ pub struct DiffArgs {
 }
 
 pub(super) fn run(args: &DiffArgs) -> anyhow::Result<i32> {
-    let mut readers = [open(&args.a)?, open(&args.b)?];
+    // One bar per recording, drawn together (nothing when stderr is not a terminal).
+    let bars = indicatif::MultiProgress::new();
+    let mut inputs = [
+        CaptureInput::with_reader(&args.a, open(&args.a)?, "reading A").drawn_in(&bars),
+        CaptureInput::with_reader(&args.b, open(&args.b)?, "reading B").drawn_in(&bars),
+    ];
     let mut cmp = Recordings::new(
         &args.a.display().to_string(),
         &args.b.display().to_string(),
@@ -44,16 +50,17 @@ pub(super) fn run(args: &DiffArgs) -> anyhow::Result<i32> {
     let sides = [Side::A, Side::B];
     let mut open_sides = [true, true];
     // The two recordings are read in step, one exchange each in turn, so what waits for
-    // its counterpart stays small.
+    // its counterpart stays small: per (client, file) group, the exchanges not yet paired
+    // (a look-ahead window each side, more only while one side lacks the group), plus
+    // each recording's timeline state and first-seen client numbers.
     while open_sides.iter().any(|o| *o) {
         for i in 0..2 {
             if !open_sides[i] {
                 continue;
             }
-            let (reader, path) = (&mut readers[i], if i == 0 { &args.a } else { &args.b });
-            let next = reader
-                .next_exchange()
-                .map_err(|e| anyhow!("cannot compare: {}: {e}", path.display()))?;
+            let (input, path) = (&mut inputs[i], if i == 0 { &args.a } else { &args.b });
+            let next = input.next().map_err(|e| anyhow!("cannot compare: {e}"))?;
+            let reader = input.reader();
             for w in reader.take_warnings() {
                 cmp.unreadable(sides[i], format!("{}: {w}", path.display()));
             }
@@ -73,6 +80,8 @@ pub(super) fn run(args: &DiffArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    // The warnings went into the report; the bars go.
+    drop(inputs);
     args.compare.emit(&cmp.finish())
 }
 

@@ -1,15 +1,16 @@
 //! `synctap export`, `synctap import` and `synctap redact`: captures in and out of
 //! synctap, safely.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 
+use super::progress::CaptureInput;
 use crate::capture::har;
 use crate::capture::redact::{redact_exchange, RedactOptions, RedactReport};
-use crate::capture::write_capture;
-use crate::decode::exchange::DecodedRecord;
+use crate::capture::CaptureFile;
+use crate::decode::exchange::decode_recorded;
 use crate::model::Exchange;
 
 /// Arguments of `synctap export`.
@@ -54,15 +55,6 @@ pub struct RedactArgs {
     redact_identities: bool,
 }
 
-fn redact_all(xs: &mut [Exchange], identities: bool) -> RedactReport {
-    let mut report = RedactReport::default();
-    let opts = RedactOptions { identities };
-    for x in xs {
-        redact_exchange(x, opts, &mut report);
-    }
-    report
-}
-
 pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
     let filter = args
         .filter
@@ -74,19 +66,17 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
         let opts = RedactOptions {
             identities: args.redact_identities,
         };
-        let mut keep = |x: &mut Exchange| {
-            if filter
+        let keep = |x: &Exchange| {
+            filter
                 .as_ref()
-                .is_some_and(|f| !f.matches(x, &crate::decode::exchange::decode_recorded(x)))
-            {
-                return false;
-            }
+                .is_none_or(|f| f.matches(x, &decode_recorded(x)))
+        };
+        let mut change = |x: &mut Exchange| {
             if args.redact {
                 redact_exchange(x, opts, &mut report);
             }
-            true
         };
-        let n = super::import::export_saz(&args.capture, out, &mut keep)?;
+        let n = super::import::export_saz(&args.capture, out, &keep, &mut change)?;
         if args.redact {
             eprintln!("redacted: {}", report.summary());
         }
@@ -96,38 +86,76 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
     let Some(har_out) = &args.har else {
         anyhow::bail!("give --har OUT or --saz OUT");
     };
-    // Each exchange is decoded once; the filter and the export share that form.
-    let mut xs: Vec<DecodedRecord> = super::read_capture(&args.capture)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?
-        .into_iter()
-        .map(DecodedRecord::new)
-        .collect();
-    if let Some(f) = &filter {
-        xs.retain(|r| f.matches(&r.exchange, &r.decoded));
-    }
-    if args.redact {
-        let mut raw: Vec<Exchange> = xs.into_iter().map(|r| r.exchange).collect();
-        let report = redact_all(&mut raw, args.redact_identities);
-        eprintln!("redacted: {}", report.summary());
-        // Redaction changed the bytes: the exported summaries describe what is written.
-        xs = raw.into_iter().map(DecodedRecord::new).collect();
-    }
-    let doc = har::export(&xs);
+    let mut input = CaptureInput::open(&args.capture, "exporting HAR")?;
     let file = std::fs::File::create(har_out)
         .with_context(|| format!("cannot create {}", har_out.display()))?;
-    serde_json::to_writer_pretty(std::io::BufWriter::new(file), &doc)
-        .with_context(|| format!("cannot write {}", har_out.display()))?;
-    let n = doc["log"]["entries"].as_array().map_or(0, Vec::len);
+    let written = export_har(&mut input, file, har_out, filter.as_ref(), args);
+    input.finish();
+    let (n, report) = match written {
+        Ok(r) => r,
+        Err(e) => {
+            // A HAR cut short is not a HAR: leave none behind.
+            let _ = std::fs::remove_file(har_out);
+            return Err(e);
+        }
+    };
+    if let Some(report) = report {
+        eprintln!("redacted: {}", report.summary());
+    }
     eprintln!("wrote {} ({n} entries)", har_out.display());
     Ok(0)
 }
 
+/// Streams the capture into a HAR document, one exchange at a time: each is decoded
+/// once (the filter and the export share that form; after redaction, once more, since
+/// the bytes changed and the exported summaries describe what is written). Returns the
+/// entries written and, with `--redact`, what was redacted.
+fn export_har(
+    input: &mut CaptureInput,
+    file: std::fs::File,
+    path: &Path,
+    filter: Option<&crate::filter::Filter>,
+    args: &ExportArgs,
+) -> anyhow::Result<(u64, Option<RedactReport>)> {
+    let mut har = har::HarWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let mut report = args.redact.then(RedactReport::default);
+    let opts = RedactOptions {
+        identities: args.redact_identities,
+    };
+    while let Some(mut x) = input.next()? {
+        let mut decoded = decode_recorded(&x);
+        if filter.is_some_and(|f| !f.matches(&x, &decoded)) {
+            continue;
+        }
+        if let Some(report) = report.as_mut() {
+            redact_exchange(&mut x, opts, report);
+            decoded = decode_recorded(&x);
+        }
+        har.push(&x, &decoded)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let n = har
+        .finish()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((n, report))
+}
+
 pub(super) fn redact(args: &RedactArgs) -> anyhow::Result<i32> {
-    let mut xs = super::read_capture(&args.capture)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.capture.display()))?;
-    let report = redact_all(&mut xs, args.redact_identities);
-    write_capture(&args.out, &xs, false)?;
+    let mut input = CaptureInput::open(&args.capture, "redacting")?;
+    let mut out = CaptureFile::create(&args.out, false)?;
+    let mut report = RedactReport::default();
+    let opts = RedactOptions {
+        identities: args.redact_identities,
+    };
+    // One exchange at a time: read, redact, write.
+    while let Some(mut x) = input.next()? {
+        redact_exchange(&mut x, opts, &mut report);
+        out.write(x)
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+    }
+    input.finish();
+    let n = out.finish()?;
     eprintln!("redacted: {}", report.summary());
-    eprintln!("wrote {} ({} exchanges)", args.out.display(), xs.len());
+    eprintln!("wrote {} ({n} exchanges)", args.out.display());
     Ok(0)
 }

@@ -2,7 +2,7 @@
 //! `synctap export CAPTURE --saz OUT`, with a progress bar on a terminal and a report of
 //! what was read, skipped and why.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -28,22 +28,6 @@ pub struct ImportArgs {
     body_limit: u64,
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-pub(super) fn progress_bar(what: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    let style = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:40}] {percent}% ({elapsed} elapsed, {eta} left)",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_message(what.to_owned());
-    bar
-}
-
 pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
     let path = &args.file;
     let mut file =
@@ -64,7 +48,11 @@ pub(super) fn import(args: &ImportArgs) -> anyhow::Result<i32> {
         body_limit: args.body_limit,
     };
     let mut out = CaptureFile::create(&args.out, false)?;
-    let bar = progress_bar(&format!("importing {}", format.name()));
+    let bar = super::progress::bar(
+        &format!("importing {}", format.name()),
+        size,
+        format != Format::Saz,
+    );
     let result = run_import(format, path, size, &opts, &mut out, &bar);
     bar.finish_and_clear();
     let report = match result {
@@ -99,16 +87,21 @@ fn run_import(
     };
     match format {
         Format::Har => {
-            let data = std::fs::read(path)?;
-            let (xs, r) = har::import(&data)?;
+            // Entry by entry: the document is never held whole.
+            let file = ProgressRead {
+                inner: std::fs::File::open(path)?,
+                done: 0,
+                total: size,
+                progress: &progress,
+            };
             let mut report = ImportReport::new(Format::Har);
+            let r = har::import_from(file, &mut |x| {
+                report.exchanges += 1;
+                sink(x)
+            })?;
             report.read = r.imported + r.skipped.values().sum::<u64>();
             report.skipped = r.skipped;
             report.notes = r.notes;
-            for x in xs {
-                report.exchanges += 1;
-                sink(x)?;
-            }
             Ok(report)
         }
         Format::Saz => saz::import(std::fs::File::open(path)?, opts, 1, &mut sink, &progress),
@@ -119,20 +112,39 @@ fn run_import(
     }
 }
 
-/// Writes the capture at `capture` as a SAZ at `out` (exchanges matching `filter`,
-/// redacted when asked), streaming: the capture is read twice (once to count, for
-/// Fiddler's number padding), never held whole.
+/// A file read that tells how far it got.
+struct ProgressRead<'a, R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    progress: &'a dyn Fn(u64, u64),
+}
+
+impl<R: std::io::Read> std::io::Read for ProgressRead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        (self.progress)(self.done, self.total);
+        Ok(n)
+    }
+}
+
+/// Writes the capture at `capture` as a SAZ at `out` (the exchanges `keep` accepts,
+/// each changed by `change`, e.g. redacted), streaming: the capture is read twice (once
+/// to count, for Fiddler's number padding), never held whole; `change` runs once per
+/// exchange written.
 pub(super) fn export_saz(
     capture: &Path,
     out: &Path,
-    keep: &mut dyn FnMut(&mut Exchange) -> bool,
+    keep: &dyn Fn(&Exchange) -> bool,
+    change: &mut dyn FnMut(&mut Exchange),
 ) -> anyhow::Result<u64> {
     let open =
         || CaptureReader::open(capture).map_err(|e| anyhow::anyhow!("{}: {e}", capture.display()));
     let mut count = 0u64;
     let mut reader = open()?;
-    while let Some(mut x) = reader.next_exchange()? {
-        if keep(&mut x) {
+    while let Some(x) = reader.next_exchange()? {
+        if keep(&x) {
             count += 1;
         }
     }
@@ -144,7 +156,7 @@ pub(super) fn export_saz(
         .with_context(|| format!("cannot create {} (it must not exist yet)", out.display()))?;
     let mut reader = open()?;
     let mut failed = None;
-    let bar = progress_bar("exporting SAZ");
+    let bar = super::progress::bar("exporting SAZ", count, false);
     let progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
@@ -154,7 +166,8 @@ pub(super) fn export_saz(
         let mut iter = std::iter::from_fn(|| loop {
             match reader.next_exchange() {
                 Ok(Some(mut x)) => {
-                    if keep(&mut x) {
+                    if keep(&x) {
+                        change(&mut x);
                         return Some(x);
                     }
                 }

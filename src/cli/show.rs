@@ -32,12 +32,10 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(crate::filter::Filter::parse)
         .transpose()?;
-    let mut reader = super::open_capture(&args.capture)?;
+    let mut input = super::progress::CaptureInput::open(&args.capture, "reading")?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut n = 0u64;
-    while let Some(x) = reader.next_exchange()? {
-        n += 1;
+    while let Some(x) = input.next()? {
         let decoded = decode_recorded(&x);
         if filter.as_ref().is_some_and(|f| !f.matches(&x, &decoded)) {
             continue;
@@ -54,7 +52,7 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
         }
     }
     out.flush()?;
-    super::print_capture_warnings(&args.capture, &reader);
+    let n = input.finish();
     if n == 0 && !args.json {
         eprintln!("synctap: {} holds no exchanges", args.capture.display());
     }

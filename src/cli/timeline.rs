@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::progress::CaptureInput;
 use super::schema::{CheckReport, Versioned};
 use crate::decode::exchange::decode_recorded;
 use crate::timeline::{render_findings, render_text, Timeline, TimelineOptions, TimelineReport};
@@ -35,7 +36,7 @@ pub struct CheckArgs {
 }
 
 pub(super) fn run_timeline(args: &TimelineArgs) -> anyhow::Result<i32> {
-    let report = fold(&args.capture, TimelineOptions::default())?;
+    let report = fold(&args.capture, TimelineOptions::default(), "timeline")?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
@@ -59,7 +60,7 @@ pub(super) fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
         history_per_lane: 0,
         ..TimelineOptions::default()
     };
-    let report = fold(&args.capture, opts)?;
+    let report = fold(&args.capture, opts, "checking")?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
@@ -79,12 +80,14 @@ pub(super) fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
     Ok(i32::from(report.has_errors()))
 }
 
-fn fold(path: &Path, opts: TimelineOptions) -> anyhow::Result<TimelineReport> {
-    let mut reader = super::open_capture(path)?;
+/// Folds the capture into a timeline, one exchange at a time: what is kept is the
+/// timeline's live state per file and lane, its bounded history and the findings.
+fn fold(path: &Path, opts: TimelineOptions, what: &str) -> anyhow::Result<TimelineReport> {
+    let mut input = CaptureInput::open(path, what)?;
     let mut t = Timeline::new(opts);
-    while let Some(x) = reader.next_exchange()? {
+    while let Some(x) = input.next()? {
         t.push(&x, &decode_recorded(&x));
     }
-    super::print_capture_warnings(path, &reader);
+    input.finish();
     Ok(t.report())
 }

@@ -24,10 +24,11 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipArchive, ZipWriter};
+use zip::{CompressionMethod, ZipWriter};
 
 mod export;
 mod meta;
+mod zipdir;
 
 pub use export::export;
 use meta::*;
@@ -66,11 +67,11 @@ enum Part {
     Meta,
 }
 
-/// Where a member's bytes are: an entry of the central directory, or a local header at
-/// a file offset (archives whose central directory is missing).
+/// Where a member's bytes are: its central directory record (at a file offset), or a
+/// local header at a file offset (archives whose central directory is missing).
 #[derive(Debug, Clone, Copy)]
 enum Member {
-    Index(usize),
+    Central(u64),
     Local(u64),
 }
 
@@ -81,12 +82,48 @@ struct Session {
     meta: Option<(String, Member)>,
 }
 
-/// `raw/NNN_c.txt`, `raw/NNN_s.txt`, `raw/NNN_m.xml` (either slash); anything else is
-/// not part of a session.
-fn member_session(name: &str) -> Option<(u64, Part)> {
-    let rest = name
-        .strip_prefix("raw/")
-        .or_else(|| name.strip_prefix("raw\\"))?;
+/// How a session member's name is spelled, so it is not kept: `raw/` or `raw\`, and the
+/// digits of its number (with leading zeros).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameForm {
+    backslash: bool,
+    digits: u8,
+}
+
+/// One session member in the index: all an import keeps per member until its session
+/// is read (32 bytes, whatever the archive holds).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    number: u64,
+    member: Member,
+    part: Part,
+    form: NameForm,
+}
+
+impl Slot {
+    /// The member's name, as the archive spells it.
+    fn name(&self) -> String {
+        let suffix = match self.part {
+            Part::Client => "c.txt",
+            Part::Server => "s.txt",
+            Part::Meta => "m.xml",
+        };
+        format!(
+            "raw{}{:0width$}_{suffix}",
+            if self.form.backslash { '\\' } else { '/' },
+            self.number,
+            width = usize::from(self.form.digits)
+        )
+    }
+}
+
+/// `raw/NNN_c.txt`, `raw/NNN_s.txt`, `raw/NNN_m.xml` (either slash) with how the name
+/// is spelled; anything else is not part of a session.
+fn member_slot(name: &str) -> Option<(u64, Part, NameForm)> {
+    let (rest, backslash) = match name.strip_prefix("raw/") {
+        Some(r) => (r, false),
+        None => (name.strip_prefix("raw\\")?, true),
+    };
     let (num, suffix) = rest.split_once('_')?;
     if num.is_empty() || num.len() > 12 || !num.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -97,7 +134,11 @@ fn member_session(name: &str) -> Option<(u64, Part)> {
         "m.xml" => Part::Meta,
         _ => return None,
     };
-    Some((num.parse().ok()?, part))
+    let form = NameForm {
+        backslash,
+        digits: num.len() as u8,
+    };
+    Some((num.parse().ok()?, part, form))
 }
 
 /// A reader that counts what it read (file offsets of local headers).
@@ -116,8 +157,7 @@ impl<R: Read> Read for Counting<R> {
 
 /// The archive being imported.
 struct Archive {
-    zip: Option<ZipArchive<BufReader<File>>>,
-    file: Option<BufReader<File>>,
+    file: BufReader<File>,
 }
 
 impl Archive {
@@ -128,13 +168,14 @@ impl Archive {
         f: impl FnOnce(&mut dyn Read) -> T,
     ) -> Result<T, String> {
         match m {
-            Member::Index(i) => {
-                let zip = self.zip.as_mut().ok_or("no central directory")?;
-                let mut file = zip.by_index(i).map_err(|e| e.to_string())?;
-                Ok(f(&mut file))
+            Member::Central(at) => {
+                let record = zipdir::record_at(&mut self.file, at).map_err(|e| e.to_string())?;
+                let mut member =
+                    zipdir::open_member(&mut self.file, &record).map_err(|e| e.to_string())?;
+                Ok(f(&mut member))
             }
             Member::Local(at) => {
-                let file = self.file.as_mut().ok_or("archive not open")?;
+                let file = &mut self.file;
                 file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
                 match zip::read::read_zipfile_from_stream(file) {
                     Ok(Some(mut z)) => Ok(f(&mut z)),
@@ -160,13 +201,18 @@ pub fn import(
     progress: &Progress<'_>,
 ) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport::new(Format::Saz);
-    let (mut archive, sessions) = open(file, &mut report)?;
-    let total = sessions.len() as u64;
+    let (mut archive, slots) = open(file, &mut report)?;
+    let total = slots
+        .windows(2)
+        .filter(|w| w[0].number != w[1].number)
+        .count() as u64
+        + u64::from(!slots.is_empty());
     let mut budget_left = MAX_ARCHIVE_BYTES;
     let mut conns: BTreeMap<String, u64> = BTreeMap::new();
     let mut id = first_id;
-    for (i, (number, s)) in sessions.into_iter().enumerate() {
+    for (i, members) in slots.chunk_by(|a, b| a.number == b.number).enumerate() {
         progress(i as u64, total);
+        let (number, s) = session_of(members, &mut report);
         report.read += 1;
         if budget_left == 0 {
             report.skip(format!(
@@ -193,29 +239,47 @@ pub fn import(
     Ok(report)
 }
 
-/// Opens the archive and indexes its sessions by number.
-fn open(
-    file: File,
-    report: &mut ImportReport,
-) -> Result<(Archive, BTreeMap<u64, Session>), ImportError> {
-    let mut sessions: BTreeMap<u64, Session> = BTreeMap::new();
-    let mut add = |name: &str, m: Member, report: &mut ImportReport| match member_session(name) {
-        Some((n, part)) => {
-            let s = sessions.entry(n).or_default();
-            let slot = match part {
-                Part::Client => &mut s.client,
-                Part::Server => &mut s.server,
-                Part::Meta => &mut s.meta,
-            };
-            if slot.is_some() {
-                report.problem(format!("duplicate member {name}: the first one is used"));
-            } else {
-                *slot = Some((name.to_owned(), m));
-            }
+/// One session's members (of the index, sorted by number and part); a second member of
+/// the same part is a problem, and the first one is used.
+fn session_of(members: &[Slot], report: &mut ImportReport) -> (u64, Session) {
+    let mut s = Session::default();
+    for m in members {
+        let slot = match m.part {
+            Part::Client => &mut s.client,
+            Part::Server => &mut s.server,
+            Part::Meta => &mut s.meta,
+        };
+        if slot.is_some() {
+            report.problem(format!(
+                "duplicate member {}: the first one is used",
+                m.name()
+            ));
+        } else {
+            *slot = Some((m.name(), m.member));
         }
-        None if name == "[Content_Types].xml" || name == "_index.htm" || name.ends_with('/') => {}
-        None => report.note(format!("member {name} is not part of a session; ignored")),
-    };
+    }
+    (members.first().map_or(0, |m| m.number), s)
+}
+
+/// Opens the archive and indexes its session members, sorted by session number (then
+/// part, then place in the archive). The index keeps 32 bytes a member: the central
+/// directory is read record by record ([`zipdir`]), never held.
+fn open(file: File, report: &mut ImportReport) -> Result<(Archive, Vec<Slot>), ImportError> {
+    fn add(slots: &mut Vec<Slot>, name: &str, member: Member, report: &mut ImportReport) {
+        match member_slot(name) {
+            Some((number, part, form)) => slots.push(Slot {
+                number,
+                member,
+                part,
+                form,
+            }),
+            None if name == "[Content_Types].xml"
+                || name == "_index.htm"
+                || name.ends_with('/') => {}
+            None => report.note(format!("member {name} is not part of a session; ignored")),
+        }
+    }
+    let mut slots: Vec<Slot> = Vec::new();
     let mut probe = BufReader::new(file.try_clone()?);
     let mut magic = [0u8; 4];
     let got = read_full(&mut probe, &mut magic)?;
@@ -225,34 +289,31 @@ fn open(
             reason: "it does not start with a ZIP local file header".into(),
         });
     }
-    match ZipArchive::new(BufReader::new(file.try_clone()?)) {
-        Ok(mut zip) => {
-            for i in 0..zip.len() {
-                let f = match zip.by_index_raw(i) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        report.problem(format!("unreadable ZIP entry: {e}"));
-                        continue;
-                    }
-                };
-                let name = f.name().to_owned();
-                if f.encrypted() {
-                    return Err(ImportError::Encrypted {
-                        member: escape(&name),
-                    });
+    let read = zipdir::find(&mut BufReader::new(file.try_clone()?))
+        .map_err(Stop::Io)
+        .and_then(|dir| {
+            zipdir::each_record(file.try_clone()?, dir, |r| {
+                if r.encrypted() {
+                    return Err(Stop::Encrypted(escape(&r.name)));
                 }
-                drop(f);
-                add(&name, Member::Index(i), report);
-            }
+                add(&mut slots, &r.name, Member::Central(r.at), report);
+                Ok(())
+            })
+        });
+    match read {
+        Ok(()) => {
+            slots.sort_by_key(|s| (s.number, s.part));
             Ok((
                 Archive {
-                    zip: Some(zip),
-                    file: None,
+                    file: BufReader::new(file),
                 },
-                sessions,
+                slots,
             ))
         }
-        Err(e) => {
+        Err(Stop::Encrypted(member)) => Err(ImportError::Encrypted { member }),
+        Err(Stop::Io(e)) => {
+            // What was indexed from the directory is read again from the local headers.
+            slots.clear();
             report.problem(format!(
                 "the ZIP central directory cannot be read ({e}): the archive is truncated or damaged; members were read from their local headers"
             ));
@@ -287,19 +348,31 @@ fn open(
                 let mut limited = (&mut entry).take(MAX_MEMBER_BYTES);
                 let copied = std::io::copy(&mut limited, &mut std::io::sink());
                 drop(entry);
-                add(&name, Member::Local(at), report);
+                add(&mut slots, &name, Member::Local(at), report);
                 if copied.is_err() {
                     break;
                 }
             }
+            slots.sort_by_key(|s| (s.number, s.part));
             Ok((
                 Archive {
-                    zip: None,
-                    file: Some(BufReader::new(file)),
+                    file: BufReader::new(file),
                 },
-                sessions,
+                slots,
             ))
         }
+    }
+}
+
+/// Why the directory walk stopped.
+enum Stop {
+    Io(std::io::Error),
+    Encrypted(String),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
     }
 }
 
@@ -756,12 +829,29 @@ mod tests {
 
     #[test]
     fn member_names_match_only_the_session_pattern() {
+        let member_session = |name: &str| member_slot(name).map(|(n, part, _)| (n, part));
         assert_eq!(member_session("raw/001_c.txt"), Some((1, Part::Client)));
         assert_eq!(member_session("raw\\12_m.xml"), Some((12, Part::Meta)));
         assert_eq!(member_session("raw/../../etc/1_c.txt"), None);
         assert_eq!(member_session("/raw/1_c.txt"), None);
         assert_eq!(member_session("raw/1_x.txt"), None);
         assert_eq!(member_session("raw/99999999999999_c.txt"), None);
+        // The index keeps how a name is spelled, not the name: it is spelled back alike.
+        for name in [
+            "raw/001_c.txt",
+            "raw\\12_m.xml",
+            "raw/7_s.txt",
+            "raw/000000000042_c.txt",
+        ] {
+            let (number, part, form) = member_slot(name).expect("a session member");
+            let slot = Slot {
+                number,
+                member: Member::Local(0),
+                part,
+                form,
+            };
+            assert_eq!(slot.name(), name);
+        }
     }
 
     #[test]
