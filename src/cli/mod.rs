@@ -27,6 +27,7 @@ mod diff;
 mod har;
 mod import;
 mod mock;
+mod parquet;
 mod proxy;
 mod replay;
 pub mod schema;
