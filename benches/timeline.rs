@@ -10,31 +10,14 @@
 // A bench binary prints its figures.
 #![allow(clippy::print_stdout)]
 
-use std::fs::File;
-use std::io::{BufWriter, Write as _};
-use std::path::Path;
 use std::time::Instant;
 
-use synctap::capture::format::CaptureHeader;
-use synctap::capture::{CaptureReader, Record};
+use synctap::capture::CaptureReader;
 use synctap::decode::exchange::decode_recorded;
-use synctap::decode::fsshttp::{
-    encode_request, encode_response, CellPayload, CoauthRequestType, CoauthStatus, EncodeOptions,
-    ErrorCode, HResult, LockType, PayloadOrigin, Request as FRequest, RequestCollection,
-    RequestEnvelope, Response as FResponse, ResponseCollection, ResponseEnvelope, SubRequest,
-    SubRequestData, SubRequestType, SubResponse, SubResponseData, VersionInfo,
-};
-use synctap::decode::fsshttpb::{
-    self, build_put_changes_request, build_query_changes_response, FilePackageOptions,
-    FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, REQUEST_SIGNATURE, RESPONSE_SIGNATURE,
-};
-use synctap::model::{
-    Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings,
-};
-use synctap::timeline::{format_rfc3339, Timeline, TimelineOptions};
+use synctap::timeline::{Timeline, TimelineOptions};
 
-const SCHEMA: &str = "29358EC1-E813-4793-8E70-ED0344E7B73C";
-const FILES: u64 = 50;
+#[path = "gen/capture.rs"]
+mod gen;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::var("TIMELINE_BENCH_EXCHANGES")
@@ -45,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.jsonl");
     let t0 = Instant::now();
-    generate(&path, n)?;
+    gen::generate(&path, n, gen::Mix::Fsshttp)?;
     let size = std::fs::metadata(&path)?.len();
     println!(
         "generated {n} exchanges ({:.1} MiB) in {:.2?}; RSS {} KiB",
@@ -108,232 +91,4 @@ fn rss_kib(field: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-fn generate(path: &Path, n: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let mut out = BufWriter::new(File::create(path)?);
-    serde_json::to_writer(&mut out, &Record::Header(CaptureHeader::now()))?;
-    out.write_all(b"\n")?;
-    // One template exchange per (file, step), cloned with a new id and time.
-    let templates: Vec<Vec<(u64, Request, Response)>> = (0..FILES).map(file_templates).collect();
-    let base = 1_767_258_000_000i64; // 2026-01-01T09:00:00Z
-    for i in 0..n {
-        let file = (i % FILES) as usize;
-        let round = i / FILES;
-        let steps = &templates[file];
-        let (conn, req, resp) = &steps[(round % steps.len() as u64) as usize];
-        let x = Exchange {
-            id: i + 1,
-            kind: ExchangeKind::Http,
-            connection_id: *conn,
-            client_addr: format!("10.0.0.{}:5{conn:04}", conn % 250),
-            mode: ProxyMode::Reverse,
-            tls: None,
-            server: "contoso.example:443".to_owned(),
-            http_version: "HTTP/1.1".to_owned(),
-            request: Some(req.clone()),
-            response: Some(resp.clone()),
-            tunnel: None,
-            timings: Timings {
-                start: format_rfc3339(base + i as i64 * 100),
-                done_ms: Some(12.0),
-                ..Timings::default()
-            },
-            error: None,
-            imported: None,
-        };
-        serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x)))?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn file_templates(f: u64) -> Vec<(u64, Request, Response)> {
-    use CoauthRequestType::*;
-    let url = format!("https://contoso.example/sites/team/Shared Documents/File{f:03}.docx");
-    let (c1, c2) = (f * 2 + 1, f * 2 + 2);
-    let coauth = |t: CoauthRequestType, client: &str, timeout: Option<i64>| SubRequest {
-        type_: Some(SubRequestType::Coauth),
-        sub_request_data: Some(SubRequestData {
-            coauth_request_type: Some(t),
-            client_id: Some(client.to_owned()),
-            schema_lock_id: Some(SCHEMA.to_owned()),
-            timeout,
-            ..SubRequestData::default()
-        }),
-        ..SubRequest::default()
-    };
-    let status = |s: &str, lock: bool| SubResponse {
-        error_code: Some(ErrorCode::from("Success")),
-        h_result: Some(HResult::from_u32(0)),
-        sub_response_data: Some(SubResponseData {
-            lock_type: lock.then_some(LockType::SchemaLock),
-            coauth_status: (!s.is_empty()).then(|| CoauthStatus::from(s)),
-            transition_id: lock.then(|| "5c6e1f00-0000-4000-8000-000000000001".to_owned()),
-            ..SubResponseData::default()
-        }),
-        ..SubResponse::default()
-    };
-    let opts = FilePackageOptions::default();
-    let put = fsshttpb::encode_request(&build_put_changes_request(b"hello, world", &opts));
-    let query = fsshttpb::encode_request(&FsshttpbRequest {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: REQUEST_SIGNATURE,
-        sub_requests: vec![fsshttpb::SubRequest {
-            request_id: 1,
-            request_type: 2,
-            data: fsshttpb::SubRequestData::QueryChanges(QueryChangesRequest::default()),
-            ..fsshttpb::SubRequest::default()
-        }],
-        ..FsshttpbRequest::default()
-    });
-    let put_ok = fsshttpb::encode_response(&FsshttpbResponse {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: RESPONSE_SIGNATURE,
-        sub_responses: vec![fsshttpb::SubResponse {
-            request_id: 1,
-            request_type: 5,
-            data: fsshttpb::SubResponseData::PutChanges(fsshttpb::PutChangesResponse::default()),
-            ..fsshttpb::SubResponse::default()
-        }],
-        ..FsshttpbResponse::default()
-    });
-    let query_ok = fsshttpb::encode_response(&build_query_changes_response(b"hello", &opts, 1));
-    let cell = |payload: &[u8]| SubRequest {
-        type_: Some(SubRequestType::Cell),
-        sub_request_data: Some(SubRequestData {
-            binary_data_size: Some(payload.len() as i64),
-            payload: Some(CellPayload {
-                bytes: bytes::Bytes::copy_from_slice(payload),
-                origin: PayloadOrigin::Inline,
-            }),
-            ..SubRequestData::default()
-        }),
-        ..SubRequest::default()
-    };
-    let cell_ok = |payload: &[u8]| SubResponse {
-        error_code: Some(ErrorCode::from("Success")),
-        h_result: Some(HResult::from_u32(0)),
-        sub_response_data: Some(SubResponseData {
-            payload: Some(CellPayload {
-                bytes: bytes::Bytes::copy_from_slice(payload),
-                origin: PayloadOrigin::Inline,
-            }),
-            ..SubResponseData::default()
-        }),
-        ..SubResponse::default()
-    };
-    let steps: Vec<(u64, SubRequest, SubResponse)> = vec![
-        (
-            c1,
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            status("Alone", true),
-        ),
-        (
-            c2,
-            coauth(JoinCoauthoring, "client-2", Some(3600)),
-            status("Coauthoring", true),
-        ),
-        (c1, cell(&query), cell_ok(&query_ok)),
-        (c1, cell(&put), cell_ok(&put_ok)),
-        (
-            c2,
-            coauth(RefreshCoauthoring, "client-2", Some(3600)),
-            status("Coauthoring", true),
-        ),
-        (
-            c1,
-            coauth(RefreshCoauthoring, "client-1", Some(3600)),
-            status("Coauthoring", true),
-        ),
-        (c2, cell(&put), cell_ok(&put_ok)),
-        (
-            c2,
-            coauth(ExitCoauthoring, "client-2", None),
-            status("", false),
-        ),
-        (
-            c1,
-            coauth(GetCoauthoringStatus, "client-1", None),
-            status("Alone", false),
-        ),
-        (
-            c1,
-            coauth(ExitCoauthoring, "client-1", None),
-            status("", false),
-        ),
-    ];
-    steps
-        .into_iter()
-        .map(|(conn, mut q, mut r)| {
-            q.sub_request_token = Some(1);
-            r.sub_request_token = Some(1);
-            let req = RequestEnvelope {
-                request_version: Some(VersionInfo {
-                    version: Some(2),
-                    minor_version: Some(2),
-                    ..VersionInfo::default()
-                }),
-                request_collection: Some(RequestCollection {
-                    correlation_id: Some("{c0ffee00-0000-4000-8000-000000000001}".to_owned()),
-                    requests: vec![FRequest {
-                        url: Some(url.clone()),
-                        request_token: Some(1),
-                        sub_requests: vec![q],
-                        ..FRequest::default()
-                    }],
-                }),
-                ..RequestEnvelope::default()
-            };
-            let resp = ResponseEnvelope {
-                response_version: Some(VersionInfo {
-                    version: Some(2),
-                    minor_version: Some(2),
-                    ..VersionInfo::default()
-                }),
-                response_collection: Some(ResponseCollection {
-                    web_url: Some("https://contoso.example/sites/team".to_owned()),
-                    responses: vec![FResponse {
-                        url: Some(url.clone()),
-                        request_token: Some(1),
-                        health_score: Some(0),
-                        sub_responses: vec![r],
-                        ..FResponse::default()
-                    }],
-                    ..ResponseCollection::default()
-                }),
-                ..ResponseEnvelope::default()
-            };
-            let plain = EncodeOptions {
-                mtom: false,
-                cell_inline: true,
-            };
-            let (qct, qb) = encode_request(&req, plain);
-            let (rct, rb) = encode_response(&resp, plain);
-            (
-                conn,
-                Request {
-                    method: "POST".to_owned(),
-                    url: "https://contoso.example/sites/team/_vti_bin/cellstorage.svc/CellStorageService".to_owned(),
-                    headers: Headers(vec![
-                        ("Content-Type".to_owned(), qct),
-                        (
-                            "SOAPAction".to_owned(),
-                            "\"http://schemas.microsoft.com/sharepoint/soap/ICellStorages/ExecuteCellStorageRequest\"".to_owned(),
-                        ),
-                    ]),
-                    body: Body::complete(qb),
-                },
-                Response {
-                    status: 200,
-                    reason: "OK".to_owned(),
-                    headers: Headers(vec![("Content-Type".to_owned(), rct)]),
-                    body: Body::complete(rb),
-                },
-            )
-        })
-        .collect()
 }
