@@ -39,7 +39,11 @@ fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
     if !matches!(s.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
         return None;
     }
-    Some(OffsetDateTime::parse(s, &Rfc3339).ok()?.unix_timestamp_nanos())
+    Some(
+        OffsetDateTime::parse(s, &Rfc3339)
+            .ok()?
+            .unix_timestamp_nanos(),
+    )
 }
 
 /// The calendar date and time (UTC) of `ms` milliseconds since the Unix epoch, clamped

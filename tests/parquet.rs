@@ -40,7 +40,11 @@ fn count(dir: &Path, sql: &str) -> Result<u64, Box<dyn std::error::Error>> {
 }
 
 /// `synctap export CAPTURE --parquet DIR` plus `extra`; returns stderr.
-fn export(capture: &Path, dir: &Path, extra: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+fn export(
+    capture: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> Result<String, Box<dyn std::error::Error>> {
     let out = synctap()
         .arg("export")
         .arg(capture)
@@ -123,7 +127,12 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
     )?;
     let got: BTreeMap<String, u64> = rows
         .iter()
-        .map(|r| (r[0].as_str().unwrap_or_default().to_owned(), r[1].as_u64().unwrap_or(0)))
+        .map(|r| {
+            (
+                r[0].as_str().unwrap_or_default().to_owned(),
+                r[1].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert_eq!(got, types);
     assert!(types.contains_key("Coauth") && types.contains_key("Cell"));
@@ -173,7 +182,10 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
         ("spans", "start"),
         ("spans", "end"),
     ] {
-        let rows = duckdb(&out, &format!("DESCRIBE SELECT \"{column}\" FROM '{table}.parquet'"))?;
+        let rows = duckdb(
+            &out,
+            &format!("DESCRIBE SELECT \"{column}\" FROM '{table}.parquet'"),
+        )?;
         let ty = rows[0][1].as_str().unwrap_or_default();
         assert!(ty.starts_with("TIMESTAMP"), "{table}.{column} is {ty}");
     }
@@ -194,7 +206,11 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
         )? > 0
     );
     // Spans and findings are the timeline's.
-    let timeline = synctap().arg("timeline").arg(&capture).arg("--json").output()?;
+    let timeline = synctap()
+        .arg("timeline")
+        .arg(&capture)
+        .arg("--json")
+        .output()?;
     let timeline: Value = serde_json::from_slice(&timeline.stdout)?;
     let spans: usize = timeline["files"]
         .as_array()
@@ -204,7 +220,10 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
         .map(|l| l["spans"].as_array().map_or(0, Vec::len))
         .sum();
     assert!(spans > 0);
-    assert_eq!(count(&out, "SELECT count(*) FROM 'spans.parquet'")?, spans as u64);
+    assert_eq!(
+        count(&out, "SELECT count(*) FROM 'spans.parquet'")?,
+        spans as u64
+    );
     let findings = timeline["findings"].as_array().map_or(0, Vec::len);
     assert_eq!(
         count(&out, "SELECT count(*) FROM 'findings.parquet'")?,
@@ -258,7 +277,12 @@ fn filter_narrows_every_table() -> TestResult {
     assert!(n < count(&all, "SELECT count(*) FROM 'exchanges.parquet'")?);
     // Only exchanges with a Coauth subrequest are left, and no Cell payload rode along
     // with them.
-    assert!(count(&some, "SELECT count(*) FROM 'subrequests.parquet' WHERE Type = 'Coauth'")? > 0);
+    assert!(
+        count(
+            &some,
+            "SELECT count(*) FROM 'subrequests.parquet' WHERE Type = 'Coauth'"
+        )? > 0
+    );
     assert!(
         count(&some, "SELECT count(*) FROM 'fsshttpb.parquet'")?
             < count(&all, "SELECT count(*) FROM 'fsshttpb.parquet'")?

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -199,7 +199,10 @@ impl Builder {
                 b.append(true);
             }
             (b, v) => {
-                debug_assert!(matches!(v, V::Null), "value {v:?} in a column of another type");
+                debug_assert!(
+                    matches!(v, V::Null),
+                    "value {v:?} in a column of another type"
+                );
                 b.append_null();
             }
         }
@@ -327,5 +330,30 @@ impl Table {
             .close()
             .with_context(|| format!("cannot write {}.parquet", self.name))?;
         Ok(self.rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fit, V};
+
+    #[test]
+    fn values_that_do_not_fit_are_nulls_counted_by_column_and_reason() {
+        let mut fit = Fit::default();
+        assert!(matches!(fit.int("t.A", 7), V::I64(7)));
+        assert!(matches!(fit.int("t.A", u64::MAX), V::Null));
+        assert!(matches!(fit.int("t.A", 1 << 63), V::Null));
+        assert!(matches!(
+            fit.time("t.start", "2026-01-01T00:00:00.123456Z"),
+            V::Time(1_767_225_600_123_456)
+        ));
+        assert!(matches!(fit.time("t.start", "yesterday"), V::Null));
+        assert_eq!(
+            fit.lines(),
+            [
+                "t.A: 2 beyond the signed 64-bit range",
+                "t.start: 1 not an RFC 3339 time"
+            ]
+        );
     }
 }

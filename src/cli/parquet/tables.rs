@@ -280,7 +280,13 @@ pub(super) fn subrequest_rows<'a>(
                 .position(|(_, r)| r.sub_request_token == Some(t))?;
             Some(responses.remove(i).1)
         });
-        rows.push(subrequest_row(c, req.url.as_deref(), Some(sub), answer, fit));
+        rows.push(subrequest_row(
+            c,
+            req.url.as_deref(),
+            Some(sub),
+            answer,
+            fit,
+        ));
     }
     for (url, r) in responses {
         rows.push(subrequest_row(c, url, None, Some(r), fit));
@@ -359,22 +365,22 @@ pub(super) fn fsshttpb_rows<'a>(
     f: &'a FsshttpExchange,
     fit: &mut Fit,
 ) -> Vec<Vec<V<'a>>> {
-    // The SOAP side of each Cell subrequest, by SubRequestToken: its file, ClientID and
-    // payload sizes.
-    let mut soap: HashMap<u64, (Option<&'a str>, Option<&'a str>, Option<usize>, Option<usize>)> =
-        HashMap::new();
+    // The SOAP side of each Cell subrequest, by SubRequestToken.
+    let mut soap: HashMap<u64, CellSoap<'a>> = HashMap::new();
     for (req, sub) in f.request.iter().flat_map(RequestEnvelope::sub_requests) {
         if let Some(t) = sub.sub_request_token {
-            let d = sub.sub_request_data.as_ref();
             let e = soap.entry(t).or_default();
-            e.0 = req.url.as_deref();
-            e.1 = d.and_then(|d| d.client_id.as_deref());
-            e.2 = sub.cell_payload().map(|p| p.bytes.len());
+            e.file = req.url.as_deref();
+            e.client_id = sub
+                .sub_request_data
+                .as_ref()
+                .and_then(|d| d.client_id.as_deref());
+            e.request_bytes = sub.cell_payload().map(|p| p.bytes.len());
         }
     }
     for (t, p) in f.response.iter().flat_map(ResponseEnvelope::cell_payloads) {
         if let Some(t) = t {
-            soap.entry(t).or_default().3 = Some(p.bytes.len());
+            soap.entry(t).or_default().response_bytes = Some(p.bytes.len());
         }
     }
     let mut rows = Vec::new();
@@ -404,8 +410,8 @@ pub(super) fn fsshttpb_rows<'a>(
             rows.push(vec![
                 c.id.clone(),
                 c.start.clone(),
-                s.0.into(),
-                s.1.into(),
+                s.file.into(),
+                s.client_id.into(),
                 fit.opt_int("fsshttpb.SubRequestToken", cell.sub_request_token),
                 fit.opt_int(
                     "fsshttpb.RequestID",
@@ -421,12 +427,21 @@ pub(super) fn fsshttpb_rows<'a>(
                 protocol_error.map(|e| i64::from(e.1)).into(),
                 package.map_or(V::Null, |p| count(p.elements.len())),
                 package.map_or(V::Null, package_bytes),
-                s.2.map_or(V::Null, count),
-                s.3.map_or(V::Null, count),
+                s.request_bytes.map_or(V::Null, count),
+                s.response_bytes.map_or(V::Null, count),
             ]);
         }
     }
     rows
+}
+
+/// The SOAP side of a Cell subrequest: its file, ClientID and payload sizes.
+#[derive(Debug, Clone, Copy, Default)]
+struct CellSoap<'a> {
+    file: Option<&'a str>,
+    client_id: Option<&'a str>,
+    request_bytes: Option<usize>,
+    response_bytes: Option<usize>,
 }
 
 type SubPair<'a> = (
@@ -490,8 +505,8 @@ pub(super) fn webdav_row<'a>(c: &Context<'a>, w: &'a WebDavExchange) -> Vec<V<'a
         r.and_then(f).or(f(q)).map(String::as_str)
     };
     let err = r.and_then(|h| h.x_msdavext_error.as_ref());
-    let diagnostics = w.request.diagnostics.len()
-        + w.response.as_ref().map_or(0, |r| r.diagnostics.len());
+    let diagnostics =
+        w.request.diagnostics.len() + w.response.as_ref().map_or(0, |r| r.diagnostics.len());
     vec![
         c.id.clone(),
         c.start.clone(),
@@ -515,7 +530,10 @@ pub(super) fn webdav_row<'a>(c: &Context<'a>, w: &'a WebDavExchange) -> Vec<V<'a
             .as_ref()
             .and_then(|m| m.request_collblob.as_deref())
             .into(),
-        w.manifest.as_ref().and_then(|m| m.collblob.as_deref()).into(),
+        w.manifest
+            .as_ref()
+            .and_then(|m| m.collblob.as_deref())
+            .into(),
         w.manifest
             .as_ref()
             .map_or(V::Null, |m| count(m.changes.len())),
@@ -561,8 +579,9 @@ fn ms_time(ms: i64) -> V<'static> {
 pub(super) fn span_row<'a>(s: &SpanRow<'a>, fit: &mut Fit) -> Vec<V<'a>> {
     let span = s.span;
     let lane = |l: &Option<crate::timeline::LaneRef>| {
-        l.as_ref()
-            .map_or(V::Null, |l| V::Text(format!("{} {}", l.kind.name(), l.holder)))
+        l.as_ref().map_or(V::Null, |l| {
+            V::Text(format!("{} {}", l.kind.name(), l.holder))
+        })
     };
     vec![
         V::Str(s.url),
@@ -590,9 +609,8 @@ pub(super) fn span_row<'a>(s: &SpanRow<'a>, fit: &mut Fit) -> Vec<V<'a>> {
 pub(super) fn finding_row<'a>(f: &'a Finding, fit: &mut Fit) -> Vec<V<'a>> {
     let mut ids = Vec::with_capacity(f.exchanges.len());
     for id in &f.exchanges {
-        match fit.int("findings.exchanges", *id) {
-            V::I64(n) => ids.push(n),
-            _ => {}
+        if let V::I64(n) = fit.int("findings.exchanges", *id) {
+            ids.push(n);
         }
     }
     vec![

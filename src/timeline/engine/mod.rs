@@ -196,7 +196,10 @@ impl Timeline {
                 l.events.clear();
                 let fresh = l.closed - l.drained;
                 l.drained = l.closed;
-                let skip = l.spans.len().saturating_sub(usize::try_from(fresh).unwrap_or(usize::MAX));
+                let skip = l
+                    .spans
+                    .len()
+                    .saturating_sub(usize::try_from(fresh).unwrap_or(usize::MAX));
                 let row = |span| SpanRow {
                     key: &f.key,
                     url: &f.url,
