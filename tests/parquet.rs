@@ -68,28 +68,23 @@ fn show_json(capture: &Path) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
         .collect()
 }
 
-/// Every SubRequest of every exchange's request, as JSON.
-fn sub_requests(show: &[Value]) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for x in show {
-        let requests = &x["decoded"]["fsshttp"]["request"]["RequestCollection"]["Request"];
-        for r in requests.as_array().into_iter().flatten() {
-            out.extend(r["SubRequest"].as_array().into_iter().flatten());
-        }
-    }
-    out
-}
-
-/// Every SubResponse of every exchange's response, as JSON.
-fn sub_responses(show: &[Value]) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for x in show {
-        let responses = &x["decoded"]["fsshttp"]["response"]["ResponseCollection"]["Response"];
-        for r in responses.as_array().into_iter().flatten() {
-            out.extend(r["SubResponse"].as_array().into_iter().flatten());
-        }
-    }
-    out
+/// Every SubRequest (`side` "request") or SubResponse ("response") of every exchange, as
+/// JSON.
+fn subs<'a>(show: &'a [Value], side: &str) -> Vec<&'a Value> {
+    let (collection, message, sub) = if side == "request" {
+        ("RequestCollection", "Request", "SubRequest")
+    } else {
+        ("ResponseCollection", "Response", "SubResponse")
+    };
+    show.iter()
+        .flat_map(|x| {
+            x["decoded"]["fsshttp"][side][collection][message]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .flat_map(|m| m[sub].as_array().into_iter().flatten())
+        .collect()
 }
 
 #[test]
@@ -106,9 +101,9 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
         count(&out, "SELECT count(*) FROM 'exchanges.parquet'")?,
         show.len() as u64
     );
-    let subs = sub_requests(&show);
+    let subs = subs(&show, "request");
     assert!(subs.len() > 10, "the demo has cell storage traffic");
-    assert_eq!(sub_responses(&show).len(), subs.len());
+    assert_eq!(subs(&show, "response").len(), subs.len());
     assert_eq!(
         count(&out, "SELECT count(*) FROM 'subrequests.parquet'")?,
         subs.len() as u64
@@ -138,7 +133,7 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
     assert!(types.contains_key("Coauth") && types.contains_key("Cell"));
 
     // ErrorCode: the demo's refused lock, on the SubResponse that carries it.
-    let refused = sub_responses(&show)
+    let refused = subs(&show, "response")
         .iter()
         .filter(|s| s["ErrorCode"] == "FileAlreadyLockedOnServer")
         .count();
