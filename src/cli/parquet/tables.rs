@@ -622,3 +622,32 @@ pub(super) fn finding_row<'a>(f: &'a Finding, fit: &mut Fit) -> Vec<V<'a>> {
         V::Str(&f.spec),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/parquet.md names every column of every table.
+    #[test]
+    fn docs_list_every_column() {
+        let doc = include_str!("../../../docs/parquet.md");
+        for (table, columns) in [
+            ("exchanges", EXCHANGES),
+            ("subrequests", SUBREQUESTS),
+            ("fsshttpb", FSSHTTPB),
+            ("webdav", WEBDAV),
+            ("spfilesync", SPFILESYNC),
+            ("spans", SPANS),
+            ("findings", FINDINGS),
+        ] {
+            assert!(doc.contains(&format!("`{table}.parquet`")), "{table}");
+            for c in columns {
+                assert!(
+                    doc.contains(&format!("`{}`", c.name)),
+                    "docs/parquet.md does not list {table}.{}",
+                    c.name
+                );
+            }
+        }
+    }
+}
