@@ -70,7 +70,7 @@ fn show_json(capture: &Path) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
 
 /// Every SubRequest (`side` "request") or SubResponse ("response") of every exchange, as
 /// JSON.
-fn subs<'a>(show: &'a [Value], side: &str) -> Vec<&'a Value> {
+fn sub_elements<'a>(show: &'a [Value], side: &str) -> Vec<&'a Value> {
     let (collection, message, sub) = if side == "request" {
         ("RequestCollection", "Request", "SubRequest")
     } else {
@@ -101,9 +101,9 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
         count(&out, "SELECT count(*) FROM 'exchanges.parquet'")?,
         show.len() as u64
     );
-    let subs = subs(&show, "request");
+    let subs = sub_elements(&show, "request");
     assert!(subs.len() > 10, "the demo has cell storage traffic");
-    assert_eq!(subs(&show, "response").len(), subs.len());
+    assert_eq!(sub_elements(&show, "response").len(), subs.len());
     assert_eq!(
         count(&out, "SELECT count(*) FROM 'subrequests.parquet'")?,
         subs.len() as u64
@@ -133,7 +133,7 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
     assert!(types.contains_key("Coauth") && types.contains_key("Cell"));
 
     // ErrorCode: the demo's refused lock, on the SubResponse that carries it.
-    let refused = subs(&show, "response")
+    let refused = sub_elements(&show, "response")
         .iter()
         .filter(|s| s["ErrorCode"] == "FileAlreadyLockedOnServer")
         .count();
