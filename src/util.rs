@@ -26,12 +26,24 @@ pub const FILETIME_UNIX_OFFSET: i128 = 116_444_736_000_000_000;
 /// time), or `None` when it is not one. Digits beyond milliseconds are cut off; a leap
 /// second reads as the last millisecond before it.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_nanos(s).and_then(|n| i64::try_from(n.div_euclid(1_000_000)).ok())
+}
+
+/// [`parse_rfc3339`] in microseconds since the Unix epoch.
+pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
+    parse_rfc3339_nanos(s).and_then(|n| i64::try_from(n.div_euclid(1_000)).ok())
+}
+
+fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
     let s = s.trim();
     if !matches!(s.as_bytes().get(10), Some(b'T' | b't' | b' ')) {
         return None;
     }
-    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+    Some(
+        OffsetDateTime::parse(s, &Rfc3339)
+            .ok()?
+            .unix_timestamp_nanos(),
+    )
 }
 
 /// The calendar date and time (UTC) of `ms` milliseconds since the Unix epoch, clamped

@@ -15,6 +15,7 @@ mod har;
 mod json;
 mod layering;
 mod output;
+mod parquet;
 mod pcap;
 mod proxy;
 mod replay;

@@ -22,14 +22,19 @@ pub struct ExportArgs {
     #[arg(
         long,
         value_name = "OUT",
-        required_unless_present = "saz",
-        conflicts_with = "saz"
+        required_unless_present_any = ["saz", "parquet"],
+        conflicts_with_all = ["saz", "parquet"]
     )]
     har: Option<PathBuf>,
     /// Write a Fiddler Session Archive (.saz) to this file, for Fiddler Classic and
     /// Fiddler Everywhere.
-    #[arg(long, value_name = "OUT")]
+    #[arg(long, value_name = "OUT", conflicts_with = "parquet")]
     saz: Option<PathBuf>,
+    /// Write the capture as Parquet tables into this folder (exchanges, subrequests,
+    /// fsshttpb, webdav, spfilesync, spans, findings; see docs/parquet.md), for DuckDB,
+    /// Spark and any Parquet reader.
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
     /// Replace credentials with stable placeholders (see `synctap redact`).
     #[arg(long)]
     redact: bool,
@@ -61,6 +66,16 @@ pub(super) fn export(args: &ExportArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(crate::filter::Filter::parse)
         .transpose()?;
+    if let Some(dir) = &args.parquet {
+        let redact = args.redact.then_some(RedactOptions {
+            identities: args.redact_identities,
+        });
+        let opts = super::parquet::ParquetOptions {
+            filter: filter.as_ref(),
+            redact,
+        };
+        return super::parquet::export(&args.capture, dir, &opts);
+    }
     if let Some(out) = &args.saz {
         let mut report = RedactReport::default();
         let opts = RedactOptions {

@@ -27,6 +27,7 @@ mod diff;
 mod har;
 mod import;
 mod mock;
+mod parquet;
 mod progress;
 mod proxy;
 mod replay;

@@ -300,6 +300,23 @@ pub struct Span {
     pub converted_to: Option<LaneRef>,
 }
 
+/// A lock span handed out by [`Timeline::drain`], with the file and lane it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanRow<'a> {
+    /// The file's key ([`FileTimeline::key`]).
+    pub key: &'a str,
+    /// The file's URL as first seen.
+    pub url: &'a str,
+    /// The lane's kind.
+    pub kind: LaneKind,
+    /// The lane's holder.
+    pub holder: &'a str,
+    /// The ClientID that last used the lane (exclusive locks).
+    pub client_id: Option<&'a str>,
+    /// The span.
+    pub span: &'a Span,
+}
+
 /// One granted refresh of a span.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Refresh {

@@ -30,7 +30,7 @@ pub use encode::{encode_request, encode_response, EncodeOptions};
 pub use model::*;
 pub use render::{render_tree, summarize};
 pub use values::*;
-pub use xml::{MAX_ATTRIBUTES, MAX_BINDINGS, MAX_DEPTH, MAX_ELEMENTS};
+pub use xml::{invalid_attribute, MAX_ATTRIBUTES, MAX_BINDINGS, MAX_DEPTH, MAX_ELEMENTS};
 
 /// SOAP 1.1 envelope namespace.
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";

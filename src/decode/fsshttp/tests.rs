@@ -1059,3 +1059,15 @@ fn mismatched_request_token_among_several_requests_is_diagnosed() {
         .any(|d| d.message == "Response RequestToken 1 matches no Request"));
     assert_eq!(resp.notes, vec![]);
 }
+
+#[test]
+fn invalid_attribute_names_the_attribute_whose_value_did_not_parse() {
+    let body = br#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><RequestVersion Version="2" MinorVersion="2" xmlns="http://schemas.microsoft.com/sharepoint/soap/"/><RequestCollection CorrelationId="{1}" xmlns="http://schemas.microsoft.com/sharepoint/soap/"><Request Url="http://x/a.docx" RequestToken="1"><SubRequest Type="Coauth" SubRequestToken="1"><SubRequestData CoauthRequestType="RefreshCoauthoring" ClientID="c" SchemaLockID="s" Timeout="soon"/></SubRequest></Request></RequestCollection></s:Body></s:Envelope>"#;
+    let env = decode_request(Some("text/xml"), body);
+    let names: Vec<&str> = env
+        .diagnostics
+        .iter()
+        .filter_map(invalid_attribute)
+        .collect();
+    assert_eq!(names, ["Timeout"]);
+}

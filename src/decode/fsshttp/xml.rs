@@ -686,6 +686,16 @@ fn add_attrs<'a>(
     }
 }
 
+/// The attribute named by a diagnostic of an attribute value that did not parse (as
+/// [`AttrBag::take_at`] words it): the column its value was meant for.
+pub fn invalid_attribute(d: &Diagnostic) -> Option<&str> {
+    if d.kind != crate::decode::DiagnosticKind::InvalidValue {
+        return None;
+    }
+    let (_, rest) = d.message.rsplit_once(" for attribute ")?;
+    Some(rest.split_once(" of ")?.0)
+}
+
 /// The attributes of one element, consumed by name; what is left is unknown.
 pub(crate) struct AttrBag<'a> {
     attrs: &'a [XAttr<'a>],

@@ -26,6 +26,8 @@ impl LaneState {
             events: VecDeque::new(),
             dropped: 0,
             open: None,
+            closed: 0,
+            drained: 0,
             last_grant: 0,
             last_end: None,
             chain: None,
@@ -55,6 +57,7 @@ impl LaneState {
             s.closed_by = Some(by);
             s.converted_to = to;
             self.last_end = Some(end);
+            self.closed += 1;
             push_capped(&mut self.spans, s, hist, &mut self.dropped);
         }
     }

@@ -11,7 +11,7 @@ use super::cross::CrossExchange;
 use super::extract::{extract, CellOp, DavLockOp, Obs, Op, OpKind, OpResult};
 use super::{
     Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Refresh, Severity, Span,
-    SpanEnd, StatusChange, TimelineOptions, TimelineReport, NOT_RUN_RESULT,
+    SpanEnd, SpanRow, StatusChange, TimelineOptions, TimelineReport, NOT_RUN_RESULT,
 };
 use crate::decode::exchange::DecodedExchange;
 use crate::decode::file_key::FileKey;
@@ -171,6 +171,57 @@ impl Timeline {
     /// The findings so far (exchanges held back for ordering are not included yet).
     pub fn findings(&self) -> &[Finding] {
         &self.sink.findings
+    }
+
+    /// For consumers that write spans and findings out as they become known (Parquet
+    /// export): hands each lock span closed since the last call to `on_span`, returns the
+    /// findings made since the last call, and forgets the history kept for reports (closed
+    /// spans but the last per lane, which a later finding may name; events and
+    /// CoauthStatus changes). Memory then stays at the live state.
+    /// With `finish`, first applies every exchange held back for ordering, closes the
+    /// locks that expired by the latest time seen, and hands out the still-open spans too
+    /// (once: call it last).
+    pub fn drain(&mut self, finish: bool, mut on_span: impl FnMut(SpanRow<'_>)) -> Vec<Finding> {
+        if finish {
+            self.flush();
+            let now = self.now;
+            for f in &mut self.files {
+                f.sweep(now, self.opts.history_per_lane);
+            }
+        }
+        for f in &mut self.files {
+            f.status.clear();
+            f.events.clear();
+            for l in &mut f.lanes {
+                l.events.clear();
+                let fresh = l.closed - l.drained;
+                l.drained = l.closed;
+                let skip = l
+                    .spans
+                    .len()
+                    .saturating_sub(usize::try_from(fresh).unwrap_or(usize::MAX));
+                let row = |span| SpanRow {
+                    key: &f.key,
+                    url: &f.url,
+                    kind: l.kind,
+                    holder: &l.holder,
+                    client_id: l.client_id.as_deref(),
+                    span,
+                };
+                for span in l.spans.iter().skip(skip) {
+                    on_span(row(span));
+                }
+                if finish {
+                    if let Some(span) = &l.open {
+                        on_span(row(span));
+                    }
+                }
+                while l.spans.len() > 1 {
+                    l.spans.pop_front();
+                }
+            }
+        }
+        std::mem::take(&mut self.sink.findings)
     }
 
     fn latest(&self) -> i64 {
@@ -358,6 +409,9 @@ struct LaneState {
     events: VecDeque<Event>,
     dropped: u64,
     open: Option<Span>,
+    /// Spans closed on this lane, and how many of them [`Timeline::drain`] handed out.
+    closed: u64,
+    drained: u64,
     last_grant: u64,
     last_end: Option<SpanEnd>,
     chain: Option<Chain>,
