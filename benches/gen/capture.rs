@@ -28,6 +28,8 @@ use synctap::model::{
 };
 use synctap::timeline::format_rfc3339;
 
+// tests/stream.rs includes this file beside tests/util, which loads scenario.rs as well.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../tests/util/scenario.rs"]
 mod scenario;
 use scenario::{

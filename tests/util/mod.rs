@@ -23,6 +23,8 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsage
 use tokio::net::TcpListener;
 
 pub mod fixture;
+// benches/gen/capture.rs (which tests/stream.rs includes) loads scenario.rs too.
+#[allow(clippy::duplicate_mod)]
 pub mod scenario;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
