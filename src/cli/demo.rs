@@ -174,28 +174,62 @@ pub fn print_report(capture: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The MS-FSSHTTPB error inside the `n`th SubResponse's Cell payload (CoherencyFailure...).
+fn cell_error(x: &CellReply, n: usize) -> Option<String> {
+    x.cell_response(n).and_then(|r| {
+        r.sub_responses
+            .iter()
+            .find_map(|s| match s.error.as_ref()?.detail {
+                crate::decode::fsshttpb::ErrorDetail::CellError { ref name, .. } => {
+                    Some(name.clone())
+                }
+                _ => None,
+            })
+    })
+}
+
 fn say(step: &str, x: &CellReply) -> std::io::Result<()> {
     let codes: Vec<String> = (0..x.response.sub_responses().count())
-        .map(|i| {
-            // Name the FSSHTTPB error inside a failed Cell subresponse (e.g. CoherencyFailure).
-            let inner = x.cell_response(i).and_then(|r| {
-                r.sub_responses
-                    .iter()
-                    .find_map(|s| match s.error.as_ref()?.detail {
-                        crate::decode::fsshttpb::ErrorDetail::CellError { ref name, .. } => {
-                            Some(name.clone())
-                        }
-                        _ => None,
-                    })
-            });
-            match inner {
-                Some(n) => format!("{} ({n})", x.code(i)),
-                None => x.code(i),
-            }
+        .map(|i| match cell_error(x, i) {
+            Some(n) => format!("{} ({n})", x.code(i)),
+            None => x.code(i),
         })
         .collect();
     let codes = crate::decode::text::escape_terminal(&codes.join(", ")).into_owned();
     outln!("  {step:<58} → {codes}");
+    Ok(())
+}
+
+/// What one upload of the story says, step by step.
+struct Upload<'a> {
+    /// The upload.
+    step: &'a str,
+    /// The download after a CoherencyFailure.
+    download: &'a str,
+    /// The upload of the merged file.
+    retry: &'a str,
+}
+
+/// Uploads `content` as an Office client does: when the answer is a CoherencyFailure
+/// (the file moved on since the client's download, or a rule injected one), it downloads
+/// the current version, appends `paragraph` to it and uploads that, once.
+async fn upload(
+    cl: &mut CellClient,
+    content: &[u8],
+    paragraph: &[u8],
+    schema: &str,
+    say_as: &Upload<'_>,
+) -> anyhow::Result<()> {
+    let x = cl.call(vec![cl.upload_sub(content, schema)]).await?;
+    say(say_as.step, &x)?;
+    if cell_error(&x, 0).as_deref() != Some("CoherencyFailure") {
+        return Ok(());
+    }
+    let (x, file) = cl.download().await?;
+    say(say_as.download, &x)?;
+    let merged = [file.unwrap_or_default(), paragraph.to_vec()].concat();
+    let x = cl.call(vec![cl.upload_sub(&merged, schema)]).await?;
+    say(say_as.retry, &x)?;
     Ok(())
 }
 
@@ -241,23 +275,30 @@ async fn run_story(site: &str, proxy: SocketAddr, ca_pem: &Path) -> anyhow::Resu
         .await?;
     say("B refreshes", &x)?;
     let schema = b.schema_lock_id.clone();
-    let x = b
-        .call(vec![
-            b.upload_sub(b"Quarterly report, edited by Bob.\n", &schema)
-        ])
-        .await?;
-    say("B uploads a new version", &x)?;
-    let x = a
-        .call(vec![
-            a.upload_sub(b"Quarterly report, edited by Alice.\n", &schema)
-        ])
-        .await?;
-    say("A uploads on a stale version: CoherencyFailure", &x)?;
-    let (x, file) = a.download().await?;
-    say("A downloads Bob's version", &x)?;
-    let merged = [file.unwrap_or_default(), b"Alice's paragraph.\n".to_vec()].concat();
-    let x = a.call(vec![a.upload_sub(&merged, &schema)]).await?;
-    say("A retries the upload after merging", &x)?;
+    upload(
+        &mut b,
+        b"Quarterly report, edited by Bob.\n",
+        b"Bob's paragraph.\n",
+        &schema,
+        &Upload {
+            step: "B uploads a new version",
+            download: "B downloads the current version",
+            retry: "B retries the upload after merging",
+        },
+    )
+    .await?;
+    upload(
+        &mut a,
+        b"Quarterly report, edited by Alice.\n",
+        b"Alice's paragraph.\n",
+        &schema,
+        &Upload {
+            step: "A uploads on a stale version: CoherencyFailure",
+            download: "A downloads Bob's version",
+            retry: "A retries the upload after merging",
+        },
+    )
+    .await?;
     let x = c.call(open(&c)).await?;
     say("C opens: refused, the session is full", &x)?;
     let x = a
