@@ -132,16 +132,21 @@ impl<'a> ReportView<'a> {
     pub fn new(timeline: &'a Timeline, file_filter: Option<&str>) -> Self {
         Self {
             timeline,
-            filter: file_filter
-                .map(|f| crate::decode::file_key::FileKey::of_url(f).as_str().to_owned()),
+            filter: file_filter.map(|f| {
+                crate::decode::file_key::FileKey::of_url(f)
+                    .as_str()
+                    .to_owned()
+            }),
         }
     }
 
     /// The files shown, in their report form, one at a time.
     pub fn files(&self) -> impl Iterator<Item = FileTimeline> + '_ {
-        self.timeline
-            .files()
-            .filter(|f| self.filter.as_ref().is_none_or(|k| f.key.contains(k.as_str())))
+        self.timeline.files().filter(|f| {
+            self.filter
+                .as_ref()
+                .is_none_or(|k| f.key.contains(k.as_str()))
+        })
     }
 }
 

@@ -164,7 +164,14 @@ impl ZipOut {
         put32(&mut rec, csize32);
         put32(&mut rec, size32);
         put16(&mut rec, name.len() as u16);
-        put16(&mut rec, if extra.is_empty() { 0 } else { 4 + extra.len() as u16 });
+        put16(
+            &mut rec,
+            if extra.is_empty() {
+                0
+            } else {
+                4 + extra.len() as u16
+            },
+        );
         put16(&mut rec, 0); // comment length
         put16(&mut rec, 0); // disk number start
         put16(&mut rec, 0); // internal attributes
@@ -204,9 +211,8 @@ impl ZipOut {
         }
         let cd_offset = offset;
         let end64 = cd_offset + central_len;
-        let zip64 = entries >= 0xffff
-            || cd_offset >= u64::from(ALL32)
-            || central_len >= u64::from(ALL32);
+        let zip64 =
+            entries >= 0xffff || cd_offset >= u64::from(ALL32) || central_len >= u64::from(ALL32);
         let mut end = Vec::with_capacity(56 + 20 + 22);
         if zip64 {
             put32(&mut end, 0x0606_4b50);
@@ -248,7 +254,14 @@ fn big(size: u64, csize: u64) -> bool {
 fn local_header(name: &str, crc: u32, size: u64, csize: u64, zip64: bool) -> Vec<u8> {
     let mut h = Vec::with_capacity(30 + name.len() + 20);
     put32(&mut h, 0x0403_4b50);
-    put16(&mut h, if zip64 { VERSION_ZIP64 } else { VERSION_DEFLATE });
+    put16(
+        &mut h,
+        if zip64 {
+            VERSION_ZIP64
+        } else {
+            VERSION_DEFLATE
+        },
+    );
     put16(&mut h, 0);
     put16(&mut h, METHOD_DEFLATE);
     put16(&mut h, DOS_TIME);

@@ -102,7 +102,8 @@ impl Tables {
         fit: &mut Fit,
     ) -> anyhow::Result<()> {
         let c = Context::new(x, d, fit);
-        self.exchanges.row(&tables::exchange_row(&c, client_id, fit))?;
+        self.exchanges
+            .row(&tables::exchange_row(&c, client_id, fit))?;
         match &d.model {
             ProtocolModel::Fsshttp(f) => {
                 for row in tables::subrequest_rows(&c, f, fit) {

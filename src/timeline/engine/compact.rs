@@ -64,7 +64,11 @@ impl SpanState {
             opened_by: self.opened_by,
             closed_by: self.closed_by,
             refreshes: self.refreshes,
-            refresh_log: self.refresh_log.iter().map(RefreshState::to_refresh).collect(),
+            refresh_log: self
+                .refresh_log
+                .iter()
+                .map(RefreshState::to_refresh)
+                .collect(),
             timeout: self.timeout,
             expires: self.expires_ms.map(format_rfc3339),
             expires_ms: self.expires_ms,

@@ -13,7 +13,6 @@ use super::{
     Event, EventKind, FileTimeline, Finding, Lane, LaneKind, LaneRef, Refresh, Severity, Span,
     SpanEnd, SpanRow, StatusChange, TimelineOptions, TimelineReport, NOT_RUN_RESULT,
 };
-use compact::{EventState, Names, RefreshState, SpanState, StatusState};
 use crate::decode::exchange::DecodedExchange;
 use crate::decode::file_key::FileKey;
 use crate::decode::findings::Rule;
@@ -23,6 +22,7 @@ use crate::decode::fsshttp::{
 };
 use crate::model::Exchange;
 use crate::util::{clock, parse_rfc3339};
+use compact::{EventState, Names, RefreshState, SpanState, StatusState};
 
 mod checks;
 mod compact;
