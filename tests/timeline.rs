@@ -1883,13 +1883,9 @@ fn report_written_file_by_file_is_the_collected_report() -> TestResult {
             serde_json::to_string_pretty(&report)?
         );
         let mut text = String::new();
-        render_text_parts(
-            t.files(),
-            t.findings(),
-            t.findings_dropped(),
-            None,
-            |p| text.push_str(p),
-        );
+        render_text_parts(t.files(), t.findings(), t.findings_dropped(), None, |p| {
+            text.push_str(p)
+        });
         assert_eq!(text, render_text(&report, None));
         // Filtered: the files whose key holds the second file's name.
         let url = report.files[1].url.clone();

@@ -267,8 +267,8 @@ fn local_header(name: &str, crc: u32, size: u64, csize: u64, zip64: bool) -> Vec
     put16(&mut h, DOS_TIME);
     put16(&mut h, DOS_DATE);
     put32(&mut h, crc);
-    put32(&mut h, if zip64 { ALL32 } else { size as u32 });
     put32(&mut h, if zip64 { ALL32 } else { csize as u32 });
+    put32(&mut h, if zip64 { ALL32 } else { size as u32 });
     put16(&mut h, name.len() as u16);
     put16(&mut h, if zip64 { 20 } else { 0 });
     h.extend_from_slice(name.as_bytes());
@@ -306,4 +306,65 @@ fn put32(v: &mut Vec<u8>, n: u32) {
 
 fn put64(v: &mut Vec<u8>, n: u64) {
     v.extend_from_slice(&n.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    /// What is written reads back through the central directory (`zip`'s archive) and
+    /// through the local headers alone (`zip`'s stream reader, as a truncated archive
+    /// is read), with the same names and bytes.
+    #[test]
+    fn members_read_back_by_directory_and_by_local_headers(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let members: Vec<(String, Vec<u8>)> = vec![
+            ("[Content_Types].xml".into(), b"<Types/>".to_vec()),
+            ("raw/01_c.txt".into(), b"GET / HTTP/1.1\r\n\r\n".repeat(300)),
+            ("raw/01_s.txt".into(), Vec::new()),
+            ("_index.htm".into(), b"<html>rows</html>".repeat(5000)),
+        ];
+        let mut file = tempfile::tempfile()?;
+        let mut zip = ZipOut::new(file.try_clone()?)?;
+        for (name, data) in &members[..3] {
+            zip.member(name, data)?;
+        }
+        let (name, data) = &members[3];
+        zip.member_from(name, data.as_slice(), data.len() as u64)?;
+        zip.finish()?;
+
+        file.seek(SeekFrom::Start(0))?;
+        let mut archive = zip::ZipArchive::new(file.try_clone()?)?;
+        assert_eq!(archive.len(), members.len());
+        for (i, (name, data)) in members.iter().enumerate() {
+            let mut m = archive.by_index(i)?;
+            assert_eq!(m.name(), name);
+            let mut got = Vec::new();
+            m.read_to_end(&mut got)?;
+            assert_eq!(&got, data, "{name}");
+        }
+
+        file.seek(SeekFrom::Start(0))?;
+        let mut r = std::io::BufReader::new(file);
+        for (name, data) in &members {
+            let mut m = zip::read::read_zipfile_from_stream(&mut r)?.ok_or("member missing")?;
+            assert_eq!(m.name(), name);
+            assert_eq!(m.size(), data.len() as u64);
+            let mut got = Vec::new();
+            m.read_to_end(&mut got)?;
+            assert_eq!(&got, data, "{name}");
+        }
+        Ok(())
+    }
+
+    /// A member whose reader holds fewer bytes than announced is an error, not a
+    /// member with a wrong size.
+    #[test]
+    fn a_short_streamed_member_is_an_error() -> Result<(), Box<dyn std::error::Error>> {
+        let mut zip = ZipOut::new(tempfile::tempfile()?)?;
+        assert!(zip.member_from("_index.htm", &b"abc"[..], 10).is_err());
+        Ok(())
+    }
 }
