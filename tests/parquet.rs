@@ -168,6 +168,24 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
         )?,
         clients.len() as u64
     );
+    // An exchange that names no ClientID is its connection's last named one, as the
+    // timeline attributes it: none is null after its connection named one, and one
+    // exchange's ClientID is the one its connection named before.
+    assert_eq!(
+        count(
+            &out,
+            "SELECT count(*) FROM 'exchanges.parquet' e WHERE e.ClientID IS NULL AND EXISTS (SELECT 1 FROM 'exchanges.parquet' p WHERE p.connection_id = e.connection_id AND p.id < e.id AND p.ClientID IS NOT NULL)"
+        )?,
+        0
+    );
+    let inherited = count(
+        &out,
+        "SELECT count(*) FROM 'exchanges.parquet' e WHERE e.ClientID IS NOT NULL AND e.id NOT IN (SELECT exchange FROM 'subrequests.parquet' WHERE ClientID IS NOT NULL)",
+    )?;
+    assert!(
+        inherited > 0,
+        "some exchange naming no ClientID takes its connection's"
+    );
 
     // Times are timestamps, in every table that has them.
     for (table, column) in [

@@ -1849,3 +1849,63 @@ fn cobalt_request_token_zero_answered_by_one_is_paired_with_a_note() -> TestResu
     );
     Ok(())
 }
+
+/// `timeline` writes its report file by file from the compact history (`ReportView`,
+/// `render_text_parts`): the same JSON and text, byte for byte, as the collected
+/// `TimelineReport`, with and without a file filter and with findings dropped.
+#[test]
+fn report_written_file_by_file_is_the_collected_report() -> TestResult {
+    use synctap::timeline::{render_text_parts, ReportView};
+    let mut xs = coauthoring_capture().xs;
+    xs.extend(exclusive_capture().xs);
+    xs.extend(webdav_capture().xs);
+    for (i, x) in xs.iter_mut().enumerate() {
+        x.id = i as u64 + 1;
+    }
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("all.jsonl");
+    write_capture(&path, xs)?;
+    for max_findings in [100_000, 1] {
+        let opts = TimelineOptions {
+            max_findings,
+            ..TimelineOptions::default()
+        };
+        let mut reader = CaptureReader::open(&path)?;
+        let mut t = Timeline::new(opts);
+        while let Some(x) = reader.next_exchange()? {
+            t.push(&x, &decode_recorded(&x));
+        }
+        let mut report = t.report();
+        assert!(report.files.len() >= 2, "several files");
+        t.settle();
+        assert_eq!(
+            serde_json::to_string_pretty(&ReportView::new(&t, None))?,
+            serde_json::to_string_pretty(&report)?
+        );
+        let mut text = String::new();
+        render_text_parts(t.files(), t.findings(), t.findings_dropped(), None, |p| {
+            text.push_str(p)
+        });
+        assert_eq!(text, render_text(&report, None));
+        // Filtered: the files whose key holds the second file's name.
+        let url = report.files[1].url.clone();
+        let mut text = String::new();
+        render_text_parts(
+            t.files(),
+            t.findings(),
+            t.findings_dropped(),
+            Some(&url),
+            |p| text.push_str(p),
+        );
+        assert_eq!(text, render_text(&report, Some(&url)));
+        let filtered = serde_json::to_string_pretty(&ReportView::new(&t, Some(&url)))?;
+        let key = synctap::decode::file_key::FileKey::of_url(&url);
+        report.files.retain(|f| f.key.contains(key.as_str()));
+        assert!(!report.files.is_empty());
+        assert_eq!(filtered, serde_json::to_string_pretty(&report)?);
+        if max_findings == 1 {
+            assert!(report.findings_dropped > 0, "findings dropped");
+        }
+    }
+    Ok(())
+}

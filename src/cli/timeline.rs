@@ -10,7 +10,9 @@ use clap::Args;
 use super::progress::CaptureInput;
 use super::schema::{CheckReport, Versioned};
 use crate::decode::exchange::decode_recorded;
-use crate::timeline::{render_findings, render_text, Timeline, TimelineOptions, TimelineReport};
+use crate::timeline::{
+    render_findings, render_text_parts, ReportView, Severity, Timeline, TimelineOptions,
+};
 
 /// Arguments of `synctap timeline`.
 #[derive(Debug, Args)]
@@ -36,19 +38,29 @@ pub struct CheckArgs {
 }
 
 pub(super) fn run_timeline(args: &TimelineArgs) -> anyhow::Result<i32> {
-    let report = fold(&args.capture, TimelineOptions::default(), "timeline")?;
+    let t = fold(&args.capture, TimelineOptions::default(), "timeline")?;
+    // Written file by file from the timeline's compact history: the report is never
+    // held whole.
+    let view = ReportView::new(&t, args.file.as_deref());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
-        let mut report = report;
-        if let Some(f) = &args.file {
-            let k = crate::decode::file_key::FileKey::of_url(f);
-            report.files.retain(|x| x.key.contains(k.as_str()));
-        }
-        serde_json::to_writer_pretty(&mut out, &Versioned::new(&report))?;
+        serde_json::to_writer_pretty(&mut out, &Versioned::new(&view))?;
         writeln!(out)?;
     } else {
-        out.write_all(render_text(&report, args.file.as_deref()).as_bytes())?;
+        let mut result = Ok(());
+        render_text_parts(
+            t.files(),
+            t.findings(),
+            t.findings_dropped(),
+            args.file.as_deref(),
+            |part| {
+                if result.is_ok() {
+                    result = out.write_all(part.as_bytes());
+                }
+            },
+        );
+        result?;
     }
     out.flush()?;
     Ok(0)
@@ -60,34 +72,39 @@ pub(super) fn run_check(args: &CheckArgs) -> anyhow::Result<i32> {
         history_per_lane: 0,
         ..TimelineOptions::default()
     };
-    let report = fold(&args.capture, opts, "checking")?;
+    let t = fold(&args.capture, opts, "checking")?;
+    let findings = t.findings();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
         serde_json::to_writer_pretty(
             &mut out,
             &Versioned::new(CheckReport {
-                exchanges: report.exchanges,
-                findings: &report.findings,
-                findings_dropped: report.findings_dropped,
+                exchanges: t.exchanges(),
+                findings,
+                findings_dropped: t.findings_dropped(),
             }),
         )?;
         writeln!(out)?;
     } else {
-        out.write_all(render_findings(&report.findings).as_bytes())?;
+        out.write_all(render_findings(findings).as_bytes())?;
     }
     out.flush()?;
-    Ok(i32::from(report.has_errors()))
+    Ok(i32::from(
+        findings.iter().any(|f| f.severity == Severity::Error),
+    ))
 }
 
-/// Folds the capture into a timeline, one exchange at a time: what is kept is the
-/// timeline's live state per file and lane, its bounded history and the findings.
-fn fold(path: &Path, opts: TimelineOptions, what: &str) -> anyhow::Result<TimelineReport> {
+/// Folds the capture into a timeline, one exchange at a time, and settles it: what is
+/// kept is the timeline's live state per file and lane, its bounded history and the
+/// findings.
+fn fold(path: &Path, opts: TimelineOptions, what: &str) -> anyhow::Result<Timeline> {
     let mut input = CaptureInput::open(path, what)?;
     let mut t = Timeline::new(opts);
     while let Some(x) = input.next()? {
         t.push(&x, &decode_recorded(&x));
     }
     input.finish();
-    Ok(t.report())
+    t.settle();
+    Ok(t)
 }

@@ -24,7 +24,7 @@ use crate::decode::fsshttp::{SubRequest, SubRequestData, SubResponse};
 use crate::decode::fsshttpb::{self as b, ErrorDetail, FsshttpbResponse};
 use crate::model::Exchange;
 use crate::replay::remap::Remap;
-use crate::timeline::{Timeline, TimelineOptions, TimelineReport};
+use crate::timeline::{FileTimeline, Timeline, TimelineOptions, TimelineReport};
 
 /// What to compare.
 #[derive(Debug, Clone, Default)]
@@ -730,12 +730,13 @@ pub fn timeline_of<'a>(xs: impl IntoIterator<Item = &'a DecodedRecord>) -> Timel
 /// operations and how they ended. WebDAV lock lanes are numbered in order (their holders
 /// are server-minted lock tokens); other holders go through `holder` (identity for a
 /// replay, the other recording's ClientIDs for a diff).
-pub fn lane_summaries(
-    r: &TimelineReport,
+pub fn lane_summaries<F: std::borrow::Borrow<FileTimeline>>(
+    files: impl IntoIterator<Item = F>,
     holder: &dyn Fn(&str) -> String,
 ) -> BTreeMap<(String, String), String> {
     let mut m = BTreeMap::new();
-    for f in &r.files {
+    for f in files {
+        let f = f.borrow();
         let name = file_name(&f.url);
         let mut dav = 0;
         for l in &f.lanes {
@@ -767,7 +768,10 @@ pub fn lane_summaries(
 /// operations and how they ended ([`lane_summaries`]).
 pub fn compare_timelines(old: &TimelineReport, new: &TimelineReport) -> Vec<Difference> {
     let same = |h: &str| h.to_owned();
-    compare_lanes(&lane_summaries(old, &same), &lane_summaries(new, &same))
+    compare_lanes(
+        &lane_summaries(&old.files, &same),
+        &lane_summaries(&new.files, &same),
+    )
 }
 
 /// The differences between two sets of [`lane_summaries`].

@@ -84,7 +84,11 @@ impl Recording {
             connections: HashMap::new(),
             ids: Vec::new(),
             id_set: HashMap::new(),
-            timeline: Timeline::new(TimelineOptions::default()),
+            // The lane summaries read only the spans.
+            timeline: Timeline::new(TimelineOptions {
+                events: false,
+                ..TimelineOptions::default()
+            }),
             ended: false,
         }
     }
@@ -219,8 +223,9 @@ impl Recordings {
                 warning: format!("{more} more warnings"),
             });
         }
-        let a = self.sides[0].timeline.report();
-        let b = self.sides[1].timeline.report();
+        // Each timeline is reduced to its lane summaries file by file, never copied whole.
+        self.sides[0].timeline.settle();
+        self.sides[1].timeline.settle();
         // B's client-chosen ids shown as A's counterpart (first seen to first seen).
         let (ids_a, ids_b) = (&self.sides[0].ids, &self.sides[1].id_set);
         let as_a = |h: &str| {
@@ -232,8 +237,8 @@ impl Recordings {
         };
         let same = |h: &str| h.to_owned();
         let (la, lb) = (
-            diff::lane_summaries(&a, &same),
-            diff::lane_summaries(&b, &as_a),
+            diff::lane_summaries(self.sides[0].timeline.files(), &same),
+            diff::lane_summaries(self.sides[1].timeline.files(), &as_a),
         );
         let lanes = diff::compare_lanes(&la, &lb);
         let mut files: Vec<&str> = lanes.iter().map(|d| d.file.as_str()).collect();

@@ -61,7 +61,7 @@ pub use crate::decode::findings::{Finding, Rule, Severity};
 pub use crate::util::{format_rfc3339, parse_rfc3339};
 pub use cross::{cross_exchange_findings, CrossExchange};
 pub use engine::Timeline;
-pub use render::{render_findings, render_text};
+pub use render::{render_findings, render_text, render_text_parts};
 
 /// The result of an [`EventKind::NotRun`] event.
 pub const NOT_RUN_RESULT: &str = "not run (dependency)";
@@ -72,6 +72,9 @@ pub struct TimelineOptions {
     /// Closed spans and events kept per lane (and status changes per file); older ones are
     /// dropped and counted in `dropped`. 0 keeps none, for checks only. Default 100 000.
     pub history_per_lane: usize,
+    /// Whether the history holds events and CoauthStatus changes besides spans. Default
+    /// true; false for consumers that read only the spans (`diff`'s lane summaries).
+    pub events: bool,
     /// Findings kept; later ones are counted in `findings_dropped`. Default 100 000.
     pub max_findings: usize,
     /// How many exchanges are held back to put them in start-time order (captures record an
@@ -83,6 +86,7 @@ impl Default for TimelineOptions {
     fn default() -> Self {
         Self {
             history_per_lane: 100_000,
+            events: true,
             max_findings: 100_000,
             reorder_window: 64,
         }
@@ -112,6 +116,64 @@ impl TimelineReport {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// A settled [`Timeline`] written as its [`TimelineReport`] (the same JSON, byte for
+/// byte) without collecting the report: each file is put in its report form when it is
+/// written and dropped after. With a filter, only files whose key contains it.
+pub struct ReportView<'a> {
+    timeline: &'a Timeline,
+    filter: Option<String>,
+}
+
+impl<'a> ReportView<'a> {
+    /// The report of `timeline` (call [`Timeline::settle`] first); with `file_filter`,
+    /// only files whose key contains the filter's [`FileKey`](crate::decode::file_key::FileKey).
+    pub fn new(timeline: &'a Timeline, file_filter: Option<&str>) -> Self {
+        Self {
+            timeline,
+            filter: file_filter.map(|f| {
+                crate::decode::file_key::FileKey::of_url(f)
+                    .as_str()
+                    .to_owned()
+            }),
+        }
+    }
+
+    /// The files shown, in their report form, one at a time.
+    pub fn files(&self) -> impl Iterator<Item = FileTimeline> + '_ {
+        self.timeline.files().filter(|f| {
+            self.filter
+                .as_ref()
+                .is_none_or(|k| f.key.contains(k.as_str()))
+        })
+    }
+}
+
+impl Serialize for ReportView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        /// The files, serialized as the iterator makes them.
+        struct Files<'v, 'a>(&'v ReportView<'a>);
+        impl Serialize for Files<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.files())
+            }
+        }
+        let t = self.timeline;
+        let dropped = t.findings_dropped();
+        // The fields and their order are TimelineReport's.
+        let mut st = serializer.serialize_struct("TimelineReport", 3 + usize::from(dropped > 0))?;
+        st.serialize_field("exchanges", &t.exchanges())?;
+        st.serialize_field("files", &Files(self))?;
+        st.serialize_field("findings", t.findings())?;
+        if dropped > 0 {
+            st.serialize_field("findings_dropped", &dropped)?;
+        } else {
+            st.skip_field("findings_dropped")?;
+        }
+        st.end()
+    }
 }
 
 /// One file: its lanes, CoauthStatus changes and file-level events.
@@ -301,7 +363,7 @@ pub struct Span {
 }
 
 /// A lock span handed out by [`Timeline::drain`], with the file and lane it belongs to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SpanRow<'a> {
     /// The file's key ([`FileTimeline::key`]).
     pub key: &'a str,
@@ -314,7 +376,7 @@ pub struct SpanRow<'a> {
     /// The ClientID that last used the lane (exclusive locks).
     pub client_id: Option<&'a str>,
     /// The span.
-    pub span: &'a Span,
+    pub span: Span,
 }
 
 /// One granted refresh of a span.

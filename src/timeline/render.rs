@@ -15,33 +15,54 @@ const WIDTH: usize = 100;
 /// Renders the report. With `file_filter`, only files whose normalised URL contains the
 /// filter (normalised the same way) are shown; findings are always shown.
 pub fn render_text(report: &TimelineReport, file_filter: Option<&str>) -> String {
-    let filter = file_filter.map(|f| FileKey::of_url(f).as_str().to_owned());
     let mut out = String::new();
+    render_text_parts(
+        report.files.iter(),
+        &report.findings,
+        report.findings_dropped,
+        file_filter,
+        |part| out.push_str(part),
+    );
+    out
+}
+
+/// [`render_text`] over files made one at a time ([`super::ReportView::files`],
+/// [`super::Timeline::files`]), handing the text to `emit` a file at a time, so that a
+/// report of any size is written without being held whole.
+pub fn render_text_parts<F: std::borrow::Borrow<FileTimeline>>(
+    files: impl IntoIterator<Item = F>,
+    findings: &[Finding],
+    findings_dropped: u64,
+    file_filter: Option<&str>,
+    mut emit: impl FnMut(&str),
+) {
+    let filter = file_filter.map(|f| FileKey::of_url(f).as_str().to_owned());
     let mut shown = 0usize;
-    for f in &report.files {
+    for f in files {
+        let f = f.borrow();
         if let Some(k) = &filter {
             if !f.key.contains(k.as_str()) {
                 continue;
             }
         }
         shown += 1;
+        let mut out = String::new();
         render_file(&mut out, f);
         out.push('\n');
+        emit(&out);
     }
+    let mut out = String::new();
     if shown == 0 {
         out.push_str(match filter {
             Some(_) => "no file matches the filter\n\n",
             None => "no file locking or coauthoring traffic\n\n",
         });
     }
-    out.push_str(&render_findings(&report.findings));
-    if report.findings_dropped > 0 {
-        out.push_str(&format!(
-            "({} more findings not kept)\n",
-            report.findings_dropped
-        ));
+    out.push_str(&render_findings(findings));
+    if findings_dropped > 0 {
+        out.push_str(&format!("({findings_dropped} more findings not kept)\n"));
     }
-    out
+    emit(&out);
 }
 
 /// Renders findings, one wrapped entry each, with a count line first.

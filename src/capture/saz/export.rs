@@ -16,43 +16,38 @@ pub fn export(
     exchanges: &mut dyn Iterator<Item = Exchange>,
     progress: &Progress<'_>,
 ) -> std::io::Result<u64> {
-    let mut zip = ZipWriter::new(out);
+    // Nothing per session stays in memory: the central directory and the index rows go
+    // to temporary files until the end.
+    let mut zip = ZipOut::new(out)?;
     let width = count.max(1).to_string().len() + 1;
-    let deflate = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .large_file(false);
-    let zerr = |e: zip::result::ZipError| std::io::Error::other(e.to_string());
-    zip.start_file("[Content_Types].xml", deflate)
-        .map_err(zerr)?;
-    zip.write_all(CONTENT_TYPES.as_bytes())?;
-    let mut index = String::from(INDEX_HEAD);
+    zip.member("[Content_Types].xml", CONTENT_TYPES.as_bytes())?;
+    let mut index = std::io::BufWriter::new(tempfile::tempfile()?);
+    index.write_all(INDEX_HEAD.as_bytes())?;
+    let mut row = String::new();
     let mut n = 0u64;
     for x in exchanges {
         n += 1;
         progress(n, count);
         let num = format!("{n:0width$}");
-        let big = |len: usize| deflate.large_file(len as u64 >= u64::from(u32::MAX) - (64 << 10));
         let client = client_bytes(&x);
         if let Some(c) = &client {
-            zip.start_file(format!("raw/{num}_c.txt"), big(c.len()))
-                .map_err(zerr)?;
-            zip.write_all(c)?;
+            zip.member(&format!("raw/{num}_c.txt"), c)?;
         }
-        zip.start_file(format!("raw/{num}_m.xml"), deflate)
-            .map_err(zerr)?;
-        zip.write_all(meta_xml(n, &x).as_bytes())?;
+        zip.member(&format!("raw/{num}_m.xml"), meta_xml(n, &x).as_bytes())?;
         let server = server_bytes(&x);
         if let Some(s) = &server {
-            zip.start_file(format!("raw/{num}_s.txt"), big(s.len()))
-                .map_err(zerr)?;
-            zip.write_all(s)?;
+            zip.member(&format!("raw/{num}_s.txt"), s)?;
         }
-        index_row(&mut index, &num, &x, client.is_some(), server.is_some());
+        row.clear();
+        index_row(&mut row, &num, &x, client.is_some(), server.is_some());
+        index.write_all(row.as_bytes())?;
     }
-    index.push_str("</tbody></table></body></html>");
-    zip.start_file("_index.htm", deflate).map_err(zerr)?;
-    zip.write_all(index.as_bytes())?;
-    zip.finish().map_err(zerr)?;
+    index.write_all(b"</tbody></table></body></html>")?;
+    let mut index = index.into_inner().map_err(|e| e.into_error())?;
+    let len = index.stream_position()?;
+    index.seek(SeekFrom::Start(0))?;
+    zip.member_from("_index.htm", BufReader::new(index), len)?;
+    zip.finish()?;
     Ok(n)
 }
 

@@ -23,15 +23,15 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, ZipWriter};
 
 mod export;
 mod meta;
 mod zipdir;
+mod zipwrite;
 
 pub use export::export;
 use meta::*;
+use zipwrite::ZipOut;
 
 use super::http1::{self, BodyDecoder, BodyStore, Framing, Head};
 use super::import::{

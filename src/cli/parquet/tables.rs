@@ -200,8 +200,13 @@ fn count(n: usize) -> V<'static> {
     V::I64(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// The row of `exchanges.parquet`.
-pub(super) fn exchange_row(c: &Context<'_>, fit: &mut Fit) -> Vec<V<'static>> {
+/// The row of `exchanges.parquet`; `client_id` is the sender's ClientID (its own, else
+/// its connection's, see [`super::Senders`]).
+pub(super) fn exchange_row(
+    c: &Context<'_>,
+    client_id: Option<&str>,
+    fit: &mut Fit,
+) -> Vec<V<'static>> {
     let x = c.x;
     let t = &x.timings;
     vec![
@@ -214,7 +219,7 @@ pub(super) fn exchange_row(c: &Context<'_>, fit: &mut Fit) -> Vec<V<'static>> {
             .as_ref()
             .and_then(|i| i.process.clone())
             .map_or(V::Null, V::Text),
-        c.d.client_id().map_or(V::Null, |s| V::Text(s.to_owned())),
+        client_id.map_or(V::Null, |s| V::Text(s.to_owned())),
         V::Str(c.d.protocol().name()),
         c.method().map_or(V::Null, |s| V::Text(s.to_owned())),
         x.request
@@ -577,7 +582,7 @@ fn ms_time(ms: i64) -> V<'static> {
 
 /// The row of `spans.parquet`.
 pub(super) fn span_row<'a>(s: &SpanRow<'a>, fit: &mut Fit) -> Vec<V<'a>> {
-    let span = s.span;
+    let span = &s.span;
     let lane = |l: &Option<crate::timeline::LaneRef>| {
         l.as_ref().map_or(V::Null, |l| {
             V::Text(format!("{} {}", l.kind.name(), l.holder))

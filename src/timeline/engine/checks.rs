@@ -160,16 +160,15 @@ impl FileState {
         }
         if self.last_status.as_deref() != Some(status) {
             self.last_status = Some(status.to_owned());
-            let hist = cx.hist;
+            let hist = cx.event_hist;
             push_capped(
                 &mut self.status,
-                StatusChange {
-                    time: format_rfc3339(cx.t),
+                StatusState {
                     time_ms: cx.t,
                     exchange: cx.id,
-                    client_id: client.to_owned(),
-                    status: status.to_owned(),
-                    operation: op.to_owned(),
+                    client_id: cx.names.get(client),
+                    status: cx.names.get(status),
+                    operation: cx.names.get(op),
                 },
                 hist,
                 &mut self.dropped,
@@ -182,17 +181,17 @@ impl FileState {
             return;
         }
         self.transition = Some(id.to_owned());
-        let e = Event {
-            time: format_rfc3339(cx.t),
-            time_ms: cx.t,
-            exchange: cx.id,
-            kind: EventKind::Transition,
-            operation: op.to_owned(),
-            result: id.to_owned(),
-            detail: None,
-            related: Vec::new(),
-        };
-        self.file_event(e, cx.hist);
+        let e = EventState::new(
+            cx.names,
+            cx.t,
+            cx.id,
+            EventKind::Transition,
+            op,
+            id,
+            None,
+            Vec::new(),
+        );
+        self.file_event(cx, e);
     }
 
     /// Why a lock request was refused with FileAlreadyLockedOnServer, from the state.

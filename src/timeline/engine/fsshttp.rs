@@ -40,17 +40,17 @@ impl FileState {
             C::ExitCoauthoring => self.release(cx, li, op, client),
             C::ConvertToExclusive => self.convert_to_exclusive(cx, li, op, client),
             C::MarkTransitionComplete => {
-                let e = Event {
-                    time: format_rfc3339(cx.t),
-                    time_ms: cx.t,
-                    exchange: cx.id,
-                    kind: EventKind::TransitionComplete,
-                    operation: op.operation.clone(),
-                    result: "Success".to_owned(),
-                    detail: Some(format!("ClientID {client} now coauthoring")),
-                    related: Vec::new(),
-                };
-                self.file_event(e, cx.hist);
+                let e = EventState::new(
+                    cx.names,
+                    cx.t,
+                    cx.id,
+                    EventKind::TransitionComplete,
+                    &op.operation,
+                    "Success",
+                    Some(format!("ClientID {client} now coauthoring")),
+                    Vec::new(),
+                );
+                self.file_event(cx, e);
             }
             C::GetCoauthoringStatus => {
                 if let Some(s) = &r.coauth_status {
@@ -397,17 +397,17 @@ impl FileState {
                 ),
             );
         }
-        let e = Event {
-            time: format_rfc3339(cx.t),
-            time_ms: cx.t,
-            exchange: cx.id,
-            kind: EventKind::AmIAlone,
-            operation: op.operation.clone(),
-            result: alone.to_string(),
-            detail: None,
-            related: Vec::new(),
-        };
-        self.file_event(e, cx.hist);
+        let e = EventState::new(
+            cx.names,
+            cx.t,
+            cx.id,
+            EventKind::AmIAlone,
+            &op.operation,
+            &alone.to_string(),
+            None,
+            Vec::new(),
+        );
+        self.file_event(cx, e);
     }
 
     pub(super) fn cell(&mut self, cx: &mut Cx<'_>, op: &Op, c: CellOp, client: &str) {

@@ -51,18 +51,17 @@ impl LaneState {
         hist: usize,
     ) {
         if let Some(mut s) = self.open.take() {
-            s.end = Some(format_rfc3339(at));
             s.end_ms = Some(at);
             s.ended = end;
             s.closed_by = Some(by);
-            s.converted_to = to;
+            s.converted_to = to.map(Box::new);
             self.last_end = Some(end);
             self.closed += 1;
             push_capped(&mut self.spans, s, hist, &mut self.dropped);
         }
     }
 
-    pub(super) fn event(&mut self, e: Event, hist: usize) {
+    pub(super) fn event(&mut self, e: EventState, hist: usize) {
         push_capped(&mut self.events, e, hist, &mut self.dropped);
     }
 
@@ -104,13 +103,18 @@ impl FileState {
                     schema_lock_id: l.schema_lock_id.clone(),
                     client_id: l.client_id.clone(),
                     owner: l.owner.clone(),
-                    spans: l.spans.iter().chain(l.open.iter()).cloned().collect(),
-                    events: l.events.iter().cloned().collect(),
+                    spans: l
+                        .spans
+                        .iter()
+                        .chain(l.open.iter())
+                        .map(SpanState::to_span)
+                        .collect(),
+                    events: l.events.iter().map(EventState::to_event).collect(),
                     dropped: l.dropped,
                 })
                 .collect(),
-            status: self.status.iter().cloned().collect(),
-            events: self.events.iter().cloned().collect(),
+            status: self.status.iter().map(StatusState::to_status).collect(),
+            events: self.events.iter().map(EventState::to_event).collect(),
             dropped: self.dropped,
         }
     }
@@ -136,8 +140,9 @@ impl FileState {
         }
     }
 
-    pub(super) fn file_event(&mut self, e: Event, hist: usize) {
-        push_capped(&mut self.events, e, hist, &mut self.dropped);
+    /// Adds a file-level event.
+    pub(super) fn file_event(&mut self, cx: &mut Cx<'_>, e: EventState) {
+        push_capped(&mut self.events, e, cx.event_hist, &mut self.dropped);
     }
 
     /// Open lanes of a kind `kind` accepts, except the one held by `except`.
@@ -192,6 +197,7 @@ impl FileState {
         if let Some(s) = schema {
             l.schema_lock_id = Some(s.to_owned());
         }
+        let schema = schema.map(|s| cx.names.get(s));
         let new_exp = expiry(cx.t, timeout);
         if let Some(s) = &mut l.open {
             s.refreshes += 1;
@@ -204,40 +210,35 @@ impl FileState {
                 (_, b) => b,
             };
             s.expires_ms = e;
-            s.expires = e.map(format_rfc3339);
             if s.refresh_log.len() < MAX_REFRESH_LOG {
-                s.refresh_log.push(Refresh {
+                s.refresh_log.push(RefreshState {
                     exchange: cx.id,
-                    time: format_rfc3339(cx.t),
                     time_ms: cx.t,
-                    operation: op.to_owned(),
+                    operation: cx.names.get(op),
                     timeout,
-                    expires: s.expires.clone(),
+                    expires_ms: e,
                 });
             }
             if schema.is_some() {
-                s.schema_lock_id = schema.map(str::to_owned);
+                s.schema_lock_id = schema;
             }
             return Grant::Refreshed;
         }
         let after_expiry = refresh_op && l.last_end == Some(SpanEnd::Expired);
-        l.open = Some(Span {
-            start: format_rfc3339(cx.t),
+        l.open = Some(SpanState {
             start_ms: cx.t,
-            end: None,
             end_ms: None,
             ended: SpanEnd::Open,
-            granted_by: op.to_owned(),
+            granted_by: cx.names.get(op),
             start_seen: !(refresh_op && l.last_end.is_none()),
             opened_by: cx.id,
             closed_by: None,
             refreshes: 0,
             refresh_log: Vec::new(),
             timeout,
-            expires: new_exp.map(format_rfc3339),
             expires_ms: new_exp,
-            schema_lock_id: schema.map(str::to_owned),
-            converted_from: from,
+            schema_lock_id: schema,
+            converted_from: from.map(Box::new),
             converted_to: None,
         });
         if after_expiry {
@@ -258,19 +259,10 @@ impl FileState {
         detail: Option<String>,
         related: Vec<u64>,
     ) {
-        let hist = cx.hist;
+        let hist = cx.event_hist;
         if let Some(l) = self.lanes.get_mut(li) {
             l.event(
-                Event {
-                    time: format_rfc3339(cx.t),
-                    time_ms: cx.t,
-                    exchange: cx.id,
-                    kind,
-                    operation: op.to_owned(),
-                    result: result.to_owned(),
-                    detail,
-                    related,
-                },
+                EventState::new(cx.names, cx.t, cx.id, kind, op, result, detail, related),
                 hist,
             );
         }

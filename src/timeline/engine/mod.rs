@@ -21,9 +21,11 @@ use crate::decode::fsshttp::{
     SchemaLockRequestType,
 };
 use crate::model::Exchange;
-use crate::util::{clock, format_rfc3339, parse_rfc3339};
+use crate::util::{clock, parse_rfc3339};
+use compact::{EventState, Names, RefreshState, SpanState, StatusState};
 
 mod checks;
+mod compact;
 mod fsshttp;
 mod lanes;
 mod webdav;
@@ -77,6 +79,7 @@ pub struct Timeline {
     sink: Sink,
     cross: CrossExchange,
     conn_client: HashMap<u64, String>,
+    names: Names,
 }
 
 impl Default for Timeline {
@@ -103,6 +106,7 @@ impl Timeline {
             },
             cross: CrossExchange::default(),
             conn_client: HashMap::new(),
+            names: Names::default(),
         }
     }
 
@@ -155,17 +159,42 @@ impl Timeline {
     /// Flushes, closes the locks that expired by the latest time seen, and returns
     /// everything known so far. The timeline can keep taking exchanges afterwards.
     pub fn report(&mut self) -> TimelineReport {
+        self.settle();
+        TimelineReport {
+            exchanges: self.exchanges,
+            files: self.files().collect(),
+            findings: self.sink.findings.clone(),
+            findings_dropped: self.sink.dropped,
+        }
+    }
+
+    /// What [`report`](Self::report) does before it collects: applies every exchange held
+    /// back for ordering and closes the locks that expired by the latest time seen. Then
+    /// [`files`](Self::files), [`findings`](Self::findings) and the counts are the report's,
+    /// for writing it out file by file ([`super::ReportView`]).
+    pub fn settle(&mut self) {
         self.flush();
         let now = self.now;
         for f in &mut self.files {
             f.sweep(now, self.opts.history_per_lane);
         }
-        TimelineReport {
-            exchanges: self.exchanges,
-            files: self.files.iter().map(FileState::snapshot).collect(),
-            findings: self.sink.findings.clone(),
-            findings_dropped: self.sink.dropped,
-        }
+    }
+
+    /// The files in the order they were first seen, each put in its report form only when
+    /// the iterator reaches it: writing a report this way holds the timeline's compact
+    /// history and one file's report form, never a copy of the whole history.
+    pub fn files(&self) -> impl Iterator<Item = FileTimeline> + '_ {
+        self.files.iter().map(FileState::snapshot)
+    }
+
+    /// Exchanges pushed.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges
+    }
+
+    /// Findings not kept because of [`TimelineOptions::max_findings`].
+    pub fn findings_dropped(&self) -> u64 {
+        self.sink.dropped
     }
 
     /// The findings so far (exchanges held back for ordering are not included yet).
@@ -200,13 +229,13 @@ impl Timeline {
                     .spans
                     .len()
                     .saturating_sub(usize::try_from(fresh).unwrap_or(usize::MAX));
-                let row = |span| SpanRow {
+                let row = |span: &SpanState| SpanRow {
                     key: &f.key,
                     url: &f.url,
                     kind: l.kind,
                     holder: &l.holder,
                     client_id: l.client_id.as_deref(),
-                    span,
+                    span: span.to_span(),
                 };
                 for span in l.spans.iter().skip(skip) {
                     on_span(row(span));
@@ -278,6 +307,7 @@ impl Timeline {
             .or_else(|| obs.connection.map(|c| format!("connection {c}")))
             .unwrap_or_else(|| "(unknown client)".to_owned());
         let hist = self.opts.history_per_lane;
+        let event_hist = if self.opts.events { hist } else { 0 };
         for op in &obs.ops {
             let fi = self.file(&op.file);
             let Some(file) = self.files.get_mut(fi) else {
@@ -288,7 +318,9 @@ impl Timeline {
                 t,
                 id,
                 hist,
+                event_hist,
                 sink: &mut self.sink,
+                names: &mut self.names,
             };
             file.apply_op(&mut cx, op, &sender);
         }
@@ -300,7 +332,9 @@ impl Timeline {
                     t,
                     id,
                     hist,
+                    event_hist,
                     sink: &mut self.sink,
+                    names: &mut self.names,
                 };
                 file.apply_dav(&mut cx, l);
             }
@@ -374,7 +408,10 @@ struct Cx<'a> {
     t: i64,
     id: u64,
     hist: usize,
+    /// The history kept of events and CoauthStatus changes: `hist`, or none.
+    event_hist: usize,
     sink: &'a mut Sink,
+    names: &'a mut Names,
 }
 
 fn push_capped<T>(dq: &mut VecDeque<T>, v: T, cap: usize, dropped: &mut u64) {
@@ -405,10 +442,10 @@ struct LaneState {
     schema_lock_id: Option<String>,
     client_id: Option<String>,
     owner: Option<String>,
-    spans: VecDeque<Span>,
-    events: VecDeque<Event>,
+    spans: VecDeque<SpanState>,
+    events: VecDeque<EventState>,
     dropped: u64,
-    open: Option<Span>,
+    open: Option<SpanState>,
     /// Spans closed on this lane, and how many of them [`Timeline::drain`] handed out.
     closed: u64,
     drained: u64,
@@ -437,9 +474,9 @@ struct FileState {
     url: String,
     lanes: Vec<LaneState>,
     lane_index: HashMap<(LaneKind, String), usize>,
-    status: VecDeque<StatusChange>,
+    status: VecDeque<StatusState>,
     last_status: Option<String>,
-    events: VecDeque<Event>,
+    events: VecDeque<EventState>,
     dropped: u64,
     transition: Option<String>,
     last_upload: Option<(String, u64)>,
