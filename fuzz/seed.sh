@@ -112,6 +112,17 @@ def seeds(target):
         for p in files("fsshttpb", ".bin"):
             yield bytes([0, 5, 0x36, 0, 0]) + read(p) + b"\xff"
 
+    elif target == "protocol_actions":
+        import struct
+        stems = sorted({p[: p.rfind(".")] for p in files("fsshttp", ".request")})
+        for stem in stems:
+            if not os.path.exists(stem + ".response"):
+                continue
+            qct, q = split_headers(read(stem + ".request"))
+            rct, r = split_headers(read(stem + ".response"))
+            sel = (1 if qct.startswith(b"multipart") else 0) | ((1 if rct.startswith(b"multipart") else 0) << 2)
+            for act in (0x00, 0x11, 0x23, 0x32, 0x40, 0x54, 0x06):
+                yield bytes([sel, act]) + struct.pack("<I", len(q)) + q + r
     elif target == "saz_import":
         import io, zipfile
         fx = [read(p) for p in files("fsshttp", ".request", ".response")]

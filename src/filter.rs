@@ -17,9 +17,9 @@
 
 use regex::{bytes, Regex, RegexBuilder};
 
-use crate::decode::exchange::{decoded_body, DecodedExchange, Protocol};
+use crate::decode::exchange::{decoded_body, DecodedExchange, FsshttpExchange, Protocol};
 use crate::decode::fsshttpb::request_type_name;
-use crate::model::Exchange;
+use crate::model::{self, Exchange};
 
 /// Deepest nesting of parentheses and `!` a filter may have.
 pub const MAX_NESTING: usize = 64;
@@ -378,12 +378,22 @@ pub struct Facts {
 impl Facts {
     /// The facts of an exchange and its decoded form.
     pub fn of(x: &Exchange, d: &DecodedExchange) -> Self {
-        let req = x.request.as_ref();
+        Self::of_parts(x.request.as_ref(), x.response.as_ref(), x.connection_id, d)
+    }
+
+    /// The facts of a request and response (either may be missing) seen on client
+    /// connection `connection_id`, with their decoded form.
+    pub fn of_parts(
+        req: Option<&model::Request>,
+        resp: Option<&model::Response>,
+        connection_id: u64,
+        d: &DecodedExchange,
+    ) -> Self {
         let mut f = Self {
             method: req.map(|r| r.method.as_str().into()),
             url: req.map(|r| r.url.as_str().into()),
-            status: x.response.as_ref().map(|r| r.status),
-            connection_id: x.connection_id,
+            status: resp.map(|r| r.status),
+            connection_id,
             protocol: d.protocol(),
             client_id: d.client_id().map(Into::into),
             files: d.file_urls().map(Into::into).collect(),
@@ -434,15 +444,114 @@ impl Facts {
     }
 }
 
+/// One SubRequest of a cell storage request that a filter selects
+/// ([`Filter::selected_subrequests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedSubRequest {
+    /// Index of its `Request` in the `RequestCollection`.
+    pub request: usize,
+    /// Its index among that Request's SubRequests.
+    pub index: usize,
+    /// Its `SubRequestToken`.
+    pub token: Option<u64>,
+    /// For a Cell SubRequest, the Request IDs of the MS-FSSHTTPB sub-requests selected:
+    /// those for which the filter holds with `~t` bound to that one operation, or every
+    /// one of them when it holds for none alone (`~t PutChanges & ~t QueryChanges`).
+    pub cell_request_ids: Vec<u64>,
+}
+
+impl Filter {
+    /// The SubRequests of a cell storage exchange the filter selects.
+    ///
+    /// The expression is evaluated once per SubRequest with `~t`, `~client` and `~file`
+    /// bound to that SubRequest: `~t` to its `Type`, its request-type attribute
+    /// (`JoinCoauthoring`...) and, for a Cell SubRequest, the names of its MS-FSSHTTPB
+    /// sub-requests (`PutChanges`...); `~client` to its ClientID (the exchange's when it
+    /// carries none, as a ServerTime SubRequest does); `~file` to its `Request@Url`.
+    /// Every other term stays bound to the exchange (`facts`, `body` as in
+    /// [`Filter::matches_facts`]). Empty when the exchange has no request envelope.
+    pub fn selected_subrequests(
+        &self,
+        facts: &Facts,
+        fx: &FsshttpExchange,
+        body: &mut dyn FnMut(&bytes::Regex) -> bool,
+    ) -> Vec<SelectedSubRequest> {
+        let mut out = Vec::new();
+        let requests = fx
+            .request
+            .iter()
+            .flat_map(|e| e.request_collection.iter())
+            .flat_map(|c| c.requests.iter());
+        for (ri, r) in requests.enumerate() {
+            for (si, s) in r.sub_requests.iter().enumerate() {
+                let mut f = facts.clone();
+                f.operations.clear();
+                if let Some(t) = &s.type_ {
+                    f.operations.push(t.as_str().into());
+                }
+                let data = s.sub_request_data.as_ref();
+                if let Some(o) = data.and_then(|d| d.request_type()) {
+                    f.operations.push(o.into());
+                }
+                let base_ops = f.operations.len();
+                if let Some(c) = data.and_then(|d| d.client_id.as_deref()) {
+                    f.client_id = Some(c.into());
+                }
+                f.files = r.url.iter().map(|u| u.as_str().into()).collect();
+                let cell = fx
+                    .cells
+                    .iter()
+                    .filter(|c| {
+                        s.sub_request_token.is_some() && c.sub_request_token == s.sub_request_token
+                    })
+                    .find_map(|c| c.request.as_ref());
+                let ops: Vec<(u64, &str)> = cell
+                    .iter()
+                    .flat_map(|q| q.sub_requests.iter())
+                    .map(|b| (b.request_id, request_type_name(b.request_type)))
+                    .collect();
+                f.operations
+                    .extend(ops.iter().map(|(_, name)| Box::<str>::from(*name)));
+                if !eval(&self.expr, &f, body) {
+                    continue;
+                }
+                let mut cell_request_ids = Vec::new();
+                for (id, name) in &ops {
+                    f.operations.truncate(base_ops);
+                    f.operations.push((*name).into());
+                    if eval(&self.expr, &f, body) {
+                        cell_request_ids.push(*id);
+                    }
+                }
+                if cell_request_ids.is_empty() {
+                    cell_request_ids = ops.iter().map(|(id, _)| *id).collect();
+                }
+                out.push(SelectedSubRequest {
+                    request: ri,
+                    index: si,
+                    token: s.sub_request_token,
+                    cell_request_ids,
+                });
+            }
+        }
+        out
+    }
+}
+
 /// Whether the request or response body of `x`, decoded from its Content-Encoding,
 /// matches `re`.
 pub fn body_matches(re: &bytes::Regex, x: &Exchange) -> bool {
-    x.request
-        .as_ref()
-        .is_some_and(|q| re.is_match(&decoded_body(&q.headers.pairs(), &q.body.bytes)))
-        || x.response
-            .as_ref()
-            .is_some_and(|s| re.is_match(&decoded_body(&s.headers.pairs(), &s.body.bytes)))
+    body_matches_parts(re, x.request.as_ref(), x.response.as_ref())
+}
+
+/// Whether the body of `req` or `resp`, decoded from its Content-Encoding, matches `re`.
+pub fn body_matches_parts(
+    re: &bytes::Regex,
+    req: Option<&model::Request>,
+    resp: Option<&model::Response>,
+) -> bool {
+    req.is_some_and(|q| re.is_match(&decoded_body(&q.headers.pairs(), &q.body.bytes)))
+        || resp.is_some_and(|s| re.is_match(&decoded_body(&s.headers.pairs(), &s.body.bytes)))
 }
 
 fn eval(e: &Expr, f: &Facts, body: &mut dyn FnMut(&bytes::Regex) -> bool) -> bool {

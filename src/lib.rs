@@ -17,6 +17,7 @@ pub mod model;
 pub mod net;
 pub mod proxy;
 pub mod replay;
+pub mod rules;
 pub mod server;
 pub mod timeline;
 pub mod tui;

@@ -21,8 +21,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("timeline", &["model", "decode", "util"]),
     ("capture", &["model", "decode", "util"]),
     ("filter", &["model", "decode", "util"]),
+    ("rules", &["model", "decode", "filter", "util"]),
     ("net", &["model", "decode", "util"]),
-    ("proxy", &["model", "decode", "capture", "net", "util"]),
+    (
+        "proxy",
+        &[
+            "model", "decode", "capture", "net", "rules", "filter", "util",
+        ],
+    ),
     ("server", &["model", "decode", "net", "util"]),
     (
         "replay",
@@ -35,8 +41,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "model", "decode", "timeline", "capture", "filter", "net", "proxy", "server", "replay",
-            "tui", "util",
+            "model", "decode", "timeline", "capture", "filter", "net", "proxy", "rules", "server",
+            "replay", "tui", "util",
         ],
     ),
 ];

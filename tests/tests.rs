@@ -10,6 +10,7 @@ mod cli;
 mod compression;
 mod demo;
 mod diff;
+mod export;
 mod faults;
 mod har;
 mod json;

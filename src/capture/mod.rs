@@ -10,6 +10,7 @@ pub mod import;
 pub mod pcap;
 pub mod reader;
 pub mod redact;
+pub mod reproduce;
 pub mod saz;
 pub mod writer;
 

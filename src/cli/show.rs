@@ -24,6 +24,33 @@ pub struct ShowArgs {
     /// ~file URL-REGEX, ~b BODY-REGEX; combine with &, |, ! and parentheses.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
+    /// Only the exchange with this id.
+    #[arg(long, value_name = "N")]
+    id: Option<u64>,
+    /// Export the exchange `--id` names to reproduce it elsewhere: `curl` prints a curl
+    /// command and writes the request body to `synctap-exchange-N.body` in `--out`;
+    /// `raw` writes the request and response as HTTP/1.1 bytes; `har` a one-entry HAR.
+    #[arg(
+        long = "as",
+        value_name = "FORMAT",
+        requires = "id",
+        conflicts_with = "json"
+    )]
+    as_: Option<ExportFormat>,
+    /// Directory for the body file of `--as curl` (default: the current directory).
+    #[arg(long, value_name = "DIR", requires = "as_")]
+    out: Option<PathBuf>,
+}
+
+/// The export formats of `show --as`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// A curl command; the request body goes to a file beside it.
+    Curl,
+    /// The request and response as HTTP/1.1 bytes.
+    Raw,
+    /// A HAR 1.2 document with one entry.
+    Har,
 }
 
 pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
@@ -36,9 +63,20 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     while let Some(x) = input.next()? {
+        if args.id.is_some_and(|id| id != x.id) {
+            continue;
+        }
         let decoded = decode_recorded(&x);
         if filter.as_ref().is_some_and(|f| !f.matches(&x, &decoded)) {
             continue;
+        }
+        if let Some(format) = args.as_ {
+            let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+            let text = export(&x, &decoded, format, &dir)?;
+            out.write_all(&text)?;
+            out.flush()?;
+            let _ = input.finish();
+            return Ok(0);
         }
         if args.json {
             let line = super::schema::ShowLine {
@@ -53,10 +91,49 @@ pub(super) fn run(args: &ShowArgs) -> anyhow::Result<i32> {
     }
     out.flush()?;
     let n = input.finish();
+    if let (Some(id), Some(_)) = (args.id, args.as_) {
+        anyhow::bail!("{} holds no exchange {id}", args.capture.display());
+    }
     if n == 0 && !args.json {
         eprintln!("synctap: {} holds no exchanges", args.capture.display());
     }
     Ok(0)
+}
+
+/// Exports one exchange as `format`; for curl, writes the request body into `dir`
+/// (named by the exchange id) and returns the command. Raw bytes printed to a terminal
+/// have their control characters escaped.
+pub(crate) fn export(
+    x: &Exchange,
+    decoded: &DecodedExchange,
+    format: ExportFormat,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<u8>> {
+    use crate::capture::reproduce;
+    Ok(match format {
+        ExportFormat::Curl => {
+            let path = dir.join(reproduce::body_file_name(x.id));
+            let (cmd, body) = reproduce::curl(x, &path.to_string_lossy())?;
+            if let Some(body) = body {
+                std::fs::write(&path, body).map_err(|e| {
+                    anyhow::anyhow!("cannot write the body file {}: {e}", path.display())
+                })?;
+            }
+            cmd.into_bytes()
+        }
+        ExportFormat::Raw => {
+            let bytes = reproduce::raw(x)?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                eprintln!("synctap: stdout is a terminal: control characters escaped; redirect to a file for the exact bytes");
+                crate::decode::text::escape_terminal_lines(&String::from_utf8_lossy(&bytes))
+                    .into_owned()
+                    .into_bytes()
+            } else {
+                bytes
+            }
+        }
+        ExportFormat::Har => reproduce::har(x, decoded)?,
+    })
 }
 
 /// The one-line text form of an exchange, with its decoded summary. Text from the wire

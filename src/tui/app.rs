@@ -80,6 +80,9 @@ pub(crate) struct App {
     pub size: Rect,
     /// What the title says the source is.
     pub title: String,
+    /// Where `E` writes the curl command and body file of the selected exchange (the
+    /// working directory unless a test says otherwise).
+    pub export_dir: PathBuf,
     source: Option<Sender<SourceCmd>>,
     loader: Loader,
 }
@@ -112,6 +115,7 @@ impl App {
             quit: false,
             size,
             title,
+            export_dir: PathBuf::from("."),
             source,
             loader,
         }
@@ -194,6 +198,7 @@ impl App {
             KeyCode::Char('/') => {
                 self.filter_input = Some(self.filter_text.clone());
             }
+            KeyCode::Char('E') if self.view == View::Exchanges => self.export_selected(),
             KeyCode::Char('f') => {
                 self.follow = !self.follow;
                 if self.follow {
@@ -330,8 +335,52 @@ impl App {
         let Some(row) = self.rows.get(self.selected) else {
             return;
         };
+        let id = row.id;
         let tab = self.detail.as_ref().map(|d| d.tab);
-        let loaded = match (&row.loc, &self.loader) {
+        let mut d = Detail::new(id, self.load_selected());
+        if let Some(t) = tab {
+            d.tab = t;
+        }
+        self.detail = Some(d);
+    }
+
+    /// `E`: writes a curl command reproducing the selected exchange to
+    /// `synctap-exchange-N.sh` in [`App::export_dir`], and its request body beside it
+    /// (`synctap-exchange-N.body`, named by the id, never by the wire); the status line
+    /// says what was written or why not.
+    fn export_selected(&mut self) {
+        let Some(id) = self.rows.get(self.selected).map(|r| r.id) else {
+            return;
+        };
+        self.status = match self.export(id) {
+            Ok(script) => format!("exchange {id} exported as a curl command: {script}"),
+            Err(e) => format!("exchange {id} not exported: {e}"),
+        };
+    }
+
+    fn export(&self, id: u64) -> Result<String, String> {
+        use crate::capture::reproduce;
+        let x = self.load_selected()?;
+        let body_path = self.export_dir.join(reproduce::body_file_name(id));
+        let (cmd, body) =
+            reproduce::curl(&x, &body_path.to_string_lossy()).map_err(|e| e.to_string())?;
+        let script = self.export_dir.join(format!("synctap-exchange-{id}.sh"));
+        let write = |p: &std::path::Path, bytes: &[u8]| {
+            std::fs::write(p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        };
+        if let Some(b) = body {
+            write(&body_path, &b)?;
+        }
+        write(&script, format!("#!/usr/bin/env bash\n{cmd}").as_bytes())?;
+        Ok(script.display().to_string())
+    }
+
+    /// The selected exchange, read back from the capture or the live ring.
+    fn load_selected(&self) -> Result<crate::model::Exchange, String> {
+        let Some(row) = self.rows.get(self.selected) else {
+            return Err("no exchange selected".to_owned());
+        };
+        match (&row.loc, &self.loader) {
             (Loc::File { start }, Loader::File(p)) => {
                 load_exchange(p, *start, row.id).map_err(|e| format!("{e:#}"))
             }
@@ -345,12 +394,7 @@ impl App {
                         .to_owned()
                 }),
             _ => Err("not available".to_owned()),
-        };
-        let mut d = Detail::new(row.id, loaded);
-        if let Some(t) = tab {
-            d.tab = t;
         }
-        self.detail = Some(d);
     }
 
     /// Selects the exchange `id` in view 1 and opens it.

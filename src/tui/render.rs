@@ -452,6 +452,7 @@ fn help(area: Rect, buf: &mut Buffer) {
         "+ - 0          zoom in, out, fit all (view 2)",
         "/              filter: ~m POST  ~c 500  ~p fsshttp  ~e Coherency  & | ! ( )",
         "f              follow new exchanges",
+        "E              export the exchange: curl command + body file, working dir",
         "mouse          click rows and tabs, wheel scrolls",
         "q              quit",
         "",

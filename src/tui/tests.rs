@@ -650,3 +650,47 @@ fn text_from_the_wire_is_shown_escaped() {
         assert!(all.contains(want), "no {want} on any screen:\n{all}");
     }
 }
+
+#[test]
+fn e_exports_the_selected_exchange_as_curl_and_body_file() -> TestResult {
+    let (mut app, _rx) = load(&fixtures().demo, 120, 40);
+    let dir = tempfile::tempdir()?;
+    app.export_dir = dir.path().to_path_buf();
+    let at = app
+        .rows
+        .iter()
+        .position(|r| r.protocol == "FSSHTTP")
+        .ok_or("no cell storage row")?;
+    app.selected = at;
+    let id = app.rows[at].id;
+    press(&mut app, KeyCode::Char('E'));
+    let script = dir.path().join(format!("synctap-exchange-{id}.sh"));
+    assert!(
+        app.status.contains("exported as a curl command"),
+        "{}",
+        app.status
+    );
+    assert!(screen(&app).contains(&format!("exchange {id} exported")));
+    let text = std::fs::read_to_string(&script)?;
+    assert!(text.starts_with("#!/usr/bin/env bash\ncurl "), "{text}");
+    let body_path = dir.path().join(format!("synctap-exchange-{id}.body"));
+    assert!(
+        text.contains(&format!("--data-binary '@{}'", body_path.display())),
+        "{text}"
+    );
+    let x = CaptureReader::open(&fixtures().demo)?
+        .filter_map(Result::ok)
+        .find(|x| x.id == id)
+        .ok_or("exchange not in the capture")?;
+    let sent = x.request.map(|r| r.body.bytes).unwrap_or_default();
+    assert_eq!(std::fs::read(&body_path)?, sent);
+    // Where nothing can be written, the status line says why.
+    app.export_dir = dir.path().join("missing");
+    press(&mut app, KeyCode::Char('E'));
+    assert!(
+        app.status.contains("not exported: cannot write"),
+        "{}",
+        app.status
+    );
+    Ok(())
+}
