@@ -37,6 +37,9 @@ pub(super) struct ZipOut {
     central: BufWriter<File>,
     central_len: u64,
     entries: u64,
+    /// One raw deflate stream, reset for each member: a new one per member costs an
+    /// allocation of its state (a few hundred KB, mapped and unmapped each time).
+    deflate: flate2::Compress,
 }
 
 impl ZipOut {
@@ -51,6 +54,7 @@ impl ZipOut {
             central: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
             central_len: 0,
             entries: 0,
+            deflate: flate2::Compress::new(flate2::Compression::default(), false),
         })
     }
 
@@ -61,12 +65,7 @@ impl ZipOut {
     pub(super) fn member(&mut self, name: &str, data: &[u8]) -> std::io::Result<()> {
         let mut crc = flate2::Crc::new();
         crc.update(data);
-        let mut enc = flate2::write::DeflateEncoder::new(
-            Vec::with_capacity(data.len() / 2 + 64),
-            flate2::Compression::default(),
-        );
-        enc.write_all(data)?;
-        let packed = enc.finish()?;
+        let packed = self.pack(data)?;
         let (size, csize) = (data.len() as u64, packed.len() as u64);
         let offset = self.offset;
         let local = local_header(name, crc.sum(), size, csize, big(size, csize));
@@ -74,6 +73,25 @@ impl ZipOut {
         self.out.write_all(&packed)?;
         self.offset += local.len() as u64 + csize;
         self.record(name, crc.sum(), size, csize, offset)
+    }
+
+    /// `data` deflated (raw deflate, APPNOTE 4.4.5 method 8) with the reused stream.
+    fn pack(&mut self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.deflate.reset();
+        let mut packed = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let read = usize::try_from(self.deflate.total_in()).unwrap_or(usize::MAX);
+            let rest = data.get(read..).unwrap_or_default();
+            let status = self
+                .deflate
+                .compress_vec(rest, &mut packed, flate2::FlushCompress::Finish)
+                .map_err(std::io::Error::other)?;
+            if status == flate2::Status::StreamEnd {
+                return Ok(packed);
+            }
+            // Room for the rest of the output.
+            packed.reserve(packed.capacity().max(64));
+        }
     }
 
     /// Writes member `name` holding the `size` bytes `data` reads, deflated as they are
@@ -200,6 +218,7 @@ impl ZipOut {
             central,
             central_len,
             entries,
+            ..
         } = self;
         let mut central = central.into_inner().map_err(|e| e.into_error())?;
         central.seek(SeekFrom::Start(0))?;
