@@ -16,6 +16,7 @@ pub mod filter;
 pub mod model;
 pub mod net;
 pub mod proxy;
+pub mod rules;
 pub mod replay;
 pub mod server;
 pub mod timeline;

@@ -22,7 +22,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("capture", &["model", "decode", "util"]),
     ("filter", &["model", "decode", "util"]),
     ("net", &["model", "decode", "util"]),
-    ("proxy", &["model", "decode", "capture", "net", "util"]),
+    ("rules", &["model", "decode", "filter", "util"]),
+    ("proxy", &["model", "decode", "capture", "net", "rules", "filter", "util"]),
     ("server", &["model", "decode", "net", "util"]),
     (
         "replay",
@@ -36,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "cli",
         &[
             "model", "decode", "timeline", "capture", "filter", "net", "proxy", "server", "replay",
-            "tui", "util",
+            "tui", "util", "rules",
         ],
     ),
 ];

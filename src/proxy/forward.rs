@@ -23,6 +23,9 @@ use super::shape::{
     content_length, headers_of, request_head, rewrite_request_urls, rewrite_response_urls,
     strip_hop_by_hop, version_str,
 };
+use super::held::Prefixed;
+use super::ruled::{request_rules, Ruled, RuledResponse};
+use super::rules::Plan;
 use super::tap::{Recorder, TapBody, TapPolicy};
 use super::timeouts::{await_response, IdleBody, InFlight, Progress, ProgressBody};
 use super::upstream::{connect_upstream, Dial, ResponseFuture, Upstream};
@@ -30,20 +33,21 @@ use crate::capture::format::Side;
 use crate::model::{Body, ExchangeKind, ProxyMode};
 use crate::net::{error_chain, route, Target};
 
-/// Forwards one request and returns the response to send to the client. `in_flight`
-/// keeps the client connection counted as busy until the response body is over.
+/// Forwards one request and returns the response to send to the client, or [`Reset`]
+/// when a rule closes the client connection instead. `in_flight` keeps the client
+/// connection counted as busy until the response body is over.
 #[tracing::instrument(level = "debug", name = "exchange", skip_all, fields(conn = ctx.id, client = %ctx.client_addr, exchange = tracing::field::Empty, method = %req.method(), url = %req.uri()))]
 pub(crate) async fn forward(
     ctx: Arc<ConnCtx>,
     req: Request<Incoming>,
     in_flight: InFlight,
-) -> Response<RespBody> {
+) -> Result<Response<RespBody>, Reset> {
     let started = Instant::now();
     let id = ctx.shared.exchange_id();
     tracing::Span::current().record("exchange", id);
-    let (parts, body) = req.into_parts();
-    let Some(target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
-        return not_a_proxy_request(&ctx, id, &parts);
+    let (mut parts, body) = req.into_parts();
+    let Some(mut target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
+        return Ok(not_a_proxy_request(&ctx, id, &parts));
     };
     let path = parts
         .uri
@@ -51,6 +55,19 @@ pub(crate) async fn forward(
         .map_or("/", http::uri::PathAndQuery::as_str)
         .to_owned();
     let rec = start_record(&ctx, id, &parts, &target, &path, started);
+    // Rules: `None` unless a rule may match this request head.
+    let mut plan = ctx.shared.rules.as_ref().and_then(|book| {
+        let url = format!("{}{}", target.origin(), path);
+        Plan::start(book.current(), parts.method.as_str(), &url, ctx.id)
+    });
+    let (body, held_request) = match plan.as_mut() {
+        None => (Prefixed::wire(body), None),
+        Some(plan) => match request_rules(plan, &mut parts, body, &mut target, &path, &rec).await {
+            Ruled::Go(b, held) => (b, held),
+            Ruled::Answer(resp) => return Ok(resp(&ctx, &rec)),
+            Ruled::Reset => return Err(Reset),
+        },
+    };
     let leg = Leg {
         client_origin: client_origin(&ctx, &parts.headers),
         ctx: &ctx,
@@ -59,14 +76,26 @@ pub(crate) async fn forward(
     };
     let (pending, progress, upstream_head) = match leg.send(parts, body, &rec).await {
         Ok(sent) => sent,
-        Err(e) => return e.answer(&ctx, &rec),
+        Err(e) => return Ok(e.answer(&ctx, &rec)),
     };
     tracing::debug!("request sent upstream");
     match leg.response_head(pending, &progress).await {
-        Ok(resp) => leg.respond(resp, rec, upstream_head, in_flight),
-        Err(e) => e.answer(&ctx, &rec),
+        Ok(resp) => match plan {
+            None => Ok(leg.respond(resp, rec, upstream_head, in_flight)),
+            Some(plan) => {
+                let ruled = RuledResponse { plan, held_request };
+                leg.respond_ruled(resp, rec, upstream_head, in_flight, ruled)
+                    .await
+            }
+        },
+        Err(e) => Ok(e.answer(&ctx, &rec)),
     }
 }
+
+/// A rule closed the client connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("reset by a rule")]
+pub(crate) struct Reset;
 
 /// Why an exchange ended before a response head.
 #[derive(Debug, thiserror::Error)]
@@ -123,13 +152,13 @@ fn timed_out(rec: &Recorder, t: Timeout) -> Response<RespBody> {
 }
 
 /// One request's way upstream and back.
-struct Leg<'a> {
-    ctx: &'a ConnCtx,
-    target: &'a Target,
+pub(super) struct Leg<'a> {
+    pub(super) ctx: &'a ConnCtx,
+    pub(super) target: &'a Target,
     /// The request-target's path and query.
-    path: &'a str,
+    pub(super) path: &'a str,
     /// What the client thinks the origin is, for reverse-mode rewriting.
-    client_origin: Option<String>,
+    pub(super) client_origin: Option<String>,
 }
 
 impl Leg<'_> {
@@ -139,7 +168,7 @@ impl Leg<'_> {
     async fn send(
         &self,
         mut parts: http::request::Parts,
-        body: Incoming,
+        body: Prefixed<Incoming>,
         rec: &Arc<Recorder>,
     ) -> Result<(ResponseFuture, Arc<Progress>, Option<SharedWindow>), Failed> {
         let mut slot = self.ctx.upstream.lock().await;
@@ -301,7 +330,7 @@ fn start_record(
 }
 
 /// How much of a body with these headers the capture stores, and whether it is hashed.
-fn policy(ctx: &ConnCtx, headers: &HeaderMap) -> TapPolicy {
+pub(super) fn policy(ctx: &ConnCtx, headers: &HeaderMap) -> TapPolicy {
     let limit = ctx.shared.config.body_limit;
     TapPolicy {
         body_limit: limit,
@@ -349,7 +378,7 @@ fn record_timings(rec: &Recorder, connect_ms: f64, tls_ms: Option<f64>) {
 }
 
 /// Records the response head as the server sent it.
-fn record_response(rec: &Recorder, resp: &Response<Incoming>, upstream_head: Option<SharedWindow>) {
+pub(super) fn record_response(rec: &Recorder, resp: &Response<Incoming>, upstream_head: Option<SharedWindow>) {
     let first_byte = rec.elapsed_ms();
     let reason = resp
         .extensions()

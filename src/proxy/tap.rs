@@ -65,6 +65,11 @@ impl Recorder {
         }
     }
 
+    /// A copy of the exchange so far (for rules, which decode it).
+    pub(crate) fn snapshot(&self) -> Option<Exchange> {
+        self.exchange.lock().ok().map(|x| x.clone())
+    }
+
     /// The exchange id.
     pub(crate) fn id(&self) -> u64 {
         self.exchange.lock().map(|x| x.id).unwrap_or(0)
@@ -141,8 +146,11 @@ impl Drop for Recorder {
                 timings: crate::model::Timings::default(),
                 error: None,
                 imported: None,
+                modified: None,
             },
         );
+        let mut x = x;
+        fill_originals(&mut x);
         tracing::debug!(
             exchange = x.id,
             status = x.response.as_ref().map(|r| r.status),
@@ -154,6 +162,35 @@ impl Drop for Recorder {
             let _ = live.send(Arc::new(x.clone()));
         }
         self.sink.try_send(Record::Exchange(Box::new(x)), 0);
+    }
+}
+
+/// A rule that changed only a head leaves the original's body empty: it is the body
+/// recorded (when stored inline; a chunked body is described by its length alone).
+fn fill_originals(x: &mut Exchange) {
+    let Some(m) = x.modified.as_mut() else {
+        return;
+    };
+    let same = |o: &mut Body, b: &Body| {
+        if *o != Body::default() {
+            return;
+        }
+        *o = if b.chunked {
+            Body {
+                len: b.len,
+                truncated: b.len > 0,
+                sha256: b.sha256.clone(),
+                ..Body::default()
+            }
+        } else {
+            b.clone()
+        };
+    };
+    if let (Some(o), Some(q)) = (m.original_request.as_mut(), x.request.as_ref()) {
+        same(&mut o.body, &q.body);
+    }
+    if let (Some(o), Some(r)) = (m.original_response.as_mut(), x.response.as_ref()) {
+        same(&mut o.body, &r.body);
     }
 }
 

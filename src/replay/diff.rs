@@ -842,6 +842,7 @@ mod tests {
             timings: Timings::default(),
             error: None,
             imported: None,
+            modified: None,
         })
     }
 

@@ -433,6 +433,7 @@ mod tests {
             timings: Timings::default(),
             error: None,
             imported: None,
+            modified: None,
         }
     }
 
