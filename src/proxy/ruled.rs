@@ -226,14 +226,13 @@ impl Leg<'_> {
             q.body = Body::complete(held_request.as_ref().map(|b| b.to_vec()).unwrap_or_default());
             q
         });
-        let before = plan.changed.len();
         let mut parts = ResponseParts {
             status: head.status.as_u16(),
             headers: original.as_ref().map(|r| r.headers.clone()).unwrap_or_default(),
             body: held.clone(),
         };
-        let (delay, rate) = plan.response_actions(request, &mut parts).await;
-        let mut resp = if plan.changed.len() == before {
+        let (delay, rate, changed) = plan.response_actions(request, &mut parts).await;
+        let mut resp = if !changed {
             // Nothing changed on the response: its own head, its own body.
             let body = match (held, stream) {
                 (Some(b), _) => Prefixed::whole(b),

@@ -470,12 +470,12 @@ impl Plan {
     }
 
     /// Applies the response actions to the head and (when held) the body; returns the
-    /// delay before answering and the throttle rate.
+    /// delay before answering, the throttle rate and whether anything changed.
     pub(crate) async fn response_actions(
         &mut self,
         request: Option<crate::model::Request>,
         resp: &mut ResponseParts,
-    ) -> (Duration, Option<u64>) {
+    ) -> (Duration, Option<u64>, bool) {
         let mut delay = Duration::ZERO;
         let mut rate = None;
         let mut changed = Vec::new();
@@ -571,10 +571,11 @@ impl Plan {
                 }
             }
         }
+        let any = !changed.is_empty();
         for i in changed {
             self.mark(i);
         }
-        (delay, rate)
+        (delay, rate, any)
     }
 
     /// The record's `modified` member, when a rule changed something.
