@@ -23,7 +23,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("filter", &["model", "decode", "util"]),
     ("net", &["model", "decode", "util"]),
     ("rules", &["model", "decode", "filter", "util"]),
-    ("proxy", &["model", "decode", "capture", "net", "rules", "filter", "util"]),
+    (
+        "proxy",
+        &[
+            "model", "decode", "capture", "net", "rules", "filter", "util",
+        ],
+    ),
     ("server", &["model", "decode", "net", "util"]),
     (
         "replay",

@@ -56,7 +56,11 @@ fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResu
         format!("~u /elsewhere => upstream http://{}", other.addr),
         "~m POST & ~b secret => status 403".to_owned(),
     ];
-    let mut args = vec!["--reverse".to_owned(), upstream, "--listen-plain".to_owned()];
+    let mut args = vec![
+        "--reverse".to_owned(),
+        upstream,
+        "--listen-plain".to_owned(),
+    ];
     for r in &rules {
         args.push("--rule".into());
         args.push(r.clone());
@@ -65,7 +69,11 @@ fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResu
     let proxy = ProxyProcess::start(&args);
 
     let (_, a, _) = curl(&proxy, "/respond", &[]);
-    assert_eq!((status_of(&a), body_of(&a)), (Some(418), "from a file\n"), "{a}");
+    assert_eq!(
+        (status_of(&a), body_of(&a)),
+        (Some(418), "from a file\n"),
+        "{a}"
+    );
     let (_, a, _) = curl(&proxy, "/gone", &[]);
     assert_eq!(status_of(&a), Some(502), "{a}");
     assert!(body_of(&a).contains("gone.txt"), "{a}");
@@ -73,8 +81,14 @@ fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResu
     assert_eq!((status_of(&a), body_of(&a)), (Some(409), "ok"), "{a}");
     let (_, a, _) = curl(&proxy, "/headers", &["-H", "X-Gone: 1"]);
     let lower = a.to_ascii_lowercase();
-    assert!(lower.contains("x-rule: yes") && !lower.contains("x-conn:"), "{a}");
-    assert!(lower.contains("x-got-debug: from-a-rule"), "the upstream got the header: {a}");
+    assert!(
+        lower.contains("x-rule: yes") && !lower.contains("x-conn:"),
+        "{a}"
+    );
+    assert!(
+        lower.contains("x-got-debug: from-a-rule"),
+        "the upstream got the header: {a}"
+    );
     let (_, a, _) = curl(&proxy, "/replace", &[]);
     assert_eq!(body_of(&a), "changed k", "{a}");
     assert!(lower_has(&a, "content-length: 9"), "{a}");
@@ -91,13 +105,28 @@ fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResu
     assert_eq!(code, 52, "curl's empty reply: {a}");
     let (_, first, _) = curl(&proxy, "/once", &[]);
     let (_, second, _) = curl(&proxy, "/once", &[]);
-    assert_eq!((status_of(&first), status_of(&second)), (Some(503), Some(200)));
+    assert_eq!(
+        (status_of(&first), status_of(&second)),
+        (Some(503), Some(200))
+    );
     let (_, a, _) = curl(&proxy, "/elsewhere", &[]);
-    assert!(a.to_ascii_lowercase().contains(&format!("x-host: {}", other.addr)), "{a}");
+    assert!(
+        a.to_ascii_lowercase()
+            .contains(&format!("x-host: {}", other.addr)),
+        "{a}"
+    );
     let (_, a, _) = curl(&proxy, "/echo", &["--data-binary", "a secret here"]);
-    assert_eq!((status_of(&a), body_of(&a)), (Some(403), "a secret here"), "{a}");
+    assert_eq!(
+        (status_of(&a), body_of(&a)),
+        (Some(403), "a secret here"),
+        "{a}"
+    );
     let (_, a, _) = curl(&proxy, "/echo", &["--data-binary", "nothing to see"]);
-    assert_eq!((status_of(&a), body_of(&a)), (Some(200), "nothing to see"), "{a}");
+    assert_eq!(
+        (status_of(&a), body_of(&a)),
+        (Some(200), "nothing to see"),
+        "{a}"
+    );
 
     // The record: what the client got, the original beside it, and the rule.
     let xs = wait_for_exchanges(&proxy.capture, 15);
@@ -112,30 +141,66 @@ fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResu
     assert_eq!(m.rules[0].text, rules[2]);
     assert_eq!(status.response.as_ref().map(|r| r.status), Some(409));
     let original = m.original_response.as_ref().ok_or("no original")?;
-    assert_eq!((original.status, &original.body.bytes[..]), (200, &b"ok"[..]));
+    assert_eq!(
+        (original.status, &original.body.bytes[..]),
+        (200, &b"ok"[..])
+    );
     let replaced = by_path("/replace")[0];
-    assert_eq!(replaced.response.as_ref().map(|r| &r.body.bytes[..]), Some(&b"changed k"[..]));
-    let orig = replaced.modified.as_ref().and_then(|m| m.original_response.as_ref());
+    assert_eq!(
+        replaced.response.as_ref().map(|r| &r.body.bytes[..]),
+        Some(&b"changed k"[..])
+    );
+    let orig = replaced
+        .modified
+        .as_ref()
+        .and_then(|m| m.original_response.as_ref());
     assert_eq!(orig.map(|r| &r.body.bytes[..]), Some(&b"ok"[..]));
     let headers = by_path("/headers")[0];
-    let oq = headers.modified.as_ref().and_then(|m| m.original_request.as_ref());
-    assert!(oq.is_some_and(|q| q.headers.get("x-gone") == Some("1") && q.headers.get("x-debug").is_none()));
+    let oq = headers
+        .modified
+        .as_ref()
+        .and_then(|m| m.original_request.as_ref());
+    assert!(oq.is_some_and(
+        |q| q.headers.get("x-gone") == Some("1") && q.headers.get("x-debug").is_none()
+    ));
     let q = headers.request.as_ref().ok_or("no request")?;
-    assert_eq!((q.headers.get("x-debug"), q.headers.get("x-gone")), (Some("from-a-rule"), None));
+    assert_eq!(
+        (q.headers.get("x-debug"), q.headers.get("x-gone")),
+        (Some("from-a-rule"), None)
+    );
     let gone_x = by_path("/gone")[0];
-    assert!(gone_x.error.as_deref().is_some_and(|e| e.contains("gone.txt")), "{gone_x:?}");
+    assert!(
+        gone_x
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("gone.txt")),
+        "{gone_x:?}"
+    );
     let download = by_path("/download")[0];
-    assert_eq!(download.response.as_ref().map(|r| r.body.len), Some(n as u64));
+    assert_eq!(
+        download.response.as_ref().map(|r| r.body.len),
+        Some(n as u64)
+    );
     let once = by_path("/once");
     assert_eq!(once.iter().filter(|x| x.modified.is_some()).count(), 1);
-    assert!(by_path("/echo").iter().filter(|x| x.modified.is_some()).count() == 1);
+    assert!(
+        by_path("/echo")
+            .iter()
+            .filter(|x| x.modified.is_some())
+            .count()
+            == 1
+    );
 
     // `~modified` in show: every changed exchange, none of the others.
     let out: Output = synctap()
         .args(["show", "--json", "--filter", "~modified"])
         .arg(&proxy.capture)
         .output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shown = String::from_utf8_lossy(&out.stdout);
     let modified = xs.iter().filter(|x| x.modified.is_some()).count();
     assert_eq!(shown.lines().count(), modified, "{shown}");
@@ -154,23 +219,43 @@ fn a_rule_that_does_not_parse_stops_the_proxy_with_its_column() -> TestResult {
         .arg("--certs")
         .arg(dir.path().join("certs"))
         .args(["proxy", "--listen", "127.0.0.1:0", "--no-capture"])
-        .args(["--rule", "~m GET => status 200", "--rule", "~m GET => delay soon"])
+        .args([
+            "--rule",
+            "~m GET => status 200",
+            "--rule",
+            "~m GET => delay soon",
+        ])
         .output()?;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("--rule number 2"), "{err}");
-    assert!(err.contains("column 17") && err.contains("expected a duration"), "{err}");
+    assert!(
+        err.contains("column 17") && err.contains("expected a duration"),
+        "{err}"
+    );
     let file = dir.path().join("rules.txt");
-    std::fs::write(&file, "# rules\n\n~m GET => status 200\n~m GET & (~c 4xx => reset\n")?;
+    std::fs::write(
+        &file,
+        "# rules\n\n~m GET => status 200\n~m GET & (~c 4xx => reset\n",
+    )?;
     let out = synctap()
         .arg("--certs")
         .arg(dir.path().join("certs"))
-        .args(["proxy", "--listen", "127.0.0.1:0", "--no-capture", "--rules"])
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-capture",
+            "--rules",
+        ])
         .arg(&file)
         .output()?;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("line 4, column 18") && err.contains("expected `)`"), "{err}");
+    assert!(
+        err.contains("line 4, column 18") && err.contains("expected `)`"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -184,7 +269,13 @@ fn the_rules_file_is_reread_and_a_broken_edit_keeps_the_old_rules() -> TestResul
     let upstream = format!("http://{}", up.addr);
     let file_arg = file.display().to_string();
     let proxy = ProxyProcess::start_with(
-        &["--reverse", &upstream, "--listen-plain", "--rules", &file_arg],
+        &[
+            "--reverse",
+            &upstream,
+            "--listen-plain",
+            "--rules",
+            &file_arg,
+        ],
         &[],
         true,
     );

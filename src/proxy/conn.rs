@@ -165,7 +165,10 @@ fn expire(ctx: &ConnCtx, why: Expiry) {
 
 /// Routes one request; `Err` closes the client connection without an answer (a rule's
 /// `reset`).
-async fn route(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Result<Response<RespBody>, forward::Reset> {
+async fn route(
+    ctx: Arc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, forward::Reset> {
     let in_flight = ctx.activity.begin();
     if req.method() == http::Method::CONNECT && ctx.mode == ProxyMode::Forward && ctx.tls.is_none()
     {

@@ -18,14 +18,14 @@ use hyper::body::Incoming;
 use super::ctx::ConnCtx;
 use super::error::{Fault, Timeout, UpstreamError};
 use super::head::SharedWindow;
+use super::held::Prefixed;
 use super::respond::{error_response, simple, RespBody};
+use super::ruled::{request_rules, Ruled, RuledResponse};
+use super::rules::Plan;
 use super::shape::{
     content_length, headers_of, request_head, rewrite_request_urls, rewrite_response_urls,
     strip_hop_by_hop, version_str,
 };
-use super::held::Prefixed;
-use super::ruled::{request_rules, Ruled, RuledResponse};
-use super::rules::Plan;
 use super::tap::{Recorder, TapBody, TapPolicy};
 use super::timeouts::{await_response, IdleBody, InFlight, Progress, ProgressBody};
 use super::upstream::{connect_upstream, Dial, ResponseFuture, Upstream};
@@ -378,7 +378,11 @@ fn record_timings(rec: &Recorder, connect_ms: f64, tls_ms: Option<f64>) {
 }
 
 /// Records the response head as the server sent it.
-pub(super) fn record_response(rec: &Recorder, resp: &Response<Incoming>, upstream_head: Option<SharedWindow>) {
+pub(super) fn record_response(
+    rec: &Recorder,
+    resp: &Response<Incoming>,
+    upstream_head: Option<SharedWindow>,
+) {
     let first_byte = rec.elapsed_ms();
     let reason = resp
         .extensions()

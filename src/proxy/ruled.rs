@@ -72,14 +72,19 @@ pub(super) async fn request_rules(
     };
     let original = parts.headers.clone();
     let mut upstream = None;
-    let step = plan.request_actions(&mut parts.headers, &mut upstream).await;
+    let step = plan
+        .request_actions(&mut parts.headers, &mut upstream)
+        .await;
     if plan.changed.is_empty() {
         return Ruled::Go(body, held);
     }
     let modified = plan.modified();
     match step {
         RequestStep::Reset => {
-            let text = format!("reset by rule {}", plan.changed.last().copied().unwrap_or(0));
+            let text = format!(
+                "reset by rule {}",
+                plan.changed.last().copied().unwrap_or(0)
+            );
             rec.update(|x| {
                 x.error = Some(text);
                 x.modified = modified;
@@ -223,12 +228,20 @@ impl Leg<'_> {
         let snapshot = rec.snapshot();
         let original = snapshot.as_ref().and_then(|x| x.response.clone());
         let request = snapshot.and_then(|x| x.request).map(|mut q| {
-            q.body = Body::complete(held_request.as_ref().map(|b| b.to_vec()).unwrap_or_default());
+            q.body = Body::complete(
+                held_request
+                    .as_ref()
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default(),
+            );
             q
         });
         let mut parts = ResponseParts {
             status: head.status.as_u16(),
-            headers: original.as_ref().map(|r| r.headers.clone()).unwrap_or_default(),
+            headers: original
+                .as_ref()
+                .map(|r| r.headers.clone())
+                .unwrap_or_default(),
             body: held.clone(),
         };
         let (delay, rate, changed) = plan.response_actions(request, &mut parts).await;
@@ -252,20 +265,26 @@ impl Leg<'_> {
             if body_changed {
                 if let Some(b) = &parts.body {
                     r.headers_mut().remove(TRANSFER_ENCODING);
-                    r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(b.len()));
+                    r.headers_mut()
+                        .insert(CONTENT_LENGTH, HeaderValue::from(b.len()));
                 }
             }
             let final_headers = headers_of(r.headers());
             let final_status = r.status();
             let mut original = original;
             if let (Some(o), true) = (original.as_mut(), body_changed) {
-                o.body = held.as_ref().map_or_else(Body::default, |b| Body::complete(b.to_vec()));
+                o.body = held
+                    .as_ref()
+                    .map_or_else(Body::default, |b| Body::complete(b.to_vec()));
             }
             let modified = plan.modified();
             rec.update(|x| {
                 if let Some(resp) = x.response.as_mut() {
                     resp.status = final_status.as_u16();
-                    resp.reason = final_status.canonical_reason().unwrap_or_default().to_owned();
+                    resp.reason = final_status
+                        .canonical_reason()
+                        .unwrap_or_default()
+                        .to_owned();
                     resp.headers = final_headers;
                 }
                 merge_modified(x, modified, original);
@@ -277,7 +296,11 @@ impl Leg<'_> {
         }
         strip_hop_by_hop(resp.headers_mut());
         if self.ctx.mode == ProxyMode::Reverse {
-            rewrite_response_urls(resp.headers_mut(), self.client_origin.as_deref(), self.target);
+            rewrite_response_urls(
+                resp.headers_mut(),
+                self.client_origin.as_deref(),
+                self.target,
+            );
         }
         *resp.version_mut() = Version::HTTP_11;
         let policy = policy(self.ctx, resp.headers());
@@ -324,8 +347,14 @@ fn merge_modified(
 fn header_map(h: &Headers) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(h.0.len());
     for (n, v) in &h.0 {
-        let octets: Vec<u8> = v.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect();
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_bytes(&octets)) {
+        let octets: Vec<u8> = v
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(&octets),
+        ) {
             map.append(n, v);
         }
     }

@@ -138,7 +138,10 @@ impl RuleBook {
                 let text = match tokio::fs::read(&path).await {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) => {
-                        tracing::warn!("rules file {}: {e}; keeping the previous rules", path.display());
+                        tracing::warn!(
+                            "rules file {}: {e}; keeping the previous rules",
+                            path.display()
+                        );
                         continue;
                     }
                 };
@@ -269,7 +272,9 @@ impl Plan {
     /// The request body could not be held (over the cap, or it failed): rules that
     /// needed it do not apply.
     pub(crate) fn request_unheld(&mut self, why: &str) {
-        self.give_up(why, |l| l.rule.filter.needs_decoding() || l.rule.needs_request_body());
+        self.give_up(why, |l| {
+            l.rule.filter.needs_decoding() || l.rule.needs_request_body()
+        });
     }
 
     /// The response body could not be held: rules that needed it do not apply.
@@ -279,7 +284,8 @@ impl Plan {
 
     fn give_up(&mut self, why: &str, needed: impl Fn(&Live) -> bool) {
         for (l, s) in self.rules.iter().zip(self.state.iter_mut()) {
-            if *s != State::Off && needed(l) && (*s == State::Open || l.rule.needs_response_body()) {
+            if *s != State::Off && needed(l) && (*s == State::Open || l.rule.needs_response_body())
+            {
                 l.warn(why);
                 *s = State::Off;
             }
@@ -432,9 +438,9 @@ impl Plan {
                     Action::Respond { status, file } if matches!(step, RequestStep::Go) => {
                         let body = match file {
                             None => Ok(Vec::new()),
-                            Some(f) => tokio::fs::read(f)
-                                .await
-                                .map_err(|e| format!("rule {}: cannot read {}: {e}", l.index, f.display())),
+                            Some(f) => tokio::fs::read(f).await.map_err(|e| {
+                                format!("rule {}: cannot read {}: {e}", l.index, f.display())
+                            }),
                         };
                         step = RequestStep::Respond {
                             status: *status,
@@ -523,7 +529,9 @@ impl Plan {
                             match out {
                                 Some(Some((body, decoded))) => {
                                     if decoded {
-                                        resp.headers.0.retain(|(k, _)| !k.eq_ignore_ascii_case("content-encoding"));
+                                        resp.headers.0.retain(|(k, _)| {
+                                            !k.eq_ignore_ascii_case("content-encoding")
+                                        });
                                     }
                                     resp.body = Some(Bytes::from(body));
                                     changed.push(l.index);
@@ -649,5 +657,8 @@ fn content_type_of(path: &std::path::Path) -> &'static str {
 
 /// The hold cap, for warnings.
 pub(crate) fn over_cap() -> String {
-    format!("the body is over the {} MiB rules hold limit", HOLD_CAP >> 20)
+    format!(
+        "the body is over the {} MiB rules hold limit",
+        HOLD_CAP >> 20
+    )
 }

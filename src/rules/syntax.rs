@@ -172,7 +172,10 @@ impl RuleError {
             column,
             message: message.into(),
             text: shown,
-            caret: format!("{}^", " ".repeat(column.saturating_sub(1).min(MAX_RULE_LEN))),
+            caret: format!(
+                "{}^",
+                " ".repeat(column.saturating_sub(1).min(MAX_RULE_LEN))
+            ),
         }
     }
 }
@@ -356,7 +359,11 @@ impl ActionParser<'_> {
                     ))
                 })?;
                 if rule.probability.replace(p).is_some() {
-                    return Err(RuleError::new(self.src, verb_at, "probability is given twice"));
+                    return Err(RuleError::new(
+                        self.src,
+                        verb_at,
+                        "probability is given twice",
+                    ));
                 }
                 return Ok(());
             }
@@ -510,7 +517,9 @@ fn upstream_url(s: &str) -> Result<String, String> {
         .map_err(|e| format!("expected a URL like https://host:port, not {s:?}: {e}"))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http" | "https"), Some(_)) => Ok(s.trim_end_matches('/').to_owned()),
-        _ => Err(format!("expected an http:// or https:// URL with a host, not {s:?}")),
+        _ => Err(format!(
+            "expected an http:// or https:// URL with a host, not {s:?}"
+        )),
     }
 }
 
@@ -543,7 +552,9 @@ mod tests {
              replace /a;b/c\\/d/; times 3; probability 50%",
         )
         .map_err(|e| e.to_string());
-        let r = r.as_ref().map(|r| (r.actions.len(), r.times, r.probability));
+        let r = r
+            .as_ref()
+            .map(|r| (r.actions.len(), r.times, r.probability));
         assert_eq!(r, Ok((3, Some(3), Some(0.5))));
         let r = parse_rule("~c 423 => respond 503 /tmp/a b.txt").ok();
         assert!(matches!(
