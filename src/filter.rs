@@ -283,13 +283,15 @@ impl Parser<'_> {
                     .build()
                     .map_err(|e| FilterError::new(self.src, at, format!("invalid regex: {e}")))?,
             ),
-            other => return Err(FilterError::new(
-                self.src,
-                name_at,
-                format!(
+            other => {
+                return Err(FilterError::new(
+                    self.src,
+                    name_at,
+                    format!(
                     "unknown filter ~{other} (known: ~m ~u ~c ~p ~t ~e ~client ~file ~b ~modified)"
                 ),
-            )),
+                ))
+            }
         })
     }
 }

@@ -104,12 +104,12 @@ pub struct ProxyArgs {
     rules_file: Option<PathBuf>,
 }
 
+/// The rules file and its rules.
+type FileRules = Option<(PathBuf, Vec<Rule>)>;
+
 /// The `--rule`s and the `--rules` file's rules; the first that does not parse stops
 /// the proxy from starting.
-fn read_rules(
-    inline: &[String],
-    file: Option<&Path>,
-) -> anyhow::Result<(Vec<Rule>, Option<(PathBuf, Vec<Rule>)>)> {
+fn read_rules(inline: &[String], file: Option<&Path>) -> anyhow::Result<(Vec<Rule>, FileRules)> {
     let rules = inline
         .iter()
         .enumerate()

@@ -64,7 +64,7 @@ pub(crate) async fn forward(
         None => (Prefixed::wire(body), None),
         Some(plan) => match request_rules(plan, &mut parts, body, &mut target, &path, &rec).await {
             Ruled::Go(b, held) => (b, held),
-            Ruled::Answer(resp) => return Ok(resp(&ctx, &rec)),
+            Ruled::Answer(a) => return Ok(a.send(&ctx, &rec)),
             Ruled::Reset => return Err(Reset),
         },
     };

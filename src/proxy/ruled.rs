@@ -29,7 +29,7 @@ pub(super) enum Ruled {
     /// Forward this body; the request body when it was held whole.
     Go(Prefixed<Incoming>, Option<Bytes>),
     /// Answer without the upstream.
-    Answer(Box<dyn FnOnce(&ConnCtx, &Arc<Recorder>) -> Response<RespBody> + Send>),
+    Answer(LocalAnswer),
     /// Close the client connection.
     Reset,
 }
@@ -97,9 +97,11 @@ pub(super) async fn request_rules(
             content_type,
         } => {
             rec.update(|x| x.modified = modified);
-            Ruled::Answer(Box::new(move |ctx, rec| {
-                local_answer(ctx, rec, status, answer, content_type)
-            }))
+            Ruled::Answer(LocalAnswer {
+                status,
+                body: answer,
+                content_type,
+            })
         }
         RequestStep::Go => {
             if let Some(u) = upstream {
@@ -135,8 +137,27 @@ pub(super) async fn request_rules(
     }
 }
 
-/// `respond STATUS [FILE]`: the answer, recorded as the response; a file that cannot be
-/// read answers 502 naming it.
+/// `respond STATUS [FILE]`: the answer a rule gives without the upstream.
+pub(super) struct LocalAnswer {
+    status: u16,
+    /// The body, or why the file could not be read.
+    body: Result<Vec<u8>, String>,
+    content_type: Option<&'static str>,
+}
+
+impl LocalAnswer {
+    /// The answer, recorded as the response; a file that cannot be read answers 502
+    /// naming it.
+    pub(super) fn send(self, ctx: &ConnCtx, rec: &Arc<Recorder>) -> Response<RespBody> {
+        let Self {
+            status,
+            body,
+            content_type,
+        } = self;
+        local_answer(ctx, rec, status, body, content_type)
+    }
+}
+
 fn local_answer(
     ctx: &ConnCtx,
     rec: &Arc<Recorder>,

@@ -427,9 +427,7 @@ impl Plan {
                         }
                     }
                     Action::RemoveRequestHeader(n) => {
-                        if headers.remove(n.as_str()).is_some() {
-                            changed.push(l.index);
-                        }
+                        changed.extend(headers.remove(n.as_str()).map(|_| l.index));
                     }
                     Action::Upstream(u) => {
                         *upstream = Some(u.clone());
