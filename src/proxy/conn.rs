@@ -168,7 +168,7 @@ fn expire(ctx: &ConnCtx, why: Expiry) {
 async fn route(
     ctx: Arc<ConnCtx>,
     req: Request<Incoming>,
-) -> Result<Response<RespBody>, forward::Reset> {
+) -> Result<Response<RespBody>, super::error::Reset> {
     let in_flight = ctx.activity.begin();
     if req.method() == http::Method::CONNECT && ctx.mode == ProxyMode::Forward && ctx.tls.is_none()
     {

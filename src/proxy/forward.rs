@@ -16,17 +16,17 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 use super::ctx::ConnCtx;
-use super::error::{Fault, Timeout, UpstreamError};
+use super::error::{Fault, Reset, Timeout, UpstreamError};
 use super::head::SharedWindow;
 use super::held::Prefixed;
 use super::respond::{error_response, simple, RespBody};
-use super::ruled::{request_rules, Ruled, RuledResponse};
+use super::ruled::{request_rules, respond_ruled, Ruled, RuledResponse, Way};
 use super::rules::Plan;
 use super::shape::{
-    content_length, headers_of, request_head, rewrite_request_urls, rewrite_response_urls,
-    strip_hop_by_hop, version_str,
+    headers_of, request_head, rewrite_request_urls, rewrite_response_urls, strip_hop_by_hop,
+    version_str,
 };
-use super::tap::{Recorder, TapBody, TapPolicy};
+use super::tap::{policy, record_response, Recorder, TapBody};
 use super::timeouts::{await_response, IdleBody, InFlight, Progress, ProgressBody};
 use super::upstream::{connect_upstream, Dial, ResponseFuture, Upstream};
 use crate::capture::format::Side;
@@ -84,18 +84,17 @@ pub(crate) async fn forward(
             None => Ok(leg.respond(resp, rec, upstream_head, in_flight)),
             Some(plan) => {
                 let ruled = RuledResponse { plan, held_request };
-                leg.respond_ruled(resp, rec, upstream_head, in_flight, ruled)
-                    .await
+                let way = Way {
+                    ctx: leg.ctx,
+                    target: leg.target,
+                    client_origin: leg.client_origin.as_deref(),
+                };
+                respond_ruled(way, resp, rec, upstream_head, in_flight, ruled).await
             }
         },
         Err(e) => Ok(e.answer(&ctx, &rec)),
     }
 }
-
-/// A rule closed the client connection without an answer.
-#[derive(Debug, thiserror::Error)]
-#[error("reset by a rule")]
-pub(crate) struct Reset;
 
 /// Why an exchange ended before a response head.
 #[derive(Debug, thiserror::Error)]
@@ -152,13 +151,13 @@ fn timed_out(rec: &Recorder, t: Timeout) -> Response<RespBody> {
 }
 
 /// One request's way upstream and back.
-pub(super) struct Leg<'a> {
-    pub(super) ctx: &'a ConnCtx,
-    pub(super) target: &'a Target,
+struct Leg<'a> {
+    ctx: &'a ConnCtx,
+    target: &'a Target,
     /// The request-target's path and query.
-    pub(super) path: &'a str,
+    path: &'a str,
     /// What the client thinks the origin is, for reverse-mode rewriting.
-    pub(super) client_origin: Option<String>,
+    client_origin: Option<String>,
 }
 
 impl Leg<'_> {
@@ -329,15 +328,6 @@ fn start_record(
     Recorder::new(shared.sink.clone(), x, started, shared.live.clone())
 }
 
-/// How much of a body with these headers the capture stores, and whether it is hashed.
-pub(super) fn policy(ctx: &ConnCtx, headers: &HeaderMap) -> TapPolicy {
-    let limit = ctx.shared.config.body_limit;
-    TapPolicy {
-        body_limit: limit,
-        hash: content_length(headers).is_none_or(|n| n > limit),
-    }
-}
-
 /// The live upstream connection to `target` in `slot`, opened now when there is none
 /// (or it is closed, or it goes elsewhere). A failed open leaves the slot empty.
 async fn take_upstream<'s>(
@@ -374,34 +364,5 @@ fn record_timings(rec: &Recorder, connect_ms: f64, tls_ms: Option<f64>) {
     rec.update(|x| {
         x.timings.connect_ms = Some(connect_ms);
         x.timings.tls_ms = tls_ms;
-    });
-}
-
-/// Records the response head as the server sent it.
-pub(super) fn record_response(
-    rec: &Recorder,
-    resp: &Response<Incoming>,
-    upstream_head: Option<SharedWindow>,
-) {
-    let first_byte = rec.elapsed_ms();
-    let reason = resp
-        .extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-        .or_else(|| resp.status().canonical_reason().map(str::to_owned))
-        .unwrap_or_default();
-    let status = resp.status().as_u16();
-    let headers = upstream_head
-        .and_then(|w| w.lock().ok()?.response_headers(status))
-        .unwrap_or_else(|| headers_of(resp.headers()));
-    tracing::debug!(status, "response head from upstream");
-    rec.update(|x| {
-        x.timings.first_response_byte_ms = Some(first_byte);
-        x.response = Some(crate::model::Response {
-            status,
-            reason,
-            headers,
-            body: Body::default(),
-        });
     });
 }

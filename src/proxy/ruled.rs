@@ -12,13 +12,13 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 use super::ctx::ConnCtx;
-use super::forward::{policy, record_response, Leg, Reset};
+use super::error::Reset;
 use super::head::SharedWindow;
 use super::held::{hold, Held, Prefixed, Throttled, HOLD_CAP};
 use super::respond::{full, RespBody};
 use super::rules::{over_cap, Plan, RequestStep, ResponseParts};
 use super::shape::{headers_of, rewrite_response_urls, strip_hop_by_hop};
-use super::tap::{Recorder, TapBody};
+use super::tap::{policy, record_response, Recorder, TapBody};
 use super::timeouts::{IdleBody, InFlight};
 use crate::capture::format::Side;
 use crate::model::{Body, Exchange, Headers, ProxyMode};
@@ -201,138 +201,139 @@ fn local_answer(
     r.map(|b| TapBody::new(b, rec, Side::Response, policy).boxed())
 }
 
-impl Leg<'_> {
-    /// The response of an exchange rules may change: decided, held when needed,
-    /// changed, and recorded as the client gets it with the original beside it.
-    pub(super) async fn respond_ruled(
-        &self,
-        resp: Response<Incoming>,
-        rec: Arc<Recorder>,
-        upstream_head: Option<SharedWindow>,
-        in_flight: InFlight,
-        ruled: RuledResponse,
-    ) -> Result<Response<RespBody>, Reset> {
-        let RuledResponse {
-            mut plan,
-            held_request,
-        } = ruled;
-        record_response(&rec, &resp, upstream_head);
-        plan.response_head(resp.status().as_u16());
-        let idle = self.ctx.shared.config.timeouts.upstream_idle;
-        let (head, body) = resp.into_parts();
-        let body = IdleBody::new(body, idle, Some(in_flight));
-        let (mut stream, mut held) = (None, None);
-        if plan.holds_response() {
-            match hold(body, HOLD_CAP).await {
-                Held::Whole(b) => {
-                    if let Some(x) = with_bodies(&rec, held_request.as_ref(), &b) {
-                        plan.decode_all(x).await;
-                    }
-                    held = Some(b);
+/// Where a response goes back: the connection, the upstream and the client's origin.
+pub(super) struct Way<'a> {
+    pub(super) ctx: &'a ConnCtx,
+    pub(super) target: &'a Target,
+    pub(super) client_origin: Option<&'a str>,
+}
+
+/// The response of an exchange rules may change: decided, held when needed, changed,
+/// and recorded as the client gets it with the original beside it.
+pub(super) async fn respond_ruled(
+    way: Way<'_>,
+    resp: Response<Incoming>,
+    rec: Arc<Recorder>,
+    upstream_head: Option<SharedWindow>,
+    in_flight: InFlight,
+    ruled: RuledResponse,
+) -> Result<Response<RespBody>, Reset> {
+    let RuledResponse {
+        mut plan,
+        held_request,
+    } = ruled;
+    record_response(&rec, &resp, upstream_head);
+    plan.response_head(resp.status().as_u16());
+    let idle = way.ctx.shared.config.timeouts.upstream_idle;
+    let (head, body) = resp.into_parts();
+    let body = IdleBody::new(body, idle, Some(in_flight));
+    let (mut stream, mut held) = (None, None);
+    if plan.holds_response() {
+        match hold(body, HOLD_CAP).await {
+            Held::Whole(b) => {
+                if let Some(x) = with_bodies(&rec, held_request.as_ref(), &b) {
+                    plan.decode_all(x).await;
                 }
-                Held::Partial(p) => {
-                    plan.response_unheld(&over_cap());
-                    stream = Some(p);
-                }
+                held = Some(b);
             }
-        } else {
-            stream = Some(Prefixed::wire(body));
-        }
-        if plan.resets() {
-            let modified = plan.modified();
-            rec.update(|x| {
-                x.error = Some("reset by a rule".into());
-                merge_modified(x, modified, None);
-            });
-            return Err(Reset);
-        }
-        let snapshot = rec.snapshot();
-        let original = snapshot.as_ref().and_then(|x| x.response.clone());
-        let request = snapshot.and_then(|x| x.request).map(|mut q| {
-            q.body = Body::complete(
-                held_request
-                    .as_ref()
-                    .map(|b| b.to_vec())
-                    .unwrap_or_default(),
-            );
-            q
-        });
-        let mut parts = ResponseParts {
-            status: head.status.as_u16(),
-            headers: original
-                .as_ref()
-                .map(|r| r.headers.clone())
-                .unwrap_or_default(),
-            body: held.clone(),
-        };
-        let (delay, rate, changed) = plan.response_actions(request, &mut parts).await;
-        let mut resp = if !changed {
-            // Nothing changed on the response: its own head, its own body.
-            let body = match (held, stream) {
-                (Some(b), _) => Prefixed::whole(b),
-                (None, Some(s)) => s,
-                (None, None) => Prefixed::whole(Bytes::new()),
-            };
-            Response::from_parts(head, body.boxed())
-        } else {
-            let body_changed = parts.body != held;
-            let mut r = Response::new(match (parts.body.clone(), stream) {
-                (Some(b), _) => Prefixed::<IdleBody<Incoming>>::whole(b).boxed(),
-                (None, Some(s)) => s.boxed(),
-                (None, None) => Prefixed::<IdleBody<Incoming>>::whole(Bytes::new()).boxed(),
-            });
-            *r.status_mut() = StatusCode::from_u16(parts.status).unwrap_or(head.status);
-            *r.headers_mut() = header_map(&parts.headers);
-            if body_changed {
-                if let Some(b) = &parts.body {
-                    r.headers_mut().remove(TRANSFER_ENCODING);
-                    r.headers_mut()
-                        .insert(CONTENT_LENGTH, HeaderValue::from(b.len()));
-                }
+            Held::Partial(p) => {
+                plan.response_unheld(&over_cap());
+                stream = Some(p);
             }
-            let final_headers = headers_of(r.headers());
-            let final_status = r.status();
-            let mut original = original;
-            if let (Some(o), true) = (original.as_mut(), body_changed) {
-                o.body = held
-                    .as_ref()
-                    .map_or_else(Body::default, |b| Body::complete(b.to_vec()));
-            }
-            let modified = plan.modified();
-            rec.update(|x| {
-                if let Some(resp) = x.response.as_mut() {
-                    resp.status = final_status.as_u16();
-                    resp.reason = final_status
-                        .canonical_reason()
-                        .unwrap_or_default()
-                        .to_owned();
-                    resp.headers = final_headers;
-                }
-                merge_modified(x, modified, original);
-            });
-            r
-        };
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
         }
-        strip_hop_by_hop(resp.headers_mut());
-        if self.ctx.mode == ProxyMode::Reverse {
-            rewrite_response_urls(
-                resp.headers_mut(),
-                self.client_origin.as_deref(),
-                self.target,
-            );
-        }
-        *resp.version_mut() = Version::HTTP_11;
-        let policy = policy(self.ctx, resp.headers());
-        Ok(resp.map(|body| {
-            let tapped = TapBody::new(body, rec, Side::Response, policy);
-            match rate {
-                Some(r) => Throttled::new(tapped, r).boxed(),
-                None => tapped.boxed(),
-            }
-        }))
+    } else {
+        stream = Some(Prefixed::wire(body));
     }
+    if plan.resets() {
+        let modified = plan.modified();
+        rec.update(|x| {
+            x.error = Some("reset by a rule".into());
+            merge_modified(x, modified, None);
+        });
+        return Err(Reset);
+    }
+    let snapshot = rec.snapshot();
+    let original = snapshot.as_ref().and_then(|x| x.response.clone());
+    let request = snapshot.and_then(|x| x.request).map(|mut q| {
+        q.body = Body::complete(
+            held_request
+                .as_ref()
+                .map(|b| b.to_vec())
+                .unwrap_or_default(),
+        );
+        q
+    });
+    let mut parts = ResponseParts {
+        status: head.status.as_u16(),
+        headers: original
+            .as_ref()
+            .map(|r| r.headers.clone())
+            .unwrap_or_default(),
+        body: held.clone(),
+    };
+    let (delay, rate, changed) = plan.response_actions(request, &mut parts).await;
+    let mut resp = if !changed {
+        // Nothing changed on the response: its own head, its own body.
+        let body = match (held, stream) {
+            (Some(b), _) => Prefixed::whole(b),
+            (None, Some(s)) => s,
+            (None, None) => Prefixed::whole(Bytes::new()),
+        };
+        Response::from_parts(head, body.boxed())
+    } else {
+        let body_changed = parts.body != held;
+        let mut r = Response::new(match (parts.body.clone(), stream) {
+            (Some(b), _) => Prefixed::<IdleBody<Incoming>>::whole(b).boxed(),
+            (None, Some(s)) => s.boxed(),
+            (None, None) => Prefixed::<IdleBody<Incoming>>::whole(Bytes::new()).boxed(),
+        });
+        *r.status_mut() = StatusCode::from_u16(parts.status).unwrap_or(head.status);
+        *r.headers_mut() = header_map(&parts.headers);
+        if body_changed {
+            if let Some(b) = &parts.body {
+                r.headers_mut().remove(TRANSFER_ENCODING);
+                r.headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from(b.len()));
+            }
+        }
+        let final_headers = headers_of(r.headers());
+        let final_status = r.status();
+        let mut original = original;
+        if let (Some(o), true) = (original.as_mut(), body_changed) {
+            o.body = held
+                .as_ref()
+                .map_or_else(Body::default, |b| Body::complete(b.to_vec()));
+        }
+        let modified = plan.modified();
+        rec.update(|x| {
+            if let Some(resp) = x.response.as_mut() {
+                resp.status = final_status.as_u16();
+                resp.reason = final_status
+                    .canonical_reason()
+                    .unwrap_or_default()
+                    .to_owned();
+                resp.headers = final_headers;
+            }
+            merge_modified(x, modified, original);
+        });
+        r
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    if way.ctx.mode == ProxyMode::Reverse {
+        rewrite_response_urls(resp.headers_mut(), way.client_origin, way.target);
+    }
+    *resp.version_mut() = Version::HTTP_11;
+    let policy = policy(way.ctx, resp.headers());
+    Ok(resp.map(|body| {
+        let tapped = TapBody::new(body, rec, Side::Response, policy);
+        match rate {
+            Some(r) => Throttled::new(tapped, r).boxed(),
+            None => tapped.boxed(),
+        }
+    }))
 }
 
 /// The exchange so far with both bodies, for deciding rules.
