@@ -157,5 +157,6 @@ fn exchange(
         timings: Default::default(),
         error: None,
         imported: None,
+        modified: None,
     }
 }

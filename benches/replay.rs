@@ -170,6 +170,7 @@ fn generate(url: &str, n: usize) -> Result<Vec<Exchange>, Box<dyn std::error::Er
             },
             error: None,
             imported: None,
+            modified: None,
         });
     }
     Ok(out)

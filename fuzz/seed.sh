@@ -167,6 +167,13 @@ def seeds(target):
         yield pcap
         yield pcap[: len(pcap) - 20]
         yield struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) + b"".join(recs[3:] + recs[:3])
+    elif target == "rule_parse":
+        yield b"~m PUT & ~u /Shared => delay 2s; set-request-header X-Debug: 1"
+        yield b"~c 423 => status 409; times 1"
+        yield b'~u "\\.docx$" => respond 404 /tmp/answer.txt; probability 50%'
+        yield b"~t Coauth & ~client 3b6f => errorcode NumberOfCoauthorsReachedMax"
+        yield b"~p FSSHTTP => replace /a;b/c\\/d/; throttle 256KiB/s; delay-response 1s"
+        yield b"# comment\n\n~m GET => reset\n!(~c 2xx | ~e x) => remove-header ETag; upstream http://127.0.0.1:1\n"
     elif target == "har_import":
         import base64, json
         for p in files("fsshttp", ".request"):

@@ -7,6 +7,7 @@
 //! ~e CODE        ErrorCode (cell storage or FSSHTTPB)  ~client ID  ClientID (or c<connection>)
 //! ~file REGEX    the file (cell storage Request Url, else the URL)
 //! ~b REGEX       request or response body
+//! ~modified      changed by a proxy rule (takes no value)
 //! a & b, a | b, !a, (a), and juxtaposition meaning &. Quote values with spaces: ~u "a b"
 //! ```
 //!
@@ -46,6 +47,7 @@ enum Expr {
     Client(String),
     File(Regex),
     Body(bytes::Regex),
+    Modified,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -220,6 +222,10 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(e)
             }
+            Some(Tok::Filter(name)) if name == "modified" => {
+                self.pos += 1;
+                Ok(Expr::Modified)
+            }
             Some(Tok::Filter(name)) => {
                 let name_at = self.at();
                 self.pos += 1;
@@ -281,7 +287,9 @@ impl Parser<'_> {
                 return Err(FilterError::new(
                     self.src,
                     name_at,
-                    format!("unknown filter ~{other} (known: ~m ~u ~c ~p ~t ~e ~client ~file ~b)"),
+                    format!(
+                    "unknown filter ~{other} (known: ~m ~u ~c ~p ~t ~e ~client ~file ~b ~modified)"
+                ),
                 ))
             }
         })
@@ -344,6 +352,84 @@ impl Filter {
         }
         walk(&self.expr)
     }
+
+    /// Decides what can be decided from what is `known` of an exchange so far: `Some`
+    /// when the answer cannot change as more becomes known, `None` when it depends on
+    /// something not known yet (three-valued logic: `false & ?` is false, `true | ?` is
+    /// true). `f` holds what is known; `body` answers `~b` once `known.bodies`.
+    pub fn decide(
+        &self,
+        f: &Facts,
+        known: Known,
+        body: &mut dyn FnMut(&bytes::Regex) -> bool,
+    ) -> Option<bool> {
+        decide(&self.expr, f, known, body)
+    }
+
+    /// Whether the expression has a term that only decoding the bodies can answer (`~p
+    /// ~t ~e ~client ~file ~b`).
+    pub fn needs_decoding(&self) -> bool {
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => walk(a) || walk(b),
+                Expr::Not(a) => walk(a),
+                Expr::Method(_) | Expr::Url(_) | Expr::Code(_) | Expr::Modified => false,
+                _ => true,
+            }
+        }
+        walk(&self.expr)
+    }
+}
+
+/// What is known of an exchange while it passes the proxy, for [`Filter::decide`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Known {
+    /// The response head (`~c`).
+    pub status: bool,
+    /// The request body, decoded (`~p ~t ~client ~file`).
+    pub request: bool,
+    /// Both bodies, decoded (`~e ~b`).
+    pub bodies: bool,
+}
+
+fn decide(
+    e: &Expr,
+    f: &Facts,
+    k: Known,
+    body: &mut dyn FnMut(&bytes::Regex) -> bool,
+) -> Option<bool> {
+    let known = match e {
+        Expr::And(a, b) => {
+            return match decide(a, f, k, body) {
+                Some(false) => Some(false),
+                x => match (x, decide(b, f, k, body)) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), y) => y,
+                    _ => None,
+                },
+            }
+        }
+        Expr::Or(a, b) => {
+            return match decide(a, f, k, body) {
+                Some(true) => Some(true),
+                x => match (x, decide(b, f, k, body)) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), y) => y,
+                    _ => None,
+                },
+            }
+        }
+        Expr::Not(a) => return decide(a, f, k, body).map(|v| !v),
+        Expr::Method(_) | Expr::Url(_) | Expr::Modified => true,
+        Expr::Code(_) => k.status,
+        // The connection form (`c3`) is known from the start.
+        Expr::Client(id) if format!("c{}", f.connection_id) == *id => true,
+        Expr::Protocol(_) | Expr::SubType(_) | Expr::Client(_) | Expr::File(_) => {
+            k.request || k.bodies
+        }
+        Expr::ErrorCode(_) | Expr::Body(_) => k.bodies,
+    };
+    known.then(|| eval(e, f, body))
 }
 
 /// What a filter looks at, reduced from an exchange and its decoded form: small enough
@@ -373,6 +459,8 @@ pub struct Facts {
     pub client_id: Option<Box<str>>,
     /// The cell storage `Request@Url`s.
     pub files: Vec<Box<str>>,
+    /// A proxy rule changed the exchange.
+    pub modified: bool,
 }
 
 impl Facts {
@@ -397,6 +485,7 @@ impl Facts {
             protocol: d.protocol(),
             client_id: d.client_id().map(Into::into),
             files: d.file_urls().map(Into::into).collect(),
+            modified: x.modified.is_some(),
             ..Self::default()
         };
         let Some(fx) = d.fsshttp() else {
@@ -587,6 +676,7 @@ fn eval(e: &Expr, f: &Facts, body: &mut dyn FnMut(&bytes::Regex) -> bool) -> boo
         }
         // Bodies are matched as decoded from their Content-Encoding.
         Expr::Body(r) => body(r),
+        Expr::Modified => f.modified,
     }
 }
 

@@ -95,6 +95,7 @@ fn show_tolerates_a_torn_last_line() -> TestResult {
         },
         error: None,
         imported: None,
+        modified: None,
     };
     let line = serde_json::to_string(&synctap::capture::Record::Exchange(Box::new(x)))?;
     std::fs::write(&f, format!("{header}\n{line}\n{}", &line[..line.len() / 2]))?;
@@ -355,6 +356,7 @@ fn decode_json_carries_the_cell_payloads_as_show_does() -> TestResult {
         },
         error: None,
         imported: None,
+        modified: None,
     };
     assert!(sink.try_send(Record::Exchange(Box::new(x)), 0));
     drop(sink);

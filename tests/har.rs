@@ -77,6 +77,7 @@ fn exchange(id: u64, name: &str, secrets: bool) -> Exchange {
         },
         error: None,
         imported: None,
+        modified: None,
     }
 }
 

@@ -498,6 +498,7 @@ fn sample(id: u64, name: &str) -> Exchange {
         },
         error: None,
         imported: None,
+        modified: None,
     }
 }
 

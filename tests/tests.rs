@@ -20,6 +20,7 @@ mod parquet;
 mod pcap;
 mod proxy;
 mod replay;
+mod rules;
 mod saz;
 mod scope;
 mod server;

@@ -77,6 +77,7 @@ impl Cap {
             },
             error: None,
             imported: None,
+            modified: None,
         });
         id
     }

@@ -84,6 +84,7 @@ pub fn generate(path: &Path, n: u64, mix: Mix) -> Result<(), Box<dyn std::error:
             },
             error: None,
             imported: None,
+            modified: None,
         };
         serde_json::to_writer(&mut out, &Record::Exchange(Box::new(x)))?;
         out.write_all(b"\n")?;

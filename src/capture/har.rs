@@ -665,5 +665,6 @@ fn import_entry(e: &Value, report: &mut ImportReport) -> Result<Exchange, String
         },
         error,
         imported: None,
+        modified: None,
     })
 }

@@ -921,6 +921,7 @@ mod tests {
             },
             error: None,
             imported: None,
+            modified: None,
         }
     }
 

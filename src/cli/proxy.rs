@@ -12,6 +12,7 @@ use clap::Args;
 use crate::capture::{CaptureSink, CaptureWriter};
 use crate::net::Target;
 use crate::proxy::{Limits, Proxy, ProxyConfig, Timeouts};
+use crate::rules::Rule;
 
 /// Arguments of `synctap proxy`.
 #[derive(Debug, Args)]
@@ -92,6 +93,41 @@ pub struct ProxyArgs {
     /// Most open connections from one client IP address; more get 503.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     max_client_connections: u32,
+    /// A rule, `FILTER => ACTION[; ACTION]...` (e.g. `~c 423 => status 409; times 1`);
+    /// repeatable, applied in order, every matching rule applies. See the README's
+    /// "Rules" section.
+    #[arg(long = "rule", value_name = "RULE")]
+    rules: Vec<String>,
+    /// A file of rules, one per line (`#` comments); reread when it changes, and a
+    /// version that does not parse keeps the previous rules.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules_file: Option<PathBuf>,
+}
+
+/// The rules file and its rules.
+type FileRules = Option<(PathBuf, Vec<Rule>)>;
+
+/// The `--rule`s and the `--rules` file's rules; the first that does not parse stops
+/// the proxy from starting.
+fn read_rules(inline: &[String], file: Option<&Path>) -> anyhow::Result<(Vec<Rule>, FileRules)> {
+    let rules = inline
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            crate::rules::parse_rule(r).with_context(|| format!("--rule number {}", i + 1))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let file = match file {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the rules file {}", p.display()))?;
+            let parsed = crate::rules::parse_rules(&text)
+                .with_context(|| format!("rules file {}", p.display()))?;
+            Some((p.to_path_buf(), parsed))
+        }
+    };
+    Ok((rules, file))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -138,6 +174,7 @@ pub(crate) fn default_capture(prefix: &str) -> PathBuf {
 
 pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
     let reverse = args.reverse.as_deref().map(Target::parse).transpose()?;
+    let (rules, rules_file) = read_rules(&args.rules, args.rules_file.as_deref())?;
     let config = ProxyConfig {
         listen: args.listen,
         reverse,
@@ -165,6 +202,8 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         upstream_proxy: crate::net::route::ProxyRoute::from_flag_or_env(
             args.upstream_proxy.as_deref(),
         )?,
+        rules,
+        rules_file,
     };
     if config.insecure_upstream {
         eprintln!("warning: --insecure-upstream: upstream certificates are NOT verified");

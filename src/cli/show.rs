@@ -206,6 +206,10 @@ fn raw_line(x: &Exchange, d: &DecodedExchange) -> String {
     if truncated {
         s.push_str(" [truncated]");
     }
+    if let Some(m) = &x.modified {
+        let rules: Vec<String> = m.rules.iter().map(|r| r.index.to_string()).collect();
+        s.push_str(&format!(" [modified by rule {}]", rules.join(",")));
+    }
     if let Some(e) = &x.error {
         s.push_str(&format!("  ERROR {e}"));
     }

@@ -47,6 +47,33 @@ pub struct Exchange {
     /// (Fiddler's session flags, such as the client process). Absent for the proxy's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported: Option<Imported>,
+    /// How proxy rules changed this exchange; absent when none did. `request` and
+    /// `response` are then what the upstream got and what the client got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<Modified>,
+}
+
+/// What proxy rules changed in an exchange (`synctap proxy --rule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+pub struct Modified {
+    /// The rules that changed it, in the order they applied.
+    pub rules: Vec<RuleRef>,
+    /// The request as the client sent it, when a rule changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_request: Option<Request>,
+    /// The response as the upstream sent it, when a rule changed it (absent when a rule
+    /// answered without contacting the upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_response: Option<Response>,
+}
+
+/// One rule, as written on the command line or in the rules file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RuleRef {
+    /// 0-based position among the proxy's rules (`--rule`s first, then the file's).
+    pub index: usize,
+    /// The rule's text.
+    pub text: String,
 }
 
 /// What an archive from another tool said about an exchange (`synctap import`).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::limits::Limits;
 use super::timeouts::Timeouts;
 use crate::net::{ProxyRoute, Target};
+use crate::rules::Rule;
 
 /// Everything the proxy needs to run.
 #[derive(Debug, Clone)]
@@ -41,6 +42,11 @@ pub struct ProxyConfig {
     pub limits: Limits,
     /// Which upstream connections go through another HTTP proxy.
     pub upstream_proxy: ProxyRoute,
+    /// Rules from the command line (`--rule`), applied in order before the file's.
+    pub rules: Vec<Rule>,
+    /// The rules file (`--rules`) and the rules read from it at start; reread when it
+    /// changes.
+    pub rules_file: Option<(PathBuf, Vec<Rule>)>,
 }
 
 impl Default for ProxyConfig {
@@ -60,6 +66,8 @@ impl Default for ProxyConfig {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             upstream_proxy: ProxyRoute::default(),
+            rules: Vec::new(),
+            rules_file: None,
         }
     }
 }

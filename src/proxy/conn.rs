@@ -1,7 +1,6 @@
 //! One client connection: plain HTTP, CONNECT (intercept or tunnel), or reverse-mode TLS;
 //! and the answer to a client over its connection limit.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +95,7 @@ where
     let svc_ctx = Arc::clone(&ctx);
     let svc = service_fn(move |req: Request<Incoming>| {
         let ctx = Arc::clone(&svc_ctx);
-        async move { Ok::<_, Infallible>(route(ctx, req).await) }
+        async move { route(ctx, req).await }
     });
     let io = TokioIo::new(ActivityIo::new(io, Arc::clone(&ctx.activity)));
     let conn = builder.serve_connection_with_upgrades(io, svc);
@@ -164,11 +163,16 @@ fn expire(ctx: &ConnCtx, why: Expiry) {
     }
 }
 
-async fn route(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<RespBody> {
+/// Routes one request; `Err` closes the client connection without an answer (a rule's
+/// `reset`).
+async fn route(
+    ctx: Arc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, super::error::Reset> {
     let in_flight = ctx.activity.begin();
     if req.method() == http::Method::CONNECT && ctx.mode == ProxyMode::Forward && ctx.tls.is_none()
     {
-        return connect(ctx, req);
+        return Ok(connect(ctx, req));
     }
     forward::forward(ctx, req, in_flight).await
 }

@@ -84,6 +84,7 @@ impl ConnCtx {
             },
             error: None,
             imported: None,
+            modified: None,
         }
     }
 

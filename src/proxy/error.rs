@@ -141,3 +141,8 @@ mod tests {
         );
     }
 }
+
+/// A rule closed the client connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("reset by a rule")]
+pub(crate) struct Reset;

@@ -16,34 +16,38 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
 use super::ctx::ConnCtx;
-use super::error::{Fault, Timeout, UpstreamError};
+use super::error::{Fault, Reset, Timeout, UpstreamError};
 use super::head::SharedWindow;
+use super::held::Prefixed;
 use super::respond::{error_response, simple, RespBody};
+use super::ruled::{request_rules, respond_ruled, Ruled, RuledResponse, Way};
+use super::rules::Plan;
 use super::shape::{
-    content_length, headers_of, request_head, rewrite_request_urls, rewrite_response_urls,
-    strip_hop_by_hop, version_str,
+    headers_of, request_head, rewrite_request_urls, rewrite_response_urls, strip_hop_by_hop,
+    version_str,
 };
-use super::tap::{Recorder, TapBody, TapPolicy};
+use super::tap::{policy, record_response, Recorder, TapBody};
 use super::timeouts::{await_response, IdleBody, InFlight, Progress, ProgressBody};
 use super::upstream::{connect_upstream, Dial, ResponseFuture, Upstream};
 use crate::capture::format::Side;
 use crate::model::{Body, ExchangeKind, ProxyMode};
 use crate::net::{error_chain, route, Target};
 
-/// Forwards one request and returns the response to send to the client. `in_flight`
-/// keeps the client connection counted as busy until the response body is over.
+/// Forwards one request and returns the response to send to the client, or [`Reset`]
+/// when a rule closes the client connection instead. `in_flight` keeps the client
+/// connection counted as busy until the response body is over.
 #[tracing::instrument(level = "debug", name = "exchange", skip_all, fields(conn = ctx.id, client = %ctx.client_addr, exchange = tracing::field::Empty, method = %req.method(), url = %req.uri()))]
 pub(crate) async fn forward(
     ctx: Arc<ConnCtx>,
     req: Request<Incoming>,
     in_flight: InFlight,
-) -> Response<RespBody> {
+) -> Result<Response<RespBody>, Reset> {
     let started = Instant::now();
     let id = ctx.shared.exchange_id();
     tracing::Span::current().record("exchange", id);
-    let (parts, body) = req.into_parts();
-    let Some(target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
-        return not_a_proxy_request(&ctx, id, &parts);
+    let (mut parts, body) = req.into_parts();
+    let Some(mut target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
+        return Ok(not_a_proxy_request(&ctx, id, &parts));
     };
     let path = parts
         .uri
@@ -51,6 +55,19 @@ pub(crate) async fn forward(
         .map_or("/", http::uri::PathAndQuery::as_str)
         .to_owned();
     let rec = start_record(&ctx, id, &parts, &target, &path, started);
+    // Rules: `None` unless a rule may match this request head.
+    let mut plan = ctx.shared.rules.as_ref().and_then(|book| {
+        let url = format!("{}{}", target.origin(), path);
+        Plan::start(book.current(), parts.method.as_str(), &url, ctx.id)
+    });
+    let (body, held_request) = match plan.as_mut() {
+        None => (Prefixed::wire(body), None),
+        Some(plan) => match request_rules(plan, &mut parts, body, &mut target, &path, &rec).await {
+            Ruled::Go(b, held) => (b, held),
+            Ruled::Answer(a) => return Ok(a.send(&ctx, &rec)),
+            Ruled::Reset => return Err(Reset),
+        },
+    };
     let leg = Leg {
         client_origin: client_origin(&ctx, &parts.headers),
         ctx: &ctx,
@@ -59,12 +76,23 @@ pub(crate) async fn forward(
     };
     let (pending, progress, upstream_head) = match leg.send(parts, body, &rec).await {
         Ok(sent) => sent,
-        Err(e) => return e.answer(&ctx, &rec),
+        Err(e) => return Ok(e.answer(&ctx, &rec)),
     };
     tracing::debug!("request sent upstream");
     match leg.response_head(pending, &progress).await {
-        Ok(resp) => leg.respond(resp, rec, upstream_head, in_flight),
-        Err(e) => e.answer(&ctx, &rec),
+        Ok(resp) => match plan {
+            None => Ok(leg.respond(resp, rec, upstream_head, in_flight)),
+            Some(plan) => {
+                let ruled = RuledResponse { plan, held_request };
+                let way = Way {
+                    ctx: leg.ctx,
+                    target: leg.target,
+                    client_origin: leg.client_origin.as_deref(),
+                };
+                respond_ruled(way, resp, rec, upstream_head, in_flight, ruled).await
+            }
+        },
+        Err(e) => Ok(e.answer(&ctx, &rec)),
     }
 }
 
@@ -139,7 +167,7 @@ impl Leg<'_> {
     async fn send(
         &self,
         mut parts: http::request::Parts,
-        body: Incoming,
+        body: Prefixed<Incoming>,
         rec: &Arc<Recorder>,
     ) -> Result<(ResponseFuture, Arc<Progress>, Option<SharedWindow>), Failed> {
         let mut slot = self.ctx.upstream.lock().await;
@@ -300,15 +328,6 @@ fn start_record(
     Recorder::new(shared.sink.clone(), x, started, shared.live.clone())
 }
 
-/// How much of a body with these headers the capture stores, and whether it is hashed.
-fn policy(ctx: &ConnCtx, headers: &HeaderMap) -> TapPolicy {
-    let limit = ctx.shared.config.body_limit;
-    TapPolicy {
-        body_limit: limit,
-        hash: content_length(headers).is_none_or(|n| n > limit),
-    }
-}
-
 /// The live upstream connection to `target` in `slot`, opened now when there is none
 /// (or it is closed, or it goes elsewhere). A failed open leaves the slot empty.
 async fn take_upstream<'s>(
@@ -345,30 +364,5 @@ fn record_timings(rec: &Recorder, connect_ms: f64, tls_ms: Option<f64>) {
     rec.update(|x| {
         x.timings.connect_ms = Some(connect_ms);
         x.timings.tls_ms = tls_ms;
-    });
-}
-
-/// Records the response head as the server sent it.
-fn record_response(rec: &Recorder, resp: &Response<Incoming>, upstream_head: Option<SharedWindow>) {
-    let first_byte = rec.elapsed_ms();
-    let reason = resp
-        .extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-        .or_else(|| resp.status().canonical_reason().map(str::to_owned))
-        .unwrap_or_default();
-    let status = resp.status().as_u16();
-    let headers = upstream_head
-        .and_then(|w| w.lock().ok()?.response_headers(status))
-        .unwrap_or_else(|| headers_of(resp.headers()));
-    tracing::debug!(status, "response head from upstream");
-    rec.update(|x| {
-        x.timings.first_response_byte_ms = Some(first_byte);
-        x.response = Some(crate::model::Response {
-            status,
-            reason,
-            headers,
-            body: Body::default(),
-        });
     });
 }

@@ -26,9 +26,12 @@ mod ctx;
 mod error;
 mod forward;
 mod head;
+mod held;
 mod io;
 mod limits;
 mod respond;
+mod ruled;
+mod rules;
 mod scope;
 mod shape;
 mod shared;
@@ -112,6 +115,10 @@ impl Proxy {
         let local_addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let first_ids = (sink.first_exchange_id(), sink.first_connection_id());
+        let rules = rules::RuleBook::new(config.rules.clone(), config.rules_file.clone());
+        if let Some(book) = &rules {
+            Arc::clone(book).watch(shutdown_rx.clone());
+        }
         let shared = Arc::new(Shared {
             config,
             ca,
@@ -127,6 +134,7 @@ impl Proxy {
             shutdown: shutdown_rx,
             local_addr,
             clients: Arc::default(),
+            rules,
         });
         Ok(Self {
             listener,

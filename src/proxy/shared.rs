@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) local_addr: SocketAddr,
     pub(crate) clients: Arc<ClientCounts>,
+    /// The rules; `None` when there are none (no rules file either).
+    pub(crate) rules: Option<Arc<super::rules::RuleBook>>,
 }
 
 impl Shared {

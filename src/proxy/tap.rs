@@ -17,10 +17,14 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::error::Fault;
+use super::head::SharedWindow;
+use super::shape::{content_length, headers_of};
 use crate::capture::format::{Chunk, Record, Side, INLINE_LIMIT};
 use crate::capture::CaptureSink;
 use crate::model::{Body, Exchange};
 use crate::net::error_chain;
+use http::Response;
+use hyper::body::Incoming;
 
 /// Size of the chunk records written for large bodies.
 const CHUNK_RECORD: usize = 256 << 10;
@@ -63,6 +67,11 @@ impl Recorder {
         if let Ok(mut x) = self.exchange.lock() {
             f(&mut x);
         }
+    }
+
+    /// A copy of the exchange so far (for rules, which decode it).
+    pub(crate) fn snapshot(&self) -> Option<Exchange> {
+        self.exchange.lock().ok().map(|x| x.clone())
     }
 
     /// The exchange id.
@@ -141,8 +150,11 @@ impl Drop for Recorder {
                 timings: crate::model::Timings::default(),
                 error: None,
                 imported: None,
+                modified: None,
             },
         );
+        let mut x = x;
+        fill_originals(&mut x);
         tracing::debug!(
             exchange = x.id,
             status = x.response.as_ref().map(|r| r.status),
@@ -154,6 +166,35 @@ impl Drop for Recorder {
             let _ = live.send(Arc::new(x.clone()));
         }
         self.sink.try_send(Record::Exchange(Box::new(x)), 0);
+    }
+}
+
+/// A rule that changed only a head leaves the original's body empty: it is the body
+/// recorded (when stored inline; a chunked body is described by its length alone).
+fn fill_originals(x: &mut Exchange) {
+    let Some(m) = x.modified.as_mut() else {
+        return;
+    };
+    let same = |o: &mut Body, b: &Body| {
+        if *o != Body::default() {
+            return;
+        }
+        *o = if b.chunked {
+            Body {
+                len: b.len,
+                truncated: b.len > 0,
+                sha256: b.sha256.clone(),
+                ..Body::default()
+            }
+        } else {
+            b.clone()
+        };
+    };
+    if let (Some(o), Some(q)) = (m.original_request.as_mut(), x.request.as_ref()) {
+        same(&mut o.body, &q.body);
+    }
+    if let (Some(o), Some(r)) = (m.original_response.as_mut(), x.response.as_ref()) {
+        same(&mut o.body, &r.body);
     }
 }
 
@@ -378,4 +419,42 @@ impl<B: HttpBody> Drop for TapBody<B> {
             st.finish(false, err);
         }
     }
+}
+
+/// How much of a body with these headers the capture stores, and whether it is hashed.
+pub(crate) fn policy(ctx: &super::ctx::ConnCtx, headers: &http::HeaderMap) -> TapPolicy {
+    let limit = ctx.shared.config.body_limit;
+    TapPolicy {
+        body_limit: limit,
+        hash: content_length(headers).is_none_or(|n| n > limit),
+    }
+}
+
+/// Records the response head as the server sent it.
+pub(super) fn record_response(
+    rec: &Recorder,
+    resp: &Response<Incoming>,
+    upstream_head: Option<SharedWindow>,
+) {
+    let first_byte = rec.elapsed_ms();
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .or_else(|| resp.status().canonical_reason().map(str::to_owned))
+        .unwrap_or_default();
+    let status = resp.status().as_u16();
+    let headers = upstream_head
+        .and_then(|w| w.lock().ok()?.response_headers(status))
+        .unwrap_or_else(|| headers_of(resp.headers()));
+    tracing::debug!(status, "response head from upstream");
+    rec.update(|x| {
+        x.timings.first_response_byte_ms = Some(first_byte);
+        x.response = Some(crate::model::Response {
+            status,
+            reason,
+            headers,
+            body: Body::default(),
+        });
+    });
 }

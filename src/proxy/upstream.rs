@@ -25,7 +25,7 @@ use super::timeouts::ProgressBody;
 use crate::net::{error_chain, Target, TlsError, UpstreamProxy};
 
 /// The body type sent upstream.
-pub(crate) type ReqBody = TapBody<ProgressBody<Incoming>>;
+pub(crate) type ReqBody = TapBody<ProgressBody<super::held::Prefixed<Incoming>>>;
 
 /// The response head to come, from a request sent on an [`Upstream`].
 pub(crate) type ResponseFuture =

@@ -846,6 +846,7 @@ mod tests {
             timings: Timings::default(),
             error: None,
             imported: None,
+            modified: None,
         })
     }
 

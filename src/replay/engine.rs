@@ -370,6 +370,7 @@ async fn send_one(
         },
         error,
         imported: None,
+        modified: None,
     };
     // The new exchange is decoded once, here.
     let new = DecodedRecord::new(new);

@@ -438,6 +438,7 @@ mod tests {
             timings: Timings::default(),
             error: None,
             imported: None,
+            modified: None,
         }
     }
 

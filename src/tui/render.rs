@@ -184,6 +184,9 @@ fn table(app: &App, area: Rect, buf: &mut Buffer) {
                 "⚑"
             } else if r.diagnostics > 0 {
                 "!"
+            } else if r.modified {
+                // Changed by a proxy rule.
+                "✎"
             } else {
                 " "
             };

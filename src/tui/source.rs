@@ -65,6 +65,8 @@ pub(crate) struct Row {
     pub error: bool,
     /// Decoder diagnostics.
     pub diagnostics: usize,
+    /// A proxy rule changed the exchange.
+    pub modified: bool,
     /// Request + response body length.
     pub size: u64,
     /// Total duration in ms.
@@ -157,6 +159,7 @@ pub(crate) fn make_row(x: &Exchange, d: &DecodedExchange, loc: Loc) -> Row {
         status,
         error,
         diagnostics: d.diagnostics.len(),
+        modified: x.modified.is_some(),
         size: req_len + resp_len + tunnel,
         duration_ms: x.timings.done_ms,
         loc,

@@ -114,7 +114,8 @@ impl Upstream {
 
 /// Starts the upstream on the caller's runtime. Every response carries `x-conn` (the
 /// upstream connection number), `x-version`, `x-host`, `x-body-bytes` and
-/// `x-body-sha256` of the request body. `/echo` echoes the body; `/download?n=N` sends
+/// `x-body-sha256` of the request body (and `x-got-debug`, the request's `X-Debug`,
+/// when it has one). `/echo` echoes the body; `/download?n=N` sends
 /// N bytes; anything else answers `ok`.
 pub async fn start_upstream(ca: Option<&TestCa>) -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -170,6 +171,7 @@ async fn handle(req: Request<Incoming>, conn_no: u64) -> Result<Response<Full<By
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let host = header_text(req.headers(), "host");
+    let debug = header_text(req.headers(), "x-debug");
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut len = 0u64;
     let mut echo = Vec::new();
@@ -195,7 +197,12 @@ async fn handle(req: Request<Incoming>, conn_no: u64) -> Result<Response<Full<By
     } else {
         b"ok".to_vec()
     };
-    let resp = Response::builder()
+    let mut resp = Response::builder();
+    if !debug.is_empty() {
+        // What the proxy sent in `X-Debug` (rules that set request headers).
+        resp = resp.header("x-got-debug", debug);
+    }
+    let resp = resp
         .header("x-conn", conn_no.to_string())
         .header("x-version", version)
         .header("x-host", host)

@@ -279,6 +279,7 @@ impl Conn {
                 number: Some(self.first_packet),
                 ..Imported::default()
             }),
+            modified: None,
         };
         emit.send(x);
     }
@@ -790,6 +791,7 @@ impl Conn {
                 number: Some(p.packet),
                 ..Imported::default()
             }),
+            modified: None,
         }
     }
 }

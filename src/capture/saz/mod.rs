@@ -771,6 +771,7 @@ fn build(
             process,
             flags,
         }),
+        modified: None,
     };
     if let Some(json) = synctap {
         restore(&mut x, &json, report);

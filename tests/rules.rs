@@ -1,0 +1,304 @@
+//! Proxy rules (`--rule`, `--rules FILE`): each HTTP action measured through a real proxy
+//! process with real curl against a plain-HTTP test upstream (reverse mode), the record's
+//! `modified` member and `~modified`, the rules file's reload, and parse errors.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::util::{runtime, start_upstream, synctap, wait_for_exchanges, ProxyProcess, TestResult};
+
+/// curl straight at the reverse proxy: (exit code, headers + body, elapsed).
+fn curl(proxy: &ProxyProcess, path: &str, extra: &[&str]) -> (i32, String, Duration) {
+    let started = Instant::now();
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "30"])
+        .args(extra)
+        .arg(format!("http://{}{path}", proxy.addr))
+        .output()
+        .expect("run curl");
+    let elapsed = started.elapsed();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        elapsed,
+    )
+}
+
+fn status_of(answer: &str) -> Option<u16> {
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn body_of(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResult {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let other = rt.block_on(start_upstream(None));
+    let dir = tempfile::tempdir()?;
+    let answer = dir.path().join("answer.txt");
+    std::fs::write(&answer, "from a file\n")?;
+    let gone = dir.path().join("gone.txt");
+    let upstream = format!("http://{}", up.addr);
+    let rules = [
+        format!("~u /respond => respond 418 {}", answer.display()),
+        format!("~u /gone => respond 200 {}", gone.display()),
+        "~u /status => status 409".to_owned(),
+        "~u /headers => set-header X-Rule: yes; remove-header x-conn; set-request-header X-Debug: from-a-rule; remove-request-header X-Gone".to_owned(),
+        "~u /replace => replace /o(k)/changed $1/".to_owned(),
+        "~u /delay-request => delay 400ms".to_owned(),
+        "~u /delay-response => delay-response 400ms".to_owned(),
+        "~u /download => throttle 100KiB/s".to_owned(),
+        "~u /reset => reset".to_owned(),
+        "~u /once => status 503; times 1".to_owned(),
+        format!("~u /elsewhere => upstream http://{}", other.addr),
+        "~m POST & ~b secret => status 403".to_owned(),
+    ];
+    let mut args = vec![
+        "--reverse".to_owned(),
+        upstream,
+        "--listen-plain".to_owned(),
+    ];
+    for r in &rules {
+        args.push("--rule".into());
+        args.push(r.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = ProxyProcess::start(&args);
+
+    let (_, a, _) = curl(&proxy, "/respond", &[]);
+    assert_eq!(
+        (status_of(&a), body_of(&a)),
+        (Some(418), "from a file\n"),
+        "{a}"
+    );
+    let (_, a, _) = curl(&proxy, "/gone", &[]);
+    assert_eq!(status_of(&a), Some(502), "{a}");
+    assert!(body_of(&a).contains("gone.txt"), "{a}");
+    let (_, a, _) = curl(&proxy, "/status", &[]);
+    assert_eq!((status_of(&a), body_of(&a)), (Some(409), "ok"), "{a}");
+    let (_, a, _) = curl(&proxy, "/headers", &["-H", "X-Gone: 1"]);
+    let lower = a.to_ascii_lowercase();
+    assert!(
+        lower.contains("x-rule: yes") && !lower.contains("x-conn:"),
+        "{a}"
+    );
+    assert!(
+        lower.contains("x-got-debug: from-a-rule"),
+        "the upstream got the header: {a}"
+    );
+    let (_, a, _) = curl(&proxy, "/replace", &[]);
+    assert_eq!(body_of(&a), "changed k", "{a}");
+    assert!(lower_has(&a, "content-length: 9"), "{a}");
+    let (_, a, t) = curl(&proxy, "/delay-request", &[]);
+    assert!(t >= Duration::from_millis(400), "{t:?} {a}");
+    let (_, a, t) = curl(&proxy, "/delay-response", &[]);
+    assert!(t >= Duration::from_millis(400), "{t:?} {a}");
+    let n = 200_000;
+    let (code, _, t) = curl(&proxy, &format!("/download?n={n}"), &["-o", "/dev/null"]);
+    assert_eq!(code, 0);
+    let rate = n as f64 / t.as_secs_f64();
+    assert!(rate <= 100.0 * 1024.0 * 1.25, "{rate} bytes/s in {t:?}");
+    let (code, a, _) = curl(&proxy, "/reset", &[]);
+    assert_eq!(code, 52, "curl's empty reply: {a}");
+    let (_, first, _) = curl(&proxy, "/once", &[]);
+    let (_, second, _) = curl(&proxy, "/once", &[]);
+    assert_eq!(
+        (status_of(&first), status_of(&second)),
+        (Some(503), Some(200))
+    );
+    let (_, a, _) = curl(&proxy, "/elsewhere", &[]);
+    assert!(
+        a.to_ascii_lowercase()
+            .contains(&format!("x-host: {}", other.addr)),
+        "{a}"
+    );
+    let (_, a, _) = curl(&proxy, "/echo", &["--data-binary", "a secret here"]);
+    assert_eq!(
+        (status_of(&a), body_of(&a)),
+        (Some(403), "a secret here"),
+        "{a}"
+    );
+    let (_, a, _) = curl(&proxy, "/echo", &["--data-binary", "nothing to see"]);
+    assert_eq!(
+        (status_of(&a), body_of(&a)),
+        (Some(200), "nothing to see"),
+        "{a}"
+    );
+
+    // The record: what the client got, the original beside it, and the rule.
+    let xs = wait_for_exchanges(&proxy.capture, 15);
+    let by_path = |p: &str| {
+        xs.iter()
+            .filter(|x| x.request.as_ref().is_some_and(|q| q.url.contains(p)))
+            .collect::<Vec<_>>()
+    };
+    let status = by_path("/status")[0];
+    let m = status.modified.as_ref().ok_or("no modified member")?;
+    assert_eq!(m.rules[0].index, 2);
+    assert_eq!(m.rules[0].text, rules[2]);
+    assert_eq!(status.response.as_ref().map(|r| r.status), Some(409));
+    let original = m.original_response.as_ref().ok_or("no original")?;
+    assert_eq!(
+        (original.status, &original.body.bytes[..]),
+        (200, &b"ok"[..])
+    );
+    let replaced = by_path("/replace")[0];
+    assert_eq!(
+        replaced.response.as_ref().map(|r| &r.body.bytes[..]),
+        Some(&b"changed k"[..])
+    );
+    let orig = replaced
+        .modified
+        .as_ref()
+        .and_then(|m| m.original_response.as_ref());
+    assert_eq!(orig.map(|r| &r.body.bytes[..]), Some(&b"ok"[..]));
+    let headers = by_path("/headers")[0];
+    let oq = headers
+        .modified
+        .as_ref()
+        .and_then(|m| m.original_request.as_ref());
+    assert!(oq.is_some_and(
+        |q| q.headers.get("x-gone") == Some("1") && q.headers.get("x-debug").is_none()
+    ));
+    let q = headers.request.as_ref().ok_or("no request")?;
+    assert_eq!(
+        (q.headers.get("x-debug"), q.headers.get("x-gone")),
+        (Some("from-a-rule"), None)
+    );
+    let gone_x = by_path("/gone")[0];
+    assert!(
+        gone_x
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("gone.txt")),
+        "{gone_x:?}"
+    );
+    let download = by_path("/download")[0];
+    assert_eq!(
+        download.response.as_ref().map(|r| r.body.len),
+        Some(n as u64)
+    );
+    let once = by_path("/once");
+    assert_eq!(once.iter().filter(|x| x.modified.is_some()).count(), 1);
+    assert!(
+        by_path("/echo")
+            .iter()
+            .filter(|x| x.modified.is_some())
+            .count()
+            == 1
+    );
+
+    // `~modified` in show: every changed exchange, none of the others.
+    let out: Output = synctap()
+        .args(["show", "--json", "--filter", "~modified"])
+        .arg(&proxy.capture)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let modified = xs.iter().filter(|x| x.modified.is_some()).count();
+    assert_eq!(shown.lines().count(), modified, "{shown}");
+    assert!(modified >= 11, "{modified}");
+    Ok(())
+}
+
+fn lower_has(a: &str, what: &str) -> bool {
+    a.to_ascii_lowercase().contains(what)
+}
+
+#[test]
+fn a_rule_that_does_not_parse_stops_the_proxy_with_its_column() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args(["proxy", "--listen", "127.0.0.1:0", "--no-capture"])
+        .args([
+            "--rule",
+            "~m GET => status 200",
+            "--rule",
+            "~m GET => delay soon",
+        ])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--rule number 2"), "{err}");
+    assert!(
+        err.contains("column 17") && err.contains("expected a duration"),
+        "{err}"
+    );
+    let file = dir.path().join("rules.txt");
+    std::fs::write(
+        &file,
+        "# rules\n\n~m GET => status 200\n~m GET & (~c 4xx => reset\n",
+    )?;
+    let out = synctap()
+        .arg("--certs")
+        .arg(dir.path().join("certs"))
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-capture",
+            "--rules",
+        ])
+        .arg(&file)
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("line 4, column 18") && err.contains("expected `)`"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_rules_file_is_reread_and_a_broken_edit_keeps_the_old_rules() -> TestResult {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("rules.txt");
+    std::fs::write(&file, "# first\n~u /a => status 401\n")?;
+    let upstream = format!("http://{}", up.addr);
+    let file_arg = file.display().to_string();
+    let proxy = ProxyProcess::start_with(
+        &[
+            "--reverse",
+            &upstream,
+            "--listen-plain",
+            "--rules",
+            &file_arg,
+        ],
+        &[],
+        true,
+    );
+    let status = |proxy: &ProxyProcess| status_of(&curl(proxy, "/a", &[]).1);
+    assert_eq!(status(&proxy), Some(401));
+    let until = |proxy: &ProxyProcess, want: u16| {
+        (0..100).any(|_| {
+            let s = status(proxy);
+            if s != Some(want) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            s == Some(want)
+        })
+    };
+    std::fs::write(&file, "# second, longer\n~u /a => status 402\n")?;
+    assert!(until(&proxy, 402), "the new rule took effect");
+    std::fs::write(&file, "# third: broken\n~u /a => status 4o2\n")?;
+    let logged = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        proxy.log().contains("not reloaded")
+    });
+    let log = proxy.log();
+    assert!(logged && log.contains("line 2, column 17"), "{log}");
+    assert_eq!(status(&proxy), Some(402), "the previous rules stay");
+    Ok(())
+}
