@@ -466,11 +466,13 @@ pub struct Facts {
 impl Facts {
     /// The facts of an exchange and its decoded form.
     pub fn of(x: &Exchange, d: &DecodedExchange) -> Self {
-        Self::of_parts(x.request.as_ref(), x.response.as_ref(), x.connection_id, d)
+        let mut f = Self::of_parts(x.request.as_ref(), x.response.as_ref(), x.connection_id, d);
+        f.modified = x.modified.is_some();
+        f
     }
 
     /// The facts of a request and response (either may be missing) seen on client
-    /// connection `connection_id`, with their decoded form.
+    /// connection `connection_id`, with their decoded form; not `modified`.
     pub fn of_parts(
         req: Option<&model::Request>,
         resp: Option<&model::Response>,
@@ -485,7 +487,6 @@ impl Facts {
             protocol: d.protocol(),
             client_id: d.client_id().map(Into::into),
             files: d.file_urls().map(Into::into).collect(),
-            modified: x.modified.is_some(),
             ..Self::default()
         };
         let Some(fx) = d.fsshttp() else {

@@ -302,3 +302,178 @@ fn the_rules_file_is_reread_and_a_broken_edit_keeps_the_old_rules() -> TestResul
     assert_eq!(status(&proxy), Some(402), "the previous rules stay");
     Ok(())
 }
+
+/// Runs the demo story through a reverse rules proxy (plain HTTP towards the demo,
+/// `rules` given with `--rule`) in front of a `synctap serve`: the demo's stdout and the
+/// rules proxy, whose capture holds what the clients got.
+fn demo_through_rules(
+    dir: &std::path::Path,
+    rules: &[&str],
+) -> Result<(String, ProxyProcess), Box<dyn std::error::Error>> {
+    let server = crate::util::serve(dir, "data", &["--seed", "5"])?;
+    let ca = dir.join("certs").join("synctap-ca.pem");
+    let mut args = vec![
+        "--reverse".to_owned(),
+        server.url.clone(),
+        "--upstream-ca".to_owned(),
+        ca.to_string_lossy().into_owned(),
+        "--listen-plain".to_owned(),
+    ];
+    for r in rules {
+        args.push("--rule".into());
+        args.push((*r).to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proxy = ProxyProcess::start(&args);
+    // The demo shares serve's CA, so its own proxy trusts the absolute URLs (PreAuthURL)
+    // that the server hands out and the clients fetch directly.
+    let out = crate::util::demo_command(&dir.join("certs"), &dir.join("demo.jsonl"))
+        .arg("--server")
+        .arg(format!("http://{}/sites/remote", proxy.addr))
+        .output()?;
+    crate::util::assert_ran("demo through the rules proxy", &out);
+    Ok((String::from_utf8(out.stdout)?, proxy))
+}
+
+/// Removes where things sit in the message (`range`, `offset`): a re-encoded response
+/// moves the MIME parts of the SubResponses it leaves alone, not their content.
+fn without_positions(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("range");
+            m.remove("offset");
+            m.values_mut().for_each(without_positions);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(without_positions),
+        _ => {}
+    }
+}
+
+/// The demo's answer line for `step`: the codes after the arrow.
+fn answer<'a>(stdout: &'a str, step: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(step))
+        .and_then(|l| l.split_once('→'))
+        .map_or("", |(_, codes)| codes.trim())
+}
+
+#[test]
+fn errorcode_changes_only_the_selected_clients_coauth_subresponse() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (stdout, proxy) = demo_through_rules(
+        dir.path(),
+        &["~t Coauth & ~client A0000000-0000-4000-8000-00000000000A => errorcode NumberOfCoauthorsReachedMax"],
+    )?;
+    // A's Coauth SubResponses carry the injected ErrorCode; the download in the same
+    // message, and every answer to B, are the server's.
+    assert_eq!(
+        answer(&stdout, "A opens: JoinCoauthoring + download"),
+        "NumberOfCoauthorsReachedMax, Success",
+        "{stdout}"
+    );
+    assert_eq!(
+        answer(&stdout, "A refreshes"),
+        "NumberOfCoauthorsReachedMax"
+    );
+    assert_eq!(
+        answer(&stdout, "B opens: JoinCoauthoring + download"),
+        "Success, Success"
+    );
+    assert_eq!(answer(&stdout, "B refreshes"), "Success");
+    assert_eq!(answer(&stdout, "B uploads a new version"), "Success");
+    // The record: each changed exchange keeps the server's answer beside what A got, and
+    // only the Coauth SubResponse differs between them.
+    let xs = proxy.exchanges();
+    let modified: Vec<_> = xs.iter().filter(|x| x.modified.is_some()).collect();
+    assert!(!modified.is_empty());
+    for x in &modified {
+        let m = x.modified.as_ref().ok_or("modified")?;
+        assert_eq!(m.rules.len(), 1);
+        assert_eq!(m.rules[0].index, 0);
+        let original = m.original_response.as_ref().ok_or("original response")?;
+        let got = x.response.as_ref().ok_or("response")?;
+        let decode = |r: &synctap::model::Response| {
+            let q = x
+                .request
+                .as_ref()
+                .map(|q| q.headers.pairs())
+                .unwrap_or_default();
+            let rh = r.headers.pairs();
+            let req = x.request.as_ref().ok_or("request")?;
+            let meta = synctap::decode::exchange::Meta::request(&req.method, &req.url, &q)
+                .with_response(Some(r.status), &rh);
+            let d =
+                synctap::decode::exchange::decode_exchange(&meta, &req.body.bytes, &r.body.bytes);
+            assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
+            let f = d.fsshttp().ok_or("cell storage")?.clone();
+            Ok::<_, Box<dyn std::error::Error>>(f)
+        };
+        let (was, now) = (decode(original)?, decode(got)?);
+        let subs = |f: &synctap::decode::exchange::FsshttpExchange| {
+            f.response
+                .iter()
+                .flat_map(|r| r.sub_responses())
+                .map(|(_, s)| {
+                    let mut v = serde_json::to_value(s).unwrap_or_default();
+                    without_positions(&mut v);
+                    v
+                })
+                .collect::<Vec<_>>()
+        };
+        let (was, now) = (subs(&was), subs(&now));
+        assert_eq!(was.len(), now.len());
+        let changed: Vec<usize> = (0..was.len()).filter(|&i| was[i] != now[i]).collect();
+        assert_eq!(
+            changed.len(),
+            1,
+            "exchange {}: {changed:?}\n{:#?}\n{:#?}",
+            x.id,
+            was,
+            now
+        );
+        assert_eq!(
+            now[changed[0]]["ErrorCode"], "NumberOfCoauthorsReachedMax",
+            "{:#}",
+            now[changed[0]]
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn an_injected_coherency_failure_is_retried_and_recorded_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (stdout, proxy) = demo_through_rules(
+        dir.path(),
+        &[r#"~t PutChanges & ~b "edited by Bob" => cell-error CoherencyFailure; times 1"#],
+    )?;
+    // B's first upload got the injected failure; like an Office client it downloads,
+    // merges and uploads again.
+    assert_eq!(
+        answer(&stdout, "B uploads a new version"),
+        "CellRequestFail (CoherencyFailure)",
+        "{stdout}"
+    );
+    assert_eq!(
+        answer(&stdout, "B downloads the current version"),
+        "Success"
+    );
+    assert_eq!(
+        answer(&stdout, "B retries the upload after merging"),
+        "Success"
+    );
+    let capture = proxy.capture.clone();
+    let show = synctap()
+        .args(["show", "--filter", "~modified"])
+        .arg(&capture)
+        .output()?;
+    crate::util::assert_ran("show --filter ~modified", &show);
+    let lines = String::from_utf8(show.stdout)?;
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    let timeline = synctap().arg("timeline").arg(&capture).output()?;
+    crate::util::assert_ran("timeline", &timeline);
+    let text = String::from_utf8(timeline.stdout)?;
+    assert!(text.contains("CoherencyFailure"), "{text}");
+    Ok(())
+}
