@@ -79,8 +79,11 @@ fn comparable(d: &DecodedExchange, port: &str) -> String {
     v.to_string().replace(port, ":PORT")
 }
 
+/// A response as curl printed it: status, header fields, body.
+type CurlResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// `curl --include` output: the last response head (after any 100 Continue) and body.
-fn parse_curl_output(out: &[u8]) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+fn parse_curl_output(out: &[u8]) -> Result<CurlResponse, String> {
     let mut rest = out;
     loop {
         let end = rest

@@ -275,7 +275,7 @@ mod tests {
             text,
             "POST /a b?x='1' HTTP/1.1\r\nHost: h\r\nContent-Type: text/xml\r\nContent-Length: 3\r\n\r\nabc\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         );
-        let mut t = x.clone();
+        let mut t = x;
         if let Some(r) = t.request.as_mut() {
             r.body.truncated = true;
             r.body.len = 10;
