@@ -309,3 +309,42 @@ fn filter_narrows_every_table() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn modified_exchanges_are_marked_with_their_rules() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let capture = record_demo(dir.path());
+    // Mark the second exchange record as changed by rules 3 and 0, as `proxy --rule`
+    // records it (the capture format's optional `modified` member).
+    let mut marked_id = None;
+    let mut lines = Vec::new();
+    for line in std::fs::read_to_string(&capture)?.lines() {
+        let mut v: Value = serde_json::from_str(line)?;
+        if v["type"] == "exchange" && v["data"]["id"].as_u64() == Some(2) {
+            v["data"]["modified"] = serde_json::json!({"rules": [
+                {"index": 3, "text": "~t Coauth => coauthstatus Alone"},
+                {"index": 0, "text": "~m POST => delay 1ms"},
+            ]});
+            marked_id = Some(2);
+        }
+        lines.push(serde_json::to_string(&v)?);
+    }
+    assert_eq!(marked_id, Some(2), "the demo capture has no exchange 2");
+    let marked = dir.path().join("marked.jsonl");
+    std::fs::write(&marked, lines.join("\n") + "\n")?;
+    let out = dir.path().join("pq");
+    export(&marked, &out, &[])?;
+    let rows = duckdb(
+        &out,
+        "SELECT id, modified_rules FROM 'exchanges.parquet' WHERE modified ORDER BY id",
+    )?;
+    assert_eq!(rows, vec![vec![Value::from(2), serde_json::json!([3, 0])]]);
+    assert_eq!(
+        count(
+            &out,
+            "SELECT count(*) FROM 'exchanges.parquet' WHERE NOT modified AND modified_rules IS NULL"
+        )?,
+        show_json(&capture)?.len() as u64 - 1
+    );
+    Ok(())
+}

@@ -41,6 +41,8 @@ pub(super) const EXCHANGES: &[Column] = &[
     col("summary", Str),
     col("diagnostics", I64),
     col("error", Str),
+    col("modified", Bool),
+    col("modified_rules", I64List),
 ];
 
 /// `subrequests.parquet`: one row per MS-FSSHTTP SubRequest and its SubResponse (joined
@@ -246,6 +248,15 @@ pub(super) fn exchange_row(
         V::Text(c.d.summary.join("; ")),
         count(c.d.diagnostics.len()),
         x.error.clone().map_or(V::Null, V::Text),
+        V::Bool(x.modified.is_some()),
+        x.modified.as_ref().map_or(V::Null, |m| {
+            V::List(
+                m.rules
+                    .iter()
+                    .map(|r| i64::try_from(r.index).unwrap_or(i64::MAX))
+                    .collect(),
+            )
+        }),
     ]
 }
 
