@@ -2,6 +2,13 @@
 
 use clap::Parser as _;
 
+/// mimalloc instead of the system allocator: decoding and the capture's JSON allocate
+/// many small strings, often freed on another thread (the reading thread of `export`
+/// hands exchanges to the writing one; a proxy task hands records to the capture
+/// writer), which glibc's allocator serialises on its arena locks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let opts = synctap::cli::Opts::parse();
     // `serve` logs one line per request unless RUST_LOG says otherwise.
