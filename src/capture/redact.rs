@@ -32,6 +32,13 @@ impl RedactReport {
         *self.counts.entry(kind.to_owned()).or_default() += 1;
     }
 
+    /// Adds the counts of `other` (a report made on another thread).
+    pub fn merge(&mut self, other: Self) {
+        for (k, n) in other.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+    }
+
     /// One line, e.g. `Authorization ×3, Cookie value ×5`; `nothing` when empty.
     pub fn summary(&self) -> String {
         if self.counts.is_empty() {
