@@ -342,21 +342,6 @@ pub struct FsshttpbRequest {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl FsshttpbRequest {
-    /// A Protocol Version 14 request (Minimum Version 11, the request signature) with
-    /// `user_agent` and `sub_requests`; nothing else set.
-    pub fn v14(user_agent: Option<UserAgent>, sub_requests: Vec<SubRequest>) -> Self {
-        Self {
-            protocol_version: 14,
-            minimum_version: 11,
-            signature: super::names::REQUEST_SIGNATURE,
-            user_agent,
-            sub_requests,
-            ..Self::default()
-        }
-    }
-}
-
 /// User Agent ([MS-FSSHTTPB] 2.2.2.1.1 area, 0x5D).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct UserAgent {
@@ -371,18 +356,6 @@ pub struct UserAgent {
     /// User Agent Version (0x4F).
     #[serde(rename = "UserAgentVersion")]
     pub version: Option<u32>,
-}
-
-impl UserAgent {
-    /// A User Agent with GUID `guid` and User Agent Version 0x00010002, at offset 0.
-    pub fn with_guid(guid: Guid, client_and_platform: Option<ClientAndPlatform>) -> Self {
-        Self {
-            offset: 0,
-            guid: Some(guid),
-            client_and_platform,
-            version: Some(0x0001_0002),
-        }
-    }
 }
 
 /// User Agent Client and Platform (0x8B): two counted UTF-8 strings.
