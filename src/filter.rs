@@ -399,26 +399,8 @@ fn decide(
     body: &mut dyn FnMut(&bytes::Regex) -> bool,
 ) -> Option<bool> {
     let known = match e {
-        Expr::And(a, b) => {
-            return match decide(a, f, k, body) {
-                Some(false) => Some(false),
-                x => match (x, decide(b, f, k, body)) {
-                    (_, Some(false)) => Some(false),
-                    (Some(true), y) => y,
-                    _ => None,
-                },
-            }
-        }
-        Expr::Or(a, b) => {
-            return match decide(a, f, k, body) {
-                Some(true) => Some(true),
-                x => match (x, decide(b, f, k, body)) {
-                    (_, Some(true)) => Some(true),
-                    (Some(false), y) => y,
-                    _ => None,
-                },
-            }
-        }
+        Expr::And(a, b) => return junction(a, b, false, f, k, body),
+        Expr::Or(a, b) => return junction(a, b, true, f, k, body),
         Expr::Not(a) => return decide(a, f, k, body).map(|v| !v),
         Expr::Method(_) | Expr::Url(_) | Expr::Modified => true,
         Expr::Code(_) => k.status,
@@ -430,6 +412,26 @@ fn decide(
         Expr::ErrorCode(_) | Expr::Body(_) => k.bodies,
     };
     known.then(|| eval(e, f, body))
+}
+
+/// Three-valued `and` (`decisive` false) or `or` (`decisive` true): the decisive answer
+/// on either side decides; otherwise both sides must be known.
+fn junction(
+    a: &Expr,
+    b: &Expr,
+    decisive: bool,
+    f: &Facts,
+    k: Known,
+    body: &mut dyn FnMut(&bytes::Regex) -> bool,
+) -> Option<bool> {
+    match decide(a, f, k, body) {
+        Some(v) if v == decisive => Some(decisive),
+        x => match (x, decide(b, f, k, body)) {
+            (_, Some(v)) if v == decisive => Some(decisive),
+            (Some(_), y) => y,
+            _ => None,
+        },
+    }
 }
 
 /// What a filter looks at, reduced from an exchange and its decoded form: small enough

@@ -259,19 +259,19 @@ fn https_proxy_variable_is_honoured_and_no_proxy_bypasses_it() -> TestResult {
 #[test]
 fn demo_server_and_replay_go_through_the_upstream_proxy() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let s = crate::util::serve(dir.path(), "data", &["--coauth", "on"])?;
     let tp = Tinyproxy::start(Some(("alice", "s3cret")));
     let via = format!("http://alice:s3cret@127.0.0.1:{}", tp.port);
-    let capture = dir.path().join("demo.jsonl");
     let ca = dir.path().join("certs/synctap-ca.pem");
-    let out = crate::util::demo_command(&dir.path().join("certs"), &capture)
-        .arg("--server")
-        .arg(format!("{}/sites/demo", s.url))
-        .arg("--upstream-ca")
-        .arg(&ca)
-        .args(["--upstream-proxy", &via])
-        .output()?;
-    crate::util::assert_ran("demo", &out);
+    let run = crate::util::DemoSetup::new(&["--coauth", "on"])
+        .site("demo")
+        .demo_args(&[
+            "--upstream-ca",
+            ca.to_str().ok_or("path")?,
+            "--upstream-proxy",
+            &via,
+        ])
+        .run(dir.path())?;
+    let (s, capture) = (run.serve, run.capture);
     let after_demo = tp.connects();
     assert!(after_demo > 0, "{:?}", tp.requests());
 

@@ -5,77 +5,21 @@
 use std::process::Command;
 
 use serde_json::Value;
-use synctap::decode::exchange::{decode_exchange, DecodedExchange, Meta, Protocol};
-use synctap::model::Exchange;
+use synctap::decode::exchange::{decode_recorded as decode, DecodedExchange, Protocol};
 
-use crate::util::{read_capture, serve, synctap, TestResult};
-
-/// A demo capture recorded against a `synctap serve` process at `url`.
-fn demo_capture(
-    dir: &std::path::Path,
-) -> Result<(std::path::PathBuf, String), Box<dyn std::error::Error>> {
-    let s = serve(dir, "first", &["--seed", "3"])?;
-    let url = s.url.clone();
-    let capture = dir.join("c.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.join("certs"))
-        .args(["demo", "--no-ui", "--server"])
-        .arg(format!("{url}/sites/remote"))
-        .arg("--capture")
-        .arg(&capture)
-        .output();
-    drop(s);
-    let out = out?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok((capture, url))
-}
-
-fn decode(x: &Exchange) -> DecodedExchange {
-    let q = x
-        .request
-        .as_ref()
-        .map(|r| r.headers.pairs())
-        .unwrap_or_default();
-    let r = x
-        .response
-        .as_ref()
-        .map(|r| r.headers.pairs())
-        .unwrap_or_default();
-    let (method, url, qb) = x.request.as_ref().map_or(("", "", &[][..]), |r| {
-        (r.method.as_str(), r.url.as_str(), &r.body.bytes[..])
-    });
-    let (status, rb) = x
-        .response
-        .as_ref()
-        .map_or((None, &[][..]), |r| (Some(r.status), &r.body.bytes[..]));
-    let meta = Meta::request(method, url, &q).with_response(status, &r);
-    decode_exchange(&meta, qb, rb)
-}
+use crate::util::{
+    assert_ran, drop_keys, read_capture, record_demo, serve, synctap, DemoSetup, TestResult,
+};
 
 /// The decoded SubResponses as JSON without what changes from run to run or server to
 /// server: times, where parts sit in the body, the server's port.
 fn comparable(d: &DecodedExchange, port: &str) -> String {
-    fn strip(v: &mut Value) {
-        match v {
-            Value::Object(m) => {
-                m.retain(|k, _| !k.ends_with("Time") && k != "origin");
-                m.values_mut().for_each(strip);
-            }
-            Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
     let subs: Vec<_> = d
         .fsshttp_response()
         .map(|r| r.sub_responses().map(|(_, s)| s.clone()).collect())
         .unwrap_or_default();
     let mut v = serde_json::to_value(subs).unwrap_or_default();
-    strip(&mut v);
+    drop_keys(&mut v, &|k| k.ends_with("Time") || k == "origin");
     v.to_string().replace(port, ":PORT")
 }
 
@@ -112,7 +56,13 @@ fn parse_curl_output(out: &[u8]) -> Result<CurlResponse, String> {
 #[test]
 fn curl_export_run_against_a_fresh_serve_gets_the_recorded_answer() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (capture, first_url) = demo_capture(dir.path())?;
+    // A demo capture recorded against a `synctap serve` process, stopped afterwards.
+    let run = DemoSetup::new(&["--seed", "3"])
+        .data("first")
+        .capture("c.jsonl")
+        .run(dir.path())?;
+    let (capture, first_url) = (run.capture, run.serve.url.clone());
+    drop(run.serve);
     let xs = read_capture(&capture);
     // The first cell storage exchange: a fresh server with the same seed is in the state
     // the recorded one was in when it answered.
@@ -130,11 +80,7 @@ fn curl_export_run_against_a_fresh_serve_gets_the_recorded_answer() -> TestResul
         .args(["--id", &x.id.to_string(), "--as", "curl", "--out"])
         .arg(&out_dir)
         .output()?;
-    assert!(
-        printed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&printed.stderr)
-    );
+    assert_ran("show --as curl", &printed);
     let cmd = String::from_utf8(printed.stdout)?;
     assert!(cmd.starts_with("curl "), "{cmd}");
     let body = out_dir.join(format!("synctap-exchange-{}.body", x.id));
@@ -157,11 +103,7 @@ fn curl_export_run_against_a_fresh_serve_gets_the_recorded_answer() -> TestResul
         .arg(cmd.replace(&old_port, &new_port))
         .output()?;
     drop(fresh);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ran("the printed curl command", &run);
     let (status, headers, body) = parse_curl_output(&run.stdout)?;
     let mut replayed = x.clone();
     if let Some(r) = replayed.response.as_mut() {
@@ -218,18 +160,7 @@ fn curl_export_run_against_a_fresh_serve_gets_the_recorded_answer() -> TestResul
 #[test]
 fn show_filters_by_fsshttpb_operation() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let capture = dir.path().join("demo.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(dir.path().join("certs"))
-        .args(["demo", "--no-ui", "--capture"])
-        .arg(&capture)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let capture = record_demo(dir.path());
     let lines = |expr: &str| -> Result<Vec<String>, Box<dyn std::error::Error>> {
         let o = synctap()
             .arg("show")

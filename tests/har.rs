@@ -4,11 +4,11 @@ use std::path::Path;
 
 use synctap::capture::write_capture;
 use synctap::decode::exchange::decode_recorded;
-use synctap::model::{
-    Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings,
-};
+use synctap::model::{Exchange, Headers, ProxyMode, Request, Response};
 
-use crate::util::{fsshttp_fixture, read_capture, synctap, TestResult};
+use crate::util::{
+    assert_ran, export, fsshttp_fixture, import, read_capture, redact, synctap, timings, TestResult,
+};
 
 /// Headers and body of a fixture in testdata/fsshttp.
 fn fixture(name: &str) -> (Headers, Vec<u8>) {
@@ -45,39 +45,21 @@ fn exchange(id: u64, name: &str, secrets: bool) -> Exchange {
         ));
         url.push_str("?access_token=tok123&access_token_ttl=1700000000&keep=yes");
     }
+    let request = Request::new("POST", &url, qh, qb);
+    let response = Response {
+        reason: "OK".into(),
+        ..Response::new(200, rh, rb)
+    };
     Exchange {
-        id,
-        kind: ExchangeKind::Http,
-        connection_id: id,
         client_addr: "127.0.0.1:50000".into(),
         mode: ProxyMode::Forward,
-        tls: None,
+        connection_id: id,
         server: "contoso.example:443".into(),
-        http_version: "HTTP/1.1".into(),
-        request: Some(Request {
-            method: "POST".into(),
-            url,
-            headers: qh,
-            body: Body::complete(qb),
-        }),
-        response: Some(Response {
-            status: 200,
-            reason: "OK".into(),
-            headers: rh,
-            body: Body::complete(rb),
-        }),
-        tunnel: None,
-        timings: Timings {
-            start: format!("2026-11-21T10:00:0{id}.000000Z"),
-            connect_ms: Some(1.5),
-            tls_ms: Some(3.0),
-            request_sent_ms: Some(5.0),
-            first_response_byte_ms: Some(9.0),
-            done_ms: Some(10.0),
-        },
-        error: None,
-        imported: None,
-        modified: None,
+        timings: timings(
+            format!("2026-11-21T10:00:0{id}.000000Z"),
+            [1.5, 3.0, 5.0, 9.0, 10.0],
+        ),
+        ..Exchange::http(id, request, Some(response))
     }
 }
 
@@ -92,15 +74,7 @@ fn sample_capture(
     // A truncated binary body: its stored prefix, length and hash survive the trip.
     let mut big = exchange(4, "coauth_join", false);
     if let Some(r) = big.response.as_mut() {
-        r.body = Body {
-            bytes: vec![0xff, 0x00, 0x10, 0x80],
-            len: 1_000_000,
-            truncated: true,
-            sha256: Some("ab".repeat(32)),
-            incomplete: false,
-            stored: 4,
-            chunked: false,
-        };
+        r.body = crate::util::truncated_binary_body();
     }
     xs.push(big);
     let path = dir.join("sample.jsonl");
@@ -113,17 +87,7 @@ fn capture_to_har_to_capture_is_lossless() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (capture, original) = sample_capture(dir.path())?;
     let har = dir.path().join("out.har");
-    let out = synctap()
-        .args(["export"])
-        .arg(&capture)
-        .arg("--har")
-        .arg(&har)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export(&capture, "har", &har, &[]);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&har)?)?;
     let entries = doc["log"]["entries"].as_array().ok_or("no entries")?;
     assert_eq!(entries.len(), 4);
@@ -140,17 +104,8 @@ fn capture_to_har_to_capture_is_lossless() -> TestResult {
         .unwrap_or("")
         .contains("truncated"));
     let back = dir.path().join("back.jsonl");
-    let out = synctap()
-        .arg("import")
-        .arg(&har)
-        .arg("--out")
-        .arg(&back)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import(&har, &back);
+    assert_ran("import", &out);
     let restored = read_capture(&back);
     assert_eq!(
         restored, original,
@@ -192,17 +147,8 @@ fn import_devtools_and_mitmproxy_har() -> TestResult {
     let file = dir.path().join("devtools.har");
     std::fs::write(&file, har)?;
     let out_path = dir.path().join("imported.jsonl");
-    let out = synctap()
-        .arg("import")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out_path)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import(&file, &out_path);
+    assert_ran("import", &out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("read 4 HAR entries, 3 exchanges, skipped 1"),
@@ -246,18 +192,8 @@ fn redaction_replaces_each_secret_consistently_and_nothing_else() -> TestResult 
     let dir = tempfile::tempdir()?;
     let (capture, original) = sample_capture(dir.path())?;
     let out_path = dir.path().join("redacted.jsonl");
-    let out = synctap()
-        .arg("redact")
-        .arg(&capture)
-        .arg("--out")
-        .arg(&out_path)
-        .arg("--redact-identities")
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = redact(&capture, &out_path, &["--redact-identities"]);
+    assert_ran("redact", &out);
     let report = String::from_utf8_lossy(&out.stderr);
     for kind in [
         "Authorization ×2",
@@ -354,12 +290,7 @@ fn redaction_replaces_each_secret_consistently_and_nothing_else() -> TestResult 
     }
     // Identities stay unless asked for.
     let plain = dir.path().join("plain.jsonl");
-    let out = synctap()
-        .arg("redact")
-        .arg(&capture)
-        .arg("--out")
-        .arg(&plain)
-        .output()?;
+    let out = redact(&capture, &plain, &[]);
     assert!(out.status.success());
     assert!(std::fs::read_to_string(&plain)?.contains("megan@contoso.example"));
     Ok(())
@@ -370,29 +301,10 @@ fn demo_capture_round_trips_through_har() -> TestResult {
     let dir = tempfile::tempdir()?;
     let capture = crate::util::record_demo(dir.path());
     let har = dir.path().join("demo.har");
-    let out = synctap()
-        .arg("export")
-        .arg(&capture)
-        .arg("--har")
-        .arg(&har)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export(&capture, "har", &har, &[]);
     let back = dir.path().join("back.jsonl");
-    let out = synctap()
-        .arg("import")
-        .arg(&har)
-        .arg("--out")
-        .arg(&back)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import(&har, &back);
+    assert_ran("import", &out);
     let original = read_capture(&capture);
     let restored = read_capture(&back);
     assert!(original.len() >= 40, "{} exchanges", original.len());
@@ -402,13 +314,7 @@ fn demo_capture_round_trips_through_har() -> TestResult {
     );
     // A redacted export of the same capture still decodes without new diagnostics.
     let red = dir.path().join("red.jsonl");
-    let out = synctap()
-        .arg("redact")
-        .arg(&capture)
-        .arg("--out")
-        .arg(&red)
-        .arg("--redact-identities")
-        .output()?;
+    let out = redact(&capture, &red, &["--redact-identities"]);
     assert!(out.status.success());
     for (a, b) in original.iter().zip(read_capture(&red).iter()) {
         assert_eq!(

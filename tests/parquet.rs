@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{record_demo, synctap, TestResult};
+use crate::util::{export, record_demo, synctap, TestResult};
 
 /// Runs one SQL statement with DuckDB in `dir` and returns its rows as JSON arrays.
 fn duckdb(dir: &Path, sql: &str) -> Result<Vec<Vec<Value>>, Box<dyn std::error::Error>> {
@@ -37,24 +37,6 @@ fn count(dir: &Path, sql: &str) -> Result<u64, Box<dyn std::error::Error>> {
         .and_then(|r| r.first())
         .and_then(Value::as_u64)
         .ok_or("no count")?)
-}
-
-/// `synctap export CAPTURE --parquet DIR` plus `extra`; returns stderr.
-fn export(
-    capture: &Path,
-    dir: &Path,
-    extra: &[&str],
-) -> Result<String, Box<dyn std::error::Error>> {
-    let out = synctap()
-        .arg("export")
-        .arg(capture)
-        .arg("--parquet")
-        .arg(dir)
-        .args(extra)
-        .output()?;
-    let stderr = String::from_utf8(out.stderr)?;
-    assert!(out.status.success(), "export failed: {stderr}");
-    Ok(stderr)
 }
 
 /// The capture's exchanges as `show --json` writes them, counted without synctap's
@@ -92,7 +74,7 @@ fn duckdb_reads_the_demo_export_with_the_specifications_names() -> TestResult {
     let dir = tempfile::tempdir()?;
     let capture = record_demo(dir.path());
     let out = dir.path().join("pq");
-    let stderr = export(&capture, &out, &[])?;
+    let stderr = export(&capture, "parquet", &out, &[]);
     assert!(stderr.contains("values written as null: none"), "{stderr}");
     let show = show_json(&capture)?;
 
@@ -268,7 +250,7 @@ fn a_damaged_capture_exports_the_rest_and_names_the_line() -> TestResult {
     let bad = dir.path().join("damaged.jsonl");
     std::fs::write(&bad, damaged)?;
     let out = dir.path().join("pq");
-    let stderr = export(&bad, &out, &[])?;
+    let stderr = export(&bad, "parquet", &out, &[]);
     assert!(stderr.contains("line 3"), "{stderr}");
     assert_eq!(
         count(&out, "SELECT count(*) FROM 'exchanges.parquet'")?,
@@ -282,9 +264,9 @@ fn filter_narrows_every_table() -> TestResult {
     let dir = tempfile::tempdir()?;
     let capture = record_demo(dir.path());
     let all = dir.path().join("all");
-    export(&capture, &all, &[])?;
+    export(&capture, "parquet", &all, &[]);
     let some = dir.path().join("some");
-    export(&capture, &some, &["--filter", "~t Coauth"])?;
+    export(&capture, "parquet", &some, &["--filter", "~t Coauth"]);
     let n = count(&some, "SELECT count(*) FROM 'exchanges.parquet'")?;
     assert!(n > 0);
     assert!(n < count(&all, "SELECT count(*) FROM 'exchanges.parquet'")?);

@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use synctap::capture::pcap::tls;
 use synctap::decode::exchange::decode_recorded;
 use synctap::model::{Exchange, ExchangeKind};
 
@@ -155,13 +156,7 @@ impl Tcpdump {
 }
 
 fn import(file: &Path, out: &Path) -> String {
-    let run = synctap()
-        .arg("import")
-        .arg(file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("import");
+    let run = crate::util::import(file, out);
     let err = String::from_utf8_lossy(&run.stderr).into_owned();
     assert!(run.status.success(), "{err}");
     err
@@ -776,7 +771,7 @@ fn cut_connections_tls_and_snap_lengths() -> TestResult {
     // TLS: one tunnel with the SNI; HTTPS is not readable, and the report says so.
     let mut t = Built::new();
     t.handshake();
-    t.send(true, &client_hello("contoso.sharepoint.com"));
+    t.send(true, &client_hello("contoso.sharepoint.com", &[]));
     t.send(false, &[0x16, 3, 3, 0, 2, 2, 0]);
     let (xs, report) = import_built(&t, "tls")?;
     assert_eq!(xs.len(), 1);
@@ -804,16 +799,28 @@ fn cut_connections_tls_and_snap_lengths() -> TestResult {
     Ok(())
 }
 
-/// A TLS 1.3-style ClientHello record naming `host`.
-fn client_hello(host: &str) -> Vec<u8> {
+/// A TLS 1.3-style ClientHello record with `server_name` = `host` and, when `alpn` names
+/// any, the ALPN extension (RFC 8446 section 4.1.2, RFC 6066 section 3, RFC 7301).
+fn client_hello(host: &str, alpn: &[&str]) -> Vec<u8> {
     let name = host.as_bytes();
     let mut sni = ((name.len() + 3) as u16).to_be_bytes().to_vec();
     sni.push(0);
     sni.extend_from_slice(&(name.len() as u16).to_be_bytes());
     sni.extend_from_slice(name);
-    let mut exts = 0u16.to_be_bytes().to_vec();
-    exts.extend_from_slice(&(sni.len() as u16).to_be_bytes());
-    exts.extend_from_slice(&sni);
+    let mut list = Vec::new();
+    for p in alpn {
+        list.push(p.len() as u8);
+        list.extend_from_slice(p.as_bytes());
+    }
+    let mut protocols = (list.len() as u16).to_be_bytes().to_vec();
+    protocols.extend_from_slice(&list);
+    let mut exts = Vec::new();
+    let with_alpn = (!alpn.is_empty()).then_some((0x10, protocols));
+    for (ty, data) in std::iter::once((0u16, sni)).chain(with_alpn) {
+        exts.extend_from_slice(&ty.to_be_bytes());
+        exts.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        exts.extend_from_slice(&data);
+    }
     let mut body = vec![3, 3];
     body.extend_from_slice(&[9; 32]);
     body.extend_from_slice(&[0, 0, 2, 0x13, 1, 1, 0]);
@@ -826,4 +833,48 @@ fn client_hello(host: &str) -> Vec<u8> {
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
     rec.extend_from_slice(&hs);
     rec
+}
+
+/// A ClientHello with `server_name` = `host` and ALPN `h2`, `http/1.1`.
+fn hello_record(host: &str) -> Vec<u8> {
+    client_hello(host, &["h2", "http/1.1"])
+}
+
+#[test]
+fn reads_sni_and_alpn_from_any_prefix_on() {
+    let h = hello_record("contoso.sharepoint.com");
+    for n in 0..h.len() {
+        assert_eq!(
+            tls::client_hello(&h[..n]),
+            tls::Hello::NeedMore,
+            "prefix {n}"
+        );
+    }
+    assert_eq!(
+        tls::client_hello(&h),
+        tls::Hello::ClientHello {
+            sni: Some("contoso.sharepoint.com".into()),
+            alpn: vec!["h2".into(), "http/1.1".into()]
+        }
+    );
+}
+
+#[test]
+fn hostile_lengths_are_unreadable_not_panics() {
+    assert_eq!(tls::client_hello(b"GET / HTTP/1.1\r\n"), tls::Hello::NotTls);
+    let mut h = hello_record("a.example");
+    h[5] = 2; // not a ClientHello
+    assert_eq!(tls::client_hello(&h), tls::Hello::Unreadable);
+    let mut h = hello_record("a.example");
+    let n = h.len();
+    h[n - 20] = 0xff; // a length running past the end
+    assert!(matches!(
+        tls::client_hello(&h),
+        tls::Hello::Unreadable | tls::Hello::ClientHello { .. }
+    ));
+    for cut in 0..60 {
+        let mut h = hello_record("a.example");
+        h.truncate(h.len() - cut);
+        let _ = tls::client_hello(&h);
+    }
 }

@@ -9,7 +9,7 @@ use synctap::decode::exchange::{decode_recorded, DecodedRecord};
 use synctap::model::Exchange;
 
 use crate::util::{
-    assert_ran, demo_command, read_capture, serve, synctap, ServerProcess, TestResult,
+    demo_command, read_capture, serve, synctap, DemoSetup, ServerProcess, TestResult,
 };
 
 /// Records the demo story through the proxy against a fresh `serve --coauth on`.
@@ -24,17 +24,14 @@ pub(crate) fn record_demo_against(
     name: &str,
     serve_args: &[&str],
 ) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
-    let s = serve(dir, &format!("data-{name}"), serve_args)?;
-    let capture = dir.join(format!("{name}.jsonl"));
-    let out = demo_command(&dir.join("certs"), &capture)
-        .arg("--server")
-        .arg(format!("{}/sites/demo", s.url))
-        .arg("--upstream-ca")
-        .arg(dir.join("certs/synctap-ca.pem"))
-        .stderr(Stdio::inherit())
-        .output()?;
-    assert_ran("demo", &out);
-    Ok(capture)
+    let ca = dir.join("certs/synctap-ca.pem");
+    let run = DemoSetup::new(serve_args)
+        .data(&format!("data-{name}"))
+        .site("demo")
+        .capture(&format!("{name}.jsonl"))
+        .demo_args(&["--upstream-ca", ca.to_str().ok_or("path")?])
+        .run(dir)?;
+    Ok(run.capture)
 }
 
 fn replay(

@@ -5,7 +5,9 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::util::{runtime, start_upstream, synctap, wait_for_exchanges, ProxyProcess, TestResult};
+use crate::util::{
+    assert_ran, runtime, start_upstream, synctap, wait_for_exchanges, ProxyProcess, TestResult,
+};
 
 /// curl straight at the reverse proxy: (exit code, headers + body, elapsed).
 fn curl(proxy: &ProxyProcess, path: &str, extra: &[&str]) -> (i32, String, Duration) {
@@ -196,11 +198,7 @@ fn http_actions_change_what_the_client_gets_and_the_record_says_so() -> TestResu
         .args(["show", "--json", "--filter", "~modified"])
         .arg(&proxy.capture)
         .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ran("show", &out);
     let shown = String::from_utf8_lossy(&out.stdout);
     let modified = xs.iter().filter(|x| x.modified.is_some()).count();
     assert_eq!(shown.lines().count(), modified, "{shown}");
@@ -303,50 +301,16 @@ fn the_rules_file_is_reread_and_a_broken_edit_keeps_the_old_rules() -> TestResul
     Ok(())
 }
 
-/// Runs the demo story through a reverse rules proxy (plain HTTP towards the demo,
-/// `rules` given with `--rule`) in front of a `synctap serve`: the demo's stdout and the
-/// rules proxy, whose capture holds what the clients got.
+/// The demo story through a reverse rules proxy (with `rules`) in front of a fresh
+/// `synctap serve --seed 5`: what the demo printed, and the proxy with its capture.
 fn demo_through_rules(
     dir: &std::path::Path,
     rules: &[&str],
 ) -> Result<(String, ProxyProcess), Box<dyn std::error::Error>> {
-    let server = crate::util::serve(dir, "data", &["--seed", "5"])?;
-    let ca = dir.join("certs").join("synctap-ca.pem");
-    let mut args = vec![
-        "--reverse".to_owned(),
-        server.url.clone(),
-        "--upstream-ca".to_owned(),
-        ca.to_string_lossy().into_owned(),
-        "--listen-plain".to_owned(),
-    ];
-    for r in rules {
-        args.push("--rule".into());
-        args.push((*r).to_owned());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let proxy = ProxyProcess::start(&args);
-    // The demo shares serve's CA, so its own proxy trusts the absolute URLs (PreAuthURL)
-    // that the server hands out and the clients fetch directly.
-    let out = crate::util::demo_command(&dir.join("certs"), &dir.join("demo.jsonl"))
-        .arg("--server")
-        .arg(format!("http://{}/sites/remote", proxy.addr))
-        .output()?;
-    crate::util::assert_ran("demo through the rules proxy", &out);
-    Ok((String::from_utf8(out.stdout)?, proxy))
-}
-
-/// Removes where things sit in the message (`range`, `offset`): a re-encoded response
-/// moves the MIME parts of the SubResponses it leaves alone, not their content.
-fn without_positions(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(m) => {
-            m.remove("range");
-            m.remove("offset");
-            m.values_mut().for_each(without_positions);
-        }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(without_positions),
-        _ => {}
-    }
+    let run = crate::util::DemoSetup::new(&["--seed", "5"])
+        .rules(rules)
+        .run(dir)?;
+    Ok((run.stdout, run.proxy.ok_or("no rules proxy")?))
 }
 
 /// The demo's answer line for `step`: the codes after the arrow.
@@ -358,6 +322,13 @@ fn answer<'a>(stdout: &'a str, step: &str) -> &'a str {
         .map_or("", |(_, codes)| codes.trim())
 }
 
+/// Asserts the codes after the arrow of each demo step.
+fn assert_answers(stdout: &str, want: &[(&str, &str)]) {
+    for (step, codes) in want {
+        assert_eq!(answer(stdout, step), *codes, "{step}: {stdout}");
+    }
+}
+
 #[test]
 fn errorcode_changes_only_the_selected_clients_coauth_subresponse() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -367,21 +338,19 @@ fn errorcode_changes_only_the_selected_clients_coauth_subresponse() -> TestResul
     )?;
     // A's Coauth SubResponses carry the injected ErrorCode; the download in the same
     // message, and every answer to B, are the server's.
-    assert_eq!(
-        answer(&stdout, "A opens: JoinCoauthoring + download"),
-        "NumberOfCoauthorsReachedMax, Success",
-        "{stdout}"
+    assert_answers(
+        &stdout,
+        &[
+            (
+                "A opens: JoinCoauthoring + download",
+                "NumberOfCoauthorsReachedMax, Success",
+            ),
+            ("A refreshes", "NumberOfCoauthorsReachedMax"),
+            ("B opens: JoinCoauthoring + download", "Success, Success"),
+            ("B refreshes", "Success"),
+            ("B uploads a new version", "Success"),
+        ],
     );
-    assert_eq!(
-        answer(&stdout, "A refreshes"),
-        "NumberOfCoauthorsReachedMax"
-    );
-    assert_eq!(
-        answer(&stdout, "B opens: JoinCoauthoring + download"),
-        "Success, Success"
-    );
-    assert_eq!(answer(&stdout, "B refreshes"), "Success");
-    assert_eq!(answer(&stdout, "B uploads a new version"), "Success");
     // The record: each changed exchange keeps the server's answer beside what A got, and
     // only the Coauth SubResponse differs between them.
     let xs = proxy.exchanges();
@@ -394,17 +363,12 @@ fn errorcode_changes_only_the_selected_clients_coauth_subresponse() -> TestResul
         let original = m.original_response.as_ref().ok_or("original response")?;
         let got = x.response.as_ref().ok_or("response")?;
         let decode = |r: &synctap::model::Response| {
-            let q = x
-                .request
-                .as_ref()
-                .map(|q| q.headers.pairs())
-                .unwrap_or_default();
-            let rh = r.headers.pairs();
-            let req = x.request.as_ref().ok_or("request")?;
-            let meta = synctap::decode::exchange::Meta::request(&req.method, &req.url, &q)
-                .with_response(Some(r.status), &rh);
-            let d =
-                synctap::decode::exchange::decode_exchange(&meta, &req.body.bytes, &r.body.bytes);
+            // The exchange as if `r` had been its response.
+            let with = synctap::model::Exchange {
+                response: Some(r.clone()),
+                ..(*x).clone()
+            };
+            let d = synctap::decode::exchange::decode_recorded(&with);
             assert!(d.diagnostics.is_empty(), "{:?}", d.diagnostics);
             let f = d.fsshttp().ok_or("cell storage")?.clone();
             Ok::<_, Box<dyn std::error::Error>>(f)
@@ -416,7 +380,9 @@ fn errorcode_changes_only_the_selected_clients_coauth_subresponse() -> TestResul
                 .flat_map(|r| r.sub_responses())
                 .map(|(_, s)| {
                     let mut v = serde_json::to_value(s).unwrap_or_default();
-                    without_positions(&mut v);
+                    // Where things sit in the message: a re-encoded response moves the
+                    // MIME parts of the SubResponses it leaves alone, not their content.
+                    crate::util::drop_keys(&mut v, &|k| k == "range" || k == "offset");
                     v
                 })
                 .collect::<Vec<_>>()
@@ -450,29 +416,27 @@ fn an_injected_coherency_failure_is_retried_and_recorded_once() -> TestResult {
     )?;
     // B's first upload got the injected failure; like an Office client it downloads,
     // merges and uploads again.
-    assert_eq!(
-        answer(&stdout, "B uploads a new version"),
-        "CellRequestFail (CoherencyFailure)",
-        "{stdout}"
-    );
-    assert_eq!(
-        answer(&stdout, "B downloads the current version"),
-        "Success"
-    );
-    assert_eq!(
-        answer(&stdout, "B retries the upload after merging"),
-        "Success"
+    assert_answers(
+        &stdout,
+        &[
+            (
+                "B uploads a new version",
+                "CellRequestFail (CoherencyFailure)",
+            ),
+            ("B downloads the current version", "Success"),
+            ("B retries the upload after merging", "Success"),
+        ],
     );
     let capture = proxy.capture.clone();
     let show = synctap()
         .args(["show", "--filter", "~modified"])
         .arg(&capture)
         .output()?;
-    crate::util::assert_ran("show --filter ~modified", &show);
+    assert_ran("show --filter ~modified", &show);
     let lines = String::from_utf8(show.stdout)?;
     assert_eq!(lines.lines().count(), 1, "{lines}");
     let timeline = synctap().arg("timeline").arg(&capture).output()?;
-    crate::util::assert_ran("timeline", &timeline);
+    assert_ran("timeline", &timeline);
     let text = String::from_utf8(timeline.stdout)?;
     assert!(text.contains("CoherencyFailure"), "{text}");
     Ok(())

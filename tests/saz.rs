@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use synctap::capture::write_capture;
 use synctap::decode::exchange::decode_recorded;
-use synctap::model::{
-    Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, Timings, TunnelInfo,
-};
+use synctap::model::{Exchange, ExchangeKind, Headers, ProxyMode, Request, Response, TunnelInfo};
 
-use crate::util::{fsshttp_fixture as fixture, read_capture, synctap, TestResult};
+use crate::util::{
+    assert_ran, export, fsshttp_fixture as fixture, import, read_capture, synctap, timings,
+    TestResult,
+};
 
 fn head(line: &str, headers: &[(String, String)]) -> Vec<u8> {
     let mut out = format!("{line}\r\n").into_bytes();
@@ -177,16 +178,6 @@ fn members() -> Vec<(String, Vec<u8>)> {
     m.push(("[Content_Types].xml".into(), b"<Types/>".to_vec()));
     m.push(("_index.htm".into(), b"<html></html>".to_vec()));
     m
-}
-
-fn import(file: &Path, out: &Path) -> std::process::Output {
-    synctap()
-        .arg("import")
-        .arg(file)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("run synctap import")
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -466,39 +457,22 @@ fn sample(id: u64, name: &str) -> Exchange {
     let (rh, rb) = fixture(&format!("{name}.response"));
     qh.insert(0, ("Host".into(), "contoso.example".into()));
     qh.push(("SOAPAction".into(), SOAP_ACTION.into()));
+    let url = format!("https://contoso.example{CELL}?x=1");
+    let request = Request::new("POST", &url, Headers(qh), qb);
+    let response = Response {
+        reason: "OK".into(),
+        ..Response::new(200, Headers(rh), rb)
+    };
     Exchange {
-        id,
-        kind: ExchangeKind::Http,
-        connection_id: 1 + id / 2,
         client_addr: "127.0.0.1:50000".into(),
         mode: ProxyMode::Forward,
-        tls: None,
+        connection_id: 1 + id / 2,
         server: "contoso.example:443".into(),
-        http_version: "HTTP/1.1".into(),
-        request: Some(Request {
-            method: "POST".into(),
-            url: format!("https://contoso.example{CELL}?x=1"),
-            headers: Headers(qh),
-            body: Body::complete(qb),
-        }),
-        response: Some(Response {
-            status: 200,
-            reason: "OK".into(),
-            headers: Headers(rh),
-            body: Body::complete(rb),
-        }),
-        tunnel: None,
-        timings: Timings {
-            start: format!("2026-11-21T10:00:0{id}.123456Z"),
-            connect_ms: Some(1.25),
-            tls_ms: Some(3.5),
-            request_sent_ms: Some(5.0),
-            first_response_byte_ms: Some(9.125),
-            done_ms: Some(10.5),
-        },
-        error: None,
-        imported: None,
-        modified: None,
+        timings: timings(
+            format!("2026-11-21T10:00:0{id}.123456Z"),
+            [1.25, 3.5, 5.0, 9.125, 10.5],
+        ),
+        ..Exchange::http(id, request, Some(response))
     }
 }
 
@@ -519,15 +493,7 @@ fn sample_capture(dir: &Path) -> Result<(PathBuf, Vec<Exchange>), Box<dyn std::e
     }
     let mut big = sample(4, "coauth_join");
     if let Some(r) = big.response.as_mut() {
-        r.body = Body {
-            bytes: vec![0xff, 0, 0x10, 0x80],
-            len: 1_000_000,
-            truncated: true,
-            sha256: Some("ab".repeat(32)),
-            incomplete: false,
-            stored: 4,
-            chunked: false,
-        };
+        r.body = crate::util::truncated_binary_body();
     }
     xs.push(big);
     let mut tunnel = sample(5, "coauth_join");
@@ -547,21 +513,6 @@ fn sample_capture(dir: &Path) -> Result<(PathBuf, Vec<Exchange>), Box<dyn std::e
     let path = dir.join("sample.jsonl");
     write_capture(&path, &xs, false)?;
     Ok((path, xs))
-}
-
-fn export(capture: &Path, saz: &Path) -> TestResult {
-    let run = synctap()
-        .arg("export")
-        .arg(capture)
-        .arg("--saz")
-        .arg(saz)
-        .output()?;
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    Ok(())
 }
 
 /// ZIP members: name and bytes.
@@ -584,7 +535,7 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (capture, original) = sample_capture(dir.path())?;
     let saz = dir.path().join("out.saz");
-    export(&capture, &saz)?;
+    export(&capture, "saz", &saz, &[]);
     // Fiddler's layout: content types, padded session files, an index.
     let ms = members_of(&saz)?;
     let names: Vec<&str> = ms.iter().map(|(n, _)| n.as_str()).collect();
@@ -638,11 +589,7 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
 
     let back = dir.path().join("back.jsonl");
     let run = import(&saz, &back);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ran("export", &run);
     assert_eq!(
         read_capture(&back),
         original,
@@ -669,11 +616,7 @@ fn export_then_import_gives_the_same_exchanges() -> TestResult {
     std::fs::write(&plain, zip_of(&stripped))?;
     let back2 = dir.path().join("back2.jsonl");
     let run = import(&plain, &back2);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ran("export", &run);
     let got = read_capture(&back2);
     assert_eq!(got.len(), original.len());
     for (g, o) in got.iter().zip(&original) {

@@ -14,7 +14,7 @@ use synctap::net::HttpClient;
 use synctap::server::client::{CellClient, CellReply};
 use synctap::server::{CellSettings, ManualClock, Server, ServerConfig};
 
-use crate::util::{runtime, serve, synctap, TestResult};
+use crate::util::{runtime, serve, TestResult};
 
 struct Srv {
     site: String,
@@ -66,6 +66,16 @@ macro_rules! call {
     }};
 }
 
+/// `expect!(client, subrequests, code)`: `call!`, then asserts the first SubResponse's
+/// ErrorCode; the reply.
+macro_rules! expect {
+    ($c:expr, $subs:expr, $code:expr $(,)?) => {{
+        let x = call!($c, $subs).await?;
+        assert_eq!(x.code(0), $code);
+        x
+    }};
+}
+
 /// Sends and checks that both sides decode without diagnostics.
 async fn call(
     c: &mut CellClient,
@@ -100,8 +110,7 @@ fn coauth_join_alone_then_coauthoring_with_transition() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(a, coauth(&a, CoauthRequestType::JoinCoauthoring), "Success");
         let d = data(&x, 0);
         assert_eq!(d.lock_type, Some(LockType::SchemaLock));
         assert_eq!(d.coauth_status, Some(CoauthStatus::Alone));
@@ -111,8 +120,7 @@ fn coauth_join_alone_then_coauthoring_with_transition() -> TestResult {
         let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
 
-        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(b, coauth(&b, CoauthRequestType::JoinCoauthoring), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         assert_eq!(data(&x, 0).transition_id, tid);
 
@@ -120,23 +128,30 @@ fn coauth_join_alone_then_coauthoring_with_transition() -> TestResult {
         assert_eq!(data(&x, 0).am_i_alone, Some(false));
         let x = call!(a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
-        let x = call!(a, coauth(&a, CoauthRequestType::MarkTransitionComplete)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(
+            a,
+            coauth(&a, CoauthRequestType::MarkTransitionComplete),
+            "Success"
+        );
         assert_eq!(data(&x, 0).coauth_status, None);
         let x = call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::SchemaLock));
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
 
-        let x = call!(b, coauth(&b, CoauthRequestType::ExitCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(b, coauth(&b, CoauthRequestType::ExitCoauthoring), "Success");
         let x = call!(a, coauth(&a, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
-        let x = call!(a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
-        let x = call!(a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
-        assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call!(a, coauth(&a, CoauthRequestType::MarkTransitionComplete)).await?;
-        assert_eq!(x.code(0), "InvalidCoauthSession");
+        expect!(a, coauth(&a, CoauthRequestType::ExitCoauthoring), "Success");
+        expect!(
+            a,
+            coauth(&a, CoauthRequestType::ExitCoauthoring),
+            "FileNotLockedOnServer"
+        );
+        expect!(
+            a,
+            coauth(&a, CoauthRequestType::MarkTransitionComplete),
+            "InvalidCoauthSession"
+        );
         Ok(())
     })
 }
@@ -149,25 +164,32 @@ fn schema_lock_id_must_match_while_held() -> TestResult {
         let mut b = client(&s, "Report.docx", "B")?;
         b.schema_lock_id = "11111111-2222-3333-4444-555555555555".into();
         call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        let x = expect!(
+            b,
+            coauth(&b, CoauthRequestType::JoinCoauthoring),
+            "FileAlreadyLockedOnServer"
+        );
         assert!(x
             .sub(0)
             .and_then(|s| s.error_message.clone())
             .is_some_and(|m| m.contains('A')));
-        let x = call!(b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call!(
+        expect!(
+            b,
+            coauth(&b, CoauthRequestType::CheckLockAvailability),
+            "FileAlreadyLockedOnServer"
+        );
+        expect!(
             b,
             vec![b.schema_lock(synctap::decode::fsshttp::SchemaLockRequestType::GetLock)],
-        )
-        .await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+            "FileAlreadyLockedOnServer"
+        );
         call!(a, coauth(&a, CoauthRequestType::ExitCoauthoring)).await?;
-        let x = call!(b, coauth(&b, CoauthRequestType::CheckLockAvailability)).await?;
-        assert_eq!(x.code(0), "Success");
-        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(
+            b,
+            coauth(&b, CoauthRequestType::CheckLockAvailability),
+            "Success"
+        );
+        let x = expect!(b, coauth(&b, CoauthRequestType::JoinCoauthoring), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
         Ok(())
     })
@@ -180,22 +202,26 @@ fn schema_lock_get_release_refresh() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Budget.xlsx", "A")?;
         let mut b = client(&s, "Budget.xlsx", "B")?;
-        let x = call!(a, vec![a.schema_lock(S::GetLock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(a, vec![a.schema_lock(S::GetLock)], "Success");
         assert_eq!(data(&x, 0).lock_type, Some(LockType::SchemaLock));
         assert_eq!(data(&x, 0).coauth_status, None);
         call!(b, vec![b.schema_lock(S::GetLock)]).await?;
         let x = call!(b, vec![b.schema_lock(S::RefreshLock)]).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::SchemaLock));
-        let x = call!(b, vec![b.schema_lock(S::ConvertToExclusive)]).await?;
-        assert_eq!(x.code(0), "MultipleClientsInCoauthSession");
+        expect!(
+            b,
+            vec![b.schema_lock(S::ConvertToExclusive)],
+            "MultipleClientsInCoauthSession"
+        );
         call!(b, vec![b.schema_lock(S::ReleaseLock)]).await?;
         // B is gone but A holds the lock: releasing again is InvalidCoauthSession.
-        let x = call!(b, vec![b.schema_lock(S::ReleaseLock)]).await?;
-        assert_eq!(x.code(0), "InvalidCoauthSession");
+        expect!(
+            b,
+            vec![b.schema_lock(S::ReleaseLock)],
+            "InvalidCoauthSession"
+        );
         call!(a, vec![a.schema_lock(S::ReleaseLock)]).await?;
-        let x = call!(a, vec![a.schema_lock(S::ReleaseLock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(a, vec![a.schema_lock(S::ReleaseLock)], "Success");
         Ok(())
     })
 }
@@ -209,13 +235,14 @@ fn coauthor_limit() -> TestResult {
         let mut c = client(&s, "Report.docx", "C")?;
         call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        let x = call!(c, coauth(&c, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "NumberOfCoauthorsReachedMax");
-        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(
+            c,
+            coauth(&c, CoauthRequestType::JoinCoauthoring),
+            "NumberOfCoauthorsReachedMax"
+        );
+        expect!(a, coauth(&a, CoauthRequestType::JoinCoauthoring), "Success");
         call!(b, coauth(&b, CoauthRequestType::ExitCoauthoring)).await?;
-        let x = call!(c, coauth(&c, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(c, coauth(&c, CoauthRequestType::JoinCoauthoring), "Success");
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         Ok(())
     })
@@ -245,8 +272,11 @@ fn timeouts_expire_each_client_separately() -> TestResult {
         assert_eq!(data(&x, 0).coauth_status, None);
         // Refresh after expiry is a Join.
         a.timeout = 3600;
-        let x = call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(
+            a,
+            coauth(&a, CoauthRequestType::RefreshCoauthoring),
+            "Success"
+        );
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Coauthoring));
         s.clock.advance_secs(7200);
         // Everyone expired: the shared lock is gone.
@@ -262,25 +292,36 @@ fn convert_to_exclusive_rules() -> TestResult {
         let s = start(true, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        let x = call!(a, coauth(&a, CoauthRequestType::ConvertToExclusive)).await?;
-        assert_eq!(x.code(0), "InvalidCoauthSession");
+        expect!(
+            a,
+            coauth(&a, CoauthRequestType::ConvertToExclusive),
+            "InvalidCoauthSession"
+        );
         call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
         call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        let x = call!(a, coauth(&a, CoauthRequestType::ConvertToExclusive)).await?;
-        assert_eq!(x.code(0), "MultipleClientsInCoauthSession");
+        expect!(
+            a,
+            coauth(&a, CoauthRequestType::ConvertToExclusive),
+            "MultipleClientsInCoauthSession"
+        );
         let mut sub = a.coauth(CoauthRequestType::ConvertToExclusive);
         if let Some(d) = sub.sub_request_data.as_mut() {
             d.release_lock_on_conversion_to_exclusive_failure = Some(true);
         }
-        let x = call!(a, vec![sub]).await?;
-        assert_eq!(x.code(0), "ExitCoauthSessionAsConvertToExclusiveFailed");
+        expect!(a, vec![sub], "ExitCoauthSessionAsConvertToExclusiveFailed");
         let x = call!(b, coauth(&b, CoauthRequestType::GetCoauthoringStatus)).await?;
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
-        let x = call!(b, coauth(&b, CoauthRequestType::ConvertToExclusive)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(
+            b,
+            coauth(&b, CoauthRequestType::ConvertToExclusive),
+            "Success"
+        );
         assert_eq!(data(&x, 0).lock_type, Some(LockType::ExclusiveLock));
-        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        expect!(
+            a,
+            coauth(&a, CoauthRequestType::JoinCoauthoring),
+            "FileAlreadyLockedOnServer"
+        );
         let x = call!(a, vec![CellClient::sub(SubRequestType::LockStatus, None)]).await?;
         assert_eq!(data(&x, 0).lock_type, Some(LockType::ExclusiveLock));
         assert_eq!(data(&x, 0).lock_id, Some(b.exclusive_lock_id.clone()));
@@ -296,41 +337,59 @@ fn exclusive_lock_rules() -> TestResult {
         let mut a = client(&s, "Inventory.csv", "A")?;
         let mut b = client(&s, "Inventory.csv", "B")?;
         a.timeout = 600;
-        let x = call!(a, vec![a.exclusive(E::ReleaseLock)]).await?;
-        assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call!(a, vec![a.exclusive(E::GetLock)]).await?;
-        assert_eq!(x.code(0), "Success");
-        let x = call!(b, vec![b.exclusive(E::GetLock)]).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        expect!(
+            a,
+            vec![a.exclusive(E::ReleaseLock)],
+            "FileNotLockedOnServer"
+        );
+        expect!(a, vec![a.exclusive(E::GetLock)], "Success");
+        let x = expect!(
+            b,
+            vec![b.exclusive(E::GetLock)],
+            "FileAlreadyLockedOnServer"
+        );
         assert!(x
             .sub(0)
             .and_then(|s| s.error_message.clone())
             .is_some_and(|m| m.contains("test\\A")));
-        let x = call!(b, vec![b.exclusive(E::CheckLockAvailability)]).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call!(b, vec![b.exclusive(E::ReleaseLock)]).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
-        let x = call!(a, vec![a.exclusive(E::GetLock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(
+            b,
+            vec![b.exclusive(E::CheckLockAvailability)],
+            "FileAlreadyLockedOnServer"
+        );
+        expect!(
+            b,
+            vec![b.exclusive(E::ReleaseLock)],
+            "FileAlreadyLockedOnServer"
+        );
+        expect!(a, vec![a.exclusive(E::GetLock)], "Success");
         // CSV files are not coauthorable: conversion to a schema lock is refused.
-        let x = call!(a, vec![a.exclusive(E::ConvertToSchema)]).await?;
-        assert_eq!(x.code(0), "LockNotConvertedAsCoauthDisabled");
+        expect!(
+            a,
+            vec![a.exclusive(E::ConvertToSchema)],
+            "LockNotConvertedAsCoauthDisabled"
+        );
         s.clock.advance_secs(601);
         let x = call!(b, vec![b.exclusive(E::GetLock)]).await?;
         assert_eq!(x.code(0), "Success", "A's lock expired");
-        let x = call!(b, vec![b.exclusive(E::ReleaseLock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(b, vec![b.exclusive(E::ReleaseLock)], "Success");
         let x = call!(a, vec![a.exclusive(E::RefreshLock)]).await?;
         assert_eq!(x.code(0), "Success", "refresh without a lock takes one");
 
         let mut w = client(&s, "Report.docx", "W")?;
         call!(w, vec![w.exclusive(E::GetLock)]).await?;
-        let x = call!(w, vec![w.exclusive(E::ConvertToSchemaJoinCoauth)]).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(
+            w,
+            vec![w.exclusive(E::ConvertToSchemaJoinCoauth)],
+            "Success"
+        );
         assert_eq!(data(&x, 0).coauth_status, Some(CoauthStatus::Alone));
         assert!(data(&x, 0).transition_id.is_some());
-        let x = call!(w, vec![w.exclusive(E::ConvertToSchema)]).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        expect!(
+            w,
+            vec![w.exclusive(E::ConvertToSchema)],
+            "FileAlreadyLockedOnServer"
+        );
         Ok(())
     })
 }
@@ -341,8 +400,7 @@ fn coauth_off_falls_back_to_exclusive_only_when_allowed() -> TestResult {
         let s = start(false, 10).await?;
         let mut a = client(&s, "Report.docx", "A")?;
         let mut b = client(&s, "Report.docx", "B")?;
-        let x = call!(a, coauth(&a, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        let x = expect!(a, coauth(&a, CoauthRequestType::JoinCoauthoring), "Success");
         let d = data(&x, 0);
         assert_eq!(d.lock_type, Some(LockType::ExclusiveLock));
         assert_eq!(d.coauth_status, Some(CoauthStatus::None));
@@ -350,18 +408,26 @@ fn coauth_off_falls_back_to_exclusive_only_when_allowed() -> TestResult {
             d.exclusive_lock_return_reason,
             Some(ExclusiveLockReturnReason::CoauthoringDisabled)
         );
-        let x = call!(b, coauth(&b, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        expect!(
+            b,
+            coauth(&b, CoauthRequestType::JoinCoauthoring),
+            "FileAlreadyLockedOnServer"
+        );
         let mut sub = b.coauth(CoauthRequestType::JoinCoauthoring);
         if let Some(d) = sub.sub_request_data.as_mut() {
             d.allow_fallback_to_exclusive = Some(false);
         }
-        let x = call!(b, vec![sub]).await?;
-        assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call!(b, coauth(&b, CoauthRequestType::RefreshCoauthoring)).await?;
-        assert_eq!(x.code(0), "FileNotLockedOnServer");
-        let x = call!(a, coauth(&a, CoauthRequestType::RefreshCoauthoring)).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(b, vec![sub], "FileNotLockedOnServer");
+        expect!(
+            b,
+            coauth(&b, CoauthRequestType::RefreshCoauthoring),
+            "FileNotLockedOnServer"
+        );
+        let x = expect!(
+            a,
+            coauth(&a, CoauthRequestType::RefreshCoauthoring),
+            "Success"
+        );
         assert_eq!(data(&x, 0).lock_type, Some(LockType::ExclusiveLock));
         Ok(())
     })
@@ -386,11 +452,13 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         b.download().await?;
 
         let lock = b.schema_lock_id.clone();
-        let x = call!(b, vec![b.upload_sub(b"version two\n", &lock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(b, vec![b.upload_sub(b"version two\n", &lock)], "Success");
         assert_ne!(b.etag, etag1);
-        let x = call!(a, vec![a.upload_sub(b"stale edit\n", &lock)]).await?;
-        assert_eq!(x.code(0), "CellRequestFail");
+        let x = expect!(
+            a,
+            vec![a.upload_sub(b"stale edit\n", &lock)],
+            "CellRequestFail"
+        );
         let fb = x.cell_response(0).ok_or("no FSSHTTPB response")?;
         let err = fb
             .sub_responses
@@ -403,8 +471,7 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         ));
         let (_, file) = a.download().await?;
         assert_eq!(file.as_deref(), Some(&b"version two\n"[..]));
-        let x = call!(a, vec![a.upload_sub(b"version three\n", &lock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(a, vec![a.upload_sub(b"version three\n", &lock)], "Success");
         let (_, file) = b.download().await?;
         assert_eq!(file.as_deref(), Some(&b"version three\n"[..]));
 
@@ -413,12 +480,14 @@ fn cell_download_upload_and_coherency_failure() -> TestResult {
         if let Some(d) = dl.sub_request_data.as_mut() {
             d.etag = etag1.clone();
         }
-        let x = call!(a, vec![dl]).await?;
-        assert_eq!(x.code(0), "CellRequestFail");
+        expect!(a, vec![dl], "CellRequestFail");
         let mut z = client(&s, "Report.docx", "Z")?;
         z.download().await?;
-        let x = call!(z, vec![z.upload_sub(b"intruder\n", "wrong-lock")]).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        expect!(
+            z,
+            vec![z.upload_sub(b"intruder\n", "wrong-lock")],
+            "FileAlreadyLockedOnServer"
+        );
 
         // Versions: three, the newest current.
         let sub = CellClient::sub(
@@ -478,14 +547,16 @@ fn dependencies_and_missing_files() -> TestResult {
         assert_eq!(data(&x, 2).user_login.as_deref(), Some("test\\B"));
 
         let mut m = client(&s, "Missing.docx", "M")?;
-        let x = call!(m, coauth(&m, CoauthRequestType::JoinCoauthoring)).await?;
-        assert_eq!(x.code(0), "FileNotExistsOrCannotBeCreated");
+        expect!(
+            m,
+            coauth(&m, CoauthRequestType::JoinCoauthoring),
+            "FileNotExistsOrCannotBeCreated"
+        );
         let (x, file) = m.download().await?;
         assert_eq!(x.code(0), "CellRequestFail");
         assert!(file.is_none());
         // Put Changes to a missing Url creates the file.
-        let x = call!(m, vec![m.upload_sub(b"new file\n", "none")]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(m, vec![m.upload_sub(b"new file\n", "none")], "Success");
         let (_, file) = m.download().await?;
         assert_eq!(file.as_deref(), Some(&b"new file\n"[..]));
         Ok(())
@@ -577,8 +648,7 @@ fn put_changes_to_a_url_naming_a_path_is_refused() -> TestResult {
         assert!(!victim.exists());
         // A plain new name still works.
         let mut c = client_for(&site, "New%20File.docx", "T")?;
-        let x = call!(c, vec![c.upload_sub(b"fine\n", "none")]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(c, vec![c.upload_sub(b"fine\n", "none")], "Success");
         assert!(data.join("New File.docx").exists());
         Ok(())
     })
@@ -611,8 +681,11 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
                 }),
             )
         };
-        let x = call!(a, vec![ed(Ed::UpdateEditorMetadata, Some("k0"))]).await?;
-        assert_eq!(x.code(0), "EditorClientIdNotFound");
+        expect!(
+            a,
+            vec![ed(Ed::UpdateEditorMetadata, Some("k0"))],
+            "EditorClientIdNotFound"
+        );
         let x = call!(
             a,
             vec![
@@ -674,40 +747,32 @@ fn metadata_subrequests_decode_cleanly() -> TestResult {
             .is_some());
         assert_eq!(data(&x, 6).property_values.map(|v| v.len()), Some(1));
 
-        let x = call!(
-            a,
-            vec![CellClient::sub(
-                SubRequestType::FileOperation,
-                Some(SubRequestData {
-                    file_operation: Some(FileOperationRequestType::Rename),
-                    new_file_name: Some("Renamed.txt".into()),
-                    ..SubRequestData::default()
-                }),
-            )],
-        )
-        .await?;
-        assert_eq!(x.code(0), "Success");
+        let rename = CellClient::sub(
+            SubRequestType::FileOperation,
+            Some(SubRequestData {
+                file_operation: Some(FileOperationRequestType::Rename),
+                new_file_name: Some("Renamed.txt".into()),
+                ..SubRequestData::default()
+            }),
+        );
+        expect!(a, vec![rename], "Success");
         let mut r = client(&s, "Renamed.txt", "A")?;
         let (_, file) = r.download().await?;
         assert_eq!(
             file.as_deref(),
             Some(synctap::server::store::SAMPLES[2].1.as_bytes())
         );
-        let x = call!(
-            r,
-            vec![CellClient::sub(
-                SubRequestType::Versioning,
-                Some(SubRequestData {
-                    versioning_request_type: Some(
-                        synctap::decode::fsshttp::VersioningRequestType::RestoreVersion,
-                    ),
-                    version: Some("9.0".into()),
-                    ..SubRequestData::default()
-                }),
-            )],
-        )
-        .await?;
-        assert_eq!(x.code(0), "VersionNotFound");
+        let restore = CellClient::sub(
+            SubRequestType::Versioning,
+            Some(SubRequestData {
+                versioning_request_type: Some(
+                    synctap::decode::fsshttp::VersioningRequestType::RestoreVersion,
+                ),
+                version: Some("9.0".into()),
+                ..SubRequestData::default()
+            }),
+        );
+        expect!(r, vec![restore], "VersionNotFound");
         Ok(())
     })
 }
@@ -829,8 +894,11 @@ fn webdav_resourcetags_collblobs_and_locks() -> TestResult {
         let token = token.ok_or("no Lock-Token")?;
         assert_eq!(w.lock(&notes, 60).await?.0, 423);
         let mut c = client(&s, "Notes.txt", "X")?;
-        let x = call!(c, vec![c.exclusive(ExclusiveLockRequestType::GetLock)]).await?;
-        assert_eq!(x.code(0), "FileAlreadyLockedOnServer");
+        expect!(
+            c,
+            vec![c.exclusive(ExclusiveLockRequestType::GetLock)],
+            "FileAlreadyLockedOnServer"
+        );
         assert_eq!(w.put(&notes, b"y".to_vec(), None).await?, 423);
         assert_eq!(w.put(&notes, b"y".to_vec(), Some(&token)).await?, 204);
         assert_eq!(w.unlock(&notes, "opaquelocktoken:wrong").await?, 409);
@@ -839,8 +907,11 @@ fn webdav_resourcetags_collblobs_and_locks() -> TestResult {
         let (_, t2) = w.lock(&notes, 60).await?;
         assert!(t2.is_some());
         s.clock.advance_secs(61);
-        let x = call!(c, vec![c.exclusive(ExclusiveLockRequestType::GetLock)]).await?;
-        assert_eq!(x.code(0), "Success");
+        expect!(
+            c,
+            vec![c.exclusive(ExclusiveLockRequestType::GetLock)],
+            "Success"
+        );
         Ok(())
     })
 }
@@ -896,28 +967,13 @@ fn garbage_is_answered_not_panicked_on() -> TestResult {
 #[test]
 fn demo_runs_against_a_separate_serve_process() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let certs = dir.path().join("certs");
-    let s = serve(dir.path(), "data", &["--max-coauthors", "2"])?;
-    let url = s
-        .banner
-        .strip_prefix("synctap serve listening on ")
-        .ok_or("unexpected first line")?
-        .to_owned();
-    let capture = dir.path().join("c.jsonl");
-    let out = synctap()
-        .arg("--certs")
-        .arg(&certs)
-        .args(["demo", "--no-ui", "--server"])
-        .arg(format!("{url}/sites/remote"))
-        .arg("--capture")
-        .arg(&capture)
-        .output();
-    drop(s);
-    let out = out?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let run = crate::util::DemoSetup::new(&["--max-coauthors", "2"])
+        .capture("c.jsonl")
+        .run(dir.path())?;
+    drop(run.serve);
+    let text = run.stdout;
     assert!(text.contains("NumberOfCoauthorsReachedMax"), "{text}");
-    assert!(crate::util::read_capture(&capture).len() > 20);
+    assert!(crate::util::read_capture(&run.capture).len() > 20);
     Ok(())
 }
 

@@ -103,6 +103,37 @@ impl Cap {
         self.fss_raw(at, conn, subs, resps)
     }
 
+    /// `fss` with one subrequest and its answer.
+    fn fss1(&mut self, at: i64, conn: u64, q: SubRequest, a: Option<SubResponse>) -> u64 {
+        self.fss(at, conn, vec![(q, a)])
+    }
+
+    /// One MS-FSSHTTP coauthoring subrequest from `client` and its answer.
+    fn coauth(
+        &mut self,
+        at: i64,
+        conn: u64,
+        t: CoauthRequestType,
+        client: &str,
+        timeout: Option<i64>,
+        answer: Option<SubResponse>,
+    ) -> u64 {
+        self.fss1(at, conn, coauth(t, client, timeout), answer)
+    }
+
+    /// One exclusive lock subrequest for lock `id` and its answer.
+    fn lock(
+        &mut self,
+        at: i64,
+        conn: u64,
+        t: ExclusiveLockRequestType,
+        id: &str,
+        timeout: Option<i64>,
+        answer: Option<SubResponse>,
+    ) -> u64 {
+        self.fss1(at, conn, exclusive(t, id, None, timeout), answer)
+    }
+
     fn fss_raw(
         &mut self,
         at: i64,
@@ -129,13 +160,7 @@ impl Cap {
         resp_headers: &[(&str, &str)],
         resp_body: &[u8],
     ) -> u64 {
-        let h = |v: &[(&str, &str)]| {
-            Headers(
-                v.iter()
-                    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                    .collect(),
-            )
-        };
+        let h = |v: &[(&str, &str)]| Headers::from(v);
         self.exchange(
             at,
             conn,
@@ -156,6 +181,55 @@ impl Cap {
                 body: Body::complete(resp_body.to_vec()),
             }),
         )
+    }
+
+    /// A WebDAV LOCK of `path` (lockinfo body, `Timeout: Second-SECS` and `headers`)
+    /// granted: lock `token` for `secs` in `Lock-Token` (then `answer_headers`) and in the
+    /// lockdiscovery body.
+    #[allow(clippy::too_many_arguments)]
+    fn dav_lock(
+        &mut self,
+        at: i64,
+        conn: u64,
+        path: &str,
+        token: &str,
+        secs: u64,
+        headers: &[(&str, &str)],
+        answer_headers: &[(&str, &str)],
+    ) -> u64 {
+        let timeout = format!("Second-{secs}");
+        let lock_token = format!("<{token}>");
+        let mut q = vec![("Timeout", timeout.as_str())];
+        q.extend_from_slice(headers);
+        let mut a = vec![("Lock-Token", lock_token.as_str())];
+        a.extend_from_slice(answer_headers);
+        let body = lockdiscovery(token, secs);
+        self.dav(
+            at,
+            conn,
+            "LOCK",
+            path,
+            &q,
+            LOCKINFO.as_bytes(),
+            200,
+            &a,
+            &body,
+        )
+    }
+
+    /// A WebDAV request answered `status` with no headers and no body.
+    #[allow(clippy::too_many_arguments)]
+    fn dav_bare(
+        &mut self,
+        at: i64,
+        conn: u64,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        status: u16,
+    ) -> u64 {
+        self.dav(at, conn, method, path, headers, body, status, &[], b"")
     }
 
     /// One cell storage POST to `url` from a decoder fixture pair (header block, blank
@@ -386,69 +460,57 @@ fn no_errors(r: &TimelineReport) {
 fn coauthoring_capture() -> Cap {
     use CoauthRequestType::*;
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.coauth(
         60,
         2,
-        vec![(
-            coauth(JoinCoauthoring, "client-2", Some(3600)),
-            shared("Coauthoring"),
-        )],
+        JoinCoauthoring,
+        "client-2",
+        Some(3600),
+        shared("Coauthoring"),
     );
-    c.fss(
-        90,
-        1,
-        vec![(coauth(MarkTransitionComplete, "client-1", None), ok())],
-    );
-    c.fss(
+    c.coauth(90, 1, MarkTransitionComplete, "client-1", None, ok());
+    c.coauth(
         120,
         3,
-        vec![(
-            coauth(JoinCoauthoring, "client-3", Some(3600)),
-            fail("NumberOfCoauthorsReachedMax"),
-        )],
+        JoinCoauthoring,
+        "client-3",
+        Some(3600),
+        fail("NumberOfCoauthorsReachedMax"),
     );
-    c.fss(
+    c.coauth(
         600,
         1,
-        vec![(
-            coauth(RefreshCoauthoring, "client-1", Some(3600)),
-            shared("Coauthoring"),
-        )],
+        RefreshCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Coauthoring"),
     );
-    c.fss(
+    c.coauth(
         700,
         2,
-        vec![(
-            coauth(RefreshCoauthoring, "client-2", Some(3600)),
-            shared("Coauthoring"),
-        )],
+        RefreshCoauthoring,
+        "client-2",
+        Some(3600),
+        shared("Coauthoring"),
     );
-    c.fss(
-        1200,
-        2,
-        vec![(coauth(ExitCoauthoring, "client-2", None), ok())],
-    );
-    c.fss(
+    c.coauth(1200, 2, ExitCoauthoring, "client-2", None, ok());
+    c.coauth(
         1300,
         1,
-        vec![(
-            coauth(GetCoauthoringStatus, "client-1", None),
-            status("Alone"),
-        )],
+        GetCoauthoringStatus,
+        "client-1",
+        None,
+        status("Alone"),
     );
-    c.fss(
-        1500,
-        1,
-        vec![(coauth(ExitCoauthoring, "client-1", None), ok())],
-    );
+    c.coauth(1500, 1, ExitCoauthoring, "client-1", None, ok());
     c
 }
 
@@ -510,21 +572,19 @@ fn schema_lock_id_conflict_refused_and_granted() -> TestResult {
     use CoauthRequestType::*;
     // Well-behaved: the second SchemaLockID is refused, and the refusal is explained.
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.fss1(
         10,
         2,
-        vec![(
-            coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)),
-            fail("FileAlreadyLockedOnServer"),
-        )],
+        coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)),
+        fail("FileAlreadyLockedOnServer"),
     );
     let r = c.fold()?;
     assert_eq!(r.findings, vec![]);
@@ -539,21 +599,19 @@ fn schema_lock_id_conflict_refused_and_granted() -> TestResult {
 
     // Misbehaving: the server grants it.
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.fss1(
         10,
         2,
-        vec![(
-            coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)),
-            shared("Coauthoring"),
-        )],
+        coauth_schema(JoinCoauthoring, "client-2", OTHER_SCHEMA, Some(3600)),
+        shared("Coauthoring"),
     );
     let r = c.fold()?;
     assert_eq!(
@@ -569,61 +627,43 @@ fn exclusive_capture() -> Cap {
     use CoauthRequestType::*;
     use ExclusiveLockRequestType as X;
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
     let mut conv = coauth(ConvertToExclusive, "client-1", Some(3600));
     if let Some(d) = &mut conv.sub_request_data {
         d.exclusive_lock_id = Some("{X-1}".to_owned());
         d.release_lock_on_conversion_to_exclusive_failure = Some(false);
     }
-    c.fss(30, 1, vec![(conv, ok())]);
-    c.fss(
-        600,
-        1,
-        vec![(exclusive(X::RefreshLock, "{X-1}", None, Some(3600)), ok())],
-    );
-    c.fss(
+    c.fss1(30, 1, conv, ok());
+    c.lock(600, 1, X::RefreshLock, "{X-1}", Some(3600), ok());
+    c.lock(
         700,
         2,
-        vec![(
-            exclusive(X::GetLock, "{Y-2}", None, Some(3600)),
-            fail("FileAlreadyLockedOnServer"),
-        )],
+        X::GetLock,
+        "{Y-2}",
+        Some(3600),
+        fail("FileAlreadyLockedOnServer"),
     );
-    c.fss(
-        900,
-        1,
-        vec![(exclusive(X::ReleaseLock, "{X-1}", None, None), ok())],
-    );
-    c.fss(
-        1000,
-        2,
-        vec![(exclusive(X::GetLock, "{Y-2}", None, Some(3600)), ok())],
-    );
-    c.fss(
+    c.lock(900, 1, X::ReleaseLock, "{X-1}", None, ok());
+    c.lock(1000, 2, X::GetLock, "{Y-2}", Some(3600), ok());
+    c.fss1(
         1100,
         2,
-        vec![(
-            exclusive(
-                X::ConvertToSchemaJoinCoauth,
-                "{Y-2}",
-                Some("client-2"),
-                Some(3600),
-            ),
-            shared("Alone"),
-        )],
+        exclusive(
+            X::ConvertToSchemaJoinCoauth,
+            "{Y-2}",
+            Some("client-2"),
+            Some(3600),
+        ),
+        shared("Alone"),
     );
-    c.fss(
-        1200,
-        2,
-        vec![(coauth(ExitCoauthoring, "client-2", None), ok())],
-    );
+    c.coauth(1200, 2, ExitCoauthoring, "client-2", None, ok());
     c
 }
 
@@ -673,29 +713,29 @@ fn exclusive_lock_get_refresh_release_and_conversions() -> TestResult {
 fn an_unrefreshed_lock_expires_and_a_late_refresh_is_flagged() -> TestResult {
     use CoauthRequestType::*;
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.coauth(
         4000,
         1,
-        vec![(
-            coauth(RefreshCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        RefreshCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.lock(
         4100,
         2,
-        vec![(
-            exclusive(ExclusiveLockRequestType::GetLock, "{Z}", None, Some(600)),
-            fail("FileAlreadyLockedOnServer"),
-        )],
+        ExclusiveLockRequestType::GetLock,
+        "{Z}",
+        Some(600),
+        fail("FileAlreadyLockedOnServer"),
     );
     let r = c.fold()?;
     assert_eq!(
@@ -717,28 +757,28 @@ fn an_unrefreshed_lock_expires_and_a_late_refresh_is_flagged() -> TestResult {
 fn coherency_capture(download: bool) -> Cap {
     use CoauthRequestType::*;
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.coauth(
         10,
         2,
-        vec![(
-            coauth(JoinCoauthoring, "client-2", Some(3600)),
-            shared("Coauthoring"),
-        )],
+        JoinCoauthoring,
+        "client-2",
+        Some(3600),
+        shared("Coauthoring"),
     );
-    c.fss(20, 2, vec![(put_changes(), put_ok())]);
-    c.fss(30, 1, vec![(put_changes(), coherency_failure())]);
+    c.fss1(20, 2, put_changes(), put_ok());
+    c.fss1(30, 1, put_changes(), coherency_failure());
     if download {
-        c.fss(40, 1, vec![(query_changes(), query_ok())]);
+        c.fss1(40, 1, query_changes(), query_ok());
     }
-    c.fss(50, 1, vec![(put_changes(), put_ok())]);
+    c.fss1(50, 1, put_changes(), put_ok());
     c
 }
 
@@ -795,16 +835,14 @@ fn webdav_capture() -> Cap {
     let lt = format!("<{TOKEN}>");
     let if_h = format!("(<{TOKEN}>)");
     let xml = [("Content-Type", "text/xml; charset=utf-8")];
-    c.dav(
+    c.dav_lock(
         0,
         1,
-        "LOCK",
         "/docs/Plan.docx",
-        &[("Timeout", "Second-3600"), ("Depth", "0")],
-        LOCKINFO.as_bytes(),
-        200,
-        &[("Lock-Token", lt.as_str()), xml[0]],
-        &lockdiscovery(TOKEN, 3600),
+        TOKEN,
+        3600,
+        &[("Depth", "0")],
+        &xml,
     );
     c.dav(
         600,
@@ -817,18 +855,17 @@ fn webdav_capture() -> Cap {
         &xml,
         &lockdiscovery(TOKEN, 3600),
     );
-    c.dav(
+    let bob = LOCKINFO.replace("alice", "bob");
+    c.dav_bare(
         700,
         2,
         "LOCK",
         "/docs/Plan.docx",
         &[("Timeout", "Second-3600")],
-        LOCKINFO.replace("alice", "bob").as_bytes(),
+        bob.as_bytes(),
         423,
-        &[],
-        b"",
     );
-    c.dav(
+    c.dav_bare(
         1800,
         1,
         "UNLOCK",
@@ -836,8 +873,6 @@ fn webdav_capture() -> Cap {
         &[("Lock-Token", lt.as_str())],
         b"",
         204,
-        &[],
-        b"",
     );
     c
 }
@@ -884,18 +919,14 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "lock.shared-while-exclusive",
             Error,
             Box::new(|c: &mut Cap| {
-                c.fss(
-                    0,
-                    1,
-                    vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())],
-                );
-                c.fss(
+                c.lock(0, 1, X::GetLock, "{X}", Some(3600), ok());
+                c.coauth(
                     10,
                     2,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-2", Some(3600)),
-                        shared("Alone"),
-                    )],
+                    JoinCoauthoring,
+                    "client-2",
+                    Some(3600),
+                    shared("Alone"),
                 );
             }),
         ),
@@ -903,56 +934,44 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "lock.exclusive-while-shared",
             Error,
             Box::new(|c: &mut Cap| {
-                c.fss(
+                c.coauth(
                     0,
                     1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(3600)),
-                        shared("Alone"),
-                    )],
+                    JoinCoauthoring,
+                    "client-1",
+                    Some(3600),
+                    shared("Alone"),
                 );
-                c.fss(
-                    10,
-                    2,
-                    vec![(exclusive(X::GetLock, "{Y}", None, Some(3600)), ok())],
-                );
+                c.lock(10, 2, X::GetLock, "{Y}", Some(3600), ok());
             }),
         ),
         (
             "lock.exclusive-conflict",
             Error,
             Box::new(|c: &mut Cap| {
-                c.fss(
-                    0,
-                    1,
-                    vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())],
-                );
-                c.fss(
-                    10,
-                    2,
-                    vec![(exclusive(X::GetLock, "{Y}", None, Some(3600)), ok())],
-                );
+                c.lock(0, 1, X::GetLock, "{X}", Some(3600), ok());
+                c.lock(10, 2, X::GetLock, "{Y}", Some(3600), ok());
             }),
         ),
         (
             "coauth.status-alone",
             Error,
             Box::new(|c: &mut Cap| {
-                c.fss(
+                c.coauth(
                     0,
                     1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(3600)),
-                        shared("Alone"),
-                    )],
+                    JoinCoauthoring,
+                    "client-1",
+                    Some(3600),
+                    shared("Alone"),
                 );
-                c.fss(
+                c.coauth(
                     10,
                     2,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-2", Some(3600)),
-                        shared("Alone"),
-                    )],
+                    JoinCoauthoring,
+                    "client-2",
+                    Some(3600),
+                    shared("Alone"),
                 );
             }),
         ),
@@ -960,13 +979,13 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "coauth.status-coauthoring",
             Warning,
             Box::new(|c: &mut Cap| {
-                c.fss(
+                c.coauth(
                     0,
                     1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(3600)),
-                        shared("Coauthoring"),
-                    )],
+                    JoinCoauthoring,
+                    "client-1",
+                    Some(3600),
+                    shared("Coauthoring"),
                 );
             }),
         ),
@@ -974,43 +993,28 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "lock.refresh-after-expiry",
             Warning,
             Box::new(|c: &mut Cap| {
-                c.fss(
-                    0,
-                    1,
-                    vec![(exclusive(X::GetLock, "{X}", None, Some(60)), ok())],
-                );
-                c.fss(
-                    120,
-                    1,
-                    vec![(exclusive(X::RefreshLock, "{X}", None, Some(60)), ok())],
-                );
+                c.lock(0, 1, X::GetLock, "{X}", Some(60), ok());
+                c.lock(120, 1, X::RefreshLock, "{X}", Some(60), ok());
             }),
         ),
         (
             "lock.timeout-range",
             Warning,
             Box::new(|c: &mut Cap| {
-                c.fss(
-                    0,
-                    1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(30)),
-                        shared("Alone"),
-                    )],
-                );
+                c.coauth(0, 1, JoinCoauthoring, "client-1", Some(30), shared("Alone"));
             }),
         ),
         (
             "lock.timeout-range",
             Info,
             Box::new(|c: &mut Cap| {
-                c.fss(
+                c.coauth(
                     0,
                     1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(600)),
-                        shared("Alone"),
-                    )],
+                    JoinCoauthoring,
+                    "client-1",
+                    Some(600),
+                    shared("Alone"),
                 );
             }),
         ),
@@ -1018,45 +1022,29 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "lock.release-without-lock",
             Error,
             Box::new(|c: &mut Cap| {
-                c.fss(
-                    0,
-                    1,
-                    vec![(exclusive(X::GetLock, "{X}", None, Some(3600)), ok())],
-                );
-                c.fss(
-                    10,
-                    1,
-                    vec![(exclusive(X::ReleaseLock, "{X}", None, None), ok())],
-                );
-                c.fss(
-                    20,
-                    1,
-                    vec![(exclusive(X::ReleaseLock, "{X}", None, None), ok())],
-                );
+                c.lock(0, 1, X::GetLock, "{X}", Some(3600), ok());
+                c.lock(10, 1, X::ReleaseLock, "{X}", None, ok());
+                c.lock(20, 1, X::ReleaseLock, "{X}", None, ok());
             }),
         ),
         (
             "lock.release-without-lock",
             Warning,
             Box::new(|c: &mut Cap| {
-                c.fss(
-                    0,
-                    1,
-                    vec![(coauth(ExitCoauthoring, "client-9", None), ok())],
-                );
+                c.coauth(0, 1, ExitCoauthoring, "client-9", None, ok());
             }),
         ),
         (
             "lock.unexplained-refusal",
             Warning,
             Box::new(|c: &mut Cap| {
-                c.fss(
+                c.coauth(
                     0,
                     1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(3600)),
-                        fail("FileAlreadyLockedOnServer"),
-                    )],
+                    JoinCoauthoring,
+                    "client-1",
+                    Some(3600),
+                    fail("FileAlreadyLockedOnServer"),
                 );
             }),
         ),
@@ -1098,13 +1086,13 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "fsshttp.unknown-error-code",
             Error,
             Box::new(|c: &mut Cap| {
-                c.fss(
+                c.coauth(
                     0,
                     1,
-                    vec![(
-                        coauth(JoinCoauthoring, "client-1", Some(3600)),
-                        fail("TotallyBogus"),
-                    )],
+                    JoinCoauthoring,
+                    "client-1",
+                    Some(3600),
+                    fail("TotallyBogus"),
                 );
             }),
         ),
@@ -1112,39 +1100,17 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             "cell.retry-without-download",
             Warning,
             Box::new(|c: &mut Cap| {
-                c.fss(0, 1, vec![(put_changes(), coherency_failure())]);
-                c.fss(10, 1, vec![(put_changes(), put_ok())]);
+                c.fss1(0, 1, put_changes(), coherency_failure());
+                c.fss1(10, 1, put_changes(), put_ok());
             }),
         ),
         (
             "webdav.lock.conflict",
             Error,
             Box::new(|c: &mut Cap| {
-                let a = format!("<{TOKEN}>");
                 let other = "opaquelocktoken:00000000-0000-0000-0000-000000000002";
-                let b = format!("<{other}>");
-                c.dav(
-                    0,
-                    1,
-                    "LOCK",
-                    "/d.docx",
-                    &[("Timeout", "Second-600")],
-                    LOCKINFO.as_bytes(),
-                    200,
-                    &[("Lock-Token", a.as_str())],
-                    &lockdiscovery(TOKEN, 600),
-                );
-                c.dav(
-                    10,
-                    2,
-                    "LOCK",
-                    "/d.docx",
-                    &[("Timeout", "Second-600")],
-                    LOCKINFO.as_bytes(),
-                    200,
-                    &[("Lock-Token", b.as_str())],
-                    &lockdiscovery(other, 600),
-                );
+                c.dav_lock(0, 1, "/d.docx", TOKEN, 600, &[], &[]);
+                c.dav_lock(10, 2, "/d.docx", other, 600, &[], &[]);
             }),
         ),
         (
@@ -1153,18 +1119,8 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
             Box::new(|c: &mut Cap| {
                 let a = format!("<{TOKEN}>");
                 let if_h = format!("(<{TOKEN}>)");
-                c.dav(
-                    0,
-                    1,
-                    "LOCK",
-                    "/d.docx",
-                    &[("Timeout", "Second-600")],
-                    LOCKINFO.as_bytes(),
-                    200,
-                    &[("Lock-Token", a.as_str())],
-                    &lockdiscovery(TOKEN, 600),
-                );
-                c.dav(
+                c.dav_lock(0, 1, "/d.docx", TOKEN, 600, &[], &[]);
+                c.dav_bare(
                     10,
                     1,
                     "UNLOCK",
@@ -1172,10 +1128,8 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
                     &[("Lock-Token", a.as_str())],
                     b"",
                     204,
-                    &[],
-                    b"",
                 );
-                c.dav(
+                c.dav_bare(
                     20,
                     1,
                     "PUT",
@@ -1183,8 +1137,6 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
                     &[("If", if_h.as_str())],
                     b"data",
                     204,
-                    &[],
-                    b"",
                 );
             }),
         ),
@@ -1205,25 +1157,14 @@ fn a_misbehaving_server_breaks_each_rule_once() -> TestResult {
 #[test]
 fn webdav_lock_explains_a_cell_storage_refusal() -> TestResult {
     let mut c = Cap::new();
-    let lt = format!("<{TOKEN}>");
-    c.dav(
-        0,
-        1,
-        "LOCK",
-        FILE,
-        &[("Timeout", "Second-3600"), ("Depth", "0")],
-        LOCKINFO.as_bytes(),
-        200,
-        &[("Lock-Token", lt.as_str())],
-        &lockdiscovery(TOKEN, 3600),
-    );
-    c.fss(
+    c.dav_lock(0, 1, FILE, TOKEN, 3600, &[("Depth", "0")], &[]);
+    c.lock(
         10,
         2,
-        vec![(
-            exclusive(ExclusiveLockRequestType::GetLock, "{X}", None, Some(3600)),
-            fail("FileAlreadyLockedOnServer"),
-        )],
+        ExclusiveLockRequestType::GetLock,
+        "{X}",
+        Some(3600),
+        fail("FileAlreadyLockedOnServer"),
     );
     let r = c.fold()?;
     assert!(
@@ -1285,21 +1226,21 @@ fn history_limit_keeps_memory_flat_but_findings_complete() -> TestResult {
     let path = dir.path().join("c.jsonl");
     let mut c = coauthoring_capture();
     // Append a misbehaving pair so there is something to find.
-    c.fss(
+    c.coauth(
         2000,
         1,
-        vec![(
-            coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        CoauthRequestType::JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.coauth(
         2010,
         2,
-        vec![(
-            coauth(CoauthRequestType::JoinCoauthoring, "client-2", Some(3600)),
-            shared("Alone"),
-        )],
+        CoauthRequestType::JoinCoauthoring,
+        "client-2",
+        Some(3600),
+        shared("Alone"),
     );
     write_capture(&path, c.xs)?;
     let full = fold_file(&path, TimelineOptions::default())?;
@@ -1326,21 +1267,21 @@ fn check_and_timeline_commands() -> TestResult {
     let bad = dir.path().join("bad.jsonl");
     write_capture(&good, coauthoring_capture().xs)?;
     let mut c = Cap::new();
-    c.fss(
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(CoauthRequestType::JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        CoauthRequestType::JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
-    c.fss(
+    c.coauth(
         10,
         2,
-        vec![(
-            coauth(CoauthRequestType::JoinCoauthoring, "client-2", Some(3600)),
-            shared("Alone"),
-        )],
+        CoauthRequestType::JoinCoauthoring,
+        "client-2",
+        Some(3600),
+        shared("Alone"),
     );
     write_capture(&bad, c.xs)?;
     let run = |args: &[&str], p: &Path| -> anyhow::Result<i32> {
@@ -1407,18 +1348,17 @@ fn schema_lock_and_editors_table_lanes() -> TestResult {
             (editors(E::JoinEditingSession, "client-1", Some(3600)), ok()),
         ],
     );
-    c.fss(
+    c.fss1(
         30,
         2,
-        vec![(
-            schema_lock(S::GetLock, "client-2", Some(3600)),
-            lock.clone(),
-        )],
+        schema_lock(S::GetLock, "client-2", Some(3600)),
+        lock.clone(),
     );
-    c.fss(
+    c.fss1(
         60,
         1,
-        vec![(schema_lock(S::RefreshLock, "client-1", Some(7200)), lock)],
+        schema_lock(S::RefreshLock, "client-1", Some(7200)),
+        lock,
     );
     c.fss(
         90,
@@ -1463,18 +1403,14 @@ fn exchanges_recorded_out_of_start_order_are_folded_in_time_order() -> TestResul
     use CoauthRequestType::*;
     let mut c = Cap::new();
     // The capture records an exchange when it ends: the Join (started first) comes second.
-    c.fss(
-        10,
-        1,
-        vec![(coauth(ExitCoauthoring, "client-1", None), ok())],
-    );
-    c.fss(
+    c.coauth(10, 1, ExitCoauthoring, "client-1", None, ok());
+    c.coauth(
         0,
         1,
-        vec![(
-            coauth(JoinCoauthoring, "client-1", Some(3600)),
-            shared("Alone"),
-        )],
+        JoinCoauthoring,
+        "client-1",
+        Some(3600),
+        shared("Alone"),
     );
     let r = c.fold()?;
     assert_eq!(
@@ -1551,7 +1487,7 @@ mod robustness {
             3 => fail("NotAnErrorCode"),
             _ => None,
         };
-        c.fss(at, u64::from(client % 4), vec![(q, answer)]);
+        c.fss1(at, u64::from(client % 4), q, answer);
     }
 
     proptest! {

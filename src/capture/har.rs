@@ -138,6 +138,17 @@ fn headers_json(h: &Headers) -> Vec<Value> {
         .collect()
 }
 
+/// The `comment` of a body synctap stored only a prefix of.
+fn truncation_comment(b: &Body) -> Option<String> {
+    b.truncated.then(|| {
+        format!(
+            "truncated by synctap: {} of {} bytes stored",
+            b.bytes.len(),
+            b.len
+        )
+    })
+}
+
 /// Text when UTF-8, else base64; the second value names the encoding.
 fn body_text(b: &Body) -> (String, Option<&'static str>) {
     body_text_of(&b.bytes)
@@ -185,12 +196,8 @@ fn entry(x: &Exchange, decoded: &DecodedExchange) -> Value {
         if let Some(e) = enc {
             post["_encoding"] = json!(e);
         }
-        if req.body.truncated {
-            post["comment"] = json!(format!(
-                "truncated by synctap: {} of {} bytes stored",
-                req.body.bytes.len(),
-                req.body.len
-            ));
+        if let Some(c) = truncation_comment(&req.body) {
+            post["comment"] = json!(c);
         }
         request["postData"] = post;
     }
@@ -218,12 +225,8 @@ fn entry(x: &Exchange, decoded: &DecodedExchange) -> Value {
             if let Some(e) = enc {
                 content["encoding"] = json!(e);
             }
-            if r.body.truncated {
-                content["comment"] = json!(format!(
-                    "truncated by synctap: {} of {} bytes stored",
-                    r.body.bytes.len(),
-                    r.body.len
-                ));
+            if let Some(c) = truncation_comment(&r.body) {
+                content["comment"] = json!(c);
             }
             json!({
                 "status": r.status,

@@ -765,14 +765,7 @@ mod tests {
 
     #[test]
     fn framing_follows_rfc_9112() {
-        let h = |pairs: &[(&str, &str)]| {
-            Headers(
-                pairs
-                    .iter()
-                    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                    .collect(),
-            )
-        };
+        let h = |pairs: &[(&str, &str)]| Headers::from(pairs);
         assert_eq!(request_framing(&h(&[])), Framing::Empty);
         assert_eq!(
             request_framing(&h(&[("Content-Length", "5")])),

@@ -62,35 +62,38 @@ fn soap_diags(body: &str) -> Vec<super::Diagnostic> {
     fsshttp::decode_request(Some("text/xml"), body.as_bytes()).diagnostics
 }
 
+/// The SOAP request `make(limit)` has no diagnostic mentioning `quiet`; `make(limit + 1)`
+/// has one saying `message`: that request and the diagnostic's offset.
+fn soap_over(
+    make: impl Fn(usize) -> String,
+    limit: usize,
+    quiet: &str,
+    message: &str,
+) -> (String, Option<usize>) {
+    assert!(!has(&soap_diags(&make(limit)), quiet));
+    let body = make(limit + 1);
+    let d = soap_diags(&body);
+    let at = d
+        .iter()
+        .find(|d| d.message.contains(message))
+        .map(|d| d.offset);
+    (body, at)
+}
+
 #[test]
 fn soap_nesting_depth() {
     let nested = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
-    assert!(!has(
-        &soap_diags(&nested(fsshttp::MAX_DEPTH)),
-        "nested deeper"
-    ));
-    let d = soap_diags(&nested(fsshttp::MAX_DEPTH + 1));
-    let cut = d
-        .iter()
-        .find(|d| d.message.contains("nested deeper than 64"));
-    assert_eq!(cut.map(|d| d.offset), Some(3 * fsshttp::MAX_DEPTH));
+    let limit = fsshttp::MAX_DEPTH;
+    let (_, at) = soap_over(nested, limit, "nested deeper", "nested deeper than 64");
+    assert_eq!(at, Some(3 * limit));
 }
 
 #[test]
 fn soap_element_count() {
     let many = |n: usize| format!("<r>{}</r>", "<a/>".repeat(n - 1));
-    assert!(!has(
-        &soap_diags(&many(fsshttp::MAX_ELEMENTS)),
-        "xml elements"
-    ));
-    let d = soap_diags(&many(fsshttp::MAX_ELEMENTS + 1));
-    let cut = d
-        .iter()
-        .find(|d| d.message.contains("more than 200000 xml elements"));
-    assert_eq!(
-        cut.map(|d| d.offset),
-        Some(3 + 4 * (fsshttp::MAX_ELEMENTS - 1))
-    );
+    let limit = fsshttp::MAX_ELEMENTS;
+    let (_, at) = soap_over(many, limit, "xml elements", "more than 200000 xml elements");
+    assert_eq!(at, Some(3 + 4 * (limit - 1)));
 }
 
 /// An empty element `x` with `n` attributes, the `i`th written by `attr(i)`.
@@ -102,16 +105,14 @@ fn element_x(n: usize, attr: impl Fn(usize) -> String) -> String {
 #[test]
 fn soap_attribute_count() {
     let attrs = |n: usize| element_x(n, |i| format!(" a{i}=\"\""));
-    assert!(!has(
-        &soap_diags(&attrs(fsshttp::MAX_ATTRIBUTES)),
-        "attributes on"
-    ));
-    let body = attrs(fsshttp::MAX_ATTRIBUTES + 1);
-    let d = soap_diags(&body);
-    let cut = d
-        .iter()
-        .find(|d| d.message.contains("more than 128 attributes on x"));
-    assert_eq!(cut.map(|d| d.offset), body.rfind(" a").map(|i| i + 1));
+    let limit = fsshttp::MAX_ATTRIBUTES;
+    let (body, at) = soap_over(
+        attrs,
+        limit,
+        "attributes on",
+        "more than 128 attributes on x",
+    );
+    assert_eq!(at, body.rfind(" a").map(|i| i + 1));
 }
 
 #[test]

@@ -94,6 +94,31 @@ pub struct Imported {
     pub flags: Vec<(String, String)>,
 }
 
+impl Exchange {
+    /// An HTTP exchange on connection 1 holding `request` and `response` and nothing
+    /// else (no client or server address, TLS, timings, error or origin): what importers
+    /// and tests fill in.
+    pub fn http(id: u64, request: Request, response: Option<Response>) -> Self {
+        Self {
+            id,
+            kind: ExchangeKind::Http,
+            connection_id: 1,
+            client_addr: String::new(),
+            mode: ProxyMode::Other,
+            tls: None,
+            server: String::new(),
+            http_version: "HTTP/1.1".to_owned(),
+            request: Some(request),
+            response,
+            tunnel: None,
+            timings: Timings::default(),
+            error: None,
+            imported: None,
+            modified: None,
+        }
+    }
+}
+
 /// What kind of traffic an [`Exchange`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +168,18 @@ pub struct Request {
     pub body: Body,
 }
 
+impl Request {
+    /// A request with a complete body.
+    pub fn new(method: &str, url: &str, headers: Headers, body: Vec<u8>) -> Self {
+        Self {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers,
+            body: Body::complete(body),
+        }
+    }
+}
+
 /// An HTTP response as seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Response {
@@ -157,10 +194,33 @@ pub struct Response {
     pub body: Body,
 }
 
+impl Response {
+    /// A response with no reason phrase and a complete body.
+    pub fn new(status: u16, headers: Headers, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            reason: String::new(),
+            headers,
+            body: Body::complete(body),
+        }
+    }
+}
+
 /// Header fields in order: (name, value) pairs, names with their original case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Headers(pub Vec<(String, String)>);
+
+impl From<&[(&str, &str)]> for Headers {
+    fn from(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+}
 
 impl Headers {
     /// The first value of `name` (case-insensitive).

@@ -802,14 +802,10 @@ pub fn compare_lanes(
 mod tests {
     use super::*;
 
-    use crate::model::{Body, ExchangeKind, Headers, ProxyMode, Request, Response, Timings};
+    use crate::model::{Headers, Request, Response};
 
     fn h(v: &[(&str, &str)]) -> Headers {
-        Headers(
-            v.iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        )
+        Headers::from(v)
     }
 
     fn dav_exchange(
@@ -821,32 +817,12 @@ mod tests {
         resp: Headers,
         resp_body: Vec<u8>,
     ) -> DecodedRecord {
+        let request = Request::new(method, url, req, req_body);
+        let response = Response::new(status, resp, resp_body);
         DecodedRecord::new(Exchange {
-            id: 1,
-            kind: ExchangeKind::Http,
-            connection_id: 1,
             client_addr: "127.0.0.1:50000".to_owned(),
-            mode: ProxyMode::Other,
-            tls: None,
             server: "dav.example:443".to_owned(),
-            http_version: "HTTP/1.1".to_owned(),
-            request: Some(Request {
-                method: method.to_owned(),
-                url: url.to_owned(),
-                headers: req,
-                body: Body::complete(req_body),
-            }),
-            response: Some(Response {
-                status,
-                reason: String::new(),
-                headers: resp,
-                body: Body::complete(resp_body),
-            }),
-            tunnel: None,
-            timings: Timings::default(),
-            error: None,
-            imported: None,
-            modified: None,
+            ..Exchange::http(1, request, Some(response))
         })
     }
 

@@ -410,35 +410,21 @@ fn operation(x: &DecodedRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Body, Headers, ProxyMode, Request, Response, Timings};
+    use crate::model::{Headers, Request, Response};
 
     fn get(id: u64, path: &str, status: u16) -> Exchange {
+        let method = if path.ends_with('/') { "PUT" } else { "GET" };
+        let request = Request::new(
+            method,
+            &format!("https://h/{path}"),
+            Headers::default(),
+            vec![],
+        );
+        let response = Response::new(status, Headers::default(), vec![]);
         Exchange {
-            id,
-            kind: ExchangeKind::Http,
-            connection_id: 1,
             client_addr: "127.0.0.1:1".to_owned(),
-            mode: ProxyMode::Other,
-            tls: None,
             server: "h:443".to_owned(),
-            http_version: "HTTP/1.1".to_owned(),
-            request: Some(Request {
-                method: if path.ends_with('/') { "PUT" } else { "GET" }.to_owned(),
-                url: format!("https://h/{path}"),
-                headers: Headers::default(),
-                body: Body::complete(Vec::new()),
-            }),
-            response: Some(Response {
-                status,
-                reason: String::new(),
-                headers: Headers::default(),
-                body: Body::complete(Vec::new()),
-            }),
-            tunnel: None,
-            timings: Timings::default(),
-            error: None,
-            imported: None,
-            modified: None,
+            ..Exchange::http(id, request, Some(response))
         }
     }
 

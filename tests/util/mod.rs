@@ -22,10 +22,13 @@ use hyper_util::server::conn::auto;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use tokio::net::TcpListener;
 
+pub mod demo;
 pub mod fixture;
 // benches/gen/capture.rs (which tests/stream.rs includes) loads scenario.rs too.
 #[allow(clippy::duplicate_mod)]
 pub mod scenario;
+
+pub use demo::DemoSetup;
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -576,4 +579,82 @@ pub fn fsshttp_fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (headers, body) = fixture::split_fixture(&data).expect("blank line after the headers");
     (headers.0, body)
+}
+
+/// Removes, at every depth of `v`, the object members whose name `unwanted` selects.
+pub fn drop_keys(v: &mut serde_json::Value, unwanted: &dyn Fn(&str) -> bool) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| !unwanted(k));
+            m.values_mut().for_each(|v| drop_keys(v, unwanted));
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| drop_keys(v, unwanted)),
+        _ => {}
+    }
+}
+
+/// A truncated binary body, as a capture stores one: a 4-byte prefix of 1,000,000 bytes,
+/// with the whole body's length and hash.
+pub fn truncated_binary_body() -> synctap::model::Body {
+    synctap::model::Body {
+        bytes: vec![0xff, 0x00, 0x10, 0x80],
+        len: 1_000_000,
+        truncated: true,
+        sha256: Some("ab".repeat(32)),
+        incomplete: false,
+        stored: 4,
+        chunked: false,
+    }
+}
+
+/// `synctap import FILE --out CAPTURE`: its output, whether it succeeded or not.
+pub fn import(file: &Path, out: &Path) -> std::process::Output {
+    synctap()
+        .arg("import")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run synctap import")
+}
+
+/// `synctap export CAPTURE --FORMAT TARGET EXTRA…`, asserted to succeed: what it printed
+/// on stderr.
+pub fn export(capture: &Path, format: &str, target: &Path, extra: &[&str]) -> String {
+    let out = synctap()
+        .arg("export")
+        .arg(capture)
+        .arg(format!("--{format}"))
+        .arg(target)
+        .args(extra)
+        .output()
+        .expect("run synctap export");
+    assert_ran("export", &out);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `synctap redact CAPTURE --out OUT EXTRA…`: its output, whether it succeeded or not.
+pub fn redact(capture: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    synctap()
+        .arg("redact")
+        .arg(capture)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run synctap redact")
+}
+
+/// Timings starting at `start` (RFC 3339) with connect, TLS, request sent, first
+/// response byte and done at these milliseconds.
+pub fn timings(start: String, ms: [f64; 5]) -> synctap::model::Timings {
+    let [connect, tls, sent, first_byte, done] = ms;
+    synctap::model::Timings {
+        start,
+        connect_ms: Some(connect),
+        tls_ms: Some(tls),
+        request_sent_ms: Some(sent),
+        first_response_byte_ms: Some(first_byte),
+        done_ms: Some(done),
+    }
 }

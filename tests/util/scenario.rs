@@ -12,8 +12,7 @@ use synctap::decode::fsshttp::{
     SubRequestType, SubResponse, SubResponseData, VersionInfo,
 };
 use synctap::decode::fsshttpb::{
-    self, FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, REQUEST_SIGNATURE,
-    RESPONSE_SIGNATURE,
+    self, FsshttpbRequest, FsshttpbResponse, QueryChangesRequest, RESPONSE_SIGNATURE,
 };
 use synctap::model::{Body, Headers, Request, Response};
 
@@ -172,18 +171,13 @@ pub fn success(d: SubResponseData) -> SubResponse {
 
 /// An FSSHTTPB request with one QueryChanges sub-request.
 pub fn query_changes_request() -> FsshttpbRequest {
-    FsshttpbRequest {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: REQUEST_SIGNATURE,
-        sub_requests: vec![fsshttpb::SubRequest {
-            request_id: 1,
-            request_type: 2,
-            data: fsshttpb::SubRequestData::QueryChanges(QueryChangesRequest::default()),
-            ..fsshttpb::SubRequest::default()
-        }],
-        ..FsshttpbRequest::default()
-    }
+    let query = fsshttpb::SubRequest {
+        request_id: 1,
+        request_type: 2,
+        data: fsshttpb::SubRequestData::QueryChanges(QueryChangesRequest::default()),
+        ..fsshttpb::SubRequest::default()
+    };
+    FsshttpbRequest::v14(None, vec![query])
 }
 
 /// An FSSHTTPB response with one PutChanges sub-response, successful unless the

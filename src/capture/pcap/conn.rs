@@ -328,7 +328,7 @@ impl Conn {
                             };
                             let buffered = std::mem::take(&mut self.sniff);
                             if self.kind == Kind::Http {
-                                self.request_bytes(&buffered, ts, packet, emit);
+                                self.message_bytes(true, &buffered, ts, packet, emit);
                             }
                             return;
                         }
@@ -349,10 +349,10 @@ impl Conn {
             return;
         }
         match (up, data) {
-            (true, Some(d)) => self.request_bytes(d, ts, packet, emit),
-            (false, Some(d)) => self.response_bytes(d, ts, emit),
-            (true, None) => self.request_gap(n),
-            (false, None) => self.response_gap(n),
+            (true, Some(d)) => self.message_bytes(true, d, ts, packet, emit),
+            (false, Some(d)) => self.message_bytes(false, d, ts, packet, emit),
+            (true, None) => self.gap(true, n),
+            (false, None) => self.gap(false, n),
         }
         self.flush_ready(emit);
     }
@@ -361,291 +361,226 @@ impl Conn {
         self.queue.iter_mut().find(|p| p.seq == seq)
     }
 
-    fn request_bytes(&mut self, mut d: &[u8], ts: i64, packet: u64, emit: &mut Emit<'_, '_>) {
+    /// Reads the bytes of one direction (`request`: client to server) in step: heads,
+    /// then bodies, looking for the next message after a gap.
+    fn message_bytes(
+        &mut self,
+        request: bool,
+        mut d: &[u8],
+        ts: i64,
+        packet: u64,
+        emit: &mut Emit<'_, '_>,
+    ) {
         while !d.is_empty() {
-            match &mut self.req {
-                Parse::Raw => return,
-                Parse::Lost(buf) => {
-                    if let Some(rest) = lost_step(buf, d, true, &mut self.lost_bytes.0) {
-                        self.req = Parse::Head(Vec::new(), Some(ts));
-                        self.request_bytes(&rest, ts, packet, emit);
-                    }
+            let (state, lost) = if request {
+                (&mut self.req, &mut self.lost_bytes.0)
+            } else {
+                (&mut self.resp, &mut self.lost_bytes.1)
+            };
+            if let Parse::Body(..) = state {
+                match self.body_bytes(request, d, ts, emit) {
+                    Some(used) => d = &d[used..],
+                    None => return,
+                }
+                continue;
+            }
+            match read_head(state, d, ts, request, lost, emit.report) {
+                HeadRead::Stop => return,
+                HeadRead::Resynced(rest) => {
+                    self.message_bytes(request, &rest, ts, packet, emit);
                     return;
                 }
-                Parse::Head(buf, started) => {
-                    let started = *started.get_or_insert(ts);
-                    let (end, used) = match head_step(buf, d, true) {
-                        HeadStep::Found { end, used } => (end, used),
-                        HeadStep::Wait => return,
-                        HeadStep::TooBig => {
-                            emit.report.skip("requests whose head is over 256 KiB");
-                            self.req = Parse::Lost(Vec::new());
-                            return;
-                        }
-                        HeadStep::NotHttp => {
-                            self.req = Parse::Lost(std::mem::take(buf));
-                            return;
-                        }
-                    };
+                HeadRead::Unreadable { used } => d = &d[used..],
+                HeadRead::Head {
+                    head,
+                    started,
+                    used,
+                } => {
                     d = &d[used..];
-                    let head = match http1::parse_request_head(&buf[..end]) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            emit.report.problem(format!(
-                                "unreadable request heads skipped ({})",
-                                first_words(&e)
-                            ));
-                            self.req = Parse::Lost(Vec::new());
-                            continue;
-                        }
-                    };
-                    let framing = http1::request_framing(&head.headers);
-                    let url = request_url(&head);
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    let id = emit.next_id;
-                    emit.next_id += 1;
-                    let mut p = Pending::new(seq, id, started, packet, emit.body_limit);
-                    p.problems.extend(head.problems.iter().cloned());
-                    p.request = Some((head, url));
-                    let dec = BodyDecoder::new(framing);
-                    if dec.is_done() {
-                        p.req_done = true;
-                        p.req_complete = true;
-                        p.req_sent = Some(ts);
-                        self.req = Parse::Head(Vec::new(), None);
-                    } else {
-                        self.req = Parse::Body(dec, seq);
-                    }
-                    self.queue.push_back(p);
-                }
-                Parse::Body(dec, seq) => {
-                    let seq = *seq;
-                    let Some(p) = self.queue.iter_mut().find(|p| p.seq == seq) else {
-                        self.req = Parse::Lost(Vec::new());
+                    if request {
+                        self.request_head(head, started, ts, packet, emit);
+                    } else if !self.response_head(head, started, ts, emit) {
                         return;
-                    };
-                    let store = &mut p.req_body;
-                    match dec.feed(d, &mut |b| store.push(b, &mut emit.budget)) {
-                        Ok(used) => {
-                            d = &d[used..];
-                            if dec.is_done() {
-                                p.req_done = true;
-                                p.req_complete = true;
-                                p.req_sent = Some(ts);
-                                self.req = Parse::Head(Vec::new(), None);
-                            }
-                        }
-                        Err(e) => {
-                            p.req_done = true;
-                            p.problems.push(format!("request body: {e}"));
-                            emit.report.problem("broken chunked request bodies");
-                            self.req = Parse::Lost(Vec::new());
-                            return;
-                        }
                     }
                 }
             }
         }
     }
 
-    fn response_bytes(&mut self, mut d: &[u8], ts: i64, emit: &mut Emit<'_, '_>) {
-        while !d.is_empty() {
-            match &mut self.resp {
-                Parse::Raw => return,
-                Parse::Lost(buf) => {
-                    if let Some(rest) = lost_step(buf, d, false, &mut self.lost_bytes.1) {
-                        self.resp = Parse::Head(Vec::new(), Some(ts));
-                        self.response_bytes(&rest, ts, emit);
-                    }
-                    return;
+    /// A new pending exchange, numbered next, whose first byte came at `started` in
+    /// packet `packet`.
+    fn new_pending(&mut self, started: i64, packet: u64, emit: &mut Emit<'_, '_>) -> Pending {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let id = emit.next_id;
+        emit.next_id += 1;
+        Pending::new(seq, id, started, packet, emit.body_limit)
+    }
+
+    /// A request head: a new pending exchange, and its body next unless it has none.
+    fn request_head(
+        &mut self,
+        head: Head,
+        started: i64,
+        ts: i64,
+        packet: u64,
+        emit: &mut Emit<'_, '_>,
+    ) {
+        let framing = http1::request_framing(&head.headers);
+        let url = request_url(&head);
+        let mut p = self.new_pending(started, packet, emit);
+        p.problems.extend(head.problems.iter().cloned());
+        p.request = Some((head, url));
+        self.req = p.body_next(true, framing, ts);
+        self.queue.push_back(p);
+    }
+
+    /// A response head: paired with the oldest unanswered request (or one standing in for
+    /// a request lost), its body next. `false` when the connection leaves HTTP.
+    fn response_head(
+        &mut self,
+        head: Head,
+        started: i64,
+        ts: i64,
+        emit: &mut Emit<'_, '_>,
+    ) -> bool {
+        let status = head.status().unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            // Interim (100 Continue): the final response follows.
+            self.resp = Parse::Head(Vec::new(), None);
+            return true;
+        }
+        let resynced = std::mem::take(&mut self.resp_resynced);
+        let seq = match self.queue.iter().find(|p| p.response.is_none()) {
+            Some(p) => p.seq,
+            None => {
+                let mut p = self.new_pending(started, self.first_packet, emit);
+                let seq = p.seq;
+                p.req_done = true;
+                p.problems.push("response without its request in the capture (lost in a gap, or the capture started mid-connection)".into());
+                emit.report
+                    .problem("responses without their request in the capture");
+                self.queue.push_back(p);
+                seq
+            }
+        };
+        let limit = emit.body_limit;
+        let Some(p) = self.pending_mut(seq) else {
+            return false;
+        };
+        let method = p.request.as_ref().map(|(h, _)| h.first.clone());
+        let framing = http1::response_framing(&head.headers, status, method.as_deref());
+        let upgrade = status == 101
+            || (method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
+                && (200..300).contains(&status));
+        p.problems.extend(head.problems.iter().cloned());
+        if resynced {
+            p.problems.push("response found after a capture gap: paired with the oldest unanswered request, which may be wrong".into());
+        }
+        p.first_byte = Some(started);
+        p.response = Some(head);
+        p.resp_body = Some(BodyStore::new(limit));
+        self.resp = p.body_next(false, framing, ts);
+        if upgrade {
+            emit.report.note("connections switched away from HTTP (101 or CONNECT): the bytes after it are not read");
+            self.resp = Parse::Raw;
+            self.req = Parse::Raw;
+            if let Some(p) = self.pending_mut(seq) {
+                p.req_done = true;
+                p.req_complete = p.req_complete || p.req_body.is_empty();
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Feeds `d` to the body being read in one direction: how many bytes it took, or
+    /// `None` when reading stops (a broken chunked body, or its exchange is gone).
+    fn body_bytes(
+        &mut self,
+        request: bool,
+        d: &[u8],
+        ts: i64,
+        emit: &mut Emit<'_, '_>,
+    ) -> Option<usize> {
+        let state = if request {
+            &mut self.req
+        } else {
+            &mut self.resp
+        };
+        let Parse::Body(dec, seq) = state else {
+            return None;
+        };
+        let seq = *seq;
+        let Some(p) = self.queue.iter_mut().find(|p| p.seq == seq) else {
+            *state = Parse::Lost(Vec::new());
+            return None;
+        };
+        let store = if request {
+            &mut p.req_body
+        } else {
+            p.resp_body.get_or_insert_with(|| BodyStore::new(0))
+        };
+        let res = dec.feed(d, &mut |b| store.push(b, &mut emit.budget));
+        if !request {
+            // The response lasts until its last byte, complete or not.
+            p.done = Some(ts);
+        }
+        match res {
+            Ok(used) => {
+                if dec.is_done() {
+                    p.body_complete(request, ts);
+                    *state = Parse::Head(Vec::new(), None);
                 }
-                Parse::Head(buf, started) => {
-                    let started = *started.get_or_insert(ts);
-                    let (end, used) = match head_step(buf, d, false) {
-                        HeadStep::Found { end, used } => (end, used),
-                        HeadStep::Wait => return,
-                        HeadStep::TooBig => {
-                            emit.report.problem("responses whose head is over 256 KiB");
-                            self.resp = Parse::Lost(Vec::new());
-                            return;
-                        }
-                        HeadStep::NotHttp => {
-                            self.resp = Parse::Lost(std::mem::take(buf));
-                            return;
-                        }
-                    };
-                    d = &d[used..];
-                    let head = match http1::parse_response_head(&buf[..end]) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            emit.report.problem(format!(
-                                "unreadable response heads skipped ({})",
-                                first_words(&e)
-                            ));
-                            self.resp = Parse::Lost(Vec::new());
-                            continue;
-                        }
-                    };
-                    let status = head.status().unwrap_or(0);
-                    if (100..200).contains(&status) && status != 101 {
-                        // Interim (100 Continue): the final response follows.
-                        self.resp = Parse::Head(Vec::new(), None);
-                        continue;
-                    }
-                    let resynced = std::mem::take(&mut self.resp_resynced);
-                    let seq = match self.queue.iter().find(|p| p.response.is_none()) {
-                        Some(p) => p.seq,
-                        None => {
-                            let seq = self.next_seq;
-                            self.next_seq += 1;
-                            let id = emit.next_id;
-                            emit.next_id += 1;
-                            let mut p =
-                                Pending::new(seq, id, started, self.first_packet, emit.body_limit);
-                            p.req_done = true;
-                            p.problems.push("response without its request in the capture (lost in a gap, or the capture started mid-connection)".into());
-                            emit.report
-                                .problem("responses without their request in the capture");
-                            self.queue.push_back(p);
-                            seq
-                        }
-                    };
-                    let limit = emit.body_limit;
-                    let Some(p) = self.pending_mut(seq) else {
-                        return;
-                    };
-                    let method = p.request.as_ref().map(|(h, _)| h.first.clone());
-                    let framing = http1::response_framing(&head.headers, status, method.as_deref());
-                    let upgrade = status == 101
-                        || (method
-                            .as_deref()
-                            .is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
-                            && (200..300).contains(&status));
-                    p.problems.extend(head.problems.iter().cloned());
-                    if resynced {
-                        p.problems.push("response found after a capture gap: paired with the oldest unanswered request, which may be wrong".into());
-                    }
-                    p.first_byte = Some(started);
-                    p.response = Some(head);
-                    p.resp_body = Some(BodyStore::new(limit));
-                    let dec = BodyDecoder::new(framing);
-                    if dec.is_done() {
-                        p.resp_done = true;
-                        p.resp_complete = true;
-                        p.done = Some(ts);
-                        self.resp = Parse::Head(Vec::new(), None);
-                    } else {
-                        self.resp = Parse::Body(dec, seq);
-                    }
-                    if upgrade {
-                        emit.report.note("connections switched away from HTTP (101 or CONNECT): the bytes after it are not read");
-                        self.resp = Parse::Raw;
-                        self.req = Parse::Raw;
-                        if let Some(p) = self.pending_mut(seq) {
-                            p.req_done = true;
-                            p.req_complete = p.req_complete || p.req_body.is_empty();
-                        }
-                        return;
-                    }
-                }
-                Parse::Body(dec, seq) => {
-                    let seq = *seq;
-                    let Some(p) = self.queue.iter_mut().find(|p| p.seq == seq) else {
-                        self.resp = Parse::Lost(Vec::new());
-                        return;
-                    };
-                    let store = p.resp_body.get_or_insert_with(|| BodyStore::new(0));
-                    let res = dec.feed(d, &mut |b| store.push(b, &mut emit.budget));
-                    match res {
-                        Ok(used) => {
-                            d = &d[used..];
-                            if dec.is_done() {
-                                p.resp_done = true;
-                                p.resp_complete = true;
-                                p.done = Some(ts);
-                                self.resp = Parse::Head(Vec::new(), None);
-                            } else {
-                                p.done = Some(ts);
-                            }
-                        }
-                        Err(e) => {
-                            p.resp_done = true;
-                            p.done = Some(ts);
-                            p.problems.push(format!("response body: {e}"));
-                            emit.report.problem("broken chunked response bodies");
-                            self.resp = Parse::Lost(Vec::new());
-                            return;
-                        }
-                    }
-                }
+                Some(used)
+            }
+            Err(e) => {
+                let side = if request {
+                    p.req_done = true;
+                    "request"
+                } else {
+                    p.resp_done = true;
+                    "response"
+                };
+                p.problems.push(format!("{side} body: {e}"));
+                emit.report.problem(format!("broken chunked {side} bodies"));
+                *state = Parse::Lost(Vec::new());
+                None
             }
         }
     }
 
-    fn request_gap(&mut self, n: u64) {
-        match &mut self.req {
+    /// `n` bytes of one direction (`request`: client to server) missing from the capture.
+    fn gap(&mut self, request: bool, n: u64) {
+        let (state, lost) = if request {
+            (&mut self.req, &mut self.lost_bytes.0)
+        } else {
+            (&mut self.resp, &mut self.lost_bytes.1)
+        };
+        match state {
             Parse::Body(dec, seq) => {
                 let seq = *seq;
                 let in_step = dec.skip(n);
                 let done = dec.is_done();
-                if let Some(p) = self.pending_mut(seq) {
-                    p.req_body.gap(n);
-                    p.problems.push(format!(
-                        "capture gap: {n} bytes of the request body missing"
-                    ));
-                    if done || !in_step {
-                        p.req_done = true;
+                if let Some(p) = self.queue.iter_mut().find(|p| p.seq == seq) {
+                    p.body_gap(request, n, done || !in_step);
+                }
+                if in_step {
+                    if done {
+                        *state = Parse::Head(Vec::new(), None);
                     }
-                }
-                if !in_step {
-                    self.req = Parse::Lost(Vec::new());
-                } else if done {
-                    self.req = Parse::Head(Vec::new(), None);
+                    return;
                 }
             }
-            Parse::Head(buf, _) => {
-                if !buf.is_empty() {
-                    self.lost_bytes.0 += buf.len() as u64;
-                }
-                self.req = Parse::Lost(Vec::new());
-            }
-            Parse::Lost(_) | Parse::Raw => {}
+            Parse::Head(buf, _) => *lost += buf.len() as u64,
+            Parse::Lost(_) | Parse::Raw => return,
         }
-    }
-
-    fn response_gap(&mut self, n: u64) {
-        match &mut self.resp {
-            Parse::Body(dec, seq) => {
-                let seq = *seq;
-                let in_step = dec.skip(n);
-                let done = dec.is_done();
-                if let Some(p) = self.pending_mut(seq) {
-                    if let Some(s) = p.resp_body.as_mut() {
-                        s.gap(n);
-                    }
-                    p.problems.push(format!(
-                        "capture gap: {n} bytes of the response body missing"
-                    ));
-                    if done || !in_step {
-                        p.resp_done = true;
-                    }
-                }
-                if !in_step {
-                    self.resp = Parse::Lost(Vec::new());
-                    self.resp_resynced = true;
-                } else if done {
-                    self.resp = Parse::Head(Vec::new(), None);
-                }
-            }
-            Parse::Head(buf, _) => {
-                if !buf.is_empty() {
-                    self.lost_bytes.1 += buf.len() as u64;
-                }
-                self.resp = Parse::Lost(Vec::new());
-                self.resp_resynced = true;
-            }
-            Parse::Lost(_) | Parse::Raw => {}
+        // Out of step: look for the next message start.
+        *state = Parse::Lost(Vec::new());
+        if !request {
+            self.resp_resynced = true;
         }
     }
 
@@ -797,6 +732,49 @@ impl Conn {
 }
 
 impl Pending {
+    /// `n` bytes of the request's (or the response's) body missing from the capture;
+    /// `over` when the body ends with them.
+    fn body_gap(&mut self, request: bool, n: u64, over: bool) {
+        let (side, store, done) = if request {
+            ("request", Some(&mut self.req_body), &mut self.req_done)
+        } else {
+            ("response", self.resp_body.as_mut(), &mut self.resp_done)
+        };
+        if let Some(s) = store {
+            s.gap(n);
+        }
+        self.problems
+            .push(format!("capture gap: {n} bytes of the {side} body missing"));
+        if over {
+            *done = true;
+        }
+    }
+
+    /// What reads the request (or the response) next once its head came at `ts`: its
+    /// body, unless `framing` says it has none.
+    fn body_next(&mut self, request: bool, framing: http1::Framing, ts: i64) -> Parse {
+        let dec = BodyDecoder::new(framing);
+        if dec.is_done() {
+            self.body_complete(request, ts);
+            Parse::Head(Vec::new(), None)
+        } else {
+            Parse::Body(dec, self.seq)
+        }
+    }
+
+    /// The request's (or the response's) body ended complete at `ts`.
+    fn body_complete(&mut self, request: bool, ts: i64) {
+        if request {
+            self.req_done = true;
+            self.req_complete = true;
+            self.req_sent = Some(ts);
+        } else {
+            self.resp_done = true;
+            self.resp_complete = true;
+            self.done = Some(ts);
+        }
+    }
+
     fn new(seq: u64, id: u64, start: i64, packet: u64, limit: u64) -> Self {
         Self {
             seq,
@@ -851,6 +829,88 @@ fn resync(buf: &[u8], request: bool) -> Option<usize> {
             return Some(at);
         }
         at = line_end + 1;
+    }
+}
+
+/// What [`read_head`] made of a direction's bytes.
+enum HeadRead {
+    /// Nothing more to do with these bytes: raw, still lost, or a head not complete yet.
+    Stop,
+    /// In step again after a gap: these bytes start a message and are read again.
+    Resynced(Vec<u8>),
+    /// A head that does not parse (reported); its `used` bytes of the input are passed.
+    Unreadable { used: usize },
+    /// A parsed head, when its first byte came, and how many bytes of the input were its.
+    Head {
+        head: Head,
+        started: i64,
+        used: usize,
+    },
+}
+
+/// The steps both directions take before a message's body: passing raw bytes, looking
+/// for the next message start after a gap, collecting and parsing a head. `state` is
+/// not `Parse::Body` (the caller reads bodies); on `Head` it is an empty `Parse::Head`
+/// for the caller to move on.
+fn read_head(
+    state: &mut Parse,
+    d: &[u8],
+    ts: i64,
+    request: bool,
+    lost: &mut u64,
+    report: &mut ImportReport,
+) -> HeadRead {
+    let (buf, started) = match state {
+        Parse::Raw | Parse::Body(..) => return HeadRead::Stop,
+        Parse::Lost(buf) => {
+            if let Some(rest) = lost_step(buf, d, request, lost) {
+                *state = Parse::Head(Vec::new(), Some(ts));
+                return HeadRead::Resynced(rest);
+            }
+            return HeadRead::Stop;
+        }
+        Parse::Head(buf, started) => (buf, *started.get_or_insert(ts)),
+    };
+    let (end, used) = match head_step(buf, d, request) {
+        HeadStep::Found { end, used } => (end, used),
+        HeadStep::Wait => return HeadRead::Stop,
+        HeadStep::TooBig => {
+            if request {
+                report.skip("requests whose head is over 256 KiB");
+            } else {
+                report.problem("responses whose head is over 256 KiB");
+            }
+            *state = Parse::Lost(Vec::new());
+            return HeadRead::Stop;
+        }
+        HeadStep::NotHttp => {
+            *state = Parse::Lost(std::mem::take(buf));
+            return HeadRead::Stop;
+        }
+    };
+    let parsed = if request {
+        http1::parse_request_head(&buf[..end])
+    } else {
+        http1::parse_response_head(&buf[..end])
+    };
+    match parsed {
+        Ok(head) => {
+            *state = Parse::Head(Vec::new(), None);
+            HeadRead::Head {
+                head,
+                started,
+                used,
+            }
+        }
+        Err(e) => {
+            let side = if request { "request" } else { "response" };
+            report.problem(format!(
+                "unreadable {side} heads skipped ({})",
+                first_words(&e)
+            ));
+            *state = Parse::Lost(Vec::new());
+            HeadRead::Unreadable { used }
+        }
     }
 }
 

@@ -172,6 +172,18 @@ fn node(out: &mut String, lines: &mut PayloadLines, depth: usize, name: &str, v:
     }
 }
 
+/// The fields of message `m` but its MTOM form, diagnostics and unknown nodes, in order
+/// of name, one level in.
+fn fields(out: &mut String, lines: &mut PayloadLines, m: &impl serde::Serialize) {
+    if let Ok(Value::Object(o)) = serde_json::to_value(m) {
+        for (k, v) in sorted(&o) {
+            if k != "mtom" && k != "diagnostics" && k != "unknown" {
+                node(out, lines, 1, k, v);
+            }
+        }
+    }
+}
+
 fn tail(out: &mut String, diags: &[crate::decode::Diagnostic], unknown: &[UnknownNode]) {
     if !diags.is_empty() {
         out.push_str("  diagnostics\n");
@@ -238,13 +250,7 @@ pub fn render_tree(
                 lines.take(s.sub_request_data.as_mut().and_then(|d| d.payload.as_mut()));
             }
         }
-        if let Ok(Value::Object(o)) = serde_json::to_value(&r) {
-            for (k, v) in sorted(&o) {
-                if k != "mtom" && k != "diagnostics" && k != "unknown" {
-                    node(&mut out, &mut lines, 1, k, v);
-                }
-            }
-        }
+        fields(&mut out, &mut lines, &r);
         tail(&mut out, &r.diagnostics, &r.unknown);
     }
     if let Some(r) = response {
@@ -265,13 +271,7 @@ pub fn render_tree(
                 );
             }
         }
-        if let Ok(Value::Object(o)) = serde_json::to_value(&r) {
-            for (k, v) in sorted(&o) {
-                if k != "mtom" && k != "diagnostics" && k != "unknown" {
-                    node(&mut out, &mut lines, 1, k, v);
-                }
-            }
-        }
+        fields(&mut out, &mut lines, &r);
         tail(&mut out, &r.diagnostics, &r.unknown);
     }
     out

@@ -153,6 +153,33 @@ impl W {
     }
 }
 
+impl FsshttpbRequest {
+    /// A Protocol Version 14 request (Minimum Version 11, the request signature) with
+    /// `user_agent` and `sub_requests`; nothing else set.
+    pub fn v14(user_agent: Option<UserAgent>, sub_requests: Vec<SubRequest>) -> Self {
+        Self {
+            protocol_version: 14,
+            minimum_version: 11,
+            signature: REQUEST_SIGNATURE,
+            user_agent,
+            sub_requests,
+            ..Self::default()
+        }
+    }
+}
+
+impl UserAgent {
+    /// A User Agent with GUID `guid` and User Agent Version 0x00010002, at offset 0.
+    pub fn with_guid(guid: Guid, client_and_platform: Option<ClientAndPlatform>) -> Self {
+        Self {
+            offset: 0,
+            guid: Some(guid),
+            client_and_platform,
+            version: Some(0x0001_0002),
+        }
+    }
+}
+
 /// Encodes a request ([MS-FSSHTTPB] 2.2.2).
 pub fn encode_request(r: &FsshttpbRequest) -> Vec<u8> {
     let mut w = W::default();

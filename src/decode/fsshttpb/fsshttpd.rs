@@ -438,29 +438,20 @@ fn obj(object_refs: Vec<ExGuid>, data: Vec<u8>) -> ObjectData {
 /// with the file's Data Element Package.
 pub fn build_put_changes_request(file: &[u8], opts: &FilePackageOptions) -> FsshttpbRequest {
     let (pkg, storage_index_id) = build_file_package(file, opts);
-    FsshttpbRequest {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: REQUEST_SIGNATURE,
-        user_agent: Some(UserAgent {
-            offset: 0,
-            guid: Some(opts.id_guid),
-            client_and_platform: None,
-            version: Some(0x0001_0002),
+    let put = SubRequest {
+        request_id: 1,
+        request_type: 5,
+        data: SubRequestData::PutChanges(PutChangesRequest {
+            storage_index_id,
+            flags: 0x01,
+            flag_names: vec!["ImplyNullExpectedIfNoMapping".to_string()],
+            ..PutChangesRequest::default()
         }),
-        sub_requests: vec![SubRequest {
-            request_id: 1,
-            request_type: 5,
-            data: SubRequestData::PutChanges(PutChangesRequest {
-                storage_index_id,
-                flags: 0x01,
-                flag_names: vec!["ImplyNullExpectedIfNoMapping".to_string()],
-                ..PutChangesRequest::default()
-            }),
-            ..SubRequest::default()
-        }],
+        ..SubRequest::default()
+    };
+    FsshttpbRequest {
         data_element_package: Some(pkg),
-        ..FsshttpbRequest::default()
+        ..FsshttpbRequest::v14(Some(UserAgent::with_guid(opts.id_guid, None)), vec![put])
     }
 }
 

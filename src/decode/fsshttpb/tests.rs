@@ -855,19 +855,118 @@ fn every_sub_request() -> FsshttpbRequest {
         target_partition_id: Some(g(0xA)),
         data,
     };
-    FsshttpbRequest {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: REQUEST_SIGNATURE,
-        user_agent: Some(UserAgent {
-            offset: 0,
-            guid: Some(g(0xC)),
-            client_and_platform: Some(ClientAndPlatform {
-                client: "msword".into(),
-                platform: "wac".into(),
-            }),
-            version: Some(0x0001_0002),
+    let user_agent = UserAgent::with_guid(
+        g(0xC),
+        Some(ClientAndPlatform {
+            client: "msword".into(),
+            platform: "wac".into(),
         }),
+    );
+    let sub_requests = vec![
+        sub(1, 1, SubRequestData::QueryAccess),
+        sub(
+            2,
+            2,
+            SubRequestData::QueryChanges(QueryChangesRequest {
+                offset: 0,
+                flags: 0x02,
+                flags2: Some(1),
+                flag_names: vec![],
+                arguments: Some(QueryChangesArguments {
+                    flags: 0x03,
+                    flag_names: vec![],
+                    cell_id: CellId::default(),
+                }),
+                max_data_elements: Some(1_000_000),
+                versioning: Some(Bytes(vec![0; 8])),
+                filters: vec![
+                    QueryChangesFilter {
+                        offset: 0,
+                        filter_type: 1,
+                        operation: 1,
+                        data: FilterData::None,
+                        flags: Some(1),
+                    },
+                    QueryChangesFilter {
+                        offset: 0,
+                        filter_type: 2,
+                        operation: 0,
+                        data: FilterData::DataElementType(10),
+                        flags: None,
+                    },
+                    QueryChangesFilter {
+                        offset: 0,
+                        filter_type: 4,
+                        operation: 1,
+                        data: FilterData::CellId(cell()),
+                        flags: None,
+                    },
+                    QueryChangesFilter {
+                        offset: 0,
+                        filter_type: 5,
+                        operation: 1,
+                        data: FilterData::Custom {
+                            schema: g(0xD),
+                            data: Bytes(vec![9, 9]),
+                        },
+                        flags: None,
+                    },
+                    QueryChangesFilter {
+                        offset: 0,
+                        filter_type: 6,
+                        operation: 1,
+                        data: FilterData::DataElementIds(vec![x(10), x(11)]),
+                        flags: None,
+                    },
+                    QueryChangesFilter {
+                        offset: 0,
+                        filter_type: 7,
+                        operation: 1,
+                        data: FilterData::Hierarchy {
+                            depth: 3,
+                            key: Bytes(vec![1; 20]),
+                        },
+                        flags: None,
+                    },
+                ],
+                knowledge: Some(every_knowledge()),
+            }),
+        ),
+        sub(
+            3,
+            5,
+            SubRequestData::PutChanges(PutChangesRequest {
+                offset: 0,
+                storage_index_id: x(10),
+                expected_storage_index_id: x(9),
+                flags: 0x01,
+                flag_names: vec![],
+                trailing: Bytes(vec![0]),
+                additional_flags: Some(0x0003),
+                additional_flag_names: vec![],
+                additional_flags_trailing: Bytes(vec![0x80, 0, 0, 0, 0, 0, 0, 2, 0]),
+                lock_id: Some(g(0xB)),
+                client_knowledge: Some(every_knowledge()),
+                diagnostic_input: Some(1),
+            }),
+        ),
+        sub(
+            4,
+            11,
+            SubRequestData::AllocateExtendedGuidRange(AllocateExtendedGuidRangeRequest {
+                count: 1000,
+                reserved: 0,
+            }),
+        ),
+        sub(
+            5,
+            6,
+            SubRequestData::Unknown {
+                raw: unknown_single(0x7F, b"raw"),
+            },
+        ),
+    ];
+    FsshttpbRequest {
         hashing_options: Some(RequestHashingOptions {
             offset: 0,
             schema: 1,
@@ -879,113 +978,8 @@ fn every_sub_request() -> FsshttpbRequest {
             flags: 1,
             flag_names: vec![],
         }),
-        sub_requests: vec![
-            sub(1, 1, SubRequestData::QueryAccess),
-            sub(
-                2,
-                2,
-                SubRequestData::QueryChanges(QueryChangesRequest {
-                    offset: 0,
-                    flags: 0x02,
-                    flags2: Some(1),
-                    flag_names: vec![],
-                    arguments: Some(QueryChangesArguments {
-                        flags: 0x03,
-                        flag_names: vec![],
-                        cell_id: CellId::default(),
-                    }),
-                    max_data_elements: Some(1_000_000),
-                    versioning: Some(Bytes(vec![0; 8])),
-                    filters: vec![
-                        QueryChangesFilter {
-                            offset: 0,
-                            filter_type: 1,
-                            operation: 1,
-                            data: FilterData::None,
-                            flags: Some(1),
-                        },
-                        QueryChangesFilter {
-                            offset: 0,
-                            filter_type: 2,
-                            operation: 0,
-                            data: FilterData::DataElementType(10),
-                            flags: None,
-                        },
-                        QueryChangesFilter {
-                            offset: 0,
-                            filter_type: 4,
-                            operation: 1,
-                            data: FilterData::CellId(cell()),
-                            flags: None,
-                        },
-                        QueryChangesFilter {
-                            offset: 0,
-                            filter_type: 5,
-                            operation: 1,
-                            data: FilterData::Custom {
-                                schema: g(0xD),
-                                data: Bytes(vec![9, 9]),
-                            },
-                            flags: None,
-                        },
-                        QueryChangesFilter {
-                            offset: 0,
-                            filter_type: 6,
-                            operation: 1,
-                            data: FilterData::DataElementIds(vec![x(10), x(11)]),
-                            flags: None,
-                        },
-                        QueryChangesFilter {
-                            offset: 0,
-                            filter_type: 7,
-                            operation: 1,
-                            data: FilterData::Hierarchy {
-                                depth: 3,
-                                key: Bytes(vec![1; 20]),
-                            },
-                            flags: None,
-                        },
-                    ],
-                    knowledge: Some(every_knowledge()),
-                }),
-            ),
-            sub(
-                3,
-                5,
-                SubRequestData::PutChanges(PutChangesRequest {
-                    offset: 0,
-                    storage_index_id: x(10),
-                    expected_storage_index_id: x(9),
-                    flags: 0x01,
-                    flag_names: vec![],
-                    trailing: Bytes(vec![0]),
-                    additional_flags: Some(0x0003),
-                    additional_flag_names: vec![],
-                    additional_flags_trailing: Bytes(vec![0x80, 0, 0, 0, 0, 0, 0, 2, 0]),
-                    lock_id: Some(g(0xB)),
-                    client_knowledge: Some(every_knowledge()),
-                    diagnostic_input: Some(1),
-                }),
-            ),
-            sub(
-                4,
-                11,
-                SubRequestData::AllocateExtendedGuidRange(AllocateExtendedGuidRangeRequest {
-                    count: 1000,
-                    reserved: 0,
-                }),
-            ),
-            sub(
-                5,
-                6,
-                SubRequestData::Unknown {
-                    raw: unknown_single(0x7F, b"raw"),
-                },
-            ),
-        ],
         data_element_package: Some(every_data_element()),
-        unknown: vec![],
-        diagnostics: vec![],
+        ..FsshttpbRequest::v14(Some(user_agent), sub_requests)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::decode::fsshttp::{
 };
 use crate::decode::fsshttpb::{
     self as b, ExGuid, FilePackageOptions, FsshttpbRequest, Guid, QueryChangesArguments,
-    QueryChangesRequest, REQUEST_SIGNATURE,
+    QueryChangesRequest,
 };
 use crate::net::client::HttpClient;
 
@@ -296,32 +296,25 @@ impl CellClient {
 
 /// An FSSHTTPB request with one Query Changes sub-request for the whole file.
 pub fn query_changes_request() -> FsshttpbRequest {
-    FsshttpbRequest {
-        protocol_version: 14,
-        minimum_version: 11,
-        signature: REQUEST_SIGNATURE,
-        user_agent: Some(b::UserAgent {
-            offset: 0,
-            guid: Some(Guid::from_u128(0x5A0E_0003_0000_4000_8000_0000_0000_0003)),
-            client_and_platform: None,
-            version: Some(0x0001_0002),
-        }),
-        sub_requests: vec![b::SubRequest {
-            request_id: 1,
-            request_type: 2,
-            data: b::SubRequestData::QueryChanges(QueryChangesRequest {
-                flags: 0x02,
-                arguments: Some(QueryChangesArguments {
-                    flags: 0x03,
-                    ..QueryChangesArguments::default()
-                }),
-                max_data_elements: Some(1_000_000),
-                ..QueryChangesRequest::default()
+    let agent = b::UserAgent::with_guid(
+        Guid::from_u128(0x5A0E_0003_0000_4000_8000_0000_0000_0003),
+        None,
+    );
+    let query = b::SubRequest {
+        request_id: 1,
+        request_type: 2,
+        data: b::SubRequestData::QueryChanges(QueryChangesRequest {
+            flags: 0x02,
+            arguments: Some(QueryChangesArguments {
+                flags: 0x03,
+                ..QueryChangesArguments::default()
             }),
-            ..b::SubRequest::default()
-        }],
-        ..FsshttpbRequest::default()
-    }
+            max_data_elements: Some(1_000_000),
+            ..QueryChangesRequest::default()
+        }),
+        ..b::SubRequest::default()
+    };
+    FsshttpbRequest::v14(Some(agent), vec![query])
 }
 
 fn fnv(bytes: &[u8]) -> u64 {

@@ -306,39 +306,39 @@ impl Timeline {
             })
             .or_else(|| obs.connection.map(|c| format!("connection {c}")))
             .unwrap_or_else(|| "(unknown client)".to_owned());
-        let hist = self.opts.history_per_lane;
-        let event_hist = if self.opts.events { hist } else { 0 };
         for op in &obs.ops {
-            let fi = self.file(&op.file);
-            let Some(file) = self.files.get_mut(fi) else {
-                continue;
-            };
-            file.sweep(t, hist);
-            let mut cx = Cx {
-                t,
-                id,
-                hist,
-                event_hist,
-                sink: &mut self.sink,
-                names: &mut self.names,
-            };
-            file.apply_op(&mut cx, op, &sender);
+            self.on_file(&op.file, t, id, |file, cx| file.apply_op(cx, op, &sender));
         }
         if let Some(l) = &obs.dav_lock {
-            let fi = self.file(&l.file);
-            if let Some(file) = self.files.get_mut(fi) {
-                file.sweep(t, hist);
-                let mut cx = Cx {
-                    t,
-                    id,
-                    hist,
-                    event_hist,
-                    sink: &mut self.sink,
-                    names: &mut self.names,
-                };
-                file.apply_dav(&mut cx, l);
-            }
+            self.on_file(&l.file, t, id, |file, cx| file.apply_dav(cx, l));
         }
+    }
+
+    /// Brings the lanes of the file at `url` up to `t`, then lets `apply` fold exchange
+    /// `id` into it.
+    fn on_file(
+        &mut self,
+        url: &str,
+        t: i64,
+        id: u64,
+        apply: impl FnOnce(&mut FileState, &mut Cx<'_>),
+    ) {
+        let hist = self.opts.history_per_lane;
+        let event_hist = if self.opts.events { hist } else { 0 };
+        let fi = self.file(url);
+        let Some(file) = self.files.get_mut(fi) else {
+            return;
+        };
+        file.sweep(t, hist);
+        let mut cx = Cx {
+            t,
+            id,
+            hist,
+            event_hist,
+            sink: &mut self.sink,
+            names: &mut self.names,
+        };
+        apply(file, &mut cx);
     }
 }
 
