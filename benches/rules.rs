@@ -19,7 +19,7 @@ use synctap::decode::fsshttp::{
 };
 use synctap::decode::fsshttpb as b;
 use synctap::filter::{Facts, Filter, Known};
-use synctap::model::{Body, Exchange, ExchangeKind, Headers, ProxyMode, Request, Response};
+use synctap::model::{Exchange, Headers, Request, Response};
 use synctap::rules::protocol::{apply, Outcome, ProtocolAction};
 use synctap::server::client::{query_changes_request, request_envelope, CellClient};
 use synctap::server::{CellService, CellSettings, ManualClock, Store};
@@ -76,39 +76,19 @@ fn exchange() -> Exchange {
     let (ct, body) = encode_request(&env, EncodeOptions::default());
     let answer = svc.handle(&decode_request(Some(&ct), &body), "https://h/sites/s", "u");
     let (rct, rbody) = fsshttp::encode_response(&answer, EncodeOptions::default());
-    Exchange {
-        id: 1,
-        kind: ExchangeKind::Http,
-        connection_id: 1,
-        client_addr: "127.0.0.1:50000".to_owned(),
-        mode: ProxyMode::Reverse,
-        tls: None,
-        server: "h:443".to_owned(),
-        http_version: "HTTP/1.1".to_owned(),
-        request: Some(Request {
-            method: "POST".to_owned(),
-            url: ENDPOINT.to_owned(),
-            headers: Headers(vec![
-                ("Content-Type".to_owned(), ct),
-                ("SOAPAction".to_owned(), format!("\"{SOAP_ACTION}\"")),
-            ]),
-            body: Body::complete(body),
-        }),
-        response: Some(Response {
-            status: 200,
-            reason: "OK".to_owned(),
-            headers: Headers(vec![
-                ("Content-Type".to_owned(), rct),
-                ("Content-Length".to_owned(), rbody.len().to_string()),
-            ]),
-            body: Body::complete(rbody),
-        }),
-        tunnel: None,
-        timings: Default::default(),
-        error: None,
-        imported: None,
-        modified: None,
-    }
+    let request = Request::new(
+        "POST",
+        ENDPOINT,
+        Headers::from(&[("Content-Type", ct.as_str()), ("SOAPAction", SOAP_ACTION)][..]),
+        body,
+    );
+    let len = rbody.len().to_string();
+    let response = Response::new(
+        200,
+        Headers::from(&[("Content-Type", rct.as_str()), ("Content-Length", len.as_str())][..]),
+        rbody,
+    );
+    Exchange::http(1, request, Some(response))
 }
 
 fn action(text: &str) -> ProtocolAction {

@@ -112,20 +112,11 @@ macro_rules! fixture {
     };
 }
 
-fn headers_of(fields: &[(&str, &str)]) -> Headers {
-    Headers(
-        fields
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
-    )
-}
-
 fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
     Request {
         method: method.to_owned(),
         url: url.to_owned(),
-        headers: headers_of(headers),
+        headers: Headers::from(headers),
         body: Body::complete(body.to_vec()),
     }
 }
@@ -134,7 +125,7 @@ fn response(status: u16, reason: &str, headers: &[(&str, &str)], body: &[u8]) ->
     Response {
         status,
         reason: reason.to_owned(),
-        headers: headers_of(headers),
+        headers: Headers::from(headers),
         body: Body::complete(body.to_vec()),
     }
 }
