@@ -101,7 +101,7 @@ pub(crate) async fn forward(
                 let ic = ctx.shared.intercept.as_deref();
                 let resp = match ic {
                     Some(ic) => intercept::response(ic, resp, held_request.as_ref(), &rec).await?,
-                    None => resp.map(BodyExt::boxed),
+                    None => resp.map(http_body_util::BodyExt::boxed),
                 };
                 Ok(leg.finish(resp, rec))
             }
@@ -291,6 +291,7 @@ impl Leg<'_> {
         B: http_body::Body<Data = bytes::Bytes, Error = super::timeouts::BoxError>
             + Send
             + Sync
+            + Unpin
             + 'static,
     {
         strip_hop_by_hop(resp.headers_mut());

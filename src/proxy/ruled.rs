@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Version};
+use http::{HeaderValue, Response, StatusCode, Version};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
@@ -21,7 +21,7 @@ use super::shape::{header_map, headers_of, rewrite_response_urls, strip_hop_by_h
 use super::tap::{policy, record_response, Recorder, TapBody};
 use super::timeouts::{IdleBody, InFlight};
 use crate::capture::format::Side;
-use crate::model::{Body, Exchange, Headers, ProxyMode};
+use crate::model::{Body, Exchange, ProxyMode};
 use crate::net::Target;
 
 /// What the request rules decided.

@@ -153,7 +153,7 @@ fn reserialise(xml: &str, indent: bool) -> Result<String, (usize, String)> {
         let pos = usize::try_from(reader.buffer_position()).unwrap_or(0);
         match reader.read_event() {
             Ok(Event::Eof) => break,
-            Ok(Event::Text(t)) if t.iter().all(u8::is_ascii_whitespace) => {}
+            Ok(Event::Text(t)) if is_space(t.as_ref()) => {}
             Ok(e) => out.write_event(e).map_err(|e| (pos, e.to_string()))?,
             Err(e) => {
                 let at = usize::try_from(reader.error_position()).unwrap_or(pos);
@@ -162,6 +162,11 @@ fn reserialise(xml: &str, indent: bool) -> Result<String, (usize, String)> {
         }
     }
     String::from_utf8(out.into_inner()).map_err(|e| (e.utf8_error().valid_up_to(), e.to_string()))
+}
+
+/// XML whitespace only (space, tab, CR, LF).
+fn is_space(t: &str) -> bool {
+    t.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
 }
 
 /// `xml` indented, when it parses.

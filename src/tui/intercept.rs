@@ -120,10 +120,11 @@ impl InterceptUi {
     /// `a`: lets the selected exchange go, as edited when it was.
     pub(crate) fn release(&mut self) -> Option<String> {
         let p = self.take_selected()?;
+        let id = p.id();
         if p.gone.is_none() {
-            self.send(InterceptCmd::Release(p.id(), p.edited));
+            self.send(InterceptCmd::Release(id, p.edited));
         }
-        Some(format!("exchange {}: let go", p.id()))
+        Some(format!("exchange {id}: let go"))
     }
 
     /// `x`: kills the selected exchange.

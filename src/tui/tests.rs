@@ -698,13 +698,21 @@ fn e_exports_the_selected_exchange_as_curl_and_body_file() -> TestResult {
 #[test]
 fn t_put_changes_in_the_filter_prompt_selects_the_put_changes_exchanges() {
     let (mut app, rx) = load(&fixtures().demo, 120, 40);
-    let want: Vec<u64> = app
-        .rows
+    // The oracle: the decoded summaries' sub-request lines (`SubRequest 1: Cell
+    // PutChanges → …`), not the filter's facts.
+    let want: Vec<u64> = CaptureReader::open(&fixtures().demo)
+        .map(|r| r.filter_map(Result::ok).collect::<Vec<Exchange>>())
+        .unwrap_or_default()
         .iter()
-        .filter(|r| r.summary.contains("PutChanges"))
-        .map(|r| r.id)
+        .filter(|x| {
+            crate::decode::exchange::decode_recorded(x)
+                .summary
+                .iter()
+                .any(|l| l.contains("Cell PutChanges"))
+        })
+        .map(|x| x.id)
         .collect();
-    assert!(!want.is_empty(), "the demo story uploads with PutChanges");
+    assert_eq!(want.len(), 5, "the demo story uploads five times with PutChanges");
     press(&mut app, KeyCode::Char('/'));
     typ(&mut app, "~t PutChanges");
     press(&mut app, KeyCode::Enter);
@@ -736,9 +744,7 @@ fn intercept_keys_and_paused_rows() {
     press(&mut app, KeyCode::Enter);
     assert!(app.filter_error.is_some());
     assert!(screen(&app).contains("intercept requests: ~m (  error at column"));
-    for _ in 0..3 {
-        press(&mut app, KeyCode::Backspace);
-    }
+    press(&mut app, KeyCode::Backspace);
     typ(&mut app, "POST");
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('I'));
@@ -769,7 +775,14 @@ fn intercept_keys_and_paused_rows() {
     let s = screen(&app);
     assert!(s.contains("3 paused · e edit  a let go  A let all go  x kill"), "{s}");
     assert_eq!(s.matches("⏸ PAUSED").count(), 3, "{s}");
-    assert!(s.contains("intercepting requests ~m POST · intercepting responses ~c 500 · 3 paused"));
+    // The header says it all on a wide terminal.
+    app.handle_event(AppEvent::Term(TermEvent::Resize(250, 40)));
+    let wide = screen(&app);
+    app.handle_event(AppEvent::Term(TermEvent::Resize(120, 40)));
+    assert!(
+        wide.contains("intercepting requests ~m POST · intercepting responses ~c 500 · 3 paused"),
+        "{wide}"
+    );
     // Exchanges go on in the table above the paused rows.
     assert!(app.areas().table.height > 20);
 
