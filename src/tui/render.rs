@@ -525,7 +525,7 @@ fn help(area: Rect, buf: &mut Buffer) {
         "+ - 0          zoom in, out, fit all (view 2)",
         "/              filter: ~m POST  ~c 500  ~p fsshttp  ~e Coherency  & | ! ( )",
         "f              follow new exchanges",
-        "i I            proxy --ui: intercept requests / responses matching a filter",
+        "i I            intercept requests / responses matching a filter (proxy --ui)",
         "e a A x [ ]    paused: edit in $EDITOR, let go, let all go, kill, select",
         "E              export the exchange: curl command + body file, working dir",
         "mouse          click rows and tabs, wheel scrolls",
