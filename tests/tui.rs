@@ -169,7 +169,10 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
     let capture = dir.path().join("capture.jsonl");
     let editor = dir.path().join("edit.sh");
     // Adds a header after the request line, as a user would.
-    std::fs::write(&editor, "#!/bin/sh\nsed -i '1a X-Debug: edited-by-intercept' \"$1\"\n")?;
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i '1a X-Debug: edited-by-intercept' \"$1\"\n",
+    )?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -188,7 +191,15 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
         capture.display()
     );
     let started = tmux.cmd(&[
-        "new-session", "-d", "-s", "ui", "-x", "300", "-y", "40", &command,
+        "new-session",
+        "-d",
+        "-s",
+        "ui",
+        "-x",
+        "300",
+        "-y",
+        "40",
+        &command,
     ])?;
     assert!(started.status.success(), "tmux: {started:?}");
     let pane = tmux.wait_for(&["1 Exchanges", "live 127.0.0.1:"])?;
@@ -213,11 +224,7 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
     tmux.keys(&["Enter"])?;
     tmux.wait_for(&["intercepting requests ~m POST"])?;
 
-    let post = curl(&[
-        "--data",
-        "hello",
-        &format!("http://127.0.0.1:{port}/echo"),
-    ])?;
+    let post = curl(&["--data", "hello", &format!("http://127.0.0.1:{port}/echo")])?;
     tmux.wait_for(&["⏸ PAUSED", "1 paused", "/echo"])?;
     // Another connection goes on while the POST is paused.
     let get = wait_child(curl(&[&format!("http://127.0.0.1:{port}/other")])?, 20)?;
@@ -230,15 +237,25 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
     let out = wait_child(post, 20)?;
     let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(head.contains("x-got-debug: edited-by-intercept"), "the upstream got the edit: {head}");
-    assert!(head.contains("x-body-bytes: 5"), "the body went unchanged: {head}");
+    assert!(
+        head.contains("x-got-debug: edited-by-intercept"),
+        "the upstream got the edit: {head}"
+    );
+    assert!(
+        head.contains("x-body-bytes: 5"),
+        "the body went unchanged: {head}"
+    );
 
     tmux.keys(&["q"])?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while tmux.alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!tmux.alive(), "the proxy did not quit on q:\n{}", tmux.pane());
+    assert!(
+        !tmux.alive(),
+        "the proxy did not quit on q:\n{}",
+        tmux.pane()
+    );
     let xs = crate::util::read_capture(&capture);
     let posted: Vec<_> = xs
         .iter()

@@ -266,7 +266,9 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
                     () = shutdown_signal() => {}
                 }
             }));
-            let ui = tokio::task::spawn_blocking(move || crate::tui::run_live(title, rx, intercept)).await;
+            let ui =
+                tokio::task::spawn_blocking(move || crate::tui::run_live(title, rx, intercept))
+                    .await;
             let _ = stop_tx.send(());
             let summary = task.await.context("the proxy task failed")?;
             ui.context("the UI task failed")??;

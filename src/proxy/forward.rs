@@ -311,7 +311,13 @@ impl Leg<'_> {
 
 /// A request killed in the UI's intercept: 502 from synctap, recorded.
 fn killed(ctx: &ConnCtx, rec: &Arc<Recorder>) -> Response<RespBody> {
-    super::ruled::local_answer(ctx, rec, 502, Err("killed in the UI's intercept".into()), None)
+    super::ruled::local_answer(
+        ctx,
+        rec,
+        502,
+        Err("killed in the UI's intercept".into()),
+        None,
+    )
 }
 
 /// The target of an absolute-form request (`http://host/...` to a forward proxy).

@@ -76,7 +76,10 @@ fn slot(side: InterceptSide) -> usize {
 
 impl Intercept {
     /// An intercept with no filter set that tells the UI on `notices`.
-    pub(crate) fn new(timeout: Duration, notices: std::sync::mpsc::Sender<InterceptNotice>) -> Self {
+    pub(crate) fn new(
+        timeout: Duration,
+        notices: std::sync::mpsc::Sender<InterceptNotice>,
+    ) -> Self {
         Self {
             on: AtomicBool::new(false),
             filters: RwLock::new([None, None]),
@@ -348,7 +351,9 @@ pub(super) async fn request(
             });
             Going::Go(Prefixed::whole(body.clone()), Some(body))
         }
-        Outcome::Go(_) | Outcome::TimedOut => Going::Go(Prefixed::whole(bytes.clone()), Some(bytes)),
+        Outcome::Go(_) | Outcome::TimedOut => {
+            Going::Go(Prefixed::whole(bytes.clone()), Some(bytes))
+        }
     }
 }
 
@@ -482,7 +487,9 @@ mod tests {
         }
     }
 
-    fn intercept(timeout: Duration) -> (Arc<Intercept>, std::sync::mpsc::Receiver<InterceptNotice>) {
+    fn intercept(
+        timeout: Duration,
+    ) -> (Arc<Intercept>, std::sync::mpsc::Receiver<InterceptNotice>) {
         let (tx, rx) = std::sync::mpsc::channel();
         (Arc::new(Intercept::new(timeout, tx)), rx)
     }
@@ -507,7 +514,10 @@ mod tests {
     fn the_flag_follows_the_filters() {
         let (ic, _rx) = intercept(Duration::from_secs(1));
         assert!(!ic.active());
-        ic.command(InterceptCmd::Filter(InterceptSide::Response, Some("~c 500".into())));
+        ic.command(InterceptCmd::Filter(
+            InterceptSide::Response,
+            Some("~c 500".into()),
+        ));
         assert!(ic.active());
         assert!(ic.filter(InterceptSide::Request).is_none());
         assert!(ic.filter(InterceptSide::Response).is_some());
@@ -602,8 +612,11 @@ mod tests {
         let (ic, _rx) = intercept(Duration::from_secs(300));
         let (tx, commands) = tokio::sync::mpsc::unbounded_channel();
         Arc::clone(&ic).serve(commands);
-        tx.send(InterceptCmd::Filter(InterceptSide::Request, Some("~m POST".into())))
-            .ok();
+        tx.send(InterceptCmd::Filter(
+            InterceptSide::Request,
+            Some("~m POST".into()),
+        ))
+        .ok();
         let t = tokio::spawn({
             let ic = Arc::clone(&ic);
             async move { ic.pause(InterceptSide::Request, exchange(3)).await }

@@ -630,7 +630,9 @@ fn replace(
 }
 
 /// Runs `f` on a blocking thread; `None` when it panicked.
-pub(crate) async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f)).ok())
         .await
         .ok()

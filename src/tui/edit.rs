@@ -22,7 +22,9 @@ pub(crate) enum BodyForm {
     Text,
     /// The SOAP envelope pretty-printed; `root` is the MTOM root part's content range
     /// in the original body, `None` for a plain SOAP body.
-    Soap { root: Option<std::ops::Range<usize>> },
+    Soap {
+        root: Option<std::ops::Range<usize>>,
+    },
     /// Binary: not in the file; the original is sent.
     Binary,
 }
@@ -50,7 +52,10 @@ pub(crate) fn to_text(side: InterceptSide, x: &Exchange) -> EditText {
             let q = x.request.as_ref();
             let target = q.map_or("/", |q| target_of(&q.url));
             (
-                format!("{} {target} HTTP/1.1", q.map_or("GET", |q| q.method.as_str())),
+                format!(
+                    "{} {target} HTTP/1.1",
+                    q.map_or("GET", |q| q.method.as_str())
+                ),
                 q.map(|q| &q.headers),
                 q.map(|q| &q.body.bytes[..]).unwrap_or_default(),
             )
@@ -78,7 +83,11 @@ pub(crate) fn to_text(side: InterceptSide, x: &Exchange) -> EditText {
     let encoded = headers
         .and_then(|h| h.get("content-encoding"))
         .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
-    let form = if encoded { BodyForm::Binary } else { body_form(ct, body) };
+    let form = if encoded {
+        BodyForm::Binary
+    } else {
+        body_form(ct, body)
+    };
     match &form {
         BodyForm::Text => text.push_str(&String::from_utf8_lossy(body)),
         BodyForm::Soap { root } => {
@@ -191,7 +200,10 @@ pub(crate) fn parse(
         let Some((name, value)) = line.split_once(':') else {
             return Err(err(i + 1, 1, "expected a header field `Name: value`"));
         };
-        if let Some(c) = name.find(|c: char| !is_tchar(c)).or(name.is_empty().then_some(0)) {
+        if let Some(c) = name
+            .find(|c: char| !is_tchar(c))
+            .or(name.is_empty().then_some(0))
+        {
             return Err(err(i + 1, c + 1, "not a header field name character"));
         }
         let value = value.trim();
@@ -228,7 +240,11 @@ pub(crate) fn parse(
         BodyForm::Soap { root } => {
             let xml = reserialise(body_text, false).map_err(|(at, why)| {
                 let (l, c) = line_col(body_text, at);
-                err(body_line + l - 1, c, &format!("the SOAP envelope does not parse: {why}"))
+                err(
+                    body_line + l - 1,
+                    c,
+                    &format!("the SOAP envelope does not parse: {why}"),
+                )
             })?;
             match root {
                 None => xml.into_bytes(),
@@ -246,14 +262,25 @@ pub(crate) fn parse(
         InterceptSide::Request => {
             let mut words = first.split(' ').filter(|w| !w.is_empty());
             let method = words.next().unwrap_or("");
-            if let Some(c) = method.find(|c: char| !is_tchar(c)).or(method.is_empty().then_some(0)) {
-                return Err(err(1, c + 1, "expected a method, as in `POST /path HTTP/1.1`"));
+            if let Some(c) = method
+                .find(|c: char| !is_tchar(c))
+                .or(method.is_empty().then_some(0))
+            {
+                return Err(err(
+                    1,
+                    c + 1,
+                    "expected a method, as in `POST /path HTTP/1.1`",
+                ));
             }
             let target = words
                 .next()
                 .filter(|t| t.starts_with('/') || t.contains("://"))
                 .ok_or_else(|| {
-                    err(1, method.len() + 2, "expected a request-target starting with /")
+                    err(
+                        1,
+                        method.len() + 2,
+                        "expected a request-target starting with /",
+                    )
                 })?;
             let origin = original.request.as_ref().map_or("", |q| {
                 let t = target_of(&q.url);
@@ -283,7 +310,11 @@ pub(crate) fn parse(
                 .ok()
                 .filter(|s| (100..=999).contains(s))
                 .ok_or_else(|| {
-                    err(1, first.len() - rest.len() + rest.find(' ').map_or(rest.len(), |i| i + 1) + 1, "expected a status code from 100 to 999")
+                    err(
+                        1,
+                        first.len() - rest.len() + rest.find(' ').map_or(rest.len(), |i| i + 1) + 1,
+                        "expected a status code from 100 to 999",
+                    )
                 })?;
             Ok(Edited::Response(Response {
                 status,
@@ -382,7 +413,10 @@ mod tests {
         assert!(e.text.starts_with(
             "POST /_vti_bin/cellstorage.svc/CellStorageService?x=1 HTTP/1.1\nHost: h.test\n"
         ));
-        let edited = e.text.replace("Host: h.test\n", "Host: h.test\nX-Edited: yes\n") + "\n";
+        let edited = e
+            .text
+            .replace("Host: h.test\n", "Host: h.test\nX-Edited: yes\n")
+            + "\n";
         let Ok(Edited::Request(q)) = parse(InterceptSide::Request, &x, &e.form, &edited) else {
             panic!("does not parse");
         };
@@ -398,7 +432,9 @@ mod tests {
         let mut body = Vec::new();
         body.extend_from_slice(b"--b\r\nContent-ID: <root>\r\nContent-Type: application/xop+xml; type=\"text/xml\"\r\n\r\n");
         body.extend_from_slice(SOAP.as_bytes());
-        body.extend_from_slice(b"\r\n--b\r\nContent-ID: <part2>\r\nContent-Type: application/octet-stream\r\n\r\n");
+        body.extend_from_slice(
+            b"\r\n--b\r\nContent-ID: <part2>\r\nContent-Type: application/octet-stream\r\n\r\n",
+        );
         body.extend_from_slice(binary);
         body.extend_from_slice(b"\r\n--b--\r\n");
         let ct = r#"multipart/related; type="application/xop+xml"; boundary="b"; start="<root>"; start-info="text/xml""#;
@@ -431,7 +467,11 @@ mod tests {
 
     #[test]
     fn binary_bodies_edit_the_head_only() {
-        let x = exchange(InterceptSide::Request, "application/octet-stream", b"\x00\x01");
+        let x = exchange(
+            InterceptSide::Request,
+            "application/octet-stream",
+            b"\x00\x01",
+        );
         let e = to_text(InterceptSide::Request, &x);
         assert_eq!(e.form, BodyForm::Binary);
         assert!(e.text.ends_with("\n\n"));
@@ -445,7 +485,11 @@ mod tests {
     fn a_bad_head_is_refused_with_line_and_column() {
         let x = exchange(InterceptSide::Request, "text/plain", b"");
         let form = BodyForm::Text;
-        let e = |t: &str| parse(InterceptSide::Request, &x, &form, t).err().map(|e| (e.line, e.column));
+        let e = |t: &str| {
+            parse(InterceptSide::Request, &x, &form, t)
+                .err()
+                .map(|e| (e.line, e.column))
+        };
         assert_eq!(e("POST /a HTTP/1.1\nHost h.test\n\n"), Some((2, 1)));
         assert_eq!(e("POST /a HTTP/1.1\nBad Name: v\n\n"), Some((2, 4)));
         assert_eq!(e("POST nowhere HTTP/1.1\n\n"), Some((1, 6)));

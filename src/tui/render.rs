@@ -109,10 +109,9 @@ fn paused(app: &App, area: Rect, buf: &mut Buffer) {
             .map_or(("", ""), |q| (q.method.as_str(), q.url.as_str()));
         let what = match p.side {
             crate::model::InterceptSide::Request => "request ".to_owned(),
-            crate::model::InterceptSide::Response => format!(
-                "response {}",
-                x.response.as_ref().map_or(0, |r| r.status)
-            ),
+            crate::model::InterceptSide::Response => {
+                format!("response {}", x.response.as_ref().map_or(0, |r| r.status))
+            }
         };
         let state = match (&p.gone, &p.edited) {
             (Some(why), _) => format!("⊘ {why}"),
@@ -525,7 +524,7 @@ fn help(area: Rect, buf: &mut Buffer) {
         "+ - 0          zoom in, out, fit all (view 2)",
         "/              filter: ~m POST  ~c 500  ~p fsshttp  ~e Coherency  & | ! ( )",
         "f              follow new exchanges",
-        "i I            intercept requests / responses matching a filter (proxy --ui)",
+        "i I            intercept requests / responses by a filter (proxy --ui)",
         "e a A x [ ]    paused: edit in $EDITOR, let go, let all go, kill, select",
         "E              export the exchange: curl command + body file, working dir",
         "mouse          click rows and tabs, wheel scrolls",

@@ -712,7 +712,11 @@ fn t_put_changes_in_the_filter_prompt_selects_the_put_changes_exchanges() {
         })
         .map(|x| x.id)
         .collect();
-    assert_eq!(want.len(), 5, "the demo story uploads five times with PutChanges");
+    assert_eq!(
+        want.len(),
+        5,
+        "the demo story uploads five times with PutChanges"
+    );
     press(&mut app, KeyCode::Char('/'));
     typ(&mut app, "~t PutChanges");
     press(&mut app, KeyCode::Enter);
@@ -723,7 +727,9 @@ fn t_put_changes_in_the_filter_prompt_selects_the_put_changes_exchanges() {
 }
 
 /// Takes the commands the app sent to the proxy so far.
-fn sent(rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::model::InterceptCmd>) -> Vec<crate::model::InterceptCmd> {
+fn sent(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::model::InterceptCmd>,
+) -> Vec<crate::model::InterceptCmd> {
     std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 
@@ -773,7 +779,10 @@ fn intercept_keys_and_paused_rows() {
         )));
     }
     let s = screen(&app);
-    assert!(s.contains("3 paused · e edit  a let go  A let all go  x kill"), "{s}");
+    assert!(
+        s.contains("3 paused · e edit  a let go  A let all go  x kill"),
+        "{s}"
+    );
     assert_eq!(s.matches("⏸ PAUSED").count(), 3, "{s}");
     // The header says it all on a wide terminal.
     app.handle_event(AppEvent::Term(TermEvent::Resize(250, 40)));
@@ -794,8 +803,17 @@ fn intercept_keys_and_paused_rows() {
     assert_eq!(edit.id, posts[0].id);
     assert!(edit.text.text.starts_with("POST /"), "{}", edit.text.text);
     // A head that does not parse: said with line and column, still paused, not edited.
-    app.edit_done(edit.id, &edit.text.form, Ok(edit.text.text.replacen('\n', "\nnot a header\n", 1)));
-    assert!(app.status.contains("edit not used, still paused: line 2, column 1"), "{}", app.status);
+    app.edit_done(
+        edit.id,
+        &edit.text.form,
+        Ok(edit.text.text.replacen('\n', "\nnot a header\n", 1)),
+    );
+    assert!(
+        app.status
+            .contains("edit not used, still paused: line 2, column 1"),
+        "{}",
+        app.status
+    );
     let with_header = edit.text.text.replacen('\n', "\nX-Edited: yes\n", 1);
     app.edit_done(edit.id, &edit.text.form, Ok(with_header));
     assert!(app.status.contains("edited"), "{}", app.status);
