@@ -335,7 +335,7 @@ pub(super) async fn request(
             }
             *path = path_of(&q.url);
             parts.headers = header_map(&q.headers);
-            let body = Bytes::from(q.body.bytes.clone());
+            let body = Bytes::from(q.body.bytes);
             set_length(&mut parts.headers, &parts.method, body.len());
             let headers = super::shape::headers_of(&parts.headers);
             rec.update(|x| {

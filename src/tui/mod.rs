@@ -102,6 +102,10 @@ fn run_editor(id: u64, text: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("the edited file is not UTF-8: {e}"))
 }
 
+/// An edited file read back, or the line of the error and its text.
+#[doc(hidden)]
+pub type EditResult = Result<crate::model::Edited, (usize, String)>;
+
 /// For the `intercept_edit` fuzz target: the text `e` writes for the paused `side` of
 /// `x`, that text read back unchanged, and `edited` read back; errors as (line, text).
 #[doc(hidden)]
@@ -109,11 +113,7 @@ pub fn edit_round_trip(
     side: crate::model::InterceptSide,
     x: &Exchange,
     edited: &str,
-) -> (
-    String,
-    Result<crate::model::Edited, (usize, String)>,
-    Result<crate::model::Edited, (usize, String)>,
-) {
+) -> (String, EditResult, EditResult) {
     let t = edit::to_text(side, x);
     let read = |s: &str| edit::parse(side, x, &t.form, s).map_err(|e| (e.line, e.to_string()));
     (t.text.clone(), read(&t.text), read(edited))
