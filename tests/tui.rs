@@ -52,6 +52,42 @@ impl Tmux {
             .map(|o| o.status.success())
             .unwrap_or(false)
     }
+
+    /// A private tmux server named after `name` running `command` in a `w`×40 pane.
+    fn start(name: &str, command: &str, w: u16) -> Result<Self, Box<dyn std::error::Error>> {
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.as_ref().is_ok_and(|o| o.status.success()),
+            "tmux is required for the terminal UI tests (apt-get install tmux): {version:?}"
+        );
+        let tmux = Self {
+            socket: format!("synctap-{name}-test-{}", std::process::id()),
+        };
+        let w = w.to_string();
+        let started = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "ui",
+            "-x",
+            &w,
+            "-y",
+            "40",
+            command,
+        ])?;
+        assert!(started.status.success(), "tmux: {started:?}");
+        Ok(tmux)
+    }
+
+    /// Presses `q` and waits (up to 10 s) for the program to end.
+    fn quit(&self, what: &str) {
+        let _ = self.keys(&["q"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!self.alive(), "{what} did not quit on q:\n{}", self.pane());
+    }
 }
 
 impl Drop for Tmux {
@@ -62,33 +98,14 @@ impl Drop for Tmux {
 
 #[test]
 fn ui_in_tmux_switches_views_opens_filters_and_quits() -> TestResult {
-    let version = Command::new("tmux").arg("-V").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "tmux is required for the terminal UI test (apt-get install tmux): {version:?}"
-    );
     let dir = tempfile::tempdir()?;
     let capture = crate::util::record_demo(dir.path());
-    let tmux = Tmux {
-        socket: format!("synctap-ui-test-{}", std::process::id()),
-    };
     let command = format!(
         "TERM=xterm-256color {} ui {}",
         env!("CARGO_BIN_EXE_synctap"),
         capture.display()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "ui",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ])?;
-    assert!(started.status.success(), "tmux: {started:?}");
+    let tmux = Tmux::start("ui", &command, 120)?;
 
     let pane = tmux.wait_for(&["1 Exchanges", "43 exchanges", "CellStorageService"])?;
     assert!(pane.contains("q quit"), "{pane}");
@@ -120,16 +137,7 @@ fn ui_in_tmux_switches_views_opens_filters_and_quits() -> TestResult {
     tmux.wait_for(&["error at column"])?;
     tmux.keys(&["Escape"])?;
 
-    tmux.keys(&["q"])?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while tmux.alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !tmux.alive(),
-        "synctap ui did not quit on q:\n{}",
-        tmux.pane()
-    );
+    tmux.quit("synctap ui");
     Ok(())
 }
 
@@ -157,11 +165,6 @@ fn wait_child(mut child: std::process::Child, secs: u64) -> Result<Output, Strin
 /// edited header, and the capture records the edit with the original beside it.
 #[test]
 fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
-    let version = Command::new("tmux").arg("-V").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "tmux is required for the terminal UI test (apt-get install tmux): {version:?}"
-    );
     assert!(crate::util::have_curl(), "curl is required");
     let (_rt, ca, up) = crate::util::tls_upstream();
     let dir = tempfile::tempdir()?;
@@ -178,9 +181,6 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755))?;
     }
-    let tmux = Tmux {
-        socket: format!("synctap-intercept-test-{}", std::process::id()),
-    };
     let command = format!(
         "TERM=xterm-256color EDITOR={} {} --certs {} proxy --ui --listen 127.0.0.1:0 --listen-plain --reverse {} --upstream-ca {} --capture {}",
         editor.display(),
@@ -190,18 +190,7 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
         ca.pem_path.display(),
         capture.display()
     );
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "ui",
-        "-x",
-        "300",
-        "-y",
-        "40",
-        &command,
-    ])?;
-    assert!(started.status.success(), "tmux: {started:?}");
+    let tmux = Tmux::start("intercept", &command, 300)?;
     let pane = tmux.wait_for(&["1 Exchanges", "live 127.0.0.1:"])?;
     let port: u16 = pane
         .split("live 127.0.0.1:")
@@ -246,16 +235,7 @@ fn intercept_in_tmux_pauses_edits_and_lets_a_request_go() -> TestResult {
         "the body went unchanged: {head}"
     );
 
-    tmux.keys(&["q"])?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !tmux.alive(),
-        "the proxy did not quit on q:\n{}",
-        tmux.pane()
-    );
+    tmux.quit("the proxy");
     let xs = crate::util::read_capture(&capture);
     let posted: Vec<_> = xs
         .iter()

@@ -460,31 +460,26 @@ fn whole(b: Bytes) -> RespBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Headers, Request};
 
     fn exchange(id: u64) -> Exchange {
-        Exchange {
-            id,
-            kind: crate::model::ExchangeKind::Http,
-            connection_id: 1,
-            client_addr: "127.0.0.1:1".into(),
-            mode: crate::model::ProxyMode::Reverse,
-            tls: None,
-            server: "example.test:443".into(),
-            http_version: "HTTP/1.1".into(),
-            request: Some(Request {
-                method: "POST".into(),
-                url: "https://example.test/a".into(),
-                headers: Headers::default(),
-                body: Body::default(),
-            }),
-            response: None,
-            tunnel: None,
-            timings: crate::model::Timings::default(),
-            error: None,
-            imported: None,
-            modified: None,
-        }
+        let mut x: Exchange = serde_json::from_value(serde_json::json!({
+            "id": id, "kind": "http", "connection_id": 1, "client_addr": "127.0.0.1:1",
+            "mode": "reverse", "server": "example.test:443", "timings": {"start": ""},
+            "request": {"method": "POST", "url": "https://example.test/a", "headers": []},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        x.id = id;
+        x
+    }
+
+    /// Pauses exchange `id` on its own task.
+    fn spawn_pause(
+        ic: &Arc<Intercept>,
+        side: InterceptSide,
+        id: u64,
+    ) -> tokio::task::JoinHandle<Outcome> {
+        let ic = Arc::clone(ic);
+        tokio::spawn(async move { ic.pause(side, exchange(id)).await })
     }
 
     fn intercept(
@@ -528,15 +523,9 @@ mod tests {
     #[tokio::test]
     async fn release_with_an_edit_and_kill() {
         let (ic, rx) = intercept(Duration::from_secs(300));
-        let a = tokio::spawn({
-            let ic = Arc::clone(&ic);
-            async move { ic.pause(InterceptSide::Request, exchange(1)).await }
-        });
+        let a = spawn_pause(&ic, InterceptSide::Request, 1);
         until_paused(&ic, 1).await;
-        let b = tokio::spawn({
-            let ic = Arc::clone(&ic);
-            async move { ic.pause(InterceptSide::Response, exchange(2)).await }
-        });
+        let b = spawn_pause(&ic, InterceptSide::Response, 2);
         until_paused(&ic, 2).await;
         let paused: Vec<u64> = rx
             .try_iter()
@@ -565,10 +554,7 @@ mod tests {
     async fn release_all_lets_every_paused_exchange_go() {
         let (ic, rx) = intercept(Duration::from_secs(300));
         let tasks: Vec<_> = (1..=3)
-            .map(|id| {
-                let ic = Arc::clone(&ic);
-                tokio::spawn(async move { ic.pause(InterceptSide::Request, exchange(id)).await })
-            })
+            .map(|id| spawn_pause(&ic, InterceptSide::Request, id))
             .collect();
         until_paused(&ic, 3).await;
         ic.command(InterceptCmd::ReleaseAll);
@@ -583,10 +569,7 @@ mod tests {
     async fn a_pause_times_out_and_goes_on_unchanged() {
         // Nobody lets it go: the timeout does (the other tests' 300 s never passes).
         let (ic, rx) = intercept(Duration::from_millis(20));
-        let t = tokio::spawn({
-            let ic = Arc::clone(&ic);
-            async move { ic.pause(InterceptSide::Request, exchange(7)).await }
-        });
+        let t = spawn_pause(&ic, InterceptSide::Request, 7);
         assert_eq!(t.await.ok(), Some(Outcome::TimedOut));
         assert_eq!(ic.paused(), 0);
         assert_eq!(ended(&rx), [(7, "timed out: went on unchanged".to_owned())]);
@@ -595,10 +578,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_gone_drops_its_pause() {
         let (ic, rx) = intercept(Duration::from_secs(300));
-        let t = tokio::spawn({
-            let ic = Arc::clone(&ic);
-            async move { ic.pause(InterceptSide::Response, exchange(9)).await }
-        });
+        let t = spawn_pause(&ic, InterceptSide::Response, 9);
         until_paused(&ic, 1).await;
         // The connection's task is dropped, as hyper drops it when the client closes.
         t.abort();
@@ -617,10 +597,7 @@ mod tests {
             Some("~m POST".into()),
         ))
         .ok();
-        let t = tokio::spawn({
-            let ic = Arc::clone(&ic);
-            async move { ic.pause(InterceptSide::Request, exchange(3)).await }
-        });
+        let t = spawn_pause(&ic, InterceptSide::Request, 3);
         until_paused(&ic, 1).await;
         assert!(ic.active());
         drop(tx);
