@@ -82,6 +82,11 @@ def seeds(target):
             yield ct + b"\n" + body
         for p in files("spfilesync", ".multipart"):
             yield b"multipart/related; boundary=b\n" + read(p)
+    elif target == "intercept_edit":
+        # side byte, content type, body, edited text (the fixtures' own head as the edit)
+        for ct, body in fsshttp_fixtures():
+            for side in (b"q", b"r"):
+                yield side + ct + b"\x00" + body + b"\x00" + b"POST / HTTP/1.1\nX: y\n\n"
     elif target == "spfilesync":
         for p in files("spfilesync"):
             body = read(p)

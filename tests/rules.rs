@@ -210,6 +210,26 @@ fn lower_has(a: &str, what: &str) -> bool {
     a.to_ascii_lowercase().contains(what)
 }
 
+/// Reverse mode rewrites Host to the upstream's before rules apply: a
+/// `set-request-header Host:` rule wins, and without one the upstream gets its own name.
+#[test]
+fn a_host_rule_is_not_undone_by_the_reverse_host_rewrite() -> TestResult {
+    let rt = runtime();
+    let up = rt.block_on(start_upstream(None));
+    let proxy = ProxyProcess::start(&[
+        "--reverse",
+        &format!("http://{}", up.addr),
+        "--listen-plain",
+        "--rule",
+        "~u /host => set-request-header Host: rewritten.example",
+    ]);
+    let (_, a, _) = curl(&proxy, "/host", &[]);
+    assert!(lower_has(&a, "x-host: rewritten.example"), "{a}");
+    let (_, a, _) = curl(&proxy, "/plain", &[]);
+    assert!(lower_has(&a, &format!("x-host: {}", up.addr)), "{a}");
+    Ok(())
+}
+
 #[test]
 fn a_rule_that_does_not_parse_stops_the_proxy_with_its_column() -> TestResult {
     let dir = tempfile::tempdir()?;

@@ -59,6 +59,10 @@ pub struct ProxyArgs {
     /// proxy). The proxy never waits on the UI.
     #[arg(long)]
     ui: bool,
+    /// With --ui: an exchange paused by the intercept (keys i and I) longer than this
+    /// goes on unchanged, and its record says so (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    intercept_timeout: Duration,
     /// How long shutdown waits for exchanges in flight, in seconds.
     #[arg(long, default_value_t = 10)]
     grace: u64,
@@ -231,7 +235,12 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
         .as_ref()
         .map_or_else(|| "off".to_owned(), |w| w.path().display().to_string());
     let summary = rt.block_on(async {
-        let proxy = Proxy::bind(config.clone(), sink, live_tx).await?;
+        let mut proxy = Proxy::bind(config.clone(), sink, live_tx).await?;
+        let intercept = if args.ui {
+            proxy.intercept(args.intercept_timeout)
+        } else {
+            None
+        };
         let addr = proxy.local_addr();
         let mode = match &config.reverse {
             Some(t) => format!("reverse → {}", t.origin()),
@@ -257,7 +266,9 @@ pub(super) fn run(certs: &Path, args: ProxyArgs) -> anyhow::Result<i32> {
                     () = shutdown_signal() => {}
                 }
             }));
-            let ui = tokio::task::spawn_blocking(move || crate::tui::run_live(title, rx)).await;
+            let ui =
+                tokio::task::spawn_blocking(move || crate::tui::run_live(title, rx, intercept))
+                    .await;
             let _ = stop_tx.send(());
             let summary = task.await.context("the proxy task failed")?;
             ui.context("the UI task failed")??;

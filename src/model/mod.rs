@@ -65,6 +65,73 @@ pub struct Modified {
     /// answered without contacting the upstream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_response: Option<Response>,
+    /// What happened to the exchange when it was paused in the UI's intercept
+    /// (`synctap proxy --ui`, keys `i` and `I`); absent when it was not paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intercept: Option<Intercepted>,
+}
+
+/// An exchange paused by the UI's intercept, and how it went on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
+pub struct Intercepted {
+    /// Which message was paused: `request` (before it went upstream) or `response`
+    /// (before it went to the client).
+    pub side: InterceptSide,
+    /// The user edited the message; `request`/`response` are what was sent on, the
+    /// original is in `original_request`/`original_response`.
+    pub edited: bool,
+    /// It was held longer than `--intercept-timeout` and went on unchanged.
+    pub timed_out: bool,
+    /// The user killed it: a request was answered 502 by synctap, a response's client
+    /// connection was closed.
+    pub killed: bool,
+}
+
+/// Which message of an exchange the intercept pauses.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum InterceptSide {
+    /// The request, before it goes upstream.
+    #[default]
+    Request,
+    /// The response, before it goes to the client.
+    Response,
+}
+
+/// What the UI tells the proxy's intercept (`synctap proxy --ui`). The UI only sends
+/// these over a channel; the proxy owns the paused exchanges and their connections.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InterceptCmd {
+    /// Pause requests (or responses) matching this filter expression; `None` clears it.
+    /// The text has been parsed by the sender already.
+    Filter(InterceptSide, Option<String>),
+    /// Let the paused exchange go, with the message as edited when there is one.
+    Release(u64, Option<Edited>),
+    /// Let every paused exchange go unchanged.
+    ReleaseAll,
+    /// Kill the paused exchange.
+    Kill(u64),
+}
+
+/// An edited message: the request (method, URL, headers, body) or the response (status,
+/// reason, headers, body) to send on instead of the paused one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edited {
+    Request(Request),
+    Response(Response),
+}
+
+/// What the proxy's intercept tells the UI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InterceptNotice {
+    /// An exchange is paused; the exchange so far, with the paused message's body whole.
+    Paused(InterceptSide, Box<Exchange>),
+    /// A paused exchange is over (released, killed, timed out, client gone): why.
+    Ended(u64, String),
+    /// An exchange matched but could not be paused (its body is over the hold cap).
+    NotPaused(u64, String),
 }
 
 /// One rule, as written on the command line or in the rules file.

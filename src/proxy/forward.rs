@@ -19,6 +19,7 @@ use super::ctx::ConnCtx;
 use super::error::{Fault, Reset, Timeout, UpstreamError};
 use super::head::SharedWindow;
 use super::held::Prefixed;
+use super::intercept::{self, Going};
 use super::respond::{error_response, simple, RespBody};
 use super::ruled::{request_rules, respond_ruled, Ruled, RuledResponse, Way};
 use super::rules::Plan;
@@ -49,18 +50,21 @@ pub(crate) async fn forward(
     let Some(mut target) = ctx.target.clone().or_else(|| target_of(&parts.uri)) else {
         return Ok(not_a_proxy_request(&ctx, id, &parts));
     };
-    let path = parts
+    let mut path = parts
         .uri
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str)
         .to_owned();
     let rec = start_record(&ctx, id, &parts, &target, &path, started);
+    // As the client sent them, before rules or the intercept change the head.
+    let origin = client_origin(&ctx, &parts.headers);
+    let client_host = parts.headers.get(HOST).cloned();
     // Rules: `None` unless a rule may match this request head.
     let mut plan = ctx.shared.rules.as_ref().and_then(|book| {
         let url = format!("{}{}", target.origin(), path);
         Plan::start(book.current(), parts.method.as_str(), &url, ctx.id)
     });
-    let (body, held_request) = match plan.as_mut() {
+    let (mut body, mut held_request) = match plan.as_mut() {
         None => (Prefixed::wire(body), None),
         Some(plan) => match request_rules(plan, &mut parts, body, &mut target, &path, &rec).await {
             Ruled::Go(b, held) => (b, held),
@@ -68,8 +72,17 @@ pub(crate) async fn forward(
             Ruled::Reset => return Err(Reset),
         },
     };
+    // The UI's intercept: one atomic load when no intercept filter is set.
+    let intercept = ctx.shared.intercept.as_deref().filter(|i| i.active());
+    if let Some(ic) = intercept {
+        match intercept::request(ic, &mut parts, &mut path, body, held_request, &rec).await {
+            Going::Go(b, held) => (body, held_request) = (b, held),
+            Going::Kill => return Ok(killed(&ctx, &rec)),
+        }
+    }
     let leg = Leg {
-        client_origin: client_origin(&ctx, &parts.headers),
+        client_origin: origin,
+        client_host,
         ctx: &ctx,
         target: &target,
         path: &path,
@@ -81,6 +94,17 @@ pub(crate) async fn forward(
     tracing::debug!("request sent upstream");
     match leg.response_head(pending, &progress).await {
         Ok(resp) => match plan {
+            None if intercept.is_some_and(|i| i.active()) => {
+                record_response(&rec, &resp, upstream_head);
+                let idle = ctx.shared.config.timeouts.upstream_idle;
+                let resp = resp.map(|b| IdleBody::new(b, idle, Some(in_flight)));
+                let ic = ctx.shared.intercept.as_deref();
+                let resp = match ic {
+                    Some(ic) => intercept::response(ic, resp, held_request.as_ref(), &rec).await?,
+                    None => resp.map(http_body_util::BodyExt::boxed),
+                };
+                Ok(leg.finish(resp, rec))
+            }
             None => Ok(leg.respond(resp, rec, upstream_head, in_flight)),
             Some(plan) => {
                 let ruled = RuledResponse { plan, held_request };
@@ -158,6 +182,9 @@ struct Leg<'a> {
     path: &'a str,
     /// What the client thinks the origin is, for reverse-mode rewriting.
     client_origin: Option<String>,
+    /// The Host the client sent: reverse mode rewrites it to the upstream's unless a
+    /// rule or the intercept set another.
+    client_host: Option<HeaderValue>,
 }
 
 impl Leg<'_> {
@@ -196,8 +223,12 @@ impl Leg<'_> {
         strip_hop_by_hop(&mut parts.headers);
         if self.ctx.mode == ProxyMode::Reverse {
             rewrite_request_urls(&mut parts.headers, self.client_origin.as_deref(), target);
-            if let Ok(v) = HeaderValue::from_str(&target.host_header()) {
-                parts.headers.insert(HOST, v);
+            // The rewrite comes first: a Host a rule (`set-request-header Host: …`) or
+            // an edit set stays.
+            if parts.headers.get(HOST) == self.client_host.as_ref() {
+                if let Ok(v) = HeaderValue::from_str(&target.host_header()) {
+                    parts.headers.insert(HOST, v);
+                }
             }
         }
         if up.is_h2() {
@@ -250,7 +281,19 @@ impl Leg<'_> {
         in_flight: InFlight,
     ) -> Response<RespBody> {
         record_response(&rec, &resp, upstream_head);
-        let mut resp = resp;
+        let idle = self.ctx.shared.config.timeouts.upstream_idle;
+        self.finish(resp.map(|b| IdleBody::new(b, idle, Some(in_flight))), rec)
+    }
+
+    /// Shapes the response for the client and streams its body back through the tap.
+    fn finish<B>(&self, mut resp: Response<B>, rec: Arc<Recorder>) -> Response<RespBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes, Error = super::timeouts::BoxError>
+            + Send
+            + Sync
+            + Unpin
+            + 'static,
+    {
         strip_hop_by_hop(resp.headers_mut());
         if self.ctx.mode == ProxyMode::Reverse {
             rewrite_response_urls(
@@ -262,12 +305,19 @@ impl Leg<'_> {
         // The client's version decides the framing hyper uses towards it.
         *resp.version_mut() = Version::HTTP_11;
         let policy = policy(self.ctx, resp.headers());
-        let idle = self.ctx.shared.config.timeouts.upstream_idle;
-        resp.map(|body| {
-            let body = IdleBody::new(body, idle, Some(in_flight));
-            TapBody::new(body, rec, Side::Response, policy).boxed()
-        })
+        resp.map(|body| TapBody::new(body, rec, Side::Response, policy).boxed())
     }
+}
+
+/// A request killed in the UI's intercept: 502 from synctap, recorded.
+fn killed(ctx: &ConnCtx, rec: &Arc<Recorder>) -> Response<RespBody> {
+    super::ruled::local_answer(
+        ctx,
+        rec,
+        502,
+        Err("killed in the UI's intercept".into()),
+        None,
+    )
 }
 
 /// The target of an absolute-form request (`http://host/...` to a forward proxy).

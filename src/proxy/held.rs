@@ -34,6 +34,18 @@ impl<B: HttpBody> Prefixed<B> {
         }
     }
 
+    /// The wire body back, when nothing was read from it yet.
+    pub(crate) fn into_wire(self) -> Result<B, Self> {
+        match self {
+            Self {
+                prefix,
+                error: None,
+                rest: Some(rest),
+            } if prefix.is_empty() => Ok(rest),
+            other => Err(other),
+        }
+    }
+
     /// Bytes held whole.
     pub(crate) fn whole(bytes: Bytes) -> Self {
         Self {

@@ -27,6 +27,7 @@ mod error;
 mod forward;
 mod head;
 mod held;
+mod intercept;
 mod io;
 mod limits;
 mod respond;
@@ -135,12 +136,33 @@ impl Proxy {
             local_addr,
             clients: Arc::default(),
             rules,
+            intercept: None,
         });
         Ok(Self {
             listener,
             shared,
             shutdown_tx,
         })
+    }
+
+    /// Turns on the UI's intercept (`proxy --ui`): returns the channel the UI sends its
+    /// commands on and the one it hears about paused exchanges from. A paused exchange
+    /// held longer than `timeout` goes on unchanged. Call before [`Proxy::run`], inside
+    /// the runtime; `None` when the proxy is shared already.
+    pub fn intercept(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Option<(
+        tokio::sync::mpsc::UnboundedSender<crate::model::InterceptCmd>,
+        std::sync::mpsc::Receiver<crate::model::InterceptNotice>,
+    )> {
+        let shared = Arc::get_mut(&mut self.shared)?;
+        let (notice_tx, notice_rx) = std::sync::mpsc::channel();
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
+        let ic = Arc::new(intercept::Intercept::new(timeout, notice_tx));
+        Arc::clone(&ic).serve(cmd_rx);
+        shared.intercept = Some(ic);
+        Some((cmd_tx, notice_rx))
     }
 
     /// The address actually bound (useful with port 0).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Version};
+use http::{HeaderValue, Response, StatusCode, Version};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
@@ -17,11 +17,11 @@ use super::head::SharedWindow;
 use super::held::{hold, Held, Prefixed, Throttled, HOLD_CAP};
 use super::respond::{full, RespBody};
 use super::rules::{over_cap, Plan, RequestStep, ResponseParts};
-use super::shape::{headers_of, rewrite_response_urls, strip_hop_by_hop};
+use super::shape::{header_map, headers_of, rewrite_response_urls, strip_hop_by_hop};
 use super::tap::{policy, record_response, Recorder, TapBody};
 use super::timeouts::{IdleBody, InFlight};
 use crate::capture::format::Side;
-use crate::model::{Body, Exchange, Headers, ProxyMode};
+use crate::model::{Body, Exchange, ProxyMode};
 use crate::net::Target;
 
 /// What the request rules decided.
@@ -158,7 +158,7 @@ impl LocalAnswer {
     }
 }
 
-fn local_answer(
+pub(super) fn local_answer(
     ctx: &ConnCtx,
     rec: &Arc<Recorder>,
     status: u16,
@@ -318,6 +318,9 @@ pub(super) async fn respond_ruled(
         });
         r
     };
+    if let Some(ic) = way.ctx.shared.intercept.as_deref().filter(|i| i.active()) {
+        resp = super::intercept::response(ic, resp, held_request.as_ref(), &rec).await?;
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -362,23 +365,4 @@ fn merge_modified(
     if original_response.is_some() {
         m.original_response = original_response;
     }
-}
-
-/// A header map from recorded fields (ISO-8859-1 text back to octets); fields that are
-/// not valid HTTP are left out.
-fn header_map(h: &Headers) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(h.0.len());
-    for (n, v) in &h.0 {
-        let octets: Vec<u8> = v
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect();
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_bytes(&octets),
-        ) {
-            map.append(n, v);
-        }
-    }
-    map
 }

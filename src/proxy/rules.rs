@@ -592,8 +592,7 @@ impl Plan {
                 .iter()
                 .filter_map(|i| self.rules.get(*i).map(Live::reference))
                 .collect(),
-            original_request: None,
-            original_response: None,
+            ..Modified::default()
         })
     }
 }
@@ -631,7 +630,9 @@ fn replace(
 }
 
 /// Runs `f` on a blocking thread; `None` when it panicked.
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(f)).ok())
         .await
         .ok()

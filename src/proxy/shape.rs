@@ -103,6 +103,25 @@ fn replace_prefix(h: &mut HeaderMap, names: &[&'static str], from: &str, to: &st
     }
 }
 
+/// A header map from recorded fields (ISO-8859-1 text back to octets); fields that are
+/// not valid HTTP are left out.
+pub(super) fn header_map(h: &Headers) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(h.0.len());
+    for (n, v) in &h.0 {
+        let octets: Vec<u8> = v
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_bytes(&octets),
+        ) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) clients: Arc<ClientCounts>,
     /// The rules; `None` when there are none (no rules file either).
     pub(crate) rules: Option<Arc<super::rules::RuleBook>>,
+    /// The UI's intercept (`proxy --ui`); `None` without the UI.
+    pub(crate) intercept: Option<Arc<super::intercept::Intercept>>,
 }
 
 impl Shared {

@@ -14,10 +14,13 @@ use ratatui::crossterm::event::{
 use ratatui::layout::{Position, Rect};
 
 use super::detail::Detail;
+use super::edit::BodyForm;
+use super::intercept::{side_name, slot, EditRequest, InterceptUi};
 use super::layout::Areas;
 use super::source::{load_exchange, Loc, Ring, Row, SourceCmd, SourceMsg};
 use super::state::{TimelineState, View, LABEL};
 use crate::filter::{Filter, FilterError};
+use crate::model::InterceptSide;
 use crate::timeline::TimelineReport;
 
 /// Every input the app reacts to.
@@ -29,6 +32,17 @@ pub(crate) enum AppEvent {
     Tick,
     /// Something from the exchange source.
     Source(SourceMsg),
+    /// Something from the proxy's intercept.
+    Intercept(crate::model::InterceptNotice),
+}
+
+/// Which filter the prompt edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    /// The view's filter (`/`).
+    View,
+    /// An intercept filter (`i` requests, `I` responses).
+    Intercept(InterceptSide),
 }
 
 /// Where full exchanges are loaded from.
@@ -83,6 +97,12 @@ pub(crate) struct App {
     /// Where `E` writes the curl command and body file of the selected exchange (the
     /// working directory unless a test says otherwise).
     pub export_dir: PathBuf,
+    /// Which filter the prompt edits.
+    pub prompt: Prompt,
+    /// The proxy's intercept (`proxy --ui`); `None` for a capture file.
+    pub intercept: Option<InterceptUi>,
+    /// An edit for the terminal loop to run in `$EDITOR` (`e`).
+    pub edit: Option<EditRequest>,
     source: Option<Sender<SourceCmd>>,
     loader: Loader,
 }
@@ -116,6 +136,9 @@ impl App {
             size,
             title,
             export_dir: PathBuf::from("."),
+            prompt: Prompt::View,
+            intercept: None,
+            edit: None,
             source,
             loader,
         }
@@ -123,7 +146,12 @@ impl App {
 
     /// The screen areas for the current state and size.
     pub(crate) fn areas(&self) -> Areas {
-        Areas::new(self.size, self.view, self.detail.is_some())
+        Areas::new(self.size, self.view, self.detail.is_some()).with_paused(self.paused_rows())
+    }
+
+    /// How many paused exchanges the list shows (none without the intercept).
+    pub(crate) fn paused_rows(&self) -> usize {
+        self.intercept.as_ref().map_or(0, |i| i.paused.len())
     }
 
     /// Columns of the timeline view's lanes (the body less the lane labels).
@@ -142,7 +170,72 @@ impl App {
             }
             AppEvent::Term(_) | AppEvent::Tick => {}
             AppEvent::Source(m) => self.source_msg(m),
+            AppEvent::Intercept(n) => {
+                if let Some(s) = self.intercept.as_mut().and_then(|i| i.notice(n)) {
+                    self.status = s;
+                }
+                self.clamp();
+            }
         }
+    }
+
+    /// The intercept keys: `i`/`I` filters, and on the paused list `e` edit, `a` let
+    /// go, `A` let all go, `x` kill, `[`/`]` move. Whether the key was one of them.
+    fn intercept_key(&mut self, code: KeyCode) -> bool {
+        let Some(ic) = self.intercept.as_mut() else {
+            return false;
+        };
+        let side = match code {
+            KeyCode::Char('i') => Some(InterceptSide::Request),
+            KeyCode::Char('I') => Some(InterceptSide::Response),
+            _ => None,
+        };
+        if let Some(side) = side {
+            self.filter_input = Some(ic.filters[slot(side)].clone());
+            self.prompt = Prompt::Intercept(side);
+            return true;
+        }
+        if ic.paused.is_empty() {
+            return false;
+        }
+        let status = match code {
+            KeyCode::Char('a') => ic.release(),
+            KeyCode::Char('A') => ic.release_all(),
+            KeyCode::Char('x') => ic.kill(),
+            KeyCode::Char('[') => {
+                ic.move_sel(-1);
+                None
+            }
+            KeyCode::Char(']') => {
+                ic.move_sel(1);
+                None
+            }
+            KeyCode::Char('e') => match ic.edit_request() {
+                Ok(r) => {
+                    self.edit = Some(r);
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            _ => return false,
+        };
+        if let Some(s) = status {
+            self.status = s;
+        }
+        self.clamp();
+        true
+    }
+
+    /// The terminal loop ran the editor for exchange `id`: the file's text, or why it
+    /// could not.
+    pub(crate) fn edit_done(&mut self, id: u64, form: &BodyForm, text: Result<String, String>) {
+        let Some(ic) = self.intercept.as_mut() else {
+            return;
+        };
+        self.status = match text {
+            Ok(t) => ic.edited(id, form, &t),
+            Err(e) => format!("exchange {id}: the editor failed, still paused: {e}"),
+        };
     }
 
     fn source_msg(&mut self, m: SourceMsg) {
@@ -187,6 +280,9 @@ impl App {
             self.help = false;
             return;
         }
+        if self.intercept_key(k.code) {
+            return;
+        }
         match k.code {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Char('?') => self.help = true,
@@ -197,6 +293,7 @@ impl App {
             KeyCode::BackTab => self.view = View::ALL[(self.view.index() + 2) % 3],
             KeyCode::Char('/') => {
                 self.filter_input = Some(self.filter_text.clone());
+                self.prompt = Prompt::View;
             }
             KeyCode::Char('E') if self.view == View::Exchanges => self.export_selected(),
             KeyCode::Char('f') => {
@@ -231,6 +328,20 @@ impl App {
                     Filter::parse(&text).map(Some)
                 };
                 match parsed {
+                    Ok(_) if self.prompt != Prompt::View => {
+                        self.filter_error = None;
+                        self.filter_input = None;
+                        if let (Prompt::Intercept(side), Some(ic)) =
+                            (self.prompt, self.intercept.as_mut())
+                        {
+                            self.status = if text.is_empty() {
+                                format!("intercept {}s: off", side_name(side))
+                            } else {
+                                format!("intercepting {}s matching {text}", side_name(side))
+                            };
+                            ic.set_filter(side, text);
+                        }
+                    }
                     Ok(f) => {
                         self.filter_error = None;
                         self.filter_input = None;

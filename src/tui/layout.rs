@@ -19,6 +19,8 @@ pub(crate) struct Areas {
     pub detail: Rect,
     /// The key map or the filter prompt (bottom line).
     pub footer: Rect,
+    /// The paused exchanges of the intercept (above the footer, when there are any).
+    pub paused: Rect,
 }
 
 impl Areas {
@@ -49,7 +51,29 @@ impl Areas {
             table,
             detail: detail_area,
             footer,
+            paused: Rect::new(body.x, body.y + body.height, body.width, 0),
         }
+    }
+
+    /// Gives the bottom of the body to a list of `n` paused exchanges (at most 6 rows
+    /// and a title line, and never more than half the body).
+    pub(crate) fn with_paused(mut self, n: usize) -> Self {
+        if n == 0 {
+            return self;
+        }
+        let h = (n.min(6) as u16 + 1).min(self.body.height / 2);
+        if h == 0 {
+            return self;
+        }
+        let y = self.body.y + self.body.height - h;
+        self.paused = Rect::new(self.body.x, y, self.body.width, h);
+        self.body.height -= h;
+        for r in [&mut self.table, &mut self.detail] {
+            let bottom = (r.y + r.height).min(y);
+            r.y = r.y.min(y);
+            r.height = bottom - r.y;
+        }
+        self
     }
 
     /// The view whose title is at column `x` of the header.

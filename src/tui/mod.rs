@@ -10,6 +10,8 @@
 
 mod app;
 mod detail;
+mod edit;
+mod intercept;
 mod layout;
 mod render;
 mod source;
@@ -27,7 +29,7 @@ use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
 use ratatui::layout::Rect;
 
-use crate::model::Exchange;
+use crate::model::{Exchange, InterceptCmd, InterceptNotice};
 use app::{App, AppEvent, Loader};
 use source::SourceMsg;
 
@@ -44,7 +46,7 @@ pub fn run_capture(path: &Path) -> anyhow::Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let cmd = source::spawn_file(path.to_path_buf(), tx, true);
     let title = path.display().to_string();
-    run_app(title, rx, Some(cmd), Loader::File(path.to_path_buf()))
+    run_app(title, rx, Some(cmd), Loader::File(path.to_path_buf()), None)
 }
 
 /// Shows exchanges live from the proxy's broadcast channel until the user quits.
@@ -54,10 +56,67 @@ pub fn run_capture(path: &Path) -> anyhow::Result<()> {
 pub fn run_live(
     title: String,
     live: tokio::sync::broadcast::Receiver<Arc<Exchange>>,
+    intercept: Option<Intercept>,
 ) -> anyhow::Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let (cmd, ring) = source::spawn_live(live, tx);
-    run_app(title, rx, Some(cmd), Loader::Ring(ring))
+    run_app(title, rx, Some(cmd), Loader::Ring(ring), intercept)
+}
+
+/// The proxy's intercept as the UI sees it: where its commands go and where the
+/// proxy's notices come from.
+pub type Intercept = (
+    tokio::sync::mpsc::UnboundedSender<InterceptCmd>,
+    Receiver<InterceptNotice>,
+);
+
+/// Runs `$EDITOR` (else `vi`) on the text of paused exchange `id`, in a temporary file
+/// named by the id (never by anything from the wire), and reads it back.
+fn run_editor(id: u64, text: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut f = tempfile::Builder::new()
+        .prefix(&format!("synctap-exchange-{id}-"))
+        .suffix(".http")
+        .tempfile()
+        .map_err(|e| format!("cannot create the file to edit: {e}"))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.flush())
+        .map_err(|e| format!("cannot write the file to edit: {e}"))?;
+    let editor = std::env::var("EDITOR")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_owned());
+    // Through the shell, so EDITOR may carry arguments (`code -w`); the path is an
+    // argument, never spliced into the command.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(f.path())
+        .status()
+        .map_err(|e| format!("cannot run {editor}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{editor} exited with {status}"));
+    }
+    let bytes = std::fs::read(f.path()).map_err(|e| format!("cannot read the edited file: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| format!("the edited file is not UTF-8: {e}"))
+}
+
+/// An edited file read back, or the line of the error and its text.
+#[doc(hidden)]
+pub type EditResult = Result<crate::model::Edited, (usize, String)>;
+
+/// For the `intercept_edit` fuzz target: the text `e` writes for the paused `side` of
+/// `x`, that text read back unchanged, and `edited` read back; errors as (line, text).
+#[doc(hidden)]
+pub fn edit_round_trip(
+    side: crate::model::InterceptSide,
+    x: &Exchange,
+    edited: &str,
+) -> (String, EditResult, EditResult) {
+    let t = edit::to_text(side, x);
+    let read = |s: &str| edit::parse(side, x, &t.form, s).map_err(|e| (e.line, e.to_string()));
+    (t.text.clone(), read(&t.text), read(edited))
 }
 
 /// Restores the terminal when dropped (early returns, errors); `ratatui::init` covers
@@ -76,14 +135,33 @@ fn run_app(
     rx: Receiver<SourceMsg>,
     cmd: Option<std::sync::mpsc::Sender<source::SourceCmd>>,
     loader: Loader,
+    intercept: Option<Intercept>,
 ) -> anyhow::Result<()> {
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
     let size = terminal.size()?;
     let mut app = App::new(title, cmd, loader, Rect::new(0, 0, size.width, size.height));
+    let notices = intercept.map(|(commands, notices)| {
+        app.intercept = Some(intercept::InterceptUi::new(commands));
+        notices
+    });
     let mut next_frame = Instant::now();
     loop {
+        for n in notices.iter().flat_map(Receiver::try_iter) {
+            app.handle_event(AppEvent::Intercept(n));
+        }
+        if let Some(e) = app.edit.take() {
+            // The editor gets the terminal: leave the alternate screen and raw mode,
+            // then take them back.
+            let _ = execute!(std::io::stdout(), DisableMouseCapture);
+            ratatui::restore();
+            let text = run_editor(e.id, &e.text.text);
+            terminal = ratatui::init();
+            let _ = execute!(std::io::stdout(), EnableMouseCapture);
+            terminal.clear()?;
+            app.edit_done(e.id, &e.text.form, text);
+        }
         // One drain of the source per frame.
         for _ in 0..DRAIN_PER_FRAME {
             match rx.try_recv() {
@@ -102,6 +180,9 @@ fn run_app(
             app.handle_event(AppEvent::Term(event::read()?));
             if app.quit {
                 return Ok(());
+            }
+            if app.edit.is_some() {
+                break;
             }
         }
         app.handle_event(AppEvent::Tick);

@@ -24,8 +24,9 @@ pub(crate) fn render(app: &App, frame: &mut Frame<'_>) {
 
 /// Draws the app into a buffer of `area` (the terminal size).
 pub(crate) fn draw(app: &App, area: Rect, buf: &mut Buffer) {
-    let a = Areas::new(area, app.view, app.detail.is_some());
+    let a = Areas::new(area, app.view, app.detail.is_some()).with_paused(app.paused_rows());
     header(app, a.header, buf);
+    paused(app, a.paused, buf);
     match app.view {
         View::Exchanges => {
             table(app, a.table, buf);
@@ -66,6 +67,16 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     if app.follow {
         info.push_str(" · following");
     }
+    if let Some(ic) = &app.intercept {
+        for (side, f) in [("requests", &ic.filters[0]), ("responses", &ic.filters[1])] {
+            if !f.is_empty() {
+                info.push_str(&format!(" · intercepting {side} {f}"));
+            }
+        }
+        if !ic.paused.is_empty() {
+            info.push_str(&format!(" · {} paused", ic.paused.len()));
+        }
+    }
     if !app.status.is_empty() {
         info.push_str(" · ");
         info.push_str(&app.status);
@@ -74,11 +85,69 @@ fn header(app: &App, area: Rect, buf: &mut Buffer) {
     Paragraph::new(Line::from(spans)).render(area, buf);
 }
 
+/// The paused exchanges of the intercept: one marked row each, the selected one
+/// highlighted.
+fn paused(app: &App, area: Rect, buf: &mut Buffer) {
+    let Some(ic) = app.intercept.as_ref().filter(|i| !i.paused.is_empty()) else {
+        return;
+    };
+    if area.height == 0 {
+        return;
+    }
+    let title = format!(
+        " ⏸ {} paused · e edit  a let go  A let all go  x kill  [ ] select ",
+        ic.paused.len()
+    );
+    let mut lines = vec![Line::styled(title, Style::new().black().on_yellow().bold())];
+    let rows = usize::from(area.height - 1);
+    let first = ic.selected.saturating_sub(rows.saturating_sub(1));
+    for (i, p) in ic.paused.iter().enumerate().skip(first).take(rows) {
+        let x = &p.exchange;
+        let (method, url) = x
+            .request
+            .as_ref()
+            .map_or(("", ""), |q| (q.method.as_str(), q.url.as_str()));
+        let what = match p.side {
+            crate::model::InterceptSide::Request => "request ".to_owned(),
+            crate::model::InterceptSide::Response => {
+                format!("response {}", x.response.as_ref().map_or(0, |r| r.status))
+            }
+        };
+        let state = match (&p.gone, &p.edited) {
+            (Some(why), _) => format!("⊘ {why}"),
+            (None, Some(_)) => "⏸ PAUSED, edited".to_owned(),
+            (None, None) => "⏸ PAUSED".to_owned(),
+        };
+        let text = format!(
+            "{:>6} {state:<18} {what:<12} {} {}",
+            x.id,
+            escape_terminal(method),
+            escape_terminal(url)
+        );
+        let style = if i == ic.selected {
+            Style::new().black().on_yellow()
+        } else {
+            Style::new().yellow()
+        };
+        lines.push(Line::styled(text, style));
+    }
+    Paragraph::new(lines).render(area, buf);
+}
+
 fn footer(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(input) = &app.filter_input {
+        let prefix = match app.prompt {
+            super::app::Prompt::View => "/",
+            super::app::Prompt::Intercept(crate::model::InterceptSide::Request) => {
+                "intercept requests: "
+            }
+            super::app::Prompt::Intercept(crate::model::InterceptSide::Response) => {
+                "intercept responses: "
+            }
+        };
         let line = match &app.filter_error {
             Some(e) => Line::from(vec![
-                Span::raw("/"),
+                Span::raw(prefix),
                 Span::raw(input.clone()),
                 Span::styled(
                     format!("  error at column {}: {}", e.column, e.message),
@@ -86,7 +155,7 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
                 ),
             ]),
             None => Line::from(vec![
-                Span::raw("/"),
+                Span::raw(prefix),
                 Span::raw(input.clone()),
                 Span::styled("█", Style::new().dim()),
                 Span::styled("  Enter apply · Esc cancel", Style::new().dim()),
@@ -95,7 +164,7 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
         Paragraph::new(line).render(area, buf);
         // Point at the bad column under the input.
         if let Some(e) = &app.filter_error {
-            let x = area.x + e.column as u16;
+            let x = area.x + prefix.chars().count() as u16 - 1 + e.column as u16;
             if let Some(cell) = buf.cell_mut((x.min(area.right().saturating_sub(1)), area.y)) {
                 cell.set_style(Style::new().bg(Color::Red));
             }
@@ -455,6 +524,8 @@ fn help(area: Rect, buf: &mut Buffer) {
         "+ - 0          zoom in, out, fit all (view 2)",
         "/              filter: ~m POST  ~c 500  ~p fsshttp  ~e Coherency  & | ! ( )",
         "f              follow new exchanges",
+        "i I            intercept requests / responses by a filter (proxy --ui)",
+        "e a A x [ ]    paused: edit in $EDITOR, let go, let all go, kill, select",
         "E              export the exchange: curl command + body file, working dir",
         "mouse          click rows and tabs, wheel scrolls",
         "q              quit",

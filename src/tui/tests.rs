@@ -694,3 +694,154 @@ fn e_exports_the_selected_exchange_as_curl_and_body_file() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn t_put_changes_in_the_filter_prompt_selects_the_put_changes_exchanges() {
+    let (mut app, rx) = load(&fixtures().demo, 120, 40);
+    // The oracle: the decoded summaries' sub-request lines (`SubRequest 1: Cell
+    // PutChanges → …`), not the filter's facts.
+    let want: Vec<u64> = CaptureReader::open(&fixtures().demo)
+        .map(|r| r.filter_map(Result::ok).collect::<Vec<Exchange>>())
+        .unwrap_or_default()
+        .iter()
+        .filter(|x| {
+            crate::decode::exchange::decode_recorded(x)
+                .summary
+                .iter()
+                .any(|l| l.contains("Cell PutChanges"))
+        })
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(
+        want.len(),
+        5,
+        "the demo story uploads five times with PutChanges"
+    );
+    press(&mut app, KeyCode::Char('/'));
+    typ(&mut app, "~t PutChanges");
+    press(&mut app, KeyCode::Enter);
+    pump(&mut app, &rx);
+    let got: Vec<u64> = app.rows.iter().map(|r| r.id).collect();
+    assert_eq!(got, want);
+    assert!(screen(&app).contains("matching ~t PutChanges"));
+}
+
+/// Takes the commands the app sent to the proxy so far.
+fn sent(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::model::InterceptCmd>,
+) -> Vec<crate::model::InterceptCmd> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+#[test]
+fn intercept_keys_and_paused_rows() {
+    use crate::model::{Edited, InterceptCmd, InterceptNotice, InterceptSide};
+    let f = fixtures();
+    let (mut app, _rx) = load(&f.demo, 120, 40);
+    let xs: Vec<Exchange> = CaptureReader::open(&f.demo)
+        .map(|r| r.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    let (tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
+    app.intercept = Some(super::intercept::InterceptUi::new(tx));
+
+    // `i` opens the prompt; a bad filter names the column, a good one is sent.
+    press(&mut app, KeyCode::Char('i'));
+    typ(&mut app, "~m (");
+    press(&mut app, KeyCode::Enter);
+    assert!(app.filter_error.is_some());
+    assert!(screen(&app).contains("intercept requests: ~m (  error at column"));
+    press(&mut app, KeyCode::Backspace);
+    typ(&mut app, "POST");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('I'));
+    typ(&mut app, "~c 500");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        sent(&mut commands),
+        [
+            InterceptCmd::Filter(InterceptSide::Request, Some("~m POST".into())),
+            InterceptCmd::Filter(InterceptSide::Response, Some("~c 500".into())),
+        ]
+    );
+    assert!(app.filter_text.is_empty(), "the view's filter is untouched");
+
+    // Three paused exchanges: rows marked, a count in the header.
+    let posts: Vec<&Exchange> = xs
+        .iter()
+        .filter(|x| x.request.as_ref().is_some_and(|q| q.method == "POST"))
+        .take(3)
+        .collect();
+    assert_eq!(posts.len(), 3);
+    for x in &posts {
+        app.handle_event(AppEvent::Intercept(InterceptNotice::Paused(
+            InterceptSide::Request,
+            Box::new((*x).clone()),
+        )));
+    }
+    let s = screen(&app);
+    assert!(
+        s.contains("3 paused · e edit  a let go  A let all go  x kill"),
+        "{s}"
+    );
+    assert_eq!(s.matches("⏸ PAUSED").count(), 3, "{s}");
+    // The header says it all on a wide terminal.
+    app.handle_event(AppEvent::Term(TermEvent::Resize(250, 40)));
+    let wide = screen(&app);
+    app.handle_event(AppEvent::Term(TermEvent::Resize(120, 40)));
+    assert!(
+        wide.contains("intercepting requests ~m POST · intercepting responses ~c 500 · 3 paused"),
+        "{wide}"
+    );
+    // Exchanges go on in the table above the paused rows.
+    assert!(app.areas().table.height > 20);
+
+    // `e` asks the terminal loop for an edit; the edit read back is kept for `a`.
+    press(&mut app, KeyCode::Char('e'));
+    let Some(edit) = app.edit.take() else {
+        panic!("e asks for an edit");
+    };
+    assert_eq!(edit.id, posts[0].id);
+    assert!(edit.text.text.starts_with("POST /"), "{}", edit.text.text);
+    // A head that does not parse: said with line and column, still paused, not edited.
+    app.edit_done(
+        edit.id,
+        &edit.text.form,
+        Ok(edit.text.text.replacen('\n', "\nnot a header\n", 1)),
+    );
+    assert!(
+        app.status
+            .contains("edit not used, still paused: line 2, column 1"),
+        "{}",
+        app.status
+    );
+    let with_header = edit.text.text.replacen('\n', "\nX-Edited: yes\n", 1);
+    app.edit_done(edit.id, &edit.text.form, Ok(with_header));
+    assert!(app.status.contains("edited"), "{}", app.status);
+    assert!(screen(&app).contains("⏸ PAUSED, edited"));
+    press(&mut app, KeyCode::Char('a'));
+    let cmds = sent(&mut commands);
+    let [InterceptCmd::Release(id, Some(Edited::Request(q)))] = &cmds[..] else {
+        panic!("a lets the edit go: {cmds:?}");
+    };
+    assert_eq!(*id, posts[0].id);
+    assert_eq!(q.headers.get("x-edited"), Some("yes"));
+
+    // `]` selects, `x` kills the selected one.
+    press(&mut app, KeyCode::Char(']'));
+    press(&mut app, KeyCode::Char('x'));
+    assert_eq!(sent(&mut commands), [InterceptCmd::Kill(posts[2].id)]);
+    // A client gone: the row says so; `A` clears the list.
+    app.handle_event(AppEvent::Intercept(InterceptNotice::Ended(
+        posts[1].id,
+        "client gone: dropped".into(),
+    )));
+    let s = screen(&app);
+    assert!(s.contains("⊘ client gone: dropped"), "{s}");
+    press(&mut app, KeyCode::Char('A'));
+    assert_eq!(sent(&mut commands), [InterceptCmd::ReleaseAll]);
+    assert_eq!(app.paused_rows(), 0);
+    assert!(!screen(&app).contains("paused ·"));
+    // Without paused exchanges the keys are the view's again (`a` does nothing here).
+    press(&mut app, KeyCode::Char('a'));
+    assert!(sent(&mut commands).is_empty());
+}
