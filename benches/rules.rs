@@ -85,7 +85,12 @@ fn exchange() -> Exchange {
     let len = rbody.len().to_string();
     let response = Response::new(
         200,
-        Headers::from(&[("Content-Type", rct.as_str()), ("Content-Length", len.as_str())][..]),
+        Headers::from(
+            &[
+                ("Content-Type", rct.as_str()),
+                ("Content-Length", len.as_str()),
+            ][..],
+        ),
         rbody,
     );
     Exchange::http(1, request, Some(response))

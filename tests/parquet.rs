@@ -315,7 +315,7 @@ fn modified_exchanges_are_marked_with_their_rules() -> TestResult {
     let marked = dir.path().join("marked.jsonl");
     std::fs::write(&marked, lines.join("\n") + "\n")?;
     let out = dir.path().join("pq");
-    export(&marked, &out, &[])?;
+    export(&marked, "parquet", &out, &[]);
     let rows = duckdb(
         &out,
         "SELECT id, modified_rules FROM 'exchanges.parquet' WHERE modified ORDER BY id",
