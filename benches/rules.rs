@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use synctap::decode::exchange::decode_recorded;
 use synctap::decode::fsshttp::{
     self, decode_request, encode_request, CellPayload, CoauthRequestType, EncodeOptions,
-    PayloadOrigin, SubRequest, SubRequestData, SubRequestType, SOAP_ACTION,
+    PayloadOrigin, SubRequestData, SubRequestType, SOAP_ACTION,
 };
 use synctap::decode::fsshttpb as b;
 use synctap::filter::{Facts, Filter, Known};
