@@ -462,13 +462,16 @@ mod tests {
     use super::*;
 
     fn exchange(id: u64) -> Exchange {
-        let mut x: Exchange = serde_json::from_value(serde_json::json!({
-            "id": id, "kind": "http", "connection_id": 1, "client_addr": "127.0.0.1:1",
-            "mode": "reverse", "server": "example.test:443", "timings": {"start": ""},
-            "request": {"method": "POST", "url": "https://example.test/a", "headers": []},
-        }))
-        .unwrap_or_else(|e| panic!("{e}"));
-        x.id = id;
+        let request = crate::model::Request::new(
+            "POST",
+            "https://example.test/a",
+            crate::model::Headers::default(),
+            Vec::new(),
+        );
+        let mut x = Exchange::http(id, request, None);
+        x.client_addr = "127.0.0.1:1".to_owned();
+        x.mode = crate::model::ProxyMode::Reverse;
+        x.server = "example.test:443".to_owned();
         x
     }
 
