@@ -95,7 +95,7 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "BYTES", default_value = "64KiB", value_parser = parse_head_size)]
     max_header_bytes: u64,
     /// Most open connections from one client IP address; more get 503.
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     max_client_connections: u32,
     /// A rule, `FILTER => ACTION[; ACTION]...` (e.g. `~c 423 => status 409; times 1`);
     /// repeatable, applied in order, every matching rule applies. See the README's

@@ -478,7 +478,8 @@ fn client_config(
     }
 }
 
-/// Answers a connection over the per-client limit with 503, records it, and closes it.
+/// Answers a connection over the per-client limit with 503 (or only closes it, where the
+/// client speaks TLS first), records it, and closes it.
 #[tracing::instrument(level = "debug", name = "connection", skip_all, fields(client = %peer))]
 pub(crate) async fn refuse(
     shared: Arc<Shared>,
@@ -505,8 +506,13 @@ pub(crate) async fn refuse(
     };
     let ctx = ConnCtx::new(&shared, id, peer, mode);
     ctx.emit_error(String::new(), Fault::Client.blame(&why), |_| {});
-    // TLS clients cannot read this; they see the connection close, which is as good.
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
+    // A reverse TLS listener's client speaks TLS first and would read a plain answer as
+    // a corrupt record: it gets the connection closed. Forward mode (CONNECT) and a plain
+    // listener read the 503.
+    let tls_first = shared.config.reverse.is_some() && !shared.config.listen_plain;
+    if !tls_first {
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body.as_bytes()).await;
+    }
     let _ = stream.shutdown().await;
 }

@@ -18,7 +18,8 @@ pub struct Limits {
     /// Bytes in one request or response head, start line included. Default 64 KiB
     /// (at least 8 KiB: hyper's smallest buffer).
     pub max_header_bytes: usize,
-    /// Open connections from one client IP address. Default 256.
+    /// Open connections from one client IP address. Default 4096 (many clients behind one
+    /// NAT, or a corporate proxy in front of synctap, share one address).
     pub max_client_connections: usize,
 }
 
@@ -27,7 +28,7 @@ impl Default for Limits {
         Self {
             max_headers: 200,
             max_header_bytes: 64 << 10,
-            max_client_connections: 256,
+            max_client_connections: 4096,
         }
     }
 }
